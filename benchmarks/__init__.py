@@ -1,0 +1,1 @@
+"""Speed against the libraries a user would otherwise pick; ``make bench`` runs them all."""

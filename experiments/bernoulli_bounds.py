@@ -1,0 +1,127 @@
+"""Pinsker and Bretagnolle–Huber bounds on total variation, over Bernoulli pairs.
+
+For Bernoulli(p) and Bernoulli(q): KL = p log(p/q) + (1-p) log((1-p)/(1-q)),
+TV = |p - q|. Pinsker: TV <= sqrt(KL/2). Bretagnolle–Huber: TV <= sqrt(1 - exp(-KL)).
+
+On tightness: as q -> p, KL = (p-q)^2 / (2 p (1-p)) + O((p-q)^3), so
+TV / sqrt(KL/2) -> 2 sqrt(p (1-p)), which is 1 only at p = 1/2. "Pinsker is
+tight as p -> q" therefore holds at p = 1/2 (where the ratio is
+1 - eps^2 + O(eps^4) with eps = q - 1/2) and nowhere else; the figure shows
+the limit 2 sqrt(p(1-p)) for every p. The two bounds cross at the KL solving
+1 - exp(-K) = K/2 (K ~ 1.5936): beyond it Bretagnolle–Huber is the tighter one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from kl_lab import experiment, plotting
+from kl_lab.checks import check
+from kl_lab.numerics import xlogy
+from kl_lab.sweep import grid, sweep
+
+TITLE = "Pinsker and Bretagnolle–Huber bounds over Bernoulli pairs"
+PAPER = experiment.Paper(
+    authors="Tsybakov", year=2009, arxiv="none (Introduction to Nonparametric Estimation)",
+    where="Lemma 2.5 (Pinsker) and Lemma 2.6 (Bretagnolle–Huber)",
+)
+CLAIM = "TV <= sqrt(KL/2) and TV <= sqrt(1 - exp(-KL)) for every pair; Pinsker is tight as q -> p = 1/2."
+RUNTIME = "5 s"
+
+#: KL at which the two bounds cross: the root of 1 - exp(-K) = K / 2
+CROSSING_KL = 1.5936242600400401
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    grid_points: int = 401  # p and q each on a uniform grid over [0, 1], endpoints included
+    tight_eps: tuple[float, ...] = (1e-1, 3e-2, 1e-2, 3e-3, 1e-3)
+    chunk_size: int = 8192
+
+    @classmethod
+    def quick(cls) -> Config:
+        return cls(grid_points=41, chunk_size=256)
+
+
+def bernoulli_kl(p, q):
+    """KL(Ber(p) || Ber(q)) with 0 log 0 = 0 and +inf where p puts mass q lacks.
+
+    Each term is x log(x / y) (ratio first, so equal arguments give exactly 0);
+    the sum is clamped at 0 because two terms of opposite sign can round to
+    -1e-17 when p ~ q, and KL >= 0 holds exactly.
+    """
+    t1 = xlogy(p, p / q)
+    t2 = xlogy(1 - p, (1 - p) / (1 - q))
+    return jnp.maximum(t1 + t2, 0.0)
+
+
+def _point(pq):
+    p, q = pq["p"], pq["q"]
+    kl = bernoulli_kl(p, q)
+    return {"kl": kl, "tv": jnp.abs(p - q)}
+
+
+def run(config: Config, key: jax.Array) -> dict:
+    del key  # deterministic experiment
+    axis = np.linspace(0.0, 1.0, config.grid_points)
+    pts = grid(p=axis, q=axis)
+    out = sweep(_point, pts, chunk_size=config.chunk_size, name="grid")
+    eps = np.asarray(config.tight_eps)
+    near = sweep(_point, {"p": np.full_like(eps, 0.5), "q": 0.5 + eps}, name="near_half")
+    return {"p": pts["p"], "q": pts["q"], "kl": out["kl"], "tv": out["tv"],
+            "eps": eps, "ratio_near_half": near["tv"] / np.sqrt(near["kl"] / 2)}
+
+
+def checks(results: dict, config: Config) -> list:
+    kl, tv = results["kl"], results["tv"]
+    pinsker = np.sqrt(kl / 2)
+    bh = np.sqrt(-np.expm1(-kl))
+    src = PAPER.cite()
+    rounding = "float64 rounding of a few ulps in KL and sqrt"
+    eps_min = float(np.min(results["eps"]))
+    big = kl > CROSSING_KL * (1 + 1e-6)
+    return [
+        check("pinsker_holds", claim="TV <= sqrt(KL/2) at every grid pair", source=src, kind="bound",
+              predicted=pinsker, measured=tv, tolerance=1e-12, reason=rounding),
+        check("bretagnolle_huber_holds", claim="TV <= sqrt(1 - exp(-KL)) at every grid pair", source=src,
+              kind="bound", predicted=bh, measured=tv, tolerance=1e-12, reason=rounding),
+        check("bh_tighter_beyond_crossing", claim="for KL > 1.5936 the BH bound is below Pinsker's", source=src,
+              kind="bound", predicted=pinsker[big & np.isfinite(kl)], measured=bh[big & np.isfinite(kl)],
+              tolerance=0.0, reason="strict inequality beyond the crossing; no rounding slack needed"),
+        check("pinsker_tight_at_half", claim="TV / sqrt(KL/2) -> 1 as q -> p = 1/2", source="expansion in the docstring",
+              kind="rel", predicted=1.0, measured=float(results["ratio_near_half"][np.argmin(results["eps"])]),
+              tolerance=2 * eps_min**2, reason="ratio = 1 - eps^2 + O(eps^4); allow twice the leading term"),
+    ]
+
+
+def plot(results: dict, config: Config):
+    fig, (ax1, ax2) = plotting.subplots(1, 2)
+    kl, tv = results["kl"], results["tv"]
+    fin = np.isfinite(kl)
+    ax1.scatter(kl[fin], tv[fin], s=1.5, alpha=0.3, color=plotting.PALETTE[5], label="Bernoulli pairs", rasterized=True)
+    k = np.linspace(0, max(float(np.max(kl[fin])), 3.0), 400)
+    ax1.plot(k, np.minimum(np.sqrt(k / 2), 1.0), color=plotting.PALETTE[0], label="Pinsker sqrt(KL/2)")
+    ax1.plot(k, np.sqrt(-np.expm1(-k)), color=plotting.PALETTE[3], label="Bretagnolle–Huber")
+    ax1.axvline(CROSSING_KL, **plotting.theory_style, label="crossing K = 1.594")
+    ax1.set(xlabel="KL(p || q)", ylabel="TV(p, q)", xlim=(0, min(float(k[-1]), 8)), ylim=(0, 1.05),
+            title="TV against KL")
+    ax1.legend(loc="lower right")
+    n = config.grid_points
+    p, q = results["p"].reshape(n, n), results["q"].reshape(n, n)
+    with np.errstate(invalid="ignore", divide="ignore"):  # 0/0 on the diagonal p = q: not plotted
+        ratio = tv.reshape(n, n) / np.sqrt(kl.reshape(n, n) / 2)
+    for j, p0 in enumerate((0.5, 0.3, 0.1)):
+        i = int(np.argmin(np.abs(p[:, 0] - p0)))
+        ax2.plot(q[i], ratio[i], color=plotting.PALETTE[j], label=f"p = {p[i, 0]:.2f}")
+        ax2.axhline(2 * np.sqrt(p[i, 0] * (1 - p[i, 0])), color=plotting.PALETTE[j], linestyle=":", linewidth=1)
+    ax2.set(xlabel="q", ylabel="TV / sqrt(KL/2)", ylim=(0, 1.05), title="Pinsker ratio (dotted: limit 2√(p(1-p)))")
+    ax2.legend(loc="lower center")
+    return fig
+
+
+if __name__ == "__main__":
+    raise SystemExit(experiment.main(__file__))

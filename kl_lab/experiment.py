@@ -1,0 +1,315 @@
+"""The experiment contract and the harness that runs it.
+
+An experiment is one file ``experiments/<name>.py`` defining (DESIGN.md, "Experiments"):
+
+* ``Config`` -- a frozen dataclass whose defaults are the full size, with a
+  classmethod ``quick()`` returning a preset that finishes in seconds;
+* ``run(config, key) -> results`` -- a pytree of arrays and scalars (the heavy
+  part goes through :func:`kl_lab.sweep.sweep`);
+* ``plot(results, config) -> matplotlib.figure.Figure``;
+* ``checks(results, config) -> list[kl_lab.checks.Check]``;
+* metadata: ``TITLE``, ``PAPER`` (a :class:`Paper`), ``CLAIM`` (one sentence),
+  ``RUNTIME`` (expected wall time at full size on a 2-core CPU, e.g. ``"40 s"``).
+
+and ending with ``if __name__ == "__main__": kl_lab.experiment.main(__file__)``.
+
+:func:`run_experiment` writes ``<out>/<name>.png``, ``.pdf`` and ``.json``
+(config, results, checks and provenance), each atomically. Results depend only
+on the config and the seed: two runs give byte-identical ``results`` in the
+JSON. Sweep chunks are cached under ``<out>/.cache`` so an interrupted run
+resumes; ``fresh=True`` clears this experiment's cache first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import difflib
+import hashlib
+import importlib.util
+import json
+import math
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import jax
+import numpy as np
+
+from kl_lab import checks as checks_lib
+from kl_lab import sweep as sweep_lib
+
+__all__ = [
+    "Paper",
+    "Record",
+    "experiments_dir",
+    "list_experiments",
+    "load",
+    "config_hash",
+    "run_experiment",
+    "to_jsonable",
+    "main",
+    "UnknownExperimentError",
+]
+
+REQUIRED = ("Config", "run", "plot", "checks", "TITLE", "PAPER", "CLAIM", "RUNTIME")
+
+
+@dataclasses.dataclass(frozen=True)
+class Paper:
+    """Where a claim comes from: authors, year, arXiv id and the section/equation."""
+
+    authors: str
+    year: int
+    arxiv: str
+    where: str = ""
+
+    def cite(self) -> str:
+        loc = f", {self.where}" if self.where else ""
+        return f"{self.authors} ({self.year}), arXiv:{self.arxiv}{loc}"
+
+
+@dataclasses.dataclass
+class Record:
+    """What :func:`run_experiment` returns: the outputs and where they were written."""
+
+    name: str
+    config: Any
+    results: Any
+    checks: list
+    paths: dict
+    wall_time_s: float
+
+
+class UnknownExperimentError(KeyError):
+    def __init__(self, name: str, known: Sequence[str]):
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        super().__init__(f"unknown experiment {name!r}.{hint} Known: {', '.join(known)}")
+        self.name, self.close = name, close
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def experiments_dir() -> Path:
+    """``$KL_LAB_EXPERIMENTS`` if set, else ``experiments/`` beside the package."""
+    env = os.environ.get("KL_LAB_EXPERIMENTS")
+    return Path(env) if env else Path(__file__).resolve().parents[1] / "experiments"
+
+
+def list_experiments(directory: Path | None = None) -> list[str]:
+    d = directory or experiments_dir()
+    return sorted(p.stem for p in d.glob("*.py") if not p.name.startswith("_"))
+
+
+_LOADED: dict[Path, ModuleType] = {}
+
+
+def load(name_or_path: str | os.PathLike, directory: Path | None = None) -> ModuleType:
+    """Import an experiment module by name (``"bernoulli_bounds"``) or file path."""
+    p = Path(name_or_path)
+    if p.suffix != ".py":
+        known = list_experiments(directory)
+        if str(name_or_path) not in known:
+            raise UnknownExperimentError(str(name_or_path), known)
+        p = (directory or experiments_dir()) / f"{name_or_path}.py"
+    p = p.resolve()
+    if p in _LOADED:
+        return _LOADED[p]
+    spec = importlib.util.spec_from_file_location(f"kl_lab_experiments.{p.stem}", p)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    missing = [a for a in REQUIRED if not hasattr(module, a)]
+    if missing:
+        raise TypeError(f"experiment {p.stem!r} ({p}) must define {', '.join(REQUIRED)}; missing {', '.join(missing)}")
+    module.NAME = p.stem
+    _LOADED[p] = module
+    return module
+
+
+def to_jsonable(x: Any) -> Any:
+    """Arrays -> nested lists; non-finite floats -> the strings 'inf', '-inf', 'nan'."""
+    if dataclasses.is_dataclass(x) and not isinstance(x, type):
+        return {f.name: to_jsonable(getattr(x, f.name)) for f in dataclasses.fields(x)}
+    if isinstance(x, dict):
+        return {str(k): to_jsonable(v) for k, v in x.items()}
+    if isinstance(x, tuple) and hasattr(x, "_fields"):
+        return {k: to_jsonable(v) for k, v in zip(x._fields, x)}
+    if isinstance(x, (list, tuple)):
+        return [to_jsonable(v) for v in x]
+    if isinstance(x, (str, bool)) or x is None:
+        return x
+    if isinstance(x, (int, np.integer)) and not isinstance(x, bool):
+        return int(x)
+    a = np.asarray(x)
+    if a.dtype == bool:
+        return a.tolist()
+    if np.issubdtype(a.dtype, np.integer):
+        return a.tolist()
+    if np.issubdtype(a.dtype, np.floating):
+        def f(v: float) -> Any:
+            return v if math.isfinite(v) else ("nan" if math.isnan(v) else ("inf" if v > 0 else "-inf"))
+        if a.ndim == 0:
+            return f(float(a))
+        return _map_nested(a.astype(float).tolist(), f)
+    return str(x)
+
+
+def _map_nested(v: Any, f: Any) -> Any:
+    return [_map_nested(u, f) for u in v] if isinstance(v, list) else f(v)
+
+
+def config_hash(name: str, config: Any) -> str:
+    """Hash of (experiment name, config): the key of the config's sweep cache."""
+    payload = json.dumps({"experiment": name, "config": to_jsonable(config)}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+_CODE_HASH: dict[str, str] = {}
+
+
+def code_hash(module: ModuleType) -> str:
+    """Hash of the experiment's source and of every ``kl_lab`` source file.
+
+    Part of the cache key, so editing the library or the experiment never
+    resumes from chunks that the old code computed.
+    """
+    src = getattr(module, "__file__", None)
+    key = str(src)
+    if key not in _CODE_HASH:
+        h = hashlib.sha256()
+        files = sorted(Path(__file__).resolve().parent.rglob("*.py"))
+        if src:
+            files.append(Path(src))
+        for f in files:
+            h.update(f.read_bytes())
+        _CODE_HASH[key] = h.hexdigest()[:16]
+    return _CODE_HASH[key]
+
+
+def _git_commit() -> str | None:
+    try:
+        root = Path(__file__).resolve().parents[1]
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        if out.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", "kl_lab", "experiments"],
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        return out.stdout.strip() + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def provenance(seed: int, wall_time_s: float) -> dict:
+    import jaxlib
+
+    from kl_lab import __version__
+
+    return {
+        "kl_lab_version": __version__,
+        "git_commit": _git_commit(),
+        "jax_version": jax.__version__,
+        "jaxlib_version": jaxlib.__version__,
+        "backend": jax.default_backend(),
+        "device_count": jax.device_count(),
+        "process_count": jax.process_count(),
+        "x64": bool(jax.config.jax_enable_x64),
+        "seed": seed,
+        "wall_time_s": round(wall_time_s, 3),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def run_experiment(
+    name_or_module: str | ModuleType,
+    *,
+    quick: bool = False,
+    config: Any = None,
+    seed: int = 0,
+    out: str | os.PathLike | None = None,
+    fresh: bool = False,
+    save: bool = True,
+) -> Record:
+    """Run one experiment in float64 and write its figure and JSON.
+
+    Args:
+      name_or_module: registered name or an already loaded module.
+      quick: use ``Config.quick()`` (ignored when ``config`` is given).
+      config: an explicit config instance.
+      seed: the PRNG seed; results are a deterministic function of (config, seed).
+      out: output folder; default ``paper_figures/`` for full size and
+        ``paper_figures/quick/`` for quick runs.
+      fresh: delete this experiment's sweep cache first.
+      save: write PNG/PDF/JSON (the tests turn it off when they only need checks).
+    """
+    jax.config.update("jax_enable_x64", True)
+    module = load(name_or_module) if isinstance(name_or_module, str) else name_or_module
+    name = getattr(module, "NAME", module.__name__.rsplit(".", 1)[-1])
+    if config is None:
+        config = module.Config.quick() if quick else module.Config()
+    root = Path(__file__).resolve().parents[1]
+    out_dir = Path(out) if out is not None else root / "paper_figures" / ("quick" if quick else "")
+    chash = config_hash(name, config)
+    cache_key = f"{chash}-{code_hash(module)}"
+    cache_root = out_dir / ".cache"
+    if fresh:
+        shutil.rmtree(cache_root / name, ignore_errors=True)
+
+    t0 = time.perf_counter()
+    key = jax.random.key(seed)
+    with sweep_lib.caching(cache_root, name, cache_key):
+        results = module.run(config, key)
+    results = jax.tree_util.tree_map(np.asarray, results)
+    wall = time.perf_counter() - t0
+    check_list = list(module.checks(results, config))
+    paths: dict[str, str] = {}
+    if save:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from kl_lab import plotting
+
+        fig = module.plot(results, config)
+        paths.update(plotting.save(fig, out_dir / name))
+        doc = {
+            "name": name,
+            "title": module.TITLE,
+            "paper": dataclasses.asdict(module.PAPER),
+            "claim": module.CLAIM,
+            "config": to_jsonable(config),
+            "config_hash": chash,
+            "code_hash": code_hash(module),
+            "results": to_jsonable(results),
+            "checks": [to_jsonable(c.to_json()) for c in check_list],
+            "all_passed": all(c.passed for c in check_list),
+            "provenance": provenance(seed, wall),
+        }
+        jpath = out_dir / f"{name}.json"
+        sweep_lib.atomic_write_bytes(jpath, (json.dumps(doc, indent=1, allow_nan=False) + "\n").encode())
+        paths["json"] = str(jpath)
+    return Record(name, config, results, check_list, paths, wall)
+
+
+def main(path: str | os.PathLike, argv: Sequence[str] | None = None) -> int:
+    """``python experiments/<name>.py [--quick] [--seed S] [--out DIR] [--fresh]``."""
+    parser = argparse.ArgumentParser(prog=Path(path).name, description=f"Run the {Path(path).stem} experiment.")
+    parser.add_argument("--quick", action="store_true", help="small preset that finishes in seconds")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default=None, help="output folder (default paper_figures/[quick/])")
+    parser.add_argument("--fresh", action="store_true", help="ignore and clear cached sweep chunks")
+    args = parser.parse_args(argv)
+    rec = run_experiment(load(path), quick=args.quick, seed=args.seed, out=args.out, fresh=args.fresh)
+    print(checks_lib.format_table([(rec.name, c) for c in rec.checks]))
+    for kind, p in rec.paths.items():
+        print(f"wrote {kind}: {p}")
+    return 0 if all(c.passed for c in rec.checks) else 1

@@ -1,0 +1,73 @@
+"""One matplotlib style for every figure, and atomic PNG + PDF saving.
+
+Sizes are for a paper column (3.4 in wide per panel) and the palette is
+Okabe & Ito's colour-blind-safe set (Okabe & Ito 2008, "Color Universal Design").
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from cycler import cycler  # noqa: E402
+
+from kl_lab.sweep import atomic_write_bytes  # noqa: E402
+
+__all__ = ["PALETTE", "STYLE", "subplots", "save", "theory_style", "sim_style"]
+
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
+
+STYLE = {
+    "figure.dpi": 110,
+    "savefig.dpi": 200,
+    "savefig.bbox": "tight",
+    "font.size": 8.5,
+    "axes.titlesize": 9,
+    "axes.labelsize": 8.5,
+    "legend.fontsize": 7.5,
+    "xtick.labelsize": 7.5,
+    "ytick.labelsize": 7.5,
+    "axes.prop_cycle": cycler(color=PALETTE),
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.25,
+    "lines.linewidth": 1.4,
+    "lines.markersize": 3.5,
+    "legend.frameon": False,
+    "pdf.fonttype": 42,
+    "svg.fonttype": "none",
+}
+
+#: line style for a theoretical prediction and marker style for a simulation
+theory_style = {"color": "black", "linestyle": "--", "linewidth": 1.1}
+sim_style = {"marker": "o", "linestyle": "none", "markersize": 3.5}
+
+
+def subplots(nrows: int = 1, ncols: int = 1, *, width: float = 3.4, height: float = 2.6, **kw):
+    """``plt.subplots`` (squeezed axes) in the kl_lab style, each panel ``width`` x ``height`` inches."""
+    matplotlib.rcParams.update(STYLE)  # legends and text added later must use the style too
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), layout="constrained", **kw)
+    return fig, axes
+
+
+def save(fig, stem: str | os.PathLike) -> dict[str, str]:
+    """Write ``<stem>.png`` and ``<stem>.pdf`` atomically and close the figure."""
+    stem = Path(stem)
+    paths = {}
+    with plt.rc_context(STYLE):
+        for ext in ("png", "pdf"):
+            buf = io.BytesIO()
+            # a fixed creation date keeps the PDF reproducible
+            meta = {"CreationDate": None} if ext == "pdf" else {"Software": None}
+            fig.savefig(buf, format=ext, metadata=meta)
+            target = stem.with_suffix(f".{ext}")
+            atomic_write_bytes(target, buf.getvalue())
+            paths[ext] = str(target)
+    plt.close(fig)
+    return paths

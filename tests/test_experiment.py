@@ -1,0 +1,71 @@
+"""The harness: determinism, provenance, atomic writes, resume, fresh."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from kl_lab import experiment as exp_lib
+
+
+def test_two_runs_same_seed_identical_json_results(tmp_path):
+    a = exp_lib.run_experiment("bernoulli_bounds", quick=True, seed=3, out=tmp_path / "a")
+    b = exp_lib.run_experiment("bernoulli_bounds", quick=True, seed=3, out=tmp_path / "b")
+    ja = json.loads((tmp_path / "a" / "bernoulli_bounds.json").read_text())
+    jb = json.loads((tmp_path / "b" / "bernoulli_bounds.json").read_text())
+    assert ja["results"] == jb["results"]
+    assert ja["config"] == jb["config"]
+    assert ja["all_passed"] is True
+    prov = ja["provenance"]
+    for field in ("kl_lab_version", "git_commit", "jax_version", "jaxlib_version", "backend", "device_count",
+                  "x64", "seed", "wall_time_s"):
+        assert field in prov
+    assert prov["x64"] is True and prov["seed"] == 3
+    assert (tmp_path / "a" / "bernoulli_bounds.png").stat().st_size > 1000
+    assert (tmp_path / "a" / "bernoulli_bounds.pdf").read_bytes().startswith(b"%PDF")
+    assert a.checks and all(c.passed for c in a.checks) and b.wall_time_s > 0
+
+
+def test_json_has_no_bare_nan_or_inf(tmp_path):
+    exp_lib.run_experiment("bernoulli_bounds", quick=True, out=tmp_path)
+    text = (tmp_path / "bernoulli_bounds.json").read_text()
+    json.loads(text, parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c}"))
+    assert '"inf"' in text  # KL = inf where q = 0 < p is written as the string "inf"
+
+
+def test_atomic_write_leaves_old_file_on_failure(tmp_path, monkeypatch):
+    exp_lib.run_experiment("bernoulli_bounds", quick=True, out=tmp_path)
+    target = tmp_path / "bernoulli_bounds.json"
+    before = target.read_bytes()
+
+    def boom(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError, match="disk full"):
+        exp_lib.run_experiment("bernoulli_bounds", quick=True, seed=9, out=tmp_path)
+    assert target.read_bytes() == before
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_resume_uses_cache_and_fresh_clears_it(tmp_path):
+    exp_lib.run_experiment("bernoulli_bounds", quick=True, out=tmp_path, save=False)
+    cache = tmp_path / ".cache" / "bernoulli_bounds"
+    chunks = sorted(cache.rglob("chunk_*.npz"))
+    assert chunks
+    stamp = {p: p.stat().st_mtime_ns for p in chunks}
+    exp_lib.run_experiment("bernoulli_bounds", quick=True, out=tmp_path, save=False)
+    assert {p: p.stat().st_mtime_ns for p in chunks} == stamp  # read back, not rewritten
+    exp_lib.run_experiment("bernoulli_bounds", quick=True, out=tmp_path, save=False, fresh=True)
+    assert all(p.stat().st_mtime_ns != stamp[p] for p in chunks)
+
+
+def test_unknown_experiment_suggests_close_matches():
+    with pytest.raises(exp_lib.UnknownExperimentError, match="Did you mean: bernoulli_bounds"):
+        exp_lib.load("bernouli_bounds")
+
+
+def test_to_jsonable_roundtrip():
+    d = exp_lib.to_jsonable({"a": np.array([1.0, np.inf, -np.inf, np.nan]), "b": np.int64(3), "c": (1, 2)})
+    assert d == {"a": [1.0, "inf", "-inf", "nan"], "b": 3, "c": [1, 2]}

@@ -1,0 +1,160 @@
+"""numerics.py: values against numpy/scipy/mpmath, gradients at the edges, input checks."""
+
+import jax
+import jax.numpy as jnp
+import mpmath
+import numpy as np
+import pytest
+import scipy.special as sp
+from hypothesis import given
+from hypothesis import strategies as st
+from jax.test_util import check_grads
+
+from kl_lab import numerics as nm
+
+NEG_INF = -np.inf
+
+
+def test_xlogy_matches_scipy_and_zero_convention():
+    x = np.array([0.0, 0.0, 0.5, 2.0, 1e-300])
+    y = np.array([0.0, 3.0, 0.25, 7.0, 1e-300])
+    np.testing.assert_allclose(nm.xlogy(x, y), sp.xlogy(x, y), rtol=1e-15)
+    assert nm.xlogy(1.0, 0.0) == -np.inf
+
+
+def test_xlogx_gradient_finite_at_zero_and_correct_inside():
+    assert jax.grad(nm.xlogx)(0.0) == 0.0
+    gx, gy = jax.grad(nm.xlogy, argnums=(0, 1))(0.0, 0.0)
+    assert gx == 0.0 and gy == 0.0
+    check_grads(nm.xlogx, (0.3,), order=2, modes=["fwd", "rev"])
+    check_grads(nm.xlogy, (0.3, 0.7), order=2, modes=["fwd", "rev"])
+
+
+def test_mul_exp_zero_mass_kills_nan_and_inf():
+    x = jnp.array([jnp.nan, jnp.inf, 2.0])
+    lp = jnp.array([NEG_INF, NEG_INF, np.log(0.5)])
+    np.testing.assert_array_equal(nm.mul_exp(x, lp), [0.0, 0.0, 1.0])
+    g = jax.grad(lambda a, b: nm.mul_exp(a, b).sum(), argnums=(0, 1))(x, lp)
+    assert np.all(np.isfinite(g[0])) and np.all(np.isfinite(g[1]))
+    np.testing.assert_array_equal(g[1], [0.0, 0.0, 1.0])
+
+
+@pytest.mark.parametrize("shape,axis", [((7,), -1), ((3, 5), 0), ((3, 5), 1), ((2, 3, 4), 1)])
+def test_logsumexp_matches_scipy(shape, axis, key):
+    a = np.asarray(jax.random.normal(key, shape)) * 30
+    np.testing.assert_allclose(nm.logsumexp(a, axis=axis), sp.logsumexp(a, axis=axis), rtol=1e-14)
+    np.testing.assert_allclose(nm.logsumexp(a, axis=None), sp.logsumexp(a), rtol=1e-14)
+    np.testing.assert_allclose(nm.logsumexp(a, axis=axis, keepdims=True), sp.logsumexp(a, axis=axis, keepdims=True),
+                               rtol=1e-14)
+
+
+def test_logsumexp_all_neg_inf_has_zero_gradient():
+    a = jnp.full((4,), -jnp.inf)
+    assert nm.logsumexp(a) == -jnp.inf
+    g = jax.grad(nm.logsumexp)(a)
+    np.testing.assert_array_equal(g, np.zeros(4))
+    # jax.nn.logsumexp gives nan here: this is the case our custom_jvp exists for
+    assert np.all(np.isnan(jax.grad(jax.nn.logsumexp)(a)))
+
+
+def test_logsumexp_gradient_is_softmax_and_zero_at_neg_inf():
+    a = jnp.array([0.0, -jnp.inf, 1.0, -2.0])
+    g = jax.grad(nm.logsumexp)(a)
+    fin = np.array([0.0, 1.0, -2.0])
+    ref = np.exp(fin - sp.logsumexp(fin))
+    np.testing.assert_allclose(np.asarray(g)[[0, 2, 3]], ref, rtol=1e-14)
+    assert g[1] == 0.0
+    check_grads(nm.logsumexp, (jnp.array([0.3, -1.2, 2.0]),), order=2, modes=["fwd", "rev"])
+
+
+def test_logsumexp_float32_huge_width_against_float64():
+    a64 = np.asarray(jax.random.normal(jax.random.key(1), (32768,))) * 10
+    out32 = nm.logsumexp(jnp.asarray(a64, jnp.float32))
+    assert out32.dtype == jnp.float32
+    # float32 summation of 32768 terms: relative error a few times 1e-7 * log2(n) at most
+    np.testing.assert_allclose(float(out32), sp.logsumexp(a64), rtol=1e-5)
+
+
+@given(st.floats(min_value=-700.0, max_value=-1e-300, allow_nan=False))
+def test_log1mexp_matches_mpmath(x):
+    mpmath.mp.dps = 50
+    xm = mpmath.mpf(x)
+    # evaluate the reference in the form that keeps 50 digits on each side
+    ref = float(mpmath.log(-mpmath.expm1(xm)) if x > -1 else mpmath.log1p(-mpmath.exp(xm)))
+    # both branches are accurate to a few ulps (Mächler 2012)
+    np.testing.assert_allclose(float(nm.log1mexp(x)), ref, rtol=4e-15, atol=0)
+
+
+def test_log1mexp_edges_and_gradient():
+    out = nm.log1mexp(jnp.array([0.0, NEG_INF]))
+    assert out[0] == -np.inf and out[1] == 0.0
+    # below x ~ -708 the exact result -exp(x) is subnormal; XLA on CPU flushes it to (-)0
+    assert abs(float(nm.log1mexp(-709.0))) < 2.3e-308
+    # finite differences (step ~1e-4 here) need |x| >> step, so -0.2 is the point nearest 0 checked this way
+    check_grads(nm.log1mexp, (jnp.array([-0.2, -0.5, -0.7, -5.0]),), order=2, modes=["fwd", "rev"])
+    # closer to 0 compare with the exact derivative exp(x) / expm1(x)
+    x = jnp.array([-1e-3, -1e-9, -30.0])
+    np.testing.assert_allclose(jax.vmap(jax.grad(nm.log1mexp))(x), np.exp(x) / np.expm1(x), rtol=1e-12)
+
+
+def test_log_sub_exp():
+    np.testing.assert_allclose(nm.log_sub_exp(2.0, 1.0), np.log(np.exp(2.0) - np.exp(1.0)), rtol=1e-15)
+    assert nm.log_sub_exp(1.0, 1.0) == -np.inf
+    assert nm.log_sub_exp(-np.inf, -np.inf) == -np.inf
+    g = jax.grad(lambda a: nm.log_sub_exp(a, a))(1.0)
+    assert np.isfinite(g)
+
+
+def test_safe_log():
+    assert nm.safe_log(0.0) == -np.inf
+    assert jax.grad(nm.safe_log)(0.0) == 0.0
+    np.testing.assert_allclose(nm.safe_log(2.0), np.log(2.0))
+
+
+def test_primitives_under_jit_and_vmap_keep_float32():
+    x = jnp.linspace(0, 1, 5, dtype=jnp.float32)
+    for f in (nm.xlogx, jax.jit(nm.xlogx), jax.vmap(nm.xlogx)):
+        assert f(x).dtype == jnp.float32
+    assert jax.jit(nm.logsumexp)(x).dtype == jnp.float32
+
+
+# ---- input checks ---------------------------------------------------------------
+def test_check_positive_messages_name_argument():
+    with pytest.raises(ValueError, match=r"bandwidth must be > 0 and finite; got \[-1.0\]"):
+        nm.check_positive(np.array([-1.0]), "bandwidth")
+    nm.check_positive(0.0, "x", allow_zero=True)
+    with pytest.raises(ValueError, match="alpha"):
+        nm.check_positive(np.inf, "alpha")
+    nm.check_positive(np.inf, "alpha", allow_inf=True)
+
+
+def test_check_in_range_and_rank_and_shape():
+    with pytest.raises(ValueError, match=r"alpha must lie in \(0, 1\); got 1.5"):
+        nm.check_in_range(1.5, "alpha", 0, 1, low_inclusive=False, high_inclusive=False)
+    with pytest.raises(ValueError, match=r"x must have rank 2; got rank 1"):
+        nm.check_rank(jnp.zeros(3), 2, "x")
+    with pytest.raises(ValueError, match=r"log_p and log_q must have the same shape; got \(3,\) and \(4,\)"):
+        nm.check_same_shape(jnp.zeros(3), jnp.zeros(4), "log_p", "log_q")
+    with pytest.raises(TypeError, match="log_p must have a floating dtype"):
+        nm.check_floating(jnp.zeros(3, jnp.int32), "log_p")
+    with pytest.raises(ValueError, match="axis must lie in"):
+        nm.check_axis(3, 2)
+
+
+def test_check_log_probs():
+    nm.check_log_probs(jnp.log(jnp.array([0.25, 0.75, 0.0])), "log_p")
+    with pytest.raises(ValueError, match="log_p must be normalised"):
+        nm.check_log_probs(jnp.array([0.0, 0.0]), "log_p")
+    with pytest.raises(ValueError, match="NaN"):
+        nm.check_log_probs(jnp.array([jnp.nan, 0.0]), "log_p")
+    with pytest.raises(ValueError, match="must be finite"):
+        nm.check_finite(jnp.array([jnp.inf]), "x")
+
+
+def test_value_checks_are_skipped_under_jit():
+    @jax.jit
+    def f(lp):
+        nm.check_log_probs(lp, "log_p")  # traced: skipped, shape/dtype still checked
+        return lp.sum()
+
+    assert np.isfinite(f(jnp.array([0.0, 0.0])))
