@@ -13,5 +13,12 @@ def benchmarks() -> list[Bench]:
     x = np.random.default_rng(0).standard_normal((1024, 32768)).astype(np.float32)
     xj = jnp.asarray(x)
     f = jax.jit(logsumexp)
-    return [Bench("logsumexp (1024, 32768) f32", lambda: f(xj), lambda: sp.logsumexp(x, axis=-1),
-                  "scipy.special.logsumexp", note=f"{x.nbytes / 2**20:.0f} MiB input")]
+    return [
+        Bench(
+            "logsumexp (1024, 32768) f32",
+            lambda: f(xj),
+            lambda: sp.logsumexp(x, axis=-1),
+            "scipy.special.logsumexp",
+            note=f"{x.nbytes / 2**20:.0f} MiB input",
+        )
+    ]

@@ -26,7 +26,9 @@ from kl_lab.sweep import grid, sweep
 
 TITLE = "Pinsker and Bretagnolle–Huber bounds over Bernoulli pairs"
 PAPER = experiment.Paper(
-    authors="Tsybakov", year=2009, arxiv="none (Introduction to Nonparametric Estimation)",
+    authors="Tsybakov",
+    year=2009,
+    arxiv="none (Introduction to Nonparametric Estimation)",
     where="Lemma 2.5 (Pinsker) and Lemma 2.6 (Bretagnolle–Huber)",
 )
 CLAIM = "TV <= sqrt(KL/2) and TV <= sqrt(1 - exp(-KL)) for every pair; Pinsker is tight as q -> p = 1/2."
@@ -72,8 +74,14 @@ def run(config: Config, key: jax.Array) -> dict:
     out = sweep(_point, pts, chunk_size=config.chunk_size, name="grid")
     eps = np.asarray(config.tight_eps)
     near = sweep(_point, {"p": np.full_like(eps, 0.5), "q": 0.5 + eps}, name="near_half")
-    return {"p": pts["p"], "q": pts["q"], "kl": out["kl"], "tv": out["tv"],
-            "eps": eps, "ratio_near_half": near["tv"] / np.sqrt(near["kl"] / 2)}
+    return {
+        "p": pts["p"],
+        "q": pts["q"],
+        "kl": out["kl"],
+        "tv": out["tv"],
+        "eps": eps,
+        "ratio_near_half": near["tv"] / np.sqrt(near["kl"] / 2),
+    }
 
 
 def checks(results: dict, config: Config) -> list:
@@ -85,16 +93,46 @@ def checks(results: dict, config: Config) -> list:
     eps_min = float(np.min(results["eps"]))
     big = kl > CROSSING_KL * (1 + 1e-6)
     return [
-        check("pinsker_holds", claim="TV <= sqrt(KL/2) at every grid pair", source=src, kind="bound",
-              predicted=pinsker, measured=tv, tolerance=1e-12, reason=rounding),
-        check("bretagnolle_huber_holds", claim="TV <= sqrt(1 - exp(-KL)) at every grid pair", source=src,
-              kind="bound", predicted=bh, measured=tv, tolerance=1e-12, reason=rounding),
-        check("bh_tighter_beyond_crossing", claim="for KL > 1.5936 the BH bound is below Pinsker's", source=src,
-              kind="bound", predicted=pinsker[big & np.isfinite(kl)], measured=bh[big & np.isfinite(kl)],
-              tolerance=0.0, reason="strict inequality beyond the crossing; no rounding slack needed"),
-        check("pinsker_tight_at_half", claim="TV / sqrt(KL/2) -> 1 as q -> p = 1/2", source="expansion in the docstring",
-              kind="rel", predicted=1.0, measured=float(results["ratio_near_half"][np.argmin(results["eps"])]),
-              tolerance=2 * eps_min**2, reason="ratio = 1 - eps^2 + O(eps^4); allow twice the leading term"),
+        check(
+            "pinsker_holds",
+            claim="TV <= sqrt(KL/2) at every grid pair",
+            source=src,
+            kind="bound",
+            predicted=pinsker,
+            measured=tv,
+            tolerance=1e-12,
+            reason=rounding,
+        ),
+        check(
+            "bretagnolle_huber_holds",
+            claim="TV <= sqrt(1 - exp(-KL)) at every grid pair",
+            source=src,
+            kind="bound",
+            predicted=bh,
+            measured=tv,
+            tolerance=1e-12,
+            reason=rounding,
+        ),
+        check(
+            "bh_tighter_beyond_crossing",
+            claim="for KL > 1.5936 the BH bound is below Pinsker's",
+            source=src,
+            kind="bound",
+            predicted=pinsker[big & np.isfinite(kl)],
+            measured=bh[big & np.isfinite(kl)],
+            tolerance=0.0,
+            reason="strict inequality beyond the crossing; no rounding slack needed",
+        ),
+        check(
+            "pinsker_tight_at_half",
+            claim="TV / sqrt(KL/2) -> 1 as q -> p = 1/2",
+            source="expansion in the docstring",
+            kind="rel",
+            predicted=1.0,
+            measured=float(results["ratio_near_half"][np.argmin(results["eps"])]),
+            tolerance=2 * eps_min**2,
+            reason="ratio = 1 - eps^2 + O(eps^4); allow twice the leading term",
+        ),
     ]
 
 
@@ -107,8 +145,9 @@ def plot(results: dict, config: Config):
     ax1.plot(k, np.minimum(np.sqrt(k / 2), 1.0), color=plotting.PALETTE[0], label="Pinsker sqrt(KL/2)")
     ax1.plot(k, np.sqrt(-np.expm1(-k)), color=plotting.PALETTE[3], label="Bretagnolle–Huber")
     ax1.axvline(CROSSING_KL, **plotting.theory_style, label="crossing K = 1.594")
-    ax1.set(xlabel="KL(p || q)", ylabel="TV(p, q)", xlim=(0, min(float(k[-1]), 8)), ylim=(0, 1.05),
-            title="TV against KL")
+    ax1.set(
+        xlabel="KL(p || q)", ylabel="TV(p, q)", xlim=(0, min(float(k[-1]), 8)), ylim=(0, 1.05), title="TV against KL"
+    )
     ax1.legend(loc="lower right")
     n = config.grid_points
     p, q = results["p"].reshape(n, n), results["q"].reshape(n, n)

@@ -144,8 +144,16 @@ def format_table(checks: Sequence[Check] | Iterable[tuple[str, Check]]) -> str:
         exp, c = item if isinstance(item, tuple) else ("", item)
         tol = f"{c.tolerance:.3g}" + (" se" if c.kind == "zscore" else " rel" if c.kind == "rel" else "")
         rows.append(
-            (exp, c.name, c.kind, _fmt(c.predicted), _fmt(c.measured), tol, f"{c.worst:.3g}",
-             "PASS" if c.passed else "FAIL")
+            (
+                exp,
+                c.name,
+                c.kind,
+                _fmt(c.predicted),
+                _fmt(c.measured),
+                tol,
+                f"{c.worst:.3g}",
+                "PASS" if c.passed else "FAIL",
+            )
         )
     head = ("experiment", "check", "kind", "predicted", "measured", "tolerance", "worst", "result")
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(head)]

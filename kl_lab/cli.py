@@ -48,8 +48,9 @@ def _run_many(args: argparse.Namespace, save: bool) -> int:
     table = []
     for name in names:
         print(f"== {name} ({'quick' if args.quick else 'full'})", file=sys.stderr, flush=True)
-        rec = exp_lib.run_experiment(name, quick=args.quick, seed=args.seed, out=args.out,
-                                     fresh=getattr(args, "fresh", False), save=save)
+        rec = exp_lib.run_experiment(
+            name, quick=args.quick, seed=args.seed, out=args.out, fresh=getattr(args, "fresh", False), save=save
+        )
         table += [(name, c) for c in rec.checks]
         for kind, p in rec.paths.items():
             print(f"   wrote {kind}: {p}", file=sys.stderr)
@@ -59,16 +60,22 @@ def _run_many(args: argparse.Namespace, save: bool) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="kl-lab", description="kl_lab: divergences and the asymptotic theory built on them.")
+    p = argparse.ArgumentParser(
+        prog="kl-lab", description="kl_lab: divergences and the asymptotic theory built on them."
+    )
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list experiments: name, paper, claim, expected runtime").set_defaults(fn=_cmd_list)
-    for cmd, helptext in (("run", "run experiments and write paper_figures/<name>.{png,pdf,json}"),
-                          ("check", "run experiments and print their theory checks (exit 1 on failure)")):
+    for cmd, helptext in (
+        ("run", "run experiments and write paper_figures/<name>.{png,pdf,json}"),
+        ("check", "run experiments and print their theory checks (exit 1 on failure)"),
+    ):
         s = sub.add_parser(cmd, help=helptext)
         s.add_argument("names", nargs="*", help="experiment names, or 'all' (default for check)")
         s.add_argument("--quick", action="store_true", help="small presets that finish in seconds")
         s.add_argument("--seed", type=int, default=0)
-        s.add_argument("--out", default=None, help="output folder (default paper_figures/, quick runs paper_figures/quick/)")
+        s.add_argument(
+            "--out", default=None, help="output folder (default paper_figures/, quick runs paper_figures/quick/)"
+        )
         if cmd == "run":
             s.add_argument("--fresh", action="store_true", help="clear cached sweep chunks first")
             s.set_defaults(fn=lambda a: _run_many(a, save=True))

@@ -156,8 +156,10 @@ def to_jsonable(x: Any) -> Any:
     if np.issubdtype(a.dtype, np.integer):
         return a.tolist()
     if np.issubdtype(a.dtype, np.floating):
+
         def f(v: float) -> Any:
             return v if math.isfinite(v) else ("nan" if math.isnan(v) else ("inf" if v > 0 else "-inf"))
+
         if a.ndim == 0:
             return f(float(a))
         return _map_nested(a.astype(float).tolist(), f)
@@ -202,8 +204,12 @@ def _git_commit() -> str | None:
         out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
         if out.returncode != 0:
             return None
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", "kl_lab", "experiments"],
-                               capture_output=True, text=True, timeout=5).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--", "kl_lab", "experiments"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
         return out.stdout.strip() + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return None

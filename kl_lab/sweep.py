@@ -48,7 +48,6 @@ from pathlib import Path
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
@@ -193,11 +192,14 @@ def sweep(
         raise ValueError("params must hold at least one array; got an empty pytree")
     # typed PRNG keys travel as their raw key data and are re-wrapped inside
     key_impls = [jax.random.key_impl(x) if _is_key(x) else None for x in leaves]
-    leaves = [np.asarray(jax.random.key_data(x)) if impl is not None else np.asarray(x)
-              for x, impl in zip(leaves, key_impls)]
+    leaves = [
+        np.asarray(jax.random.key_data(x)) if impl is not None else np.asarray(x) for x, impl in zip(leaves, key_impls)
+    ]
     sizes = {x.shape[0] if x.ndim else None for x in leaves}
     if len(sizes) != 1 or None in sizes:
-        raise ValueError(f"every leaf of params must share one leading axis; got leading sizes {sorted(map(str, sizes))}")
+        raise ValueError(
+            f"every leaf of params must share one leading axis; got leading sizes {sorted(map(str, sizes))}"
+        )
     total = sizes.pop()
     if total == 0:
         raise ValueError("params must hold at least one grid point; got a leading axis of length 0")
@@ -212,6 +214,7 @@ def sweep(
 
     mesh = Mesh(np.array(devices), ("sweep",))
     sharding = NamedSharding(mesh, P("sweep"))
+
     def point_fn(flat):
         flat = [jax.random.wrap_key_data(x, impl=impl) if impl is not None else x for x, impl in zip(flat, key_impls)]
         return fn(jax.tree_util.tree_unflatten(treedef, flat))
@@ -249,8 +252,9 @@ def sweep(
                 import io
 
                 buf = io.BytesIO()
-                np.savez(buf, treedef=np.asarray(str(out_treedef)),
-                         **{f"leaf_{j}": x for j, x in enumerate(out_leaves)})
+                np.savez(
+                    buf, treedef=np.asarray(str(out_treedef)), **{f"leaf_{j}": x for j, x in enumerate(out_leaves)}
+                )
                 atomic_write_bytes(path, buf.getvalue())
         outputs.append(out_leaves)
         bar.update(i + 1, not from_cache)
@@ -263,11 +267,10 @@ def sweep(
 
 
 def _treedef_from_eval(point_fn: Callable, leaves: list[np.ndarray]) -> Any:
-    return jax.tree_util.tree_structure(jax.eval_shape(point_fn, [jax.ShapeDtypeStruct(x.shape[1:], x.dtype)
-                                                                   for x in leaves]))
+    return jax.tree_util.tree_structure(
+        jax.eval_shape(point_fn, [jax.ShapeDtypeStruct(x.shape[1:], x.dtype) for x in leaves])
+    )
 
 
 def _is_key(x: Any) -> bool:
     return hasattr(x, "dtype") and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
-
-

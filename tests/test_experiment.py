@@ -18,8 +18,17 @@ def test_two_runs_same_seed_identical_json_results(tmp_path):
     assert ja["config"] == jb["config"]
     assert ja["all_passed"] is True
     prov = ja["provenance"]
-    for field in ("kl_lab_version", "git_commit", "jax_version", "jaxlib_version", "backend", "device_count",
-                  "x64", "seed", "wall_time_s"):
+    for field in (
+        "kl_lab_version",
+        "git_commit",
+        "jax_version",
+        "jaxlib_version",
+        "backend",
+        "device_count",
+        "x64",
+        "seed",
+        "wall_time_s",
+    ):
         assert field in prov
     assert prov["x64"] is True and prov["seed"] == 3
     assert (tmp_path / "a" / "bernoulli_bounds.png").stat().st_size > 1000

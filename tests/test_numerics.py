@@ -44,8 +44,9 @@ def test_logsumexp_matches_scipy(shape, axis, key):
     a = np.asarray(jax.random.normal(key, shape)) * 30
     np.testing.assert_allclose(nm.logsumexp(a, axis=axis), sp.logsumexp(a, axis=axis), rtol=1e-14)
     np.testing.assert_allclose(nm.logsumexp(a, axis=None), sp.logsumexp(a), rtol=1e-14)
-    np.testing.assert_allclose(nm.logsumexp(a, axis=axis, keepdims=True), sp.logsumexp(a, axis=axis, keepdims=True),
-                               rtol=1e-14)
+    np.testing.assert_allclose(
+        nm.logsumexp(a, axis=axis, keepdims=True), sp.logsumexp(a, axis=axis, keepdims=True), rtol=1e-14
+    )
 
 
 def test_logsumexp_all_neg_inf_has_zero_gradient():
