@@ -1,0 +1,16 @@
+"""Divergence-based distillation losses and their pathologies.
+
+Losses from logits (:mod:`~kl_lab.distillation.losses`), SinKD's batch Sinkhorn
+loss and its debiased variant (:mod:`~kl_lab.distillation.sinkd`), BD-KD's
+entropy-gated balance (:mod:`~kl_lab.distillation.bdkd`, gate = hypothesis),
+Plackett–Luce distillation (:mod:`~kl_lab.distillation.pld`), f-distill weights
+(:mod:`~kl_lab.distillation.fdistill`), PACED pass-rate weights
+(:mod:`~kl_lab.distillation.paced`, SNR model = hypothesis) and the k1/k2/k3
+estimators used as losses (:mod:`~kl_lab.distillation.kl_losses`). This file only re-exports.
+"""
+
+from kl_lab.distillation.bdkd import *  # noqa: F401,F403
+from kl_lab.distillation.losses import *  # noqa: F401,F403
+from kl_lab.distillation.paced import *  # noqa: F401,F403
+from kl_lab.distillation.pld import *  # noqa: F401,F403
+from kl_lab.distillation.sinkd import *  # noqa: F401,F403

@@ -1,0 +1,95 @@
+"""BD-KD: sample-wise balance of forward and reverse KL, gated by the teacher–student entropy gap.
+
+Source: Amara et al. (2022/2024), "BD-KD: Balancing the Divergences for Online
+Knowledge Distillation", arXiv:2212.12965 (abstract): the student loss weights
+``KL(p_t || p_s)`` and ``KL(p_s || p_t)`` per sample, guided by the entropy gap
+between teacher and student; in online KD the teacher uses the reverse KL as a
+regulariser.
+
+**The gate below is a HYPOTHESIS.** The paper's exact weights were not
+available to us (``other-papers-checks.md`` Sec. 2, tag [I]). The rule we
+implement, kept separate in :func:`bdkd_weights` so the paper's rule can replace
+it through the ``weights`` argument of :func:`bdkd_loss`:
+
+* ``H(p_s) < H(p_t)``: the student is over-confident -> weight the forward KL
+  (mode-covering, raises entropy): ``w_fkl = 1``;
+* otherwise -> weight the reverse KL (mode-seeking, sharpens): ``w_fkl = 0``;
+* with ``sharpness = kappa > 0`` the hard step becomes
+  ``w_fkl = sigmoid((H(p_t) - H(p_s)) / kappa)``.
+
+The weights carry no gradient (``stop_gradient``): the gate chooses the
+direction, it is not itself optimised. ``experiments/bdkd_balance.py`` shows that
+under this gate a capacity-limited student settles at the teacher's entropy:
+the gate acts as an entropy-matching constraint.
+
+Closed-form logit gradients (used in the tests): ``d KL(p_t||p_s)/dz = (p_s - p_t)/T``
+and ``d KL(p_s||p_t)/dz_k = p_s,k (log(p_s,k / p_t,k) - KL(p_s||p_t)) / T``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from kl_lab import divergences as dv
+from kl_lab.distillation.losses import log_probs, mixed_kl_loss
+from kl_lab.numerics import check_positive
+
+Array = jax.Array
+
+__all__ = ["BdkdWeights", "entropy_gap", "bdkd_weights", "bdkd_loss"]
+
+
+class BdkdWeights(NamedTuple):
+    """Per-example weights of the forward and the reverse KL (they sum to 1)."""
+
+    forward: Array
+    reverse: Array
+
+
+def entropy_gap(student_logits: Array, teacher_logits: Array, *, temperature: float = 1.0) -> Array:
+    """``H(p_s) - H(p_t)`` per example (nats); negative means the student is more confident."""
+    ls, lt = log_probs(student_logits, teacher_logits, temperature)
+    return dv.entropy(ls) - dv.entropy(lt)
+
+
+def bdkd_weights(
+    student_logits: Array, teacher_logits: Array, *, temperature: float = 1.0, sharpness: float | None = None
+) -> BdkdWeights:
+    """The entropy-gated weights [HYPOTHESIS, see the module docstring]; no gradient flows through them.
+
+    Args:
+      student_logits, teacher_logits: ``[..., C]``.
+      temperature: softmax temperature ``T > 0``.
+      sharpness: ``None`` for the hard gate ``1[H(p_s) < H(p_t)]``; ``kappa > 0``
+        for ``sigmoid((H(p_t) - H(p_s)) / kappa)``.
+    """
+    gap = jax.lax.stop_gradient(entropy_gap(student_logits, teacher_logits, temperature=temperature))
+    if sharpness is None:
+        w = (gap < 0).astype(gap.dtype)
+    else:
+        check_positive(sharpness, "sharpness")
+        w = jax.nn.sigmoid(-gap / sharpness)
+    return BdkdWeights(w, 1.0 - w)
+
+
+def bdkd_loss(
+    student_logits: Array,
+    teacher_logits: Array,
+    *,
+    temperature: float = 1.0,
+    weights: BdkdWeights | Array | None = None,
+    sharpness: float | None = None,
+) -> Array:
+    """``w_fkl KL(p_t || p_s) + (1 - w_fkl) KL(p_s || p_t)`` per example.
+
+    ``weights`` (a :class:`BdkdWeights` or the forward weight as an array)
+    overrides the hypothesised gate of :func:`bdkd_weights`; pass the paper's
+    rule here when it is known.
+    """
+    if weights is None:
+        weights = bdkd_weights(student_logits, teacher_logits, temperature=temperature, sharpness=sharpness)
+    w = weights.forward if isinstance(weights, BdkdWeights) else jnp.asarray(weights)
+    return mixed_kl_loss(student_logits, teacher_logits, jax.lax.stop_gradient(w), temperature=temperature)

@@ -1,0 +1,202 @@
+"""Sample-wise distillation losses from logits: forward/reverse KL, JS, TV, skew KL, generalised JS, alpha, beta.
+
+Every loss takes ``student_logits`` and ``teacher_logits`` of one shape
+``[..., C]`` (the class axis last), applies ``log_softmax(z / temperature)`` to
+both, and returns one value per example (shape ``[...]``); average over the
+batch yourself. No ``T^2`` factor is applied (Hinton et al. 2015, arXiv:1503.02531,
+multiply by ``T^2`` to keep gradient scales comparable across temperatures).
+``p_t`` is the teacher distribution and ``p_s`` the student's. Gradients flow to
+both arguments; wrap the teacher in ``jax.lax.stop_gradient`` for classical KD.
+
+The divergences themselves are :mod:`kl_lab.divergences` (log space, ``0 log 0 = 0``,
+``+inf`` not NaN where ``p_s`` misses mass of ``p_t``, finite gradients at
+one-hot targets and ``-inf`` logits); this module only fixes the directions and
+mixtures used in the distillation literature.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+
+from kl_lab import divergences as dv
+from kl_lab.numerics import check_floating, check_in_range, check_positive, check_same_shape, mul_exp
+
+Array = jax.Array
+
+__all__ = [
+    "log_probs",
+    "forward_kl_loss",
+    "reverse_kl_loss",
+    "js_loss",
+    "total_variation_loss",
+    "skew_kl_loss",
+    "skew_reverse_kl_loss",
+    "generalized_js_loss",
+    "alpha_divergence_loss",
+    "beta_divergence_loss",
+    "mixed_kl_loss",
+]
+
+
+def log_probs(student_logits: Array, teacher_logits: Array, temperature: float = 1.0) -> tuple[Array, Array]:
+    """``(log p_s, log p_t) = log_softmax(z / T)`` along the last axis, after shape/dtype/temperature checks."""
+    check_floating(student_logits, "student_logits")
+    check_floating(teacher_logits, "teacher_logits")
+    check_same_shape(student_logits, teacher_logits, "student_logits", "teacher_logits")
+    if jnp.ndim(student_logits) < 1:
+        raise ValueError(f"student_logits must have a class axis; got shape {jnp.shape(student_logits)}")
+    check_positive(temperature, "temperature")
+    return (
+        jax.nn.log_softmax(student_logits / temperature, axis=-1),
+        jax.nn.log_softmax(teacher_logits / temperature, axis=-1),
+    )
+
+
+def forward_kl_loss(student_logits: Array, teacher_logits: Array, *, temperature: float = 1.0) -> Array:
+    """Forward KL ``KL(p_t || p_s) = sum p_t log(p_t / p_s)``: mode-covering (Hinton et al. 2015, arXiv:1503.02531).
+
+    Gradient w.r.t. the student logits: ``(p_s - p_t) / T``.
+    """
+    ls, lt = log_probs(student_logits, teacher_logits, temperature)
+    return dv.kl(lt, ls)
+
+
+def reverse_kl_loss(student_logits: Array, teacher_logits: Array, *, temperature: float = 1.0) -> Array:
+    """Reverse KL ``KL(p_s || p_t)``: mode-seeking (Gu et al. 2024, MiniLLM, arXiv:2306.08543).
+
+    Gradient w.r.t. the student logit ``k``: ``p_s,k (log(p_s,k / p_t,k) - KL(p_s || p_t)) / T``.
+    """
+    ls, lt = log_probs(student_logits, teacher_logits, temperature)
+    return dv.kl(ls, lt)
+
+
+def js_loss(student_logits: Array, teacher_logits: Array, *, temperature: float = 1.0) -> Array:
+    """Jensen–Shannon divergence ``KL(p_s || m)/2 + KL(p_t || m)/2``, ``m = (p_s + p_t)/2`` (natural log, <= log 2).
+
+    Symmetric; its gradient vanishes when the supports separate (SinKD, arXiv:2402.17110, abstract).
+    """
+    ls, lt = log_probs(student_logits, teacher_logits, temperature)
+    return dv.js(ls, lt)
+
+
+def total_variation_loss(student_logits: Array, teacher_logits: Array, *, temperature: float = 1.0) -> Array:
+    """Total variation ``sum |p_s - p_t| / 2`` (Wen et al. 2023, f-divergence KD for sequences, arXiv:2307.15190)."""
+    ls, lt = log_probs(student_logits, teacher_logits, temperature)
+    return dv.total_variation(ls, lt)
+
+
+def _log_mix(log_a: Array, log_b: Array, lam: float) -> Array:
+    """``log(lam a + (1 - lam) b)`` in log space, exact at ``lam in {0, 1}``."""
+    lam = jnp.asarray(lam, dtype=log_a.dtype)
+    log_lam = jnp.where(lam > 0, jnp.log(jnp.where(lam > 0, lam, 1.0)), -jnp.inf)
+    log_1m = jnp.where(lam < 1, jnp.log1p(-jnp.where(lam < 1, lam, 0.0)), -jnp.inf)
+    return jnp.logaddexp(log_lam + log_a, log_1m + log_b)
+
+
+def skew_kl_loss(student_logits: Array, teacher_logits: Array, *, skew: float = 0.1, temperature: float = 1.0) -> Array:
+    """Skew KL ``KL(p_t || skew p_t + (1 - skew) p_s)`` (Ko et al. 2024, DistiLLM, arXiv:2402.03898, Eq. 3).
+
+    ``skew in [0, 1)``; ``skew = 0`` is the forward KL. Bounded by ``log(1/skew)``
+    for ``skew > 0``, so it stays finite where ``p_s`` misses mass of ``p_t``.
+    """
+    check_in_range(skew, "skew", 0.0, 1.0, high_inclusive=False)
+    ls, lt = log_probs(student_logits, teacher_logits, temperature)
+    return dv.kl(lt, _log_mix(lt, ls, skew))
+
+
+def skew_reverse_kl_loss(
+    student_logits: Array, teacher_logits: Array, *, skew: float = 0.1, temperature: float = 1.0
+) -> Array:
+    """Skew reverse KL ``KL(p_s || skew p_s + (1 - skew) p_t)`` (DistiLLM, arXiv:2402.03898, Eq. 4).
+
+    ``skew in [0, 1)``; ``skew = 0`` is the reverse KL.
+    """
+    check_in_range(skew, "skew", 0.0, 1.0, high_inclusive=False)
+    ls, lt = log_probs(student_logits, teacher_logits, temperature)
+    return dv.kl(ls, _log_mix(ls, lt, skew))
+
+
+def generalized_js_loss(
+    student_logits: Array, teacher_logits: Array, *, beta: float = 0.5, temperature: float = 1.0
+) -> Array:
+    """Generalised JS ``beta KL(p_t || m) + (1 - beta) KL(p_s || m)``, ``m = beta p_t + (1 - beta) p_s``.
+
+    Source: Agarwal et al. 2024 (GKD), arXiv:2306.13649, Sec. 3 (``JSD(beta)``).
+    ``beta in [0, 1]``; ``beta = 1/2`` is :func:`js_loss`; ``beta in {0, 1}`` gives 0
+    (the mixture equals one argument and that term's weight vanishes):
+    ``JSD(beta) / beta -> KL(p_s || p_t)`` as ``beta -> 0`` and
+    ``JSD(beta) / (1 - beta) -> KL(p_t || p_s)`` as ``beta -> 1``.
+    """
+    check_in_range(beta, "beta", 0.0, 1.0)
+    ls, lt = log_probs(student_logits, teacher_logits, temperature)
+    lm = _log_mix(lt, ls, beta)
+    return beta * dv.kl(lt, lm) + (1.0 - beta) * dv.kl(ls, lm)
+
+
+def alpha_divergence_loss(
+    student_logits: Array, teacher_logits: Array, *, alpha: float = 0.5, temperature: float = 1.0
+) -> Array:
+    """Amari alpha-divergence ``D_alpha(p_t || p_s)`` as defined in :func:`kl_lab.divergences.amari_alpha`.
+
+    Source: Amari (1985); used for KD by Wang et al. 2021 (AlphaNet, arXiv:2102.07954).
+    The convention (which ``alpha`` recovers which KL) is the one documented
+    there; ``alpha`` outside its domain raises ``ValueError``.
+    """
+    ls, lt = log_probs(student_logits, teacher_logits, temperature)
+    return dv.amari_alpha(lt, ls, alpha)
+
+
+def beta_divergence_loss(
+    student_logits: Array, teacher_logits: Array, *, beta: float = 2.0, temperature: float = 1.0
+) -> Array:
+    """Beta-divergence ``D_beta(p_t || p_s)``, ``beta > 0`` (Basu et al. 1998; Cichocki & Amari 2010, Eq. 4).
+
+        d_beta(x | y) = [x^beta + (beta - 1) y^beta - beta x y^(beta - 1)] / (beta (beta - 1)),
+
+    summed over classes, with ``x = p_t``, ``y = p_s``. ``beta = 2`` gives
+    ``||p_t - p_s||^2 / 2``; ``beta -> 1`` gives ``KL(p_t || p_s)`` (exact at 1);
+    ``beta < 1`` is more robust to teacher outliers. Computed without the
+    ``1/(beta - 1)`` cancellation as
+
+        x y^(beta-1) (log x - log y) exprel((beta-1)(log x - log y)) / beta + y^(beta-1) (y - x) / beta
+
+    with ``exprel(u) = (e^u - 1)/u``. Where ``y = 0 < x``: ``x^beta / (beta (beta - 1))`` for
+    ``beta > 1`` and ``+inf`` for ``beta <= 1``; ``x = 0`` contributes ``y^beta / beta``.
+    """
+    if not isinstance(beta, (int, float)) or not (beta > 0) or math.isinf(beta):
+        raise ValueError(f"beta must be a finite number > 0; got {beta!r}")
+    ls, lt = log_probs(student_logits, teacher_logits, temperature)
+    b1 = beta - 1.0
+    y0 = jnp.isneginf(ls)
+    safe_ls = jnp.where(y0, 0.0, ls)
+    d = lt - safe_ls  # log x - log y, -inf where x = 0
+    x0 = jnp.isneginf(lt)
+    safe_d = jnp.where(x0, 0.0, d)
+    u = b1 * safe_d
+    small = jnp.abs(u) < 1e-6
+    exprel = jnp.where(small, 1.0 + u / 2.0, jnp.expm1(jnp.where(small, 1.0, u)) / jnp.where(small, 1.0, u))
+    term1 = mul_exp(safe_d * exprel / beta, lt + b1 * safe_ls)  # x y^(b-1) d exprel / beta, 0 where x = 0
+    term2 = jnp.exp(b1 * safe_ls) * (jnp.exp(safe_ls) - jnp.exp(lt)) / beta
+    val = term1 + term2
+    y_zero = (jnp.exp(lt) / (beta * b1)) if beta > 1 else jnp.full_like(lt, jnp.inf)
+    val = jnp.where(y0 & ~x0, y_zero, jnp.where(y0 & x0, 0.0, val))
+    return jnp.sum(val, axis=-1)
+
+
+def mixed_kl_loss(student_logits: Array, teacher_logits: Array, weight: Array, *, temperature: float = 1.0) -> Array:
+    """``weight * KL(p_t || p_s) + (1 - weight) * KL(p_s || p_t)``, ``weight`` in ``[0, 1]`` per example.
+
+    The family BD-KD's gate chooses from (:mod:`kl_lab.distillation.bdkd`);
+    ``weight`` broadcasts against the batch shape ``[...]``. A zero weight
+    multiplies an infinite KL to 0 (the term is dropped, not ``nan``).
+    """
+    check_in_range(weight, "weight", 0.0, 1.0)
+    ls, lt = log_probs(student_logits, teacher_logits, temperature)
+    w = jnp.asarray(weight, dtype=ls.dtype)
+    fkl, rkl = dv.kl(lt, ls), dv.kl(ls, lt)
+    fkl_term = jnp.where(w > 0, w * jnp.where(w > 0, fkl, 0.0), 0.0)
+    rkl_term = jnp.where(w < 1, (1.0 - w) * jnp.where(w < 1, rkl, 0.0), 0.0)
+    return fkl_term + rkl_term

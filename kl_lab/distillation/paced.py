@@ -1,0 +1,166 @@
+"""PACED pass-rate weighting ``w(p) = p^a (1-p)^b`` and a Bernoulli-rollout SNR model.
+
+Source: Xu et al. (2026), "PACED", arXiv:2603.11178 (abstracts v1 and v3): the
+cross-problem gradient signal-to-noise ratio is bell-shaped in the student's
+pass rate ``p`` and vanishes at ``p -> 0`` and ``p -> 1``; the weight
+``w(p) = p^alpha (1-p)^beta`` (default ``p(1-p)`` in v3) is leading-order optimal
+and minimax-robust, with worst-case efficiency loss ``O(delta^2)`` under
+bounded multiplicative misspecification.
+
+**The SNR model below is a HYPOTHESIS** (the paper's own model was not
+available; ``other-papers-checks.md`` Sec. 11, tag [I]). It is kept separate
+from :func:`paced_weight` so the paper's model can replace it:
+
+* a problem with pass rate ``p`` gets ``G`` rollouts ``r_g ~ Bernoulli(p)``;
+  the policy-gradient estimate along the problem's success logit with the
+  group-mean baseline is ``g = (1/G) sum_g (r_g - rbar)(r_g - p) = rbar (1 - rbar)``
+  (the score of ``Bernoulli(sigmoid(theta))`` at ``r`` is ``r - p``);
+* its signal is ``s(p) = E g = (1 - 1/G) p (1-p)`` and its variance
+  ``Var g`` is computed exactly by summing over ``K ~ Binomial(G, p)``;
+* every included problem also brings a ``p``-independent variance
+  ``noise_floor`` (minibatch / token-level noise), so ``v(p) = Var g + noise_floor``.
+
+Aggregating problems with weights ``w`` gives the SNR
+``sum w s / sqrt(sum w^2 v)``, maximised (Cauchy–Schwarz) by ``w* ∝ s / v``; the
+*efficiency* of a weight is its squared SNR over the optimum's, in ``[0, 1]``.
+With a large noise floor ``w* ∝ p(1-p)`` exactly (v3's default); with none,
+``w*`` tends to a positive constant as ``p -> 0`` (no Beta kernel with
+``a > 0`` is then exact) -- both regimes are shown in ``experiments/paced_weights.py``.
+Multiplicative misspecification ``w = w* (1 + delta xi)``, ``|xi| <= 1``, costs
+``1 - eff = delta^2 Var_m(xi) / E_m[(1 + delta xi)^2] <= delta^2 / (1 - delta)^2``
+with ``m ∝ s^2 / v`` [derived]: the optimum is stationary, so the loss is quadratic.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax.scipy.special import gammaln
+
+from kl_lab.numerics import check_in_range, check_positive, xlogy
+
+Array = jax.Array
+
+__all__ = [
+    "paced_weight",
+    "RolloutMoments",
+    "rollout_gradient_moments",
+    "gradient_snr",
+    "optimal_weight",
+    "weighting_efficiency",
+    "BetaKernelFit",
+    "fit_beta_kernel",
+]
+
+
+def paced_weight(pass_rate: Array, alpha: float = 1.0, beta: float = 1.0) -> Array:
+    """PACED's Beta kernel ``w(p) = p^alpha (1-p)^beta`` (unnormalised).
+
+    Source: arXiv:2603.11178 (abstract); v3's default is ``alpha = beta = 1``.
+    Computed as ``exp(alpha log p + beta log1p(-p))``; ``w(0) = 0`` for
+    ``alpha > 0`` and ``w(0) = 1`` for ``alpha = 0`` (``0^0 = 1``), likewise at 1.
+    ``pass_rate`` must lie in ``[0, 1]``; ``alpha, beta >= 0``.
+    """
+    check_in_range(pass_rate, "pass_rate", 0.0, 1.0)
+    check_positive(alpha, "alpha", allow_zero=True)
+    check_positive(beta, "beta", allow_zero=True)
+    p = jnp.asarray(pass_rate)
+    return jnp.exp(xlogy(alpha, p) + xlogy(beta, 1.0 - p))
+
+
+class RolloutMoments(NamedTuple):
+    """Signal ``E g``, variance ``Var g`` (excluding the noise floor) and ``E g^2`` of the rollout gradient."""
+
+    signal: Array
+    variance: Array
+    second_moment: Array
+
+
+def rollout_gradient_moments(pass_rate: Array, group_size: int) -> RolloutMoments:
+    """Exact moments of ``g = rbar (1 - rbar)``, ``rbar = K / G``, ``K ~ Binomial(G, p)`` [hypothesis model].
+
+    ``E g = (1 - 1/G) p (1 - p)``; the variance sums the ``G + 1`` binomial
+    outcomes in log space (``O(G)`` per pass rate). ``group_size`` is a static
+    int ``>= 2`` (with one rollout the baseline removes all signal).
+    """
+    if not isinstance(group_size, int) or group_size < 2:
+        raise ValueError(f"group_size must be an int >= 2; got {group_size!r}")
+    check_in_range(pass_rate, "pass_rate", 0.0, 1.0)
+    p = jnp.asarray(pass_rate)[..., None]
+    k = jnp.arange(group_size + 1, dtype=p.dtype)
+    n = jnp.asarray(group_size, p.dtype)
+    log_pmf = gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1) + xlogy(k, p) + xlogy(n - k, 1.0 - p)
+    pmf = jnp.exp(log_pmf)
+    g = (k / n) * (1.0 - k / n)
+    mean = jnp.sum(pmf * g, axis=-1)
+    second = jnp.sum(pmf * g**2, axis=-1)
+    return RolloutMoments(mean, jnp.maximum(second - mean**2, 0.0), second)
+
+
+def gradient_snr(pass_rate: Array, group_size: int, noise_floor: float = 0.0) -> Array:
+    """Per-problem gradient SNR ``s(p) / sqrt(Var g + noise_floor)`` [hypothesis model]; 0 at ``p in {0, 1}``."""
+    check_positive(noise_floor, "noise_floor", allow_zero=True)
+    m = rollout_gradient_moments(pass_rate, group_size)
+    v = m.variance + noise_floor
+    safe_v = jnp.where(v > 0, v, 1.0)
+    return jnp.where(v > 0, m.signal / jnp.sqrt(safe_v), 0.0)
+
+
+def optimal_weight(pass_rate: Array, group_size: int, noise_floor: float = 0.0) -> Array:
+    """Optimal aggregation weight ``w*(p) = s(p) / v(p)`` (up to scale) [hypothesis model].
+
+    Maximises ``sum_i w_i s_i / sqrt(sum_i w_i^2 v_i)`` (Cauchy–Schwarz). At
+    ``p in {0, 1}`` both ``s`` and ``Var g`` vanish; the weight there is its
+    limit: 0 with a positive ``noise_floor``; without one, the finite limit
+    ``lim_{p->0} s / Var g = (1 - 1/G) p / (p (1 - 1/G)^2 / G) = G^2 / (G - 1)`` (same at ``p -> 1``).
+    """
+    check_positive(noise_floor, "noise_floor", allow_zero=True)
+    m = rollout_gradient_moments(pass_rate, group_size)
+    v = m.variance + noise_floor
+    edge = v <= 0
+    limit = jnp.where(noise_floor > 0, 0.0, group_size**2 / (group_size - 1.0))
+    return jnp.where(edge, limit, m.signal / jnp.where(edge, 1.0, v))
+
+
+def weighting_efficiency(weights: Array, signal: Array, variance: Array, population: Array | None = None) -> Array:
+    """Squared SNR of ``weights`` relative to the optimum ``s / v``, in ``[0, 1]``.
+
+    ``eff(w) = (E_pi[w s])^2 / (E_pi[w^2 v] E_pi[s^2 / v])`` over the last axis,
+    with problem population weights ``pi`` (uniform when ``None``). Points with
+    ``v = 0`` must carry ``s = 0`` and are dropped.
+    """
+    w, s, v = jnp.asarray(weights), jnp.asarray(signal), jnp.asarray(variance)
+    pi = jnp.ones_like(s) if population is None else jnp.asarray(population)
+    ok = v > 0
+    safe_v = jnp.where(ok, v, 1.0)
+    num = jnp.sum(pi * w * s, axis=-1) ** 2
+    den = jnp.sum(pi * w**2 * v, axis=-1) * jnp.sum(jnp.where(ok, pi * s**2 / safe_v, 0.0), axis=-1)
+    return num / den
+
+
+class BetaKernelFit(NamedTuple):
+    alpha: Array
+    beta: Array
+    log_scale: Array
+    residual: Array  # root-mean-square of the log-space fit residual
+
+
+def fit_beta_kernel(pass_rate: Array, target_weight: Array) -> BetaKernelFit:
+    """Least-squares fit of ``log w = c + alpha log p + beta log(1-p)`` to a positive target on ``(0, 1)``.
+
+    A closed-form linear least-squares problem (``jnp.linalg.lstsq``) in log
+    space; points with ``p in {0, 1}`` or a non-positive target are excluded by
+    zero weights. Returns the exponents, the log-scale and the RMS residual.
+    """
+    p, w = jnp.asarray(pass_rate), jnp.asarray(target_weight)
+    ok = (p > 0) & (p < 1) & (w > 0)
+    lp = jnp.log(jnp.where(ok, p, 0.5))
+    l1p = jnp.log1p(-jnp.where(ok, p, 0.5))
+    lw = jnp.log(jnp.where(ok, w, 1.0))
+    a = jnp.stack([jnp.ones_like(lp), lp, l1p], axis=-1) * ok[:, None]
+    coef, *_ = jnp.linalg.lstsq(a, lw * ok)
+    res = (a @ coef - lw) * ok
+    rms = jnp.sqrt(jnp.sum(res**2) / jnp.maximum(jnp.sum(ok), 1))
+    return BetaKernelFit(coef[1], coef[2], coef[0], rms)
