@@ -1,0 +1,11 @@
+"""Kernel density estimation in high dimensions: estimators, bandwidths, regime theory, simulation.
+
+Each submodule lists its public names in ``__all__``; this file only re-exports.
+"""
+
+from kl_lab.kde import bandwidth, diagnostics, estimator, regimes, simulate  # noqa: F401
+from kl_lab.kde.bandwidth import *  # noqa: F401,F403
+from kl_lab.kde.diagnostics import *  # noqa: F401,F403
+from kl_lab.kde.estimator import *  # noqa: F401,F403
+from kl_lab.kde.regimes import *  # noqa: F401,F403
+from kl_lab.kde.simulate import *  # noqa: F401,F403
