@@ -1,0 +1,137 @@
+"""k-nearest-neighbour estimator of KL(p || q) from samples (Wang, Kulkarni & Verdú 2009).
+
+Wang, Kulkarni, Verdú, "Divergence estimation for multidimensional densities via
+k-nearest-neighbor distances", IEEE Trans. Inf. Theory 55(5), 2009, eq. (5)::
+
+    D_hat = (d / n) sum_i log(nu_k(i) / rho_k(i)) + log(m / (n - 1))
+
+with ``x_1..x_n ~ p`` and ``y_1..y_m ~ q`` in R^d, ``rho_k(i)`` the Euclidean distance from
+``x_i`` to its k-th nearest neighbour among the other ``x_j`` and ``nu_k(i)`` the distance from
+``x_i`` to its k-th nearest neighbour among the ``y_j``. Consistent (Theorem 1) for densities
+with no ties; its bias decays with n like the kNN density estimate's (slowly in high d).
+
+Computation: brute force, exact, jit-compiled. Queries are cut into blocks of
+``block_size`` rows and the reference points into blocks of ``block_size`` columns; a
+``lax.scan`` over the column blocks keeps only the k smallest squared distances per query,
+so memory is ``O(block_size^2 + n k)`` and never holds the n x m distance matrix. Squared
+distances come from ``|a|^2 + |b|^2 - 2 a.b`` (a matrix product) after centring both clouds
+on the mean of ``y``, clamped at 0; the relative error of a distance ``r`` is then about
+``eps |a|^2 / r^2`` (float32: fine unless the data's spread is > 1e3 times the kNN spacing).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from kl_lab.numerics import check_finite, check_floating, check_rank, is_concrete
+
+__all__ = ["knn_kl", "knn_log_distances"]
+
+Array = jax.Array
+
+
+def _k_smallest(a: Array, k: int) -> Array:
+    """The k smallest entries of each row of ``a`` (ascending), by k passes of min.
+
+    k passes of ``min`` + masking are ~30x faster than ``lax.top_k`` on CPU for small k.
+    """
+    out = []
+    rows = jnp.arange(a.shape[0])
+    for j in range(k):
+        idx = jnp.argmin(a, axis=-1)
+        out.append(a[rows, idx])
+        if j + 1 < k:
+            a = a.at[rows, idx].set(jnp.inf)
+    return jnp.stack(out, axis=-1)
+
+
+@functools.partial(jax.jit, static_argnames=("k", "exclude_self", "block_size"))
+def _kth_sq_dist(queries: Array, points: Array, center: Array, *, k: int, exclude_self: bool, block_size: int) -> Array:
+    """Squared distance from each query to its k-th nearest point (self excluded by index)."""
+    n, m = queries.shape[0], points.shape[0]
+    bq, bp = min(block_size, n), min(block_size, m)
+    nq, npb = -(-n // bq), -(-m // bp)
+    q = jnp.pad(queries - center, ((0, nq * bq - n), (0, 0))).reshape(nq, bq, -1)
+    p = jnp.pad(points - center, ((0, npb * bp - m), (0, 0))).reshape(npb, bp, -1)
+    q_sq, p_sq = jnp.sum(q * q, -1), jnp.sum(p * p, -1)
+    col_ids = jnp.arange(npb * bp).reshape(npb, bp)
+    inf = jnp.asarray(jnp.inf, queries.dtype)
+
+    def one_query_block(args):
+        qb, qb_sq, row_ids = args
+
+        def step(best, cols):
+            pb, pb_sq, ids = cols
+            d2 = jnp.maximum(qb_sq[:, None] + pb_sq[None, :] - 2.0 * qb @ pb.T, 0.0)
+            bad = (ids >= m)[None, :]
+            if exclude_self:
+                bad = bad | (row_ids[:, None] == ids[None, :])
+            d2 = jnp.where(bad, inf, d2)
+            return _k_smallest(jnp.concatenate([best, d2], axis=-1), k), None
+
+        best0 = jnp.full((bq, k), inf)
+        best, _ = jax.lax.scan(step, best0, (p, p_sq, col_ids))
+        return best[:, k - 1]
+
+    row_ids = jnp.arange(nq * bq).reshape(nq, bq)
+    out = jax.lax.map(one_query_block, (q, q_sq, row_ids))
+    return out.reshape(-1)[:n]
+
+
+def knn_log_distances(x: Array, y: Array, k: int = 1, *, block_size: int = 2048) -> tuple[Array, Array]:
+    """``(log rho_k^2, log nu_k^2)``: log squared k-NN distances of each ``x_i`` within x and to y.
+
+    See the module docstring for the computation. ``-inf`` marks a zero distance (a tie).
+    """
+    x, y = jnp.asarray(x), jnp.asarray(y)
+    check_rank(x, 2, "x")
+    check_rank(y, 2, "y")
+    check_floating(x, "x")
+    check_floating(y, "y")
+    if x.shape[1] != y.shape[1]:
+        raise ValueError(f"x and y must have the same dimension d; got x.shape={x.shape} and y.shape={y.shape}")
+    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
+        raise ValueError(f"k must be an int >= 1; got {k!r}")
+    if x.shape[0] < k + 1 or y.shape[0] < k:
+        raise ValueError(f"need n >= k + 1 points in x and m >= k in y; got n={x.shape[0]}, m={y.shape[0]}, k={k}")
+    if not isinstance(block_size, (int, np.integer)) or block_size < 1:
+        raise ValueError(f"block_size must be an int >= 1; got {block_size!r}")
+    check_finite(x, "x")
+    check_finite(y, "y")
+    dtype = jnp.result_type(x, y)
+    x, y = x.astype(dtype), y.astype(dtype)
+    center = jnp.mean(y, axis=0)
+    rho2 = _kth_sq_dist(x, x, center, k=int(k), exclude_self=True, block_size=int(block_size))
+    nu2 = _kth_sq_dist(x, y, center, k=int(k), exclude_self=False, block_size=int(block_size))
+    return _safe_log(rho2), _safe_log(nu2)
+
+
+def _safe_log(a: Array) -> Array:
+    return jnp.where(a > 0, jnp.log(jnp.where(a > 0, a, 1.0)), -jnp.inf)
+
+
+def knn_kl(x: Array, y: Array, k: int = 1, *, block_size: int = 2048) -> Array:
+    """Wang–Kulkarni–Verdú k-NN estimate of KL(p || q) from ``x ~ p`` (n, d) and ``y ~ q`` (m, d).
+
+    ``D_hat = (d/n) sum_i log(nu_k(i)/rho_k(i)) + log(m/(n-1))`` (module docstring; WKV 2009
+    eq. 5). Exact brute force, chunked (memory ``O(block_size^2)``), jit-compiled; differentiable
+    in x and y almost everywhere. Can be negative for finite samples (it is an estimate).
+
+    Ties (a zero distance: duplicated points) make the estimator undefined: eager calls raise
+    ``ValueError``; under jit the zero distance is floored at the dtype's smallest normal number,
+    giving a finite but meaningless value. Raises ``ValueError`` for rank/dimension mismatch,
+    ``k < 1``, too few points (n < k + 1 or m < k), or non-finite inputs (eager).
+    """
+    log_rho2, log_nu2 = knn_log_distances(x, y, k, block_size=block_size)
+    if is_concrete(log_rho2, log_nu2) and not (np.all(np.isfinite(log_rho2)) and np.all(np.isfinite(log_nu2))):
+        raise ValueError("x or y has duplicated points (a k-NN distance is 0): the WKV estimator needs no ties")
+    floor = math.log(float(jnp.finfo(log_rho2.dtype).tiny))
+    log_rho2, log_nu2 = jnp.maximum(log_rho2, floor), jnp.maximum(log_nu2, floor)
+    n, d = jnp.shape(x)
+    m = jnp.shape(y)[0]
+    return 0.5 * d * jnp.mean(log_nu2 - log_rho2) + math.log(m / (n - 1))
