@@ -1,0 +1,108 @@
+"""Sub-Gaussian sparse linear-regression data: ``y = <x, theta*> + noise``, ``||theta*||_0 = k``.
+
+Designs (all with unit-variance coordinates, so ``Sigma`` has unit diagonal):
+
+* ``"gaussian"``: ``x ~ N(0, Sigma)`` with ``Sigma_ij = rho^|i-j|`` (AR(1) Toeplitz; ``rho = 0``
+  is isotropic). Sub-Gaussian but unbounded: LDP estimators must clip it.
+* ``"rademacher"``: i.i.d. ``+-1`` coordinates (``Sigma = I``, ``||x||_inf = 1``), bounded so
+  clipping at ``tau_1 = 1`` is exact -- the cheapest design for the LDP experiments, where the
+  privacy noise scales with ``tau_1^2``.
+* ``"uniform"``: i.i.d. uniform on ``[-sqrt 3, sqrt 3]`` (``Sigma = I``).
+
+The parameter has ``k`` non-zero coordinates at uniformly random positions with random signs and
+equal magnitude ``theta_norm / sqrt(k)`` (so ``||theta*||_2 = theta_norm`` and the smallest signal
+is as large as possible for the given norm). The noise is ``N(0, noise_std^2)``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from kl_lab.numerics import check_in_range, check_positive
+
+__all__ = ["RegressionData", "sparse_theta", "make_design", "make_sparse_regression", "design_covariance"]
+
+DESIGNS = ("gaussian", "rademacher", "uniform")
+
+
+class RegressionData(NamedTuple):
+    x: jax.Array  #: (n, d) covariates
+    y: jax.Array  #: (n,) responses
+    theta: jax.Array  #: (d,) the k-sparse parameter
+
+
+def _check_ints(**kw) -> None:
+    for name, v in kw.items():
+        if not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name} must be a positive int; got {v!r}")
+
+
+def sparse_theta(key: jax.Array, d: int, k: int, theta_norm: float = 1.0, dtype=None) -> jax.Array:
+    """A ``k``-sparse vector in ``R^d`` with equal-magnitude entries, random support and signs."""
+    _check_ints(d=d, k=k)
+    if k > d:
+        raise ValueError(f"k must be <= d; got k={k}, d={d}")
+    dtype = dtype or jnp.result_type(float)
+    k_perm, k_sign = jax.random.split(key)
+    support = jax.random.permutation(k_perm, d)[:k]
+    signs = jax.random.rademacher(k_sign, (k,), dtype)
+    return jnp.zeros((d,), dtype).at[support].set(signs * theta_norm / jnp.sqrt(jnp.asarray(k, dtype)))
+
+
+def design_covariance(d: int, rho: float = 0.0, dtype=None) -> jax.Array:
+    """``Sigma_ij = rho^|i-j|`` (the Gaussian design's covariance; identity for the bounded designs)."""
+    idx = jnp.arange(d)
+    return jnp.asarray(rho, dtype or jnp.result_type(float)) ** jnp.abs(idx[:, None] - idx[None, :])
+
+
+def make_design(key: jax.Array, n: int, d: int, design: str = "gaussian", rho: float = 0.0, dtype=None) -> jax.Array:
+    """``(n, d)`` covariates from the named design (see the module docstring)."""
+    _check_ints(n=n, d=d)
+    dtype = dtype or jnp.result_type(float)
+    if design == "gaussian":
+        check_in_range(rho, "rho", -1.0, 1.0, low_inclusive=False, high_inclusive=False)
+        z = jax.random.normal(key, (n, d), dtype)
+        if rho == 0:
+            return z
+
+        # AR(1): x_1 = z_1, x_j = rho x_{j-1} + sqrt(1 - rho^2) z_j  (O(n d), no Cholesky)
+        def step(prev, zj):
+            cur = rho * prev + jnp.sqrt(1 - rho**2) * zj
+            return cur, cur
+
+        _, cols = jax.lax.scan(step, z[:, 0], z[:, 1:].T)
+        return jnp.concatenate([z[:, :1], cols.T], axis=1)
+    if rho != 0:
+        raise ValueError(f"rho must be 0 for the {design!r} design (independent coordinates); got {rho}")
+    if design == "rademacher":
+        return jax.random.rademacher(key, (n, d), dtype)
+    if design == "uniform":
+        return jax.random.uniform(key, (n, d), dtype, -jnp.sqrt(3.0), jnp.sqrt(3.0))
+    raise ValueError(f"design must be one of {DESIGNS}; got {design!r}")
+
+
+def make_sparse_regression(
+    key: jax.Array,
+    n: int,
+    d: int,
+    k: int,
+    *,
+    noise_std: float = 0.1,
+    theta_norm: float = 1.0,
+    design: str = "gaussian",
+    rho: float = 0.0,
+    theta: jax.Array | None = None,
+    dtype=None,
+) -> RegressionData:
+    """Sample ``(x, y, theta*)`` with ``y = x theta* + N(0, noise_std^2)`` (pass ``theta`` to fix it)."""
+    check_positive(noise_std, "noise_std", allow_zero=True)
+    k_theta, k_x, k_e = jax.random.split(key, 3)
+    dtype = dtype or jnp.result_type(float)
+    if theta is None:
+        theta = sparse_theta(k_theta, d, k, theta_norm, dtype)
+    x = make_design(k_x, n, d, design, rho, dtype)
+    y = x @ theta + noise_std * jax.random.normal(k_e, (n,), dtype)
+    return RegressionData(x, y, theta)
