@@ -35,12 +35,21 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from kl_lab.divergences import transport
 from kl_lab.numerics import check_floating, check_positive, check_rank, check_same_shape
 from kl_lab.numerics import logsumexp as _lse
 
 Array = jax.Array
 
-__all__ = ["SINKD_SCALE", "SinkdPlan", "l1_cost_matrix", "sinkd_plan", "sinkd_loss", "sinkd_divergence_loss"]
+__all__ = [
+    "SINKD_SCALE",
+    "SinkdPlan",
+    "l1_cost_matrix",
+    "sinkd_plan",
+    "sinkd_loss",
+    "sinkd_divergence",
+    "sinkd_divergence_loss",
+]
 
 #: the constant factor in the authors' code: ``0.0008 * 20 / 8``
 SINKD_SCALE = 0.0008 * 20 / 8
@@ -135,6 +144,44 @@ def sinkd_loss(
     return scale * out.transport_cost
 
 
+def sinkd_divergence(
+    student_logits: Array,
+    teacher_logits: Array,
+    *,
+    temperature: float = 2.0,
+    epsilon: float = 0.1,
+    threshold: float | None = None,
+    max_iterations: int = 5000,
+) -> transport.OTResult:
+    """Sinkhorn divergence between the batch measures of ``p_s`` and ``p_t`` on the l1 cost, with ott's report.
+
+    ``S_eps = OT_eps(s, t) - (OT_eps(s, s) + OT_eps(t, t)) / 2`` with uniform
+    weights ``1/B`` on the rows ``p_s^i`` and ``p_t^j`` and cost ``||x - y||_1``
+    (Feydy et al. 2019, arXiv:1810.08278, Def. 1); ``S_eps >= 0`` with equality
+    iff the two batch measures coincide. Solved by ott-jax through
+    :func:`kl_lab.divergences.transport.sinkhorn_divergence_pointcloud`;
+    ``threshold`` defaults to 1e-9 (float64) / 1e-6 (float32). Returns an
+    :class:`~kl_lab.divergences.transport.OTResult` (``value``, ``converged``, ...).
+    """
+    from ott.geometry import costs
+
+    _check_batch(student_logits, teacher_logits)
+    check_positive(temperature, "temperature")
+    check_positive(epsilon, "epsilon")
+    p_s = jax.nn.softmax(student_logits / temperature, axis=-1)
+    p_t = jax.nn.softmax(teacher_logits / temperature, axis=-1)
+    if threshold is None:
+        threshold = 1e-9 if p_s.dtype == jnp.float64 else 1e-6
+    return transport.sinkhorn_divergence_pointcloud(
+        p_s,
+        p_t,
+        epsilon,
+        cost_fn=costs.PNormP(1.0),  # ||x - y||_1 / 1, with a NaN-free gradient at x = y
+        threshold=threshold,
+        max_iterations=max_iterations,
+    )
+
+
 def sinkd_divergence_loss(
     student_logits: Array,
     teacher_logits: Array,
@@ -143,37 +190,11 @@ def sinkd_divergence_loss(
     epsilon: float = 0.1,
     scale: float = 1.0,
 ) -> Array:
-    """Debiased batch loss: the Sinkhorn divergence between the batch measures of ``p_s`` and ``p_t`` (l1 cost).
+    """Debiased SinKD batch loss ``scale * S_eps`` (a scalar): :func:`sinkd_divergence`'s value.
 
-    ``S_eps = OT_eps(s, t) - (OT_eps(s, s) + OT_eps(t, t)) / 2`` with uniform
-    weights ``1/B`` and cost ``C = l1_cost_matrix`` (Feydy et al. 2019,
-    arXiv:1810.08278, Def. 1); ``S_eps >= 0`` with equality iff the two batch
-    measures coincide. Solved by ott-jax through
-    :func:`kl_lab.divergences.transport.sinkhorn_divergence`. Returns
-    ``scale * S_eps`` (a scalar).
+    Zero when student = teacher (up to the solver threshold) but, like the
+    coded loss, invariant to permuting the student's rows. Check
+    :func:`sinkd_divergence`'s ``converged`` when in doubt.
     """
-    _check_batch(student_logits, teacher_logits)
-    check_positive(temperature, "temperature")
-    check_positive(epsilon, "epsilon")
-    p_s = jax.nn.softmax(student_logits / temperature, axis=-1)
-    p_t = jax.nn.softmax(teacher_logits / temperature, axis=-1)
-    return scale * _sinkhorn_divergence(p_s, p_t, epsilon)
-
-
-def _sinkhorn_divergence(p_s: Array, p_t: Array, epsilon: float) -> Array:
-    from ott.geometry import geometry
-    from ott.tools import sinkhorn_divergence as sd
-
-    b = p_s.shape[0]
-    w = jnp.full((b,), 1.0 / b, dtype=p_s.dtype)
-    val, _ = sd.sinkhorn_divergence(
-        geometry.Geometry,
-        l1_cost_matrix(p_s, p_t),
-        l1_cost_matrix(p_s, p_s),
-        l1_cost_matrix(p_t, p_t),
-        a=w,
-        b=w,
-        epsilon=epsilon,
-        solve_kwargs={"threshold": 1e-9 if p_s.dtype == jnp.float64 else 1e-6, "max_iterations": 5000},
-    )
-    return val
+    out = sinkd_divergence(student_logits, teacher_logits, temperature=temperature, epsilon=epsilon)
+    return scale * out.value

@@ -1,0 +1,78 @@
+"""The k1 / k2 / k3 KL estimators used as *losses* (KDRL / RLAD-style on-policy distillation).
+
+Schulman (2020), "Approximating KL Divergence": for samples ``x ~ pi`` and
+``l = log ref(x) - log pi(x)``, ``k1 = -l``, ``k2 = l^2 / 2``, ``k3 = e^l - 1 - l``
+estimate ``KL(pi || ref)`` (k1 and k3 unbiased, k2 biased). The per-sample terms
+are :func:`kl_lab.divergences.estimators.mc_kl_terms`; this module only uses
+them as losses, as KDRL (Xu et al. 2025, arXiv:2506.02208) and verl's
+``low_var_kl`` (= k3, clamped) do.
+
+The pitfall (derived in ``other-papers-checks.md`` Sec. 13 and proved by the
+tests): differentiate the sample average with the samples held fixed (no
+score-function term) and take the expectation over ``x ~ pi``. With
+``d = grad log pi``:
+
+* ``E[grad k1] = E_pi[d] = 0`` -- no signal at all;
+* ``E[grad k2] = E_pi[(log pi - log ref) d] = grad KL(pi || ref)`` -- the intended reverse KL;
+* ``E[grad k3] = E_pi[(1 - ref/pi) d] = -sum_x ref(x) d(x) = grad KL(ref || pi)`` --
+  the **forward** KL: "reverse KL via k3" optimises the mode-covering direction.
+
+:func:`expected_estimator_loss` computes that expectation exactly for a
+categorical policy (weights ``stop_gradient(pi)``), so ``jax.grad`` of it *is*
+``E[grad k]``.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from kl_lab.divergences.estimators import ESTIMATORS, mc_kl_terms
+from kl_lab.numerics import check_floating, check_same_shape, mul_exp
+
+Array = jax.Array
+
+__all__ = ["kl_estimator_loss", "expected_estimator_loss"]
+
+
+def _check_estimator(estimator: str) -> None:
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"estimator must be one of {ESTIMATORS}; got {estimator!r}")
+
+
+def kl_estimator_loss(log_pi_at_x: Array, log_ref_at_x: Array, estimator: str = "k3", axis: int = -1) -> Array:
+    """Sample average of ``k(x)`` over ``axis`` for ``x ~ pi`` -- the loss as used in on-policy distillation.
+
+    Args:
+      log_pi_at_x: ``log pi(x_i)`` of the policy being trained (carries the gradient).
+      log_ref_at_x: ``log ref(x_i)`` of the reference/teacher at the same samples.
+      estimator: ``"k1"``, ``"k2"`` or ``"k3"``.
+      axis: the sample axis.
+    Returns:
+      the mean of :func:`~kl_lab.divergences.estimators.mc_kl_terms` along ``axis``.
+      Its value estimates ``KL(pi || ref)`` (k1, k3 unbiased); its gradient, in
+      expectation, is ``0`` (k1), ``grad KL(pi || ref)`` (k2), ``grad KL(ref || pi)`` (k3).
+    """
+    _check_estimator(estimator)
+    return jnp.mean(mc_kl_terms(log_pi_at_x, log_ref_at_x, estimator), axis=axis)
+
+
+def expected_estimator_loss(policy_logits: Array, ref_logits: Array, estimator: str = "k3") -> Array:
+    """``sum_x stop_gradient(pi(x)) k(x)``: the exact on-policy expectation of an estimator loss.
+
+    For a categorical policy ``pi = softmax(policy_logits)`` and reference
+    ``ref = softmax(ref_logits)`` over the last axis. The value is
+    ``E_pi[k]`` (``KL(pi || ref)`` for k1 and k3, ``E_pi[l^2]/2`` for k2); the
+    gradient w.r.t. ``policy_logits`` is ``E_{x ~ pi}[grad k(x)]`` with the
+    sampling distribution held fixed -- see the module docstring for what it
+    equals. Outcomes with ``pi(x) = 0`` contribute nothing (``mul_exp``).
+    """
+    _check_estimator(estimator)
+    check_floating(policy_logits, "policy_logits")
+    check_floating(ref_logits, "ref_logits")
+    check_same_shape(policy_logits, ref_logits, "policy_logits", "ref_logits")
+    log_pi = jax.nn.log_softmax(policy_logits, axis=-1)
+    log_ref = jax.nn.log_softmax(ref_logits, axis=-1)
+    dead = jnp.isneginf(log_pi)  # outcomes the policy never samples: their terms are dropped
+    terms = mc_kl_terms(jnp.where(dead, 0.0, log_pi), log_ref, estimator)
+    return jnp.sum(mul_exp(terms, jax.lax.stop_gradient(log_pi)), axis=-1)

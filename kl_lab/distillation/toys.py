@@ -1,0 +1,51 @@
+"""Toy teachers and capacity-limited students over ordered classes (the distillation experiments' testbed).
+
+The setting of ``other-papers-checks.md`` Sec. 1 (SinKD experiment A): ``K``
+ordered classes ``i = 0, ..., K-1``; a *student* is a discretised Gaussian
+``softmax_i(-(i - mu)^2 / (2 sigma^2))`` with two parameters ``(mu, log sigma)``
+-- unimodal, so it cannot represent a bimodal teacher; the *teacher* is a
+mixture of such discretised Gaussians. The same toy serves the mode-seeking,
+BD-KD and k-estimator experiments.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from kl_lab.numerics import check_positive
+
+Array = jax.Array
+
+__all__ = ["gaussian_logits", "mixture_log_probs", "mode_mass"]
+
+
+def gaussian_logits(mean: Array, log_scale: Array, num_classes: int) -> Array:
+    """Logits ``-(i - mean)^2 / (2 exp(2 log_scale))`` over ``i = 0..K-1`` (shape ``[..., K]``).
+
+    ``mean`` and ``log_scale`` broadcast; differentiable in both.
+    """
+    if not isinstance(num_classes, int) or num_classes < 2:
+        raise ValueError(f"num_classes must be an int >= 2; got {num_classes!r}")
+    mean, log_scale = jnp.asarray(mean), jnp.asarray(log_scale)
+    i = jnp.arange(num_classes, dtype=jnp.result_type(mean, log_scale, float))
+    return -0.5 * ((i - mean[..., None]) * jnp.exp(-log_scale[..., None])) ** 2
+
+
+def mixture_log_probs(means, scales, weights, num_classes: int) -> Array:
+    """``log sum_j w_j softmax(gaussian_logits(m_j, log s_j))`` over ``K`` classes (``[K]``).
+
+    ``weights`` must be positive; they are normalised.
+    """
+    means, scales, weights = jnp.asarray(means, float), jnp.asarray(scales, float), jnp.asarray(weights, float)
+    check_positive(scales, "scales")
+    check_positive(weights, "weights")
+    comps = jax.nn.log_softmax(gaussian_logits(means, jnp.log(scales), num_classes), axis=-1)
+    log_w = jnp.log(weights / jnp.sum(weights))
+    return jax.nn.logsumexp(comps + log_w[:, None], axis=0)
+
+
+def mode_mass(log_p: Array, split: float) -> Array:
+    """Mass of ``p`` on classes ``i < split`` (the first mode's side); ``[..., K] -> [...]``."""
+    i = jnp.arange(log_p.shape[-1])
+    return jnp.sum(jnp.where(i < split, jnp.exp(log_p), 0.0), axis=-1)
