@@ -10,6 +10,7 @@ estimators used as losses (:mod:`~kl_lab.distillation.kl_losses`). This file onl
 """
 
 from kl_lab.distillation.bdkd import *  # noqa: F401,F403
+from kl_lab.distillation.fdistill import *  # noqa: F401,F403
 from kl_lab.distillation.kl_losses import *  # noqa: F401,F403
 from kl_lab.distillation.losses import *  # noqa: F401,F403
 from kl_lab.distillation.paced import *  # noqa: F401,F403
