@@ -1,5 +1,8 @@
 """Shared fixtures: float64 by default, explicit PRNG keys, strict rank promotion.
 
+Rank promotion is strict for library tests; tests/test_experiments.py relaxes it
+around experiment scripts, which are user-level code.
+
 x64 is enabled for the whole session (theory checks run in float64, DESIGN.md);
 float32 behaviour is tested by passing float32 arrays explicitly, which x64 mode
 leaves in float32. Hypothesis uses the ``ci`` profile (small budgets) when

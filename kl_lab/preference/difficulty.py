@@ -1,0 +1,141 @@
+"""Online difficulty filtering: how far a binary-reward tilt moves a policy.
+
+Bae et al., "Online Difficulty Filtering for Reasoning Oriented Reinforcement
+Learning" (arXiv 2504.03380). For a prompt whose responses pass with
+probability ``p`` under the initial policy pi_0, the KL-regularised optimum
+with temperature beta is the tilt pi* ∝ pi_0 exp(lam r), lam = 1/beta, r in {0, 1}.
+Everything depends on pi_0 only through ``p`` (both policies are pi_0 times a
+function of r), so the two-point law (1 - p, p) carries the exact KL:
+
+    p*              = p e^lam / (p e^lam + 1 - p)
+    KL(pi* || pi_0) = lam p* - log(p e^lam + 1 - p) = int_0^lam s Var_{pi_s}(r) ds
+    proxy           = lam^2 p (1 - p) / 2               (second order in lam)
+    Pinsker         KL >= 2 (p* - p)^2 >= 2 [p (1 - p) (1 - e^{-lam})]^2
+
+The last step uses p e^lam + 1 - p <= e^lam. The paper's own bound was not
+retrieved; this Pinsker-type bound is our derivation [D], tested.
+
+What holds and what does not (tested in ``tests/preference``): the bound holds
+for every p and lam; the KL is maximised at p = 1/2 only as lam -> 0 -- the
+maximiser is 1/2 - lam/6 + O(lam^2) (from KL = lam^2 v/2 + lam^3 v (1-2p)/3 +
+O(lam^4), v = p(1-p)) and drifts toward 0 as regularisation weakens
+(argmax ~ 0.205 at lam = 2, ~ 0.005 at lam = 8). "Balanced filtering
+(p ~ 1/2) is optimal" is a strong-regularisation statement.
+
+For GRPO with groups of G rollouts, a group carries signal only if it is
+non-degenerate: P = 1 - p^G - (1-p)^G; the empirical pass rate has variance
+p (1 - p) / G.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from kl_lab.numerics import check_positive, log1mexp
+
+__all__ = [
+    "TiltedPassRate",
+    "tilted_pass_rate",
+    "filtering_kl",
+    "filtering_kl_proxy",
+    "filtering_kl_lower_bound",
+    "filtering_kl_argmax",
+    "nondegenerate_group_probability",
+    "group_accuracy_variance",
+]
+
+
+class TiltedPassRate(NamedTuple):
+    pass_rate: jax.Array  #: p* = P_{pi*}(r = 1)
+    kl: jax.Array  #: KL(pi* || pi_0) in nats
+    log_partition: jax.Array  #: log(p e^lam + 1 - p)
+
+
+def tilted_pass_rate(p: jax.Array, lam: jax.Array) -> TiltedPassRate:
+    """Exact tilt of the two-point law (1 - p, p) by exp(lam r), in closed form.
+
+    ``log_partition = log1p(p expm1(lam))`` and ``p* = p e^lam / (1 + p expm1(lam))``
+    are smooth in p on [0, 1] (value and gradient exact at p = 0 and 1, where
+    KL = 0). ``lam >= 0`` is lam = 1/beta; lam above ~700 overflows expm1 in
+    float64. Broadcasts over ``p`` and ``lam``. The tests check it against
+    :func:`kl_lab.projection.tilt` and against int_0^lam s Var_s ds.
+    """
+    p, lam = jnp.broadcast_arrays(jnp.asarray(p) * 1.0, jnp.asarray(lam) * 1.0)
+    log_z = jnp.log1p(p * jnp.expm1(lam))
+    p_star = p * jnp.exp(lam - log_z)
+    kl = lam * p_star - log_z  # KL(tilt || base) = lam E*[r] - Lambda(lam) >= 0
+    kl = jnp.where(kl < 0, jnp.zeros_like(kl), kl)  # rounding can give -1e-17; where keeps the gradient at 0
+    return TiltedPassRate(p_star, kl, log_z)
+
+
+def filtering_kl(p: jax.Array, lam: jax.Array) -> jax.Array:
+    """KL(pi* || pi_0) = lam p* - log(p e^lam + 1 - p) (nats)."""
+    return tilted_pass_rate(p, lam).kl
+
+
+def filtering_kl_proxy(p: jax.Array, lam: jax.Array) -> jax.Array:
+    """The variance proxy lam^2 p (1 - p) / 2 (exact to second order in lam)."""
+    p, lam = jnp.asarray(p), jnp.asarray(lam)
+    return lam**2 * p * (1 - p) / 2
+
+
+def filtering_kl_lower_bound(p: jax.Array, lam: jax.Array) -> jax.Array:
+    """Pinsker-type lower bound 2 [p (1 - p) (1 - e^{-lam})]^2 <= KL(pi* || pi_0)."""
+    p, lam = jnp.asarray(p), jnp.asarray(lam)
+    return 2 * (p * (1 - p) * -jnp.expm1(-lam)) ** 2
+
+
+class ArgmaxResult(NamedTuple):
+    p: jax.Array  #: the pass rate maximising KL(pi* || pi_0)
+    converged: jax.Array
+    iterations: jax.Array
+    residual: jax.Array  #: |d KL / d p| at the returned point
+
+
+def filtering_kl_argmax(lam: jax.Array, *, iterations: int = 200, tol: float = 1e-12) -> ArgmaxResult:
+    """argmax over p in (0, 1) of KL(pi* || pi_0), by bisection on dKL/dp (KL is unimodal in p).
+
+    dKL/dp is positive at p -> 0 and negative at p -> 1 for lam > 0 (KL vanishes
+    at both ends), so bisection on its sign is safe. Works under vmap over lam.
+    """
+    check_positive(lam, "lam")
+    lam = jnp.asarray(lam, float)
+    dkl = jax.grad(lambda p, lm: filtering_kl(p, lm))
+
+    def body(state):
+        lo, hi, i = state
+        mid = 0.5 * (lo + hi)
+        up = dkl(mid, lam) > 0
+        return jnp.where(up, mid, lo), jnp.where(up, hi, mid), i + 1
+
+    def cond(state):
+        lo, hi, i = state
+        return (hi - lo > tol) & (i < iterations)
+
+    eps = jnp.asarray(1e-300 if lam.dtype == jnp.float64 else 1e-30, lam.dtype)
+    lo, hi, i = jax.lax.while_loop(cond, body, (eps, 1 - jnp.finfo(lam.dtype).eps, 0))
+    p = 0.5 * (lo + hi)
+    return ArgmaxResult(p, hi - lo <= tol, i, jnp.abs(dkl(p, lam)))
+
+
+def nondegenerate_group_probability(p: jax.Array, group_size: int) -> jax.Array:
+    """P(a group of G Bernoulli(p) rollouts is not all-pass or all-fail) = 1 - p^G - (1-p)^G.
+
+    Computed as -expm1(log(p^G + (1-p)^G)) through log1mexp for accuracy near p = 0, 1.
+    """
+    if group_size < 1:
+        raise ValueError(f"group_size must be >= 1; got {group_size}")
+    p = jnp.asarray(p, float)
+    log_deg = jnp.logaddexp(group_size * jnp.log(p), group_size * jnp.log1p(-p))
+    return jnp.exp(log1mexp(jnp.minimum(log_deg, 0.0)))
+
+
+def group_accuracy_variance(p: jax.Array, group_size: int) -> jax.Array:
+    """Variance of the empirical pass rate of G rollouts: p (1 - p) / G."""
+    if group_size < 1:
+        raise ValueError(f"group_size must be >= 1; got {group_size}")
+    p = jnp.asarray(p)
+    return p * (1 - p) / group_size
