@@ -1,0 +1,334 @@
+"""Discrete divergences against scipy, mpmath (50 digits) and closed forms; edges, gradients, bad input."""
+
+import jax
+import jax.numpy as jnp
+import mpmath
+import numpy as np
+import pytest
+import scipy.special as sp
+from jax.test_util import check_grads
+from scipy.spatial.distance import jensenshannon
+
+from kl_lab import divergences as D
+
+mpmath.mp.dps = 50
+INF = np.inf
+
+
+def _pair(rng, n, conc=1.0):
+    return rng.dirichlet(np.full(n, conc)), rng.dirichlet(np.full(n, conc))
+
+
+def _refs(p, q):
+    """float64 references written from the definitions with numpy/scipy (independent of kl_lab)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return {
+            "kl": sp.rel_entr(p, q).sum(),
+            "js": jensenshannon(p, q) ** 2,
+            "total_variation": 0.5 * np.abs(p - q).sum(),
+            "squared_hellinger": 0.5 * ((np.sqrt(p) - np.sqrt(q)) ** 2).sum(),
+            "bhattacharyya": -np.log(np.sqrt(p * q).sum()),
+            "pearson_chi2": np.where(p == q, 0.0, (p - q) ** 2 / q).sum(),
+            "neyman_chi2": np.where(p == q, 0.0, (p - q) ** 2 / p).sum(),
+            "triangular": np.where(p + q == 0, 0.0, (p - q) ** 2 / (p + q)).sum(),
+            "jeffreys": sp.rel_entr(p, q).sum() + sp.rel_entr(q, p).sum(),
+            "cross_entropy": -sp.xlogy(p, q).sum(),
+        }
+
+
+PAIR_FUNS = [
+    "kl",
+    "js",
+    "total_variation",
+    "squared_hellinger",
+    "bhattacharyya",
+    "pearson_chi2",
+    "neyman_chi2",
+    "triangular",
+    "jeffreys",
+    "cross_entropy",
+]
+
+
+@pytest.mark.parametrize("n", [2, 7, 1000, 100_000])
+def test_pair_divergences_match_scipy_on_random_inputs(n):
+    rng = np.random.default_rng(n)
+    for conc in (0.3, 3.0):
+        p, q = _pair(rng, n, conc)
+        refs = _refs(p, q)
+        for name in PAIR_FUNS:
+            got = float(getattr(D, name)(np.log(p), np.log(q)))
+            # float64 sums of n terms: a few hundred ulps relative; chi^2 terms can be ~1e6 larger than the sum's
+            # smallest terms, so they get the same bound
+            np.testing.assert_allclose(got, refs[name], rtol=1e-11 if n < 1000 else 1e-9, err_msg=name)
+    np.testing.assert_allclose(float(D.entropy(np.log(p))), sp.entr(p).sum(), rtol=1e-11)
+
+
+def test_adversarial_inputs_zeros_and_tiny_masses():
+    # zeros where the other has mass, 1e-300 masses, a near-degenerate pair
+    p = np.array([0.5, 0.5 - 2e-300, 1e-300, 1e-300, 0.0])
+    q = np.array([0.25, 0.25, 0.25, 0.25 - 1e-300, 1e-300])
+    with np.errstate(divide="ignore"):
+        lp, lq = np.log(p), np.log(q)
+    refs = _refs(p, q)
+    for name in PAIR_FUNS:
+        got = float(getattr(D, name)(lp, lq))
+        if name == "neyman_chi2":  # q charges p's zero: infinite
+            assert got == INF
+            continue
+        np.testing.assert_allclose(got, refs[name], rtol=1e-13, err_msg=name)
+    # the reverse direction: p charges a zero of q
+    assert float(D.kl(lq, lp)) == INF and float(D.pearson_chi2(lq, lp)) == INF
+    assert np.isfinite(float(D.js(lq, lp))) and np.isfinite(float(D.squared_hellinger(lq, lp)))
+    # near-degenerate pair: relative accuracy of tiny divergences (mpmath reference on the exactly
+    # normalised exp(log p), exp(log q) of the float inputs)
+    lp, lq = np.log([0.3, 0.7]), np.log([0.3 + 1e-5, 0.7 - 1e-5])
+    mp_p = [mpmath.exp(mpmath.mpf(x)) for x in lp]
+    mp_q = [mpmath.exp(mpmath.mpf(x)) for x in lq]
+    mp_p = [x / sum(mp_p) for x in mp_p]
+    mp_q = [x / sum(mp_q) for x in mp_q]
+    ref_kl = sum(a * mpmath.log(a / b) for a, b in zip(mp_p, mp_q))
+    ref_h2 = sum((mpmath.sqrt(a) - mpmath.sqrt(b)) ** 2 for a, b in zip(mp_p, mp_q)) / 2
+    ref_tv = sum(abs(a - b) for a, b in zip(mp_p, mp_q)) / 2
+    # KL ~ 2.4e-10 and H^2 ~ 3e-11: the inputs' normalisation error (~1e-16) moves them by < 1e-6 relative
+    np.testing.assert_allclose(float(D.kl(lp, lq)), float(ref_kl), rtol=1e-5)
+    np.testing.assert_allclose(float(D.squared_hellinger(lp, lq)), float(ref_h2), rtol=1e-5)
+    np.testing.assert_allclose(float(D.total_variation(lp, lq)), float(ref_tv), rtol=1e-5)
+    # a naive 1 - sum(sqrt(p q)) loses everything here; ours does not
+    assert abs(float(D.bhattacharyya(lp, lq)) - float(-mpmath.log(1 - ref_h2))) < 1e-5 * float(ref_h2)
+
+
+def _mp_renyi(p, q, a):
+    """Rényi divergence at 50 digits of the float inputs, renormalised exactly (so that the
+    reference does not carry the inputs' ~1e-16 normalisation error divided by |alpha - 1|)."""
+    p = [mpmath.mpf(float(x)) for x in p]
+    q = [mpmath.mpf(float(x)) for x in q]
+    p = [x / sum(p) for x in p]
+    q = [x / sum(q) for x in q]
+    if a == 1:
+        return sum(x * mpmath.log(x / y) for x, y in zip(p, q) if x > 0)
+    if a == INF:
+        return max(mpmath.log(x / y) for x, y in zip(p, q) if x > 0)
+    a = mpmath.mpf(a)
+    return mpmath.log(sum(x**a * y ** (1 - a) for x, y in zip(p, q) if x > 0)) / (a - 1)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.25, 0.5, 1 - 1e-9, 1.0, 1 + 1e-7, 1.5, 2.0, 10.0, INF])
+def test_renyi_matches_mpmath_50_digits(alpha):
+    rng = np.random.default_rng(3)
+    p, q = _pair(rng, 30, 0.5)
+    p[4] = 0.0
+    p /= p.sum()
+    with np.errstate(divide="ignore"):
+        got = np.asarray(D.renyi(np.log(p), np.log(q), alpha))
+    ref = float(_mp_renyi(p, q, alpha))
+    # the log1p/expm1 branch keeps ~1e-13 relative accuracy even at |alpha - 1| = 1e-9
+    np.testing.assert_allclose(got, ref, rtol=1e-12)
+    amari_ok = np.isfinite(alpha) and alpha not in (0.0, 1.0)
+    if amari_ok:
+        a = mpmath.mpf(alpha)
+        ref_a = (mpmath.exp((a - 1) * _mp_renyi(p, q, alpha)) - 1) / (a * (a - 1))
+        with np.errstate(divide="ignore"):
+            np.testing.assert_allclose(float(D.amari_alpha(np.log(p), np.log(q), alpha)), float(ref_a), rtol=1e-11)
+
+
+def test_renyi_cross_entropy_matches_mpmath_and_limits():
+    rng = np.random.default_rng(4)
+    p, q = _pair(rng, 12)
+    lp, lq = np.log(p), np.log(q)
+    for a in (0.0, 0.5, 2.0, 5.0):
+        mp_a = mpmath.mpf(a)
+        ref = mpmath.log(sum(mpmath.mpf(x) * mpmath.mpf(y) ** (mp_a - 1) for x, y in zip(p, q))) / (1 - mp_a)
+        np.testing.assert_allclose(float(D.renyi_cross_entropy(lp, lq, a)), float(ref), rtol=1e-12)
+    np.testing.assert_allclose(float(D.renyi_cross_entropy(lp, lq, 1.0)), -(p * lq).sum(), rtol=1e-13)
+    np.testing.assert_allclose(float(D.renyi_cross_entropy(lp, lq, INF)), -lq.max(), rtol=1e-13)
+    # continuity at 1 and at inf (alpha = 1e6 is within 1e-5 of the limit for these inputs)
+    np.testing.assert_allclose(float(D.renyi_cross_entropy(lp, lq, 1 + 1e-8)), -(p * lq).sum(), rtol=1e-7)
+    np.testing.assert_allclose(float(D.renyi_cross_entropy(lp, lq, 1e6)), -lq.max(), rtol=1e-5)
+    # H_alpha(p; p) is the Rényi entropy of order alpha
+    np.testing.assert_allclose(float(D.renyi_cross_entropy(lp, lp, 3.0)), np.log((p**3).sum()) / -2, rtol=1e-13)
+
+
+def test_amari_limits_and_negative_orders():
+    rng = np.random.default_rng(5)
+    p, q = _pair(rng, 9)
+    lp, lq = np.log(p), np.log(q)
+    np.testing.assert_allclose(float(D.amari_alpha(lp, lq, 1.0)), sp.rel_entr(p, q).sum(), rtol=1e-13)
+    np.testing.assert_allclose(float(D.amari_alpha(lp, lq, 0.0)), sp.rel_entr(q, p).sum(), rtol=1e-13)
+    for a in (-2.0, -0.5, 0.3, 3.0):
+        ref = ((p**a * q ** (1 - a)).sum() - 1) / (a * (a - 1))
+        np.testing.assert_allclose(float(D.amari_alpha(lp, lq, a)), ref, rtol=1e-12)
+    # alpha = 1/2 is 4 x squared Hellinger (our H^2 has the 1/2)
+    np.testing.assert_allclose(float(D.amari_alpha(lp, lq, 0.5)), 4 * float(D.squared_hellinger(lp, lq)), rtol=1e-13)
+    # disjoint supports: finite for alpha in (0, 1): 1 / (alpha (1 - alpha))
+    lp2, lq2 = np.array([0.0, -INF]), np.array([-INF, 0.0])
+    np.testing.assert_allclose(float(D.amari_alpha(lp2, lq2, 0.25)), 1 / (0.25 * 0.75), rtol=1e-14)
+    assert float(D.renyi(lp2, lq2, 0.25)) == INF and float(D.bhattacharyya(lp2, lq2)) == INF
+
+
+def test_renyi_vectorised_over_orders_and_batches(key):
+    logits = jax.random.normal(key, (3, 6))
+    lp = jax.nn.log_softmax(logits)
+    lq = jax.nn.log_softmax(logits[::-1])
+    alphas = jnp.array([0.0, 0.5, 1.0, 2.0, jnp.inf])
+    got = D.renyi(lp[:, None, :], lq[:, None, :], alphas)  # batch (3, 1) x orders (5,) -> (3, 5)
+    assert got.shape == (3, 5)
+    for i in range(3):
+        for j, a in enumerate(np.asarray(alphas)):
+            np.testing.assert_allclose(
+                got[i, j], float(_mp_renyi(np.exp(lp[i]), np.exp(lq[i]), a)), rtol=1e-12, atol=1e-15
+            )
+    # vmap over alpha and jit give the same numbers
+    np.testing.assert_allclose(
+        jax.jit(jax.vmap(lambda a: D.renyi(lp, lq, a), out_axes=1))(alphas), got, rtol=1e-14, atol=1e-15
+    )
+
+
+def test_axis_argument_and_broadcasting():
+    rng = np.random.default_rng(6)
+    p = rng.dirichlet(np.ones(5), size=4)  # (4, 5)
+    q = rng.dirichlet(np.ones(5))
+    lp, lq = np.log(p), np.log(q)
+    np.testing.assert_allclose(D.kl(lp, lq[None, :]), sp.rel_entr(p, q[None]).sum(-1), rtol=1e-13)
+    np.testing.assert_allclose(D.js(lp.T, lq[:, None], axis=0), jensenshannon(p, q[None], axis=1) ** 2, rtol=1e-12)
+    np.testing.assert_allclose(D.entropy(lp.T, axis=0), sp.entr(p).sum(-1), rtol=1e-13)
+
+
+def test_from_logits_agree_with_log_softmax_composition(key):
+    a, b = jax.random.normal(key, (2, 4, 11)) * 3
+    a = a.at[0, 3].set(-jnp.inf)  # zero probability under p
+    la, lb = jax.nn.log_softmax(a), jax.nn.log_softmax(b)
+    from kl_lab.divergences import generators as G
+
+    pairs = [
+        (D.kl_from_logits, D.kl),
+        (D.js_from_logits, D.js),
+        (D.total_variation_from_logits, D.total_variation),
+        (D.squared_hellinger_from_logits, D.squared_hellinger),
+        (D.jeffreys_from_logits, D.jeffreys),
+        (D.cross_entropy_from_logits, D.cross_entropy),
+        (lambda x, y: D.renyi_from_logits(x, y, 2.5), lambda x, y: D.renyi(x, y, 2.5)),
+        (lambda x, y: D.amari_alpha_from_logits(x, y, -1.0), lambda x, y: D.amari_alpha(x, y, -1.0)),
+        (lambda x, y: D.f_divergence_from_logits(x, y, G.jensen_shannon), D.js),
+    ]
+    for f_logits, f in pairs:
+        np.testing.assert_allclose(f_logits(a, b), f(la, lb), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(D.entropy_from_logits(a), D.entropy(la), rtol=1e-12)
+    # shifting logits does not change anything
+    np.testing.assert_allclose(D.kl_from_logits(a + 100.0, b - 7.0), D.kl_from_logits(a, b), rtol=1e-12)
+
+
+def test_kl_from_logits_float32_wide_rows_match_float64(key):
+    a, b = jax.random.normal(key, (2, 4, 32768))
+    ref = np.asarray(D.kl_from_logits(a, b))  # float64
+    got = np.asarray(jax.jit(D.kl_from_logits)(a.astype(jnp.float32), b.astype(jnp.float32)))
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, ref, rtol=1e-5)  # the issue's float32 requirement
+
+
+# ---------------------------------------------------------------- gradients
+ALL = {
+    "kl": D.kl,
+    "js": D.js,
+    "total_variation": D.total_variation,
+    "squared_hellinger": D.squared_hellinger,
+    "bhattacharyya": D.bhattacharyya,
+    "pearson_chi2": D.pearson_chi2,
+    "neyman_chi2": D.neyman_chi2,
+    "triangular": D.triangular,
+    "jeffreys": D.jeffreys,
+    "cross_entropy": D.cross_entropy,
+    "renyi_0.5": lambda x, y: D.renyi(x, y, 0.5),
+    "renyi_0": lambda x, y: D.renyi(x, y, 0.0),
+    "renyi_3": lambda x, y: D.renyi(x, y, 3.0),
+    "renyi_inf": lambda x, y: D.renyi(x, y, jnp.inf),
+    "amari_-1": lambda x, y: D.amari_alpha(x, y, -1.0),
+    "amari_0.3": lambda x, y: D.amari_alpha(x, y, 0.3),
+    "renyi_ce_2": lambda x, y: D.renyi_cross_entropy(x, y, 2.0),
+}
+
+
+@pytest.mark.parametrize("name", list(ALL))
+def test_gradients_match_finite_differences_from_logits(name, key):
+    f = ALL[name]
+    a, b = jax.random.normal(key, (2, 5))
+
+    def g(x, y):
+        return f(jax.nn.log_softmax(x), jax.nn.log_softmax(y))
+
+    # TV / renyi_inf are piecewise smooth: random logits keep us away from the kinks
+    check_grads(jax.jit(g), (a, b), order=1, modes=["fwd", "rev"], atol=1e-5, rtol=1e-5)
+
+
+LOGIT_FUNS = {
+    "kl_from_logits": D.kl_from_logits,
+    "js_from_logits": D.js_from_logits,
+    "total_variation_from_logits": D.total_variation_from_logits,
+    "squared_hellinger_from_logits": D.squared_hellinger_from_logits,
+    "renyi_from_logits": lambda x, y: D.renyi_from_logits(x, y, 0.7),
+    "amari_alpha_from_logits": lambda x, y: D.amari_alpha_from_logits(x, y, 2.0),
+    "cross_entropy_from_logits": D.cross_entropy_from_logits,
+}
+
+
+@pytest.mark.parametrize("name", list(LOGIT_FUNS) + list(ALL))
+def test_gradients_finite_at_one_hot_and_neg_inf_logits(name):
+    f = LOGIT_FUNS.get(name)
+    if f is None:
+        g0 = ALL[name]
+
+        def f(x, y):
+            return g0(x - jax.scipy.special.logsumexp(x), y - jax.scipy.special.logsumexp(y))
+
+    one_hot = jnp.array([0.0, -jnp.inf, -jnp.inf, -jnp.inf])  # p = e_0
+    full = jnp.array([0.3, -1.0, 0.5, 0.1])
+    partial = jnp.array([1.0, 0.2, -jnp.inf, -jnp.inf])
+    for x, y in [(one_hot, full), (partial, full), (one_hot, partial), (full, full)]:
+        v = f(x, y)
+        gx, gy = jax.grad(f, argnums=(0, 1))(x, y)
+        if np.isfinite(v):
+            assert np.all(np.isfinite(gx)) and np.all(np.isfinite(gy)), (name, x, y, gx, gy)
+        assert not np.isnan(v)
+    # gradient checks at the simplex edge (p one-hot, finite logits of q), where the value is finite
+    if np.isfinite(f(one_hot, full)):
+        check_grads(jax.jit(lambda y: f(one_hot, y)), (full,), order=1, modes=["rev"], atol=1e-5, rtol=1e-5)
+
+
+def test_kl_from_logits_gradient_closed_form(key):
+    a, b = jax.random.normal(key, (2, 6))
+    a = a.at[2].set(-jnp.inf)
+    ga, gb = jax.grad(D.kl_from_logits, argnums=(0, 1))(a, b)
+    p, q = jax.nn.softmax(a), jax.nn.softmax(b)
+    klv = D.kl_from_logits(a, b)
+    lr = jnp.where(p > 0, jnp.log(jnp.where(p > 0, p, 1.0)) - jnp.log(q), 0.0)
+    np.testing.assert_allclose(ga, p * (lr - klv), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(gb, q - p, rtol=1e-12, atol=1e-15)
+    check_grads(D.kl_from_logits, (a.at[2].set(0.1), b), order=2, modes=["fwd", "rev"])
+
+
+# ---------------------------------------------------------------- bad input
+def test_bad_input_raises_named_errors():
+    lp = np.log(np.array([0.5, 0.5]))
+    with pytest.raises(TypeError, match="log_p"):
+        D.kl(np.array([0, 0]), lp)
+    with pytest.raises(ValueError, match="same length along axis"):
+        D.kl(lp, np.log(np.ones(3) / 3))
+    with pytest.raises(ValueError, match="normalised"):
+        D.js(np.log(np.array([0.5, 0.6])), lp)
+    with pytest.raises(ValueError, match="NaN"):
+        D.total_variation(np.array([np.nan, 0.0]), lp)
+    with pytest.raises(ValueError, match="alpha"):
+        D.renyi(lp, lp, -0.5)
+    with pytest.raises(ValueError, match="alpha"):
+        D.amari_alpha(lp, lp, np.inf)
+    with pytest.raises(ValueError, match="logits_q"):
+        D.kl_from_logits(np.zeros(2), np.array([0.0, np.inf]))
+    with pytest.raises(TypeError, match="generator"):
+        D.f_divergence(lp, lp, "kl")
+    with pytest.raises(ValueError, match="axis"):
+        D.kl(lp, lp, axis=3)
+
+
+def test_under_jit_values_are_not_checked_but_stay_finite():
+    f = jax.jit(D.kl)
+    assert np.isfinite(f(jnp.log(jnp.array([0.5, 0.6])), jnp.log(jnp.array([0.5, 0.5]))))
