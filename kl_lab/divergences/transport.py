@@ -124,13 +124,14 @@ def _hist_inputs(log_p: Array, log_q: Array, cost: Array, square: bool) -> tuple
     log_p, log_q, cost = jnp.asarray(log_p), jnp.asarray(log_q), jnp.asarray(cost)
     for name, a in (("log_p", log_p), ("log_q", log_q)):
         check_rank(a, tuple(range(1, 8)), name)
-        check_log_probs(a, name)
     check_floating(cost, "cost")
     check_rank(cost, tuple(range(2, 9)), "cost")
     n, m = log_p.shape[-1], log_q.shape[-1]
     if cost.shape[-2:] != (n, m) or (square and n != m):
         want = f"({n}, {n}) with log_q of width {n}" if square else f"(..., {n}, {m})"
         raise ValueError(f"cost must have shape {want} for log_p of width {n}; got cost {cost.shape}, log_q width {m}")
+    check_log_probs(log_p, "log_p")
+    check_log_probs(log_q, "log_q")
     check_finite(cost, "cost")
     dtype = jnp.result_type(log_p, log_q, cost)
     return log_p.astype(dtype), log_q.astype(dtype), cost.astype(dtype)
@@ -138,6 +139,11 @@ def _hist_inputs(log_p: Array, log_q: Array, cost: Array, square: bool) -> tuple
 
 @functools.partial(jax.jit, static_argnames=("divergence", "kw"))
 def _hist_core(log_p, log_q, cost, epsilon, *, divergence: bool, kw: tuple) -> OTResult:
+    with jax.numpy_rank_promotion("allow"):  # ott broadcasts (n,) against (1, 1) internally
+        return _hist_body(log_p, log_q, cost, epsilon, divergence, kw)
+
+
+def _hist_body(log_p, log_q, cost, epsilon, divergence, kw):
     _, geometry, _, linear, sd = _ott()
     kw = dict(kw)
 
@@ -158,6 +164,11 @@ def _hist_core(log_p, log_q, cost, epsilon, *, divergence: bool, kw: tuple) -> O
 
 @functools.partial(jax.jit, static_argnames=("divergence", "kw"))
 def _cloud_core(x, y, log_a, log_b, cost_fn, epsilon, *, divergence: bool, kw: tuple) -> OTResult:
+    with jax.numpy_rank_promotion("allow"):  # as in _hist_core
+        return _cloud_body(x, y, log_a, log_b, cost_fn, epsilon, divergence, kw)
+
+
+def _cloud_body(x, y, log_a, log_b, cost_fn, epsilon, divergence, kw):
     _, _, pointcloud, linear, sd = _ott()
     kw = dict(kw)
 
