@@ -1,0 +1,43 @@
+"""Exponential families: one abstraction (``base``), members derived by autodiff on the log-partition.
+
+Every member takes a flat natural-parameter vector ``theta`` of shape ``(..., dim)``; see
+``base`` for the derived methods and each member module for its conventions.
+"""
+
+from kl_lab.families.base import ExponentialFamily, NaturalFromMeanResult, newton_dual
+from kl_lab.families.circular import VonMises, log_i0, log_i0_from_square
+from kl_lab.families.continuous import Beta, Exponential, Gamma, Normal
+from kl_lab.families.discrete import (
+    Bernoulli,
+    Binomial,
+    Categorical,
+    Geometric,
+    Poisson,
+    poisson_expected_log_factorial,
+)
+from kl_lab.families.finite import FiniteExponentialFamily, grid_edges, ising_grid
+from kl_lab.families.multivariate import Dirichlet, MultivariateNormal
+
+__all__ = [
+    "ExponentialFamily",
+    "NaturalFromMeanResult",
+    "newton_dual",
+    "Bernoulli",
+    "Binomial",
+    "Categorical",
+    "Poisson",
+    "Geometric",
+    "Exponential",
+    "Gamma",
+    "Beta",
+    "Normal",
+    "VonMises",
+    "Dirichlet",
+    "MultivariateNormal",
+    "FiniteExponentialFamily",
+    "ising_grid",
+    "grid_edges",
+    "log_i0",
+    "log_i0_from_square",
+    "poisson_expected_log_factorial",
+]

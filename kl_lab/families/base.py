@@ -1,0 +1,389 @@
+"""The exponential-family abstraction: everything derived by autodiff on the log-partition.
+
+A member is ``p_theta(x) = exp(<theta, t(x)> + log h(x) - psi(theta))`` with a flat
+natural-parameter vector ``theta`` of length ``dim``. A member class supplies only
+what is specific to it:
+
+* ``sufficient_stats(x)`` -- ``t(x)``, shape ``x.shape[:-event_rank] + (dim,)``;
+* ``log_base_measure(x)`` -- ``log h(x)`` (``-inf`` outside the support);
+* ``_psi(theta)`` -- the log-partition at ONE ``theta`` of shape ``(dim,)``, assumed in the domain;
+* ``_in_domain(theta)`` -- whether ``theta`` lies in the natural parameter space;
+* ``_sample(key, theta, shape)`` and ``_expected_log_base_measure(theta)`` (``E_theta[log h(X)]``).
+
+Everything else is derived here, once (Wainwright & Jordan 2008, "Graphical models,
+exponential families and variational inference", Sec. 3; Amari 2016, Ch. 2):
+
+* mean map ``mean = grad psi``, Fisher information ``fisher = hess psi`` (= Cov t(X)),
+  cumulant tensors ``third_cumulant``/``fourth_cumulant`` = 3rd/4th derivatives of psi
+  (``jax.jacfwd`` of the Hessian);
+* ``kl(theta_p, theta_q) = psi(theta_q) - psi(theta_p) - <theta_q - theta_p, grad psi(theta_p)>``
+  (the Bregman divergence of psi);
+* ``renyi(theta_p, theta_q, alpha) = [psi(a tp + (1-a) tq) - a psi(tp) - (1-a) psi(tq)] / (a - 1)``,
+  ``+inf`` when ``a tp + (1-a) tq`` leaves the natural parameter space (only possible for ``a > 1``);
+  ``bhattacharyya = psi(tp)/2 + psi(tq)/2 - psi((tp+tq)/2)``, ``squared_hellinger = 1 - exp(-bhattacharyya)``
+  (the convention H^2 = 1 - BC in [0, 1], the f-divergence of f(r) = 1 - sqrt r);
+* ``entropy = psi - <theta, mean> - E[log h(X)]``;
+* ``natural_from_mean(eta)``: damped Newton with Armijo backtracking on the convex dual
+  ``min_theta psi(theta) - <theta, eta>`` (its minimiser satisfies ``grad psi = eta``).
+
+Members override some of these with closed forms; the base-class method is always
+available under its ``*_autodiff`` / ``*_newton`` / ``kl_bregman`` name so tests compare the two.
+
+Shapes: every method takes ``theta`` with shape ``(..., dim)``; leading batch dimensions
+broadcast between arguments. Static problems (last axis not ``dim``) raise ``ValueError``;
+a concrete ``theta`` outside the natural parameter space raises ``ValueError`` (skipped under jit).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from kl_lab.numerics import check_in_range, is_concrete
+
+__all__ = ["ExponentialFamily", "NaturalFromMeanResult", "newton_dual"]
+
+
+class NaturalFromMeanResult(NamedTuple):
+    """Inverse mean map (or M-projection) result."""
+
+    theta: jax.Array  #: natural parameters, shape (..., dim)
+    converged: jax.Array  #: bool, residual <= tolerance and theta in the domain
+    iterations: jax.Array  #: Newton iterations used (0 for a closed form)
+    residual: jax.Array  #: max_i |mean(theta)_i - eta_i|
+
+
+def _as_float(x: Any) -> jax.Array:
+    x = jnp.asarray(x)
+    return x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(jnp.result_type(float))
+
+
+def _map(fn, *args, core: tuple[int, ...], cache: dict | None = None, name: str | None = None):
+    """Apply ``fn`` (unbatched) over the broadcast leading dims of ``args``; ``core[i]`` = core rank of arg i.
+
+    With ``cache`` and ``name``, ``jax.jit(jax.vmap(fn))`` is built once and stored under ``name`` (so
+    repeated eager calls reuse one compiled program per input shape instead of dispatching op by op).
+    """
+    batch = jnp.broadcast_shapes(*(jnp.shape(a)[: jnp.ndim(a) - c] for a, c in zip(args, core)))
+    flat = [
+        jnp.broadcast_to(a, batch + jnp.shape(a)[jnp.ndim(a) - c :]).reshape((-1,) + jnp.shape(a)[jnp.ndim(a) - c :])
+        for a, c in zip(args, core)
+    ]
+    if cache is None:
+        mapped = jax.vmap(fn)
+    else:
+        mapped = cache.get(name)
+        if mapped is None:
+            mapped = cache[name] = jax.jit(jax.vmap(fn))
+    out = mapped(*flat)
+    return jax.tree_util.tree_map(lambda o: o.reshape(batch + o.shape[1:]), out)
+
+
+def newton_dual(fun, grad_hess, in_domain, x0, *, tol, max_iter: int = 100):
+    """Minimise a smooth convex function by damped Newton with Armijo backtracking.
+
+    ``fun(x) -> f``, ``grad_hess(x) -> (g, H)``, ``in_domain(x) -> bool``. A step is halved (at most
+    60 times) until the point is in the domain and ``f(x + t d) <= f(x) + 1e-4 t <g, d> + 8 eps (1 + |f|)``
+    (the slack absorbs rounding near the optimum, where Newton's full step is right). Stops when
+    ``max|g| <= tol``. Returns ``(x, converged, iterations, max|g|)``.
+    """
+    eps = jnp.finfo(x0.dtype).eps
+
+    def direction(x):
+        g, h = grad_hess(x)
+        n = h.shape[-1]
+        ridge = eps * (jnp.trace(h) / n + 1.0)  # keeps a singular Hessian (redundant statistics) solvable
+        return g, -jnp.linalg.solve(h + ridge * jnp.eye(n, dtype=h.dtype), g)
+
+    def cond(state):
+        x, f, g, d, it = state
+        return (it < max_iter) & (jnp.max(jnp.abs(g)) > tol) & jnp.all(jnp.isfinite(d))
+
+    def body(state):
+        x, f, g, d, it = state
+        slope = jnp.dot(g, d)
+
+        def ls_cond(c):
+            t, k = c
+            xn = x + t * d
+            ok_dom = in_domain(xn)
+            fn_ = fun(jnp.where(ok_dom, xn, x))
+            ok = ok_dom & (fn_ <= f + 1e-4 * t * slope + 8 * eps * (1 + jnp.abs(f)))
+            return (~ok) & (k < 60)
+
+        t, _ = jax.lax.while_loop(ls_cond, lambda c: (c[0] * 0.5, c[1] + 1), (jnp.ones((), x.dtype), 0))
+        xn = x + t * d
+        xn = jnp.where(in_domain(xn), xn, x)
+        gn, dn = direction(xn)
+        return xn, fun(xn), gn, dn, it + 1
+
+    g0, d0 = direction(x0)
+    x, f, g, d, it = jax.lax.while_loop(cond, body, (x0, fun(x0), g0, d0, jnp.zeros((), jnp.int32)))
+    res = jnp.max(jnp.abs(g))
+    return x, res <= tol, it, res
+
+
+class ExponentialFamily:
+    """Base class: see the module docstring. Subclasses set ``dim``, ``event_shape``, ``domain``."""
+
+    dim: int = 1
+    event_shape: tuple[int, ...] = ()
+    domain: str = "R^dim"  #: human-readable natural parameter space, used in error messages
+
+    # ---------------------------------------------------------------- member hooks
+    def sufficient_stats(self, x: jax.Array) -> jax.Array:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def log_base_measure(self, x: jax.Array) -> jax.Array:
+        """``log h(x)``; default 0 (members with a nontrivial base measure override)."""
+        x = _as_float(x)
+        return jnp.zeros(jnp.shape(x)[: jnp.ndim(x) - len(self.event_shape)], x.dtype)
+
+    def _psi(self, theta: jax.Array) -> jax.Array:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _in_domain(self, theta: jax.Array) -> jax.Array:
+        return jnp.all(jnp.isfinite(theta))
+
+    def _interior_point(self, dtype) -> jax.Array:
+        return jnp.zeros((self.dim,), dtype)
+
+    def _initial_theta(self, eta: jax.Array) -> jax.Array:
+        """Starting point of the Newton inverse mean map (members may give a better guess)."""
+        return self._interior_point(eta.dtype)
+
+    def _expected_log_base_measure(self, theta: jax.Array) -> jax.Array:
+        return jnp.zeros((), theta.dtype)
+
+    def _sample(self, key, theta, shape):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _in_support(self, x: jax.Array) -> jax.Array:
+        return jnp.ones(jnp.shape(x)[: jnp.ndim(x) - len(self.event_shape)], bool)
+
+    @property
+    def _jit_cache(self) -> dict:
+        cache = self.__dict__.get("_jit_cache_")
+        if cache is None:
+            cache = self.__dict__["_jit_cache_"] = {}
+        return cache
+
+    def _jmap(self, name, fn, *args, core):
+        """``_map`` with one ``jax.jit(jax.vmap(fn))`` per (instance, name), built on first use."""
+        return _map(fn, *args, core=core, cache=self._jit_cache, name=name)
+
+    # ---------------------------------------------------------------- validation
+    def _theta(self, theta: Any, name: str = "theta", check_domain: bool = True) -> jax.Array:
+        theta = _as_float(theta)
+        if jnp.ndim(theta) < 1 or theta.shape[-1] != self.dim:
+            raise ValueError(
+                f"{name} must have shape (..., {self.dim}) for {type(self).__name__} natural parameters; "
+                f"got shape {jnp.shape(theta)}"
+            )
+        if check_domain and is_concrete(theta):
+            ok = np.asarray(self._jmap("in_domain", self._in_domain, theta, core=(1,)))
+            if not np.all(ok):
+                raise ValueError(
+                    f"{name} must lie in the natural parameter space of {type(self).__name__} ({self.domain}); "
+                    f"{int(np.size(ok) - np.sum(ok))} of {np.size(ok)} rows do not"
+                )
+        return theta
+
+    # ---------------------------------------------------------------- derived quantities
+    def in_domain(self, theta: jax.Array) -> jax.Array:
+        """Boolean mask: is ``theta`` in the natural parameter space (psi finite)?"""
+        return self._jmap("in_domain", self._in_domain, self._theta(theta, check_domain=False), core=(1,))
+
+    def log_partition(self, theta: jax.Array) -> jax.Array:
+        """``psi(theta)``; ``+inf`` outside the natural parameter space (gradient there: zero)."""
+        theta = self._theta(theta, check_domain=False)
+
+        def one(th):
+            ok = self._in_domain(th)
+            safe = jnp.where(ok, th, self._interior_point(th.dtype))
+            return jnp.where(ok, self._psi(safe), jnp.inf)
+
+        return self._jmap("log_partition", one, theta, core=(1,))
+
+    def _mean(self, theta):
+        return jax.grad(self._psi)(theta)
+
+    def mean(self, theta: jax.Array) -> jax.Array:
+        """Mean parameters ``eta = E_theta[t(X)] = grad psi(theta)``, shape ``(..., dim)``."""
+        return self._jmap("mean", self._mean, self._theta(theta), core=(1,))
+
+    def mean_autodiff(self, theta: jax.Array) -> jax.Array:
+        """``grad psi`` by autodiff (the generic path, whatever the member overrides)."""
+        return self._jmap("mean_autodiff", jax.grad(self._psi), self._theta(theta), core=(1,))
+
+    def _fisher(self, theta):
+        return jax.hessian(self._psi)(theta)
+
+    def fisher(self, theta: jax.Array) -> jax.Array:
+        """Fisher information ``hess psi(theta) = Cov_theta t(X)``, shape ``(..., dim, dim)``."""
+        return self._jmap("fisher", self._fisher, self._theta(theta), core=(1,))
+
+    def fisher_autodiff(self, theta: jax.Array) -> jax.Array:
+        """``hess psi`` by autodiff (the generic path)."""
+        return self._jmap("fisher_autodiff", jax.hessian(self._psi), self._theta(theta), core=(1,))
+
+    def third_cumulant(self, theta: jax.Array) -> jax.Array:
+        """``psi_abc``: the third joint cumulant tensor of ``t(X)``, shape ``(..., dim, dim, dim)``."""
+        return self._jmap("third", jax.jacfwd(jax.hessian(self._psi)), self._theta(theta), core=(1,))
+
+    def fourth_cumulant(self, theta: jax.Array) -> jax.Array:
+        """``psi_abcd``: the fourth joint cumulant tensor of ``t(X)``, shape ``(..., dim, dim, dim, dim)``."""
+        return self._jmap("fourth", jax.jacfwd(jax.jacfwd(jax.hessian(self._psi))), self._theta(theta), core=(1,))
+
+    def kl_bregman(self, theta_p: jax.Array, theta_q: jax.Array) -> jax.Array:
+        """``KL(p || q) = psi(tq) - psi(tp) - <tq - tp, grad psi(tp)>`` (clamped at 0 against rounding)."""
+        tp, tq = self._theta(theta_p, "theta_p"), self._theta(theta_q, "theta_q")
+
+        def one(a, b):
+            val = self._psi(b) - self._psi(a) - jnp.dot(b - a, self._mean(a))
+            return jnp.maximum(val, 0.0)
+
+        return self._jmap("kl_bregman", one, tp, tq, core=(1, 1))
+
+    def kl(self, theta_p: jax.Array, theta_q: jax.Array) -> jax.Array:
+        """``KL(p_{theta_p} || p_{theta_q})`` -- the Bregman divergence of psi (members may override)."""
+        return self.kl_bregman(theta_p, theta_q)
+
+    def renyi(self, theta_p: jax.Array, theta_q: jax.Array, alpha: float | jax.Array) -> jax.Array:
+        """Rényi divergence of order ``alpha > 0``: see the module docstring; ``alpha = 1`` gives KL.
+
+        ``+inf`` where ``alpha theta_p + (1 - alpha) theta_q`` leaves the natural parameter space.
+        """
+        check_in_range(alpha, "alpha", 0.0, np.inf, low_inclusive=False, high_inclusive=False)
+        tp, tq = self._theta(theta_p, "theta_p"), self._theta(theta_q, "theta_q")
+        a = jnp.asarray(alpha, tp.dtype)
+        if jnp.ndim(a) != 0:
+            raise ValueError(f"alpha must be a scalar; got shape {jnp.shape(a)}")
+
+        def one(p, q, a):
+            one_ = a == 1
+            a_safe = jnp.where(one_, 0.5, a)
+            mix = a_safe * p + (1 - a_safe) * q
+            ok = self._in_domain(mix)
+            psi_mix = self._psi(jnp.where(ok, mix, p))
+            val = (psi_mix - a_safe * self._psi(p) - (1 - a_safe) * self._psi(q)) / (a_safe - 1)
+            val = jnp.where(ok, jnp.maximum(val, 0.0), jnp.inf)
+            kl = jnp.maximum(self._psi(q) - self._psi(p) - jnp.dot(q - p, self._mean(p)), 0.0)
+            return jnp.where(one_, kl, val)
+
+        return self._jmap("renyi", one, tp, tq, a, core=(1, 1, 0))
+
+    def bhattacharyya(self, theta_p: jax.Array, theta_q: jax.Array) -> jax.Array:
+        """``-log int sqrt(p q) = psi(tp)/2 + psi(tq)/2 - psi((tp + tq)/2)`` (= Rényi(1/2) / 2)."""
+        tp, tq = self._theta(theta_p, "theta_p"), self._theta(theta_q, "theta_q")
+
+        def one(p, q):
+            return jnp.maximum(0.5 * self._psi(p) + 0.5 * self._psi(q) - self._psi(0.5 * (p + q)), 0.0)
+
+        return self._jmap("bhattacharyya", one, tp, tq, core=(1, 1))
+
+    def squared_hellinger(self, theta_p: jax.Array, theta_q: jax.Array) -> jax.Array:
+        """``H^2 = 1 - int sqrt(p q) = -expm1(-bhattacharyya)`` (convention in [0, 1])."""
+        return -jnp.expm1(-self.bhattacharyya(theta_p, theta_q))
+
+    def _entropy(self, theta):
+        return self._psi(theta) - jnp.dot(theta, self._mean(theta)) - self._expected_log_base_measure(theta)
+
+    def entropy(self, theta: jax.Array) -> jax.Array:
+        """Shannon entropy (nats; differential for continuous members): ``psi - <theta, eta> - E[log h]``."""
+        return self._jmap("entropy", self._entropy, self._theta(theta), core=(1,))
+
+    def entropy_generic(self, theta: jax.Array) -> jax.Array:
+        """The generic entropy formula with the autodiff mean (whatever the member overrides)."""
+
+        def one(th):
+            return self._psi(th) - jnp.dot(th, jax.grad(self._psi)(th)) - self._expected_log_base_measure(th)
+
+        return self._jmap("entropy_generic", one, self._theta(theta), core=(1,))
+
+    def log_prob(self, x: jax.Array, theta: jax.Array) -> jax.Array:
+        """``<theta, t(x)> + log h(x) - psi(theta)``; ``-inf`` outside the support. Batch dims broadcast."""
+        theta = self._theta(theta)
+        x = jnp.asarray(x)
+        er = len(self.event_shape)
+
+        def one(xx, th):
+            ins = self._in_support(xx)
+            xs = jnp.where(ins, xx, self._support_point(xx.dtype))
+            val = jnp.dot(self.sufficient_stats(xs), th) + self.log_base_measure(xs) - self._psi(th)
+            return jnp.where(ins, val, -jnp.inf)
+
+        return self._jmap("log_prob", one, x, theta, core=(er, 1))
+
+    def _support_point(self, dtype):
+        return jnp.zeros(self.event_shape, dtype)
+
+    def sample(self, key: jax.Array, theta: jax.Array, shape: tuple[int, ...] = ()) -> jax.Array:
+        """Draw samples: output shape ``shape + theta.shape[:-1] + event_shape``."""
+        theta = self._theta(theta)
+        shape = tuple(shape)
+        batch = theta.shape[:-1]
+        flat = theta.reshape(-1, self.dim)
+        keys = jax.random.split(key, flat.shape[0])
+        name = f"sample_{shape}"
+        fn = self._jit_cache.get(name)
+        if fn is None:
+            fn = self._jit_cache[name] = jax.jit(jax.vmap(lambda k, th: self._sample(k, th, shape)))
+        out = fn(keys, flat)  # (B, *shape, *event)
+        out = jnp.moveaxis(out, 0, len(shape))
+        return out.reshape(shape + batch + self.event_shape)
+
+    # ---------------------------------------------------------------- inverse mean map
+    def _mean_tolerance(self, eta):
+        return 1e3 * jnp.finfo(eta.dtype).eps * (1.0 + jnp.max(jnp.abs(eta)))
+
+    def natural_from_mean_newton(
+        self, eta: jax.Array, *, max_iter: int = 100, tol: float | None = None
+    ) -> NaturalFromMeanResult:
+        """Solve ``grad psi(theta) = eta`` by damped Newton on ``psi(theta) - <theta, eta>`` (generic path).
+
+        ``tol`` (on ``max|mean(theta) - eta|``) defaults to ``1000 eps (1 + max|eta|)``. A mean outside the
+        interior of the mean space has no solution: the iterate runs to the domain's edge and the result has
+        ``converged = False``.
+        """
+        eta = _as_float(eta)
+        if jnp.ndim(eta) < 1 or eta.shape[-1] != self.dim:
+            raise ValueError(f"eta must have shape (..., {self.dim}); got shape {jnp.shape(eta)}")
+
+        def one(e):
+            t = self._mean_tolerance(e) if tol is None else jnp.asarray(tol, e.dtype)
+
+            def fun(th):
+                return self._psi(th) - jnp.dot(th, e)
+
+            def grad_hess(th):
+                return self._mean(th) - e, self._fisher(th)
+
+            th, conv, it, res = newton_dual(
+                fun, grad_hess, self._in_domain, self._initial_theta(e), tol=t, max_iter=max_iter
+            )
+            return NaturalFromMeanResult(th, conv & jnp.all(jnp.isfinite(th)), it, res)
+
+        return self._jmap(f"newton_{max_iter}_{tol}", one, eta, core=(1,))
+
+    def natural_from_mean(self, eta: jax.Array, **kw) -> NaturalFromMeanResult:
+        """Inverse mean map ``theta = (grad psi)^{-1}(eta)``; closed form where the member has one."""
+        return self.natural_from_mean_newton(eta, **kw)
+
+    def _closed_form_result(self, eta: jax.Array, theta: jax.Array) -> NaturalFromMeanResult:
+        """Wrap a closed-form inverse: residual recomputed through the mean map, iterations 0."""
+        ok = self._jmap("in_domain", self._in_domain, theta, core=(1,)) & jnp.all(jnp.isfinite(theta), axis=-1)
+        safe = jnp.where(ok[..., None], theta, self._interior_point(theta.dtype))
+        res = jnp.where(ok, jnp.max(jnp.abs(self._jmap("mean", self._mean, safe, core=(1,)) - eta), axis=-1), jnp.inf)
+        tol = self._jmap("mean_tol", self._mean_tolerance, eta, core=(1,))
+        return NaturalFromMeanResult(theta, ok & (res <= tol), jnp.zeros(ok.shape, jnp.int32), res)
+
+    def to_numpyro(self, theta: jax.Array):
+        """The equivalent ``numpyro.distributions`` object (``NotImplementedError`` where none exists)."""
+        raise NotImplementedError(f"{type(self).__name__} has no numpyro equivalent")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(dim={self.dim})"

@@ -1,0 +1,239 @@
+"""Univariate continuous members: Exponential, Gamma, Beta, Normal.
+
+=============  =====================  ==========================  ====================================  =============
+member         t(x)                   theta                       psi(theta)                            log h(x)
+=============  =====================  ==========================  ====================================  =============
+Exponential    x > 0                  -rate < 0                   -log(-theta)                          0
+Gamma          (log x, x), x > 0      (shape - 1, -rate)          lgamma(t0+1) - (t0+1) log(-t1)        0
+Beta           (log x, log(1-x))      (a - 1, b - 1)              lbeta(t0 + 1, t1 + 1)                 0
+Normal         (x, x^2)               (mu/s^2, -1/(2 s^2))        -t0^2/(4 t1) - log(-2 t1)/2           -log(2 pi)/2
+=============  =====================  ==========================  ====================================  =============
+
+Gamma and Beta have no closed-form inverse mean map (digamma inversion): they use the
+generic Newton solve, started from Minka's (2002) approximation for Gamma.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+from jax.scipy.special import betaln, digamma, gammaln
+
+from kl_lab.families.base import ExponentialFamily, _as_float
+
+__all__ = ["Exponential", "Gamma", "Beta", "Normal"]
+
+
+class Exponential(ExponentialFamily):
+    """Exponential(rate): ``t(x) = x``, ``theta = -rate``, ``mean = 1/rate``."""
+
+    dim = 1
+    domain = "theta < 0"
+
+    def sufficient_stats(self, x):
+        return _as_float(x)[..., None]
+
+    def _in_support(self, x):
+        return x >= 0
+
+    def _in_domain(self, theta):
+        return theta[0] < 0
+
+    def _interior_point(self, dtype):
+        return jnp.full((1,), -1.0, dtype)
+
+    def _psi(self, theta):
+        return -jnp.log(-theta[0])
+
+    def _mean(self, theta):
+        return -1 / theta
+
+    def _entropy(self, theta):
+        return 1 - jnp.log(-theta[0])
+
+    def natural_from_mean(self, eta, **kw):
+        eta = _as_float(eta)
+        return self._closed_form_result(eta, -1 / eta)
+
+    def _sample(self, key, theta, shape):
+        return jax.random.exponential(key, shape, theta.dtype) / (-theta[0])
+
+    def from_params(self, rate):
+        return -_as_float(rate)[..., None]
+
+    def to_numpyro(self, theta):
+        import numpyro.distributions as dist
+
+        return dist.Exponential(-self._theta(theta)[..., 0])
+
+
+class Gamma(ExponentialFamily):
+    """Gamma(shape k, rate b), density ``b^k x^(k-1) e^(-b x) / Gamma(k)``: ``theta = (k - 1, -b)``."""
+
+    dim = 2
+    domain = "theta[0] > -1 and theta[1] < 0"
+
+    def sufficient_stats(self, x):
+        x = _as_float(x)
+        return jnp.stack([jnp.log(x), x], axis=-1)
+
+    def _in_support(self, x):
+        return x > 0
+
+    def _support_point(self, dtype):
+        return jnp.ones((), dtype)
+
+    def _in_domain(self, theta):
+        return (theta[0] > -1) & (theta[1] < 0)
+
+    def _interior_point(self, dtype):
+        return jnp.array([0.0, -1.0], dtype)
+
+    def _psi(self, theta):
+        k = theta[0] + 1
+        return gammaln(k) - k * jnp.log(-theta[1])
+
+    def _mean(self, theta):
+        k, b = theta[0] + 1, -theta[1]
+        return jnp.stack([digamma(k) - jnp.log(b), k / b])
+
+    def _entropy(self, theta):
+        k, b = theta[0] + 1, -theta[1]
+        return k - jnp.log(b) + gammaln(k) + (1 - k) * digamma(k)
+
+    def _initial_theta(self, eta):
+        # Minka (2002), "Estimating a Gamma distribution", eq. 7: k ~ (3 - s + sqrt((s-3)^2 + 24 s)) / (12 s)
+        s = jnp.maximum(jnp.log(jnp.maximum(eta[1], 1e-300)) - eta[0], 1e-6)
+        k = (3 - s + jnp.sqrt((s - 3) ** 2 + 24 * s)) / (12 * s)
+        ok = jnp.isfinite(k) & (k > 0) & (eta[1] > 0)
+        return jnp.where(ok, jnp.stack([k - 1, -k / jnp.where(ok, eta[1], 1.0)]), self._interior_point(eta.dtype))
+
+    def _sample(self, key, theta, shape):
+        return jax.random.gamma(key, theta[0] + 1, shape, theta.dtype) / (-theta[1])
+
+    def from_params(self, shape, rate):
+        shape, rate = jnp.broadcast_arrays(_as_float(shape), _as_float(rate))
+        return jnp.stack([shape - 1, -rate], axis=-1)
+
+    def to_numpyro(self, theta):
+        import numpyro.distributions as dist
+
+        theta = self._theta(theta)
+        return dist.Gamma(theta[..., 0] + 1, -theta[..., 1])
+
+
+class Beta(ExponentialFamily):
+    """Beta(a, b): ``t(x) = (log x, log(1 - x))``, ``theta = (a - 1, b - 1)``, ``psi = log B(a, b)``."""
+
+    dim = 2
+    domain = "theta > -1 elementwise"
+
+    def sufficient_stats(self, x):
+        x = _as_float(x)
+        return jnp.stack([jnp.log(x), jnp.log1p(-x)], axis=-1)
+
+    def _in_support(self, x):
+        return (x > 0) & (x < 1)
+
+    def _support_point(self, dtype):
+        return jnp.full((), 0.5, dtype)
+
+    def _in_domain(self, theta):
+        return jnp.all(theta > -1)
+
+    def _psi(self, theta):
+        return betaln(theta[0] + 1, theta[1] + 1)
+
+    def _mean(self, theta):
+        a, b = theta[0] + 1, theta[1] + 1
+        return jnp.stack([digamma(a) - digamma(a + b), digamma(b) - digamma(a + b)])
+
+    def _sample(self, key, theta, shape):
+        return jax.random.beta(key, theta[0] + 1, theta[1] + 1, shape, theta.dtype)
+
+    def from_params(self, a, b):
+        a, b = jnp.broadcast_arrays(_as_float(a), _as_float(b))
+        return jnp.stack([a - 1, b - 1], axis=-1)
+
+    def to_numpyro(self, theta):
+        import numpyro.distributions as dist
+
+        theta = self._theta(theta)
+        return dist.Beta(theta[..., 0] + 1, theta[..., 1] + 1)
+
+
+class Normal(ExponentialFamily):
+    """Normal(mu, sigma^2), both unknown: ``t(x) = (x, x^2)``, ``theta = (mu / s^2, -1 / (2 s^2))``.
+
+    ``mean = (mu, mu^2 + s^2)``; ``log h = -log(2 pi) / 2``.
+    """
+
+    dim = 2
+    domain = "theta[1] < 0"
+
+    def sufficient_stats(self, x):
+        x = _as_float(x)
+        return jnp.stack([x, x * x], axis=-1)
+
+    def log_base_measure(self, x):
+        return jnp.full(jnp.shape(x), -0.5 * math.log(2 * math.pi), _as_float(x).dtype)
+
+    def _expected_log_base_measure(self, theta):
+        return jnp.full((), -0.5 * math.log(2 * math.pi), theta.dtype)
+
+    def _in_domain(self, theta):
+        return theta[1] < 0
+
+    def _interior_point(self, dtype):
+        return jnp.array([0.0, -0.5], dtype)
+
+    def _psi(self, theta):
+        return -(theta[0] ** 2) / (4 * theta[1]) - 0.5 * jnp.log(-2 * theta[1])
+
+    def _mean(self, theta):
+        var = -0.5 / theta[1]
+        mu = theta[0] * var
+        return jnp.stack([mu, mu * mu + var])
+
+    def _fisher(self, theta):
+        var = -0.5 / theta[1]
+        mu = theta[0] * var
+        # Cov(x, x^2) for N(mu, var): Var x = v, Cov = 2 mu v, Var x^2 = 2 v^2 + 4 mu^2 v
+        return jnp.array([[var, 2 * mu * var], [2 * mu * var, 2 * var**2 + 4 * mu**2 * var]])
+
+    def _entropy(self, theta):
+        return 0.5 * jnp.log(2 * math.pi * math.e * (-0.5 / theta[1]))
+
+    def kl(self, theta_p, theta_q):
+        """Closed form ``log(s_q/s_p) + (s_p^2 + (mu_p - mu_q)^2) / (2 s_q^2) - 1/2``."""
+        mp, vp = self.to_params(self._theta(theta_p, "theta_p"))
+        mq, vq = self.to_params(self._theta(theta_q, "theta_q"))
+        r = vp / vq
+        return jnp.maximum(0.5 * (r - 1 - jnp.log(r)) + (mp - mq) ** 2 / (2 * vq), 0.0)
+
+    def natural_from_mean(self, eta, **kw):
+        eta = _as_float(eta)
+        var = eta[..., 1] - eta[..., 0] ** 2
+        return self._closed_form_result(eta, jnp.stack([eta[..., 0] / var, -0.5 / var], axis=-1))
+
+    def _sample(self, key, theta, shape):
+        mu, var = self.to_params(theta)
+        return mu + jnp.sqrt(var) * jax.random.normal(key, shape, theta.dtype)
+
+    def from_params(self, loc, scale):
+        """``theta`` from location ``loc`` and standard deviation ``scale``."""
+        loc, scale = jnp.broadcast_arrays(_as_float(loc), _as_float(scale))
+        return jnp.stack([loc / scale**2, -0.5 / scale**2], axis=-1)
+
+    def to_params(self, theta):
+        """``(mu, variance)`` from ``theta``."""
+        var = -0.5 / theta[..., 1]
+        return theta[..., 0] * var, var
+
+    def to_numpyro(self, theta):
+        import numpyro.distributions as dist
+
+        mu, var = self.to_params(self._theta(theta))
+        return dist.Normal(mu, jnp.sqrt(var))

@@ -1,0 +1,201 @@
+"""Multivariate members: MultivariateNormal(d) (full covariance) and Dirichlet(k).
+
+**MultivariateNormal packing.** With precision ``Lambda = Sigma^{-1}``, the density is
+``exp(<h, x> + x^T M x - psi)`` with ``h = Lambda mu`` and ``M = -Lambda / 2``. The flat
+natural parameter is ``theta = (h, vech(M))`` where ``vech`` lists the upper triangle of
+``M`` row by row (``numpy.triu_indices(d)`` order), so ``dim = d + d (d + 1) / 2`` and the
+parametrisation is minimal (invertible Fisher information). For ``<theta, t(x)> = <h, x> + x^T M x``
+the matching statistic is ``t(x) = (x, c_ij x_i x_j)`` with ``c_ii = 1`` and ``c_ij = 2`` for ``i < j``;
+consequently ``mean(theta) = (mu, c_ij E[x_i x_j])``. Use :meth:`MultivariateNormal.pack`,
+:meth:`~MultivariateNormal.unpack`, :meth:`~MultivariateNormal.from_params` and
+:meth:`~MultivariateNormal.to_params` rather than indexing by hand.
+``psi(theta) = h^T Lambda^{-1} h / 2 - log det Lambda / 2`` and ``log h(x) = -(d/2) log 2 pi``.
+
+**Dirichlet(k).** ``t(x) = log x`` (k components), ``theta = alpha - 1``,
+``psi = sum lgamma(alpha_i) - lgamma(sum alpha_i)``; domain ``theta > -1``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.scipy.special import digamma, gammaln
+
+from kl_lab.families.base import ExponentialFamily, _as_float
+
+__all__ = ["MultivariateNormal", "Dirichlet"]
+
+
+class MultivariateNormal(ExponentialFamily):
+    """Gaussian on R^d with full covariance; see the module docstring for the packing of ``theta``."""
+
+    def __init__(self, d: int):
+        if not isinstance(d, (int, np.integer)) or d < 1:
+            raise ValueError(f"d must be a positive int; got {d!r}")
+        self.d = int(d)
+        self.event_shape = (self.d,)
+        self.dim = self.d + self.d * (self.d + 1) // 2
+        self._iu = np.triu_indices(self.d)
+        self._c = np.where(self._iu[0] == self._iu[1], 1.0, 2.0)
+        self.domain = "-2 M = Lambda positive definite"
+
+    # ---------------------------------------------------------------- packing helpers
+    def pack(self, h, m):
+        """``theta = (h, vech(M))`` from ``h = Lambda mu`` (..., d) and symmetric ``M = -Lambda/2`` (..., d, d)."""
+        h, m = _as_float(h), _as_float(m)
+        return jnp.concatenate([h, m[..., self._iu[0], self._iu[1]]], axis=-1)
+
+    def unpack(self, theta):
+        """``(h, M)`` with ``M`` symmetric (..., d, d) from a packed ``theta``."""
+        theta = _as_float(theta)
+        d = self.d
+        h, v = theta[..., :d], theta[..., d:]
+        m = jnp.zeros(theta.shape[:-1] + (d, d), theta.dtype).at[..., self._iu[0], self._iu[1]].set(v)
+        m = m + jnp.swapaxes(m, -1, -2) - m * jnp.eye(d, dtype=theta.dtype)
+        return h, m
+
+    def from_params(self, mean, cov):
+        """``theta`` from a mean (..., d) and a covariance (..., d, d)."""
+        mean, cov = _as_float(mean), _as_float(cov)
+        lam = jnp.linalg.inv(cov)
+        return self.pack(jnp.einsum("...ij,...j->...i", lam, mean), -0.5 * lam)
+
+    def to_params(self, theta):
+        """``(mu, Sigma)`` from ``theta``."""
+        h, m = self.unpack(theta)
+        cov = jnp.linalg.inv(-2 * m)
+        return jnp.einsum("...ij,...j->...i", cov, h), cov
+
+    def pack_stats(self, first, second):
+        """Mean parameters from ``E[x]`` (..., d) and ``E[x x^T]`` (..., d, d): ``(E x, c_ij E[x_i x_j])``."""
+        first, second = _as_float(first), _as_float(second)
+        return jnp.concatenate([first, self._c * second[..., self._iu[0], self._iu[1]]], axis=-1)
+
+    # ---------------------------------------------------------------- member hooks
+    def sufficient_stats(self, x):
+        x = _as_float(x)
+        outer = x[..., :, None] * x[..., None, :]
+        return jnp.concatenate([x, self._c * outer[..., self._iu[0], self._iu[1]]], axis=-1)
+
+    def log_base_measure(self, x):
+        x = _as_float(x)
+        return jnp.full(x.shape[:-1], -0.5 * self.d * math.log(2 * math.pi), x.dtype)
+
+    def _expected_log_base_measure(self, theta):
+        return jnp.full((), -0.5 * self.d * math.log(2 * math.pi), theta.dtype)
+
+    def _in_domain(self, theta):
+        _, m = self.unpack(theta)
+        chol = jnp.linalg.cholesky(-2 * m)
+        return jnp.all(jnp.isfinite(chol)) & jnp.all(jnp.diagonal(chol) > 0)
+
+    def _interior_point(self, dtype):
+        return self.pack(jnp.zeros((self.d,), dtype), -0.5 * jnp.eye(self.d, dtype=dtype))
+
+    def _psi(self, theta):
+        h, m = self.unpack(theta)
+        chol = jnp.linalg.cholesky(-2 * m)
+        z = jax.scipy.linalg.solve_triangular(chol, h, lower=True)
+        return 0.5 * jnp.dot(z, z) - jnp.sum(jnp.log(jnp.diagonal(chol)))
+
+    def _mean(self, theta):
+        mu, cov = self.to_params(theta)
+        return self.pack_stats(mu, cov + jnp.outer(mu, mu))
+
+    def _entropy(self, theta):
+        _, m = self.unpack(theta)
+        chol = jnp.linalg.cholesky(-2 * m)
+        return 0.5 * self.d * math.log(2 * math.pi * math.e) + jnp.sum(jnp.log(jnp.diagonal(chol)))
+
+    def kl(self, theta_p, theta_q):
+        """Closed form ``[tr(S_q^-1 S_p) + (mu_q - mu_p)^T S_q^-1 (mu_q - mu_p) - d + log det S_q / det S_p] / 2``."""
+        tp, tq = self._theta(theta_p, "theta_p"), self._theta(theta_q, "theta_q")
+        tp, tq = jnp.broadcast_arrays(tp, tq)
+        mp, sp = self.to_params(tp)
+        hq, mq_ = self.unpack(tq)
+        lam_q = -2 * mq_
+        mq = jnp.linalg.solve(lam_q, hq[..., None])[..., 0]
+        diff = mq - mp
+        quad = jnp.einsum("...i,...ij,...j->...", diff, lam_q, diff)
+        tr = jnp.einsum("...ij,...ji->...", lam_q, sp)
+        logdet = jnp.linalg.slogdet(sp)[1] + jnp.linalg.slogdet(lam_q)[1]  # log det(S_p Lambda_q)
+        return jnp.maximum(0.5 * (tr + quad - self.d - logdet), 0.0)
+
+    def natural_from_mean(self, eta, **kw):
+        eta = _as_float(eta)
+        d = self.d
+        mu = eta[..., :d]
+        second = (
+            jnp.zeros(eta.shape[:-1] + (d, d), eta.dtype).at[..., self._iu[0], self._iu[1]].set(eta[..., d:] / self._c)
+        )
+        second = second + jnp.swapaxes(second, -1, -2) - second * jnp.eye(d, dtype=eta.dtype)
+        cov = second - mu[..., :, None] * mu[..., None, :]
+        return self._closed_form_result(eta, self.from_params(mu, cov))
+
+    def _sample(self, key, theta, shape):
+        mu, cov = self.to_params(theta)
+        chol = jnp.linalg.cholesky(cov)
+        z = jax.random.normal(key, shape + (self.d,), theta.dtype)
+        x = jnp.einsum("ij,...j->...i", chol, z)
+        return x + jnp.broadcast_to(mu, x.shape)
+
+    def _support_point(self, dtype):
+        return jnp.zeros((self.d,), dtype)
+
+    def to_numpyro(self, theta):
+        import numpyro.distributions as dist
+
+        mu, cov = self.to_params(self._theta(theta))
+        return dist.MultivariateNormal(mu, covariance_matrix=cov)
+
+    def __repr__(self):
+        return f"MultivariateNormal(d={self.d})"
+
+
+class Dirichlet(ExponentialFamily):
+    """Dirichlet(alpha) on the (k-1)-simplex: ``t(x) = log x``, ``theta = alpha - 1``."""
+
+    domain = "theta > -1 elementwise"
+
+    def __init__(self, k: int):
+        if not isinstance(k, (int, np.integer)) or k < 2:
+            raise ValueError(f"k must be an int >= 2; got {k!r}")
+        self.k = self.dim = int(k)
+        self.event_shape = (self.k,)
+
+    def sufficient_stats(self, x):
+        return jnp.log(_as_float(x))
+
+    def _in_support(self, x):
+        return jnp.all(x > 0) & (jnp.abs(jnp.sum(x) - 1) <= 1e3 * jnp.finfo(_as_float(x).dtype).eps)
+
+    def _support_point(self, dtype):
+        return jnp.full((self.k,), 1.0 / self.k, dtype)
+
+    def _in_domain(self, theta):
+        return jnp.all(theta > -1)
+
+    def _psi(self, theta):
+        a = theta + 1
+        return jnp.sum(gammaln(a)) - gammaln(jnp.sum(a))
+
+    def _mean(self, theta):
+        a = theta + 1
+        return digamma(a) - digamma(jnp.sum(a))
+
+    def _sample(self, key, theta, shape):
+        return jax.random.dirichlet(key, theta + 1, shape, theta.dtype)
+
+    def from_params(self, concentration):
+        return _as_float(concentration) - 1
+
+    def to_numpyro(self, theta):
+        import numpyro.distributions as dist
+
+        return dist.Dirichlet(self._theta(theta) + 1)
+
+    def __repr__(self):
+        return f"Dirichlet(k={self.k})"
