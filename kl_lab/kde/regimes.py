@@ -110,9 +110,22 @@ def _bisect(fun, alpha):
     return RootResult(a, jnp.abs(resid) <= tol, jnp.full(alpha.shape, _BISECT_STEPS), resid)
 
 
+@jax.jit
+def _solve_rate(alpha):
+    return _bisect(rate_function, alpha)
+
+
+@jax.jit
+def _solve_effective(alpha, d, count):
+    def fun(a):
+        return rate_function(a) + _bahadur_rao(a, d) + jnp.log(count) / d
+
+    return rate_function(_bisect(fun, alpha).a)
+
+
 @jax.custom_jvp
 def _a_of_alpha(alpha):
-    return _bisect(rate_function, alpha).a
+    return _solve_rate(alpha).a
 
 
 @_a_of_alpha.defjvp
@@ -135,7 +148,7 @@ def solve_a(alpha) -> RootResult:
     Bisection in ``log(a - 1)`` over ``[e^-30, e^30]`` (``alpha`` from ~1e-26 to ~15) with
     ``converged = |J(a) - alpha| <= 64 eps max(1, alpha)``. ``alpha <= 0`` raises ``ValueError``.
     """
-    return _bisect(rate_function, _as_alpha(alpha))
+    return _solve_rate(_as_alpha(alpha))
 
 
 def thresholds(alpha) -> Thresholds:
@@ -194,10 +207,4 @@ def effective_alpha(alpha, d, count=1.0):
     alpha = _as_alpha(alpha)
     check_positive(d, "d")
     check_positive(count, "count")
-    shift = jnp.log(jnp.asarray(count, dtype=alpha.dtype)) / d
-
-    def fun(a):
-        return rate_function(a) + _bahadur_rao(a, d) + shift
-
-    root = _bisect(fun, alpha)
-    return rate_function(root.a)
+    return _solve_effective(alpha, jnp.asarray(d, alpha.dtype), jnp.asarray(count, alpha.dtype))

@@ -23,7 +23,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from kl_lab.numerics import check_positive, logsumexp
+from kl_lab.numerics import check_positive
 
 __all__ = [
     "PointStats",
@@ -132,8 +132,8 @@ def _stream(draw, key, n, chunk, bandwidths, d):
     """Reduce ``n`` distances (``draw(key, m)`` gives ``m`` of them) in chunks of ``chunk``."""
     h = jnp.atleast_1d(jnp.asarray(bandwidths, dtype=jnp.result_type(float)))
     check_positive(h, "bandwidths")
-    chunk = int(min(chunk, n))
-    n_chunks = -(-n // chunk)
+    n_chunks = -(-n // int(min(chunk, n)))
+    chunk = -(-n // n_chunks)  # balanced chunks: at most n_chunks - 1 padded draws in all
     inv2h2 = 0.5 / h**2
 
     def step(carry, i):
@@ -142,9 +142,13 @@ def _stream(draw, key, n, chunk, bandwidths, d):
         valid = i * chunk + jnp.arange(chunk) < n  # the last chunk may run past n
         dist = jnp.where(valid, dist, jnp.inf)
         ell = -inv2h2[:, None] * dist[None, :]  # (H, chunk) log kernel terms up to a constant
-        lse1 = logsumexp(jnp.stack([lse1, logsumexp(ell, axis=-1)]), axis=0)
-        lse2 = logsumexp(jnp.stack([lse2, logsumexp(2.0 * ell, axis=-1)]), axis=0)
-        return (lse1, lse2, jnp.maximum(mx, jnp.max(ell, axis=-1)), jnp.minimum(dmin, jnp.min(dist))), None
+        top = jnp.max(ell, axis=-1)  # finite: every chunk holds at least one valid draw
+        e = jnp.exp(ell - top[:, None])  # one exp per term serves both sums (e^2 may underflow: negligible)
+        c1 = top + jnp.log(jnp.sum(e, axis=-1))
+        c2 = 2.0 * top + jnp.log(jnp.sum(e * e, axis=-1))
+        lse1 = jnp.logaddexp(lse1, c1)
+        lse2 = jnp.logaddexp(lse2, c2)
+        return (lse1, lse2, jnp.maximum(mx, top), jnp.minimum(dmin, jnp.min(dist))), None
 
     neg = jnp.full(h.shape, -jnp.inf, h.dtype)
     init = (neg, neg, neg, jnp.asarray(jnp.inf, h.dtype))
