@@ -1,0 +1,52 @@
+"""MLE risk to order n^-2 for exponential families and the p-n criterion (Sheena 2021, arXiv:2105.08947)."""
+
+from kl_lab.pn_criterion.criterion import (
+    INEQUALITIES,
+    PNCriterion,
+    bayes_error_lower_bound,
+    kl_threshold,
+    min_sample_size,
+    pn_criterion,
+)
+from kl_lab.pn_criterion.exact import (
+    ExactRisk,
+    digamma_minus_log,
+    exact_risk_exponential,
+    exact_risk_normal,
+    exact_risk_normal_known_variance,
+    exact_risk_poisson,
+)
+from kl_lab.pn_criterion.expansion import (
+    RiskCoefficients,
+    StatsMoments,
+    predicted_risk,
+    risk_coefficients,
+    risk_coefficients_at,
+    stats_moments_from_distribution,
+    stats_moments_from_samples,
+)
+from kl_lab.pn_criterion.simulate import RiskEstimate, simulate_risk
+
+__all__ = [
+    "INEQUALITIES",
+    "ExactRisk",
+    "PNCriterion",
+    "RiskCoefficients",
+    "RiskEstimate",
+    "StatsMoments",
+    "bayes_error_lower_bound",
+    "digamma_minus_log",
+    "exact_risk_exponential",
+    "exact_risk_normal",
+    "exact_risk_normal_known_variance",
+    "exact_risk_poisson",
+    "kl_threshold",
+    "min_sample_size",
+    "pn_criterion",
+    "predicted_risk",
+    "risk_coefficients",
+    "risk_coefficients_at",
+    "simulate_risk",
+    "stats_moments_from_distribution",
+    "stats_moments_from_samples",
+]

@@ -1,0 +1,243 @@
+"""The MLE risk of an exponential family to order n^-2, under a possibly misspecified truth.
+
+Setting (Sheena 2021, arXiv:2105.08947, Sections 2-3). Model p_theta(x) = h(x) exp(theta . t(x) - psi(theta))
+with natural parameter theta in R^p; true law g, possibly outside the model; theta* the M-projection of g
+(moment matching, grad psi(theta*) = eta* := E_g t(X)); theta_hat the MLE from n i.i.d. draws of g
+(grad psi(theta_hat) = t_bar). The risk is R(n) = E_g[KL(p_theta* || p_theta_hat)] (projection first).
+
+Expansion (implemented here; the [D] derivation of core-papers-math.md section 1, re-derived and confirmed).
+With phi the convex dual of psi, KL(p_theta* || p_theta_hat) is the Bregman divergence
+phi(eta*) - phi(t_bar) + grad phi(t_bar) . (t_bar - eta*), whose Taylor series in Z = t_bar - eta* is
+(1/2) phi_ij Z_i Z_j + (1/3) phi_ijk Z_i Z_j Z_k + (1/8) phi_ijkl Z_i Z_j Z_k Z_l + O(|Z|^5). The moments of a
+sample mean, E Z_i Z_j = Sigma_ij / n, E Z_i Z_j Z_k = kappa_ijk / n^2,
+E Z_i Z_j Z_k Z_l = (Sigma_ij Sigma_kl + 2 perms) / n^2 + kappa4_ijkl / n^3, and E |Z|^5 = O(n^-3), give
+
+    R(n) = C1 / n + C2 / n^2 + O(n^-3),
+    C1 = (1/2) tr(G^-1 Sigma),
+    C2 = (1/3) phi_ijk kappa_ijk + (3/8) phi_ijkl Sigma_ij Sigma_kl,
+
+with G = hess psi(theta*), Sigma = Cov_g t(X), kappa = the third joint cumulant of t(X) under g, and
+phi_ijk = -G^ia G^jb G^kc psi_abc,
+phi_ijkl = G^ia G^jb G^kc G^ld [-psi_abcd + psi_abe G^ef psi_fcd + psi_ace G^ef psi_fbd + psi_ade G^ef psi_fbc].
+The fourth cumulant of the truth enters only at order n^-3, so C2 needs the true law's first three cumulants
+of t(X) and nothing more. Special cases (tested): well specified C1 = p/2; one-dimensional and well specified
+C2 = (19/24) rho3^2 - (3/8) rho4 (Exponential: 11/12); Normal with both parameters C2 = 61/12 (from the exact
+Wishart risk). The expansion is formal: where the MLE fails to exist with positive probability (Poisson with
+t_bar = 0) the risk is +inf for every n and C1/n + C2/n^2 describes E[KL | MLE exists] up to an exponentially
+small term.
+
+Computation. Every derivative of psi is taken by JAX autodiff; nothing is coded per family. Two routes,
+chosen by ``derivatives``: ``"log_partition"`` differentiates ``family.log_partition`` four times;
+``"mean"`` (default) differentiates ``family.mean`` = grad psi three times. They agree to rounding (tested);
+the default exists because the mean map is first-order already (autodiff of psi in the families base class,
+or a member's closed form that the families tests check against autodiff), and it compiles 3-5 times
+faster for the MultivariateNormal member, whose psi goes through a Cholesky factor.
+With S = G^-1 Sigma G^-1 the quartic term is contracted without forming a p^4 tensor:
+psi_abcd S_ab S_cd = tr(S hess f) with f(theta) = tr(S hess psi(theta)), and psi_abe S_ab = grad f. Memory is
+O(p^3) (the third-derivative tensor and kappa), time O(p^4) for the contractions.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from kl_lab.numerics import check_finite, check_floating, check_positive, is_concrete
+
+__all__ = [
+    "DERIVATIVES",
+    "RiskCoefficients",
+    "StatsMoments",
+    "risk_coefficients",
+    "risk_coefficients_at",
+    "predicted_risk",
+    "stats_moments_from_samples",
+    "stats_moments_from_distribution",
+]
+
+Array = jax.Array
+
+
+class RiskCoefficients(NamedTuple):
+    """``R(n) = c1 / n + c2 / n^2 + O(n^-3)``, with the M-projection it was evaluated at.
+
+    ``converged``, ``iterations`` and ``residual`` are those of ``family.natural_from_mean`` (the projection).
+    """
+
+    c1: Array
+    c2: Array
+    theta_star: Array
+    converged: Array
+    iterations: Array
+    residual: Array
+
+
+class StatsMoments(NamedTuple):
+    """Mean (p,), covariance (p, p) and third joint cumulant (p, p, p) of the sufficient statistic t(X)."""
+
+    mean: Array
+    cov: Array
+    third_cumulant: Array
+
+
+def _check_shapes(p: int, stats_cov: Array, stats_third_cumulant: Array) -> None:
+    if jnp.shape(stats_cov) != (p, p):
+        raise ValueError(f"stats_cov must have shape ({p}, {p}) for this family (dim {p}); got {jnp.shape(stats_cov)}")
+    if jnp.shape(stats_third_cumulant) != (p, p, p):
+        raise ValueError(
+            f"stats_third_cumulant must have shape ({p}, {p}, {p}) for this family (dim {p}); "
+            f"got {jnp.shape(stats_third_cumulant)}"
+        )
+
+
+DERIVATIVES = ("mean", "log_partition")
+
+
+def _fisher_fn(family: Any, derivatives: str):
+    """theta -> hess psi(theta) by autodiff, from the mean map or from psi itself (module docstring)."""
+    if derivatives == "mean":
+        return jax.jacfwd(family.mean)
+    if derivatives == "log_partition":
+        return jax.hessian(family.log_partition)
+    raise ValueError(f"derivatives must be one of {DERIVATIVES}; got {derivatives!r}")
+
+
+def risk_coefficients_at(
+    family: Any, theta_star: Array, stats_cov: Array, stats_third_cumulant: Array, *, derivatives: str = "mean"
+):
+    """``(C1, C2)`` of the risk expansion at a known M-projection ``theta_star`` (module docstring).
+
+    Args:
+      family: an exponential family (``kl_lab.families`` member); only ``log_partition`` is used.
+      theta_star: (p,) natural parameter of the M-projection of the true law (grad psi = E_g t).
+      stats_cov: (p, p) covariance of t(X) under the true law.
+      stats_third_cumulant: (p, p, p) third joint cumulant of t(X) under the true law.
+      derivatives: ``"mean"`` or ``"log_partition"``: where the autodiff starts (module docstring).
+
+    Returns:
+      ``(c1, c2)`` scalars in the dtype of the inputs. jit/vmap/grad-compatible. A Fisher matrix that is not
+      positive definite gives NaN under jit; eagerly it raises ``ValueError``.
+    """
+    theta_star = jnp.asarray(theta_star)
+    check_floating(theta_star, "theta_star")
+    if theta_star.ndim != 1:
+        raise ValueError(f"theta_star must be a flat (p,) natural-parameter vector; got shape {theta_star.shape}")
+    p = theta_star.shape[0]
+    dtype = theta_star.dtype
+    stats_cov = jnp.asarray(stats_cov, dtype)
+    stats_third_cumulant = jnp.asarray(stats_third_cumulant, dtype)
+    _check_shapes(p, stats_cov, stats_third_cumulant)
+    _fisher_fn(family, derivatives)  # validates ``derivatives``
+    c1, c2, g_inv = _coefficients(family, derivatives, theta_star, stats_cov, stats_third_cumulant)
+    if is_concrete(g_inv):
+        check_finite(g_inv, "the inverse Fisher matrix at theta_star (is hess psi positive definite?)")
+    return c1, c2
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _coefficients(family, derivatives, theta_star, stats_cov, stats_third_cumulant):
+    p, dtype = theta_star.shape[0], theta_star.dtype
+    hess = _fisher_fn(family, derivatives)
+    g = hess(theta_star)
+    chol = jnp.linalg.cholesky(g)
+    g_inv = jax.scipy.linalg.cho_solve((chol, True), jnp.eye(p, dtype=dtype))
+    g_inv = 0.5 * (g_inv + g_inv.T)
+    s = g_inv @ stats_cov @ g_inv
+    s = 0.5 * (s + s.T)
+    c1 = 0.5 * jnp.sum(g_inv * stats_cov)
+    t3 = jax.jacfwd(hess)(theta_star)  # psi_abc
+    kappa_w = jnp.einsum("ijk,ai,bj,ck->abc", stats_third_cumulant, g_inv, g_inv, g_inv)
+    cubic = -jnp.sum(t3 * kappa_w)  # phi_ijk kappa_ijk
+    f = lambda th: jnp.sum(s * hess(th))  # tr(S hess psi)
+    quartic_psi = jnp.sum(s * jax.hessian(f)(theta_star))  # psi_abcd S_ab S_cd
+    u = jnp.einsum("abe,ab->e", t3, s)  # psi_abe S_ab
+    pair_same = u @ g_inv @ u  # psi_abe G^ef psi_fcd S_ab S_cd
+    pair_cross = jnp.einsum("ace,ef,fbd,ab,cd->", t3, g_inv, t3, s, s, optimize=True)
+    quartic = -quartic_psi + pair_same + 2.0 * pair_cross  # phi_ijkl Sigma_ij Sigma_kl
+    c2 = cubic / 3.0 + 0.375 * quartic
+    return c1, c2, g_inv
+
+
+def risk_coefficients(
+    family: Any, stats_mean: Array, stats_cov: Array, stats_third_cumulant: Array, *, derivatives: str = "mean"
+):
+    """Project the true law onto the family, then expand its MLE risk to order n^-2.
+
+    ``theta_star = family.natural_from_mean(stats_mean).theta`` (the M-projection is moment matching), then
+    :func:`risk_coefficients_at`. Only the first three cumulants of t(X) under the truth are needed (the
+    fourth enters at order n^-3; module docstring).
+
+    Returns:
+      :class:`RiskCoefficients` ``(c1, c2, theta_star, converged, iterations, residual)``; check ``converged``
+      (eagerly a non-converged projection raises ``ValueError``).
+    """
+    stats_mean = jnp.asarray(stats_mean)
+    check_floating(stats_mean, "stats_mean")
+    if stats_mean.shape != (family.dim,):
+        raise ValueError(f"stats_mean must have shape ({family.dim},) for this family; got {stats_mean.shape}")
+    proj = family.natural_from_mean(stats_mean)
+    if is_concrete(proj.converged) and not bool(jnp.all(proj.converged)):
+        raise ValueError(
+            f"the M-projection (family.natural_from_mean) did not converge for stats_mean; residual {proj.residual}"
+        )
+    c1, c2 = risk_coefficients_at(family, proj.theta, stats_cov, stats_third_cumulant, derivatives=derivatives)
+    return RiskCoefficients(c1, c2, proj.theta, proj.converged, proj.iterations, proj.residual)
+
+
+def predicted_risk(c1: Array, c2: Array, n: Array) -> Array:
+    """The two-term prediction ``c1 / n + c2 / n^2`` (broadcasts over all three)."""
+    n = jnp.asarray(n)
+    check_positive(n, "n")
+    n = n.astype(jnp.result_type(c1, c2, float))
+    return c1 / n + c2 / n**2
+
+
+def _moments(t: Array, weights: Array, correction: tuple[float, float]) -> StatsMoments:
+    mean = weights @ t
+    u = t - mean[None, :]
+    cov = correction[0] * jnp.einsum("s,si,sj->ij", weights, u, u)
+    k3 = correction[1] * jnp.einsum("s,si,sj,sk->ijk", weights, u, u, u)
+    return StatsMoments(mean, 0.5 * (cov + cov.T), k3)
+
+
+def stats_moments_from_samples(family: Any, x: Array, *, unbiased: bool = True) -> StatsMoments:
+    """Mean, covariance and third cumulant of t(X) from i.i.d. observations ``x`` (leading axis = samples).
+
+    ``unbiased=True`` gives the k-statistics (covariance with divisor n - 1, third cumulant
+    n / ((n - 1)(n - 2)) * sum u u u), unbiased for the true law's cumulants; ``unbiased=False`` gives the
+    cumulants of the empirical law itself (divisor n), which is what the bootstrap resamples from.
+    Memory O(n p + p^3).
+    """
+    x = jnp.asarray(x)
+    n = x.shape[0] if x.ndim else 0
+    if n < 3:
+        raise ValueError(f"x needs at least 3 observations along its leading axis; got shape {jnp.shape(x)}")
+    t = jax.vmap(family.sufficient_stats)(x)
+    if t.ndim != 2 or t.shape[1] != family.dim:
+        raise ValueError(f"family.sufficient_stats must map one observation to ({family.dim},); got {t.shape[1:]}")
+    check_floating(t, "sufficient statistics of x")
+    w = jnp.full((n,), 1.0 / n, t.dtype)
+    corr = (n / (n - 1), n**2 / ((n - 1) * (n - 2))) if unbiased else (1.0, 1.0)
+    return _moments(t, w, corr)
+
+
+def stats_moments_from_distribution(family: Any, support: Array, log_weights: Array) -> StatsMoments:
+    """Exact cumulants of t(X) for a law given by atoms ``support`` (leading axis) and ``log_weights``.
+
+    Covers a discrete law (its support, truncated where the tail mass is below the precision wanted) and a
+    continuous law through a quadrature rule (nodes and log quadrature weights times the density). The
+    weights are normalised here (``softmax``), so unnormalised log-masses are fine.
+    """
+    support = jnp.asarray(support)
+    log_weights = jnp.asarray(log_weights)
+    if log_weights.ndim != 1 or support.shape[:1] != log_weights.shape:
+        raise ValueError(
+            f"log_weights must be 1-D with one entry per atom of support; got shapes {jnp.shape(log_weights)} "
+            f"and {jnp.shape(support)}"
+        )
+    t = jax.vmap(family.sufficient_stats)(support)
+    w = jax.nn.softmax(log_weights.astype(jnp.result_type(t.dtype, float)))
+    return _moments(t.astype(w.dtype), w, (1.0, 1.0))
