@@ -1,7 +1,18 @@
 """Information projections onto exponential families and linear families.
 
-``tilt`` is the one-parameter exponential tilt shared with ``kl_lab.alignment``
-(the KL-regularised RL optimum is a tilt of the reference).
+* **M-projection** (moment projection) of a law ``g`` onto an exponential family ``{p_theta}``:
+  ``argmin_theta KL(g || p_theta)``. Since ``KL(g || p_theta) = const - <theta, E_g t> + psi(theta)``,
+  the minimiser matches moments, ``grad psi(theta*) = E_g[t(X)]`` (Csiszár 1975, Thm 3.3;
+  Wainwright & Jordan 2008, Sec. 3.4). With ``g`` the empirical law of a sample it is exactly the MLE.
+  Pythagoras: ``KL(g || p_theta) = KL(g || p*) + KL(p* || p_theta)`` for every ``theta``.
+* **I-projection** (information projection) of ``p`` onto the linear family
+  ``L = {q : E_q[f] = c}``: ``argmin_{q in L} KL(q || p)``. The solution is the exponential tilt
+  ``q* ∝ p exp(<lam, f>)`` with ``lam`` minimising the convex dual ``Lambda(lam) - <lam, c>``,
+  ``Lambda(lam) = log E_p exp(<lam, f>)`` (Csiszár 1975, Thm 3.1). Pythagoras:
+  ``KL(q || p) = KL(q || q*) + KL(q* || p)`` for every ``q in L``; strong duality:
+  ``KL(q* || p) = <lam, c> - Lambda(lam)``.
+* ``tilt`` is the one-parameter exponential tilt shared with ``kl_lab.alignment``
+  (the KL-regularised RL optimum is a tilt of the reference).
 """
 
 from __future__ import annotations
@@ -10,10 +21,26 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from kl_lab.numerics import check_same_shape, logsumexp, mul_exp
+from kl_lab.families.base import ExponentialFamily, NaturalFromMeanResult, newton_dual
+from kl_lab.numerics import check_rank, check_same_shape, is_concrete, logsumexp, mul_exp
 
-__all__ = ["TiltResult", "tilt"]
+__all__ = [
+    "TiltResult",
+    "tilt",
+    "MProjectionResult",
+    "m_projection",
+    "m_projection_from_samples",
+    "IProjectionResult",
+    "i_projection",
+    "i_projection_solve",
+    "SampleIProjectionResult",
+    "i_projection_from_samples",
+]
+
+#: the M-projection result is the inverse-mean-map result: (theta, converged, iterations, residual)
+MProjectionResult = NaturalFromMeanResult
 
 
 class TiltResult(NamedTuple):
@@ -47,3 +74,188 @@ def tilt(log_p: jax.Array, rewards: jax.Array, lam: jax.Array | float, axis: int
     mean = jnp.sum(mul_exp(r, log_q), axis=-1)
     variance = jnp.sum(mul_exp((r - mean[..., None]) ** 2, log_q), axis=-1)
     return TiltResult(jnp.moveaxis(log_q, -1, axis), log_z, mean, variance)
+
+
+# --------------------------------------------------------------------------
+# M-projection
+# --------------------------------------------------------------------------
+def m_projection(family: ExponentialFamily, target_stats_mean: jax.Array, **solver) -> MProjectionResult:
+    """``argmin_theta KL(g || p_theta)`` given ``E_g[t(X)]`` (shape ``(..., dim)``): moment matching.
+
+    Solved by ``family.natural_from_mean`` (closed form where the member has one, else damped Newton;
+    ``solver`` keywords ``max_iter``/``tol`` go to the Newton path). A moment vector outside the interior of
+    the family's mean space (e.g. ``E_g[x^2] = E_g[x]^2`` for the Normal) has no minimiser:
+    ``converged = False``.
+    """
+    return family.natural_from_mean(target_stats_mean, **solver)
+
+
+def m_projection_from_samples(
+    family: ExponentialFamily, x: jax.Array, weights: jax.Array | None = None, **solver
+) -> MProjectionResult:
+    """M-projection of the empirical law of ``x`` (leading axis = samples): exactly the MLE.
+
+    ``weights`` (optional, shape ``(n,)``, nonnegative) gives a weighted empirical law.
+    """
+    t = family.sufficient_stats(x)
+    check_rank(t, 2, "sufficient_stats(x)")
+    if weights is None:
+        eta = jnp.mean(t, axis=0)
+    else:
+        w = jnp.asarray(weights, t.dtype)
+        check_same_shape(w, t[:, 0], "weights", "x's sample axis")
+        eta = jnp.sum(w[:, None] * t, axis=0) / jnp.sum(w)
+    return family.natural_from_mean(eta, **solver)
+
+
+# --------------------------------------------------------------------------
+# I-projection onto a linear family (finite support)
+# --------------------------------------------------------------------------
+class IProjectionResult(NamedTuple):
+    """I-projection ``q* = argmin_{E_q f = c} KL(q || p)`` on a finite support."""
+
+    log_q: jax.Array  #: log q*, shape (n,)
+    lam: jax.Array  #: dual variable: q* ∝ p exp(<lam, f>), shape (m,)
+    converged: jax.Array
+    iterations: jax.Array
+    residual: jax.Array  #: max_j |E_q*[f_j] - c_j|
+    kl: jax.Array  #: primal value KL(q* || p) = sum q* log(q*/p)
+    dual: jax.Array  #: dual value <lam, c> - Lambda(lam); kl - dual is the duality gap
+
+
+def i_projection_solve(log_p, features, target, *, max_iter: int = 100, tol=None) -> IProjectionResult:
+    """The jit/vmap-able core of :func:`i_projection` (no feasibility checks: an infeasible target
+    returns ``converged = False``). Damped Newton with Armijo backtracking on the dual."""
+    log_p = jnp.asarray(log_p)
+    dtype = jnp.result_type(log_p, features, target, float)
+    log_p = log_p.astype(dtype)
+    c = jnp.asarray(target, dtype)
+    fc = jnp.asarray(features, dtype) - c[None, :]  # centred: the dual is logsumexp(log_p + fc lam)
+    zero = jnp.isneginf(log_p)
+    fc = jnp.where(zero[:, None], 0.0, fc)
+    scale = 1.0 + jnp.max(jnp.abs(jnp.where(zero[:, None], 0.0, jnp.asarray(features, dtype))))
+    t = 100 * jnp.finfo(dtype).eps * scale if tol is None else jnp.asarray(tol, dtype)
+
+    def fun(lam):
+        return logsumexp(log_p + fc @ lam)
+
+    def grad_hess(lam):
+        w = jax.nn.softmax(jnp.where(zero, -jnp.inf, log_p + fc @ lam))
+        mu = w @ fc
+        d = fc - mu[None, :]
+        return mu, (d * w[:, None]).T @ d
+
+    lam, conv, it, res = newton_dual(
+        fun, grad_hess, lambda lam: jnp.all(jnp.isfinite(lam)), jnp.zeros(fc.shape[1], dtype), tol=t, max_iter=max_iter
+    )
+    scores = jnp.where(zero, -jnp.inf, log_p + fc @ lam)
+    log_q = scores - logsumexp(scores)
+    kl = jnp.sum(mul_exp(log_q - jnp.where(zero, 0.0, log_p), log_q))
+    dual = -fun(lam)  # <lam, c> - Lambda(lam) = -logsumexp(log_p + (f - c) lam)
+    return IProjectionResult(log_q, lam, conv, it, res, kl, dual)
+
+
+def _check_problem(log_p, features, target):
+    check_rank(log_p, 1, "log_p")
+    check_rank(features, 2, "features")
+    check_rank(target, 1, "target")
+    if jnp.shape(features)[0] != jnp.shape(log_p)[0]:
+        raise ValueError(
+            f"features must have shape (n, m) with n = len(log_p) = {jnp.shape(log_p)[0]}; got {jnp.shape(features)}"
+        )
+    if jnp.shape(features)[1] != jnp.shape(target)[0]:
+        raise ValueError(
+            f"target must have length m = features.shape[1] = {jnp.shape(features)[1]}; got {jnp.shape(target)[0]}"
+        )
+
+
+def _infeasible(fc: np.ndarray, direction: np.ndarray, slack: float) -> bool:
+    """Separating-hyperplane certificate: ``<u, f(x) - c> <= slack`` for every support point."""
+    u = direction / max(np.linalg.norm(direction), 1e-300)
+    return bool(np.max(fc @ u) <= slack)
+
+
+def i_projection(log_p, features, target, *, max_iter: int = 100, tol=None) -> IProjectionResult:
+    """``argmin_q KL(q || p)`` subject to ``E_q[features] = target`` on a finite support.
+
+    Args:
+      log_p: ``(n,)`` log-probabilities of the reference ``p`` (``-inf`` = no mass).
+      features: ``(n, m)`` feature values ``f(x_i)``.
+      target: ``(m,)`` required expectation ``c``.
+
+    The tilt ``q* ∝ p exp(<lam, f>)`` exists iff ``c`` lies in the relative interior of the convex hull
+    of ``{f(x): p(x) > 0}``. Infeasible targets raise ``ValueError`` (eager calls), detected LP-free by
+    separating hyperplanes: (1) before solving, each coordinate direction -- a target outside or on the
+    boundary of ``[min_i f_j(x_i), max_i f_j(x_i)]`` (unless feature ``j`` is constant and equal to ``c_j``);
+    (2) after a solve that did not converge, the direction ``u = lam / |lam|`` of the diverging dual iterate --
+    if ``max_x <u, f(x) - c> <= 1e-9 scale`` then ``c`` is outside (or on the boundary of) the hull. A target
+    on a lower-dimensional face is reported as infeasible (its I-projection exists but needs an infinite
+    ``lam``; restrict ``p`` to that face instead). Under ``jit`` use :func:`i_projection_solve`.
+    """
+    _check_problem(log_p, features, target)
+    if is_concrete(log_p, features, target):
+        lp = np.asarray(log_p, dtype=float)
+        f = np.asarray(features, dtype=float)[np.isfinite(lp)]
+        c = np.asarray(target, dtype=float)
+        if np.any(np.isnan(lp)) or np.any(lp == np.inf):
+            raise ValueError("log_p must not contain NaN or +inf")
+        if np.any(~np.isfinite(f)) or np.any(~np.isfinite(c)):
+            raise ValueError("features (where p > 0) and target must be finite")
+        lo, hi = f.min(axis=0), f.max(axis=0)
+        const = (lo == hi) & (lo == c)
+        bad = ~const & ((c <= lo) | (c >= hi))
+        if np.any(bad):
+            j = int(np.flatnonzero(bad)[0])
+            raise ValueError(
+                f"target is outside the relative interior of the convex hull of the features: target[{j}] = "
+                f"{c[j]:.6g} but feature {j} ranges over [{lo[j]:.6g}, {hi[j]:.6g}] on the support of p"
+            )
+    res = i_projection_solve(log_p, features, target, max_iter=max_iter, tol=tol)
+    if is_concrete(res.converged) and not bool(res.converged):
+        fc = np.asarray(features, dtype=float)[np.isfinite(np.asarray(log_p, dtype=float))] - np.asarray(target, float)
+        slack = 1e-9 * (1.0 + np.max(np.abs(fc)))
+        lam = np.asarray(res.lam, dtype=float)
+        if np.all(np.isfinite(lam)) and np.any(lam != 0) and _infeasible(fc, lam, slack):
+            raise ValueError(
+                "target is outside (or on the boundary of) the convex hull of the features: the dual diverged "
+                f"along u = {np.round(lam / np.linalg.norm(lam), 6).tolist()}, and max_x <u, f(x) - target> = "
+                f"{float(np.max(fc @ (lam / np.linalg.norm(lam)))):.3g} <= 0 (a separating hyperplane)"
+            )
+    return res
+
+
+# --------------------------------------------------------------------------
+# I-projection with continuous support: self-normalised importance weights
+# --------------------------------------------------------------------------
+class SampleIProjectionResult(NamedTuple):
+    """Sample-based I-projection: weights on the samples representing q*."""
+
+    log_weights: jax.Array  #: normalised log-weights of the samples under q* (logsumexp = 0), shape (n,)
+    lam: jax.Array
+    converged: jax.Array
+    iterations: jax.Array
+    residual: jax.Array  #: max_j |sum_i w_i f_j(x_i) - c_j|
+    kl: jax.Array  #: estimate of KL(q* || p): <lam, c> - log(SNIS estimate of E_p exp<lam, f>)
+    ess: jax.Array  #: effective sample size 1 / sum_i w_i^2 of the q* weights (Kish), in [1, n]
+
+
+def i_projection_from_samples(
+    features: jax.Array, target: jax.Array, log_weights: jax.Array | None = None, *, max_iter: int = 100, tol=None
+) -> SampleIProjectionResult:
+    """I-projection of a continuous ``p`` onto ``{q : E_q f = c}`` from samples.
+
+    ``features[i] = f(x_i)`` at samples ``x_i ~ r``; ``log_weights[i] = log p(x_i) - log r(x_i)`` up to a
+    constant (``None``: the samples come from ``p`` itself). ``p`` is replaced by its self-normalised
+    importance-weighted empirical law, whose I-projection is the same tilt restricted to the samples:
+    ``w_i ∝ exp(log_weights_i + <lam, f(x_i)>)``. The estimate is consistent as ``n -> inf``; its
+    reliability is the reported ``ess`` (tilting far from ``p`` puts the weight on few samples).
+    Feasibility is judged against the *sample* hull (see :func:`i_projection`), which lies inside the true
+    one: a target near the true boundary can be rejected for small ``n``.
+    """
+    features = jnp.asarray(features)
+    n = features.shape[0]
+    lw = jnp.zeros((n,), jnp.result_type(features, float)) if log_weights is None else jnp.asarray(log_weights)
+    log_p = lw - logsumexp(lw)
+    res = i_projection(log_p, features, target, max_iter=max_iter, tol=tol)
+    ess = 1.0 / jnp.sum(jnp.exp(2 * res.log_q))
+    return SampleIProjectionResult(res.log_q, res.lam, res.converged, res.iterations, res.residual, res.dual, ess)

@@ -136,7 +136,8 @@ class Categorical(ExponentialFamily):
 
     def sufficient_stats(self, x):
         x = jnp.asarray(x)
-        return (x[..., None] == jnp.arange(1, self.k)).astype(jnp.result_type(float))
+        levels = jnp.arange(1, self.k).reshape((1,) * x.ndim + (self.k - 1,))
+        return (x[..., None] == levels).astype(jnp.result_type(float))
 
     def _in_support(self, x):
         return _is_int(x) & (x >= 0) & (x < self.k)

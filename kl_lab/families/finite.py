@@ -81,7 +81,8 @@ class FiniteExponentialFamily(ExponentialFamily):
 
     def _fisher(self, theta):
         w = jax.nn.softmax(self._scores(theta))
-        t = jnp.asarray(self.stats, theta.dtype) - w @ jnp.asarray(self.stats, theta.dtype)
+        stats = jnp.asarray(self.stats, theta.dtype)
+        t = stats - (w @ stats)[None, :]
         return (t * w[:, None]).T @ t
 
     def _expected_log_base_measure(self, theta):

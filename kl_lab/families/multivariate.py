@@ -54,7 +54,7 @@ class MultivariateNormal(ExponentialFamily):
         d = self.d
         h, v = theta[..., :d], theta[..., d:]
         m = jnp.zeros(theta.shape[:-1] + (d, d), theta.dtype).at[..., self._iu[0], self._iu[1]].set(v)
-        m = m + jnp.swapaxes(m, -1, -2) - m * jnp.eye(d, dtype=theta.dtype)
+        m = m + jnp.swapaxes(m, -1, -2) - m * jnp.eye(d, dtype=theta.dtype).reshape((1,) * (m.ndim - 2) + (d, d))
         return h, m
 
     def from_params(self, mean, cov):
@@ -72,13 +72,17 @@ class MultivariateNormal(ExponentialFamily):
     def pack_stats(self, first, second):
         """Mean parameters from ``E[x]`` (..., d) and ``E[x x^T]`` (..., d, d): ``(E x, c_ij E[x_i x_j])``."""
         first, second = _as_float(first), _as_float(second)
-        return jnp.concatenate([first, self._c * second[..., self._iu[0], self._iu[1]]], axis=-1)
+        return jnp.concatenate([first, self._scale(second[..., self._iu[0], self._iu[1]])], axis=-1)
+
+    def _scale(self, v, inverse=False):
+        c = jnp.asarray(1 / self._c if inverse else self._c, v.dtype)
+        return v * c.reshape((1,) * (v.ndim - 1) + c.shape)
 
     # ---------------------------------------------------------------- member hooks
     def sufficient_stats(self, x):
         x = _as_float(x)
         outer = x[..., :, None] * x[..., None, :]
-        return jnp.concatenate([x, self._c * outer[..., self._iu[0], self._iu[1]]], axis=-1)
+        return jnp.concatenate([x, self._scale(outer[..., self._iu[0], self._iu[1]])], axis=-1)
 
     def log_base_measure(self, x):
         x = _as_float(x)
@@ -129,9 +133,12 @@ class MultivariateNormal(ExponentialFamily):
         d = self.d
         mu = eta[..., :d]
         second = (
-            jnp.zeros(eta.shape[:-1] + (d, d), eta.dtype).at[..., self._iu[0], self._iu[1]].set(eta[..., d:] / self._c)
+            jnp.zeros(eta.shape[:-1] + (d, d), eta.dtype)
+            .at[..., self._iu[0], self._iu[1]]
+            .set(self._scale(eta[..., d:], inverse=True))
         )
-        second = second + jnp.swapaxes(second, -1, -2) - second * jnp.eye(d, dtype=eta.dtype)
+        eye = jnp.eye(d, dtype=eta.dtype).reshape((1,) * (second.ndim - 2) + (d, d))
+        second = second + jnp.swapaxes(second, -1, -2) - second * eye
         cov = second - mu[..., :, None] * mu[..., None, :]
         return self._closed_form_result(eta, self.from_params(mu, cov))
 
