@@ -1,0 +1,107 @@
+"""Exact finite-(n, d) predictions for the Gaussian KDE at one query, by one-dimensional quadrature.
+
+At a query with ``|x|^2 = lam`` the kernel terms ``X_i = exp(-D_i / (2 h^2))`` are i.i.d. with
+``D_i`` non-central chi-square (``simulate.py``). With ``Z = sum_i X_i`` and ``phi(u) = E exp(-u X / c)``
+(``c > 0`` any reference scale), two Laplace-transform identities give exact expectations:
+
+    E log Z   = log c + int_R [exp(-e^v) - phi(e^v)^n] dv
+    E sum w^2 = n int_R E[(e^v X/c)^2 exp(-e^v X/c)] phi(e^v)^(n-1) dv
+
+(Frullani: ``log z = int_0^inf (e^-u - e^-uz) du / u``; and ``1 / Z^2 = int_0^inf u e^-uZ du``)
+
+so ``E log rho_hat(x) = E log Z - log n - d/2 log(2 pi h^2)`` and ``E Y_2`` (``diagnostics.py``) hold at
+finite ``n`` and ``d`` -- the finite-size theory the simulations are compared with, without the
+``d -> inf`` limit of ``regimes.py``. ``phi`` is computed as ``exp(n log1p(-E[-expm1(-e^g)]))``
+(``g = v + log(X/c)``) so that ``1 - phi ~ 1/n`` keeps its precision.
+
+Quadrature: the law of ``D`` on a uniform grid of ``n_grid`` points over ``[max(0, m - 14 s), m + 14 s]``
+(``m = d + lam``, ``s^2 = 2 (d + 2 lam)``; the lower end is below where ``n P(D < .) ~ 1e-30`` for
+``log n <~ 40``), weights from the exact density (a Poisson mixture of central chi-square densities,
+summed in log space), renormalised; ``v`` on a uniform grid over ``[-45, 45]`` around
+``c = exp(-D_n / (2 h^2))`` with ``D_n`` the grid's ``1/n`` quantile. Accuracy (tested against
+scipy's ``ncx2`` and Monte Carlo): ~1e-6 relative on ``E log Z`` for ``n_grid = 4096``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax.scipy.special import gammaln
+
+from kl_lab.numerics import check_positive, logsumexp
+
+__all__ = ["FiniteSize", "ncx2_log_pdf", "exact_point_moments"]
+
+
+class FiniteSize(NamedTuple):
+    """Exact finite-size expectations at one query, one entry per bandwidth."""
+
+    mean_log_kde: jax.Array
+    mean_sum_w2: jax.Array
+
+
+def ncx2_log_pdf(x, d: int, lam: float, n_terms: int | None = None):
+    """Log density of the non-central chi-square (``d`` dof, non-centrality ``lam``) at ``x > 0``.
+
+    Poisson mixture ``sum_j Pois(j; lam/2) chi2_{d+2j}(x)`` summed in log space over
+    ``j < n_terms`` (default ``lam/2 + 12 sqrt(lam/2) + 40``: the omitted Poisson mass is < 1e-30).
+    """
+    x = jnp.asarray(x)
+    half = 0.5 * lam
+    n_terms = n_terms or int(half + 12.0 * math.sqrt(half) + 40)
+    j = jnp.arange(n_terms, dtype=x.dtype)
+    k = d + 2.0 * j
+    if lam > 0:
+        log_pois = -half + j * math.log(half) - gammaln(j + 1.0)
+    else:
+        log_pois = jnp.where(j == 0, 0.0, -jnp.inf)
+    log_x = jnp.log(x)[:, None]
+    log_chi = (0.5 * k[None, :] - 1.0) * log_x - 0.5 * x[:, None] - 0.5 * k * math.log(2.0) - gammaln(0.5 * k)
+    return logsumexp(log_pois[None, :] + log_chi, axis=-1)
+
+
+def exact_point_moments(
+    n: int, d: int, bandwidths, x_sq_norm=None, *, n_grid: int = 4096, n_v: int = 6144
+) -> FiniteSize:
+    """``E log rho_hat(x)`` and ``E sum_i w_i^2`` at ``|x|^2 = x_sq_norm`` (default ``d``), exactly in ``n, d``.
+
+    See the module docstring for the identities and the quadrature. ``n``, ``d`` static ints;
+    ``bandwidths`` a scalar or vector (> 0). Cost O(n_grid x n_v) per bandwidth, independent of ``n``.
+    """
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive int; got {n!r}")
+    if not isinstance(d, int) or d < 1:
+        raise ValueError(f"d must be a positive int; got {d!r}")
+    h = jnp.atleast_1d(jnp.asarray(bandwidths, jnp.result_type(float)))
+    check_positive(h, "bandwidths")
+    lam = float(d) if x_sq_norm is None else float(x_sq_norm)
+    mean, sd = d + lam, math.sqrt(2.0 * (d + 2.0 * lam))
+    lo, hi = max(mean - 14.0 * sd, 1e-3), mean + 14.0 * sd
+    dgrid = jnp.linspace(lo, hi, n_grid, dtype=h.dtype)
+    logw = ncx2_log_pdf(dgrid, d, lam)
+    logw = logw - logsumexp(logw)  # Riemann weights on a uniform grid, renormalised
+    cdf = jnp.cumsum(jnp.exp(logw))
+    d_n = dgrid[jnp.argmax(cdf >= 1.0 / n)]  # the grid's 1/n quantile: where the top term sits
+    v = jnp.linspace(-45.0, 45.0, n_v, dtype=h.dtype)
+    dv = v[1] - v[0]
+
+    def one(hh):
+        log_xc = -(dgrid - d_n) / (2.0 * hh**2)  # log(X / c)
+
+        def at_v(vi):
+            g = vi + log_xc
+            eg = jnp.exp(jnp.minimum(g, 700.0))
+            one_minus_phi = jnp.sum(jnp.exp(logw) * -jnp.expm1(-eg))
+            log_phi = jnp.log1p(-jnp.minimum(one_minus_phi, 1.0 - 1e-300))
+            m2 = jnp.sum(jnp.exp(logw + 2.0 * g - eg))
+            return jnp.exp(-jnp.exp(vi)) - jnp.exp(n * log_phi), n * m2 * jnp.exp((n - 1) * log_phi)
+
+        f_log, f_w2 = jax.lax.map(at_v, v, batch_size=256)
+        log_z = -d_n / (2.0 * hh**2) + jnp.sum(f_log) * dv
+        return log_z - math.log(n) - 0.5 * d * jnp.log(2.0 * jnp.pi * hh**2), jnp.sum(f_w2) * dv
+
+    mean_log, mean_w2 = jax.lax.map(one, h)
+    return FiniteSize(mean_log, mean_w2)
