@@ -7,6 +7,7 @@ docstrings; every one is tested against mpmath/scipy and against Monte Carlo.
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -119,7 +120,11 @@ def exact_risk_poisson(n: int, log_pmf: Array) -> ExactRisk:
     log_pmf = jnp.asarray(log_pmf)
     if log_pmf.ndim != 1 or log_pmf.shape[0] < 2:
         raise ValueError(f"log_pmf must be 1-D with at least 2 atoms; got shape {log_pmf.shape}")
-    log_pmf = log_pmf.astype(jnp.result_type(log_pmf, float))
+    return _exact_risk_poisson(n, log_pmf.astype(jnp.result_type(log_pmf, float)))
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _exact_risk_poisson(n: int, log_pmf: Array) -> ExactRisk:
     pmf = jax.nn.softmax(log_pmf)
     k = jnp.arange(pmf.shape[0], dtype=pmf.dtype)
     lam = pmf @ k

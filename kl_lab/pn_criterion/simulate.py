@@ -108,7 +108,8 @@ def simulate_risk(
         w = z @ g_inv
         q = 0.5 * jnp.sum(z * w, axis=-1) - jnp.einsum("abc,na,nb,nc->n", t3, w, w, w) / 3.0
         fit = jax.vmap(family.natural_from_mean)(t_bar)
-        kl = jax.vmap(family.kl, in_axes=(None, 0))(theta_star, fit.theta)
+        # theta_star enters as a staged value: a concrete constant would be validated eagerly inside the trace
+        kl = family.kl(jnp.broadcast_to(theta_star, fit.theta.shape), fit.theta)
         ok = jnp.isfinite(kl) & jnp.asarray(fit.converged).reshape(kl.shape)
         return {"kl": jnp.where(ok, kl, 0.0), "q": q, "ok": ok}
 
