@@ -1,0 +1,193 @@
+"""f-DPO and f-DPG: preference optimisation under f-divergence regularisation.
+
+f-DPO -- Wang et al., "Beyond Reverse KL: Generalizing Direct Preference
+Optimization with Diverse Divergence Constraints" (arXiv 2309.16240). For
+
+    max_pi  E_pi[r] - beta D_f(pi || pi_ref),   D_f(pi || pi_ref) = sum pi_ref f(pi / pi_ref),
+
+the KKT conditions with pi > 0 give r(y) = beta f'(pi*(y) / pi_ref(y)) + lambda
+(lambda normalises; it cancels in Bradley-Terry), so the implicit reward of a
+policy is beta f'(pi / pi_ref) and the f-DPO loss is
+-log sigma(beta [f'(u_w) - f'(u_l)]), u = pi / pi_ref. This needs the
+nonnegativity multipliers to vanish: f' invertible (f strictly convex) and
+f'(0+) = -inf ("0 not in the domain of f'"), recalled [I] and tested here:
+reverse KL (our generator ``kl``: f = u log u), forward KL (``reverse_kl``:
+f = -log u), Jensen-Shannon and alpha-divergences with alpha in (0, 1) are
+admissible; Pearson chi^2 (f'(0+) = -2) is not -- its optimum puts zero mass
+on low-reward outcomes and the reward map fails there.
+
+f-DPG -- Go et al., "Aligning Language Models with Preferences through
+f-divergence Minimization" (arXiv 2302.08215): grad_theta D_f(pi_theta || p)
+= E_{x ~ pi_theta}[f'(pi_theta(x) / p(x)) grad log pi_theta(x)] (because
+grad sum_x p f(pi/p) = sum_x f'(pi/p) grad pi), i.e. REINFORCE with the
+pseudo-reward -f'. Exact on a finite space; tested against jax.grad.
+
+Generators come from :mod:`kl_lab.divergences.generators` and are evaluated
+from log-ratios (``df(log u) = f'(u)``).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from kl_lab.divergences import f_divergence
+from kl_lab.divergences.generators import Generator
+from kl_lab.numerics import check_positive, check_same_shape
+
+__all__ = [
+    "is_admissible",
+    "implicit_reward",
+    "fdpo_loss",
+    "regularised_objective",
+    "RegularisedOptimum",
+    "regularised_optimum",
+    "kkt_optimum",
+    "reward_map_spread",
+    "fdpg_gradient_exact",
+    "fdpg_reinforce_samples",
+]
+
+
+def is_admissible(generator: Generator) -> bool:
+    """f-DPO admissibility: f'(0+) = -inf and f strictly convex (h(u) = f''(u) u^2 > 0 on a wide grid)."""
+    grid = jnp.linspace(-30.0, 30.0, 601)
+    strictly_convex = bool(jnp.all(generator.h(grid) > 0))
+    return bool(generator.df0 == -jnp.inf) and strictly_convex
+
+
+def implicit_reward(log_pi: jax.Array, log_ref: jax.Array, beta: float, generator: Generator) -> jax.Array:
+    """beta f'(pi / pi_ref): the reward (up to a constant) for which pi is the f-regularised optimum."""
+    check_positive(beta, "beta")
+    return beta * generator.df(log_pi - log_ref)
+
+
+def fdpo_loss(log_pi_w, log_pi_l, log_ref_w, log_ref_l, beta: float, generator: Generator) -> jax.Array:
+    """-log sigma(beta [f'(u_w) - f'(u_l)]) with u = pi / pi_ref, per pair (softplus form, stable)."""
+    margin = implicit_reward(log_pi_w, log_ref_w, beta, generator) - implicit_reward(
+        log_pi_l, log_ref_l, beta, generator
+    )
+    return jax.nn.softplus(-margin)
+
+
+def regularised_objective(
+    log_pi: jax.Array, log_ref: jax.Array, rewards: jax.Array, beta: float, generator: Generator
+) -> jax.Array:
+    """E_pi[r] - beta D_f(pi || pi_ref) on a finite space (pi_ref > 0 everywhere)."""
+    return jnp.sum(jnp.exp(log_pi) * rewards) - beta * f_divergence(log_pi, log_ref, generator)
+
+
+class RegularisedOptimum(NamedTuple):
+    log_probs: jax.Array
+    objective: jax.Array
+    converged: jax.Array
+    iterations: jax.Array
+    residual: jax.Array  #: gradient norm of the negated objective in logit space
+
+
+def regularised_optimum(
+    log_ref: jax.Array,
+    rewards: jax.Array,
+    beta: float,
+    generator: Generator,
+    *,
+    iterations: int = 3000,
+    tol: float = 1e-10,
+) -> RegularisedOptimum:
+    """argmax_pi E_pi[r] - beta D_f(pi || pi_ref) by L-BFGS over logits (direct optimisation).
+
+    Works for every f, admissible or not: where the optimum sits on the boundary
+    (some pi = 0) the logits run off to -inf and the returned policy approaches
+    it; ``residual`` is the logit-space gradient norm at the end.
+    """
+    check_same_shape(log_ref, rewards, "log_ref", "rewards")
+    check_positive(beta, "beta")
+
+    def loss(z):
+        return -regularised_objective(jax.nn.log_softmax(z), log_ref, rewards, beta, generator)
+
+    opt = optax.lbfgs()
+    vg = optax.value_and_grad_from_state(loss)
+
+    def body(carry):
+        z, state, i, _ = carry
+        value, grad = vg(z, state=state)
+        updates, state = opt.update(grad, state, z, value=value, grad=grad, value_fn=loss)
+        return optax.apply_updates(z, updates), state, i + 1, jnp.linalg.norm(grad)
+
+    def cond(carry):
+        return (carry[2] < iterations) & (carry[3] > tol)
+
+    z0 = jnp.asarray(log_ref)
+    z, _, it, gnorm = jax.lax.while_loop(cond, body, (z0, opt.init(z0), 0, jnp.asarray(jnp.inf, z0.dtype)))
+    log_pi = jax.nn.log_softmax(z)
+    return RegularisedOptimum(
+        log_pi, regularised_objective(log_pi, log_ref, rewards, beta, generator), gnorm <= tol, it, gnorm
+    )
+
+
+def kkt_optimum(
+    log_ref: jax.Array, rewards: jax.Array, beta: float, generator: Generator, *, iterations: int = 200
+) -> jax.Array:
+    """The interior KKT solution pi = pi_ref (f')^{-1}((r - lam) / beta), lam fixed by normalisation.
+
+    Valid for admissible f only (then the solution is interior). (f')^{-1} is
+    found by bisection in log u (f' is increasing); lam by an outer bisection
+    on sum pi = 1 (decreasing in lam). Independent of :func:`regularised_optimum`.
+    """
+
+    def inv_df(t):
+        def body(_, b):
+            lo, hi = b
+            mid = 0.5 * (lo + hi)
+            up = generator.df(mid) < t
+            return jnp.where(up, mid, lo), jnp.where(up, hi, mid)
+
+        lo, hi = jax.lax.fori_loop(0, iterations, body, (jnp.full_like(t, -300.0), jnp.full_like(t, 300.0)))
+        return 0.5 * (lo + hi)  # log u
+
+    def mass(lam):
+        return jax.scipy.special.logsumexp(log_ref + inv_df((rewards - lam) / beta))
+
+    def body(_, b):
+        lo, hi = b
+        mid = 0.5 * (lo + hi)
+        too_much = mass(mid) > 0
+        return jnp.where(too_much, mid, lo), jnp.where(too_much, hi, mid)
+
+    span = jnp.max(rewards) - jnp.min(rewards)
+    lo, hi = jax.lax.fori_loop(0, iterations, body, (jnp.min(rewards) - 50 * beta - span, jnp.max(rewards) + 50 * beta))
+    lam = 0.5 * (lo + hi)
+    log_pi = log_ref + inv_df((rewards - lam) / beta)
+    return log_pi - jax.scipy.special.logsumexp(log_pi)
+
+
+def reward_map_spread(
+    log_pi: jax.Array, log_ref: jax.Array, rewards: jax.Array, beta: float, generator: Generator
+) -> jax.Array:
+    """max - min of r - beta f'(pi / pi_ref): zero iff the f-DPO reward map holds at pi."""
+    resid = rewards - implicit_reward(log_pi, log_ref, beta, generator)
+    return jnp.max(resid) - jnp.min(resid)
+
+
+def fdpg_gradient_exact(logits: jax.Array, log_target: jax.Array, generator: Generator) -> jax.Array:
+    """grad_logits D_f(softmax(logits) || p) by autodiff through :func:`kl_lab.divergences.f_divergence`."""
+    return jax.grad(lambda z: f_divergence(jax.nn.log_softmax(z), log_target, generator))(logits)
+
+
+def fdpg_reinforce_samples(
+    key: jax.Array, logits: jax.Array, log_target: jax.Array, generator: Generator, n: int
+) -> jax.Array:
+    """n single-sample REINFORCE estimates f'(pi(x)/p(x)) grad log pi(x), x ~ pi; shape (n, K).
+
+    Their mean is unbiased for the exact gradient (module docstring); their
+    spread gives its standard error.
+    """
+    log_pi = jax.nn.log_softmax(logits)
+    x = jax.random.categorical(key, logits, shape=(n,))
+    weight = generator.df(log_pi[x] - log_target[x])  # f'(pi/p) at the samples
+    score = jax.nn.one_hot(x, logits.shape[-1], dtype=log_pi.dtype) - jnp.exp(log_pi)[None, :]
+    return weight[:, None] * score

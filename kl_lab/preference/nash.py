@@ -1,0 +1,118 @@
+"""Nash mirror-prox and mirror-descent for regularised preference games.
+
+Tiapkin et al., "Accelerating Nash Learning from Human Feedback via Mirror
+Prox" (arXiv 2505.19731). A preference matrix P[y, y'] = Pr(y > y') with
+P + P^T = 1 defines a symmetric two-player game; its beta-regularised Nash
+equilibrium satisfies pi* = softmax(log pi_ref + P pi* / beta). With step eta
+(KL mirror steps, as recalled [I]; the paper's step size was not retrieved):
+
+    Nash-MD:  pi_{k+1}   ∝ exp([log pi_k + eta beta log pi_ref + eta P pi_k] / (1 + eta beta))
+    Nash-MP:  pi_{k+1/2} ∝ exp([log pi_k + eta beta log pi_ref + eta P pi_k] / (1 + eta beta))
+              pi_{k+1}   ∝ exp([log pi_k + eta beta log pi_ref + eta P pi_{k+1/2}] / (1 + eta beta))
+
+Nash-MD uses one preference query (a P-vector product) per iteration, Nash-MP
+two. The abstract claims last-iterate linear convergence of KL(pi* || pi_k) at
+a rate independent of the number of actions; the (1 + eta beta)^{-1} per-step
+factor is the contraction the regulariser alone guarantees [D]. Tested:
+measured contraction against that factor for 5 to 500 actions.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from kl_lab.divergences import kl
+from kl_lab.numerics import check_positive
+
+__all__ = ["random_preference_matrix", "mirror_step", "NashResult", "nash_equilibrium", "run_nash", "exploitability"]
+
+
+def random_preference_matrix(key: jax.Array, n: int, scale: float = 1.0) -> jax.Array:
+    """P = 1/2 + tanh(A)/2 with A antisymmetric Gaussian (an intransitive game): P + P^T = 1, P_ii = 1/2."""
+    a = scale * jax.random.normal(key, (n, n))
+    a = (a - a.T) / jnp.sqrt(2.0)
+    return 0.5 + 0.5 * jnp.tanh(a)
+
+
+def mirror_step(log_pi: jax.Array, log_ref: jax.Array, payoff: jax.Array, beta: float, eta: float) -> jax.Array:
+    """log of ∝ exp([log pi + eta beta log pi_ref + eta payoff] / (1 + eta beta))."""
+    z = (log_pi + eta * beta * log_ref + eta * payoff) / (1 + eta * beta)
+    return jax.nn.log_softmax(z)
+
+
+class NashResult(NamedTuple):
+    log_probs: jax.Array
+    converged: jax.Array
+    iterations: jax.Array
+    residual: jax.Array  #: max |log pi - log softmax(log pi_ref + P pi / beta)|
+
+
+def _fixed_point_residual(log_pi, log_ref, pref, beta):
+    target = jax.nn.log_softmax(log_ref + pref @ jnp.exp(log_pi) / beta)
+    return jnp.max(jnp.abs(log_pi - target))
+
+
+def nash_equilibrium(
+    pref: jax.Array,
+    log_ref: jax.Array,
+    beta: float,
+    *,
+    eta: float | None = None,
+    max_iterations: int = 100_000,
+    tol: float = 1e-13,
+) -> NashResult:
+    """The beta-regularised equilibrium, by Nash-MP iterated to a fixed-point residual below ``tol``.
+
+    The residual is measured against the defining equation pi = softmax(log pi_ref + P pi / beta),
+    so convergence is certified independently of the iteration used.
+    """
+    check_positive(beta, "beta")
+    eta = 1.0 / beta if eta is None else eta
+
+    def body(c):
+        lp, i, _ = c
+        half = mirror_step(lp, log_ref, pref @ jnp.exp(lp), beta, eta)
+        lp = mirror_step(lp, log_ref, pref @ jnp.exp(half), beta, eta)
+        return lp, i + 1, _fixed_point_residual(lp, log_ref, pref, beta)
+
+    def cond(c):
+        return (c[1] < max_iterations) & (c[2] > tol)
+
+    lp0 = jax.nn.log_softmax(log_ref)
+    lp, it, res = jax.lax.while_loop(cond, body, (lp0, 0, jnp.asarray(jnp.inf, lp0.dtype)))
+    return NashResult(lp, res <= tol, it, res)
+
+
+def run_nash(
+    pref: jax.Array,
+    log_ref: jax.Array,
+    log_star: jax.Array,
+    beta: float,
+    eta: float,
+    iterations: int,
+    method: str = "mp",
+) -> jax.Array:
+    """KL(pi* || pi_k) for k = 0..iterations of Nash-MP (``method="mp"``) or Nash-MD (``"md"``)."""
+    if method not in ("mp", "md"):
+        raise ValueError(f"method must be 'mp' or 'md'; got {method!r}")
+
+    def step(lp, _):
+        if method == "md":
+            new = mirror_step(lp, log_ref, pref @ jnp.exp(lp), beta, eta)
+        else:
+            half = mirror_step(lp, log_ref, pref @ jnp.exp(lp), beta, eta)
+            new = mirror_step(lp, log_ref, pref @ jnp.exp(half), beta, eta)
+        return new, kl(log_star, new)
+
+    lp0 = jax.nn.log_softmax(log_ref)
+    _, kls = jax.lax.scan(step, lp0, None, length=iterations)
+    return jnp.concatenate([kl(log_star, lp0)[None], kls])
+
+
+def exploitability(log_pi: jax.Array, pref: jax.Array) -> jax.Array:
+    """max_y (P pi)_y - pi^T P pi = max_y (P pi)_y - 1/2: how much a best response wins against pi."""
+    pi = jnp.exp(log_pi)
+    return jnp.max(pref @ pi) - pi @ pref @ pi
