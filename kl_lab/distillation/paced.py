@@ -89,7 +89,7 @@ def rollout_gradient_moments(pass_rate: Array, group_size: int) -> RolloutMoment
         raise ValueError(f"group_size must be an int >= 2; got {group_size!r}")
     check_in_range(pass_rate, "pass_rate", 0.0, 1.0)
     p = jnp.asarray(pass_rate)[..., None]
-    k = jnp.arange(group_size + 1, dtype=p.dtype)
+    k = jnp.arange(group_size + 1, dtype=p.dtype).reshape((1,) * (p.ndim - 1) + (-1,))
     n = jnp.asarray(group_size, p.dtype)
     log_pmf = gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1) + xlogy(k, p) + xlogy(n - k, 1.0 - p)
     pmf = jnp.exp(log_pmf)

@@ -27,8 +27,8 @@ def gaussian_logits(mean: Array, log_scale: Array, num_classes: int) -> Array:
     """
     if not isinstance(num_classes, int) or num_classes < 2:
         raise ValueError(f"num_classes must be an int >= 2; got {num_classes!r}")
-    mean, log_scale = jnp.asarray(mean), jnp.asarray(log_scale)
-    i = jnp.arange(num_classes, dtype=jnp.result_type(mean, log_scale, float))
+    mean, log_scale = jnp.broadcast_arrays(jnp.asarray(mean), jnp.asarray(log_scale))
+    i = jnp.arange(num_classes, dtype=jnp.result_type(mean, log_scale, float)).reshape((1,) * mean.ndim + (-1,))
     return -0.5 * ((i - mean[..., None]) * jnp.exp(-log_scale[..., None])) ** 2
 
 
@@ -42,10 +42,10 @@ def mixture_log_probs(means, scales, weights, num_classes: int) -> Array:
     check_positive(weights, "weights")
     comps = jax.nn.log_softmax(gaussian_logits(means, jnp.log(scales), num_classes), axis=-1)
     log_w = jnp.log(weights / jnp.sum(weights))
-    return jax.nn.logsumexp(comps + log_w[:, None], axis=0)
+    return jax.nn.logsumexp(comps + log_w[:, None], axis=0)  # [J, K] + [J, 1]
 
 
 def mode_mass(log_p: Array, split: float) -> Array:
     """Mass of ``p`` on classes ``i < split`` (the first mode's side); ``[..., K] -> [...]``."""
-    i = jnp.arange(log_p.shape[-1])
+    i = jnp.arange(log_p.shape[-1]).reshape((1,) * (log_p.ndim - 1) + (-1,))
     return jnp.sum(jnp.where(i < split, jnp.exp(log_p), 0.0), axis=-1)
