@@ -107,17 +107,27 @@ def _solve_kwargs(threshold: float, max_iterations: int, extra: Mapping[str, Any
     return items
 
 
-def _batched(fn, core_ndims: tuple[int, ...], *args: Array):
-    """Broadcast the leading (batch) axes of ``args`` and vmap ``fn`` over them."""
+def _flatten_batch(core_ndims: tuple[int, ...], *args: Array) -> tuple[tuple[int, ...], list[Array]]:
+    """Broadcast the leading (batch) axes of ``args`` and flatten them into one axis.
+
+    Done outside ``jit`` so that every call with the same batch size reuses one compiled program.
+    """
     batch = jnp.broadcast_shapes(*(a.shape[: a.ndim - c] for a, c in zip(args, core_ndims)))
     if not batch:
-        return fn(*args)
+        return batch, list(args)
     flat = [
         jnp.broadcast_to(a, batch + a.shape[a.ndim - c :]).reshape((-1,) + a.shape[a.ndim - c :])
         for a, c in zip(args, core_ndims)
     ]
-    out = jax.vmap(fn)(*flat)
-    return jax.tree_util.tree_map(lambda o: o.reshape(batch + o.shape[1:]), out)
+    return batch, flat
+
+
+def _unflatten(batch: tuple[int, ...], out: OTResult) -> OTResult:
+    return jax.tree_util.tree_map(lambda o: o.reshape(batch + o.shape[1:]), out) if batch else out
+
+
+def _vmapped(fn, batched: bool, *args: Array):
+    return jax.vmap(fn)(*args) if batched else fn(*args)
 
 
 def _hist_inputs(log_p: Array, log_q: Array, cost: Array, square: bool) -> tuple[Array, Array, Array]:
@@ -144,6 +154,7 @@ def _hist_core(log_p, log_q, cost, epsilon, *, divergence: bool, kw: tuple) -> O
 
 
 def _hist_body(log_p, log_q, cost, epsilon, divergence, kw):
+    """One histogram problem, vmapped when the inputs carry a flattened batch axis."""
     _, geometry, _, linear, sd = _ott()
     kw = dict(kw)
 
@@ -159,7 +170,7 @@ def _hist_body(log_p, log_q, cost, epsilon, divergence, kw):
             out.reg_ot_cost, out.converged, out.n_iters, _residual(out.errors), jnp.asarray(out.geom.epsilon, c.dtype)
         )
 
-    return _batched(one, (1, 1, 2), log_p, log_q, cost)
+    return _vmapped(one, log_p.ndim == 2, log_p, log_q, cost)
 
 
 @functools.partial(jax.jit, static_argnames=("divergence", "kw"))
@@ -185,7 +196,7 @@ def _cloud_body(x, y, log_a, log_b, cost_fn, epsilon, divergence, kw):
             out.reg_ot_cost, out.converged, out.n_iters, _residual(out.errors), jnp.asarray(geom.epsilon, xx.dtype)
         )
 
-    return _batched(one, (2, 2, 1, 1), x, y, log_a, log_b)
+    return _vmapped(one, x.ndim == 3, x, y, log_a, log_b)
 
 
 def _eps(epsilon: Any, dtype: Any) -> Array | None:
@@ -224,7 +235,8 @@ def entropic_ot(
     """
     log_p, log_q, cost = _hist_inputs(log_p, log_q, cost, square=False)
     kw = _solve_kwargs(threshold, max_iterations, solve_kwargs)
-    return _hist_core(log_p, log_q, cost, _eps(epsilon, cost.dtype), divergence=False, kw=kw)
+    batch, args = _flatten_batch((1, 1, 2), log_p, log_q, cost)
+    return _unflatten(batch, _hist_core(*args, _eps(epsilon, cost.dtype), divergence=False, kw=kw))
 
 
 def sinkhorn_divergence(
@@ -247,7 +259,8 @@ def sinkhorn_divergence(
     """
     log_p, log_q, cost = _hist_inputs(log_p, log_q, cost, square=True)
     kw = _solve_kwargs(threshold, max_iterations, solve_kwargs)
-    return _hist_core(log_p, log_q, cost, _eps(epsilon, cost.dtype), divergence=True, kw=kw)
+    batch, args = _flatten_batch((1, 1, 2), log_p, log_q, cost)
+    return _unflatten(batch, _hist_core(*args, _eps(epsilon, cost.dtype), divergence=True, kw=kw))
 
 
 def _cloud_inputs(x, y, log_a, log_b, cost_fn):
@@ -298,7 +311,9 @@ def entropic_ot_pointcloud(
     """
     x, y, log_a, log_b, cost_fn = _cloud_inputs(x, y, log_a, log_b, cost_fn)
     kw = _solve_kwargs(threshold, max_iterations, solve_kwargs)
-    return _cloud_core(x, y, log_a, log_b, cost_fn, _eps(epsilon, x.dtype), divergence=False, kw=kw)
+    batch, (x, y, log_a, log_b) = _flatten_batch((2, 2, 1, 1), x, y, log_a, log_b)
+    out = _cloud_core(x, y, log_a, log_b, cost_fn, _eps(epsilon, x.dtype), divergence=False, kw=kw)
+    return _unflatten(batch, out)
 
 
 def sinkhorn_divergence_pointcloud(
@@ -319,7 +334,9 @@ def sinkhorn_divergence_pointcloud(
     """
     x, y, log_a, log_b, cost_fn = _cloud_inputs(x, y, log_a, log_b, cost_fn)
     kw = _solve_kwargs(threshold, max_iterations, solve_kwargs)
-    return _cloud_core(x, y, log_a, log_b, cost_fn, _eps(epsilon, x.dtype), divergence=True, kw=kw)
+    batch, (x, y, log_a, log_b) = _flatten_batch((2, 2, 1, 1), x, y, log_a, log_b)
+    out = _cloud_core(x, y, log_a, log_b, cost_fn, _eps(epsilon, x.dtype), divergence=True, kw=kw)
+    return _unflatten(batch, out)
 
 
 def w1_ordered(log_p: Array, log_q: Array, support: Array | float | None = None, axis: int = -1) -> Array:

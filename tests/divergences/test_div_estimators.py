@@ -153,9 +153,10 @@ def test_knn_matches_ckdtree(key, k):
     # block_size 64 does not divide 300 or 257: padding and self-exclusion across blocks are exercised
     got = est.knn_kl(x, y, k=k, block_size=64)
     np.testing.assert_allclose(got, ref, rtol=1e-10)  # same estimator; distances via a^2+b^2-2ab
-    got32 = est.knn_kl(x.astype(jnp.float32), y.astype(jnp.float32), k=k, block_size=64)
-    assert got32.dtype == jnp.float32
-    np.testing.assert_allclose(got32, ref, atol=2e-4)  # float32 squared distances: rel ~1e-6 / term
+    if k == 1:  # float32 once (each dtype is another compile)
+        got32 = est.knn_kl(x.astype(jnp.float32), y.astype(jnp.float32), k=k, block_size=64)
+        assert got32.dtype == jnp.float32
+        np.testing.assert_allclose(got32, ref, atol=2e-4)  # float32 squared distances: rel ~1e-6 / term
 
 
 def test_knn_against_gaussian_kl(key):
