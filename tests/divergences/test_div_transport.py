@@ -13,6 +13,9 @@ import numpy as np
 import pytest
 import scipy.optimize as so
 import scipy.stats as st
+from hypothesis import given
+from hypothesis import strategies as hs
+from hypothesis.extra import numpy as hnp
 
 from kl_lab.divergences import transport as tr
 
@@ -62,6 +65,22 @@ def test_w1_ordered_against_scipy():
     assert np.all(np.asarray(tr.w1_ordered(lp, lp)) == 0)
     g = jax.grad(lambda z: tr.w1_ordered(jax.nn.log_softmax(z), jnp.asarray(lq[0])))(jnp.asarray(lq[1]))
     assert np.all(np.isfinite(g))
+
+
+_WEIGHTS = hnp.arrays(np.float64, (3, K), elements=hs.floats(0.0, 1.0))
+
+
+@given(_WEIGHTS)
+def test_w1_ordered_metric_laws(w):
+    """Symmetry, triangle inequality, and Kantorovich-Rubinstein: W1 >= |E_p X - E_q X| (f(x) = x)."""
+    w = w + 1e-3  # keep every histogram normalisable
+    p = w / w.sum(-1, keepdims=True)
+    lp = np.log(p)
+    d = lambda i, j: float(tr.w1_ordered(lp[i], lp[j]))  # noqa: E731
+    tol = 1e-12  # float64 sums of 12 terms of size <= 11
+    assert abs(d(0, 1) - d(1, 0)) <= tol
+    assert d(0, 2) <= d(0, 1) + d(1, 2) + tol
+    assert d(0, 1) >= abs(p[0] @ SUPPORT - p[1] @ SUPPORT) - tol
 
 
 def test_entropic_ot_sandwich_and_limit():
