@@ -25,7 +25,10 @@ implicit differentiation), never re-implemented here. Histograms are given as
 log-probabilities (DESIGN.md); leading batch axes broadcast and are vmapped. Under ``vmap``
 ott's while-loop runs until every problem in the batch has converged. Convergence slows
 like 1/eps: small eps needs a larger ``max_iterations``; ``converged`` says whether the
-marginal error fell below ``threshold``.
+marginal error fell below ``threshold``. ott broadcasts implicitly (rank (n,) against (1, 1));
+the forward pass runs under ``jax.numpy_rank_promotion("allow")`` here, but ott's
+implicit-differentiation backward pass is traced by the caller's ``grad`` and fails under
+``jax_numpy_rank_promotion="raise"``: differentiate with the default setting ("allow").
 
 ``w1_ordered`` is the exact W1 between histograms on ordered classes,
 ``sum_i |F_p(i) - F_q(i)| (s_{i+1} - s_i)`` (Vallender 1973, "Calculation of the
