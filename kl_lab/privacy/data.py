@@ -16,6 +16,7 @@ is as large as possible for the given norm). The noise is ``N(0, noise_std^2)``.
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -47,7 +48,7 @@ def sparse_theta(key: jax.Array, d: int, k: int, theta_norm: float = 1.0, dtype=
         raise ValueError(f"k must be <= d; got k={k}, d={d}")
     dtype = dtype or jnp.result_type(float)
     k_perm, k_sign = jax.random.split(key)
-    support = jax.random.permutation(k_perm, d)[:k]
+    support = jnp.argsort(jax.random.uniform(k_perm, (d,)))[:k]  # a uniform k-subset
     signs = jax.random.rademacher(k_sign, (k,), dtype)
     return jnp.zeros((d,), dtype).at[support].set(signs * theta_norm / jnp.sqrt(jnp.asarray(k, dtype)))
 
@@ -99,8 +100,18 @@ def make_sparse_regression(
 ) -> RegressionData:
     """Sample ``(x, y, theta*)`` with ``y = x theta* + N(0, noise_std^2)`` (pass ``theta`` to fix it)."""
     check_positive(noise_std, "noise_std", allow_zero=True)
-    k_theta, k_x, k_e = jax.random.split(key, 3)
+    _check_ints(n=n, d=d, k=k)
+    if k > d:
+        raise ValueError(f"k must be <= d; got k={k}, d={d}")
+    if design not in DESIGNS:
+        raise ValueError(f"design must be one of {DESIGNS}; got {design!r}")
     dtype = dtype or jnp.result_type(float)
+    return _make(key, noise_std, theta_norm, theta, n=n, d=d, k=k, design=design, rho=rho, dtype=dtype)
+
+
+@functools.partial(jax.jit, static_argnames=("n", "d", "k", "design", "rho", "dtype"))
+def _make(key, noise_std, theta_norm, theta, *, n, d, k, design, rho, dtype):
+    k_theta, k_x, k_e = jax.random.split(key, 3)
     if theta is None:
         theta = sparse_theta(k_theta, d, k, theta_norm, dtype)
     x = make_design(k_x, n, d, design, rho, dtype)

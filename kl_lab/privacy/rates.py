@@ -24,11 +24,15 @@ band for ``b`` (resampling the Monte Carlo trials within each grid point).
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from kl_lab.privacy.mechanisms import gaussian_sigma
+from kl_lab.privacy.regression import covariance_sensitivity
 
 __all__ = [
     "nldp_lower",
@@ -40,6 +44,9 @@ __all__ = [
     "POWERS",
     "SlopeFit",
     "fit_loglog_slope",
+    "chi_mean",
+    "nldp_coordinate_std",
+    "iht_coordinate_std",
 ]
 
 
@@ -123,3 +130,41 @@ def fit_loglog_slope(t, errors, key: jax.Array, n_boot: int = 2000, level: float
     bs, _ = fit(boot)
     lo, hi = np.quantile(bs, [(1 - level) / 2, (1 + level) / 2])
     return SlopeFit(float(slope), float(intercept), float(np.std(bs)), float(lo), float(hi))
+
+
+# ---------------------------------------------------------------- the implementation's own noise calculus
+def chi_mean(k) -> jax.Array:
+    """``E ||N(0, I_k)||_2 = sqrt(2) Gamma((k+1)/2) / Gamma(k/2)``."""
+    k = jnp.asarray(k, float)
+    return jnp.sqrt(2.0) * jnp.exp(jax.scipy.special.gammaln((k + 1) / 2) - jax.scipy.special.gammaln(k / 2))
+
+
+def nldp_coordinate_std(
+    n, d, eps, delta, clip_x, clip_y, theta_norm, public: bool = False, calibration: str = "analytic"
+):
+    """Privacy-noise std of a coordinate of ``b^ - Sigma^ theta*``: ``sqrt(s_2^2 + ||theta*||^2 s_1^2) / sqrt(n)``.
+
+    With the sensitivities and budget split of :func:`kl_lab.privacy.nldp_sparse_regression`
+    (``public=True``: only ``b^`` is private, at the full budget). To first order in the
+    aggregated noise and for a correctly selected support of size k, the hard-thresholded
+    refit's l2 error is ``chi_mean(k)`` times this (sampling noise ``O(noise_std / sqrt(n))``
+    neglected: it is ``sigma_2 / noise_std`` times smaller).
+    """
+    e_b, d_b = (eps, delta) if public else (eps / 2, delta / 2)
+    sens_xy = 2 * jnp.sqrt(jnp.asarray(d, float)) * clip_x * clip_y
+    s2 = gaussian_sigma(e_b, d_b, sens_xy, calibration) ** 2
+    if not public:
+        s1 = gaussian_sigma(eps / 2, delta / 2, covariance_sensitivity(int(d), clip_x), calibration)
+        s2 = s2 + (theta_norm * s1) ** 2
+    return jnp.sqrt(s2 / float(n))
+
+
+def iht_coordinate_std(
+    n, d, eps, delta, clip_x, clip_y, theta_l1, n_iterations, step_size=1.0, calibration: str = "analytic"
+):
+    """Std of one coordinate of the last LDP-IHT step's privacy noise: ``eta sigma(Delta) / sqrt(n // T)``.
+
+    ``Delta = 2 sqrt(d) tau_1 (tau_1 ||theta_{T-1}||_1 + tau_2)`` evaluated at ``||theta_{T-1}||_1 ~ ||theta*||_1``.
+    """
+    sens = 2 * jnp.sqrt(jnp.asarray(d, float)) * clip_x * (clip_x * theta_l1 + clip_y)
+    return step_size * gaussian_sigma(eps, delta, sens, calibration) / math.sqrt(float(n // n_iterations))

@@ -46,6 +46,7 @@ Defaults: ``eta = 1/L`` with ``L = x_scale^2`` (unit-variance coordinates), ``T 
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import NamedTuple
 
@@ -181,6 +182,55 @@ def nldp_sparse_regression(
         clip_y = math.inf if no_priv else default_clip(n, y_scale)
     check_positive(clip_x, "clip_x", allow_inf=True)
     check_positive(clip_y, "clip_y", allow_inf=True)
+    if public_x is not None:
+        check_rank(public_x, 2, "public_x")
+        if public_x.shape[1] != d:
+            raise ValueError(f"public_x must have d={d} columns; got shape {public_x.shape}")
+        public_x = jnp.asarray(public_x, dtype)
+    return _nldp_core(
+        key,
+        x,
+        y,
+        epsilon,
+        delta,
+        clip_x,
+        clip_y,
+        x_scale,
+        y_scale,
+        theta_norm,
+        eig_floor,
+        threshold,
+        public_x,
+        beta,
+        sparsity=sparsity,
+        calibration=calibration,
+        per_user=per_user,
+    )
+
+
+@functools.partial(jax.jit, static_argnames=("sparsity", "calibration", "per_user"))
+def _nldp_core(
+    key,
+    x,
+    y,
+    epsilon,
+    delta,
+    clip_x,
+    clip_y,
+    x_scale,
+    y_scale,
+    theta_norm,
+    eig_floor,
+    threshold,
+    public_x,
+    beta,
+    *,
+    sparsity,
+    calibration,
+    per_user,
+):
+    n, d = x.shape
+    dtype = x.dtype
     clip_x, clip_y = jnp.asarray(clip_x, dtype), jnp.asarray(clip_y, dtype)
     xc, yc, frac = _clip(x, y, clip_x, clip_y)
 
@@ -189,8 +239,10 @@ def nldp_sparse_regression(
     safe_eps = jnp.where(finite, eps, 1.0)
     public = public_x is not None
     eps_b, delta_b = (safe_eps, delta) if public else (safe_eps / 2, delta / 2)
-    sens_xy = jnp.where(finite, 2 * math.sqrt(d) * clip_x * clip_y, 1.0)
-    sigma_xy = jnp.where(finite, gaussian_sigma(eps_b, delta_b, sens_xy, calibration), 0.0).astype(dtype)
+    # sigma is linear in the sensitivity: one calibration at Delta = 1 serves both releases (same eps/2, delta/2)
+    unit_sigma = jnp.where(finite, gaussian_sigma(eps_b, delta_b, 1.0, calibration), 0.0).astype(dtype)
+    sens_xy = 2 * math.sqrt(d) * clip_x * clip_y
+    sigma_xy = jnp.where(finite, unit_sigma * sens_xy, 0.0)
     k_xx, k_xy = jax.random.split(key)
     if per_user:
         b = jnp.mean(xc * yc[:, None] + sigma_xy * jax.random.normal(k_xy, (n, d), dtype), axis=0)
@@ -198,31 +250,28 @@ def nldp_sparse_regression(
         b = xc.T @ yc / n + sigma_xy / math.sqrt(n) * jax.random.normal(k_xy, (d,), dtype)
 
     if public:
-        public_x = jnp.asarray(public_x, dtype)
-        check_rank(public_x, 2, "public_x")
-        if public_x.shape[1] != d:
-            raise ValueError(f"public_x must have d={d} columns; got shape {public_x.shape}")
         cov = public_x.T @ public_x / public_x.shape[0]
         sigma_xx = jnp.asarray(0.0, dtype)
         floor_default = jnp.finfo(dtype).eps * d * jnp.trace(cov)
     else:
-        sens_xx = jnp.where(finite, covariance_sensitivity(d, clip_x), 1.0)
-        sigma_xx = jnp.where(finite, gaussian_sigma(safe_eps / 2, delta / 2, sens_xx, calibration), 0.0).astype(dtype)
+        sigma_xx = jnp.where(finite, unit_sigma * covariance_sensitivity(d, clip_x), 0.0)
         if per_user:
             cov = jnp.mean(xc[:, :, None] * xc[:, None, :] + _sym_noise(k_xx, d, sigma_xx, dtype, (n,)), axis=0)
         else:
             cov = xc.T @ xc / n + _sym_noise(k_xx, d, sigma_xx / math.sqrt(n), dtype)
         floor_default = 2 * sigma_xx * math.sqrt(d / n) + jnp.finfo(dtype).eps * d * jnp.trace(xc.T @ xc / n)
-    floor = floor_default if eig_floor is None else jnp.asarray(eig_floor, dtype)
+    # an explicit floor is raised to the numerical one (eps_machine d tr Sigma^): never divide by zero
+    numerical = jnp.finfo(dtype).eps * d * jnp.abs(jnp.trace(cov))
+    floor = floor_default if eig_floor is None else jnp.maximum(jnp.asarray(eig_floor, dtype), numerical)
     evals, evecs = jnp.linalg.eigh(cov)
-    cov_plus = (evecs * jnp.maximum(evals, floor)) @ evecs.T
-    inv = (evecs / jnp.maximum(evals, floor)) @ evecs.T
+    cov_plus = (evecs * jnp.maximum(evals, floor)[None, :]) @ evecs.T
+    inv = (evecs / jnp.maximum(evals, floor)[None, :]) @ evecs.T
     v = inv @ b
 
     if threshold is None:
         s2 = (sigma_xy**2 + theta_norm**2 * sigma_xx**2 + x_scale**2 * y_scale**2) / n
         row = jnp.max(jnp.linalg.norm(inv, axis=1))
-        lam = jnp.sqrt(s2) * row * math.sqrt(2 * math.log(2 * d / beta))
+        lam = jnp.sqrt(s2) * row * jnp.sqrt(2 * jnp.log(2 * d / jnp.asarray(beta, dtype)))
     else:
         lam = jnp.asarray(threshold, dtype)
     theta, support, thr, resid = _threshold_and_refit(cov_plus, b, v, sparsity, lam)
@@ -285,7 +334,6 @@ def ldp_iht_regression(
     """
     x, y = _validate(x, y, epsilon, delta)
     n, d = x.shape
-    dtype = x.dtype
     if not (isinstance(sparsity, int) and 1 <= sparsity <= d):
         raise ValueError(f"sparsity must be an int in [1, d={d}]; got {sparsity!r}")
     if n_iterations is None:
@@ -298,6 +346,26 @@ def ldp_iht_regression(
     no_priv = _is_inf(epsilon)
     clip_x = (math.inf if no_priv else default_clip(n, x_scale)) if clip_x is None else clip_x
     clip_y = (math.inf if no_priv else default_clip(n, y_scale)) if clip_y is None else clip_y
+    return _iht_core(
+        key,
+        x,
+        y,
+        epsilon,
+        delta,
+        clip_x,
+        clip_y,
+        eta,
+        theta_norm,
+        sparsity=sparsity,
+        n_iterations=n_iterations,
+        calibration=calibration,
+    )
+
+
+@functools.partial(jax.jit, static_argnames=("sparsity", "n_iterations", "calibration"))
+def _iht_core(key, x, y, epsilon, delta, clip_x, clip_y, eta, theta_norm, *, sparsity, n_iterations, calibration):
+    n, d = x.shape
+    dtype = x.dtype
     clip_x, clip_y = jnp.asarray(clip_x, dtype), jnp.asarray(clip_y, dtype)
     xc, yc, frac = _clip(x, y, clip_x, clip_y)
     m = n // n_iterations
