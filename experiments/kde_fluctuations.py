@@ -245,14 +245,14 @@ def plot(results: dict, config: Config):
             ylabel="density" if i == 0 else None,
             title=f"{names[i]}: h = {results['h'][i]:.2f}, mu = {mu:g}",
         )
-        ax.legend(loc="upper right")
+        ax.legend(loc="upper right", fontsize=6.5)
     # inset-like annotation: tail index and weights
     hill, mu_tail, _ = _tail(results, config)
     txt = f"Hill index {float(hill.index):.2f} ± {float(hill.stderr):.2f}\nfinite-d pred {mu_tail:.2f}"
-    axes[1].text(0.03, 0.95, txt, transform=axes[1].transAxes, va="top", fontsize=7)
+    axes[1].text(0.97, 0.62, txt, transform=axes[1].transAxes, va="top", ha="right", fontsize=7)
     y2, ex = results["sum_w2"][:, 0].mean(), results["exact_mean_sum_w2"][0]
     txt = f"E sum w² = {y2:.3f}\nexact {ex:.3f}, d→∞: {1 - config.mus[0]:.2f}"
-    axes[0].text(0.03, 0.95, txt, transform=axes[0].transAxes, va="top", fontsize=7)
+    axes[0].text(0.97, 0.62, txt, transform=axes[0].transAxes, va="top", ha="right", fontsize=7)
     sup = f"alpha = {config.alpha}, d = {config.d}, n = {results['n']}, {config.datasets} datasets"
     fig.suptitle(sup, fontsize=8.5)
     return fig

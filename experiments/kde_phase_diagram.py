@@ -281,7 +281,8 @@ def plot(results: dict, config: Config):
             label=f"alpha = {alpha}, d = {int(results['d'][j])}",
         )
         ax2.plot(r[r <= CONDENSED], results["exact_y2"][j], color=c, linewidth=0.8)
-        ax2.plot(r, rows[j]["hill"] / 4, color=c, marker="^", linestyle=":", markersize=3)
+        hi = r >= 1.0  # the tail index of the excess is meaningful where E rho_hat is (mu > 1)
+        ax2.plot(r[hi], rows[j]["hill"][hi] / 4, color=c, marker="^", linestyle=":", markersize=3)
     ax2.plot([0, 1], [1, 0], **plotting.theory_style, label="1 − mu (d → ∞)")
     ax2.axhline(0.5, color="grey", linewidth=0.6)
     ax2.set(
