@@ -1,0 +1,109 @@
+"""Reward classes of a finite reference law, sorted by reward, in log space.
+
+Best-of-n, its sampler and the KL-RL feasibility bound all need, for every
+outcome ``y``, the reference mass of its *reward class* ``{y' : r(y') = r(y)}``
+and the CDF of the reward just below and at that class. This private module
+computes them once, in O(V log V) (one sort), without catastrophic cancellation:
+
+* ``log_cdf``       log F(y)  = log P_ref(r <= r(y))
+* ``log_cdf_below`` log F^-(y) = log P_ref(r < r(y))
+* ``log_mass``      log P_ref(r = r(y))
+
+Each CDF is taken from the lower cumulative sum when it is below 1/2 and as
+``log1mexp`` of the upper tail otherwise, so ``1 - F`` keeps full relative
+precision near 1 (the regime that matters for huge ``n``). Everything is in
+the sorted frame; ``perm`` maps sorted positions back to the vocabulary.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from kl_lab.numerics import log1mexp, safe_log
+
+_LOG_HALF = -math.log(2.0)
+
+
+class RewardClasses(NamedTuple):
+    perm: jax.Array  #: sorted position -> vocabulary index (ascending reward, stable)
+    log_ref: jax.Array  #: log ref in sorted order
+    start: jax.Array  #: first sorted position of each element's class
+    end: jax.Array  #: last sorted position of each element's class
+    log_cdf: jax.Array  #: log P(r <= r(y)), per sorted element
+    log_cdf_below: jax.Array  #: log P(r < r(y)), per sorted element
+    log_mass: jax.Array  #: log P(r = r(y)), per sorted element
+    log_within: jax.Array  #: log of the reference mass of the class up to and including y (segmented cumsum)
+
+
+def _log_cumsum(lp: jax.Array, shift: jax.Array, reverse: bool = False) -> jax.Array:
+    """``log cumsum(exp(lp))`` as a linear cumsum of ``exp(lp - shift)``: relative error <= V eps (nonnegative terms).
+
+    Much cheaper to compile and differentiate than a log-space scan. Masses below
+    ``exp(shift - 708)`` (float64) flush to zero. ``shift`` carries no gradient
+    (the value does not depend on it).
+    """
+    shift = jax.lax.stop_gradient(shift)
+    w = jnp.exp(lp - shift)
+    cs = jnp.cumsum(w[::-1])[::-1] if reverse else jnp.cumsum(w)
+    return safe_log(cs) + shift
+
+
+def reward_classes(log_ref: jax.Array, rewards: jax.Array) -> RewardClasses:
+    """Sort one finite law by reward and compute its class masses and CDFs (1-D inputs)."""
+    v = log_ref.shape[-1]
+    perm = jnp.argsort(rewards, stable=True)
+    r = rewards[perm]
+    lp = log_ref[perm]
+    # zero-mass outcomes get zero gradient: any nan cotangent from -inf arithmetic is dropped by the select
+    lp = jnp.where(jnp.isneginf(lp), jax.lax.stop_gradient(lp), lp)
+    idx = jnp.arange(v)
+    change = r[1:] != r[:-1]
+    new = jnp.concatenate([jnp.ones((1,), bool), change])
+    class_id = jnp.cumsum(new) - 1
+    start = jax.ops.segment_min(idx, class_id, num_segments=v)[class_id]
+    end = jax.ops.segment_max(idx, class_id, num_segments=v)[class_id]
+
+    top = jnp.max(lp)
+    top = jnp.where(jnp.isfinite(top), top, 0.0)
+    neg_inf = jnp.full_like(lp, -jnp.inf)
+    lower = _log_cumsum(lp, top)  # log P over sorted positions <= i
+    upper = _log_cumsum(lp, top, reverse=True)  # log P over sorted positions >= i
+    upper_next = jnp.concatenate([upper[1:], neg_inf[:1]])  # positions > i
+    lower_prev = jnp.concatenate([neg_inf[:1], lower[:-1]])  # positions < i
+
+    cdf_lo = lower[end]
+    tail_above = upper_next[end]  # log P(r > r(y))
+    cdf = jnp.where(cdf_lo < _LOG_HALF, cdf_lo, log1mexp(jnp.minimum(tail_above, 0.0)))
+    below_lo = lower_prev[start]
+    tail_at = upper[start]  # log P(r >= r(y))
+    safe_tail_at = jnp.where(below_lo < _LOG_HALF, -1.0, jnp.minimum(tail_at, 0.0))
+    below = jnp.where(below_lo < _LOG_HALF, below_lo, log1mexp(safe_tail_at))
+
+    # within-class cumulative mass, each class scaled by its own max: relative error <= V eps, no cancellation
+    class_max = jax.ops.segment_max(lp, class_id, num_segments=v)[class_id]
+    class_max = jax.lax.stop_gradient(jnp.where(jnp.isfinite(class_max), class_max, 0.0))
+    cs = jnp.cumsum(jnp.exp(lp - class_max))
+    cs_before = jnp.concatenate([jnp.zeros((1,), cs.dtype), cs[:-1]])[start]
+    within = safe_log(jnp.maximum(cs - cs_before, 0.0)) + class_max
+    mass = within[end]
+    return RewardClasses(perm, lp, start, end, cdf, below, mass, within)
+
+
+def log_ratio_cdf_below(c: RewardClasses) -> jax.Array:
+    """``log(F^- / F)`` per sorted element, accurate in both regimes, ``-inf`` for the lowest class.
+
+    Where ``F^- < F / 2`` the difference of the two accurate logs is used; otherwise
+    ``log1mexp(log P_class - log F)`` (then ``P_class / F <= 1/2``, far from the
+    ``log1mexp`` singularity). Inputs of the unused branch are replaced by safe
+    values so no ``nan`` reaches a gradient.
+    """
+    zero_class = jnp.isneginf(c.log_mass)
+    safe_cdf = jnp.where(zero_class, 0.0, c.log_cdf)
+    small_below = c.log_cdf_below < safe_cdf + _LOG_HALF
+    diff = jnp.where(small_below, c.log_cdf_below - safe_cdf, 0.0)
+    arg = jnp.where(small_below | zero_class, -1.0, jnp.minimum(c.log_mass - safe_cdf, -jnp.finfo(safe_cdf.dtype).tiny))
+    return jnp.where(small_below, diff, log1mexp(arg))

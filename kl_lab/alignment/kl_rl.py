@@ -1,0 +1,205 @@
+"""KL-constrained RL: the optimal policy is an exponential tilt of the reference.
+
+``max_phi E_phi r  subject to  KL(phi || ref) <= Delta`` is solved by
+``phi_lam ∝ ref exp(lam r)`` (Yang et al. 2024, arXiv 2404.01730, Section 3;
+Csiszár 1975), with ``lam >= 0`` the root of
+
+    Delta(lam) = KL(phi_lam || ref) = lam Lambda'(lam) - Lambda(lam) = Delta,
+
+``Lambda(lam) = log E_ref exp(lam r)``. ``Delta(.)`` increases (``Delta' = lam
+Lambda''``) from 0 to ``-log ref(argmax r)`` (the mass of the top reward
+class), so a root exists iff ``0 <= Delta < -log P_ref(r = max r)``.
+
+Near-optimality identity (every ``phi``; direct from the tilt's form):
+``KL(phi || phi_lam) = KL(phi || ref) - lam E_phi r + Lambda(lam)``. With
+``lam = lam_Delta``, if ``KL(phi || ref) <= Delta`` and ``E_phi r >= E_{phi_Delta} r - eps``,
+then ``KL(phi || phi_Delta) <= lam_Delta eps``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from kl_lab.divergences import kl
+from kl_lab.numerics import (
+    check_finite,
+    check_log_probs,
+    check_positive,
+    check_rank,
+    check_same_shape,
+    is_concrete,
+    logsumexp,
+    mul_exp,
+)
+from kl_lab.projection import tilt
+
+__all__ = [
+    "KLRLResult",
+    "kl_rl_policy",
+    "tilt_kl",
+    "max_kl_budget",
+    "kl_to_tilt",
+    "tilt_frontier",
+]
+
+
+class KLRLResult(NamedTuple):
+    """The KL-constrained optimum ``phi_lam`` for one budget."""
+
+    log_probs: jax.Array  #: log phi_lam, shape (V,)
+    lam: jax.Array  #: the tilt lambda_Delta >= 0
+    kl: jax.Array  #: KL(phi_lam || ref) = Delta(lam)
+    expected_reward: jax.Array  #: E_{phi_lam} r = Lambda'(lam)
+    log_partition: jax.Array  #: Lambda(lam) = log E_ref exp(lam r)
+    converged: jax.Array  #: |residual| within tolerance (or the bracket collapsed to float resolution)
+    iterations: jax.Array  #: bracketing + safeguarded Newton iterations
+    residual: jax.Array  #: Delta(lam) - budget
+
+
+def _shifted(log_ref, rewards):
+    """Rewards minus their maximum over the support: Delta(lam) is shift-invariant and better conditioned."""
+    r_max = jnp.max(jnp.where(jnp.isneginf(log_ref), -jnp.inf, rewards))
+    return rewards - r_max
+
+
+def _delta(log_ref, r_shift, lam):
+    t = tilt(log_ref, r_shift, lam)
+    return lam * t.mean - t.log_partition, lam * t.variance, t
+
+
+def max_kl_budget(log_ref: jax.Array, rewards: jax.Array) -> jax.Array:
+    """``-log P_ref(r = max r)``: the supremum (not attained) of ``KL(phi_lam || ref)`` over ``lam``."""
+    r_shift = _shifted(log_ref, rewards)
+    top = (r_shift == 0) & ~jnp.isneginf(log_ref)
+    return -logsumexp(jnp.where(top, log_ref, -jnp.inf))
+
+
+def tilt_kl(log_ref: jax.Array, rewards: jax.Array, lam) -> jax.Array:
+    """``Delta(lam) = lam Lambda'(lam) - Lambda(lam) = KL(phi_lam || ref)`` (reward shifted by its max)."""
+    return _delta(log_ref, _shifted(log_ref, rewards), lam)[0]
+
+
+def _solve(log_ref, r_shift, budget, max_iter):
+    dtype = log_ref.dtype
+    eps = jnp.finfo(dtype).eps
+    tol = 16 * eps * jnp.maximum(1.0, budget)
+    support = ~jnp.isneginf(log_ref)
+    spread = -jnp.min(jnp.where(support, r_shift, 0.0))
+    spread = jnp.where(spread > 0, spread, 1.0)
+
+    # phase 1: bracket [lo, hi] with Delta(lo) <= budget <= Delta(hi), hi growing x4
+    def b_cond(s):
+        lo, hi, it = s
+        return (_delta(log_ref, r_shift, hi)[0] < budget) & (it < max_iter)
+
+    def b_body(s):
+        lo, hi, it = s
+        return hi, 4 * hi, it + 1
+
+    lo, hi, it = jax.lax.while_loop(b_cond, b_body, (jnp.zeros((), dtype), 1.0 / spread, jnp.zeros((), jnp.int32)))
+
+    # phase 2: Newton on g(lam) = Delta(lam) - budget, bisection when Newton leaves the bracket
+    def n_cond(s):
+        lo, hi, x, g, it = s
+        return (jnp.abs(g) > tol) & (hi - lo > 4 * eps * hi) & (it < max_iter)
+
+    def n_body(s):
+        lo, hi, x, g, it = s
+        _, dg, _ = _delta(log_ref, r_shift, x)
+        newton = x - g / jnp.where(dg > 0, dg, jnp.inf)
+        inside = (newton > lo) & (newton < hi) & (dg > 0)
+        x_new = jnp.where(inside, newton, 0.5 * (lo + hi))
+        g_new = _delta(log_ref, r_shift, x_new)[0] - budget
+        lo = jnp.where(g_new <= 0, x_new, lo)
+        hi = jnp.where(g_new > 0, x_new, hi)
+        return lo, hi, x_new, g_new, it + 1
+
+    x0 = 0.5 * (lo + hi)
+    g0 = _delta(log_ref, r_shift, x0)[0] - budget
+    at_zero = budget <= 0
+    lo, hi, x, g, it2 = jax.lax.while_loop(
+        n_cond, n_body, (lo, hi, jnp.where(at_zero, 0.0, x0), jnp.where(at_zero, 0.0, g0), it)
+    )
+    converged = (jnp.abs(g) <= tol) | (hi - lo <= 4 * eps * hi)
+    return x, g, converged, it2
+
+
+def kl_rl_policy(log_ref: jax.Array, rewards: jax.Array, kl_budget, *, max_iter: int = 200) -> KLRLResult:
+    """The KL-constrained RL optimum ``phi_Delta = phi_{lam_Delta}`` (see the module docstring).
+
+    ``lam_Delta`` is found by a monotone safeguarded root find: bracket by
+    quadrupling ``lam`` from ``1 / (max r - min r)``, then Newton steps on
+    ``Delta(lam) - budget`` (derivative ``lam Lambda''(lam)``), replaced by
+    bisection whenever a step leaves the bracket. The tilt itself is
+    ``kl_lab.projection.tilt``. Gradients with respect to ``kl_budget``,
+    ``log_ref`` and ``rewards`` flow by implicit differentiation
+    (``d lam / d budget = 1 / (lam Lambda'')``; set to 0 at ``budget = 0``,
+    where it is infinite).
+
+    Raises ``ValueError`` (concrete inputs) for a budget outside
+    ``[0, -log P_ref(r = max r))``; under ``jit`` an infeasible budget returns
+    ``converged = False``.
+    """
+    check_rank(log_ref, 1, "log_ref")
+    check_same_shape(log_ref, rewards, "log_ref", "rewards")
+    check_log_probs(log_ref, "log_ref")
+    check_finite(rewards, "rewards")
+    check_positive(kl_budget, "kl_budget", allow_zero=True)
+    log_ref = jnp.asarray(log_ref)
+    rewards = jnp.asarray(rewards, dtype=log_ref.dtype)
+    budget = jnp.asarray(kl_budget, dtype=log_ref.dtype)
+    if is_concrete(log_ref, rewards, budget):
+        bound = float(max_kl_budget(log_ref, rewards))
+        if not float(budget) < bound:
+            raise ValueError(
+                f"kl_budget must be < -log ref(argmax r) = {bound:.6g} (the KL of the point mass on the top "
+                f"reward class, approached only as lam -> inf); got {float(budget):.6g}"
+            )
+    return _policy(log_ref, rewards, budget, max_iter)
+
+
+@jax.jit(static_argnums=3)
+def _policy(log_ref, rewards, budget, max_iter):
+    r_shift = _shifted(log_ref, rewards)
+    lam_star, g, converged, it = _solve(
+        jax.lax.stop_gradient(log_ref), jax.lax.stop_gradient(r_shift), jax.lax.stop_gradient(budget), max_iter
+    )
+    # implicit differentiation: one Newton step whose value is zero but whose tangent is -dg/dtheta / g'
+    g_live, dg, _ = _delta(log_ref, r_shift, lam_star)
+    g_live = g_live - budget
+    dg_safe = jax.lax.stop_gradient(jnp.where(dg > 0, dg, jnp.inf))
+    lam = lam_star - (g_live - jax.lax.stop_gradient(g_live)) / dg_safe
+    kl, _, t = _delta(log_ref, r_shift, lam)
+    r_max = jnp.max(rewards - r_shift)
+    return KLRLResult(t.log_probs, lam, kl, t.mean + r_max, t.log_partition + lam * r_max, converged, it, g)
+
+
+def kl_to_tilt(log_phi: jax.Array, log_ref: jax.Array, rewards: jax.Array, lam) -> jax.Array:
+    """Right-hand side of the near-optimality identity, ``KL(phi||ref) - lam E_phi r + Lambda(lam)``.
+
+    Equals ``KL(phi || phi_lam)`` for every ``phi`` absolutely continuous w.r.t. ``ref``
+    (Yang et al. 2024, 2404.01730, Section 3); ``+inf`` when ``phi`` puts mass
+    where ``ref`` has none.
+    """
+    check_same_shape(log_phi, log_ref, "log_phi", "log_ref")
+    check_same_shape(log_ref, rewards, "log_ref", "rewards")
+    kl_ref = kl(log_phi, log_ref)
+    mean_r = jnp.sum(mul_exp(rewards, log_phi), axis=-1)
+    lam = jnp.asarray(lam, dtype=kl_ref.dtype)
+    return kl_ref - lam * mean_r + tilt(log_ref, rewards, lam).log_partition
+
+
+def tilt_frontier(log_ref: jax.Array, rewards: jax.Array, lams: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """The reward-KL frontier of KL-constrained RL: ``(KL(phi_lam || ref), E_{phi_lam} r)`` at each ``lam``."""
+    lams = jnp.asarray(lams, dtype=jnp.result_type(log_ref, float))
+    r_shift = _shifted(log_ref, rewards)
+    r_max = jnp.max(rewards - r_shift)
+
+    def one(lam):
+        kl, _, t = _delta(log_ref, r_shift, lam)
+        return jnp.maximum(kl, 0.0), t.mean + r_max
+
+    return jax.vmap(one)(lams.reshape(-1))

@@ -1,0 +1,90 @@
+"""Exact sampling from best-of-n without drawing n candidates.
+
+The reward of the best of ``n`` i.i.d. draws has CDF ``F^n`` over the reward
+classes (ties broken uniformly: within its class the winner is distributed as
+``ref`` restricted to the class). So one exact draw is
+
+1. ``U ~ U(0, 1)``; the class is the lowest one with ``F(c)^n >= U``, i.e.
+   ``log F(c) >= log(U) / n`` (inverse CDF of the maximum, in log space, so
+   ``n = 1e15`` costs what ``n = 2`` does);
+2. ``U' ~ U(0, 1)``; the outcome is the first one in the class whose
+   within-class cumulative mass reaches ``U' P(c)``.
+
+After one O(V log V) sort shared by all draws, each draw is two binary
+searches, O(log V), independent of ``n``; ``naive`` best-of-n costs O(n) per
+draw. Beirami et al. (2401.01879), Lemma 2.2, for the law being sampled.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+
+from kl_lab.alignment._classes import reward_classes
+from kl_lab.numerics import check_finite, check_in_range, check_log_probs, check_rank, check_same_shape
+
+__all__ = ["best_of_n_sample"]
+
+
+def _first_at_least(values: jax.Array, lo: jax.Array, hi: jax.Array, target: jax.Array) -> jax.Array:
+    """Smallest ``i`` in ``[lo, hi]`` with ``values[i] >= target`` (``values`` nondecreasing there; ``hi`` if none).
+
+    A fixed number (``ceil(log2 V) + 1``) of bisection steps, vectorised over the
+    leading axes of ``lo``, ``hi`` and ``target``.
+    """
+    steps = max(1, math.ceil(math.log2(max(values.shape[-1], 2)))) + 1
+
+    def body(_, state):
+        a, b = state  # invariant: answer in [a, b]
+        mid = (a + b) // 2
+        go_left = values[mid] >= target
+        return jnp.where(go_left, a, mid + 1), jnp.where(go_left, mid, b)
+
+    a, _ = jax.lax.fori_loop(0, steps, body, (lo, hi))
+    return a
+
+
+def best_of_n_sample(key: jax.Array, log_ref: jax.Array, rewards: jax.Array, n, shape: tuple[int, ...] = ()):
+    """Draw indices from the exact best-of-``n`` law of a 1-D reference ``log_ref``.
+
+    Args:
+      key: a PRNG key.
+      log_ref: log-probabilities of the reference, shape ``(V,)`` (normalised; checked when concrete).
+      rewards: rewards, shape ``(V,)``; ties are broken uniformly at random.
+      n: number of candidates, a real ``>= 1`` (may be traced; ``1e15`` is fine).
+      shape: sample shape.
+
+    Returns:
+      int32 indices into the vocabulary with shape ``shape``, distributed as
+      :func:`kl_lab.alignment.best_of_n_log_probs`. Outcomes with zero reference
+      mass are never drawn.
+    """
+    check_rank(log_ref, 1, "log_ref")
+    check_same_shape(log_ref, rewards, "log_ref", "rewards")
+    check_log_probs(log_ref, "log_ref")
+    check_finite(rewards, "rewards")
+    check_in_range(n, "n", 1.0, float("inf"))
+    log_ref = jnp.asarray(log_ref)
+    rewards = jnp.asarray(rewards, dtype=log_ref.dtype)
+    n = jnp.asarray(n, dtype=log_ref.dtype)
+    return _sample(key, log_ref, rewards, n, tuple(int(d) for d in shape))
+
+
+@jax.jit(static_argnums=4)
+def _sample(key, log_ref, rewards, n, shape):
+    c = reward_classes(log_ref, rewards)
+    v = log_ref.shape[0]
+    k_class, k_within = jax.random.split(key)
+    # log U = -Exp(1): finite, so the threshold never selects a zero-mass prefix
+    threshold = -jax.random.exponential(k_class, shape, dtype=log_ref.dtype) / n
+    zeros = jnp.zeros(shape, jnp.int32)
+    last = jnp.full(shape, v - 1, jnp.int32)
+    # clamp: the top class has log F = 0 exactly, so a class is always found
+    first = _first_at_least(c.log_cdf, zeros, last, jnp.minimum(threshold, c.log_cdf[-1]))
+    start, end = c.start[first], c.end[first]
+    log_u = -jax.random.exponential(k_within, shape, dtype=log_ref.dtype)
+    target = jnp.minimum(log_u + c.log_mass[first], c.log_within[end])
+    pos = _first_at_least(c.log_within, start, end, target)
+    return c.perm[pos].astype(jnp.int32)
