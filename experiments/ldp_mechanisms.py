@@ -1,0 +1,302 @@
+"""LDP mechanisms: worst-case likelihood ratios against e^epsilon, and debiased variances against their formulas.
+
+For each randomizer of :mod:`kl_lab.privacy` and each epsilon, two neighbouring inputs ``x, x'``
+(the extreme pair) are released ``samples`` times each. The empirical log likelihood ratio of every
+output cell (the exact outputs for randomized response, k-RR and Duchi et al.; 40 equal bins for
+the piecewise and Laplace mechanisms) is compared with epsilon, and the exact max-divergence of the
+discrete mechanisms' output laws (:func:`kl_lab.privacy.ldp_epsilon`, a Rényi-infinity divergence)
+must equal epsilon to rounding. The Gaussian mechanism is not pure DP: its Monte Carlo privacy
+profile ``delta(eps) = E_P[(1 - e^{eps - L})_+]`` (``L`` the privacy loss) is compared with the exact
+analytic calibration's delta (Balle & Wang 2018, Thm 8). Finally the variance of each debiased
+single-user estimate is compared with its closed form.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from kl_lab import experiment, plotting
+from kl_lab import privacy as P
+from kl_lab.checks import check
+from kl_lab.sweep import sweep
+
+TITLE = "LDP mechanisms: likelihood ratios and debiased variances"
+PAPER = experiment.Paper(
+    authors="Duchi, Jordan, Wainwright; Wang et al.; Balle & Wang",
+    year=2018,
+    arxiv="1604.02390",
+    where="DJW Sec. 4.2.3 (vector mechanism); Wang et al. ICDE 2019 Alg. 2 (piecewise); Balle & Wang ICML 2018 Thm 8",
+)
+CLAIM = (
+    "Every mechanism's worst-case likelihood ratio is e^eps (attained), and each debiased estimate "
+    "has the stated variance."
+)
+RUNTIME = "40 s"
+
+MECHS = ("rr", "krr", "duchi", "piecewise", "laplace", "gaussian")
+K_RR, D_DUCHI, BINS, DELTA = 4, 3, 40, 1e-5
+X_VAR = {"rr": 1.0, "krr": 0.0, "duchi": 0.5, "piecewise": 0.3, "laplace": 0.3, "gaussian": 0.3}
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    samples: int = 400_000
+    eps_grid: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)
+
+    @classmethod
+    def quick(cls) -> Config:
+        return cls(samples=100_000, eps_grid=(0.5, 2.0))
+
+
+def _edges(mech, eps):
+    """Equal bins over the output range (piecewise: [-C, C]; Laplace: [-1 - 6b, 1 + 6b])."""
+    if mech == "piecewise":
+        c = (jnp.exp(eps / 2) + 1) / (jnp.exp(eps / 2) - 1)
+        return jnp.linspace(-c, c, BINS + 1)
+    b = 2.0 / eps
+    return jnp.linspace(-1 - 6 * b, 1 + 6 * b, BINS + 1)
+
+
+def _counts(cells, n_cells):
+    return jnp.zeros((n_cells,), jnp.int32).at[cells].add(1)
+
+
+def _point(p, *, mech, n):
+    eps, key = p["eps"], p["key"]
+    k1, k2, k3 = jax.random.split(key, 3)
+    out = {}
+    if mech in ("rr", "krr"):
+        kk = 2 if mech == "rr" else K_RR
+        rel = (
+            (lambda k, v: P.randomized_response(k, v, eps))
+            if mech == "rr"
+            else (lambda k, v: P.kary_randomized_response(k, v, eps, K_RR))
+        )
+        out["c0"] = _counts(rel(k1, jnp.zeros((n,), jnp.int32)), kk)
+        out["c1"] = _counts(rel(k2, jnp.ones((n,), jnp.int32)), kk)
+        rep = rel(k3, jnp.full((n,), int(X_VAR[mech]), jnp.int32))
+        if mech == "rr":
+            est = P.rr_debias(rep, eps)
+        else:  # debiased indicator of value 0: (1[report = 0] - q) / (p - q)
+            p_keep, q_other = jnp.exp(P.krr_log_probs(eps, K_RR)[0, :2])
+            est = ((rep == 0) - q_other) / (p_keep - q_other)
+    elif mech == "duchi":
+        v = jnp.ones((n, D_DUCHI))
+        code = lambda z: jnp.sum((z > 0) * (2 ** jnp.arange(D_DUCHI - 1, -1, -1))[None, :], axis=1)  # noqa: E731
+        out["c0"] = _counts(code(P.duchi_mechanism(k1, v, eps)), 2**D_DUCHI)
+        out["c1"] = _counts(code(P.duchi_mechanism(k2, -v, eps)), 2**D_DUCHI)
+        est = P.duchi_mechanism(k3, jnp.full((n, D_DUCHI), X_VAR["duchi"]), eps)[:, 0]
+    elif mech in ("piecewise", "laplace"):
+        rel = (
+            (lambda k, v: P.piecewise_mechanism(k, v, eps))
+            if mech == "piecewise"
+            else (lambda k, v: P.laplace_mechanism(k, v, eps, 2.0))
+        )
+        edges = _edges(mech, eps)
+        cell = lambda z: jnp.clip(jnp.searchsorted(edges, z) - 1, 0, BINS - 1)  # noqa: E731
+        inside = lambda z: (z >= edges[0]) & (z <= edges[-1])  # noqa: E731
+        z0, z1 = rel(k1, jnp.ones((n,))), rel(k2, -jnp.ones((n,)))
+        out["c0"] = jnp.zeros((BINS,), jnp.int32).at[cell(z0)].add(inside(z0).astype(jnp.int32))
+        out["c1"] = jnp.zeros((BINS,), jnp.int32).at[cell(z1)].add(inside(z1).astype(jnp.int32))
+        est = rel(k3, jnp.full((n,), X_VAR[mech]))
+    else:  # gaussian: privacy loss of N(2, s^2) against N(0, s^2) at the analytic sigma
+        sigma = P.gaussian_sigma_analytic(eps, DELTA, 2.0).sigma
+        z = 2.0 + sigma * jax.random.normal(k1, (n,))
+        loss = (4 * z - 4) / (2 * sigma**2)
+        terms = jnp.maximum(-jnp.expm1(eps - loss), 0.0)
+        out["delta_mc"], out["delta_se"] = terms.mean(), terms.std() / math.sqrt(n)
+        out["sigma"] = sigma
+        est = P.gaussian_mechanism(k3, jnp.full((n,), X_VAR[mech]), sigma)
+    out["est_mean"], out["est_var"] = est.mean(), est.var()
+    out["est_m4"] = jnp.mean((est - est.mean()) ** 4)
+    return out
+
+
+def run(config: Config, key: jax.Array) -> dict:
+    eps = np.asarray(config.eps_grid, float)
+    res = {}
+    for i, mech in enumerate(MECHS):
+        keys = jax.random.split(jax.random.fold_in(key, i), len(eps))
+        res[mech] = sweep(
+            lambda p, mech=mech: _point(p, mech=mech, n=config.samples),
+            {"eps": eps, "key": keys},
+            chunk_size=1,
+            name=mech,
+        )
+    res["eps"] = eps
+    res["exact_eps"] = {m: np.array([float(P.ldp_epsilon(_table(m, e))) for e in eps]) for m in ("rr", "krr", "duchi")}
+    return res
+
+
+def _table(mech, eps):
+    if mech == "rr":
+        return P.rr_log_probs(eps)
+    if mech == "krr":
+        return P.krr_log_probs(eps, K_RR)
+    cube = np.array([[1.0] * D_DUCHI, [-1.0] * D_DUCHI])
+    return P.duchi_log_probs(jnp.asarray(cube), eps)
+
+
+def _variance(mech, eps):
+    x = X_VAR[mech]
+    if mech == "rr":
+        return float(P.rr_variance(eps))
+    if mech == "krr":
+        return float(P.krr_variance(1.0, 1, eps, K_RR))
+    if mech == "duchi":
+        return float(P.duchi_variance(jnp.full((D_DUCHI,), x), eps)[0])
+    if mech == "piecewise":
+        return float(P.piecewise_variance(x, eps))
+    if mech == "laplace":
+        return float(P.laplace_variance(eps, 2.0))
+    return float(P.gaussian_sigma_analytic(eps, DELTA, 2.0).sigma) ** 2
+
+
+def _log_ratios(r):
+    """Per-cell empirical log(c0/c1) and its delta-method s.e., cells with >= 50 counts in both."""
+    c0, c1 = np.asarray(r["c0"], float), np.asarray(r["c1"], float)
+    ok = (c0 >= 50) & (c1 >= 50)
+    lr = np.where(ok, np.log(np.where(ok, c0, 1) / np.where(ok, c1, 1)), -np.inf)
+    se = np.where(ok, np.sqrt(1 / np.where(ok, c0, 1) + 1 / np.where(ok, c1, 1)), np.inf)
+    # both directions (x vs x' and x' vs x)
+    lr2 = np.where(ok, -lr, -np.inf)
+    return np.concatenate([lr, lr2], axis=-1), np.concatenate([se, se], axis=-1)
+
+
+def checks(results: dict, config: Config) -> list:
+    out, eps = [], results["eps"]
+    n = config.samples
+    src = PAPER.cite()
+    for m in ("rr", "krr", "duchi"):
+        out.append(
+            check(
+                f"{m}_exact_max_divergence",
+                claim="max over input pairs of D_inf(output laws) equals eps",
+                source=src,
+                kind="abs",
+                predicted=eps,
+                measured=results["exact_eps"][m],
+                tolerance=1e-12,
+                reason="float64 log-probabilities, a few ulps",
+            )
+        )
+    for m in ("rr", "krr", "duchi", "piecewise", "laplace"):
+        lr, se = _log_ratios(results[m])
+        z = np.where(np.isfinite(se), (lr - eps[:, None]) / np.where(np.isfinite(se), se, 1.0), -np.inf)
+        out.append(
+            check(
+                f"{m}_empirical_ratio_within_eps",
+                claim="no output cell has log likelihood ratio above eps",
+                source=src,
+                kind="bound",
+                predicted=0.0,
+                measured=np.max(z, axis=1),
+                tolerance=4.0,
+                reason="z-score of the cell's log ratio; 4 s.e. over <= 80 cells: family-wise alarm < 3e-3",
+            )
+        )
+        best = np.argmax(lr - 4 * se, axis=1)
+        idx = np.arange(len(eps))
+        out.append(
+            check(
+                f"{m}_worst_ratio_attained",
+                claim="the worst cell's log ratio equals eps (the bound is tight)",
+                source=src,
+                kind="zscore",
+                predicted=eps,
+                measured=lr[idx, best],
+                stderr=se[idx, best],
+                tolerance=4.0,
+                reason="delta-method s.e. of the log count ratio; 4 s.e.",
+            )
+        )
+    g = results["gaussian"]
+    out.append(
+        check(
+            "gaussian_mc_delta",
+            claim="MC privacy profile E[(1 - e^(eps - L))_+] equals the analytic delta",
+            source=src,
+            kind="zscore",
+            predicted=DELTA,
+            measured=np.asarray(g["delta_mc"]),
+            stderr=np.asarray(g["delta_se"]),
+            tolerance=4.0,
+            reason="MC s.e. of the mean; 4 s.e.",
+        )
+    )
+    for m in MECHS:
+        r = results[m]
+        pred = np.array([_variance(m, e) for e in eps])
+        var = np.asarray(r["est_var"])
+        se = np.sqrt(np.maximum(np.asarray(r["est_m4"]) - var**2, 0) / n)
+        out.append(
+            check(
+                f"{m}_debiased_variance",
+                claim="variance of the debiased single-user estimate = formula",
+                source=src,
+                kind="zscore",
+                predicted=pred,
+                measured=var,
+                stderr=se,
+                tolerance=4.0,
+                reason="s.e. of a sample variance sqrt((mu4 - var^2)/n); 4 s.e.",
+            )
+        )
+        pm = np.full_like(pred, X_VAR[m] if m != "krr" else 1.0)
+        out.append(
+            check(
+                f"{m}_debiased_mean",
+                claim="the debiased estimate is unbiased",
+                source=src,
+                kind="zscore",
+                predicted=pm,
+                measured=np.asarray(r["est_mean"]),
+                stderr=np.sqrt(pred / n),
+                tolerance=4.0,
+                reason="s.e. sqrt(var/n) of the mean; 4 s.e.",
+            )
+        )
+    return out
+
+
+def plot(results: dict, config: Config):
+    fig, (ax1, ax2) = plotting.subplots(1, 2, width=3.6)
+    eps = results["eps"]
+    ee = np.linspace(0, eps[-1] * 1.05, 50)
+    ax1.plot(ee, ee, **plotting.theory_style, label="ε (the LDP level)")
+    for i, m in enumerate(("rr", "krr", "duchi", "piecewise", "laplace")):
+        lr, se = _log_ratios(results[m])
+        best = np.argmax(lr, axis=1)
+        idx = np.arange(len(eps))
+        ax1.errorbar(
+            eps * (1 + 0.02 * (i - 2)),
+            lr[idx, best],
+            yerr=2 * se[idx, best],
+            color=plotting.PALETTE[i],
+            label=m,
+            **plotting.sim_style,
+        )
+    ax1.set(xlabel="ε", ylabel="max empirical log likelihood ratio", title="worst-case ratio vs ε")
+    ax1.legend(fontsize=6.5)
+    for i, m in enumerate(MECHS):
+        pred = np.array([_variance(m, e) for e in eps])
+        ax2.plot(eps, pred, color=plotting.PALETTE[i], linewidth=1.0)
+        ax2.plot(eps, np.asarray(results[m]["est_var"]), color=plotting.PALETTE[i], label=m, **plotting.sim_style)
+    ax2.set(
+        xscale="log",
+        yscale="log",
+        xlabel="ε",
+        ylabel="variance of the debiased estimate",
+        title="variance: formula (lines) vs MC",
+    )
+    ax2.legend(fontsize=6.5)
+    return fig
+
+
+if __name__ == "__main__":
+    raise SystemExit(experiment.main(__file__))
