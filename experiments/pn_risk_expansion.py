@@ -135,7 +135,7 @@ def _cases(config: Config) -> list[dict]:
     if "normal" in config.cases:
         fam = Normal()
         th = fam.natural_from_mean(jnp.array([1.0, 1.0 + 4.0])).theta
-        g = jax.jacfwd(fam.mean)
+        g = jax.jit(jax.jacfwd(fam.mean))
         out.append(
             dict(
                 name="normal",
@@ -144,7 +144,7 @@ def _cases(config: Config) -> list[dict]:
                 sampler=lambda k, m: 1.0 + 2.0 * jax.random.normal(k, (m,)),
                 mean=fam.mean(th),
                 cov=g(th),
-                k3=jax.jacfwd(g)(th),
+                k3=jax.jit(jax.jacfwd(jax.jacfwd(fam.mean)))(th),
                 exact=lambda n: np.asarray(exact_risk_normal(n, 1)),
                 well=True,
             )
@@ -155,7 +155,7 @@ def _cases(config: Config) -> list[dict]:
             a = np.eye(d) + 0.3 * np.tri(d, d, -1)  # a correlated covariance A A'
             mu, cov = jnp.linspace(-1.0, 1.0, d), jnp.asarray(a @ a.T)
             th = fam.from_params(mu, cov)
-            g = jax.jacfwd(fam.mean)
+            g = jax.jit(jax.jacfwd(fam.mean))
             chol = jnp.linalg.cholesky(cov)
             out.append(
                 dict(
@@ -165,7 +165,7 @@ def _cases(config: Config) -> list[dict]:
                     sampler=lambda k, m, mu=mu, chol=chol, d=d: mu + jax.random.normal(k, (m, d)) @ chol.T,
                     mean=fam.mean(th),
                     cov=g(th),
-                    k3=jax.jacfwd(g)(th),
+                    k3=jax.jit(jax.jacfwd(jax.jacfwd(fam.mean)))(th),
                     exact=lambda n, d=d: np.asarray(exact_risk_normal(n, d)),
                     well=True,
                 )

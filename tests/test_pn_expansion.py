@@ -140,7 +140,7 @@ def test_multivariate_normal_well_specified_matches_wishart():
     th = fam.from_params(jnp.array([0.3, -1.0]), jnp.array([[2.0, 0.5], [0.5, 1.0]]))
     # well specified: Sigma = hess psi and kappa = third derivatives of psi (autodiff of the mean map: cheaper)
     fisher = jax.jacfwd(fam.mean)
-    c1, c2 = risk_coefficients_at(fam, th, fisher(th), jax.jacfwd(fisher)(th))
+    c1, c2 = risk_coefficients_at(fam, th, jax.jit(fisher)(th), jax.jit(jax.jacfwd(fisher))(th))
     f = lambda n: n**2 * (float(exact_risk_normal(float(n), 2)) - 2.5 / n)
     assert float(c1) == pytest.approx(2.5, rel=1e-12)
     assert float(c2) == pytest.approx(richardson(f, 20000), abs=1e-4)  # Richardson O(n^-2) + float64 rounding
