@@ -101,8 +101,8 @@ def _sum_law(log_p, m, lam, size):
     # m log c = m log1p(w) keeps relative (not absolute) precision: the phase error stays O(eps |m log c|)
     omega = (2 * jnp.pi / n_fft) * jnp.arange(n_fft // 2 + 1, dtype=log_p.dtype)
     wj = omega[:, None] * jnp.arange(k, dtype=log_p.dtype)[None, :]
-    re = -2 * jnp.sum(q * jnp.sin(wj / 2) ** 2, axis=-1)
-    im = -jnp.sum(q * jnp.sin(wj), axis=-1)
+    re = -2 * jnp.sum(q[None, :] * jnp.sin(wj / 2) ** 2, axis=-1)
+    im = -jnp.sum(q[None, :] * jnp.sin(wj), axis=-1)
     log_abs = 0.5 * jnp.log1p(2 * re + re**2 + im**2)
     phase = m * jnp.arctan2(im, 1 + re)
     cm = jnp.exp(m * log_abs) * (jnp.cos(phase) + 1j * jnp.sin(phase))
