@@ -14,9 +14,10 @@ teacher's entropy lies between its ends; the gated student ends at the
 teacher's entropy [derived: the switching dynamics slide along the surface
 ``H(p_s) = H(p_t)`` and stop where a convex combination of the two gradients
 vanishes: there grad FKL and grad RKL are anti-parallel, checked]. The gate acts
-as an entropy-matching constraint. The mixture itself jumps between a collapsed
-and an averaging branch (the entropy is discontinuous in ``a``), so no fixed
-``a`` on the grid reproduces the teacher's entropy.
+as an entropy-matching constraint. The mixture fit itself is not continuous in ``a``: from the start
+(14, 3) its entropy rises along the collapsed branch up to ``a ~ 0.2`` and then
+jumps to the averaging branch (entropy ~3.6); the gate lands on the collapsed
+branch at ``a* ~ 0.21``, just below the jump.
 """
 
 from __future__ import annotations

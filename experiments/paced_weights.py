@@ -79,8 +79,6 @@ def _profile(p, group_size, noise_floor, exps):
     return {
         "snr": snr,
         "w_star": w_star,
-        "signal": m.signal,
-        "variance": v,
         "best_a": a[best],
         "best_b": b[best],
         "best_eff": eff[best],
@@ -189,11 +187,11 @@ def checks(results: dict, config: Config) -> list:
             "snr_symmetric",
             claim="SNR(p) = SNR(1-p) (r -> 1-r leaves rbar(1-rbar) unchanged)",
             source="derived",
-            kind="abs",
+            kind="rel",
             predicted=snr[..., ::-1],
             measured=snr,
-            tolerance=1e-12,
-            reason="float64 rounding of binomial sums",
+            tolerance=1e-9,
+            reason="float64 rounding of binomial sums and of Var = E g^2 - (E g)^2 (cancellation near the ends)",
         ),
         check(
             "beta_kernel_optimal_with_floor",

@@ -312,7 +312,7 @@ def plot(results: dict, config: Config):
         ylabel="Hessian eigenvalue",
         title=f"Convexity on {config.num_cases} random (s, t, y)",
     )
-    ax3.legend()
+    ax3.legend(loc="center right", bbox_to_anchor=(1.0, 0.32))
     return fig
 
 

@@ -39,7 +39,7 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import gammaln
 
-from kl_lab.numerics import check_in_range, check_positive, xlogy
+from kl_lab.numerics import check_in_range, check_positive, check_rank, check_same_shape, xlogy
 
 Array = jax.Array
 
@@ -150,11 +150,14 @@ class BetaKernelFit(NamedTuple):
 def fit_beta_kernel(pass_rate: Array, target_weight: Array) -> BetaKernelFit:
     """Least-squares fit of ``log w = c + alpha log p + beta log(1-p)`` to a positive target on ``(0, 1)``.
 
+    ``pass_rate`` and ``target_weight`` are 1-D arrays of one length.
     A closed-form linear least-squares problem (``jnp.linalg.lstsq``) in log
     space; points with ``p in {0, 1}`` or a non-positive target are excluded by
     zero weights. Returns the exponents, the log-scale and the RMS residual.
     """
     p, w = jnp.asarray(pass_rate), jnp.asarray(target_weight)
+    check_rank(p, 1, "pass_rate")
+    check_same_shape(p, w, "pass_rate", "target_weight")
     ok = (p > 0) & (p < 1) & (w > 0)
     lp = jnp.log(jnp.where(ok, p, 0.5))
     l1p = jnp.log1p(-jnp.where(ok, p, 0.5))
