@@ -184,7 +184,11 @@ class ExponentialFamily:
                 f"got shape {jnp.shape(theta)}"
             )
         if check_domain and is_concrete(theta):
-            ok = np.asarray(self._jmap("in_domain", self._in_domain, theta, core=(1,)))
+            try:  # concrete input inside someone else's trace: evaluate eagerly, or skip if impossible
+                with jax.ensure_compile_time_eval():
+                    ok = np.asarray(self._jmap("in_domain", self._in_domain, theta, core=(1,)))
+            except (jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError):  # pragma: no cover
+                return theta
             if not np.all(ok):
                 raise ValueError(
                     f"{name} must lie in the natural parameter space of {type(self).__name__} ({self.domain}); "

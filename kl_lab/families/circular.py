@@ -25,10 +25,14 @@ _SWITCH = 30.0  # series for r <= 30, asymptotic expansion above
 _SERIES_TERMS = 72  # last term at r = 30 is < 1e-40 of the sum
 _ASYM_TERMS = 24  # at r >= 30 the truncation error is < 1e-18 relative
 
-# series of I0(r) = sum_k (r^2/4)^k / (k!)^2 and Hankel's a_k = ((2k-1)!!)^2 / (k! 8^k) with a_0 = 1:
-# I0(r) ~ e^r / sqrt(2 pi r) sum_k a_k r^-k. Both are polynomials (in s/4 and in 1/r).
-_SERIES = tuple(1.0 / math.factorial(k) ** 2 for k in range(_SERIES_TERMS))
-_ASYM = tuple(np.cumprod([1.0] + [(2 * k - 1) ** 2 / (8 * k) for k in range(1, _ASYM_TERMS)]).tolist())
+# I0(r) = sum_k (r^2/4)^k / (k!)^2 and Hankel's I0(r) ~ e^r / sqrt(2 pi r) sum_k a_k r^-k with
+# a_k = ((2k-1)!!)^2 / (k! 8^k), a_0 = 1. Both sums are polynomials, stored without their constant term 1
+# (log1p keeps log I0 ~ r^2/4 accurate at tiny r) and in the rescaled variables y = s / (4 * 225) and
+# z = 30 / r, both in [0, 1], so no power or coefficient over- or underflows float32.
+_Q_MAX = _SWITCH**2 / 4
+_SERIES = (0.0,) + tuple(math.exp(k * math.log(_Q_MAX) - 2 * math.lgamma(k + 1)) for k in range(1, _SERIES_TERMS))
+_A = np.cumprod([1.0] + [(2 * k - 1) ** 2 / (8 * k) for k in range(1, _ASYM_TERMS)])
+_ASYM = (0.0,) + tuple((_A / _SWITCH ** np.arange(_ASYM_TERMS)).tolist()[1:])
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
@@ -59,10 +63,10 @@ def log_i0_from_square(s: jax.Array) -> jax.Array:
     s = _as_float(s)
     small = s <= _SWITCH**2
     q = jnp.where(small, s, 0.0) / 4
-    series = _poly(_SERIES, q)
+    series_m1 = _poly(_SERIES, q / _Q_MAX)  # I0 - 1: log1p keeps log I0 ~ x^2/4 accurate at tiny x
     r = jnp.sqrt(jnp.where(small, _SWITCH**2 + 1.0, s))
-    large = r - 0.5 * jnp.log(2 * math.pi * r) + jnp.log(_poly(_ASYM, 1 / r))
-    return jnp.where(small, jnp.log(series), large)
+    large = r - 0.5 * jnp.log(2 * math.pi * r) + jnp.log1p(_poly(_ASYM, _SWITCH / r))
+    return jnp.where(small, jnp.log1p(series_m1), large)
 
 
 def log_i0(x: jax.Array) -> jax.Array:
