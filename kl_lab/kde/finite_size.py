@@ -12,7 +12,8 @@ At a query with ``|x|^2 = lam`` the kernel terms ``X_i = exp(-D_i / (2 h^2))`` a
 so ``E log rho_hat(x) = E log Z - log n - d/2 log(2 pi h^2)`` and ``E Y_2`` (``diagnostics.py``) hold at
 finite ``n`` and ``d`` -- the finite-size theory the simulations are compared with, without the
 ``d -> inf`` limit of ``regimes.py``. ``phi`` is computed as ``exp(n log1p(-E[-expm1(-e^g)]))``
-(``g = v + log(X/c)``) so that ``1 - phi ~ 1/n`` keeps its precision.
+(``g = v + log(X/c)``) so that ``1 - phi ~ 1/n`` keeps its precision (and as a log-sum-exp where
+``phi`` is small).
 
 Quadrature: the law of ``D`` on a uniform grid of ``n_grid`` points over ``[max(0, m - 14 s), m + 14 s]``
 (``m = d + lam``, ``s^2 = 2 (d + 2 lam)``; the lower end is below where ``n P(D < .) ~ 1e-30`` for
@@ -59,7 +60,8 @@ def ncx2_log_pdf(x, d: int, lam: float, n_terms: int | None = None):
     else:
         log_pois = jnp.where(j == 0, 0.0, -jnp.inf)
     log_x = jnp.log(x)[:, None]
-    log_chi = (0.5 * k[None, :] - 1.0) * log_x - 0.5 * x[:, None] - 0.5 * k * math.log(2.0) - gammaln(0.5 * k)
+    norm = (0.5 * k * math.log(2.0) + gammaln(0.5 * k))[None, :]
+    log_chi = (0.5 * k[None, :] - 1.0) * log_x - 0.5 * x[:, None] - norm
     return logsumexp(log_pois[None, :] + log_chi, axis=-1)
 
 
@@ -95,7 +97,9 @@ def exact_point_moments(
             g = vi + log_xc
             eg = jnp.exp(jnp.minimum(g, 700.0))
             one_minus_phi = jnp.sum(jnp.exp(logw) * -jnp.expm1(-eg))
-            log_phi = jnp.log1p(-jnp.minimum(one_minus_phi, 1.0 - 1e-300))
+            # log phi: log1p(-(1 - phi)) keeps precision near phi = 1, logsumexp near phi = 0
+            near_one = one_minus_phi < 0.5
+            log_phi = jnp.where(near_one, jnp.log1p(-jnp.where(near_one, one_minus_phi, 0.0)), logsumexp(logw - eg))
             m2 = jnp.sum(jnp.exp(logw + 2.0 * g - eg))
             return jnp.exp(-jnp.exp(vi)) - jnp.exp(n * log_phi), n * m2 * jnp.exp((n - 1) * log_phi)
 
