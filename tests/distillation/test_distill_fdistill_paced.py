@@ -93,14 +93,19 @@ def test_paced_weight_and_moments():
 
 def test_efficiency_optimum_and_beta_fit(key):
     p = np.linspace(0, 1, 101)
-    m = dl.rollout_gradient_moments(p, 8)
-    v = m.variance + 0.01
-    w_star = dl.optimal_weight(p, 8, 0.01)
-    np.testing.assert_allclose(dl.weighting_efficiency(w_star, m.signal, v), 1.0, rtol=1e-12)
     xi = jax.random.uniform(key, p.shape, minval=-1, maxval=1)
-    for d in (0.01, 0.1):
-        assert dl.weighting_efficiency(w_star * (1 + d * xi), m.signal, v) < 1.0
-    fit = dl.fit_beta_kernel(p, dl.paced_weight(p, 1.7, 0.4) * 3.0)
+
+    @jax.jit
+    def efficiencies(p):
+        m = dl.rollout_gradient_moments(p, 8)
+        v = m.variance + 0.01
+        w_star = dl.optimal_weight(p, 8, 0.01)
+        return jnp.stack([dl.weighting_efficiency(w_star * (1 + d * xi), m.signal, v) for d in (0.0, 0.01, 0.1)])
+
+    eff = efficiencies(p)
+    np.testing.assert_allclose(eff[0], 1.0, rtol=1e-12)  # Cauchy-Schwarz equality at w* = s / v
+    assert eff[1] < 1.0 and eff[2] < eff[1]
+    fit = jax.jit(dl.fit_beta_kernel)(p, dl.paced_weight(p, 1.7, 0.4) * 3.0)
     np.testing.assert_allclose([fit.alpha, fit.beta, fit.log_scale], [1.7, 0.4, np.log(3.0)], atol=1e-10)
     assert fit.residual < 1e-10
 

@@ -46,10 +46,16 @@ def _ref_grad(s, t, y, tau):
 def test_loss_and_closed_form_gradient_against_loops(case):
     s, t, y = case
     ref = np.array([_ref(a, b, c, 0.7) for a, b, c in zip(s, t, y)])
-    np.testing.assert_allclose(pld_loss(s, t, y, temperature=0.7), ref, rtol=1e-13)  # float64 sums of 6 terms
     ref_g = np.stack([_ref_grad(a, b, c, 0.7) for a, b, c in zip(s, t, y)])
-    np.testing.assert_allclose(pld_grad(s, t, y, temperature=0.7), ref_g, atol=1e-14)
-    g_auto = jax.grad(lambda v: pld_loss(v, t, y, temperature=0.7).sum())(s)
+
+    @jax.jit
+    def all_three(v):
+        loss, g_auto = jax.value_and_grad(lambda x: pld_loss(x, t, y, temperature=0.7).sum())(v)
+        return pld_loss(v, t, y, temperature=0.7), g_auto, pld_grad(v, t, y, temperature=0.7)
+
+    loss, g_auto, g_closed = all_three(s)
+    np.testing.assert_allclose(loss, ref, rtol=1e-13)  # float64 sums of 6 terms
+    np.testing.assert_allclose(g_closed, ref_g, atol=1e-14)
     np.testing.assert_allclose(g_auto, ref_g, atol=1e-14)
     check_grads(jax.jit(lambda v: pld_loss(v, t, y).sum()), (s,), order=1, modes=["rev"], atol=1e-6, rtol=1e-6)
 
