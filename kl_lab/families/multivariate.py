@@ -112,7 +112,7 @@ class MultivariateNormal(ExponentialFamily):
     def _entropy(self, theta):
         _, m = self.unpack(theta)
         chol = jnp.linalg.cholesky(-2 * m)
-        return 0.5 * self.d * math.log(2 * math.pi * math.e) + jnp.sum(jnp.log(jnp.diagonal(chol)))
+        return 0.5 * self.d * math.log(2 * math.pi * math.e) - jnp.sum(jnp.log(jnp.diagonal(chol)))
 
     def kl(self, theta_p, theta_q):
         """Closed form ``[tr(S_q^-1 S_p) + (mu_q - mu_p)^T S_q^-1 (mu_q - mu_p) - d + log det S_q / det S_p] / 2``."""
