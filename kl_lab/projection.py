@@ -155,6 +155,9 @@ def i_projection_solve(log_p, features, target, *, max_iter: int = 100, tol=None
     return IProjectionResult(log_q, lam, conv, it, res, kl, dual)
 
 
+_solve_jit = jax.jit(i_projection_solve, static_argnames=("max_iter", "tol"))
+
+
 def _check_problem(log_p, features, target):
     check_rank(log_p, 1, "log_p")
     check_rank(features, 2, "features")
@@ -210,7 +213,7 @@ def i_projection(log_p, features, target, *, max_iter: int = 100, tol=None) -> I
                 f"target is outside the relative interior of the convex hull of the features: target[{j}] = "
                 f"{c[j]:.6g} but feature {j} ranges over [{lo[j]:.6g}, {hi[j]:.6g}] on the support of p"
             )
-    res = i_projection_solve(log_p, features, target, max_iter=max_iter, tol=tol)
+    res = _solve_jit(log_p, features, target, max_iter=max_iter, tol=tol)
     if is_concrete(res.converged) and not bool(res.converged):
         fc = np.asarray(features, dtype=float)[np.isfinite(np.asarray(log_p, dtype=float))] - np.asarray(target, float)
         slack = 1e-9 * (1.0 + np.max(np.abs(fc)))

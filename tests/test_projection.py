@@ -65,16 +65,22 @@ def test_m_projection_pythagoras_continuous_target(name):
     fam, g, (lo, hi) = CONT_TARGETS[name]
     d = fam.dim
 
-    def t(x):
-        return np.asarray(fam.sufficient_stats(jnp.asarray(x, float)))
+    def t(x):  # numpy statistics: a jax call per quadrature node would dominate the run time
+        return np.array([x, x * x]) if isinstance(fam, F.Normal) else np.array([np.log(x), x])
 
     eta = np.array([_quad(lambda x, i=i: g(x) * t(x)[i], lo, hi) for i in range(d)])
     res = P.m_projection(fam, jnp.asarray(eta))
     assert bool(res.converged), res
     np.testing.assert_allclose(fam.mean(res.theta), eta, atol=1e-11)  # moment matching
 
-    def kl_g(theta):
-        return _quad(lambda x: sps.xlogy(g(x), g(x)) - g(x) * float(fam.log_prob(jnp.asarray(x), theta)), lo, hi)
+    def kl_g(theta):  # log p_theta(x) = <theta, t(x)> + log h(x) - psi(theta), with t and log h in numpy
+        th, psi = np.asarray(theta), float(fam.log_partition(theta))
+        log_h = -0.5 * np.log(2 * np.pi) if isinstance(fam, F.Normal) else 0.0
+
+        def integrand(x):
+            return sps.xlogy(g(x), g(x)) - g(x) * (th @ t(x) + log_h - psi)
+
+        return _quad(integrand, lo, hi)
 
     kl_star = kl_g(res.theta)
     others = np.asarray(res.theta) + np.array([[0.3, -0.05], [-0.2, 0.1], [0.5, -0.2]])[:, :d]
@@ -156,11 +162,13 @@ def test_i_projection_rejects_infeasible_targets():
         P.i_projection(log_p, feats, np.array([0.0, 10.0]))
     with pytest.raises(ValueError, match="convex hull"):  # on the boundary: needs an infinite lam
         P.i_projection(log_p, feats, np.array([feats[:, 0].max(), 0.0]))
-    u = np.array([1.0, 1.0]) / np.sqrt(2)
-    c = u * (np.max(feats @ u) + 0.05)  # outside along the diagonal, inside every coordinate range
-    assert np.all((feats.min(0) < c) & (c < feats.max(0)))
+    # octagon vertices: a point just outside one edge but inside the bounding box [-1, 1]^2
+    ang = np.arange(8) * np.pi / 4
+    octagon = np.stack([np.cos(ang), np.sin(ang)], 1)
+    c = 0.97 * np.array([np.cos(np.pi / 8), np.sin(np.pi / 8)])  # the edge is at radius cos(pi/8) = 0.924
+    assert np.all((octagon.min(0) < c) & (c < octagon.max(0)))
     with pytest.raises(ValueError, match="separating hyperplane"):
-        P.i_projection(log_p, feats, c)
+        P.i_projection(np.full(8, -np.log(8)), octagon, c)
     # zero-mass points do not count: the target must be in the hull of the support of p
     lp = log_p.copy()
     lp[np.argmax(feats[:, 0])] = -np.inf
@@ -170,7 +178,7 @@ def test_i_projection_rejects_infeasible_targets():
     with pytest.raises(ValueError, match="features"):
         P.i_projection(log_p, feats[:-1], np.zeros(2))
     # under jit the core reports non-convergence instead of raising
-    out = jax.jit(P.i_projection_solve)(log_p, feats, c)
+    out = jax.jit(P.i_projection_solve)(np.full(8, -np.log(8)), octagon, c)
     assert not bool(out.converged)
 
 
