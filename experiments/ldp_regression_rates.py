@@ -264,6 +264,8 @@ def checks(results: dict, config: Config) -> list:
 
 
 def plot(results: dict, config: Config):
+    from matplotlib.ticker import NullFormatter  # noqa: PLC0415
+
     fig, axes = plotting.subplots(1, 4, width=3.0, height=2.7)
     titles = {"n": "error vs n", "eps": "error vs ε", "d": "error vs d", "k": "error vs k"}
     for ax, axis in zip(axes, AXES):
@@ -274,7 +276,7 @@ def plot(results: dict, config: Config):
             err = np.asarray(results[axis][est]["error"])
             m, se = err.mean(1), err.std(1, ddof=1) / np.sqrt(err.shape[1])
             color = plotting.PALETTE[ci]
-            ax.errorbar(t, m, yerr=2 * se, color=color, label=LABELS[est], **plotting.sim_style)
+            ax.errorbar(t, m, yerr=2 * se, color=color, label=f"{LABELS[est]} (simulation)", **plotting.sim_style)
             pred = [predicted_error(est, p["n"], p["d"], p["k"], p["eps"], config) for p in params]
             ax.plot(t, pred, color=color, linewidth=1.0)
             rate = P.RATES[PAPER_RATE[est]]
@@ -284,11 +286,13 @@ def plot(results: dict, config: Config):
             )
             ax.plot(tt, vals * m[-1] / vals[-1], color=color, linestyle="--", linewidth=0.9)
         ax.set(xscale="log", yscale="log", xlabel={"eps": "ε"}.get(axis, axis), title=titles[axis])
+        ax.set_xticks(t, [f"{v:.3g}" if axis != "n" else f"{v:.2g}" for v in t])
+        ax.xaxis.set_minor_formatter(NullFormatter())
         if axis == "n":
             ax.set_ylabel("‖θ̂ − θ*‖₂ (mean ± 2 s.e.)")
-    axes[0].plot([], [], color="gray", linewidth=1.0, label="noise calculus")
-    axes[0].plot([], [], color="gray", linestyle="--", linewidth=0.9, label="paper's rate")
-    axes[0].legend(loc="lower left", fontsize=6.5)
+    axes[0].plot([], [], color="gray", linewidth=1.0, label="noise calculus (first order)")
+    axes[0].plot([], [], color="gray", linestyle="--", linewidth=0.9, label="paper's rate (fitted constant)")
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=5, fontsize=7)
     return fig
 
 
