@@ -122,9 +122,13 @@ def _kl_logits_jvp(primals, tangents):
     lq = b - nm.logsumexp(b, axis=-1, keepdims=True)
     p, q = jnp.exp(lp), jnp.exp(lq)
     # d KL / d a_k = p_k (log p_k - log q_k - KL);  d KL / d b_k = q_k - p_k  (masked where p_k = 0)
-    coef = jnp.where(p > 0, jnp.where(p > 0, lp, 0.0) - jnp.where(p > 0, lq, 0.0) - out[..., None], 0.0)
-    ga = jnp.where(p > 0, p * coef, 0.0)
-    t = jnp.sum(ga * jnp.where(p > 0, da, 0.0), axis=-1) + jnp.sum((q - p) * db, axis=-1)
+    # where KL = +inf (p charges a -inf logit of q) the tangent is 0, so that an infinite term weighted by 0
+    # in a larger loss does not turn its gradient into NaN
+    fin = jnp.isfinite(out)[..., None]
+    ok = (p > 0) & fin
+    coef = jnp.where(ok, jnp.where(ok, lp, 0.0) - jnp.where(ok, lq, 0.0) - jnp.where(fin, out[..., None], 0.0), 0.0)
+    ga = jnp.where(ok, p * coef, 0.0)
+    t = jnp.sum(ga * jnp.where(ok, da, 0.0), axis=-1) + jnp.sum(jnp.where(fin, q - p, 0.0) * db, axis=-1)
     return out, t
 
 

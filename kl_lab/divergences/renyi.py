@@ -129,8 +129,9 @@ def _amari_last(lp: Array, lq: Array, alpha: Array) -> Array:
     exprel = jnp.where(k_s == 0, 1.0, jnp.expm1(k_s) / jnp.where(k_s == 0, 1.0, k_s))
     near = r * exprel / a  # (K / beta) * expm1(K) / K / alpha, exact at alpha = 1
     beta_far = jnp.where(small, 1.0, beta)
-    far = jnp.expm1(jnp.where(small, 0.0, k)) / (a * beta_far)
-    return jnp.maximum(jnp.where(small, near, far), 0.0)
+    k_inf = k == jnp.inf  # D = +inf: value inf with a zero (not NaN) gradient
+    far = jnp.expm1(jnp.where(small | k_inf, 0.0, k)) / (a * beta_far)
+    return jnp.where(k_inf, jnp.inf, jnp.maximum(jnp.where(small, near, far), 0.0))
 
 
 def amari_alpha(log_p: Array, log_q: Array, alpha: Any, axis: int = -1) -> Array:
