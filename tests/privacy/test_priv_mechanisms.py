@@ -12,6 +12,7 @@ import scipy.optimize as so
 from scipy.stats import laplace, norm
 
 from kl_lab import privacy as P
+from kl_lab.divergences import gaussian_renyi_diag
 
 
 def _scipy_delta(sigma, eps, sens=1.0):
@@ -76,6 +77,10 @@ def test_gaussian_rdp_against_quadrature_and_closed_form():
         integral, _ = si.quad(f, -25, 25, points=[sens * alpha], epsabs=0, epsrel=1e-12)
         ref = math.log(integral) / (alpha - 1)
         assert float(P.gaussian_rdp(alpha, sens, sigma)) == pytest.approx(ref, rel=1e-9)  # quad to 1e-12
+        # the divergences module's closed form (diagonal Gaussians): the same curve
+        var = jnp.array([sigma**2])
+        got = gaussian_renyi_diag(jnp.array([sens]), var, jnp.array([0.0]), var, alpha)
+        assert float(got) == pytest.approx(float(P.gaussian_rdp(alpha, sens, sigma)), rel=1e-12)
 
 
 def test_rdp_conversion_is_an_upper_bound_on_the_exact_epsilon():
