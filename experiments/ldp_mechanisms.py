@@ -294,6 +294,10 @@ def plot(results: dict, config: Config):
         ylabel="variance of the debiased estimate",
         title="variance: formula (lines) vs MC",
     )
+    from matplotlib.ticker import NullFormatter  # noqa: PLC0415
+
+    ax2.set_xticks(eps, [f"{e:g}" for e in eps])
+    ax2.xaxis.set_minor_formatter(NullFormatter())
     ax2.legend(fontsize=6.5)
     return fig
 
