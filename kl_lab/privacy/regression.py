@@ -67,6 +67,9 @@ __all__ = [
 
 
 class LDPRegressionResult(NamedTuple):
+    """An estimate and its diagnostics. ``clipped_fraction`` and ``min_eigenvalue`` look at the raw data:
+    they are for the experimenter (simulation diagnostics), not quantities the server could release."""
+
     theta: jax.Array  #: (d,) the estimate
     theta_unthresholded: jax.Array  #: (d,) (Sigma^+)^{-1} b^ (non-interactive) or the last gradient step (IHT)
     support: jax.Array  #: (d,) bool, the selected coordinates
