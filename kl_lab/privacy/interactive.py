@@ -1,0 +1,128 @@
+"""Sequentially interactive LDP sparse regression: LDP iterative hard thresholding.
+
+:func:`ldp_iht_regression` (sequentially interactive LDP-IHT, Wang & Xu 2021 as rectified by
+Zhu et al. 2024): ``T`` disjoint batches; batch ``t`` releases ``x~ (<x~, theta_{t-1}> - y~)`` with the
+Gaussian mechanism at the full ``(eps, delta)`` (each user speaks once), sensitivity
+``2 sqrt(d) tau_1 (tau_1 ||theta_{t-1}||_1 + tau_2)`` (``theta_{t-1}`` is public when batch t speaks);
+the server steps ``theta_t = P_R(H_k(theta_{t-1} - eta g^_t))``. ``||theta||_1 <= sqrt(k) R`` after
+``H_k`` is where the extra ``sqrt(k)`` of the ``k sqrt(d)/(sqrt(n) eps)`` rate comes from.
+Defaults: ``eta = 1/L`` with ``L = x_scale^2`` (unit-variance coordinates), ``T = ceil(log2(R sqrt(n)))``
+(optimisation error contracting by 1/2 per step reaches ``1/sqrt(n)``).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import jax
+import jax.numpy as jnp
+
+from kl_lab.numerics import check_positive
+from kl_lab.privacy.mechanisms import gaussian_sigma
+from kl_lab.privacy.regression import LDPRegressionResult, _clip, _is_inf, _validate, default_clip
+
+__all__ = ["ldp_iht_regression"]
+
+
+def ldp_iht_regression(
+    key: jax.Array,
+    x: jax.Array,
+    y: jax.Array,
+    epsilon,
+    delta,
+    sparsity: int,
+    *,
+    n_iterations: int | None = None,
+    step_size: float | None = None,
+    clip_x=None,
+    clip_y=None,
+    x_scale: float = 1.0,
+    y_scale: float | None = None,
+    theta_norm: float = 1.0,
+    calibration: str = "analytic",
+) -> LDPRegressionResult:
+    """Sequentially interactive ``(epsilon, delta)``-LDP iterative hard thresholding (module docstring).
+
+    Users ``[t m, (t+1) m)`` form batch ``t`` (``m = n // T``; the remainder is unused). The
+    aggregate batch noise is drawn as ``N(0, sigma_t^2 / m)`` (equal in law to per-user noise).
+    """
+    x, y = _validate(x, y, epsilon, delta)
+    n, d = x.shape
+    if not (isinstance(sparsity, int) and 1 <= sparsity <= d):
+        raise ValueError(f"sparsity must be an int in [1, d={d}]; got {sparsity!r}")
+    if n_iterations is None:
+        n_iterations = max(1, math.ceil(math.log2(max(theta_norm * math.sqrt(n), 2.0))))
+    if not (isinstance(n_iterations, int) and 1 <= n_iterations <= n):
+        raise ValueError(f"n_iterations must be an int in [1, n={n}]; got {n_iterations!r}")
+    eta = 1.0 / x_scale**2 if step_size is None else step_size
+    check_positive(eta, "step_size")
+    y_scale = math.sqrt(theta_norm**2 * x_scale**2 + 1.0) if y_scale is None else y_scale
+    no_priv = _is_inf(epsilon)
+    clip_x = (math.inf if no_priv else default_clip(n, x_scale)) if clip_x is None else clip_x
+    clip_y = (math.inf if no_priv else default_clip(n, y_scale)) if clip_y is None else clip_y
+    return _iht_core(
+        key,
+        x,
+        y,
+        epsilon,
+        delta,
+        clip_x,
+        clip_y,
+        eta,
+        theta_norm,
+        sparsity=sparsity,
+        n_iterations=n_iterations,
+        calibration=calibration,
+    )
+
+
+@functools.partial(jax.jit, static_argnames=("sparsity", "n_iterations", "calibration"))
+def _iht_core(key, x, y, epsilon, delta, clip_x, clip_y, eta, theta_norm, *, sparsity, n_iterations, calibration):
+    n, d = x.shape
+    dtype = x.dtype
+    clip_x, clip_y = jnp.asarray(clip_x, dtype), jnp.asarray(clip_y, dtype)
+    xc, yc, frac = _clip(x, y, clip_x, clip_y)
+    m = n // n_iterations
+    xb = xc[: m * n_iterations].reshape(n_iterations, m, d)
+    yb = yc[: m * n_iterations].reshape(n_iterations, m)
+    eps = jnp.asarray(epsilon, dtype)
+    finite = jnp.isfinite(eps)
+    safe_eps = jnp.where(finite, eps, 1.0)
+    # sigma is linear in the sensitivity: calibrate once for Delta = 1 and scale
+    unit_sigma = jnp.where(finite, gaussian_sigma(safe_eps, delta, 1.0, calibration), 0.0).astype(dtype)
+
+    def step(carry, batch):
+        theta, _, _ = carry
+        xt, yt, kt = batch
+        sens = 2 * math.sqrt(d) * clip_x * (clip_x * jnp.sum(jnp.abs(theta)) + clip_y)
+        sigma = unit_sigma * jnp.where(finite, sens, 0.0)
+        grad = xt.T @ (xt @ theta - yt) / m + sigma / math.sqrt(m) * jax.random.normal(kt, (d,), dtype)
+        v = theta - eta * grad
+        _, idx = jax.lax.top_k(jnp.abs(v), sparsity)
+        new = jnp.zeros_like(v).at[idx].set(v[idx])
+        norm = jnp.linalg.norm(new)
+        new = new * jnp.minimum(1.0, theta_norm / jnp.where(norm > 0, norm, 1.0))
+        return (new, v, sigma), jnp.linalg.norm(new - theta)
+
+    keys = jax.random.split(key, n_iterations)
+    init = (jnp.zeros((d,), dtype), jnp.zeros((d,), dtype), jnp.asarray(0.0, dtype))
+    (theta, v, sigma), moves = jax.lax.scan(step, init, (xb, yb, keys))
+    support = theta != 0
+    thr = jnp.min(jnp.where(support, jnp.abs(v), jnp.inf))
+    min_eig = jnp.linalg.eigvalsh(xb[-1].T @ xb[-1] / m)[0]  # diagnostic: the last batch's clipped design
+    return LDPRegressionResult(
+        theta,
+        v,
+        support,
+        thr,
+        jnp.asarray(0.0, dtype),
+        sigma,
+        clip_x,
+        clip_y,
+        frac,
+        min_eig,
+        jnp.all(jnp.isfinite(theta)),
+        n_iterations,
+        moves[-1],
+    )
