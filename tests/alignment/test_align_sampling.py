@@ -7,7 +7,7 @@ import pytest
 
 from kl_lab.alignment import best_of_n_log_probs, best_of_n_sample
 
-DRAWS = 200_000
+DRAWS = 100_000
 
 
 def naive_best_of_n(key, p, r, n, draws):
@@ -26,7 +26,7 @@ def chi2_z(counts, probs, draws):
     return (chi2 - dof) / np.sqrt(2 * dof)
 
 
-@pytest.mark.parametrize("n", [1.0, 3.0, 64.0])
+@pytest.mark.parametrize("n", [3.0, 64.0])
 def test_matches_exact_law_and_naive_sampling(n, key):
     k1, k2, k3 = jax.random.split(key, 3)
     p = jax.random.dirichlet(k1, jnp.ones(12))
