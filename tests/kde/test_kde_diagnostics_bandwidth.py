@@ -18,8 +18,8 @@ def test_hill_on_pareto(key):
     assert diagnostics.default_hill_k(10_000) == 100
 
 
-def test_skewness_matches_scipy(key):
-    x = jax.random.gamma(key, 3.0, (2000,))
+def test_skewness_matches_scipy():
+    x = jnp.asarray(np.random.default_rng(2).gamma(3.0, size=2000))
     sk = diagnostics.skewness(x)
     assert abs(float(sk.value) - st.skew(np.asarray(x))) < 1e-12
     assert float(diagnostics.skewness(jnp.ones(10)).value) == 0.0
@@ -55,7 +55,7 @@ def test_likelihood_cv_matches_scipy_optimiser():
 
 
 def test_least_squares_cv_matches_brute_force():
-    y = np.random.default_rng(5).standard_normal((120, 2))
+    y = np.random.default_rng(5).standard_normal((60, 2))
     n, d = y.shape
     sq = np.sum((y[:, None] - y[None]) ** 2, axis=-1)
 

@@ -49,7 +49,7 @@ def test_streamed_reducer_is_exact(key):
 
 
 def test_fast_and_full_paths_give_the_same_kde_law(key):
-    n, d, m = 200, 8, 250
+    n, d, m = 200, 8, 160
     hs = jnp.array([0.7, 1.5])
     x = jnp.zeros(d).at[0].set(np.sqrt(d))
     keys = jax.random.split(key, 2 * m)
