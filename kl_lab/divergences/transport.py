@@ -293,6 +293,15 @@ def _cloud_inputs(x, y, log_a, log_b, cost_fn):
     return x.astype(dtype), y.astype(dtype), log_a, log_b, cost_fn
 
 
+def _cloud(x, y, epsilon, log_a, log_b, cost_fn, threshold, max_iterations, solve_kwargs, *, divergence: bool):
+    """Shared body of the two point-cloud entry points: validate, flatten the batch, solve, restore."""
+    x, y, log_a, log_b, cost_fn = _cloud_inputs(x, y, log_a, log_b, cost_fn)
+    kw = _solve_kwargs(threshold, max_iterations, solve_kwargs)
+    batch, (x, y, log_a, log_b) = _flatten_batch((2, 2, 1, 1), x, y, log_a, log_b)
+    out = _cloud_core(x, y, log_a, log_b, cost_fn, _eps(epsilon, x.dtype), divergence=divergence, kw=kw)
+    return _unflatten(batch, out)
+
+
 def entropic_ot_pointcloud(
     x: Array,
     y: Array,
@@ -312,11 +321,7 @@ def entropic_ot_pointcloud(
     ``ott.geometry.costs.CostFn``. The n x m cost is formed inside ott (its online
     ``batch_size`` mode is broken with jax >= 0.9, ott#700). Other arguments as :func:`entropic_ot`.
     """
-    x, y, log_a, log_b, cost_fn = _cloud_inputs(x, y, log_a, log_b, cost_fn)
-    kw = _solve_kwargs(threshold, max_iterations, solve_kwargs)
-    batch, (x, y, log_a, log_b) = _flatten_batch((2, 2, 1, 1), x, y, log_a, log_b)
-    out = _cloud_core(x, y, log_a, log_b, cost_fn, _eps(epsilon, x.dtype), divergence=False, kw=kw)
-    return _unflatten(batch, out)
+    return _cloud(x, y, epsilon, log_a, log_b, cost_fn, threshold, max_iterations, solve_kwargs, divergence=False)
 
 
 def sinkhorn_divergence_pointcloud(
@@ -335,11 +340,7 @@ def sinkhorn_divergence_pointcloud(
 
     Arguments as :func:`entropic_ot_pointcloud`; ``epsilon`` is shared by the three terms.
     """
-    x, y, log_a, log_b, cost_fn = _cloud_inputs(x, y, log_a, log_b, cost_fn)
-    kw = _solve_kwargs(threshold, max_iterations, solve_kwargs)
-    batch, (x, y, log_a, log_b) = _flatten_batch((2, 2, 1, 1), x, y, log_a, log_b)
-    out = _cloud_core(x, y, log_a, log_b, cost_fn, _eps(epsilon, x.dtype), divergence=True, kw=kw)
-    return _unflatten(batch, out)
+    return _cloud(x, y, epsilon, log_a, log_b, cost_fn, threshold, max_iterations, solve_kwargs, divergence=True)
 
 
 def w1_ordered(log_p: Array, log_q: Array, support: Array | float | None = None, axis: int = -1) -> Array:
