@@ -122,7 +122,7 @@ def logsumexp(a: Array, axis: int | None = -1, keepdims: bool = False) -> Array:
         out = _lse_last(a.reshape(-1))
         return out.reshape((1,) * a.ndim) if keepdims else out
     axis = check_axis(axis, a.ndim, "axis")
-    out = _lse_last(jnp.moveaxis(a, axis, -1))
+    out = _lse_last(move_axis_last(a, axis))
     return jnp.expand_dims(out, axis) if keepdims else out
 
 
@@ -238,30 +238,65 @@ def check_finite(x: Any, name: str) -> None:
         raise ValueError(f"{name} must be finite; got {int(np.sum(~np.isfinite(v)))} non-finite entries")
 
 
+def move_axis_last(x: Any, axis: int) -> Any:
+    """``jnp.moveaxis(x, axis, -1)``, skipped when ``axis`` is already last: eagerly, ``jnp.moveaxis`` copies
+    even then (60 ms for 2^25 float32 entries)."""
+    x = jnp.asarray(x)
+    if x.ndim == 0 or axis % x.ndim == x.ndim - 1:
+        return x
+    return jnp.moveaxis(x, axis, -1)
+
+
+@jax.jit
+def _last_axis_max(x: Any):
+    return jnp.max(x, axis=-1)
+
+
+@jax.jit
+def _last_axis_max_and_lse(x: Any):
+    m = jnp.max(x, axis=-1)
+    shift = jnp.where(jnp.isfinite(m), m, 0.0)
+    lse = jnp.log(jnp.sum(jnp.exp(x - shift[..., None]), axis=-1)) + shift
+    return m, lse
+
+
+def slice_max(x: Any, axis: int = -1) -> np.ndarray:
+    """Maximum of every slice of a concrete array along ``axis``, as a numpy array, in one jitted pass.
+
+    The validators read it instead of scanning in numpy (~7 ms for 2^25 float32 entries on one CPU core,
+    against ~150 ms per numpy check): NaN anywhere in a slice makes its maximum NaN (XLA's max propagates
+    NaN), ``+inf`` makes it ``+inf``, and an all ``-inf`` slice has maximum ``-inf``.
+    """
+    with jax.ensure_compile_time_eval():  # a concrete value inside an outer trace: evaluate, do not stage
+        return np.asarray(_last_axis_max(move_axis_last(x, axis)))
+
+
+def slice_max_and_logsumexp(x: Any, axis: int = -1) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`slice_max` and the logsumexp of every slice (NaN/inf-propagating), in one jitted pass."""
+    with jax.ensure_compile_time_eval():
+        m, lse = _last_axis_max_and_lse(move_axis_last(x, axis))
+        return np.asarray(m), np.asarray(lse)
+
+
 def check_log_probs(log_p: Any, name: str, axis: int = -1, *, atol: float | None = None) -> None:
     """Check a concrete array of log-probabilities along ``axis``.
 
-    Entries must be ``<= 0`` (``-inf`` allowed for zero mass), not NaN, and each
+    Entries must not be NaN or ``+inf`` (``-inf`` allowed for zero mass), and each
     slice must satisfy ``logsumexp == 0`` within ``atol`` (default: 1e-4 for
     float32, 1e-8 for float64 -- a few hundred ulps of accumulated rounding
-    for sums over up to ~1e5 entries). Skipped when traced.
+    for sums over up to ~1e5 entries). Skipped when traced. The scan is one
+    jitted pass (:func:`slice_max_and_logsumexp`); numpy only counts offenders for the message.
     """
     check_floating(log_p, name)
-    if not is_concrete(log_p):
+    if not is_concrete(log_p) or np.size(log_p) == 0:
         return
-    v = np.asarray(log_p, dtype=np.float64)
-    if np.any(np.isnan(v)):
-        raise ValueError(f"{name} must not contain NaN; got {int(np.isnan(v).sum())} NaN entries")
-    if np.any(v == np.inf):
+    mx, lse = slice_max_and_logsumexp(log_p, axis)
+    if np.any(np.isnan(mx)):
+        raise ValueError(f"{name} must not contain NaN; got {int(np.isnan(np.asarray(log_p)).sum())} NaN entries")
+    if np.any(mx == np.inf):
         raise ValueError(f"{name} holds log-probabilities, which must be <= 0; got +inf entries")
     if atol is None:
-        atol = 1e-4 if np.asarray(log_p).dtype == np.float32 else 1e-8
-    if v.size == 0:
-        return
-    with np.errstate(divide="ignore", invalid="ignore"):
-        m = np.max(v, axis=axis, keepdims=True)
-        m = np.where(np.isfinite(m), m, 0.0)
-        lse = np.log(np.sum(np.exp(v - m), axis=axis)) + np.squeeze(m, axis=axis)
+        atol = 1e-4 if jnp.result_type(log_p) == jnp.float32 else 1e-8
     if not np.all(np.abs(lse) <= atol):
         worst = float(np.max(np.abs(lse)))
         raise ValueError(

@@ -103,7 +103,7 @@ def _prepare(log_p: Array, log_q: Array, axis: int, names=("log_p", "log_q"), ch
     if check_values:
         nm.check_log_probs(log_p, names[0], axis=neg)
         nm.check_log_probs(log_q, names[1], axis=neg)
-    return jnp.moveaxis(lp, ax, -1), jnp.moveaxis(lq, ax, -1)
+    return nm.move_axis_last(lp, ax), nm.move_axis_last(lq, ax)
 
 
 def _prepare_one(log_p: Array, axis: int, name: str = "log_p", check_values: bool = True) -> Array:
@@ -113,7 +113,7 @@ def _prepare_one(log_p: Array, axis: int, name: str = "log_p", check_values: boo
     ax = nm.check_axis(axis, jnp.ndim(log_p), "axis")
     if check_values:
         nm.check_log_probs(log_p, name, axis=ax)
-    return jnp.moveaxis(jnp.asarray(log_p), ax, -1)
+    return nm.move_axis_last(log_p, ax)
 
 
 def _wsum(x: Array, log_w: Array) -> Array:

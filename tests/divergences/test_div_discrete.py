@@ -225,6 +225,55 @@ def test_kl_from_logits_float32_wide_rows_match_float64(key):
     np.testing.assert_allclose(got, ref, rtol=1e-5)  # the issue's float32 requirement
 
 
+def _kl_rows_scipy(a, b):
+    """float64 KL of softmax rows from scipy alone: log_softmax, then rel_entr (0 where p = 0, inf where q = 0)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return sp.rel_entr(np.exp(sp.log_softmax(a, axis=-1)), np.exp(sp.log_softmax(b, axis=-1))).sum(-1)
+
+
+def test_kl_from_logits_float32_every_path_matches_scipy():
+    """One float32 batch of width 32768 whose rows take every branch of the fused kernel: well separated
+    (fast path), near-equal with and without a shared argmax (cancellation re-sum), identical, ``-inf`` in p
+    only (clamped fast path), ``-inf`` shared by p and q (masked re-sum), and p charging a ``-inf`` of q."""
+    rng = np.random.default_rng(7)
+    w = 32768
+    a = rng.standard_normal((9, w)).astype(np.float32)
+    b = rng.standard_normal((9, w)).astype(np.float32)
+    b[1] = a[1] + np.float32(0.03) * rng.standard_normal(w).astype(np.float32)  # KL ~ 4.5e-4
+    b[2] = a[2] + np.float32(0.003) * rng.standard_normal(w).astype(np.float32)  # KL ~ 4.5e-6
+    a[3, 0] = b[3, 0] = 9.0  # near-equal with the same argmax: the case a |rbar|-only guard misses
+    b[3] = a[3] + np.float32(0.03) * rng.standard_normal(w).astype(np.float32)
+    b[3, 0] = a[3, 0]
+    b[4] = a[4]  # identical: exactly 0
+    a[5, :5000] = -np.inf  # p has zeros, q does not
+    a[6, :5000] = -np.inf  # both have zeros at the same classes (0 * inf in the unmasked sum)
+    b[6, :5000] = -np.inf
+    a[7, :3000] = -np.inf  # shared zeros and near-equal
+    b[7] = a[7] + np.float32(0.01) * rng.standard_normal(w).astype(np.float32)
+    b[8, 100] = -np.inf  # p > 0 where q = 0: +inf
+    ref = _kl_rows_scipy(a, b)
+    for f in (jax.jit(D.kl_from_logits), D.kl_from_logits):
+        got = np.asarray(f(jnp.asarray(a), jnp.asarray(b)))
+        assert got.dtype == np.float32
+        assert got[4] == 0.0 and got[8] == np.inf
+        fin = np.isfinite(ref) & (ref > 0)
+        assert fin.sum() == 7
+        np.testing.assert_allclose(got[fin], ref[fin], rtol=1e-5)  # the issue's float32 requirement
+    # the same rows one at a time (no other row can switch a branch on) agree with the batch
+    for i in range(9):
+        np.testing.assert_allclose(D.kl_from_logits(jnp.asarray(a[i]), jnp.asarray(b[i])), got[i], rtol=1e-6)
+
+
+def test_kl_from_logits_rejects_nan_and_all_masked_rows():
+    ok = np.zeros((2, 3))
+    with pytest.raises(ValueError, match="logits_p must not contain NaN; got 1"):
+        D.kl_from_logits(np.array([[0.0, np.nan, 1.0], [0.0, 0.0, 0.0]]), ok)
+    with pytest.raises(ValueError, match="logits_q must have at least one finite logit"):
+        D.kl_from_logits(ok, np.array([[0.0, 0.0, 0.0], [-np.inf] * 3]))
+    with pytest.raises(ValueError, match="logits_p must not contain \\+inf"):
+        D.kl_from_logits(np.array([[0.0, np.inf, 1.0], [0.0, 0.0, 0.0]]).T, ok.T, axis=0)
+
+
 # ---------------------------------------------------------------- gradients
 ALL = {
     "kl": D.kl,
