@@ -10,6 +10,8 @@ branch, timed in two more regimes against the same numpy formulation:
   does not do (its result there is off by ~1e-3 relative; kl_lab's by < 1e-6);
 - rows where p and q share 5000 ``-inf`` logits: the unmasked cross term is ``0 * inf`` there, so those rows
   are re-summed with masks.
+numpyro's reference for gaussian_kl holds two independent Cholesky calls in one program, the shape that can
+deadlock XLA:CPU on large batches (see kl_lab.divergences.gaussian); if `make bench` stalls there, that is it.
 """
 
 from __future__ import annotations

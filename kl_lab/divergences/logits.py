@@ -149,7 +149,7 @@ def _kl_value(a: Array, b: Array) -> Array:
     partition sums, cross term). The masked re-sum sits in a cond nested inside this one: as a second
     top-level cond it measured 80 ms slower at float32 (1024, 32768) even when not taken.
 
-    Measured (float32 (1024, 32768), one idle CPU core pair, ``benchmarks/bench_divergences.py``): 71 ms
+    Measured (float32 (1024, 32768), one idle CPU core pair, ``benchmarks/bench_divergences.py``): 66-71 ms
     separated rows, 129-143 ms near-equal rows, 240-281 ms rows with shared ``-inf`` logits; scipy log_softmax +
     numpy takes 390-720 ms on the same arrays.
     """
