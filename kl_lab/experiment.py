@@ -151,7 +151,7 @@ def to_jsonable(x: Any) -> Any:
     if isinstance(x, (int, np.integer)) and not isinstance(x, bool):
         return int(x)
     a = np.asarray(x)
-    if a.dtype == bool:
+    if a.dtype == bool or a.dtype.kind in "US":  # booleans and strings (e.g. curve names) stay themselves
         return a.tolist()
     if np.issubdtype(a.dtype, np.integer):
         return a.tolist()
@@ -319,3 +319,48 @@ def main(path: str | os.PathLike, argv: Sequence[str] | None = None) -> int:
     for kind, p in rec.paths.items():
         print(f"wrote {kind}: {p}")
     return 0 if all(c.passed for c in rec.checks) else 1
+
+
+def _from_jsonable(x: Any) -> Any:
+    """Inverse of :func:`to_jsonable` for results: nested lists -> arrays, 'inf'/'nan' -> floats."""
+    if isinstance(x, dict):
+        return {k: _from_jsonable(v) for k, v in x.items()}
+    if isinstance(x, str):
+        return {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}.get(x, x)
+    if isinstance(x, list):
+        flat = _map_nested(x, lambda v: {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}.get(v, v))
+        try:
+            return np.asarray(flat)
+        except ValueError:  # ragged: keep a list of arrays
+            return [_from_jsonable(v) for v in x]
+    if isinstance(x, float):
+        return np.float64(x)
+    return x
+
+
+def _config_from_jsonable(module: ModuleType, d: dict) -> Any:
+    """Rebuild ``module.Config`` from its JSON form (lists back to tuples where the default is one)."""
+    kwargs = {}
+    for f in dataclasses.fields(module.Config):
+        if f.name not in d:
+            continue
+        v = d[f.name]
+        kwargs[f.name] = _to_tuples(v) if isinstance(v, list) else v
+    return module.Config(**kwargs)
+
+
+def _to_tuples(v: Any) -> Any:
+    return tuple(_to_tuples(u) for u in v) if isinstance(v, list) else v
+
+
+def load_saved(name: str, out: str | os.PathLike | None = None) -> tuple[ModuleType, Any, Any, dict]:
+    """Load ``<out>/<name>.json`` (default ``paper_figures/``): ``(module, config, results, doc)``.
+
+    ``results`` is the saved pytree with arrays rebuilt, so ``module.checks(results, config)``
+    re-evaluates the theory checks on the saved simulation without rerunning it.
+    """
+    module = load(name)
+    out_dir = Path(out) if out is not None else Path(__file__).resolve().parents[1] / "paper_figures"
+    doc = json.loads((out_dir / f"{name}.json").read_text())
+    config = _config_from_jsonable(module, doc["config"])
+    return module, config, _from_jsonable(doc["results"]), doc

@@ -21,6 +21,7 @@ Input checks come in two kinds (DESIGN.md, "Bad input"):
 
 from __future__ import annotations
 
+import contextvars
 import math
 from typing import Any
 
@@ -47,6 +48,11 @@ __all__ = [
     "check_finite",
     "check_log_probs",
     "check_axis",
+    "require",
+    "poison",
+    "checked",
+    "as_float_array",
+    "compute_dtype",
 ]
 
 
@@ -310,3 +316,160 @@ def check_axis(axis: int, ndim: int, name: str = "axis") -> int:
     if not -max(ndim, 1) <= axis < max(ndim, 1):
         raise ValueError(f"{name} must lie in [-{ndim}, {ndim}) for an array of rank {ndim}; got {axis}")
     return int(axis) % max(ndim, 1)
+
+
+# --------------------------------------------------------------------------
+# the one policy for bad values (DESIGN.md "Bad input")
+# --------------------------------------------------------------------------
+# Eagerly, a bad value raises ``ValueError`` naming the public argument. Under ``jit`` (values are
+# tracers) nothing can raise, so the function computes a boolean ``ok`` with :func:`require` and returns
+# :func:`poison` ``(ok, out)``: NaN in every floating leaf and ``converged=False`` in a solver result --
+# never a plausible number. :func:`checked` runs a function under ``jax.experimental.checkify`` so that
+# the same ``require`` calls raise the eager message from jitted code.
+_CHECKIFY: contextvars.ContextVar[bool] = contextvars.ContextVar("kl_lab_checkify", default=False)
+
+
+def require(ok: Any, message: str, **values: Any) -> Array:
+    """Assert a value condition under the library's one policy; return it as a traced-or-concrete bool.
+
+    Args:
+      ok: boolean (array) that holds when the input is valid; reduced with ``all``.
+      message: the eager error, naming the *public* argument, what was expected and what arrived;
+        ``{name}`` fields are filled from ``values`` (never interpolate a traced value yourself: under
+        :func:`checked` the field is filled with the runtime value).
+      values: the arrays or scalars the message shows.
+
+    Returns:
+      ``jnp.bool_`` scalar: ``True`` eagerly (an invalid concrete value raises ``ValueError(message)``
+      instead); under a trace the traced truth value, which the caller feeds to :func:`poison`. Inside
+      :func:`checked`, a false ``ok`` also raises ``ValueError(message)`` from the compiled code.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> def sqrt_pos(x):
+      ...     ok = require(x > 0, "x must be > 0; got {x}", x=x)
+      ...     return poison(ok, jnp.sqrt(x))
+      >>> float(jax.jit(sqrt_pos)(-1.0))
+      nan
+    """
+    ok = jnp.all(jnp.asarray(ok))
+    if is_concrete(ok):
+        with jax.ensure_compile_time_eval():
+            if not bool(ok):
+                raise ValueError(message.format(**{k: _show(v) for k, v in values.items()}))
+        return jnp.asarray(True)
+    if _CHECKIFY.get():
+        from jax.experimental import checkify
+
+        checkify.check(ok, message, **{k: jnp.asarray(v) for k, v in values.items()})
+    return ok
+
+
+def _show(v: Any) -> str:
+    a = np.asarray(v)
+    return repr(a.item()) if a.ndim == 0 else (str(a.tolist()) if a.size <= 8 else _describe(a))
+
+
+def poison(ok: Any, out: Any) -> Any:
+    """``out`` where ``ok`` holds; otherwise NaN in every floating leaf and ``converged=False``.
+
+    ``out`` may be an array or any pytree (a solver's ``NamedTuple`` result included: its boolean
+    ``converged`` field becomes ``converged & ok``). Integer and boolean leaves other than ``converged``
+    are left alone. Gradients flow through the valid branch only (``jnp.where``).
+    """
+    ok = jnp.asarray(ok)
+    if isinstance(out, tuple) and hasattr(out, "_fields") and "converged" in out._fields:
+        out = out._replace(converged=jnp.logical_and(out.converged, ok))
+
+    def leaf(x):
+        x = jnp.asarray(x)
+        if jnp.issubdtype(x.dtype, jnp.inexact):
+            return jnp.where(ok, x, jnp.asarray(jnp.nan, x.dtype))
+        return x
+
+    return jax.tree_util.tree_map(leaf, out)
+
+
+def checked(fn: Any, *, static_argnames: tuple[str, ...] = ()) -> Any:
+    """A variant of ``fn`` that is jitted and raises the eager ``ValueError`` from compiled code.
+
+    Built on ``jax.experimental.checkify``: every :func:`require` inside ``fn`` becomes a
+    ``checkify.check``; the first failing one raises ``ValueError`` with its message. Positional and
+    keyword arguments that are arrays or Python floats are traced; ints, bools, strings, ``None`` and
+    callables are static (so ``axis=``, ``n=`` stay Python values), as is every name in
+    ``static_argnames``.
+
+    Example:
+      >>> from kl_lab.divergences import kl
+      >>> checked(kl)(jnp.log(jnp.array([0.5, 0.5])), jnp.log(jnp.array([0.9, 0.1]))) >= 0
+      Array(True, dtype=bool)
+    """
+    import functools
+
+    from jax.experimental import checkify
+
+    def is_static(name: str | None, v: Any) -> bool:
+        if name is not None and name in static_argnames:
+            return True
+        if isinstance(v, bool) or v is None or isinstance(v, (int, str)) or callable(v):
+            return True
+        return isinstance(v, (tuple, list)) and not _is_numeric_sequence(v)
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        dyn_pos = [i for i, a in enumerate(args) if not is_static(None, a)]
+        dyn_kw = [k for k, v in kwargs.items() if not is_static(k, v)]
+
+        def inner(pos_vals, kw_vals):
+            a = list(args)
+            for i, v in zip(dyn_pos, pos_vals):
+                a[i] = v
+            kw = dict(kwargs)
+            kw.update(zip(dyn_kw, kw_vals))
+            token = _CHECKIFY.set(True)
+            try:
+                return fn(*a, **kw)
+            finally:
+                _CHECKIFY.reset(token)
+
+        pos_vals = [jnp.asarray(args[i]) for i in dyn_pos]
+        kw_vals = [jnp.asarray(kwargs[k]) for k in dyn_kw]
+        err, out = jax.jit(checkify.checkify(inner))(pos_vals, kw_vals)
+        msg = err.get()
+        if msg is not None:
+            raise ValueError(msg.split(" (`check` failed)")[0].strip())
+        return out
+
+    return wrapper
+
+
+def _is_numeric_sequence(v: Any) -> bool:
+    try:
+        return np.asarray(v).dtype.kind in "biuf"
+    except (ValueError, TypeError):
+        return False
+
+
+def as_float_array(x: Any, name: str) -> Array:
+    """``x`` (array, list, tuple or scalar) as a floating JAX array; lists and tuples are accepted.
+
+    Integer input becomes the default float dtype; bfloat16/float16 are kept (callers compute in float32
+    through :func:`compute_dtype` and cast back). Raises ``TypeError`` naming ``name`` for non-numeric input.
+    """
+    if isinstance(x, (list, tuple)):
+        try:
+            x = np.asarray(x, dtype=float)
+        except (ValueError, TypeError) as e:
+            raise TypeError(f"{name} must be a numeric array (or list of numbers); got {type(x).__name__}: {e}") from e
+    x = jnp.asarray(x)
+    if not jnp.issubdtype(x.dtype, jnp.inexact):
+        if x.dtype.kind not in "biu":
+            raise TypeError(f"{name} must be numeric; got dtype {x.dtype}")
+        x = x.astype(jnp.result_type(float))
+    return x
+
+
+def compute_dtype(dtype: Any) -> Any:
+    """float32 for bfloat16/float16 (low-precision inputs are computed in float32 and cast back), else ``dtype``."""
+    dtype = jnp.dtype(dtype)
+    return jnp.dtype(jnp.float32) if dtype.itemsize < 4 and jnp.issubdtype(dtype, jnp.floating) else dtype
