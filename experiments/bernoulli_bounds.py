@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from kl_lab import experiment, plotting
-from kl_lab.checks import check
+from kl_lab.checks import Checks, derived, law
 from kl_lab.numerics import xlogy
 from kl_lab.sweep import grid, sweep
 
@@ -84,56 +84,31 @@ def run(config: Config, key: jax.Array) -> dict:
     }
 
 
-def checks(results: dict, config: Config) -> list:
+def checks(results: dict, config: Config) -> Checks:
     kl, tv = results["kl"], results["tv"]
-    pinsker = np.sqrt(kl / 2)
-    bh = np.sqrt(-np.expm1(-kl))
-    src = PAPER.cite()
+    pinsker, bh = np.sqrt(kl / 2), np.sqrt(-np.expm1(-kl))
     rounding = "float64 rounding of a few ulps in KL and sqrt"
     eps_min = float(np.min(results["eps"]))
-    big = kl > CROSSING_KL * (1 + 1e-6)
-    return [
-        check(
-            "pinsker_holds",
-            claim="TV <= sqrt(KL/2) at every grid pair",
-            source=src,
-            kind="bound",
-            predicted=pinsker,
-            measured=tv,
-            tolerance=1e-12,
-            reason=rounding,
-        ),
-        check(
-            "bretagnolle_huber_holds",
-            claim="TV <= sqrt(1 - exp(-KL)) at every grid pair",
-            source=src,
-            kind="bound",
-            predicted=bh,
-            measured=tv,
-            tolerance=1e-12,
-            reason=rounding,
-        ),
-        check(
-            "bh_tighter_beyond_crossing",
-            claim="for KL > 1.5936 the BH bound is below Pinsker's",
-            source=src,
-            kind="bound",
-            predicted=pinsker[big & np.isfinite(kl)],
-            measured=bh[big & np.isfinite(kl)],
-            tolerance=0.0,
-            reason="strict inequality beyond the crossing; no rounding slack needed",
-        ),
-        check(
-            "pinsker_tight_at_half",
-            claim="TV / sqrt(KL/2) -> 1 as q -> p = 1/2",
-            source="expansion in the docstring",
-            kind="rel",
-            predicted=1.0,
-            measured=float(results["ratio_near_half"][np.argmin(results["eps"])]),
-            tolerance=2 * eps_min**2,
-            reason="ratio = 1 - eps^2 + O(eps^4); allow twice the leading term",
-        ),
-    ]
+    big = (kl > CROSSING_KL * (1 + 1e-6)) & np.isfinite(kl)
+    c = Checks(PAPER)
+    c.upper_bound(
+        "pinsker_holds", tv, pinsker, slack=1e-12, why=rounding,
+        claim="TV <= sqrt(KL/2) at every grid pair", origin=law("Pinsker's inequality, Tsybakov Lemma 2.5"),
+    )  # fmt: skip
+    c.upper_bound(
+        "bretagnolle_huber_holds", tv, bh, slack=1e-12, why=rounding,
+        claim="TV <= sqrt(1 - exp(-KL)) at every grid pair", origin=law("Bretagnolle-Huber, Tsybakov Lemma 2.6"),
+    )  # fmt: skip
+    c.upper_bound(
+        "bh_tighter_beyond_crossing", bh[big], pinsker[big],
+        claim="for KL > 1.5936 the BH bound is below Pinsker's", origin=derived("module docstring (crossing K)"),
+    )  # fmt: skip
+    c.close(
+        "pinsker_tight_at_half", 1.0, float(results["ratio_near_half"][np.argmin(results["eps"])]),
+        rtol=2 * eps_min**2, why="ratio = 1 - eps^2 + O(eps^4); allow twice the leading term",
+        claim="TV / sqrt(KL/2) -> 1 as q -> p = 1/2", origin=derived("expansion in the module docstring"),
+    )  # fmt: skip
+    return c
 
 
 def plot(results: dict, config: Config):

@@ -14,6 +14,15 @@ evaluates whether it passed from the comparison ``kind``:
 every element does, and the table shows the worst element. Every tolerance
 carries a one-line ``reason`` (dtype, conditioning, Monte Carlo error) -- never
 "what made it pass".
+
+Write checks with the vocabulary: ``c = Checks(PAPER)``, then
+``c.close``, ``c.upper_bound``, ``c.lower_bound``, ``c.within_se``,
+``c.slope``, ``c.loglog_slope``, ``c.holds``; each takes the claim, the
+``origin`` of the claim -- :func:`paper` (a statement of the paper, with version
+and location), :func:`derived` (our derivation; names the docstring that
+derives it), :func:`hypothesis` (a model we chose where the paper's text was not
+available), :func:`law` (a textbook identity) -- and ``why``, the reason for the
+tolerance.
 """
 
 from __future__ import annotations
@@ -25,7 +34,22 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Check", "check", "format_table", "assert_checks", "KINDS"]
+from kl_lab import stats
+
+__all__ = [
+    "Check",
+    "Checks",
+    "Origin",
+    "ORIGINS",
+    "check",
+    "paper",
+    "derived",
+    "hypothesis",
+    "law",
+    "format_table",
+    "assert_checks",
+    "KINDS",
+]
 
 KINDS = ("abs", "rel", "zscore", "slope", "bound")
 
@@ -46,6 +70,8 @@ class Check:
     stderr: Any = None
     direction: str = "upper"
     worst: float = 0.0  # the worst deviation in the units the kind compares in
+    origin: str = "unspecified"  # one of ORIGINS: whose claim this is
+    origin_detail: str = ""  # where: paper location, deriving docstring, chosen model, or the law
 
     def to_json(self) -> dict:
         d = dataclasses.asdict(self)
@@ -74,12 +100,18 @@ def check(
     reason: str,
     stderr: Any = None,
     direction: str = "upper",
+    origin: str = "unspecified",
+    origin_detail: str = "",
 ) -> Check:
     """Build a :class:`Check`, computing ``passed`` and the worst deviation.
 
     Raises ``ValueError`` for an unknown ``kind``, a ``zscore`` check without
-    ``stderr``, a negative or NaN tolerance, or an empty ``reason``.
+    ``stderr``, a negative or NaN tolerance, an empty ``reason`` or an unknown
+    ``origin``. Prefer the verbs of :class:`Checks`, which fill in ``source``,
+    ``origin`` and the mechanical parts of the reason.
     """
+    if origin not in ORIGINS + ("unspecified",):
+        raise ValueError(f"origin must be one of {ORIGINS}; got {origin!r}")
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}; got {kind!r}")
     if not (tolerance >= 0):
@@ -124,6 +156,8 @@ def check(
         stderr=stderr,
         direction=direction,
         worst=worst,
+        origin=origin,
+        origin_detail=origin_detail,
     )
 
 
@@ -152,10 +186,11 @@ def format_table(checks: Sequence[Check] | Iterable[tuple[str, Check]]) -> str:
                 _fmt(c.measured),
                 tol,
                 f"{c.worst:.3g}",
+                getattr(c, "origin", "unspecified"),
                 "PASS" if c.passed else "FAIL",
             )
         )
-    head = ("experiment", "check", "kind", "predicted", "measured", "tolerance", "worst", "result")
+    head = ("experiment", "check", "kind", "predicted", "measured", "tolerance", "worst", "origin", "result")
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(head)]
     line = lambda r: "  ".join(s.ljust(w) for s, w in zip(r, widths)).rstrip()  # noqa: E731
     out = [line(head), line(tuple("-" * w for w in widths))]
@@ -175,3 +210,273 @@ def assert_checks(checks: Sequence[Check]) -> None:
             for c in failed
         )
         raise AssertionError(f"{len(failed)} theory check(s) failed:\n{detail}\n\n{format_table(checks)}")
+
+
+# --------------------------------------------------------------------------
+# whose claim it is
+# --------------------------------------------------------------------------
+#: the four origins of a check (DESIGN.md, "Checks")
+ORIGINS = ("paper", "derived", "hypothesis", "law")
+
+
+@dataclasses.dataclass(frozen=True)
+class Origin:
+    """Whose claim a check tests, and where it is stated.
+
+    ``kind`` is one of :data:`ORIGINS`; ``where`` is, for ``paper``, the location in the paper with its
+    version ("Thm 3.1 (v3)"); for ``derived``, the docstring or module holding our derivation; for
+    ``hypothesis``, the model we chose and why; for ``law``, the textbook identity.
+    """
+
+    kind: str
+    where: str
+
+    def __post_init__(self):
+        if self.kind not in ORIGINS:
+            raise ValueError(f"origin must be one of {ORIGINS}; got {self.kind!r}")
+        if not self.where:
+            raise ValueError(f"a {self.kind!r} origin must say where (location, docstring, model or law); got ''")
+
+
+def paper(where: str) -> Origin:
+    """A statement of the paper itself, at ``where`` (e.g. ``"Thm 3.1 (v3)"``)."""
+    return Origin("paper", where)
+
+
+def derived(where: str) -> Origin:
+    """Our derivation from the paper's setting; ``where`` names the docstring or module that derives it."""
+    return Origin("derived", where)
+
+
+def hypothesis(which: str) -> Origin:
+    """A model we chose where the paper's text was not available; ``which`` says which model and why."""
+    return Origin("hypothesis", which)
+
+
+def law(name: str) -> Origin:
+    """A textbook identity or inequality (Pinsker, data processing, Stein's lemma...)."""
+    return Origin("law", name)
+
+
+class Checks(list):
+    """The theory checks of one experiment, bound to its paper: a list of :class:`Check` with verbs.
+
+    Each verb builds a check, appends it and returns it; ``checks()`` in an experiment ends with
+    ``return c``. Every verb takes ``claim`` (the sentence tested), ``origin`` (a :class:`Origin` from
+    :func:`paper`, :func:`derived`, :func:`hypothesis` or :func:`law`; default: the one given to the
+    constructor) and ``why`` (the one-line reason for the tolerance).
+
+    Example:
+      >>> from kl_lab.experiment import Paper
+      >>> c = Checks(Paper("Tsybakov", 2009, "none (book)"))
+      >>> _ = c.upper_bound("pinsker", 0.1, 0.2, claim="TV <= sqrt(KL/2)", origin=law("Pinsker"))
+      >>> _ = c.close("mean", 1.0, 1.001, rtol=0.01, claim="E[X] = 1", origin=paper("Eq. (2)"),
+      ...             why="1% model error")
+      >>> [(x.name, x.kind, x.origin, x.passed) for x in c]
+      [('pinsker', 'bound', 'law', True), ('mean', 'rel', 'paper', True)]
+    """
+
+    def __init__(self, paper: Any, *, origin: Origin | None = None):
+        super().__init__()
+        self.paper = paper
+        self.origin = origin
+
+    # -- helpers -----------------------------------------------------------
+    def _source(self, origin: Origin | None) -> tuple[Origin, str]:
+        origin = origin or self.origin
+        if origin is None:
+            raise ValueError("every check needs an origin: paper(...), derived(...), hypothesis(...) or law(...)")
+        if not isinstance(origin, Origin):
+            raise TypeError(f"origin must be an Origin (kl_lab.checks.paper/derived/hypothesis/law); got {origin!r}")
+        p = self.paper
+        cite = f"{p.authors} ({p.year}), arXiv:{p.arxiv}" if p is not None else ""
+        if origin.kind == "paper":
+            src = f"{cite}, {origin.where}"
+        elif origin.kind == "derived":
+            src = f"derived: {origin.where}" + (f" (setting of {cite})" if cite else "")
+        else:
+            src = f"{origin.kind}: {origin.where}"
+        return origin, src
+
+    def _add(self, name, *, claim, origin, **kw) -> Check:
+        origin, src = self._source(origin)
+        c = check(name, claim=claim, source=src, origin=origin.kind, origin_detail=origin.where, **kw)
+        self.append(c)
+        return c
+
+    # -- verbs --------------------------------------------------------------
+    def close(
+        self,
+        name: str,
+        predicted: Any,
+        measured: Any,
+        *,
+        rtol: float | None = None,
+        atol: float | None = None,
+        why: str,
+        claim: str,
+        origin: Origin | None = None,
+    ) -> Check:
+        """``measured`` equals ``predicted`` within ``rtol`` (relative to ``|predicted|``) or ``atol``."""
+        if (rtol is None) == (atol is None):
+            raise ValueError(f"check {name!r}: give exactly one of rtol and atol; got rtol={rtol}, atol={atol}")
+        kind, tol = ("rel", rtol) if rtol is not None else ("abs", atol)
+        return self._add(
+            name,
+            claim=claim,
+            origin=origin,
+            kind=kind,
+            predicted=predicted,
+            measured=measured,
+            tolerance=tol,
+            reason=why,
+        )
+
+    def upper_bound(
+        self,
+        name: str,
+        value: Any,
+        bound: Any,
+        *,
+        slack: float = 0.0,
+        why: str | None = None,
+        claim: str,
+        origin: Origin | None = None,
+    ) -> Check:
+        """``value <= bound + slack`` elementwise (``inf <= inf`` holds)."""
+        return self._bound(name, value, bound, "upper", slack, why, claim, origin)
+
+    def lower_bound(
+        self,
+        name: str,
+        value: Any,
+        bound: Any,
+        *,
+        slack: float = 0.0,
+        why: str | None = None,
+        claim: str,
+        origin: Origin | None = None,
+    ) -> Check:
+        """``value >= bound - slack`` elementwise."""
+        return self._bound(name, value, bound, "lower", slack, why, claim, origin)
+
+    def _bound(self, name, value, bound, direction, slack, why, claim, origin) -> Check:
+        if why is None:
+            if slack != 0:
+                raise ValueError(f"check {name!r}: a slack of {slack} needs a reason (why=...)")
+            why = "exact inequality: no slack"
+        return self._add(
+            name,
+            claim=claim,
+            origin=origin,
+            kind="bound",
+            direction=direction,
+            predicted=bound,
+            measured=value,
+            tolerance=slack,
+            reason=why,
+        )
+
+    def holds(self, name: str, condition: Any, *, why: str = "", claim: str, origin: Origin | None = None) -> Check:
+        """Every entry of the boolean ``condition`` is true (a bound ``#false <= 0``)."""
+        bad = np.size(condition) - np.count_nonzero(np.asarray(condition, dtype=bool))
+        return self._add(
+            name,
+            claim=claim,
+            origin=origin,
+            kind="bound",
+            predicted=0.0,
+            measured=float(bad),
+            tolerance=0.0,
+            reason=why or "a logical statement: no tolerance",
+        )
+
+    def within_se(
+        self,
+        name: str,
+        predicted: Any,
+        measured: Any,
+        se: Any,
+        *,
+        z: float | None = None,
+        fwer: float = 1e-3,
+        why: str = "",
+        claim: str,
+        origin: Origin | None = None,
+    ) -> Check:
+        """``|measured - predicted| <= z * se`` at every point (a Monte Carlo comparison).
+
+        With ``z=None`` the threshold is the Bonferroni quantile that keeps the family-wise false-alarm
+        rate at ``fwer`` over the points tested; either way the reason states that rate.
+        """
+        count = max(int(np.size(np.broadcast(np.asarray(predicted), np.asarray(measured), np.asarray(se)))), 1)
+        if z is None:
+            z = stats.bonferroni_z(count, fwer)
+        rate = stats.false_alarm_rate(z, count)
+        reason = f"z = {z:.3g} standard errors; family-wise false-alarm rate <= {rate:.2g} over {count} point(s)"
+        if why:
+            reason += f"; {why}"
+        return self._add(
+            name,
+            claim=claim,
+            origin=origin,
+            kind="zscore",
+            predicted=predicted,
+            measured=measured,
+            stderr=se,
+            tolerance=z,
+            reason=reason,
+        )
+
+    def slope(
+        self,
+        name: str,
+        predicted: Any,
+        measured: Any,
+        *,
+        tol: float,
+        why: str,
+        se: Any = None,
+        claim: str,
+        origin: Origin | None = None,
+    ) -> Check:
+        """A measured exponent (log-log slope) equals ``predicted`` within ``tol`` (absolute)."""
+        return self._add(
+            name,
+            claim=claim,
+            origin=origin,
+            kind="slope",
+            predicted=predicted,
+            measured=measured,
+            stderr=se,
+            tolerance=tol,
+            reason=why,
+        )
+
+    def loglog_slope(
+        self,
+        name: str,
+        x: Any,
+        y: Any,
+        predicted: float,
+        *,
+        tol: float | None = None,
+        z: float = 3.0,
+        why: str = "",
+        claim: str,
+        origin: Origin | None = None,
+    ) -> Check:
+        """Fit ``log y = slope log x + b`` (:func:`kl_lab.stats.loglog_slope`) and compare the slope.
+
+        The tolerance is ``tol`` if given, else ``z`` standard errors of the fitted slope.
+        """
+        fit = stats.loglog_slope(x, y)
+        if tol is None:
+            tol = z * fit.stderr
+            reason = f"{z:g} standard errors of the least-squares slope ({np.size(x)} points)"
+        else:
+            reason = why
+            why = ""
+        if why:
+            reason += f"; {why}"
+        return self.slope(name, predicted, fit.slope, tol=tol, se=fit.stderr, why=reason, claim=claim, origin=origin)
