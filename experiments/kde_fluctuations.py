@@ -31,14 +31,14 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.stats as st
 
-from kl_lab import experiment, plotting
-from kl_lab.checks import check
+from kl_lab import experiment, plotting, stats
+from kl_lab.checks import Checks, derived, paper
 from kl_lab.kde import diagnostics, finite_size, regimes, simulate
 from kl_lab.sweep import sweep
 
 TITLE = "KDE fluctuations across datasets: Gaussian, alpha-stable, condensed"
 PAPER = experiment.Paper(
-    authors="Biroli & Mézard", year=2024, arxiv="2408.05807", where="abstract; Gaussian case derived in regimes.py"
+    authors="Biroli & Mézard", year=2024, arxiv="2408.05807v2", where="abstract; Gaussian case derived in regimes.py"
 )
 CLAIM = (
     "log KDE(x) is Gaussian above h_CLT, heavy-tailed with index mu = h^2 (a-1) between h_G and h_CLT, "
@@ -123,110 +123,56 @@ def _tail(results, config):
     return hill, mu_at(k / m), abs(mu_at(k / m) - mu_at(1.0 / m))
 
 
-def checks(results: dict, config: Config) -> list:
-    src = PAPER.cite()
-    m = config.datasets
+def checks(results: dict, config: Config) -> Checks:
     lr = results["log_ratio"]
-    out = []
+    c = Checks(PAPER)
     # CLT bandwidth: predicted finite-n skewness, then a normality test
-    h_clt = results["h"][2]
-    pred_skew = float(predicted_skewness(results["n"], h_clt, config.d, config.d))
+    pred_skew = float(predicted_skewness(results["n"], results["h"][2], config.d, config.d))
     sk = diagnostics.skewness(jnp.asarray(lr[:, 2]))
-    out.append(
-        check(
-            "clt_skewness",
-            claim="skewness of log KDE above h_CLT equals its exact finite-n value",
-            source="cumulants of the kernel sum (module docstring)",
-            kind="zscore",
-            predicted=pred_skew,
-            measured=float(sk.value),
-            stderr=float(sk.stderr),
-            tolerance=4.0,
-            reason="normal-theory stderr sqrt(6/M) of the sample skewness; 4 sigma",
-        )
-    )
-    p_norm = float(st.normaltest(lr[:, 2]).pvalue)
+    c.within_se(
+        "clt_skewness", pred_skew, float(sk.value), float(sk.stderr), z=4.0, why="normal-theory stderr sqrt(6/M)",
+        claim="skewness of log KDE above h_CLT equals its exact finite-n value",
+        origin=derived("exact cumulants of the kernel sum: predicted_skewness, module docstring"),
+    )  # fmt: skip
     resolvable = abs(pred_skew) / float(sk.stderr)
-    out.append(
-        check(
-            "clt_normality_test",
-            claim=f"D'Agostino K^2 does not reject normality at mu = {config.mus[2]}",
-            source=src,
-            kind="bound",
-            predicted=1e-3,
-            measured=p_norm,
-            tolerance=0.0,
-            direction="lower",
-            reason=f"level 1e-3 false-rejection rate; predicted skewness is {resolvable:.2f} stderr",
-        )
-    )
+    c.lower_bound(
+        "clt_normality_test", float(st.normaltest(lr[:, 2]).pvalue), 1e-3,
+        why=f"level 1e-3 false-rejection rate; predicted skewness is {resolvable:.2f} stderr",
+        claim=f"D'Agostino K^2 does not reject normality at mu = {config.mus[2]}",
+        origin=paper("abstract (v2): the CLT holds for h > h_CLT"),
+    )  # fmt: skip
     hill, mu_tail, band = _tail(results, config)
-    out.append(
-        check(
-            "stable_tail_index",
-            claim="Hill tail index of KDE(x) between h_G and h_CLT equals mu = h^2 (a-1)",
-            source=src,
-            kind="abs",
-            predicted=mu_tail,
-            measured=float(hill.index),
-            tolerance=3 * float(hill.stderr) + band,
-            reason=f"3 Hill stderr (k = {hill.k}) plus finite-size band {band:.3f} across the probed depths",
-        )
-    )
-    out.append(
-        check(
-            "stable_index_in_range",
-            claim="the measured index lies in (1, 2): infinite variance, finite mean",
-            source=src,
-            kind="bound",
-            predicted=2.0,
-            measured=float(hill.index),
-            tolerance=2 * float(hill.stderr),
-            reason="2 Hill stderr",
-        )
-    )
-    y2 = results["sum_w2"][:, 0]
-    out.append(
-        check(
-            "condensed_sum_w2",
-            claim="E sum w_i^2 below h_G equals its exact finite-(n, d) value",
-            source="Laplace-transform identity, kl_lab.kde.finite_size",
-            kind="zscore",
-            predicted=float(results["exact_mean_sum_w2"][0]),
-            measured=float(y2.mean()),
-            stderr=float(y2.std(ddof=1) / np.sqrt(m)),
-            tolerance=4.0,
-            reason="Monte Carlo stderr over datasets (quadrature error ~1e-5 is far smaller); 4 sigma",
-        )
-    )
-    out.append(
-        check(
-            "condensed_largest_weight",
-            claim="below h_G the largest weight is O(1) (mean > 1/2)",
-            source=src,
-            kind="bound",
-            predicted=0.5,
-            measured=float(results["max_w"][:, 0].mean()),
-            tolerance=0.0,
-            direction="lower",
-            reason="PD(mu): E max w >= E sum w^2 -> 1 - mu = 0.6",
-        )
-    )
-    se = lr.std(axis=0, ddof=1) / np.sqrt(m)
-    out.append(
-        check(
-            "mean_log_kde",
-            claim="E log KDE(x) equals its exact finite-(n, d) value at all three bandwidths",
-            source="kl_lab.kde.finite_size",
-            kind="zscore",
-            predicted=results["exact_mean_log_ratio"],
-            measured=lr.mean(axis=0),
-            stderr=se,
-            tolerance=4.0,
-            reason="Monte Carlo stderr; 4 sigma",
-        )
-    )
-    return out
+    c.close(
+        "stable_tail_index", mu_tail, float(hill.index), atol=3 * float(hill.stderr) + band,
+        why=f"3 Hill stderr (k = {hill.k}) plus finite-size band {band:.3f} across the probed depths",
+        claim="Hill tail index of KDE(x) between h_G and h_CLT equals mu = h^2 (a-1)",
+        origin=derived("kl_lab.kde.regimes (mu = h^2 (a - 1)); effective alpha in the module docstring"),
+    )  # fmt: skip
+    c.upper_bound(
+        "stable_index_in_range", float(hill.index), 2.0, slack=2 * float(hill.stderr), why="2 Hill stderr",
+        claim="the measured index lies below 2 (alpha-stable, infinite variance)",
+        origin=derived("kl_lab.kde.regimes: 1 < mu < 2 between h_G and h_CLT"),
+    )  # fmt: skip
+    y2_mean, y2_se = stats.mean_se(results["sum_w2"][:, 0])
+    c.within_se(
+        "condensed_sum_w2", float(results["exact_mean_sum_w2"][0]), float(y2_mean), float(y2_se), z=4.0,
+        why="Monte Carlo stderr over datasets (quadrature error ~1e-5 is far smaller)",
+        claim="E sum w_i^2 below h_G equals its exact finite-(n, d) value",
+        origin=derived("Laplace-transform identity, kl_lab.kde.finite_size"),
+    )  # fmt: skip
+    c.lower_bound(
+        "condensed_largest_weight", float(results["max_w"][:, 0].mean()), 0.5,
+        why="PD(mu): E max w >= E sum w^2 -> 1 - mu = 0.6",
+        claim="below h_G the largest weight is O(1) (mean > 1/2)",
+        origin=paper("abstract (v2): below h_G a few data points dominate"),
+    )  # fmt: skip
+    lr_mean, lr_se = stats.mean_se(lr, axis=0)
+    c.within_se(
+        "mean_log_kde", results["exact_mean_log_ratio"], lr_mean, lr_se, z=4.0,
+        claim="E log KDE(x) equals its exact finite-(n, d) value at all three bandwidths",
+        origin=derived("kl_lab.kde.finite_size"),
+    )  # fmt: skip
+    return c
 
 
 def plot(results: dict, config: Config):
