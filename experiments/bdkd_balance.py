@@ -30,7 +30,7 @@ import numpy as np
 import optax
 
 from kl_lab import experiment, plotting
-from kl_lab.checks import check
+from kl_lab.checks import Checks, derived, hypothesis
 from kl_lab.distillation import bdkd_loss, mixed_kl_loss
 from kl_lab.distillation.toys import gaussian_logits, mixture_log_probs
 from kl_lab.divergences import entropy
@@ -123,64 +123,41 @@ def run(config: Config, key: jax.Array) -> dict:
     }
 
 
-def checks(results: dict, config: Config) -> list:
-    src = PAPER.cite() + " -- gate rule is a HYPOTHESIS"
+def checks(results: dict, config: Config) -> Checks:
     h, ht = results["entropy"], float(results["teacher_entropy"])
-    return [
-        check(
-            "entropy_monotone_in_a",
-            claim="student entropy is non-decreasing in the forward-KL weight a",
-            source="derived: forward KL covers, reverse KL seeks",
-            kind="bound",
-            predicted=0.0,
-            measured=np.diff(h),
-            direction="lower",
-            tolerance=1e-6,
-            reason="fits stop at finite Adam steps: entropy error ~1e-7",
-        ),
-        check(
-            "teacher_entropy_bracketed",
-            claim="H(RKL fit) < H(teacher) < H(FKL fit)",
-            source="derived",
-            kind="bound",
-            predicted=np.array([h[0], ht]),
-            measured=np.array([ht, h[-1]]),
-            direction="lower",
-            tolerance=0.0,
-            reason="strict inequalities with margins > 0.5 nats",
-        ),
-        check(
-            "hard_gate_matches_teacher_entropy",
-            claim="the hard-gated student ends at the teacher's entropy",
-            source=src,
-            kind="abs",
-            predicted=ht,
-            measured=results["gated_entropy"][0],
-            tolerance=1e-3,
-            reason="the gate chatters around H_s = H_t with parameter steps ~ the final learning rate",
-        ),
-        check(
-            "hard_gate_is_sliding_mode",
-            claim="at the gated fit grad FKL and grad RKL are anti-parallel: a* grad FKL + (1-a*) grad RKL = 0",
-            source="derived (sliding mode on H_s = H_t)",
-            kind="abs",
-            predicted=-1.0,
-            measured=results["gate_grad_cosine"],
-            tolerance=1e-3,
-            reason="chattering leaves the fit ~lr_final from the surface; cosine error of the same order",
-        ),
-        check(
-            "soft_gate_offset",
-            claim="the soft gate (sharpness k) stops above the teacher's entropy by < 2 k",
-            source=src,
-            kind="bound",
-            predicted=2 * config.soft_sharpness,
-            measured=results["gated_entropy"][1] - ht,
-            tolerance=0.0,
-            reason="stationarity needs sigmoid(-offset / k) = a* (the FKL share, here < 0.5): offset = "
-            "k log((1 - a*)/a*), below 2 k for a* > 0.12",
-        ),
-    ]
+    unavailable = "the paper's weights were not available"
+    gate = hypothesis(f"gate of kl_lab.distillation.bdkd_weights: FKL if H(p_s) < H(p_t), else RKL; {unavailable}")
+    covers = derived("module docstring: forward KL covers, reverse KL seeks")
+    c = Checks(PAPER)
+    c.lower_bound(
+        "entropy_monotone_in_a", np.diff(h), 0.0, slack=1e-6, why="fits stop at finite Adam steps: entropy error ~1e-7",
+        claim="student entropy is non-decreasing in the forward-KL weight a",
+        origin=covers,
+    )  # fmt: skip
+    c.lower_bound(
+        "teacher_entropy_bracketed", np.array([ht, h[-1]]), np.array([h[0], ht]),
+        why="strict inequalities with margins > 0.5 nats",
+        claim="H(RKL fit) < H(teacher) < H(FKL fit)", origin=covers,
+    )  # fmt: skip
+    c.close(
+        "hard_gate_matches_teacher_entropy", ht, results["gated_entropy"][0], atol=1e-3,
+        why="the gate chatters around H_s = H_t with parameter steps ~ the final learning rate",
+        claim="the hard-gated student ends at the teacher's entropy", origin=gate,
+    )  # fmt: skip
+    c.close(
+        "hard_gate_is_sliding_mode", -1.0, results["gate_grad_cosine"], atol=1e-3,
+        why="chattering leaves the fit ~lr_final from the surface; cosine error of the same order",
+        claim="at the gated fit grad FKL and grad RKL are anti-parallel: a* grad FKL + (1-a*) grad RKL = 0",
+        origin=derived("module docstring: sliding mode on H_s = H_t under the hypothesised gate"),
+    )  # fmt: skip
+    c.upper_bound(
+        "soft_gate_offset", results["gated_entropy"][1] - ht, 2 * config.soft_sharpness,
+        why="stationarity needs sigmoid(-offset / k) = a* (the FKL share, here < 0.5): offset = "
+        "k log((1 - a*)/a*), below 2 k for a* > 0.12",
+        claim="the soft gate (sharpness k) stops above the teacher's entropy by < 2 k",
+        origin=hypothesis(f"soft gate of kl_lab.distillation.bdkd_weights: sigmoid of the entropy gap; {unavailable}"),
+    )  # fmt: skip
+    return c
 
 
 def plot(results: dict, config: Config):

@@ -27,13 +27,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from kl_lab import experiment, plotting
-from kl_lab.checks import check
+from kl_lab.checks import Checks, derived, paper
 from kl_lab.distillation import fdistill_surrogate_loss, fdistill_weight, normalised_weight_variance
 from kl_lab.divergences import generators as gen
 from kl_lab.sweep import sweep
 
 TITLE = "f-distill weights h(r) = f''(r) r^2: gradient identity and weight variance"
-PAPER = experiment.Paper(authors="Xu, Nie & Vahdat", year=2025, arxiv="2502.15681", where="Sec. 3, Table 1, Fig. 4a")
+PAPER = experiment.Paper(authors="Xu, Nie & Vahdat", year=2025, arxiv="2502.15681v2", where="Sec. 3, Table 1, Fig. 4a")
 CLAIM = (
     "grad D_f = E[h(r)(score_q - score_p) dG/dtheta] with h = f'' r^2; the weight variance blows up for forward KL "
     "and Jeffreys and stays small for JS and Hellinger as the teacher moves away."
@@ -134,99 +134,55 @@ def run(config: Config, key: jax.Array) -> dict:
     }
 
 
-def checks(results: dict, config: Config) -> list:
-    src = PAPER.cite()
+def checks(results: dict, config: Config) -> Checks:
     names = list(GENERATORS)
     nv = results["nv_quadrature"]  # [mu, f]
     mus = results["mus"]
     closed = {"forward KL": np.expm1(mus**2), "Jeffreys": np.expm1(mus**2) / 4, "sq. Hellinger": np.expm1(mus**2 / 4)}
     i3 = int(np.argmin(np.abs(mus - 3.0)))
-    out = [
-        check(
-            "h_equals_f2_r2",
-            claim="generators' h(r) = r^2 f''(r) (autodiff of f in r)",
-            source=src + " Table 1",
-            kind="rel",
-            predicted=results["h_autodiff"],
-            measured=results["h"],
-            tolerance=1e-9,
-            reason="second derivative through exp/log of log r in [-6, 6]: float64 cancellation ~1e-12",
-        ),
-        check(
-            "gradient_identity",
-            claim="grad D_f = E[h(r)(s_q - s_p) dG/dtheta] for six f, both parameters",
-            source=src + " Sec. 3",
-            kind="abs",
-            predicted=results["grad_autodiff"],
-            measured=results["grad_identity"],
-            tolerance=1e-7,
-            reason="the identity drops E_q[d log q / d theta * ...] = 0, which 200-node Gauss-Hermite "
-            "integrates to ~1e-10",
-        ),
-    ]
+    at3 = lambda *fs: nv[i3, [names.index(f) for f in fs]]  # noqa: E731
+    variance = paper("Table 1 'Variance' column and Fig. 4a")
+    c = Checks(PAPER)
+    c.close(
+        "h_equals_f2_r2", results["h_autodiff"], results["h"], rtol=1e-9,
+        why="second derivative through exp/log of log r in [-6, 6]: float64 cancellation ~1e-12",
+        claim="generators' h(r) = r^2 f''(r) (autodiff of f in r)", origin=paper("Table 1"),
+    )  # fmt: skip
+    c.close(
+        "gradient_identity", results["grad_autodiff"], results["grad_identity"], atol=1e-7,
+        why="the identity drops E_q[d log q / d theta * ...] = 0, which 200-node Gauss-Hermite integrates to ~1e-10",
+        claim="grad D_f = E[h(r)(s_q - s_p) dG/dtheta] for six f, both parameters",
+        origin=paper("Sec. 3 (the f-distill gradient)"),
+    )  # fmt: skip
     for name, val in closed.items():
-        out.append(
-            check(
-                f"variance_closed_form_{name.replace(' ', '_').replace('.', '')}",
-                claim=f"Var_q h / (E_q h)^2 for {name} equals its closed form in mu",
-                source="derived",
-                kind="rel",
-                predicted=val,
-                measured=nv[:, names.index(name)],
-                tolerance=1e-7,
-                reason="200-node Gauss-Hermite integrates exp(2 mu x) to ~1e-10 relative at mu <= 3",
-            )
-        )
-    out += [
-        check(
-            "fkl_jeffreys_blow_up",
-            claim="forward KL and Jeffreys weight variance > 100 at mu = 3",
-            source=src,
-            kind="bound",
-            predicted=100.0,
-            measured=nv[i3, [names.index("forward KL"), names.index("Jeffreys")]],
-            direction="lower",
-            tolerance=0.0,
-            reason="exact values 8102 and 2025: a wide margin",
-        ),
-        check(
-            "js_hellinger_tame",
-            claim="JS and Hellinger weight variance < 10 at mu = 3",
-            source=src,
-            kind="bound",
-            predicted=10.0,
-            measured=nv[i3, [names.index("JS"), names.index("sq. Hellinger")]],
-            tolerance=0.0,
-            reason="exact values 4.07 and 8.49",
-        ),
-        check(
-            "reverse_kl_zero_variance",
-            claim="reverse KL has h = 1: zero weight variance",
-            source=src,
-            kind="abs",
-            predicted=0.0,
-            measured=nv[:, names.index("reverse KL")],
-            tolerance=1e-12,
-            reason="rounding",
-        ),
-    ]
+        c.close(
+            f"variance_closed_form_{name.replace(' ', '_').replace('.', '')}", val, nv[:, names.index(name)],
+            rtol=1e-7, why="200-node Gauss-Hermite integrates exp(2 mu x) to ~1e-10 relative at mu <= 3",
+            claim=f"Var_q h / (E_q h)^2 for {name} equals its closed form in mu",
+            origin=derived("module docstring: closed forms for q = N(0, 1), p = N(mu, 1)"),
+        )  # fmt: skip
+    c.lower_bound(
+        "fkl_jeffreys_blow_up", at3("forward KL", "Jeffreys"), 100.0, why="exact values 8102 and 2025: a wide margin",
+        claim="forward KL and Jeffreys weight variance > 100 at mu = 3", origin=variance,
+    )  # fmt: skip
+    c.upper_bound(
+        "js_hellinger_tame", at3("JS", "sq. Hellinger"), 10.0, why="exact values 4.07 and 8.49",
+        claim="JS and Hellinger weight variance < 10 at mu = 3", origin=variance,
+    )  # fmt: skip
+    c.close(
+        "reverse_kl_zero_variance", 0.0, nv[:, names.index("reverse KL")], atol=1e-12, why="rounding",
+        claim="reverse KL has h = 1: zero weight variance", origin=paper("Table 1 (h = 1 for RKL)"),
+    )  # fmt: skip
     for name, table in TABLE_N.items():
         exact = [float(np.expm1(m**2) / (1 if name == "forward KL" else 4)) for m in (2.0, 3.0)]
-        out.append(
-            check(
-                f"FOUND_table_underestimates_{name.replace(' ', '_')}",
-                claim=f"FOUND: the [N] table's {name} entries {table[1:]} at mu = 2, 3 are Monte Carlo "
-                f"under-estimates; exact values {exact[0]:.1f}, {exact[1]:.0f}",
-                source="other-papers-checks.md Sec. 4",
-                kind="bound",
-                predicted=np.array(table[1:]) * 1.05,
-                measured=np.array(exact),
-                direction="lower",
-                tolerance=0.0,
-                reason="exact exceeds the table by more than 5% at both mu",
-            )
-        )
-    return out
+        c.lower_bound(
+            f"FOUND_table_underestimates_{name.replace(' ', '_')}", np.array(exact), np.array(table[1:]) * 1.05,
+            why="exact exceeds the table by more than 5% at both mu",
+            claim=f"FOUND: the [N] table's {name} entries {table[1:]} at mu = 2, 3 are Monte Carlo "
+            f"under-estimates; exact values {exact[0]:.1f}, {exact[1]:.0f}",
+            origin=derived("module docstring closed forms, against the [N] table of other-papers-checks.md Sec. 4"),
+        )  # fmt: skip
+    return c
 
 
 def plot(results: dict, config: Config):
