@@ -23,14 +23,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from kl_lab import experiment, plotting
-from kl_lab.checks import check
+from kl_lab import experiment, plotting, stats
+from kl_lab.checks import Checks, derived
 from kl_lab.kde import finite_size, regimes, simulate
 from kl_lab.sweep import sweep
 
 TITLE = "KL-optimal KDE bandwidth in high dimensions lies in the condensed regime"
 PAPER = experiment.Paper(
-    authors="Biroli & Mézard", year=2024, arxiv="2408.05807", where="abstract; L(h) derived in regimes.py"
+    authors="Biroli & Mézard", year=2024, arxiv="2408.05807v2", where="abstract; L(h) derived in regimes.py"
 )
 CLAIM = "The log-likelihood per dimension is maximised at h_KL^2 = (a+1)/a^2 < h_G^2, approached as d grows."
 RUNTIME = "2 min"
@@ -99,68 +99,41 @@ def _argmaxes(results, config):
     return np.array(sims), np.array(ses), np.array(exs)
 
 
-def checks(results: dict, config: Config) -> list:
-    src = PAPER.cite()
+def checks(results: dict, config: Config) -> Checks:
     t = regimes.thresholds(config.alpha)
     hkl2, hg2 = float(t.h_kl**2), float(t.h_g**2)
     sims, ses, exs = _argmaxes(results, config)
-    ll = results["loglik"]
-    se = ll.std(axis=1, ddof=1) / np.sqrt(ll.shape[1])
+    ll_mean, ll_se = stats.mean_se(results["loglik"], axis=1)
     band = np.abs(exs - hkl2)
-    return [
-        check(
-            "loglik_matches_finite_size",
-            claim="E log KDE / d equals the exact finite-(n, d) value on the whole grid",
-            source="kl_lab.kde.finite_size",
-            kind="zscore",
-            predicted=results["exact"],
-            measured=ll.mean(axis=1),
-            stderr=se,
-            tolerance=4.5,
-            reason=f"Monte Carlo stderr; 4.5 sigma over {ll.shape[0] * ll.shape[2]} cells",
-        ),
-        check(
-            "optimum_below_h_G",
-            claim="the empirical maximiser of L(h) lies below h_G^2 (non-CLT regime)",
-            source=src,
-            kind="bound",
-            predicted=hg2,
-            measured=sims + 3 * ses,
-            tolerance=0.0,
-            reason="maximiser plus 3 jackknife stderr must stay below h_G^2",
-        ),
-        check(
-            "optimum_matches_finite_size",
-            claim="the empirical maximiser equals the exact finite-(n, d) maximiser",
-            source="kl_lab.kde.finite_size",
-            kind="zscore",
-            predicted=exs,
-            measured=sims,
-            stderr=ses,
-            tolerance=4.0,
-            reason="jackknife stderr (10 blocks); same parabola rule on both curves; 4 sigma",
-        ),
-        check(
-            "optimum_approaches_h_KL",
-            claim="|finite-d maximiser - h_KL^2| shrinks as d grows",
-            source=src,
-            kind="bound",
-            predicted=band[0],
-            measured=band[-1],
-            tolerance=0.0,
-            reason="deterministic exact curves; the O(log d / d) finite-size band must shrink",
-        ),
-        check(
-            "optimum_near_h_KL",
-            claim="at the largest d the empirical maximiser is within the finite-size band of h_KL^2",
-            source=src,
-            kind="abs",
-            predicted=hkl2,
-            measured=float(sims[-1]),
-            tolerance=float(band[-1] + 4 * ses[-1]),
-            reason="finite-size band |exact maximiser - h_KL^2| plus 4 jackknife stderr",
-        ),
-    ]
+    finite = derived("kl_lab.kde.finite_size (exact finite-(n, d) E log KDE)")
+    c = Checks(PAPER)
+    c.within_se(
+        "loglik_matches_finite_size", results["exact"], ll_mean, ll_se, z=4.5, why="Monte Carlo stderr",
+        claim="E log KDE / d equals the exact finite-(n, d) value on the whole grid", origin=finite,
+    )  # fmt: skip
+    c.upper_bound(
+        "optimum_below_h_G", sims + 3 * ses, hg2, why="maximiser plus 3 jackknife stderr must stay below h_G^2",
+        claim="the empirical maximiser of L(h) lies below h_G^2 (condensed, hence non-CLT, regime)",
+        origin=derived("kl_lab.kde.regimes: h_KL^2 = (a+1)/a^2 < h_G^2 (abstract v2: 'in the non-CLT regime')"),
+    )  # fmt: skip
+    c.within_se(
+        "optimum_matches_finite_size", exs, sims, ses, z=4.0,
+        why="jackknife stderr (10 blocks); same parabola rule on both curves",
+        claim="the empirical maximiser equals the exact finite-(n, d) maximiser", origin=finite,
+    )  # fmt: skip
+    c.upper_bound(
+        "optimum_approaches_h_KL", band[-1], band[0],
+        why="deterministic exact curves; the O(log d / d) finite-size band must shrink",
+        claim="|finite-d maximiser - h_KL^2| shrinks as d grows",
+        origin=derived("module docstring: O(log d / d) shift, regimes.effective_alpha"),
+    )  # fmt: skip
+    c.close(
+        "optimum_near_h_KL", hkl2, float(sims[-1]), atol=float(band[-1] + 4 * ses[-1]),
+        why="finite-size band |exact maximiser - h_KL^2| plus 4 jackknife stderr",
+        claim="at the largest d the empirical maximiser is within the finite-size band of h_KL^2",
+        origin=derived("kl_lab.kde.regimes: h_KL^2 = s_min = (a+1)/a^2"),
+    )  # fmt: skip
+    return c
 
 
 def plot(results: dict, config: Config):
