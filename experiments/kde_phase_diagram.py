@@ -33,14 +33,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from kl_lab import experiment, plotting
-from kl_lab.checks import check
+from kl_lab import experiment, plotting, stats
+from kl_lab.checks import Checks, derived
 from kl_lab.kde import diagnostics, finite_size, regimes, simulate
 from kl_lab.sweep import sweep
 
 TITLE = "Phase diagram of the high-dimensional KDE: h_KL < h_G < h_CLT"
 PAPER = experiment.Paper(
-    authors="Biroli & Mézard", year=2024, arxiv="2408.05807", where="abstract; thresholds derived in regimes.py"
+    authors="Biroli & Mézard", year=2024, arxiv="2408.05807v2", where="abstract; thresholds derived in regimes.py"
 )
 CLAIM = "Condensation (E sum w^2 > 0) sets in below h_G^2 = 1/(a-1) and the CLT fails below h_CLT^2 = 2/(a-1)."
 RUNTIME = "3 min"
@@ -68,14 +68,14 @@ def dims(config):
 
 def _r_g(ratios, y2):
     sel = ratios <= CONDENSED
-    slope, icpt = np.polyfit(ratios[sel], y2[sel], 1)
-    return -icpt / slope
+    fit = stats.linear_fit(ratios[sel], y2[sel])
+    return -fit.intercept / fit.slope
 
 
 def _r_clt(ratios, index):
     sel = ratios >= 1.0
-    slope, icpt = np.polyfit(ratios[sel], index[sel], 1)
-    return (2.0 - icpt) / slope
+    fit = stats.linear_fit(ratios[sel], index[sel])
+    return (2.0 - fit.intercept) / fit.slope
 
 
 def run(config: Config, key: jax.Array) -> dict:
@@ -165,8 +165,7 @@ def transitions(results, config):
     return rows
 
 
-def checks(results: dict, config: Config) -> list:
-    src = PAPER.cite()
+def checks(results: dict, config: Config) -> Checks:
     rows = transitions(results, config)
     f = lambda key: np.array([row[key] for row in rows])  # noqa: E731
     band_g = np.abs(f("r_g_fs") - 1.0)
@@ -177,61 +176,37 @@ def checks(results: dict, config: Config) -> list:
     tail_pred = np.stack([row["mu_tail"][hi] for row in rows])
     tail_meas = np.stack([row["hill"][hi] for row in rows])
     tail_se = np.sqrt(np.stack([row["hill_se"][hi] ** 2 + row["mu_band"][hi] ** 2 for row in rows]))
-    return [
-        check(
-            "h_G_matches_finite_size",
-            claim="the empirical condensation point equals the exact finite-(n, d) one",
-            source="kl_lab.kde.finite_size",
-            kind="zscore",
-            predicted=f("r_g_fs"),
-            measured=f("r_g"),
-            stderr=f("se_g"),
-            tolerance=4.0,
-            reason=f"jackknife stderr (10 blocks) at d = {ds}; 4 sigma",
-        ),
-        check(
-            "h_G_on_curve",
-            claim="h_G,emp^2 / h_G^2 - 1 lies within the derived finite-size band",
-            source=src,
-            kind="bound",
-            predicted=band_g + 4 * f("se_g"),
-            measured=np.abs(f("r_g") - 1.0),
-            tolerance=0.0,
-            reason="band |r_G^fs - 1| from the exact finite-size E Y_2, plus 4 jackknife stderr",
-        ),
-        check(
-            "h_G_band_shrinks",
-            claim=f"the h_G band shrinks from d = {int(results['d'][0])} to {results['big_d']}",
-            source="kl_lab.kde.finite_size",
-            kind="bound",
-            predicted=float(band_g[0]),
-            measured=float(big_band),
-            tolerance=0.0,
-            reason="deterministic exact quadrature at both d",
-        ),
-        check(
-            "h_CLT_on_curve",
-            claim="h_CLT,emp^2 / h_G^2 (tail index = 2) lies within the finite-size band of 2",
-            source=src,
-            kind="bound",
-            predicted=band_c + 3 * f("se_clt"),
-            measured=np.abs(f("r_clt") - 2.0),
-            tolerance=0.0,
-            reason="band from alpha_eff at the Hill depth k/M and its spread to 1/M, plus 3 stderr "
-            "(weak at these d: the band is O(1) in units of h_G^2)",
-        ),
-        check(
-            "tail_index_matches_depth_prediction",
-            claim="Hill index at h >= h_G equals h^2 (a(alpha_eff) - 1) at the depth k/M it probes",
-            source=src,
-            kind="zscore",
-            predicted=tail_pred,
-            measured=tail_meas,
-            stderr=tail_se,
-            tolerance=3.5,
-            reason="Hill stderr mu/sqrt(k) combined with the index spread between depths k/M and 1/M; 3.5 sigma",
-        ),
-    ]
+    finite = derived("kl_lab.kde.finite_size (exact finite-(n, d) E sum w^2)")
+    c = Checks(PAPER)
+    c.within_se(
+        "h_G_matches_finite_size", f("r_g_fs"), f("r_g"), f("se_g"), z=4.0,
+        why=f"jackknife stderr (10 blocks) at d = {ds}",
+        claim="the empirical condensation point equals the exact finite-(n, d) one", origin=finite,
+    )  # fmt: skip
+    c.upper_bound(
+        "h_G_on_curve", np.abs(f("r_g") - 1.0), band_g + 4 * f("se_g"),
+        why="band |r_G^fs - 1| from the exact finite-size E Y_2, plus 4 jackknife stderr",
+        claim="h_G,emp^2 / h_G^2 - 1 lies within the derived finite-size band",
+        origin=derived("kl_lab.kde.regimes: h_G^2 = 1/(a-1)"),
+    )  # fmt: skip
+    c.upper_bound(
+        "h_G_band_shrinks", float(big_band), float(band_g[0]), why="deterministic exact quadrature at both d",
+        claim=f"the h_G band shrinks from d = {int(results['d'][0])} to {results['big_d']}", origin=finite,
+    )  # fmt: skip
+    c.upper_bound(
+        "h_CLT_on_curve", np.abs(f("r_clt") - 2.0), band_c + 3 * f("se_clt"),
+        why="band from alpha_eff at the Hill depth k/M and its spread to 1/M, plus 3 stderr "
+        "(weak at these d: the band is O(1) in units of h_G^2)",
+        claim="h_CLT,emp^2 / h_G^2 (tail index = 2) lies within the finite-size band of 2",
+        origin=derived("kl_lab.kde.regimes: h_CLT^2 = 2/(a-1) = 2 h_G^2"),
+    )  # fmt: skip
+    c.within_se(
+        "tail_index_matches_depth_prediction", tail_pred, tail_meas, tail_se, z=3.5,
+        why="Hill stderr mu/sqrt(k) combined with the index spread between depths k/M and 1/M",
+        claim="Hill index at h >= h_G equals h^2 (a(alpha_eff) - 1) at the depth k/M it probes",
+        origin=derived("kl_lab.kde.regimes (mu = h^2 (a - 1), effective_alpha); module docstring"),
+    )  # fmt: skip
+    return c
 
 
 def plot(results: dict, config: Config):
