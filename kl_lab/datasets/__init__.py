@@ -1,0 +1,23 @@
+"""Small real data sets used by the experiments, shipped with their citation and licence (``data/README.md``)."""
+
+from kl_lab.datasets.uci import (
+    ABALONE_SEX_CODES,
+    FILES,
+    Abalone,
+    WineQuality,
+    data_path,
+    load_abalone,
+    load_wine_quality,
+    sha256,
+)
+
+__all__ = [
+    "ABALONE_SEX_CODES",
+    "FILES",
+    "Abalone",
+    "WineQuality",
+    "data_path",
+    "load_abalone",
+    "load_wine_quality",
+    "sha256",
+]
