@@ -32,7 +32,7 @@ import numpy as np
 import optax
 
 from kl_lab import experiment, plotting
-from kl_lab.checks import check
+from kl_lab.checks import Checks, derived, law, paper
 from kl_lab.distillation import (
     alpha_divergence_loss,
     forward_kl_loss,
@@ -51,7 +51,7 @@ from kl_lab.sweep import grid, sweep
 
 TITLE = "Mode covering, mode collapse and low-overlap gradients of distillation losses; SinKD's batch loss"
 PAPER = experiment.Paper(
-    authors="Cui et al.", year=2024, arxiv="2402.17110", where="abstract; code 2018cx/SinKD/loss.py (saliency_mse)"
+    authors="Cui et al.", year=2024, arxiv="2402.17110v1", where="abstract; code 2018cx/SinKD/loss.py (saliency_mse)"
 )
 CLAIM = (
     "KL averages, RKL and JS collapse; JS gives no gradient at low overlap while W1's stays 1; SinKD's coded batch "
@@ -232,185 +232,106 @@ def run(config: Config, key: jax.Array) -> dict:
     }
 
 
-def checks(results: dict, config: Config) -> list:
-    src = PAPER.cite()
+def checks(results: dict, config: Config) -> Checks:
     ix = {n: j for j, n in enumerate(config.losses)}
     m1 = results["mode1_mass"]
     one_mode = np.maximum(m1, 1 - m1)
+    middle_one_mode = np.maximum(results["middle_mode1_mass"], 1 - results["middle_mode1_mass"])
     g = results["grad"]
-    sep = results["separations"]
-    far = sep >= 10
+    far = results["separations"] >= 10
     lo, hi = config.modes
-    return [
-        check(
-            "fkl_matches_moments",
-            claim="forward-KL fit matches the teacher's first two moments (exp. family)",
-            source="derived: KL(p||q_theta) stationarity for an exponential family",
-            kind="abs",
-            predicted=[results["teacher_mean"], results["teacher_second"]],
-            measured=[results["mean"][ix["forward KL"]], results["second"][ix["forward KL"]]],
-            tolerance=0.05,
-            reason="Adam stopped after finitely many steps; moment error of the optimiser",
-        ),
-        check(
-            "fkl_averages",
-            claim="forward KL puts the student's mean between the modes (mode averaging)",
-            source=src,
-            kind="bound",
-            predicted=lo + 2,
-            measured=results["mean"][ix["forward KL"]],
-            direction="lower",
-            tolerance=0.0,
-            reason="mean > first mode + 2 bins: a margin, not a fit",
-        ),
-        check(
-            "rkl_collapses",
-            claim="reverse KL puts > 95% of the student's mass on one mode",
-            source=src,
-            kind="bound",
-            predicted=0.95,
-            measured=one_mode[ix["reverse KL"]],
-            direction="lower",
-            tolerance=0.0,
-            reason="threshold from the claim",
-        ),
-        check(
-            "js_collapses",
-            claim="JS collapses like reverse KL (> 95% on one mode): mode under-estimation",
-            source=src,
-            kind="bound",
-            predicted=0.95,
-            measured=one_mode[ix["JS"]],
-            direction="lower",
-            tolerance=0.0,
-            reason="threshold from the claim",
-        ),
-        check(
-            "FOUND_rkl_js_local_minimum",
-            claim="FOUND: from the middle start (mu, sigma) = (20, 4) reverse KL and JS stop at a broad averaging "
-            "local minimum (< 90% on either mode) whose loss exceeds the collapsed fit's",
-            source="other-papers-checks.md Sec. 1 reports collapse; it depends on the start",
-            kind="bound",
-            predicted=0.9,
-            measured=np.maximum(results["middle_mode1_mass"], 1 - results["middle_mode1_mass"])[
-                [ix["reverse KL"], ix["JS"]]
-            ],
-            tolerance=0.0,
-            reason="threshold on the observed mass split",
-        ),
-        check(
-            "collapsed_fit_is_lower",
-            claim="the collapsed RKL/JS fits have lower loss than the averaging ones",
-            source="derived (global vs local minimum)",
-            kind="bound",
-            predicted=results["middle_final_loss"][[ix["reverse KL"], ix["JS"]]],
-            measured=results["final_loss"][[ix["reverse KL"], ix["JS"]]],
-            tolerance=0.0,
-            reason="strict inequality of two converged objective values",
-        ),
-        check(
-            "w1_averages_like_fkl",
-            claim="W1 on class indices averages like forward KL (negative control)",
-            source="other-papers-checks.md Sec. 1 [N]",
-            kind="bound",
-            predicted=0.9,
-            measured=one_mode[ix["W1"]],
-            tolerance=0.0,
-            reason="less than 90% on either mode",
-        ),
-        check(
-            "fkl_gradient_formula",
-            claim="low overlap: dKL(p||q)/dmu = E_q[i] - E_p[i] (grows linearly)",
-            source="derived",
-            kind="abs",
-            predicted=results["theory_fkl"],
-            measured=g[ix["forward KL"]],
-            tolerance=1e-9,
-            reason="float64 rounding of sums over 40 classes",
-        ),
-        check(
-            "rkl_gradient_formula",
-            claim="low overlap: dKL(q||p)/dmu = (mu - 8) Var_q(i) (grows linearly)",
-            source="derived",
-            kind="abs",
-            predicted=results["theory_rkl"],
-            measured=g[ix["reverse KL"]],
-            tolerance=1e-9,
-            reason="float64 rounding of sums over 40 classes",
-        ),
-        check(
-            "w1_gradient_constant",
-            claim="dW1/dmu = dE_q[i]/dmu = Var_q(i) (= 1 up to truncation at class 39) once the supports separate",
-            source=src + "; derived for the truncated family",
-            kind="abs",
-            predicted=results["theory_w1"][far],
-            measured=g[ix["W1"]][far],
-            tolerance=1e-9,
-            reason="separated by >= 10 widths the CDFs never cross (overlap < e^-25); rounding 1e-15",
-        ),
-        check(
-            "js_gradient_vanishes",
-            claim="dJS/dmu -> 0 with separation (no supervision at low overlap)",
-            source=src,
-            kind="bound",
-            predicted=1e-8,
-            measured=float(np.abs(g[ix["JS"]][-1])),
-            tolerance=0.0,
-            reason="exp(-sep^2/4)-type decay: far below 1e-8 at the largest separation",
-        ),
-        check(
-            "sinkd_nonzero_at_equality",
-            claim="FOUND: the coded SinKD loss is > 0 when student = teacher",
-            source=src,
-            kind="bound",
-            predicted=0.0,
-            measured=results["sinkd_coded"][0],
-            direction="lower",
-            tolerance=0.0,
-            reason="entropic bias: strictly positive, no rounding involved",
-        ),
-        check(
-            "sinkd_permutation_blind",
-            claim="FOUND: the coded SinKD loss is unchanged by permuting student rows",
-            source=src,
-            kind="abs",
-            predicted=results["sinkd_coded"][0],
-            measured=results["sinkd_coded"][1],
-            tolerance=1e-12,
-            reason="float64 rounding of a permuted sum",
-        ),
-        check(
-            "samplewise_kl_sees_permutation",
-            claim="the sample-wise KL of the permuted student is large",
-            source="definition",
-            kind="bound",
-            predicted=0.1,
-            measured=results["samplewise_kl"][1],
-            direction="lower",
-            tolerance=0.0,
-            reason="a margin: permuted rows differ",
-        ),
-        check(
-            "debiased_zero_at_equality",
-            claim="the Sinkhorn divergence is 0 at student = teacher",
-            source=src,
-            kind="abs",
-            predicted=0.0,
-            measured=results["sinkd_debiased"][0],
-            tolerance=1e-8,
-            reason="ott Sinkhorn threshold 1e-9 on the marginals",
-        ),
-        check(
-            "debiased_permutation_blind",
-            claim="FOUND: the debiased variant is also blind to row permutations",
-            source="derived: it compares batch measures (sets)",
-            kind="abs",
-            predicted=0.0,
-            measured=results["sinkd_debiased"][1],
-            tolerance=1e-8,
-            reason="ott Sinkhorn threshold 1e-9 on the marginals",
-        ),
-    ]
+    rkl_js = [ix["reverse KL"], ix["JS"]]
+    overlap = derived("module docstring: equal widths make log q/p linear in i")
+    sets = derived("module docstring: the batch cost C_ij compares rows across the batch, i.e. sets of outputs")
+    sinkhorn = "ott Sinkhorn threshold 1e-9 on the marginals"
+    c = Checks(PAPER)
+    c.close(
+        "fkl_matches_moments", [results["teacher_mean"], results["teacher_second"]],
+        [results["mean"][ix["forward KL"]], results["second"][ix["forward KL"]]], atol=0.05,
+        why="Adam stopped after finitely many steps; moment error of the optimiser",
+        claim="forward-KL fit matches the teacher's first two moments (exp. family)",
+        origin=derived("module docstring: KL(p||q_theta) stationarity for an exponential family"),
+    )  # fmt: skip
+    c.lower_bound(
+        "fkl_averages", results["mean"][ix["forward KL"]], lo + 2,
+        why="mean > first mode + 2 bins: a margin, not a fit",
+        claim="forward KL puts the student's mean between the modes (mode averaging)",
+        origin=paper("abstract: KL suffers 'mode-averaging'"),
+    )  # fmt: skip
+    c.lower_bound(
+        "rkl_collapses", one_mode[ix["reverse KL"]], 0.95, why="threshold from the claim",
+        claim="reverse KL puts > 95% of the student's mass on one mode",
+        origin=paper("abstract: RKL suffers 'mode-collapsing'"),
+    )  # fmt: skip
+    c.lower_bound(
+        "js_collapses", one_mode[ix["JS"]], 0.95, why="threshold from the claim",
+        claim="JS collapses like reverse KL (> 95% on one mode): mode under-estimation",
+        origin=derived("module docstring; the abstract says only that JS suffers 'mode-underestimation'"),
+    )  # fmt: skip
+    c.upper_bound(
+        "FOUND_rkl_js_local_minimum", middle_one_mode[rkl_js], 0.9, why="threshold on the observed mass split",
+        claim="FOUND: from the middle start (mu, sigma) = (20, 4) reverse KL and JS stop at a broad averaging "
+        "local minimum (< 90% on either mode) whose loss exceeds the collapsed fit's",
+        origin=derived("found here: the collapse of other-papers-checks.md Sec. 1 [N] depends on the start"),
+    )  # fmt: skip
+    c.upper_bound(
+        "collapsed_fit_is_lower", results["final_loss"][rkl_js], results["middle_final_loss"][rkl_js],
+        why="strict inequality of two converged objective values",
+        claim="the collapsed RKL/JS fits have lower loss than the averaging ones",
+        origin=derived("global vs local minimum of the two fits"),
+    )  # fmt: skip
+    c.upper_bound(
+        "w1_averages_like_fkl", one_mode[ix["W1"]], 0.9, why="less than 90% on either mode",
+        claim="W1 on class indices averages like forward KL (negative control)",
+        origin=derived("other-papers-checks.md Sec. 1 [N]: a unimodal student under a class-index cost"),
+    )  # fmt: skip
+    c.close(
+        "fkl_gradient_formula", results["theory_fkl"], g[ix["forward KL"]], atol=1e-9,
+        why="float64 rounding of sums over 40 classes",
+        claim="low overlap: dKL(p||q)/dmu = E_q[i] - E_p[i] (grows linearly)", origin=overlap,
+    )  # fmt: skip
+    c.close(
+        "rkl_gradient_formula", results["theory_rkl"], g[ix["reverse KL"]], atol=1e-9,
+        why="float64 rounding of sums over 40 classes",
+        claim="low overlap: dKL(q||p)/dmu = (mu - 8) Var_q(i) (grows linearly)", origin=overlap,
+    )  # fmt: skip
+    c.close(
+        "w1_gradient_constant", results["theory_w1"][far], g[ix["W1"]][far], atol=1e-9,
+        why="separated by >= 10 widths the CDFs never cross (overlap < e^-25); rounding 1e-15",
+        claim="dW1/dmu = dE_q[i]/dmu = Var_q(i) (= 1 up to truncation at class 39) once the supports separate",
+        origin=derived("module docstring: W1 of separated 1-D laws is the difference of means; truncated family"),
+    )  # fmt: skip
+    c.upper_bound(
+        "js_gradient_vanishes", float(np.abs(g[ix["JS"]][-1])), 1e-8,
+        why="exp(-sep^2/4)-type decay: far below 1e-8 at the largest separation",
+        claim="dJS/dmu -> 0 with separation (no supervision at low overlap)",
+        origin=paper("abstract: KL, RKL, JS 'fail to deliver effective supervision when few [...] overlap exists'"),
+    )  # fmt: skip
+    c.lower_bound(
+        "sinkd_nonzero_at_equality", results["sinkd_coded"][0], 0.0,
+        why="entropic bias: strictly positive, no rounding involved",
+        claim="FOUND: the coded SinKD loss is > 0 when student = teacher",
+        origin=derived("reading of the code 2018cx/SinKD/loss.py (saliency_mse): entropic OT without debiasing"),
+    )  # fmt: skip
+    c.close(
+        "sinkd_permutation_blind", results["sinkd_coded"][0], results["sinkd_coded"][1], atol=1e-12,
+        why="float64 rounding of a permuted sum",
+        claim="FOUND: the coded SinKD loss is unchanged by permuting student rows", origin=sets,
+    )  # fmt: skip
+    c.lower_bound(
+        "samplewise_kl_sees_permutation", results["samplewise_kl"][1], 0.1, why="a margin: permuted rows differ",
+        claim="the sample-wise KL of the permuted student is large", origin=law("Gibbs: KL(p||q) > 0 for p != q"),
+    )  # fmt: skip
+    c.close(
+        "debiased_zero_at_equality", 0.0, results["sinkd_debiased"][0], atol=1e-8, why=sinkhorn,
+        claim="the Sinkhorn divergence is 0 at student = teacher",
+        origin=law("debiased Sinkhorn divergence S(a, a) = 0 by construction (Feydy et al. 2019)"),
+    )  # fmt: skip
+    c.close(
+        "debiased_permutation_blind", 0.0, results["sinkd_debiased"][1], atol=1e-8, why=sinkhorn,
+        claim="FOUND: the debiased variant is also blind to row permutations", origin=sets,
+    )  # fmt: skip
+    return c
 
 
 def plot(results: dict, config: Config):

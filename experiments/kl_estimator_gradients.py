@@ -24,7 +24,7 @@ import numpy as np
 import optax
 
 from kl_lab import experiment, plotting
-from kl_lab.checks import check
+from kl_lab.checks import Checks, derived, law
 from kl_lab.distillation import expected_estimator_loss, forward_kl_loss, kl_estimator_loss, reverse_kl_loss
 from kl_lab.distillation.toys import gaussian_logits, mixture_log_probs, mode_mass
 from kl_lab.sweep import sweep
@@ -132,94 +132,42 @@ def run(config: Config, key: jax.Array) -> dict:
     }
 
 
-def checks(results: dict, config: Config) -> list:
-    src = PAPER.cite()
+def checks(results: dict, config: Config) -> Checks:
     g = results["grad"]  # [case, estimator, class]
     rnd = "float64 rounding of softmax-weighted sums"
-    return [
-        check(
-            "k1_zero_gradient",
-            claim="E[grad k1] = 0",
-            source=src,
-            kind="abs",
-            predicted=0.0,
-            measured=g[:, 0],
-            tolerance=1e-12,
-            reason=rnd,
-        ),
-        check(
-            "k2_is_reverse_kl",
-            claim="E[grad k2] = grad KL(pi || ref)",
-            source=src,
-            kind="abs",
-            predicted=results["grad_rkl"],
-            measured=g[:, 1],
-            tolerance=1e-12,
-            reason=rnd,
-        ),
-        check(
-            "k3_is_forward_kl",
-            claim="E[grad k3] = grad KL(ref || pi), not grad KL(pi || ref)",
-            source=src,
-            kind="abs",
-            predicted=results["grad_fkl"],
-            measured=g[:, 2],
-            tolerance=1e-12,
-            reason=rnd,
-        ),
-        check(
-            "mc_matches_exact",
-            claim="the sample-average gradient of kl_estimator_loss is unbiased for E[grad k]",
-            source="Monte Carlo",
-            kind="zscore",
-            predicted=g[0],
-            measured=results["mc_mean"],
-            stderr=np.maximum(results["mc_stderr"], 1e-300),
-            tolerance=4.5,
-            reason="30 components: P(max |z| > 4.5) < 2e-4 under the null",
-        ),
-        check(
-            "k2_training_follows_rkl",
-            claim="Adam on the k2 loss follows the reverse-KL trajectory",
-            source=src,
-            kind="abs",
-            predicted=results["path"][2],
-            measured=results["path"][0],
-            tolerance=1e-8,
-            reason="identical gradients up to rounding; Adam's normalisation keeps errors ~1e-12 per step",
-        ),
-        check(
-            "k3_training_follows_fkl",
-            claim="Adam on the k3 loss follows the forward-KL trajectory",
-            source=src,
-            kind="abs",
-            predicted=results["path"][3],
-            measured=results["path"][1],
-            tolerance=1e-8,
-            reason="identical gradients up to rounding; Adam's normalisation keeps errors ~1e-12 per step",
-        ),
-        check(
-            "k3_student_covers",
-            claim="the 'reverse KL via k3' student averages the modes (< 90% on either)",
-            source=src,
-            kind="bound",
-            predicted=0.9,
-            measured=float(max(results["mode1_mass"][1], 1 - results["mode1_mass"][1])),
-            tolerance=0.0,
-            reason="threshold: the forward-KL fit splits 0.58 / 0.42",
-        ),
-        check(
-            "k2_student_collapses",
-            claim="the k2 student collapses onto one mode (> 95%)",
-            source=src,
-            kind="bound",
-            predicted=0.95,
-            measured=float(max(results["mode1_mass"][0], 1 - results["mode1_mass"][0])),
-            direction="lower",
-            tolerance=0.0,
-            reason="threshold from the mode-seeking claim",
-        ),
-    ]
+    adam = "identical gradients up to rounding; Adam's normalisation keeps errors ~1e-12 per step"
+    identity = derived("kl_lab.distillation.kl_losses docstring; also in arXiv 2506.09477, 2510.01555, 2512.21852")
+    mass = results["mode1_mass"]
+    c = Checks(PAPER)
+    c.close(
+        "k1_zero_gradient", 0.0, g[:, 0], atol=1e-12, why=rnd,
+        claim="E[grad k1] = 0", origin=law("score-function identity E_pi[grad log pi] = 0"),
+    )  # fmt: skip
+    c.close("k2_is_reverse_kl", results["grad_rkl"], g[:, 1], atol=1e-12, why=rnd,
+            claim="E[grad k2] = grad KL(pi || ref)", origin=identity)  # fmt: skip
+    c.close("k3_is_forward_kl", results["grad_fkl"], g[:, 2], atol=1e-12, why=rnd,
+            claim="E[grad k3] = grad KL(ref || pi), not grad KL(pi || ref)", origin=identity)  # fmt: skip
+    c.within_se(
+        "mc_matches_exact", g[0], results["mc_mean"], np.maximum(results["mc_stderr"], 1e-300), z=4.5,
+        claim="the sample-average gradient of kl_estimator_loss is unbiased for E[grad k]",
+        origin=law("unbiasedness of a Monte Carlo average over on-policy samples"),
+    )  # fmt: skip
+    c.close("k2_training_follows_rkl", results["path"][2], results["path"][0], atol=1e-8, why=adam,
+            claim="Adam on the k2 loss follows the reverse-KL trajectory", origin=identity)  # fmt: skip
+    c.close("k3_training_follows_fkl", results["path"][3], results["path"][1], atol=1e-8, why=adam,
+            claim="Adam on the k3 loss follows the forward-KL trajectory", origin=identity)  # fmt: skip
+    c.upper_bound(
+        "k3_student_covers", float(max(mass[1], 1 - mass[1])), 0.9,
+        why="threshold: the forward-KL fit splits 0.58 / 0.42",
+        claim="the 'reverse KL via k3' student averages the modes (< 90% on either)",
+        origin=derived("E[grad k3] = grad KL(ref || pi) and forward KL averages (kd_mode_behaviour)"),
+    )  # fmt: skip
+    c.lower_bound(
+        "k2_student_collapses", float(max(mass[0], 1 - mass[0])), 0.95, why="threshold from the mode-seeking claim",
+        claim="the k2 student collapses onto one mode (> 95%)",
+        origin=derived("E[grad k2] = grad KL(pi || ref) and reverse KL collapses (kd_mode_behaviour)"),
+    )  # fmt: skip
+    return c
 
 
 def plot(results: dict, config: Config):
