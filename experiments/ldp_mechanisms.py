@@ -22,7 +22,7 @@ import numpy as np
 
 from kl_lab import experiment, plotting
 from kl_lab import privacy as P
-from kl_lab.checks import check
+from kl_lab.checks import Checks, derived, law, paper
 from kl_lab.sweep import sweep
 
 TITLE = "LDP mechanisms: likelihood ratios and debiased variances"
@@ -168,100 +168,68 @@ def _log_ratios(r):
     return np.concatenate([lr, lr2], axis=-1), np.concatenate([se, se], axis=-1)
 
 
-def checks(results: dict, config: Config) -> list:
-    out, eps = [], results["eps"]
-    n = config.samples
-    src = PAPER.cite()
+#: whose claim each mechanism's privacy and moments are
+_RR = law("binary randomized response (Warner 1965): ratio e^eps, debiased variance e^eps/(e^eps-1)^2")
+_KRR = law("k-ary randomized response (Kairouz et al. 2016; Wang et al. 2017, Sec. 4.1)")
+_DJW = paper("DJW Sec. 4.2.3 (vector mechanism; d = 3 is odd, where the repaired version is DJW's)")
+_PM = paper("Wang et al. ICDE 2019, Alg. 2 (piecewise mechanism)")
+_LAP = law("Laplace mechanism (Dwork et al. 2006): scale Delta/eps is eps-DP, unbiased, variance 2 b^2")
+_GAUSS = law("additive N(0, sigma^2) noise: unbiased, variance sigma^2")
+PRIVACY = {"rr": _RR, "krr": _KRR, "duchi": _DJW, "piecewise": _PM, "laplace": _LAP}
+MOMENTS = {
+    **PRIVACY,
+    "duchi": derived("kl_lab.privacy.randomizers docstring: z_j^2 = B^2, so Var = B^2 - x_j^2"),
+    "piecewise": paper("Wang et al. ICDE 2019, Alg. 2: the PM variance (Lemma 2 per kl_lab.privacy.randomizers)"),
+    "gaussian": _GAUSS,
+}
+UNBIASED = {**PRIVACY, "gaussian": _GAUSS}
+
+
+def checks(results: dict, config: Config) -> Checks:
+    eps, n = results["eps"], config.samples
+    c = Checks(PAPER)
     for m in ("rr", "krr", "duchi"):
-        out.append(
-            check(
-                f"{m}_exact_max_divergence",
-                claim="max over input pairs of D_inf(output laws) equals eps",
-                source=src,
-                kind="abs",
-                predicted=eps,
-                measured=results["exact_eps"][m],
-                tolerance=1e-12,
-                reason="float64 log-probabilities, a few ulps",
-            )
-        )
+        c.close(
+            f"{m}_exact_max_divergence", eps, results["exact_eps"][m], atol=1e-12,
+            why="float64 log-probabilities, a few ulps",
+            claim="max over input pairs of D_inf(output laws) equals eps", origin=PRIVACY[m],
+        )  # fmt: skip
     for m in ("rr", "krr", "duchi", "piecewise", "laplace"):
         lr, se = _log_ratios(results[m])
         z = np.where(np.isfinite(se), (lr - eps[:, None]) / np.where(np.isfinite(se), se, 1.0), -np.inf)
-        out.append(
-            check(
-                f"{m}_empirical_ratio_within_eps",
-                claim="no output cell has log likelihood ratio above eps",
-                source=src,
-                kind="bound",
-                predicted=0.0,
-                measured=np.max(z, axis=1),
-                tolerance=4.0,
-                reason="z-score of the cell's log ratio; 4 s.e. over <= 80 cells: family-wise alarm < 3e-3",
-            )
-        )
-        best = np.argmax(lr - 4 * se, axis=1)
-        idx = np.arange(len(eps))
-        out.append(
-            check(
-                f"{m}_worst_ratio_attained",
-                claim="the worst cell's log ratio equals eps (the bound is tight)",
-                source=src,
-                kind="zscore",
-                predicted=eps,
-                measured=lr[idx, best],
-                stderr=se[idx, best],
-                tolerance=4.0,
-                reason="delta-method s.e. of the log count ratio; 4 s.e.",
-            )
-        )
+        c.upper_bound(
+            f"{m}_empirical_ratio_within_eps", np.max(z, axis=1), 0.0, slack=4.0,
+            why="z-score of the cell's log ratio; 4 s.e. over <= 80 cells: family-wise alarm < 3e-3",
+            claim="no output cell has log likelihood ratio above eps", origin=PRIVACY[m],
+        )  # fmt: skip
+        best, idx = np.argmax(lr - 4 * se, axis=1), np.arange(len(eps))
+        c.within_se(
+            f"{m}_worst_ratio_attained", eps, lr[idx, best], se[idx, best], z=4.0,
+            why="delta-method s.e. of the log count ratio",
+            claim="the worst cell's log ratio equals eps (the bound is tight)", origin=PRIVACY[m],
+        )  # fmt: skip
     g = results["gaussian"]
-    out.append(
-        check(
-            "gaussian_mc_delta",
-            claim="MC privacy profile E[(1 - e^(eps - L))_+] equals the analytic delta",
-            source=src,
-            kind="zscore",
-            predicted=DELTA,
-            measured=np.asarray(g["delta_mc"]),
-            stderr=np.asarray(g["delta_se"]),
-            tolerance=4.0,
-            reason="MC s.e. of the mean; 4 s.e.",
-        )
-    )
+    c.within_se(
+        "gaussian_mc_delta", DELTA, np.asarray(g["delta_mc"]), np.asarray(g["delta_se"]), z=4.0,
+        why="MC s.e. of the mean",
+        claim="MC privacy profile E[(1 - e^(eps - L))_+] equals the analytic delta",
+        origin=paper("Balle & Wang ICML 2018, Thm 8 (analytic Gaussian mechanism)"),
+    )  # fmt: skip
     for m in MECHS:
         r = results[m]
         pred = np.array([_variance(m, e) for e in eps])
         var = np.asarray(r["est_var"])
         se = np.sqrt(np.maximum(np.asarray(r["est_m4"]) - var**2, 0) / n)
-        out.append(
-            check(
-                f"{m}_debiased_variance",
-                claim="variance of the debiased single-user estimate = formula",
-                source=src,
-                kind="zscore",
-                predicted=pred,
-                measured=var,
-                stderr=se,
-                tolerance=4.0,
-                reason="s.e. of a sample variance sqrt((mu4 - var^2)/n); 4 s.e.",
-            )
-        )
-        pm = np.full_like(pred, X_VAR[m] if m != "krr" else 1.0)
-        out.append(
-            check(
-                f"{m}_debiased_mean",
-                claim="the debiased estimate is unbiased",
-                source=src,
-                kind="zscore",
-                predicted=pm,
-                measured=np.asarray(r["est_mean"]),
-                stderr=np.sqrt(pred / n),
-                tolerance=4.0,
-                reason="s.e. sqrt(var/n) of the mean; 4 s.e.",
-            )
-        )
-    return out
+        c.within_se(
+            f"{m}_debiased_variance", pred, var, se, z=4.0, why="s.e. of a sample variance sqrt((mu4 - var^2)/n)",
+            claim="variance of the debiased single-user estimate = formula", origin=MOMENTS[m],
+        )  # fmt: skip
+        c.within_se(
+            f"{m}_debiased_mean", np.full_like(pred, X_VAR[m] if m != "krr" else 1.0), np.asarray(r["est_mean"]),
+            np.sqrt(pred / n), z=4.0, why="s.e. sqrt(var/n) of the mean",
+            claim="the debiased estimate is unbiased", origin=UNBIASED[m],
+        )  # fmt: skip
+    return c
 
 
 def plot(results: dict, config: Config):
