@@ -41,9 +41,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from kl_lab import experiment, plotting
+from kl_lab import experiment, plotting, stats
 from kl_lab import privacy as P
-from kl_lab.checks import check
+from kl_lab.checks import Checks, derived, paper
 from kl_lab.sweep import grid, sweep
 
 TITLE = "LDP sparse linear regression: error rates in n, epsilon, d and k"
@@ -193,10 +193,13 @@ def _asymptotic_power(estimator, axis, config):
     return math.log(vals[1] / vals[0]) / math.log(hi / lo)
 
 
-def checks(results: dict, config: Config) -> list:
-    out = []
-    src = PAPER.cite()
+def checks(results: dict, config: Config) -> Checks:
+    calculus = derived("kl_lab.privacy.rates (nldp_coordinate_std, iht_coordinate_std); module docstring (1)")
+    rates = paper("abstract: upper rates d sqrt(k), sqrt(dk) (public x), k sqrt(d) (interactive) / (sqrt(n) eps)")
+    lower_rates = derived("module docstring (3): fitted slopes against the powers of the abstract's lower bounds")
+    regime = derived("module docstring, 'Regime': n >~ d^3 / eps^2 puts the covariance noise below lambda_min")
     boot_key = jax.random.key(1)
+    c = Checks(PAPER)
     for ai, axis in enumerate(AXES):
         t = _axis_values(axis, config)
         params = _point_params(axis, config)
@@ -204,64 +207,34 @@ def checks(results: dict, config: Config) -> list:
             err = results[axis][est]["error"]
             fit = P.fit_loglog_slope(t, err, jax.random.fold_in(boot_key, 10 * ai + ei), n_boot=config.n_boot)
             pred = np.array([predicted_error(est, p["n"], p["d"], p["k"], p["eps"], config) for p in params])
-            calc = float(np.polyfit(np.log(t), np.log(pred), 1)[0])
             band = 3 * fit.stderr
-            out.append(
-                check(
-                    f"{est}_{axis}_slope",
-                    claim=f"{LABELS[est]}: d log(error) / d log({axis}) matches the implementation's noise calculus",
-                    source="module docstring; kl_lab.privacy.rates",
-                    kind="slope",
-                    predicted=calc,
-                    measured=fit.slope,
-                    tolerance=band,
-                    reason=f"3 bootstrap s.e. of the fitted slope ({config.trials} trials per point)",
-                )
-            )
+            c.slope(
+                f"{est}_{axis}_slope", stats.loglog_slope(t, pred).slope, fit.slope, tol=band,
+                why=f"3 bootstrap s.e. of the fitted slope ({config.trials} trials per point)",
+                claim=f"{LABELS[est]}: d log(error) / d log({axis}) matches the implementation's noise calculus",
+                origin=calculus,
+            )  # fmt: skip
             paper_power = P.POWERS[PAPER_RATE[est]][axis]
-            out.append(
-                check(
-                    f"{est}_{axis}_asymptotic_power",
-                    claim=f"{LABELS[est]}: the calculus has the paper's power {paper_power} in {axis} asymptotically",
-                    source=src,
-                    kind="slope",
-                    predicted=paper_power,
-                    measured=_asymptotic_power(est, axis, config),
-                    tolerance=0.02,
-                    reason="lower-order terms (log n, sqrt(k - 1/2), tau_2 / (d tau_1)) left at that point",
-                )
-            )
-            lower = LOWER[est]
-            if lower is not None:
-                lp = P.POWERS[lower][axis]
-                out.append(
-                    check(
-                        f"{est}_{axis}_not_below_lower_rate",
-                        claim=f"{LABELS[est]} does not beat the lower bound's power {lp} in {axis}",
-                        source=src,
-                        kind="bound",
-                        predicted=lp,
-                        measured=fit.slope,
-                        tolerance=band,
-                        direction="lower",
-                        reason="3 bootstrap s.e. of the fitted slope",
-                    )
-                )
-            ok = np.asarray(results[axis][est]["support_ok"], float).mean(axis=1)
-            out.append(
-                check(
-                    f"{est}_{axis}_regime",
-                    claim="the support is recovered in >= 90% of trials at every point (the rate regime is reached)",
-                    source="design of the grid (module docstring)",
-                    kind="bound",
-                    predicted=0.9,
-                    measured=ok,
-                    tolerance=0.0,
-                    direction="lower",
-                    reason="a coverage requirement, not a measurement: no slack",
-                )
-            )
-    return out
+            c.slope(
+                f"{est}_{axis}_asymptotic_power", paper_power, _asymptotic_power(est, axis, config), tol=0.02,
+                why="lower-order terms (log n, sqrt(k - 1/2), tau_2 / (d tau_1)) left at that point",
+                claim=f"{LABELS[est]}: the calculus has the paper's power {paper_power} in {axis} asymptotically",
+                origin=rates,
+            )  # fmt: skip
+            if LOWER[est] is not None:
+                lp = P.POWERS[LOWER[est]][axis]
+                c.lower_bound(
+                    f"{est}_{axis}_not_below_lower_rate", fit.slope, lp, slack=band,
+                    why="3 bootstrap s.e. of the fitted slope",
+                    claim=f"{LABELS[est]} does not beat the lower bound's power {lp} in {axis}", origin=lower_rates,
+                )  # fmt: skip
+            c.lower_bound(
+                f"{est}_{axis}_regime", np.asarray(results[axis][est]["support_ok"], float).mean(axis=1), 0.9,
+                why="a coverage requirement, not a measurement: no slack",
+                claim="the support is recovered in >= 90% of trials at every point (the rate regime is reached)",
+                origin=regime,
+            )  # fmt: skip
+    return c
 
 
 def plot(results: dict, config: Config):
