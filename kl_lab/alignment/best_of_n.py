@@ -30,15 +30,15 @@ import jax
 import jax.numpy as jnp
 
 from kl_lab.alignment._classes import log_ratio_cdf_below, reward_classes
-from kl_lab.numerics import (
-    check_finite,
-    check_in_range,
-    check_log_probs,
-    check_rank,
-    check_same_shape,
-    log1mexp,
-    mul_exp,
+from kl_lab.families.validation import (
+    float_input,
+    guard,
+    require_finite,
+    require_in_range,
+    require_log_probs,
+    require_nonempty,
 )
+from kl_lab.numerics import as_float_array, check_rank, check_same_shape, log1mexp, mul_exp
 
 __all__ = [
     "best_of_n_log_probs",
@@ -52,14 +52,28 @@ __all__ = [
 ]
 
 
-def _check(log_ref, rewards, n):
+def check_bon_inputs(log_ref, rewards, n):
+    """Validate ``(log_ref, rewards, n)`` of a best-of-n function (module docstring; DESIGN.md "Bad input").
+
+    Static problems raise; value problems raise eagerly and are returned as ``ok`` (a traced bool under
+    ``jit``, for :func:`kl_lab.families.validation.guard`). Returns ``(log_ref, rewards, n, ok)`` in the
+    compute dtype (float32 for bfloat16/float16 input).
+    """
     check_rank(log_ref, tuple(range(1, 8)), "log_ref")
     check_same_shape(log_ref, rewards, "log_ref", "rewards")
-    check_log_probs(log_ref, "log_ref")
-    check_finite(rewards, "rewards")
-    check_in_range(n, "n", 1.0, float("inf"))
-    log_ref = jnp.asarray(log_ref)
-    return log_ref, jnp.asarray(rewards, dtype=log_ref.dtype), jnp.asarray(n, dtype=log_ref.dtype)
+    require_nonempty(log_ref, "log_ref")
+    ok = require_log_probs(log_ref, "log_ref")
+    log_ref, rewards = float_input(log_ref, "log_ref"), float_input(rewards, "rewards")
+    ok = ok & require_finite(rewards, "rewards")
+    ok = ok & require_in_range(n, "n", 1.0, float("inf"))
+    return log_ref, rewards.astype(log_ref.dtype), jnp.asarray(n, dtype=log_ref.dtype), ok
+
+
+def _summary_out(log_ref, rewards, n, i):
+    """Entry ``i`` of the summary, NaN under ``jit`` for invalid arguments, cast back to the input dtype."""
+    dtype = as_float_array(log_ref, "log_ref").dtype
+    lr, r, nn, ok = check_bon_inputs(log_ref, rewards, n)
+    return guard(ok, _summary(lr, r, nn)[i]).astype(dtype)
 
 
 def _core(log_ref, rewards, n):
@@ -86,7 +100,7 @@ def _summary_1d(lr, r, nn):
     kl = jnp.maximum(jnp.sum(mul_exp(log_ratio, log_pi)), 0.0)
     reward = jnp.sum(mul_exp(r[c.perm], log_pi))
     win = jnp.sum(mul_exp(jnp.exp(c.log_cdf_below) + 0.5 * jnp.exp(c.log_mass), log_pi))
-    est = jnp.sum(mul_exp(bon_kl_estimator(jnp.where(jnp.isneginf(c.log_ref), 0.0, c.log_ref), nn), log_pi))
+    est = jnp.sum(mul_exp(_estimator(jnp.where(jnp.isneginf(c.log_ref), 0.0, c.log_ref), nn), log_pi))
     return _unsort(c, log_pi), kl, reward, win, est
 
 
@@ -100,7 +114,7 @@ def best_of_n_log_probs(log_ref: jax.Array, rewards: jax.Array, n) -> jax.Array:
     ``log_ref`` and ``n`` (not in ``rewards``, which only enter through ties
     and order). Returns an array of the shape of ``log_ref``.
     """
-    return _summary(*_check(log_ref, rewards, n))[0]
+    return _summary_out(log_ref, rewards, n, 0)
 
 
 def best_of_n_kl(log_ref: jax.Array, rewards: jax.Array, n) -> jax.Array:
@@ -110,7 +124,7 @@ def best_of_n_kl(log_ref: jax.Array, rewards: jax.Array, n) -> jax.Array:
     per class (no cancellation of ``log pi_n - log ref``). Bounded by
     :func:`best_of_n_kl_bound` and by ``-log P(argmax class)``.
     """
-    return _summary(*_check(log_ref, rewards, n))[1]
+    return _summary_out(log_ref, rewards, n, 1)
 
 
 def best_of_n_kl_bound(n) -> jax.Array:
@@ -119,14 +133,14 @@ def best_of_n_kl_bound(n) -> jax.Array:
     Exact when the reward's law under ``ref`` is continuous (``F(Y) ~ U(0,1)``,
     best-of-n density ``n u^(n-1)``, KL ``= log n + (n-1) E log U``).
     """
-    check_in_range(n, "n", 1.0, float("inf"))
-    n = jnp.asarray(n, dtype=jnp.result_type(n, float))
-    return jnp.log(n) - (n - 1) / n
+    ok = require_in_range(n, "n", 1.0, float("inf"))
+    n = float_input(n, "n")
+    return guard(ok, jnp.log(n) - (n - 1) / n)
 
 
 def best_of_n_expected_reward(log_ref: jax.Array, rewards: jax.Array, n) -> jax.Array:
     """``E_{pi_n} r``, exactly."""
-    return _summary(*_check(log_ref, rewards, n))[2]
+    return _summary_out(log_ref, rewards, n, 2)
 
 
 def best_of_n_win_rate(log_ref: jax.Array, rewards: jax.Array, n) -> jax.Array:
@@ -141,14 +155,14 @@ def best_of_n_win_rate(log_ref: jax.Array, rewards: jax.Array, n) -> jax.Array:
     equality holds for continuous rewards. (With ties counted as wins the
     "bound" fails: a one-point reference gives win rate 1.)
     """
-    return _summary(*_check(log_ref, rewards, n))[3]
+    return _summary_out(log_ref, rewards, n, 3)
 
 
 def best_of_n_win_rate_bound(n) -> jax.Array:
     """``n / (n + 1)``: the win rate of best-of-n for continuous rewards, an upper bound otherwise."""
-    check_in_range(n, "n", 1.0, float("inf"))
-    n = jnp.asarray(n, dtype=jnp.result_type(n, float))
-    return n / (n + 1)
+    ok = require_in_range(n, "n", 1.0, float("inf"))
+    n = float_input(n, "n")
+    return guard(ok, n / (n + 1))
 
 
 def bon_kl_estimator(log_eps: jax.Array, n) -> jax.Array:
@@ -160,9 +174,13 @@ def bon_kl_estimator(log_eps: jax.Array, n) -> jax.Array:
     ``(1-eps)^n = exp(n log1mexp(log_eps))``, so tiny ``eps`` and huge ``n`` are
     exact. Lies in ``[0, log n - (n-1)/n]``: the bound at ``eps -> 0``, 0 at ``eps = 1``.
     """
-    check_in_range(n, "n", 1.0, float("inf"))
-    log_eps = jnp.asarray(log_eps)
-    n = jnp.asarray(n, dtype=jnp.result_type(log_eps, float))
+    log_eps = float_input(log_eps, "log_eps")
+    ok = require_in_range(n, "n", 1.0, float("inf"))
+    ok = ok & require_in_range(log_eps, "log_eps", -float("inf"), 0.0)
+    return guard(ok, _estimator(log_eps, jnp.asarray(n, dtype=log_eps.dtype)))
+
+
+def _estimator(log_eps, n):
     one = log_eps >= 0
     l1 = jnp.where(one, -jnp.inf, log1mexp(jnp.where(one, -1.0, log_eps)))  # log(1 - eps), -inf at eps = 1
     log_a = jnp.where(jnp.isneginf(l1), -jnp.inf, n * jnp.where(jnp.isneginf(l1), -1.0, l1))  # log (1-eps)^n
@@ -173,4 +191,4 @@ def bon_kl_estimator(log_eps: jax.Array, n) -> jax.Array:
 
 def expected_bon_kl_estimator(log_ref: jax.Array, rewards: jax.Array, n) -> jax.Array:
     """``E_{y ~ pi_n} D_hat(ref(y))``, exactly (Beirami et al. 2401.01879, Conjecture 4.4 compares it to KL)."""
-    return _summary(*_check(log_ref, rewards, n))[4]
+    return _summary_out(log_ref, rewards, n, 4)

@@ -24,16 +24,16 @@ import jax
 import jax.numpy as jnp
 
 from kl_lab.divergences import kl
-from kl_lab.numerics import (
-    check_finite,
-    check_log_probs,
-    check_positive,
-    check_rank,
-    check_same_shape,
-    is_concrete,
-    logsumexp,
-    mul_exp,
+from kl_lab.families.validation import (
+    float_input,
+    guard,
+    require_finite,
+    require_log_probs,
+    require_nonempty,
+    require_not_nan,
+    require_positive,
 )
+from kl_lab.numerics import check_rank, check_same_shape, is_concrete, logsumexp, mul_exp, require
 from kl_lab.projection import tilt
 
 __all__ = [
@@ -70,16 +70,38 @@ def _delta(log_ref, r_shift, lam):
     return lam * t.mean - t.log_partition, lam * t.variance, t
 
 
-def max_kl_budget(log_ref: jax.Array, rewards: jax.Array) -> jax.Array:
-    """``-log P_ref(r = max r)``: the supremum (not attained) of ``KL(phi_lam || ref)`` over ``lam``."""
+def check_law(log_ref, rewards, rank=(1,), names=("log_ref", "rewards")):
+    """Validate a finite reference law and its rewards: ``(log_ref, rewards, ok)`` in the compute dtype.
+
+    Static: rank, equal shapes, a non-empty outcome axis. Values (eager raise, traced ``ok``):
+    ``log_ref`` normalised log-probabilities, ``rewards`` finite. ``names`` are the public argument names.
+    """
+    nl, nr = names
+    check_rank(log_ref, rank, nl)
+    check_same_shape(log_ref, rewards, nl, nr)
+    require_nonempty(log_ref, nl)
+    ok = require_log_probs(log_ref, nl) & require_finite(rewards, nr)
+    log_ref = float_input(log_ref, nl)
+    return log_ref, float_input(rewards, nr).astype(log_ref.dtype), ok
+
+
+def _max_kl_budget(log_ref, rewards):
     r_shift = _shifted(log_ref, rewards)
     top = (r_shift == 0) & ~jnp.isneginf(log_ref)
     return -logsumexp(jnp.where(top, log_ref, -jnp.inf))
 
 
+def max_kl_budget(log_ref: jax.Array, rewards: jax.Array) -> jax.Array:
+    """``-log P_ref(r = max r)``: the supremum (not attained) of ``KL(phi_lam || ref)`` over ``lam``."""
+    log_ref, rewards, ok = check_law(log_ref, rewards)
+    return guard(ok, _max_kl_budget(log_ref, rewards))
+
+
 def tilt_kl(log_ref: jax.Array, rewards: jax.Array, lam) -> jax.Array:
     """``Delta(lam) = lam Lambda'(lam) - Lambda(lam) = KL(phi_lam || ref)`` (reward shifted by its max)."""
-    return _delta(log_ref, _shifted(log_ref, rewards), lam)[0]
+    log_ref, rewards, ok = check_law(log_ref, rewards)
+    ok = ok & require_not_nan(lam, "lam")
+    return guard(ok, _delta(log_ref, _shifted(log_ref, rewards), lam)[0])
 
 
 def _solve(log_ref, r_shift, budget, max_iter):
@@ -140,25 +162,26 @@ def kl_rl_policy(log_ref: jax.Array, rewards: jax.Array, kl_budget, *, max_iter:
     where it is infinite).
 
     Raises ``ValueError`` (concrete inputs) for a budget outside
-    ``[0, -log P_ref(r = max r))``; under ``jit`` an infeasible budget returns
-    ``converged = False``.
+    ``[0, -log P_ref(r = max r))`` (or NaN) and for invalid ``log_ref``/``rewards``; under ``jit``
+    such arguments give ``converged = False`` and NaN in every field.
     """
-    check_rank(log_ref, 1, "log_ref")
-    check_same_shape(log_ref, rewards, "log_ref", "rewards")
-    check_log_probs(log_ref, "log_ref")
-    check_finite(rewards, "rewards")
-    check_positive(kl_budget, "kl_budget", allow_zero=True)
-    log_ref = jnp.asarray(log_ref)
-    rewards = jnp.asarray(rewards, dtype=log_ref.dtype)
+    log_ref, rewards, ok = check_law(log_ref, rewards)
+    ok = ok & require_positive(kl_budget, "kl_budget", allow_zero=True)
     budget = jnp.asarray(kl_budget, dtype=log_ref.dtype)
     if is_concrete(log_ref, rewards, budget):
-        bound = float(max_kl_budget(log_ref, rewards))
+        bound = float(_max_kl_budget(log_ref, rewards))
         if not float(budget) < bound:
             raise ValueError(
                 f"kl_budget must be < -log ref(argmax r) = {bound:.6g} (the KL of the point mass on the top "
                 f"reward class, approached only as lam -> inf); got {float(budget):.6g}"
             )
-    return _policy(log_ref, rewards, budget, max_iter)
+    else:
+        ok = ok & require(
+            budget < _max_kl_budget(log_ref, rewards),
+            "kl_budget must be < -log ref(argmax r) (the KL of the point mass on the top reward class); got {b}",
+            b=budget,
+        )
+    return guard(ok, _policy(log_ref, rewards, budget, max_iter))
 
 
 @jax.jit(static_argnums=3)
@@ -185,16 +208,20 @@ def kl_to_tilt(log_phi: jax.Array, log_ref: jax.Array, rewards: jax.Array, lam) 
     where ``ref`` has none.
     """
     check_same_shape(log_phi, log_ref, "log_phi", "log_ref")
-    check_same_shape(log_ref, rewards, "log_ref", "rewards")
+    log_ref, rewards, ok = check_law(log_ref, rewards, rank=tuple(range(1, 8)))
+    ok = ok & require_log_probs(log_phi, "log_phi") & require_not_nan(lam, "lam")
+    log_phi = float_input(log_phi, "log_phi")
     kl_ref = kl(log_phi, log_ref)
     mean_r = jnp.sum(mul_exp(rewards, log_phi), axis=-1)
     lam = jnp.asarray(lam, dtype=kl_ref.dtype)
-    return kl_ref - lam * mean_r + tilt(log_ref, rewards, lam).log_partition
+    return guard(ok, kl_ref - lam * mean_r + tilt(log_ref, rewards, lam).log_partition)
 
 
 def tilt_frontier(log_ref: jax.Array, rewards: jax.Array, lams: jax.Array) -> tuple[jax.Array, jax.Array]:
     """The reward-KL frontier of KL-constrained RL: ``(KL(phi_lam || ref), E_{phi_lam} r)`` at each ``lam``."""
-    lams = jnp.asarray(lams, dtype=jnp.result_type(log_ref, float))
+    log_ref, rewards, ok = check_law(log_ref, rewards)
+    ok = ok & require_not_nan(lams, "lams")
+    lams = float_input(lams, "lams").astype(log_ref.dtype)
     r_shift = _shifted(log_ref, rewards)
     r_max = jnp.max(rewards - r_shift)
 
@@ -202,4 +229,4 @@ def tilt_frontier(log_ref: jax.Array, rewards: jax.Array, lams: jax.Array) -> tu
         kl, _, t = _delta(log_ref, r_shift, lam)
         return jnp.maximum(kl, 0.0), t.mean + r_max
 
-    return jax.vmap(one)(lams.reshape(-1))
+    return guard(ok, jax.vmap(one)(lams.reshape(-1)))

@@ -35,9 +35,13 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from kl_lab.alignment.kl_rl import check_law
 from kl_lab.divergences import renyi, renyi_cross_entropy
-from kl_lab.numerics import check_same_shape, logsumexp
+from kl_lab.families.validation import guard, require_in_range, require_not_nan
+from kl_lab.numerics import logsumexp, require
 from kl_lab.projection import tilt
+
+_P = ("log_p", "rewards")
 
 __all__ = [
     "log_mgf",
@@ -53,7 +57,9 @@ __all__ = [
 
 def log_mgf(s, log_p: jax.Array, rewards: jax.Array) -> jax.Array:
     """Per-token log-MGF ``Lambda(s) = log sum_y p(y) exp(s r(y))`` (``tilt(...).log_partition``)."""
-    return tilt(log_p, rewards, s).log_partition
+    log_p, rewards, ok = check_law(log_p, rewards, rank=tuple(range(1, 8)), names=_P)
+    ok = ok & require_not_nan(s, "s")
+    return guard(ok, tilt(log_p, rewards, s).log_partition)
 
 
 class RateResult(NamedTuple):
@@ -135,11 +141,10 @@ def rate_function(x, log_p: jax.Array, rewards: jax.Array, *, max_iter: int = 20
     ``log_p``, ``rewards`` are 1-D. Differentiable in ``x`` (derivative ``s``),
     ``log_p`` and ``rewards`` at interior points (envelope theorem).
     """
-    check_same_shape(log_p, rewards, "log_p", "rewards")
-    log_p = jnp.asarray(log_p)
-    rewards = jnp.asarray(rewards, dtype=log_p.dtype)
+    log_p, rewards, ok = check_law(log_p, rewards, names=_P)
+    ok = ok & require_not_nan(x, "x")
     x = jnp.asarray(x, dtype=log_p.dtype)
-    return RateResult(*_rate(x, log_p, rewards, max_iter))
+    return guard(ok, RateResult(*_rate(x, log_p, rewards, max_iter)))
 
 
 @jax.jit(static_argnums=3)
@@ -152,9 +157,10 @@ def tilted_rate_function(x, log_p: jax.Array, rewards: jax.Array, lam, *, max_it
 
     Yang et al. (2404.01730), Section 4 (Cramér form). ``+inf`` outside the support.
     """
-    lam = jnp.asarray(lam, dtype=jnp.result_type(log_p, float))
+    ok = require_not_nan(lam, "lam")
     base = rate_function(x, log_p, rewards, max_iter=max_iter).value
-    return jnp.where(jnp.isinf(base), base, base - lam * x + log_mgf(lam, log_p, rewards))
+    lam = jnp.asarray(lam, dtype=base.dtype)
+    return guard(ok, jnp.where(jnp.isinf(base), base, base - lam * x + log_mgf(lam, log_p, rewards)))
 
 
 def scaled_cumulant(order: int, log_p: jax.Array, rewards: jax.Array, lam) -> jax.Array:
@@ -165,8 +171,10 @@ def scaled_cumulant(order: int, log_p: jax.Array, rewards: jax.Array, lam) -> ja
     """
     if not isinstance(order, int) or order < 1:
         raise ValueError(f"order must be an int >= 1; got {order!r}")
-    lam = jnp.asarray(lam, dtype=jnp.result_type(log_p, float))
-    return _cumulant(order, jnp.asarray(log_p), jnp.asarray(rewards), lam)
+    log_p, rewards, ok = check_law(log_p, rewards, names=_P)
+    ok = ok & require_not_nan(lam, "lam")
+    lam = jnp.asarray(lam, dtype=log_p.dtype)
+    return guard(ok, _cumulant(order, log_p, rewards, lam))
 
 
 @jax.jit(static_argnums=0)
@@ -179,7 +187,8 @@ def _cumulant(order, log_p, rewards, lam):
 
 def scaled_cgf(t, log_p: jax.Array, rewards: jax.Array, lam) -> jax.Array:
     """``(1/m) log E_phi exp(t r(y)) = Lambda(lam + t) - Lambda(lam)`` (exact for every ``m``)."""
-    return log_mgf(lam + t, log_p, rewards) - log_mgf(lam, log_p, rewards)
+    ok = require_not_nan(t, "t") & require_not_nan(lam, "lam")
+    return guard(ok, log_mgf(lam + t, log_p, rewards) - log_mgf(lam, log_p, rewards))
 
 
 def scaled_cgf_renyi_divergence(t, log_p: jax.Array, rewards: jax.Array, lam) -> jax.Array:
@@ -188,9 +197,14 @@ def scaled_cgf_renyi_divergence(t, log_p: jax.Array, rewards: jax.Array, lam) ->
     Domain: ``lam > 0`` and ``t >= -lam`` (Rényi order ``>= 0``). The divergence
     is ``kl_lab.divergences.renyi``, computed from the two laws (not from ``Lambda``).
     """
+    log_p, rewards, ok = check_law(log_p, rewards, rank=tuple(range(1, 8)), names=_P)
+    ok = ok & require_in_range(lam, "lam", 0.0, float("inf"), low_inclusive=False, high_inclusive=False)
+    t = jnp.asarray(t, log_p.dtype)
+    ok = ok & require(t >= -jnp.asarray(lam), "t must be >= -lam (Renyi order >= 0); got t = {t}", t=t)
+    lam = jnp.where(ok, jnp.asarray(lam, log_p.dtype), 1.0)  # a safe order for the (discarded) invalid branch
     log_phi = tilt(log_p, rewards, lam).log_probs
     alpha = 1 + t / lam
-    return (t / lam) * (log_mgf(lam, log_p, rewards) + renyi(log_phi, log_p, alpha))
+    return guard(ok, (t / lam) * (log_mgf(lam, log_p, rewards) + renyi(log_phi, log_p, alpha)))
 
 
 def scaled_cgf_renyi_cross_entropy(t, log_p: jax.Array, rewards: jax.Array, lam) -> jax.Array:
@@ -199,10 +213,16 @@ def scaled_cgf_renyi_cross_entropy(t, log_p: jax.Array, rewards: jax.Array, lam)
     ``H`` is ``kl_lab.divergences.renyi_cross_entropy`` (Thierrin, Alajaji & Linder
     2022, Definition 1). Domain: ``lam >= -1`` and ``lam + t >= -1`` (order ``>= 0``).
     """
+    log_p, rewards, ok = check_law(log_p, rewards, rank=tuple(range(1, 8)), names=_P)
+    ok = ok & require_in_range(lam, "lam", -1.0, float("inf"), high_inclusive=False)
+    t = jnp.asarray(t, log_p.dtype)
+    ok = ok & require(t >= -1.0 - jnp.asarray(lam), "t must be >= -1 - lam (order >= 0); got t = {t}", t=t)
+    lam = jnp.where(ok, jnp.asarray(lam, log_p.dtype), 0.0)
+    t = jnp.where(ok, t, 0.0)  # safe orders for the (discarded) invalid branch
     log_z = logsumexp(rewards, axis=-1)
     log_qr = rewards - log_z
 
     def lam_of(s):
         return -s * (renyi_cross_entropy(log_p, log_qr, 1 + s) - log_z)
 
-    return lam_of(lam + t) - lam_of(lam)
+    return guard(ok, lam_of(lam + t) - lam_of(lam))

@@ -23,7 +23,8 @@ import jax
 import jax.numpy as jnp
 
 from kl_lab.alignment._classes import reward_classes
-from kl_lab.numerics import check_finite, check_in_range, check_log_probs, check_rank, check_same_shape
+from kl_lab.alignment.best_of_n import check_bon_inputs
+from kl_lab.numerics import check_rank, is_concrete
 
 __all__ = ["best_of_n_sample"]
 
@@ -59,17 +60,13 @@ def best_of_n_sample(key: jax.Array, log_ref: jax.Array, rewards: jax.Array, n, 
     Returns:
       int32 indices into the vocabulary with shape ``shape``, distributed as
       :func:`kl_lab.alignment.best_of_n_log_probs`. Outcomes with zero reference
-      mass are never drawn.
+      mass are never drawn. Invalid arguments raise ``ValueError`` eagerly; under ``jit``
+      every index is ``-1`` (not a valid outcome: integers cannot be NaN).
     """
     check_rank(log_ref, 1, "log_ref")
-    check_same_shape(log_ref, rewards, "log_ref", "rewards")
-    check_log_probs(log_ref, "log_ref")
-    check_finite(rewards, "rewards")
-    check_in_range(n, "n", 1.0, float("inf"))
-    log_ref = jnp.asarray(log_ref)
-    rewards = jnp.asarray(rewards, dtype=log_ref.dtype)
-    n = jnp.asarray(n, dtype=log_ref.dtype)
-    return _sample(key, log_ref, rewards, n, tuple(int(d) for d in shape))
+    log_ref, rewards, n, ok = check_bon_inputs(log_ref, rewards, n)
+    out = _sample(key, log_ref, rewards, n, tuple(int(d) for d in shape))
+    return out if is_concrete(ok) else jnp.where(ok, out, -1)
 
 
 @jax.jit(static_argnums=4)

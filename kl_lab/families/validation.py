@@ -1,0 +1,126 @@
+"""Argument checks under the library's one bad-value policy, shared by the model packages.
+
+Every ``require_*`` function here returns ``ok``, a boolean scalar: ``True`` eagerly (an invalid concrete
+argument raises ``ValueError`` naming it, what was expected and what arrived, through
+:func:`kl_lab.numerics.require`), the traced truth value under ``jit`` (the caller returns
+:func:`guard` ``(ok, out)``: NaN in every floating leaf, ``converged = False`` in a solver result), and
+inside :func:`kl_lab.numerics.checked` a failing check raises the eager message from compiled code.
+
+Shape problems are static and always raise (:func:`require_nonempty`). An empty *distribution* or
+*sample* axis is a ``ValueError`` naming the argument; batch axes of size 0 give an empty result.
+
+This is a leaf module (it imports only :mod:`kl_lab.numerics`), so the alignment, privacy, kde,
+pn_criterion, preference and projection modules use it without import cycles.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from kl_lab.numerics import (
+    as_float_array,
+    check_floating,
+    check_log_probs,
+    compute_dtype,
+    is_concrete,
+    poison,
+    require,
+)
+
+__all__ = [
+    "float_input",
+    "guard",
+    "require_positive",
+    "require_in_range",
+    "require_finite",
+    "require_not_nan",
+    "require_log_probs",
+    "require_nonempty",
+]
+
+
+def float_input(x: Any, name: str) -> jax.Array:
+    """``x`` (array, list, tuple or scalar) as a floating array in its compute dtype.
+
+    Lists and tuples are accepted (:func:`kl_lab.numerics.as_float_array`); bfloat16/float16 are
+    promoted to float32 (:func:`kl_lab.numerics.compute_dtype`) so the arithmetic is done in float32.
+    Callers that return arrays of the input's shape cast back with ``out.astype(input dtype)``.
+    """
+    x = as_float_array(x, name)
+    return x.astype(compute_dtype(x.dtype))
+
+
+def guard(ok: Any, out: Any) -> Any:
+    """:func:`kl_lab.numerics.poison` ``(ok, out)`` under a trace; ``out`` unchanged when ``ok`` is concrete.
+
+    A concrete ``ok`` is always ``True`` (an eager failure raised already), so eager results stay
+    bit-identical and pay no extra dispatch.
+    """
+    return out if is_concrete(ok) else poison(ok, out)
+
+
+def require_positive(x: Any, name: str, *, allow_zero: bool = False, allow_inf: bool = False) -> jax.Array:
+    """``x > 0`` (``>= 0`` with ``allow_zero``) and finite (unless ``allow_inf``); NaN always fails."""
+    x = jnp.asarray(x)
+    ok = (x >= 0) if allow_zero else (x > 0)
+    if not allow_inf:
+        ok = ok & jnp.isfinite(x)
+    rel = ">= 0" if allow_zero else "> 0"
+    fin = "" if allow_inf else " and finite"
+    return require(ok, f"{name} must be {rel}{fin}; got {{value}}", value=x)
+
+
+def require_in_range(
+    x: Any, name: str, low: float, high: float, *, low_inclusive: bool = True, high_inclusive: bool = True
+) -> jax.Array:
+    """``x`` in the stated interval (NaN fails)."""
+    x = jnp.asarray(x)
+    ok = ((x >= low) if low_inclusive else (x > low)) & ((x <= high) if high_inclusive else (x < high))
+    interval = f"{'[' if low_inclusive else '('}{low}, {high}{']' if high_inclusive else ')'}"
+    return require(ok, f"{name} must lie in {interval}; got {{value}}", value=x)
+
+
+def require_finite(x: Any, name: str) -> jax.Array:
+    """Every entry of ``x`` finite (no NaN, no ±inf)."""
+    x = jnp.asarray(x)
+    return require(jnp.isfinite(x), f"{name} must be finite (no NaN or inf); got {{value}}", value=x)
+
+
+def require_not_nan(x: Any, name: str) -> jax.Array:
+    """No NaN in ``x`` (±inf allowed)."""
+    x = jnp.asarray(x)
+    return require(~jnp.isnan(x), f"{name} must not contain NaN; got {{value}}", value=x)
+
+
+def require_log_probs(log_p: Any, name: str, axis: int = -1) -> jax.Array:
+    """Normalised log-probabilities along ``axis``: no NaN, no ``+inf``, ``|logsumexp| <= atol``.
+
+    ``atol`` comes from the dtype of ``log_p`` as given: 1e-8 float64, 1e-4 float32 (those of
+    :func:`kl_lab.numerics.check_log_probs`) and ``8 eps`` for bfloat16/float16 (a few ulps of the rounded
+    entries); the sum is taken in float32 for low-precision input. Eagerly ``check_log_probs`` raises its
+    message; traced, the same conditions are returned as a boolean (and raised by ``checked``).
+    """
+    log_p = as_float_array(log_p, name)
+    check_floating(log_p, name)
+    dt = log_p.dtype
+    atol = 8 * float(jnp.finfo(dt).eps) if dt.itemsize < 4 else (1e-4 if dt == jnp.float32 else 1e-8)
+    log_p = log_p.astype(compute_dtype(dt))
+    if is_concrete(log_p):
+        check_log_probs(log_p, name, axis, atol=atol)
+        return jnp.asarray(True)
+    lse = jax.nn.logsumexp(log_p, axis=axis)
+    ok = ~jnp.any(jnp.isnan(log_p)) & ~jnp.any(log_p == jnp.inf) & jnp.all(jnp.abs(lse) <= atol)
+    return require(ok, f"{name} must be normalised log-probabilities (no NaN, logsumexp over axis {axis} equal to 0)")
+
+
+def require_nonempty(x: Any, name: str, axis: int = -1, what: str = "distribution") -> None:
+    """Static: ``ValueError`` when the ``what`` axis of ``x`` has size 0 (an empty law or sample)."""
+    shape = np.shape(x)
+    if len(shape) == 0:
+        return
+    if shape[axis] == 0:
+        raise ValueError(f"{name} must hold at least one entry along its {what} axis {axis}; got shape {shape}")
