@@ -16,13 +16,20 @@ and ending with ``if __name__ == "__main__": kl_lab.experiment.main(__file__)``.
 :func:`run_experiment` writes ``<out>/<name>.png``, ``.pdf`` and ``.json``
 (config, results, checks and provenance), each atomically. Results depend only
 on the config and the seed: two runs give byte-identical ``results`` in the
-JSON. Sweep chunks are cached under ``<out>/.cache`` so an interrupted run
-resumes; ``fresh=True`` clears this experiment's cache first.
+JSON. Sweep chunks are cached under ``<out>/.cache``, keyed by
+:func:`run_key` (experiment, full config, seed and its key data, code hash,
+dtype mode, jax version) and by each sweep's own signature (grid, chunking,
+traced program, device/process layout), so an interrupted run resumes and a
+run never reads numbers another config, seed or code computed;
+``fresh=True`` clears this experiment's cache first.
+
+``overrides`` (``--set field=value`` on the command line, parsed by
+:func:`parse_overrides` from the ``Config`` field's type) replace fields of the
+base config (full or quick) and are recorded in the JSON.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import difflib
 import hashlib
@@ -35,15 +42,15 @@ import shutil
 import subprocess
 import sys
 import time
+import typing
 from collections.abc import Sequence
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, UnionType
 from typing import Any
 
 import jax
 import numpy as np
 
-from kl_lab import checks as checks_lib
 from kl_lab import sweep as sweep_lib
 
 __all__ = [
@@ -53,10 +60,14 @@ __all__ = [
     "list_experiments",
     "load",
     "config_hash",
+    "run_key",
+    "parse_overrides",
+    "ConfigOverrideError",
     "run_experiment",
     "to_jsonable",
     "main",
     "UnknownExperimentError",
+    "load_saved",
 ]
 
 REQUIRED = ("Config", "run", "plot", "checks", "TITLE", "PAPER", "CLAIM", "RUNTIME")
@@ -176,26 +187,146 @@ def config_hash(name: str, config: Any) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-_CODE_HASH: dict[str, str] = {}
+_CODE_HASH: dict[tuple, str] = {}
 
 
 def code_hash(module: ModuleType) -> str:
     """Hash of the experiment's source and of every ``kl_lab`` source file.
 
     Part of the cache key, so editing the library or the experiment never
-    resumes from chunks that the old code computed.
+    resumes from chunks that the old code computed (files are re-read when
+    their size or modification time changes).
     """
+    files = sorted(Path(__file__).resolve().parent.rglob("*.py"))
     src = getattr(module, "__file__", None)
-    key = str(src)
-    if key not in _CODE_HASH:
+    if src:
+        files.append(Path(src))
+    stamp = tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+    if stamp not in _CODE_HASH:
         h = hashlib.sha256()
-        files = sorted(Path(__file__).resolve().parent.rglob("*.py"))
-        if src:
-            files.append(Path(src))
         for f in files:
             h.update(f.read_bytes())
-        _CODE_HASH[key] = h.hexdigest()[:16]
-    return _CODE_HASH[key]
+        _CODE_HASH[stamp] = h.hexdigest()[:16]
+    return _CODE_HASH[stamp]
+
+
+def run_key(name: str, config: Any, seed: int, module: ModuleType) -> str:
+    """The sweep cache key of one run: everything outside the sweeps that its numbers depend on.
+
+    The experiment, its full config, the seed and the PRNG key data it gives
+    (with the key implementation), the code hash, the dtype mode and the jax
+    version. The grid, chunking, traced program and device/process layout are
+    added by each sweep (:func:`kl_lab.sweep.sweep`).
+    """
+    key = jax.random.key(seed)
+    payload = {
+        "experiment": name,
+        "config": to_jsonable(config),
+        "seed": int(seed),
+        "key_data": np.asarray(jax.random.key_data(key)).tolist(),
+        "key_impl": str(jax.random.key_impl(key)),
+        "code": code_hash(module),
+        "x64": bool(jax.config.jax_enable_x64),
+        "matmul_precision": str(jax.config.jax_default_matmul_precision),
+        "jax": jax.__version__,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class ConfigOverrideError(ValueError):
+    """A ``--set field=value`` that names no field of ``Config`` or whose value does not parse."""
+
+
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def _parse_as(text: str, tp: Any, default: Any) -> Any:
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, UnionType):
+        if text.strip().lower() == "none" and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _parse_as(text, inner[0] if len(inner) == 1 else str, default)
+    if tp is tuple or origin is tuple or (tp is None and isinstance(default, tuple)):
+        if args and args[-1] is Ellipsis:
+            elem_types: Any = None
+            elem = args[0]
+        else:
+            elem_types, elem = (args or None), None
+        if elem is None and elem_types is None:  # untyped tuple: from the default's elements
+            elem = float if any(isinstance(v, float) for v in default or ()) else type(default[0]) if default else str
+        nested = elem is tuple or typing.get_origin(elem) is tuple or any(typing.get_origin(a) is tuple for a in args)
+        parts = [p for p in text.split(";" if nested else ",") if p.strip()] if text.strip() else []
+        if elem_types is not None and len(parts) != len(elem_types):
+            raise ValueError(f"expected {len(elem_types)} comma-separated values")
+        types_ = elem_types or [elem] * len(parts)
+        return tuple(_parse_as(p.strip(), t, None) for p, t in zip(parts, types_))
+    if tp is None:
+        tp = type(default) if default is not None else str
+    if tp is bool:
+        low = text.strip().lower()
+        if low not in _TRUE + _FALSE:
+            raise ValueError(f"expected one of {', '.join(_TRUE + _FALSE)}")
+        return low in _TRUE
+    if tp is int:
+        try:
+            return int(text)
+        except ValueError:
+            f = float(text)
+            if not f.is_integer():
+                raise
+            return int(f)
+    if tp is float:
+        return float(text)
+    if tp is str:
+        return text
+    raise ValueError(f"cannot parse a value of type {tp} from the command line")
+
+
+def parse_overrides(config_cls: type, items: Sequence[str] | None) -> dict[str, Any]:
+    """Parse ``["field=value", ...]`` into typed ``Config`` field values.
+
+    The type comes from the field's annotation (or its default): ``int``,
+    ``float``, ``bool`` (``true``/``false``/``1``/``0``), ``str``, tuples as
+    ``1,2,3`` (tuples of pairs as ``0.2,0.1;1,0.4``). Raises
+    :class:`ConfigOverrideError` naming the field, what was expected and what
+    arrived, with the list of fields.
+    """
+    fields = {f.name: f for f in dataclasses.fields(config_cls)}
+    try:
+        hints = typing.get_type_hints(config_cls)
+    except Exception:  # an annotation that does not evaluate: fall back on the defaults' types
+        hints = {}
+    listing = ", ".join(f"{n}={_default(f)!r}" for n, f in fields.items())
+    out: dict[str, Any] = {}
+    for item in items or ():
+        name, sep, text = item.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise ConfigOverrideError(f"--set expects FIELD=VALUE; got {item!r}. Fields: {listing}")
+        if name not in fields:
+            close = difflib.get_close_matches(name, list(fields), n=3, cutoff=0.5)
+            hint = f" Did you mean: {', '.join(close)}?" if close else ""
+            raise ConfigOverrideError(f"--set {item!r}: Config has no field {name!r}.{hint} Fields: {listing}")
+        default = _default(fields[name])
+        tp = hints.get(name)
+        try:
+            out[name] = _parse_as(text, tp, default)
+        except (ValueError, TypeError, IndexError) as e:
+            want = getattr(tp, "__name__", None) or str(tp or type(default).__name__)
+            raise ConfigOverrideError(
+                f"--set {item!r}: field {name!r} expects {want} (default {default!r}); got {text!r} ({e}). "
+                f"Fields: {listing}"
+            ) from None
+    return out
+
+
+def _default(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return None
 
 
 def _git_commit() -> str | None:
@@ -245,6 +376,8 @@ def run_experiment(
     out: str | os.PathLike | None = None,
     fresh: bool = False,
     save: bool = True,
+    overrides: dict[str, Any] | None = None,
+    progress: bool | None = None,
 ) -> Record:
     """Run one experiment in float64 and write its figure and JSON.
 
@@ -257,29 +390,42 @@ def run_experiment(
         ``paper_figures/quick/`` for quick runs.
       fresh: delete this experiment's sweep cache first.
       save: write PNG/PDF/JSON (the tests turn it off when they only need checks).
+        With several processes only process 0 writes them.
+      overrides: ``{field: value}`` replacing fields of the config (see
+        :func:`parse_overrides`); recorded in the JSON as ``"overrides"``.
+      progress: the sweeps' progress output (``None``: on, unless
+        ``KL_LAB_PROGRESS=0``; ``False``: silent).
     """
     jax.config.update("jax_enable_x64", True)
     module = load(name_or_module) if isinstance(name_or_module, str) else name_or_module
     name = getattr(module, "NAME", module.__name__.rsplit(".", 1)[-1])
     if config is None:
         config = module.Config.quick() if quick else module.Config()
+    overrides = dict(overrides or {})
+    if overrides:
+        unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(config)})
+        if unknown:
+            raise ConfigOverrideError(
+                f"overrides name no field of {name}.Config: {unknown}; "
+                f"fields: {[f.name for f in dataclasses.fields(config)]}"
+            )
+        config = dataclasses.replace(config, **overrides)
     root = Path(__file__).resolve().parents[1]
     out_dir = Path(out) if out is not None else root / "paper_figures" / ("quick" if quick else "")
     chash = config_hash(name, config)
-    cache_key = f"{chash}-{code_hash(module)}"
     cache_root = out_dir / ".cache"
     if fresh:
         shutil.rmtree(cache_root / name, ignore_errors=True)
 
     t0 = time.perf_counter()
     key = jax.random.key(seed)
-    with sweep_lib.caching(cache_root, name, cache_key):
+    with sweep_lib.caching(cache_root, name, run_key(name, config, seed, module)), sweep_lib.reporting(progress):
         results = module.run(config, key)
     results = jax.tree_util.tree_map(np.asarray, results)
     wall = time.perf_counter() - t0
     check_list = list(module.checks(results, config))
     paths: dict[str, str] = {}
-    if save:
+    if save and jax.process_index() == 0:
         import matplotlib
 
         matplotlib.use("Agg")
@@ -293,6 +439,7 @@ def run_experiment(
             "paper": dataclasses.asdict(module.PAPER),
             "claim": module.CLAIM,
             "config": to_jsonable(config),
+            "overrides": to_jsonable(overrides),
             "config_hash": chash,
             "code_hash": code_hash(module),
             "results": to_jsonable(results),
@@ -307,18 +454,14 @@ def run_experiment(
 
 
 def main(path: str | os.PathLike, argv: Sequence[str] | None = None) -> int:
-    """``python experiments/<name>.py [--quick] [--seed S] [--out DIR] [--fresh]``."""
-    parser = argparse.ArgumentParser(prog=Path(path).name, description=f"Run the {Path(path).stem} experiment.")
-    parser.add_argument("--quick", action="store_true", help="small preset that finishes in seconds")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default=None, help="output folder (default paper_figures/[quick/])")
-    parser.add_argument("--fresh", action="store_true", help="ignore and clear cached sweep chunks")
-    args = parser.parse_args(argv)
-    rec = run_experiment(load(path), quick=args.quick, seed=args.seed, out=args.out, fresh=args.fresh)
-    print(checks_lib.format_table([(rec.name, c) for c in rec.checks]))
-    for kind, p in rec.paths.items():
-        print(f"wrote {kind}: {p}")
-    return 0 if all(c.passed for c in rec.checks) else 1
+    """``python experiments/<name>.py [--quick] [--seed S] [--set F=V]... [--out DIR] [--fresh] [--quiet]``.
+
+    The same options and exit status as ``kl-lab run <name>`` (0 passed, 1 a
+    check failed, 2 usage error, 3 the experiment crashed).
+    """
+    from kl_lab import cli
+
+    return cli.run_script(path, argv)
 
 
 def _from_jsonable(x: Any) -> Any:
