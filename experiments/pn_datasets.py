@@ -23,13 +23,13 @@ import scipy.stats as st
 from sklearn.datasets import load_diabetes, load_wine
 
 from kl_lab import experiment, plotting
-from kl_lab.checks import check
+from kl_lab.checks import Checks, derived
 from kl_lab.families import MultivariateNormal, Normal
 from kl_lab.pn_criterion import pn_criterion, risk_coefficients, simulate_risk, stats_moments_from_samples
 
 TITLE = "The p-n criterion on bundled data sets: predicted MLE risk against model dimension"
 PAPER = experiment.Paper(
-    authors="Sheena", year=2021, arxiv="2105.08947", where="Section 3 (p-n criterion) and its data examples"
+    authors="Sheena", year=2021, arxiv="2105.08947v5", where="Section 3 (p-n criterion) and its data examples"
 )
 CLAIM = "C1/n + C2/n^2 from the data's cumulants predicts the bootstrap MLE risk; the criterion caps p at given n."
 RUNTIME = "120 s"
@@ -106,56 +106,35 @@ def run(config: Config, key: jax.Array) -> dict:
     return out
 
 
-def checks(results: dict, config: Config) -> list:
-    src = PAPER.cite()
-    out = []
+def checks(results: dict, config: Config) -> Checks:
+    c = Checks(PAPER)
     for name, r in results.items():
         n = r["n"]
         idx = [list(r["k"]).index(k) for k in r["boot_k"]]
         pred = np.asarray(r["c1"])[idx] / n + np.asarray(r["c2"])[idx] / n**2
-        out.append(
-            check(
-                f"{name}_bootstrap_matches_expansion",
-                claim="C1/n + C2/n^2 from the data's cumulants = bootstrap risk at the data's n",
-                source=src,
-                kind="zscore",
-                predicted=pred,
-                measured=np.asarray(r["boot_risk"]),
-                stderr=np.asarray(r["boot_stderr"]),
-                tolerance=4.0,
-                reason="|z| <= 4 on the bootstrap's Monte Carlo error; the O(n^-3) remainder is below it "
-                "for these p << n",
-            )
-        )
+        c.within_se(
+            f"{name}_bootstrap_matches_expansion", pred, np.asarray(r["boot_risk"]), np.asarray(r["boot_stderr"]),
+            z=4.0, why="the O(n^-3) remainder is below the bootstrap's Monte Carlo error for these p << n",
+            claim="C1/n + C2/n^2 from the data's cumulants = bootstrap risk at the data's n",
+            origin=derived("kl_lab.pn_criterion (C1, C2 of the expansion to n^-2 that the abstract states)"),
+        )  # fmt: skip
         # independent closed form: for a standardised feature G = diag(1, 2) and Sigma = Cov(x, x^2), so
         # C1 = 1/2 + (m4 - 1)/4 = (m4 + 1)/4 with m4 the raw fourth moment (scipy's Pearson kurtosis)
         kurt = st.kurtosis(load(name), axis=0, fisher=False)
-        out.append(
-            check(
-                f"{name}_c1_diag_matches_kurtosis",
-                claim="C1 (autodiff) of the nested diagonal models = cumulative sum of (kurtosis_j + 1)/4",
-                source="Takeuchi's TIC term tr(G^-1 Sigma)/2 for a Normal model, by hand",
-                kind="rel",
-                predicted=np.cumsum((kurt + 1) / 4),
-                measured=r["c1_diag"],
-                tolerance=1e-10,
-                reason="float64 rounding in moments of n <= 442 standardised values",
-            )
-        )
+        c.close(
+            f"{name}_c1_diag_matches_kurtosis", np.cumsum((kurt + 1) / 4), r["c1_diag"], rtol=1e-10,
+            why="float64 rounding in moments of n <= 442 standardised values",
+            claim="C1 (autodiff) of the nested diagonal models = cumulative sum of (kurtosis_j + 1)/4",
+            origin=derived("Takeuchi's TIC term tr(G^-1 Sigma)/2 for a Normal model, by hand (comment above)"),
+        )  # fmt: skip
         crit_ok = (r["risk_diag"] <= r["risk_threshold"]) == (r["n_min_diag"] <= n)
-        out.append(
-            check(
-                f"{name}_criterion_consistent",
-                claim="accepted at n  <=>  n >= n_min (diagonal models)",
-                source="kl_lab.pn_criterion.criterion",
-                kind="abs",
-                predicted=np.ones(crit_ok.shape),
-                measured=crit_ok.astype(float),
-                tolerance=0.0,
-                reason="exact logical identity",
-            )
-        )
-    return out
+        c.close(
+            f"{name}_criterion_consistent", np.ones(crit_ok.shape), crit_ok.astype(float), atol=0.0,
+            why="exact logical identity",
+            claim="accepted at n  <=>  n >= n_min (diagonal models)",
+            origin=derived("kl_lab.pn_criterion.criterion (the risk decreases in n)"),
+        )  # fmt: skip
+    return c
 
 
 def plot(results: dict, config: Config):
