@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # xdist workers for the test suite (CI machines have 2 cores)
 JOBS   ?= 2
 
-.PHONY: venv figures test bench lint clean quick-figures
+.PHONY: venv figures test bench lint clean quick-figures docs docs-full
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,15 @@ quick-figures: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -n $(JOBS) --durations=15 $(PYTEST_ARGS)
 
+# the documentation site -> site/ (git-ignored), warnings as errors; notebooks shown as stored (no outputs)
+DOCS_ENV := NO_MKDOCS_2_WARNING=1 DISABLE_MKDOCS_2_WARNING=true MPLBACKEND=Agg
+docs: $(STAMP)
+	$(DOCS_ENV) $(VENV)/bin/properdocs build --strict -f mkdocs.yml
+
+# the same, executing every notebook while building (their outputs on the pages; a few minutes)
+docs-full: $(STAMP)
+	$(DOCS_ENV) KL_LAB_DOCS_EXECUTE=1 $(VENV)/bin/properdocs build --strict -f mkdocs.yml
+
 bench: $(STAMP)
 	$(PY) -m benchmarks $(BENCH_ARGS)
 
@@ -34,4 +43,4 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check kl_lab experiments tests benchmarks
 
 clean:
-	rm -rf paper_figures/quick paper_figures/.cache .pytest_cache .hypothesis
+	rm -rf paper_figures/quick paper_figures/.cache .pytest_cache .hypothesis site
