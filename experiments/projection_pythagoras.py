@@ -33,7 +33,7 @@ import scipy.stats as st
 
 from kl_lab import experiment, plotting
 from kl_lab import families as F
-from kl_lab.checks import check
+from kl_lab.checks import Checks, law, paper
 from kl_lab.projection import i_projection, m_projection
 from kl_lab.sweep import sweep
 
@@ -200,107 +200,56 @@ def run(config: Config, key: jax.Array) -> dict:
     return res
 
 
-def checks(results: dict, config: Config) -> list:
-    src = PAPER.cite()
-    out = []
+def checks(results: dict, config: Config) -> Checks:
+    m_pythagoras = law("Pythagorean identity of the moment-matching M-projection onto an exponential family")
     tol_reason = "float64 rounding of sums over <= 4001 quadrature nodes of terms <= ~50 (1e3 eps per unit KL)"
+    c = Checks(PAPER)
     for name in ("mixture", "student_t5"):
         r = results[name]
-        scale = 1 + float(np.max(np.abs(r["lhs"])))
-        out.append(
-            check(
-                f"m_pythagoras_{name}_normal",
-                claim="KL(g||p) = KL(g||p*) + KL(p*||p) for random p",
-                source=src,
-                kind="abs",
-                predicted=r["lhs"],
-                measured=r["rhs"],
-                tolerance=1e-10 * scale,
-                reason=tol_reason,
-            )
-        )
-        out.append(
-            check(
-                f"m_projection_wins_forward_{name}",
-                claim="KL(g||p_M) <= KL(g||p_I)",
-                source=src,
-                kind="bound",
-                predicted=float(r["fwd_kl_i"]),
-                measured=float(r["fwd_kl_m"]),
-                tolerance=1e-12,
-                reason="exact minimiser vs another member; rounding only",
-            )
-        )
-        out.append(
-            check(
-                f"i_projection_wins_reverse_{name}",
-                claim="KL(p_I||g) <= KL(p_M||g)",
-                source=src,
-                kind="bound",
-                predicted=float(r["rev_kl_m"]),
-                measured=float(r["rev_kl_i"]),
-                tolerance=1e-9,
-                reason="Nelder-Mead stops at ~1e-13 in the objective; GH rounding",
-            )
-        )
+        c.close(
+            f"m_pythagoras_{name}_normal", r["lhs"], r["rhs"], atol=1e-10 * (1 + float(np.max(np.abs(r["lhs"])))),
+            why=tol_reason, claim="KL(g||p) = KL(g||p*) + KL(p*||p) for random p", origin=m_pythagoras,
+        )  # fmt: skip
+        c.upper_bound(
+            f"m_projection_wins_forward_{name}", float(r["fwd_kl_m"]), float(r["fwd_kl_i"]), slack=1e-12,
+            why="exact minimiser vs another member; rounding only", claim="KL(g||p_M) <= KL(g||p_I)",
+            origin=law("the M-projection minimises KL(g || p) over the family (definition)"),
+        )  # fmt: skip
+        c.upper_bound(
+            f"i_projection_wins_reverse_{name}", float(r["rev_kl_i"]), float(r["rev_kl_m"]), slack=1e-9,
+            why="Nelder-Mead stops at ~1e-13 in the objective; GH rounding", claim="KL(p_I||g) <= KL(p_M||g)",
+            origin=law("the reverse I-projection minimises KL(p || g) over the family (definition)"),
+        )  # fmt: skip
     d = results["discrete"]
     for fam in ("poisson", "geometric", "binomial"):
-        scale = 1 + float(np.max(np.abs(d[f"{fam}_lhs"])))
-        out.append(
-            check(
-                f"m_pythagoras_discrete_{fam}",
-                claim="KL(g||p) = KL(g||p*) + KL(p*||p) for random p",
-                source=src,
-                kind="abs",
-                predicted=d[f"{fam}_lhs"],
-                measured=d[f"{fam}_rhs"],
-                tolerance=1e-10 * scale,
-                reason="float64 enumeration over 41 points",
-            )
-        )
-    out += [
-        check(
-            "i_pythagoras_linear_family",
-            claim="KL(q||p0) = KL(q||q*) + KL(q*||p0) for q in L",
-            source=src,
-            kind="abs",
-            predicted=d["i_lhs"],
-            measured=d["i_rhs"],
-            tolerance=1e-10,
-            reason="float64 enumeration over 41 points; members of L satisfy the constraint to 1e-12",
-        ),
-        check(
-            "i_members_in_linear_family",
-            claim="every q used lies in L",
-            source=src,
-            kind="abs",
-            predicted=0.0,
-            measured=d["i_constraint"],
-            tolerance=1e-10,
-            reason="Newton stops at 100 eps x feature scale (40)",
-        ),
-        check(
-            "i_duality_gap",
-            claim="KL(q*||p0) = <lam, c> - Lambda(lam) at the optimum",
-            source=src,
-            kind="abs",
-            predicted=d["i_kl"],
-            measured=d["i_dual"],
-            tolerance=1e-11,
-            reason="gap = lam . residual with residual <= 100 eps x 40",
-        ),
-        check(
-            "i_equals_m_projection",
-            claim="I-projection of p0 onto L = M-projection of g onto {p0 e^<theta,t>}",
-            source=src,
-            kind="abs",
-            predicted=0.0,
-            measured=d["duality_diff"],
-            tolerance=1e-9,
-            reason="two Newton solves, each to ~1e-12 in the moments; log q of the tails amplifies by ~K",
-        ),
-    ]
-    return out
+        lhs = d[f"{fam}_lhs"]
+        c.close(
+            f"m_pythagoras_discrete_{fam}", lhs, d[f"{fam}_rhs"], atol=1e-10 * (1 + float(np.max(np.abs(lhs)))),
+            why="float64 enumeration over 41 points",
+            claim="KL(g||p) = KL(g||p*) + KL(p*||p) for random p", origin=m_pythagoras,
+        )  # fmt: skip
+    c.close(
+        "i_pythagoras_linear_family", d["i_lhs"], d["i_rhs"], atol=1e-10,
+        why="float64 enumeration over 41 points; members of L satisfy the constraint to 1e-12",
+        claim="KL(q||p0) = KL(q||q*) + KL(q*||p0) for q in L", origin=paper("Thm 2.2 (Pythagoras for I-projections)"),
+    )  # fmt: skip
+    c.close(
+        "i_members_in_linear_family", 0.0, d["i_constraint"], atol=1e-10,
+        why="Newton stops at 100 eps x feature scale (40)",
+        claim="every q used lies in L", origin=law("an I-projection onto L lies in L (definition)"),
+    )  # fmt: skip
+    c.close(
+        "i_duality_gap", d["i_kl"], d["i_dual"], atol=1e-11, why="gap = lam . residual with residual <= 100 eps x 40",
+        claim="KL(q*||p0) = <lam, c> - Lambda(lam) at the optimum",
+        origin=law("convex (Fenchel) duality of the I-projection: KL(q*||p0) = max_lam <lam, c> - Lambda(lam)"),
+    )  # fmt: skip
+    c.close(
+        "i_equals_m_projection", 0.0, d["duality_diff"], atol=1e-9,
+        why="two Newton solves, each to ~1e-12 in the moments; log q of the tails amplifies by ~K",
+        claim="I-projection of p0 onto L = M-projection of g onto {p0 e^<theta,t>}",
+        origin=paper("Thm 3.1/3.3 (the I-projection onto L is the member of {p0 e^<theta,t>} with the moments of L)"),
+    )  # fmt: skip
+    return c
 
 
 def plot(results: dict, config: Config):
