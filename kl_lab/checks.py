@@ -292,6 +292,7 @@ class Origin:
 
     kind: str
     where: str
+    of: Any = None  # for a ``paper`` origin: another paper than the experiment's (a ``Paper``), if any
 
     def __post_init__(self):
         if self.kind not in ORIGINS:
@@ -300,9 +301,13 @@ class Origin:
             raise ValueError(f"a {self.kind!r} origin must say where (location, docstring, model or law); got ''")
 
 
-def paper(where: str) -> Origin:
-    """A statement of the paper itself, at ``where`` (e.g. ``"Thm 3.1 (v3)"``)."""
-    return Origin("paper", where)
+def paper(where: str, of: Any = None) -> Origin:
+    """A statement of the paper itself, at ``where`` (e.g. ``"Thm 3.1 (v3)"``).
+
+    ``of``: the :class:`kl_lab.experiment.Paper` that states it, when it is not the experiment's own
+    ``PAPER`` (an experiment that tests several papers' claims cites each one).
+    """
+    return Origin("paper", where, of)
 
 
 def derived(where: str) -> Origin:
@@ -350,7 +355,7 @@ class Checks(list):
             raise ValueError("every check needs an origin: paper(...), derived(...), hypothesis(...) or law(...)")
         if not isinstance(origin, Origin):
             raise TypeError(f"origin must be an Origin (kl_lab.checks.paper/derived/hypothesis/law); got {origin!r}")
-        p = self.paper
+        p = origin.of if origin.of is not None else self.paper
         cite = f"{p.authors} ({p.year}), arXiv:{p.arxiv}" if p is not None else ""
         if origin.kind == "paper":
             src = f"{cite}, {origin.where}"
