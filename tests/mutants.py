@@ -1,0 +1,126 @@
+"""Mutation harness: deliberate errors in the library that the *experiment checks* must catch.
+
+Each :class:`Mutant` wraps one public library function (``"module:function"``) with a deliberate error --
+a coefficient, a threshold, a few per cent on a divergence, a shifted budget -- and names the experiments
+of its topic. ``python tests/mutants.py NAME`` applies the mutant in a fresh process (every reference to
+the original function in every loaded ``kl_lab`` and experiment module is replaced), runs those
+experiments' quick presets without saving, and prints a JSON line: for each experiment, the checks that
+failed. ``tests/test_mutants.py`` (``make mutants``, run by CI after ``make test``) asserts that every
+mutant fails at least one check of an experiment of its topic, and that no check fails unmutated.
+
+Add a mutant: one entry in :data:`MUTANTS`. The wrapper receives the original function and returns the
+mutated one; it must keep the signature and return type.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+
+@dataclasses.dataclass(frozen=True)
+class Mutant:
+    name: str
+    target: str  # "package.module:function" -- where the function is defined
+    wrap: Callable[[Callable], Callable]  # original -> mutated
+    experiments: tuple[str, ...]  # the experiments of its topic (at least one must catch it)
+    what: str  # the deliberate error, in words
+
+
+def _scale(factor: float) -> Callable[[Callable], Callable]:
+    def wrap(f):
+        def mutated(*a, **k):
+            return f(*a, **k) * factor
+
+        return mutated
+
+    return wrap
+
+
+def _scale_field(field: str, factor: float) -> Callable[[Callable], Callable]:
+    def wrap(f):
+        def mutated(*a, **k):
+            out = f(*a, **k)
+            return out._replace(**{field: getattr(out, field) * factor})
+
+        return mutated
+
+    return wrap
+
+
+MUTANTS: tuple[Mutant, ...] = (
+    Mutant(
+        "kl_2pct_high",
+        "kl_lab.divergences.discrete:kl",
+        _scale(1.02),
+        ("mode_seeking", "bon_vs_klrl"),
+        "KL(p || q) 2 % too large",
+    ),
+    Mutant(
+        "c2_coefficient",
+        "kl_lab.pn_criterion.expansion:risk_coefficients",
+        _scale_field("c2", 4 / 3),
+        ("pn_risk_expansion",),
+        "C2 scaled by 4/3 (a coefficient 3/8 -> 1/2)",
+    ),
+    Mutant(
+        "h_kl_10pct_high",
+        "kl_lab.kde.regimes:thresholds",
+        _scale_field("h_kl", 1.1**0.5),
+        ("kde_kl_bandwidth",),
+        "h_KL^2 10 % too large",
+    ),
+    Mutant(
+        "best_of_n_kl_2pct_high",
+        "kl_lab.alignment.best_of_n:best_of_n_kl",
+        _scale(1.02),
+        ("bon_kl",),
+        "KL(best-of-n || ref) 2 % too large",
+    ),
+)
+
+BY_NAME = {m.name: m for m in MUTANTS}
+
+
+def apply(mutant: Mutant, extra_modules: list[Any] = ()) -> None:
+    """Replace every reference to the target function in loaded kl_lab/experiment modules by the mutant."""
+    mod_name, fn_name = mutant.target.split(":")
+    module = importlib.import_module(mod_name)
+    original = getattr(module, fn_name)
+    mutated = mutant.wrap(original)
+    for m in list(sys.modules.values()) + list(extra_modules):
+        name = getattr(m, "__name__", "") or ""
+        if not (name.startswith("kl_lab") or name.startswith("kl_lab_experiments")):
+            continue
+        for attr, value in list(vars(m).items()):
+            if value is original:
+                setattr(m, attr, mutated)
+
+
+def run(name: str | None) -> dict[str, list[str]]:
+    """Run the mutant's experiments (quick, unsaved) with the mutant applied; the failed checks of each."""
+    import jax
+
+    from kl_lab import experiment as exp_lib
+
+    jax.config.update("jax_enable_x64", True)
+    mutant = BY_NAME[name] if name else None
+    exps = mutant.experiments if mutant else tuple(sorted({e for m in MUTANTS for e in m.experiments}))
+    modules = [exp_lib.load(e) for e in exps]
+    if mutant:
+        apply(mutant, modules)
+    failed = {}
+    with jax.numpy_rank_promotion("allow"):
+        for e, module in zip(exps, modules):
+            rec = exp_lib.run_experiment(module, quick=True, save=False)
+            failed[e] = [c.name for c in rec.checks if not c.passed]
+    return failed
+
+
+if __name__ == "__main__":
+    arg = sys.argv[1] if len(sys.argv) > 1 else None
+    print(json.dumps({"mutant": arg, "failed": run(None if arg in (None, "none") else arg)}))
