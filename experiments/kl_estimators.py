@@ -29,8 +29,8 @@ import numpy as np
 import scipy.integrate as si
 import scipy.stats as st
 
-from kl_lab import experiment, plotting
-from kl_lab.checks import check
+from kl_lab import experiment, plotting, stats
+from kl_lab.checks import Checks, derived, law, paper
 from kl_lab.divergences.estimators import mc_kl, mc_kl_terms
 from kl_lab.sweep import sweep
 
@@ -39,7 +39,7 @@ PAPER = experiment.Paper(
     authors="Schulman",
     year=2020,
     arxiv="none (blog note 'Approximating KL Divergence')",
-    where="k1/k2/k3 definitions; gradient pitfall as in verl#2953 and KDRL (arXiv 2506.02208)",
+    where="k1/k2/k3 definitions and their bias; the gradient identities are ours (kl_lab.distillation.kl_losses)",
 )
 CLAIM = (
     "k1 and k3 are unbiased for KL(p||q), k2 is biased by KL^2/2 for equal-variance Gaussians; "
@@ -47,8 +47,7 @@ CLAIM = (
 )
 RUNTIME = "20 s"
 
-SOURCE = PAPER.cite()
-CLT_MU_MAX = 1.5  # k3's z-scores are only trusted where its skewness / sqrt(n) is small (docstring of checks)
+CLT_MU_MAX = 1.5  # k3's z-scores are only trusted where its skewness / sqrt(n) is small (why= of k3_unbiased)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,138 +158,67 @@ def run(config: Config, key: jax.Array) -> dict:
     return {"mu": mus, "mc": mc, "grads": grads, "k3_var_quad": quad}
 
 
-def checks(results: dict, config: Config) -> list:
+def checks(results: dict, config: Config) -> Checks:
     mu = results["mu"]
     th = theory(mu)
     mc, g = results["mc"], results["grads"]
     ok = mu <= CLT_MU_MAX
-    out = []
-    z4 = "4 standard errors: a two-sided z test failing with probability 6e-5 per value"
+    gaussian = derived("module docstring: l ~ N(-K, 2K) for equal-variance Gaussians")
+    identity = derived("kl_lab.distillation.kl_losses docstring; also in arXiv 2506.09477, 2510.01555, 2512.21852")
+    c = Checks(PAPER)
     for e, sel, extra in (("k1", slice(None), ""), ("k3", ok, f" (mu <= {CLT_MU_MAX})")):
-        out.append(
-            check(
-                f"{e}_unbiased",
-                claim=f"E[{e}] = KL(p||q) = mu^2/2{extra}",
-                source=SOURCE,
-                kind="zscore",
-                predicted=th["mean"][e][sel],
-                measured=mc[e]["mean"][sel],
-                stderr=mc[e]["stderr"][sel],
-                tolerance=4.0,
-                reason=z4
-                + (
-                    ""
-                    if e == "k1"
-                    else "; beyond mu = 1.5 k3's lognormal skewness (414 at mu = 2) makes the z-score untrustworthy"
-                ),
-            )
-        )
-    out.append(
-        check(
-            "k2_bias_as_stated",
-            claim="E[k2] = KL + KL^2/2 for equal-variance Gaussians",
-            source=SOURCE,
-            kind="zscore",
-            predicted=th["mean"]["k2"],
-            measured=mc["k2"]["mean"],
-            stderr=mc["k2"]["stderr"],
-            tolerance=4.0,
-            reason=z4,
-        )
-    )
+        skew = "beyond mu = 1.5 k3's lognormal skewness (414 at mu = 2) makes the z-score untrustworthy"
+        c.within_se(
+            f"{e}_unbiased", th["mean"][e][sel], mc[e]["mean"][sel], mc[e]["stderr"][sel], z=4.0,
+            why="" if e == "k1" else skew,
+            claim=f"E[{e}] = KL(p||q) = mu^2/2{extra}", origin=paper("k1 and k3 are unbiased estimators of KL"),
+        )  # fmt: skip
+    c.within_se(
+        "k2_bias_as_stated", th["mean"]["k2"], mc["k2"]["mean"], mc["k2"]["stderr"], z=4.0,
+        claim="E[k2] = KL + KL^2/2 for equal-variance Gaussians", origin=gaussian,
+    )  # fmt: skip
     big = mu >= 1.0
     z_bias = np.abs(mc["k2"]["mean"][big] - th["kl"][big]) / mc["k2"]["stderr"][big]
-    out.append(
-        check(
-            "k2_bias_resolved",
-            claim="for mu >= 1 the bias KL^2/2 is more than 4 standard errors",
-            source=SOURCE,
-            kind="bound",
-            direction="lower",
-            predicted=4.0,
-            measured=np.min(z_bias),
-            tolerance=0.0,
-            reason="detection threshold of the same z test; no slack",
-        )
-    )
+    c.lower_bound(
+        "k2_bias_resolved", np.min(z_bias), 4.0, why="detection threshold of the same z test; no slack",
+        claim="for mu >= 1 the bias KL^2/2 is more than 4 standard errors", origin=gaussian,
+    )  # fmt: skip
     for e in ("k1", "k2", "k3"):
         sel = ok if e == "k3" else slice(None)
-        out.append(
-            check(
-                f"{e}_variance",
-                claim=f"Var[{e}] matches its closed form",
-                source="module docstring",
-                kind="zscore",
-                predicted=th["var"][e][sel],
-                measured=mc[e]["var"][sel],
-                stderr=mc[e]["var_se"][sel],
-                tolerance=4.0,
-                reason="4 standard errors of a sample variance, sqrt((m4 - s^4)/n) from the sample",
-            )
-        )
-    out.append(
-        check(
-            "k3_variance_closed_form",
-            claim="Var k3 = e^{mu^2} - 1 - mu^2 (std/KL = 3.52 at mu = 2, not 4.0)",
-            source="Stein's lemma; scipy quad",
-            kind="rel",
-            predicted=th["var"]["k3"],
-            measured=results["k3_var_quad"],
-            tolerance=1e-8,
-            reason="quad at epsrel 1e-12 on a smooth integrand; 1e-8 leaves room for the cancellation "
-            "E[k3^2] - K^2 at mu = 0.1 (ratio ~ 2)",
-        )
-    )
+        c.within_se(
+            f"{e}_variance", th["var"][e][sel], mc[e]["var"][sel], mc[e]["var_se"][sel], z=4.0,
+            why="standard error of a sample variance, sqrt((m4 - s^4)/n) from the sample",
+            claim=f"Var[{e}] matches its closed form", origin=derived("module docstring (Stein's lemma for k3)"),
+        )  # fmt: skip
+    c.close(
+        "k3_variance_closed_form", th["var"]["k3"], results["k3_var_quad"], rtol=1e-8,
+        why="quad at epsrel 1e-12 on a smooth integrand; 1e-8 leaves room for the cancellation "
+        "E[k3^2] - K^2 at mu = 0.1 (ratio ~ 2)",
+        claim="Var k3 = e^{mu^2} - 1 - mu^2 (std/KL = 3.52 at mu = 2, not 4.0)",
+        origin=derived("module docstring: Var e^l = e^{mu^2} - 1, Cov(e^l, l) = mu^2 by Stein's lemma"),
+    )  # fmt: skip
     exact = "exact enumeration in float64: rounding of sums over K classes only"
-    for name, lhs, rhs, claim in (
-        ("grad_k1_zero", "grad_k1", None, "E_pi[grad k1] = 0"),
-        ("grad_k2_is_reverse_kl", "grad_k2", "grad_rev", "E_pi[grad k2] = grad KL(pi || ref)"),
-        ("grad_k3_is_forward_kl", "grad_k3", "grad_fwd", "E_pi[grad k3] = grad KL(ref || pi)"),
-        ("grad_iw_k3_is_reverse_kl", "grad_iw_k3", "grad_rev", "importance-weighted k3: E grad = grad KL(pi || ref)"),
-    ):
+    for name, lhs, rhs, claim, origin in (
+        ("grad_k1_zero", "grad_k1", None, "E_pi[grad k1] = 0", law("score-function identity E_pi[grad log pi] = 0")),
+        ("grad_k2_is_reverse_kl", "grad_k2", "grad_rev", "E_pi[grad k2] = grad KL(pi || ref)", identity),
+        ("grad_k3_is_forward_kl", "grad_k3", "grad_fwd", "E_pi[grad k3] = grad KL(ref || pi)", identity),
+        ("grad_iw_k3_is_reverse_kl", "grad_iw_k3", "grad_rev", "importance-weighted k3: E grad = grad KL(pi || ref)",
+         derived("module docstring, Part 2: proposal stop_gradient(pi)")),
+    ):  # fmt: skip
         target = np.zeros_like(g[lhs]) if rhs is None else g[rhs]
-        out.append(
-            check(
-                name,
-                claim=claim,
-                source=SOURCE,
-                kind="abs",
-                predicted=target,
-                measured=g[lhs],
-                tolerance=1e-12,
-                reason=exact,
-            )
-        )
+        c.close(name, target, g[lhs], atol=1e-12, why=exact, claim=claim, origin=origin)
     gap = np.max(np.abs(g["grad_k3"] - g["grad_rev"]), axis=-1)
-    out.append(
-        check(
-            "grad_k3_not_reverse_kl",
-            claim="E grad k3 differs from grad KL(pi||ref) for random policies",
-            source=SOURCE,
-            kind="bound",
-            direction="lower",
-            predicted=1e-3,
-            measured=np.min(gap),
-            tolerance=0.0,
-            reason="a gap far above float64 rounding (1e-12) in every sampled policy",
-        )
-    )
-    count = g["grad_k3_mc"].size
-    tol = float(st.norm.isf(0.5e-3 / count))
-    out.append(
-        check(
-            "grad_k3_mc_is_forward_kl",
-            claim="Monte Carlo mean of grad k3 on pi-samples = grad KL(ref || pi)",
-            source=SOURCE,
-            kind="zscore",
-            predicted=g["grad_fwd"],
-            measured=g["grad_k3_mc"],
-            stderr=np.where(g["grad_k3_mc_se"] > 0, g["grad_k3_mc_se"], np.inf),
-            tolerance=tol,
-            reason=f"Bonferroni over {count} components at family-wise error 1e-3 (z = {tol:.2f})",
-        )
-    )
-    return out
+    c.lower_bound(
+        "grad_k3_not_reverse_kl", np.min(gap), 1e-3,
+        why="a gap far above float64 rounding (1e-12) in every sampled policy",
+        claim="E grad k3 differs from grad KL(pi||ref) for random policies", origin=identity,
+    )  # fmt: skip
+    se = np.where(g["grad_k3_mc_se"] > 0, g["grad_k3_mc_se"], np.inf)
+    c.within_se(
+        "grad_k3_mc_is_forward_kl", g["grad_fwd"], g["grad_k3_mc"], se, z=stats.bonferroni_z(g["grad_k3_mc"].size),
+        claim="Monte Carlo mean of grad k3 on pi-samples = grad KL(ref || pi)", origin=identity,
+    )  # fmt: skip
+    return c
 
 
 def plot(results: dict, config: Config):
