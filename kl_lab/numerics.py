@@ -10,13 +10,37 @@ Conventions (tested in ``tests/test_numerics.py``; every module follows them):
 * Functions are pure, dtype-polymorphic (float32 and float64) and work under
   ``jax.jit``, ``jax.vmap`` and ``jax.grad``.
 
-Input checks come in two kinds (DESIGN.md, "Bad input"):
+Bad input: the one policy (DESIGN.md, "Bad input"; every public function of the library follows it)
+----------------------------------------------------------------------------------------------------
 
-* static (shape, rank, dtype, a scalar outside its domain) -> ``ValueError`` /
-  ``TypeError`` naming the argument, what was expected and what arrived;
-* value checks (negative probabilities, NaN, rows not normalised) run only when
-  the array is concrete (eager call); under ``jit`` they are skipped silently
-  and can be enforced with ``jax.experimental.checkify``.
+1. **Static problems** (shape, rank, dtype, an axis out of range, an empty distribution axis, a
+   Python-number parameter outside its domain) raise ``ValueError`` / ``TypeError`` at call (or trace)
+   time, naming the *public* argument, what was expected and what arrived.
+2. **Value problems** (NaN, ``+inf`` log-probabilities, rows that do not sum to one, a traced
+   ``alpha`` / ``epsilon`` / ``bandwidth`` / ``k`` outside its domain) raise the same kind of
+   ``ValueError`` when the value is concrete (an eager call).
+3. **Under ``jit``** nothing can raise, so the function never returns a plausible number instead:
+   every check returns its condition as a traced boolean ``ok`` (:func:`require`, and the
+   ``check_*`` validators below, which return ``True`` eagerly and the traced condition under a
+   trace), and the result goes through :func:`poison` ``(ok, out)``: NaN in every floating leaf,
+   ``converged=False`` in a solver's ``NamedTuple``. One invalid entry poisons the whole result of
+   that call (under ``vmap`` each mapped row separately). Validation under jit is one fused
+   reduction per argument (e.g. ``sum(exp(log_p))`` for log-probabilities), never a host round trip.
+4. ``checked(fn)`` runs ``fn`` jitted under ``jax.experimental.checkify`` and raises the eager
+   message from compiled code::
+
+       >>> from kl_lab.divergences import kl
+       >>> checked(kl)(jnp.array([jnp.nan, 0.0]), jnp.log(jnp.array([0.5, 0.5])))  # doctest: +SKIP
+       ValueError: log_p must be normalised log-probabilities ...
+
+5. **Lists and tuples** are accepted wherever arrays are (:func:`as_float_array`, :func:`as_input`);
+   an integer *array* where floats are expected is a ``TypeError``.
+6. **Low precision**: bfloat16 / float16 inputs are computed in float32 (:func:`compute_dtype`) and
+   the result is cast back to the input dtype; tolerances scale with the input dtype's machine
+   epsilon (:func:`log_prob_atol`).
+7. **Empty input**: an empty distribution (or sample) axis is a static problem -- ``ValueError``
+   naming the argument (:func:`check_nonempty`); batch axes of size 0 are fine and give an empty
+   result of the batch shape.
 """
 
 from __future__ import annotations
@@ -53,6 +77,10 @@ __all__ = [
     "checked",
     "as_float_array",
     "compute_dtype",
+    "as_input",
+    "check_nonempty",
+    "log_prob_atol",
+    "finish",
 ]
 
 
@@ -184,32 +212,49 @@ def _describe(x: Any) -> str:
     return f"{type(x).__name__} {x!r}"
 
 
-def check_positive(value: Any, name: str, *, allow_zero: bool = False, allow_inf: bool = False) -> None:
-    """Raise ``ValueError`` unless a concrete scalar/array ``value`` is > 0 (>= 0)."""
+def _shown(v: Array) -> Array:
+    """What a traced message shows: the value itself when small, else its minimum (NaN propagates)."""
+    return v if v.size <= 8 else jnp.min(v)
+
+
+def check_positive(value: Any, name: str, *, allow_zero: bool = False, allow_inf: bool = False) -> Any:
+    """``value > 0`` (``>= 0``), and finite unless ``allow_inf``, under the one policy (module docstring).
+
+    Eagerly raises ``ValueError`` naming ``name`` and returns ``True``; under a trace returns the traced
+    condition (feed it to :func:`poison`), and inside :func:`checked` a failure raises the same message.
+    """
+    rel = ">= 0" if allow_zero else "> 0"
+    fin = "" if allow_inf else " and finite"
     if not is_concrete(value):
-        return
+        v = jnp.asarray(value)
+        ok = (v >= 0) if allow_zero else (v > 0)  # False for NaN
+        if not allow_inf:
+            ok = ok & jnp.isfinite(v)
+        return require(ok, f"{name} must be {rel}{fin}; got {{value}}", value=_shown(v))
     v = np.asarray(value)
     bad = np.isnan(v) | ((v < 0) if allow_zero else (v <= 0))
     if not allow_inf:
         bad |= np.isinf(v)
     if np.any(bad):
-        rel = ">= 0" if allow_zero else "> 0"
-        fin = "" if allow_inf else " and finite"
         raise ValueError(f"{name} must be {rel}{fin}; got {v.tolist() if v.size <= 8 else _describe(v)}")
+    return True
 
 
 def check_in_range(
     value: Any, name: str, low: float, high: float, *, low_inclusive: bool = True, high_inclusive: bool = True
-) -> None:
-    """Raise ``ValueError`` unless every concrete ``value`` lies in the stated interval."""
+) -> Any:
+    """Every ``value`` in the stated interval (NaN never is), under the one policy (see :func:`check_positive`)."""
+    interval = f"{'[' if low_inclusive else '('}{low}, {high}{']' if high_inclusive else ')'}"
     if not is_concrete(value):
-        return
+        v = jnp.asarray(value)
+        ok = ((v >= low) if low_inclusive else (v > low)) & ((v <= high) if high_inclusive else (v < high))
+        return require(ok, f"{name} must lie in {interval}; got {{value}}", value=_shown(v))
     v = np.asarray(value, dtype=float)
     ok_low = v >= low if low_inclusive else v > low
     ok_high = v <= high if high_inclusive else v < high
     if not np.all(ok_low & ok_high):
-        interval = f"{'[' if low_inclusive else '('}{low}, {high}{']' if high_inclusive else ')'}"
         raise ValueError(f"{name} must lie in {interval}; got {v.tolist() if v.size <= 8 else _describe(v)}")
+    return True
 
 
 def check_same_shape(a: Any, b: Any, name_a: str, name_b: str) -> None:
@@ -235,13 +280,52 @@ def check_floating(x: Any, name: str) -> None:
         raise TypeError(f"{name} must have a floating dtype (float32 or float64); got {dt}")
 
 
-def check_finite(x: Any, name: str) -> None:
-    """Raise ``ValueError`` if a concrete ``x`` holds NaN or ±inf."""
+def check_finite(x: Any, name: str) -> Any:
+    """No NaN or ±inf in ``x``, under the one policy (see :func:`check_positive`)."""
     if not is_concrete(x):
-        return
+        v = jnp.asarray(x)
+        bad = jnp.sum(~jnp.isfinite(v))
+        return require(jnp.all(jnp.isfinite(v)), f"{name} must be finite; got {{count}} non-finite entries", count=bad)
     v = np.asarray(x)
     if not np.all(np.isfinite(v)):
         raise ValueError(f"{name} must be finite; got {int(np.sum(~np.isfinite(v)))} non-finite entries")
+    return True
+
+
+def check_nonempty(x: Any, name: str, axis: int = -1, what: str = "outcome") -> None:
+    """Static: ``ValueError`` naming ``name`` when the distribution (or sample) ``axis`` of ``x`` is empty.
+
+    The library's one behaviour for empty input (module docstring): an empty distribution axis is an error,
+    batch axes of size 0 give an empty result.
+    """
+    shape = jnp.shape(x)
+    if shape and shape[axis] == 0:
+        raise ValueError(f"{name} must have at least one {what} along axis {axis}; got shape {tuple(shape)}")
+
+
+def as_input(x: Any, name: str) -> Array:
+    """An array argument: lists, tuples and Python numbers through :func:`as_float_array`; arrays as they are.
+
+    An integer *array* stays integer (the caller's :func:`check_floating` rejects it where floats are required).
+    """
+    if isinstance(x, (list, tuple, float, int)) and not isinstance(x, bool):
+        return as_float_array(x, name)
+    return jnp.asarray(x)
+
+
+def log_prob_atol(dtype: Any) -> float:
+    """Tolerance on ``|sum_i p_i - 1|`` for log-probabilities stored in ``dtype``: ``k * eps(dtype)``.
+
+    ``k = 1024`` for float32 and wider (float32: 1.2e-4, float64: 2.3e-13): log-probabilities produced in
+    that dtype from logits of magnitude up to ~1e3 carry a shift error ``|logsumexp| eps / 2`` plus a
+    summation error of ``log2(n) eps`` (n up to ~1e5), a few hundred ulps. ``k = 16`` for bfloat16 and
+    float16 (0.125 and 0.0156): rounding each ``log p_i`` to 8 (11) significant bits moves the sum by
+    ``H(p) eps / 2 <= log(n) eps / 2``, below ``6 eps`` for ``n <= 1e5`` -- 16 leaves a margin of about 3
+    while a distribution off by more than an eighth (a sixty-fourth for float16) is still rejected.
+    """
+    dt = jnp.dtype(dtype)
+    k = 16.0 if dt.itemsize < 4 else 1024.0
+    return k * float(jnp.finfo(dt).eps)
 
 
 def move_axis_last(x: Any, axis: int) -> Any:
@@ -281,32 +365,46 @@ def slice_max_and_logsumexp(x: Any, axis: int = -1) -> tuple[np.ndarray, np.ndar
         return np.asarray(m), np.asarray(lse)
 
 
-def check_log_probs(log_p: Any, name: str, axis: int = -1, *, atol: float | None = None) -> None:
-    """Check a concrete array of log-probabilities along ``axis``.
+def check_log_probs(log_p: Any, name: str, axis: int = -1, *, atol: float | None = None) -> Any:
+    """Check an array of log-probabilities along ``axis`` under the one policy (module docstring).
 
-    Entries must not be NaN or ``+inf`` (``-inf`` allowed for zero mass), and each
-    slice must satisfy ``logsumexp == 0`` within ``atol`` (default: 1e-4 for
-    float32, 1e-8 for float64 -- a few hundred ulps of accumulated rounding
-    for sums over up to ~1e5 entries). Skipped when traced. The scan is one
-    jitted pass (:func:`slice_max_and_logsumexp`); numpy only counts offenders for the message.
+    Entries must not be NaN or ``+inf`` (``-inf`` allowed for zero mass), and each slice must be
+    normalised within ``atol`` (default :func:`log_prob_atol` of the dtype). Eagerly: one jitted pass
+    (:func:`slice_max_and_logsumexp`), ``ValueError`` naming ``name``, returns ``True``. Under a trace:
+    returns the traced condition ``|sum exp(log_p) - 1| <= atol`` -- one fused reduction, false for NaN,
+    ``+inf`` and every unnormalised slice -- to feed :func:`poison`.
     """
     check_floating(log_p, name)
-    if not is_concrete(log_p) or np.size(log_p) == 0:
-        return
-    mx, lse = slice_max_and_logsumexp(log_p, axis)
+    if atol is None:
+        atol = log_prob_atol(jnp.result_type(log_p))
+    if not is_concrete(log_p):
+        x = jnp.asarray(log_p)
+        s = jnp.sum(jnp.exp(x.astype(compute_dtype(x.dtype))), axis=axis)
+        dev = jnp.abs(s - 1.0)
+        return require(
+            dev <= atol,
+            f"{name} must be normalised log-probabilities (no NaN or +inf; sum of exp over axis {axis} equal to 1 "
+            f"within {atol:.2g}); got a slice with |sum - 1| = {{dev}}",
+            dev=jnp.max(dev),
+        )
+    if np.size(log_p) == 0:
+        return True
+    x = jnp.asarray(log_p)
+    if compute_dtype(x.dtype) != x.dtype:
+        x = x.astype(compute_dtype(x.dtype))
+    mx, lse = slice_max_and_logsumexp(x, axis)
     if np.any(np.isnan(mx)):
-        raise ValueError(f"{name} must not contain NaN; got {int(np.isnan(np.asarray(log_p)).sum())} NaN entries")
+        raise ValueError(f"{name} must not contain NaN; got {int(np.isnan(np.asarray(x)).sum())} NaN entries")
     if np.any(mx == np.inf):
         raise ValueError(f"{name} holds log-probabilities, which must be <= 0; got +inf entries")
-    if atol is None:
-        atol = 1e-4 if jnp.result_type(log_p) == jnp.float32 else 1e-8
-    if not np.all(np.abs(lse) <= atol):
-        worst = float(np.max(np.abs(lse)))
+    if not np.all(np.abs(np.expm1(lse)) <= atol):
+        worst = float(np.max(np.abs(np.expm1(lse))))
         raise ValueError(
-            f"{name} must be normalised log-probabilities (logsumexp over axis {axis} equal to 0); "
-            f"got a slice with |logsumexp| = {worst:.3g}. Pass logits to the *_from_logits variant, "
+            f"{name} must be normalised log-probabilities (sum of exp over axis {axis} equal to 1 within "
+            f"{atol:.2g}); got a slice with |sum - 1| = {worst:.3g}. Pass logits to the *_from_logits variant, "
             "or probabilities through jnp.log."
         )
+    return True
 
 
 def check_axis(axis: int, ndim: int, name: str = "axis") -> int:
@@ -377,6 +475,8 @@ def poison(ok: Any, out: Any) -> Any:
     ``converged`` field becomes ``converged & ok``). Integer and boolean leaves other than ``converged``
     are left alone. Gradients flow through the valid branch only (``jnp.where``).
     """
+    if ok is True or (is_concrete(ok) and np.all(np.asarray(ok))):
+        return out  # eager and valid: nothing to do (no copy of a large result)
     ok = jnp.asarray(ok)
     if isinstance(out, tuple) and hasattr(out, "_fields") and "converged" in out._fields:
         out = out._replace(converged=jnp.logical_and(out.converged, ok))
@@ -473,3 +573,17 @@ def compute_dtype(dtype: Any) -> Any:
     """float32 for bfloat16/float16 (low-precision inputs are computed in float32 and cast back), else ``dtype``."""
     dtype = jnp.dtype(dtype)
     return jnp.dtype(jnp.float32) if dtype.itemsize < 4 and jnp.issubdtype(dtype, jnp.floating) else dtype
+
+
+def finish(ok: Any, out: Any, dtype: Any = None) -> Any:
+    """:func:`poison` ``(ok, out)``, then floating leaves cast to ``dtype`` (the input dtype of a low-precision
+    call computed in :func:`compute_dtype`); ``dtype=None`` or a dtype already matching leaves them alone."""
+    out = poison(ok, out)
+    if dtype is None:
+        return out
+
+    def leaf(x):
+        x = jnp.asarray(x)
+        return x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) and x.dtype != dtype else x
+
+    return jax.tree_util.tree_map(leaf, out)

@@ -1,5 +1,7 @@
 """numerics.py: values against numpy/scipy/mpmath, gradients at the edges, input checks."""
 
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 import mpmath
@@ -152,10 +154,92 @@ def test_check_log_probs():
         nm.check_finite(jnp.array([jnp.inf]), "x")
 
 
-def test_value_checks_are_skipped_under_jit():
-    @jax.jit
-    def f(lp):
-        nm.check_log_probs(lp, "log_p")  # traced: skipped, shape/dtype still checked
-        return lp.sum()
+def test_value_checks_return_the_traced_condition_under_jit():
+    # the validators return True eagerly and their condition under a trace (feed it to poison)
+    lp = jax.jit(lambda x: nm.check_log_probs(x, "log_p"))
+    assert not lp(jnp.array([0.0, 0.0])) and not lp(jnp.array([jnp.nan, 0.0])) and not lp(jnp.array([jnp.inf, 0.0]))
+    assert lp(jnp.log(jnp.array([0.25, 0.75, 0.0])))
+    assert not jax.jit(lambda a: nm.check_positive(a, "alpha"))(-1.0)
+    assert not jax.jit(lambda a: nm.check_positive(a, "alpha", allow_zero=True))(jnp.nan)
+    assert jax.jit(lambda a: nm.check_positive(a, "alpha", allow_inf=True))(jnp.inf)
+    assert not jax.jit(lambda a: nm.check_in_range(a, "skew", 0.0, 1.0, high_inclusive=False))(1.0)
+    assert not jax.jit(lambda a: nm.check_finite(a, "x"))(jnp.array([1.0, -jnp.inf]))
+    assert nm.check_positive(2.0, "alpha") is True  # eager and valid: a Python True, poison is then free
+    with pytest.raises(ValueError, match=r"alpha must be > 0 and finite; got -1.0"):
+        nm.checked(lambda a: nm.check_positive(a, "alpha"))(-1.0)
+    with pytest.raises(ValueError, match=r"log_p must be normalised log-probabilities"):
+        nm.checked(lambda x: nm.check_log_probs(x, "log_p"))(jnp.array([0.0, 0.0]))
 
-    assert np.isfinite(f(jnp.array([0.0, 0.0])))
+
+def test_log_prob_tolerance_scales_with_the_dtype():
+    eps = {d: float(jnp.finfo(d).eps) for d in (jnp.bfloat16, jnp.float16, jnp.float32, jnp.float64)}
+    assert nm.log_prob_atol(jnp.float32) == 1024 * eps[jnp.float32]
+    assert nm.log_prob_atol(jnp.float64) == 1024 * eps[jnp.float64]
+    assert nm.log_prob_atol(jnp.bfloat16) == 16 * eps[jnp.bfloat16]
+    # a bfloat16 log_softmax of 1000 logits is normalised to bfloat16 precision, not float32's
+    z = jax.random.normal(jax.random.key(3), (4, 1000)) * 3
+    nm.check_log_probs(jax.nn.log_softmax(z).astype(jnp.bfloat16), "log_p")
+    with pytest.raises(ValueError, match="log_p must be normalised"):
+        nm.check_log_probs(jnp.log(jnp.array([0.5, 0.6], jnp.float32)), "log_p")
+    with pytest.raises(ValueError, match="log_p must be normalised"):  # 0.1 off is beyond bfloat16 rounding (16 eps)
+        nm.check_log_probs(jnp.log(jnp.array([0.5, 0.7], jnp.bfloat16)), "log_p")
+
+
+# ---- the one bad-value policy: require / poison / checked ---------------------------
+def _sqrt_pos(x):
+    ok = nm.require(x > 0, "x must be > 0; got {x}", x=x)
+    return nm.poison(ok, jnp.sqrt(x))
+
+
+class _Result(NamedTuple):
+    value: jax.Array
+    converged: jax.Array
+    iterations: jax.Array
+
+
+def test_require_raises_eagerly_and_poisons_under_jit():
+    with pytest.raises(ValueError, match=r"^x must be > 0; got -1.0$"):
+        _sqrt_pos(-1.0)
+    assert float(_sqrt_pos(4.0)) == 2.0
+    f = jax.jit(_sqrt_pos)
+    assert np.isnan(f(-1.0)) and float(f(4.0)) == 2.0
+
+
+def test_vmap_mixes_valid_and_invalid_rows_and_grad_is_finite():
+    out = jax.jit(jax.vmap(_sqrt_pos))(jnp.array([4.0, -1.0, 9.0]))
+    np.testing.assert_array_equal(np.isnan(out), [False, True, False])
+    np.testing.assert_array_equal(out[jnp.array([0, 2])], [2.0, 3.0])
+    assert float(jax.grad(_sqrt_pos)(4.0)) == 0.25
+    assert float(jax.jit(jax.grad(_sqrt_pos))(4.0)) == 0.25
+
+
+def test_checked_raises_the_eager_message():
+    with pytest.raises(ValueError, match=r"^x must be > 0; got -1.0$"):
+        nm.checked(_sqrt_pos)(-1.0)
+    assert float(nm.checked(_sqrt_pos)(4.0)) == 2.0
+    # static arguments stay Python values (an int is static, so it may drive shapes)
+    assert nm.checked(lambda x, n: jnp.sum(jnp.full((n,), x)))(1.5, 3) == 4.5
+
+
+def test_poison_solver_result_reports_not_converged():
+    r = _Result(jnp.array(1.0), jnp.array(True), jnp.array(3))
+    out = jax.jit(nm.poison)(False, r)
+    assert np.isnan(out.value) and not bool(out.converged) and int(out.iterations) == 3
+    kept = jax.jit(nm.poison)(True, r)
+    assert float(kept.value) == 1.0 and bool(kept.converged)
+    assert nm.poison(True, r) is r  # eager, valid: returned as is
+
+
+def test_as_float_array_and_compute_dtype():
+    assert nm.as_float_array([1, 2], "x").dtype == jnp.float64  # x64 session: ints become the default float
+    np.testing.assert_array_equal(nm.as_float_array((0.5, 0.25), "x"), [0.5, 0.25])
+    assert nm.as_float_array(jnp.ones(2, jnp.bfloat16), "x").dtype == jnp.bfloat16
+    with pytest.raises(TypeError, match="x must be a numeric array"):
+        nm.as_float_array(["a", "b"], "x")
+    assert nm.as_input([1, 2], "x").dtype == jnp.float64 and nm.as_input(jnp.ones(2, int), "x").dtype != jnp.float64
+    assert nm.compute_dtype(jnp.bfloat16) == jnp.float32 and nm.compute_dtype(jnp.float16) == jnp.float32
+    assert nm.compute_dtype(jnp.float32) == jnp.float32 and nm.compute_dtype(jnp.float64) == jnp.float64
+    out = nm.finish(True, jnp.ones(2, jnp.float32), jnp.bfloat16)
+    assert out.dtype == jnp.bfloat16
+    with pytest.raises(ValueError, match=r"log_p must have at least one outcome along axis -1; got shape \(2, 0\)"):
+        nm.check_nonempty(jnp.zeros((2, 0)), "log_p")

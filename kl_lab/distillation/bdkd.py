@@ -33,9 +33,9 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from kl_lab import divergences as dv
-from kl_lab.distillation.losses import log_probs, mixed_kl_loss
-from kl_lab.numerics import check_positive
+from kl_lab.distillation.losses import _log_probs, mixed_kl_loss
+from kl_lab.divergences import discrete as _d
+from kl_lab.numerics import check_positive, poison
 
 Array = jax.Array
 
@@ -51,8 +51,8 @@ class BdkdWeights(NamedTuple):
 
 def entropy_gap(student_logits: Array, teacher_logits: Array, *, temperature: float = 1.0) -> Array:
     """``H(p_s) - H(p_t)`` per example (nats); negative means the student is more confident."""
-    ls, lt = log_probs(student_logits, teacher_logits, temperature)
-    return dv.entropy(ls) - dv.entropy(lt)
+    ls, lt, fin = _log_probs(student_logits, teacher_logits, temperature)
+    return fin(_d._entropy_last(ls) - _d._entropy_last(lt))
 
 
 def bdkd_weights(
@@ -68,10 +68,10 @@ def bdkd_weights(
     """
     gap = jax.lax.stop_gradient(entropy_gap(student_logits, teacher_logits, temperature=temperature))
     if sharpness is None:
-        w = (gap < 0).astype(gap.dtype)
+        w = jnp.where(jnp.isnan(gap), gap, (gap < 0).astype(gap.dtype))  # invalid input (NaN gap) stays NaN
     else:
-        check_positive(sharpness, "sharpness")
-        w = jax.nn.sigmoid(-gap / sharpness)
+        ok = check_positive(sharpness, "sharpness")
+        w = poison(ok, jax.nn.sigmoid(-gap / sharpness))
     return BdkdWeights(w, 1.0 - w)
 
 

@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 
 from kl_lab.divergences.generators import Generator
-from kl_lab.numerics import check_floating, check_same_shape
+from kl_lab.numerics import as_input, check_floating, check_positive, check_same_shape, finish
 
 Array = jax.Array
 
@@ -50,8 +50,9 @@ def fdistill_weight(generator: Generator, log_ratio: Array) -> Array:
     Source: arXiv:2502.15681, Table 1 (``generator.h``, computed in log space).
     """
     _check_generator(generator)
+    log_ratio = as_input(log_ratio, "log_ratio")
     check_floating(log_ratio, "log_ratio")
-    return generator.weight(log_ratio)
+    return generator.weight(log_ratio)  # elementwise: a NaN log_ratio gives NaN
 
 
 def fdistill_surrogate_loss(
@@ -88,9 +89,13 @@ def normalised_weight_variance(generator: Generator, log_ratio: Array, weights: 
     default to uniform (plain Monte Carlo over samples of the student).
     """
     _check_generator(generator)
-    h = generator.weight(jnp.asarray(log_ratio))
-    w = jnp.ones_like(h) if weights is None else jnp.asarray(weights)
+    h = generator.weight(as_input(log_ratio, "log_ratio"))
+    ok = True
+    if weights is not None:
+        weights = as_input(weights, "weights")
+        ok = check_positive(weights, "weights", allow_zero=True)
+    w = jnp.ones_like(h) if weights is None else weights
     w = w / jnp.sum(w, axis=-1, keepdims=True)
     m1 = jnp.sum(w * h, axis=-1)
     m2 = jnp.sum(w * h**2, axis=-1)
-    return (m2 - m1**2) / m1**2
+    return finish(ok, (m2 - m1**2) / m1**2)

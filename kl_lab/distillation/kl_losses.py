@@ -27,8 +27,9 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from kl_lab.divergences.estimators import ESTIMATORS, mc_kl_terms
-from kl_lab.numerics import check_floating, check_same_shape, mul_exp
+from kl_lab.divergences.estimators import ESTIMATORS, _terms, _value_checks, mc_kl_terms
+from kl_lab.divergences.logits import _check_logits
+from kl_lab.numerics import as_input, check_axis, check_floating, check_same_shape, compute_dtype, finish, mul_exp
 
 Array = jax.Array
 
@@ -54,7 +55,19 @@ def kl_estimator_loss(log_pi_at_x: Array, log_ref_at_x: Array, estimator: str = 
       expectation, is ``0`` (k1), ``grad KL(pi || ref)`` (k2), ``grad KL(ref || pi)`` (k3).
     """
     _check_estimator(estimator)
-    return jnp.mean(mc_kl_terms(log_pi_at_x, log_ref_at_x, estimator), axis=axis)
+    log_pi_at_x, log_ref_at_x = as_input(log_pi_at_x, "log_pi_at_x"), as_input(log_ref_at_x, "log_ref_at_x")
+    check_floating(log_pi_at_x, "log_pi_at_x")
+    check_floating(log_ref_at_x, "log_ref_at_x")
+    check_same_shape(log_pi_at_x, log_ref_at_x, "log_pi_at_x", "log_ref_at_x")
+    ax = check_axis(axis, jnp.ndim(log_pi_at_x))
+    if jnp.ndim(log_pi_at_x) and jnp.shape(log_pi_at_x)[ax] == 0:
+        raise ValueError(f"log_pi_at_x must have at least one sample along axis {axis}; got shape {log_pi_at_x.shape}")
+    # values as mc_kl's (no NaN/+inf, no -inf log pi), named as this function's arguments
+    ok = _value_checks(ax, 2, ("log_pi_at_x",), log_pi_at_x=log_pi_at_x, log_ref_at_x=log_ref_at_x)
+    dtype = jnp.result_type(log_pi_at_x, log_ref_at_x)
+    cd = compute_dtype(dtype)
+    terms = _terms(log_pi_at_x.astype(cd), log_ref_at_x.astype(cd), estimator)
+    return finish(ok, jnp.mean(terms, axis=axis), dtype)
 
 
 def expected_estimator_loss(policy_logits: Array, ref_logits: Array, estimator: str = "k3") -> Array:
@@ -68,11 +81,18 @@ def expected_estimator_loss(policy_logits: Array, ref_logits: Array, estimator: 
     equals. Outcomes with ``pi(x) = 0`` contribute nothing (``mul_exp``).
     """
     _check_estimator(estimator)
+    policy_logits, ref_logits = as_input(policy_logits, "policy_logits"), as_input(ref_logits, "ref_logits")
     check_floating(policy_logits, "policy_logits")
     check_floating(ref_logits, "ref_logits")
     check_same_shape(policy_logits, ref_logits, "policy_logits", "ref_logits")
-    log_pi = jax.nn.log_softmax(policy_logits, axis=-1)
-    log_ref = jax.nn.log_softmax(ref_logits, axis=-1)
+    if jnp.ndim(policy_logits) == 0 or jnp.shape(policy_logits)[-1] == 0:
+        raise ValueError(f"policy_logits must have a non-empty class axis; got shape {jnp.shape(policy_logits)}")
+    dtype = jnp.result_type(policy_logits, ref_logits)
+    cd = compute_dtype(dtype)
+    zp, zr = policy_logits.astype(cd), ref_logits.astype(cd)
+    ok = _check_logits(zp, "policy_logits", -1) & _check_logits(zr, "ref_logits", -1)
+    log_pi = jax.nn.log_softmax(zp, axis=-1)
+    log_ref = jax.nn.log_softmax(zr, axis=-1)
     dead = jnp.isneginf(log_pi)  # outcomes the policy never samples: their terms are dropped
     terms = mc_kl_terms(jnp.where(dead, 0.0, log_pi), log_ref, estimator)
-    return jnp.sum(mul_exp(terms, jax.lax.stop_gradient(log_pi)), axis=-1)
+    return finish(ok, jnp.sum(mul_exp(terms, jax.lax.stop_gradient(log_pi)), axis=-1), dtype)

@@ -8,6 +8,12 @@ multiply by ``T^2`` to keep gradient scales comparable across temperatures).
 ``p_t`` is the teacher distribution and ``p_s`` the student's. Gradients flow to
 both arguments; wrap the teacher in ``jax.lax.stop_gradient`` for classical KD.
 
+Bad input follows the library's one policy (:mod:`kl_lab.numerics`, "Bad input"): messages name
+``student_logits`` / ``teacher_logits`` / ``temperature`` / the loss's parameter; NaN, ``+inf`` or an
+all ``-inf`` row of logits, and a parameter outside its domain, raise ``ValueError`` eagerly and give
+NaN under ``jit``. Lists and tuples are accepted; bfloat16/float16 logits are computed in float32 and the
+loss is cast back (so the library's own log-softmax is never judged at bfloat16 precision).
+
 The divergences themselves are :mod:`kl_lab.divergences` (log space, ``0 log 0 = 0``,
 ``+inf`` not NaN where ``p_s`` misses mass of ``p_t``, finite gradients at
 one-hot targets and ``-inf`` logits); this module only fixes the directions and
@@ -16,13 +22,25 @@ mixtures used in the distillation literature.
 
 from __future__ import annotations
 
-import math
+from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from kl_lab import divergences as dv
-from kl_lab.numerics import check_floating, check_in_range, check_positive, check_same_shape, mul_exp
+from kl_lab.divergences import discrete as _d
+from kl_lab.divergences.logits import _check_logits
+from kl_lab.divergences.renyi import _amari_last, _check_alpha
+from kl_lab.numerics import (
+    as_input,
+    check_floating,
+    check_in_range,
+    check_nonempty,
+    check_positive,
+    check_same_shape,
+    compute_dtype,
+    mul_exp,
+)
 
 Array = jax.Array
 
@@ -41,18 +59,34 @@ __all__ = [
 ]
 
 
-def log_probs(student_logits: Array, teacher_logits: Array, temperature: float = 1.0) -> tuple[Array, Array]:
-    """``(log p_s, log p_t) = log_softmax(z / T)`` along the last axis, after shape/dtype/temperature checks."""
+def _log_probs(student_logits: Array, teacher_logits: Array, temperature: Any):
+    """``(log p_s, log p_t, finish)`` in the compute dtype; ``finish`` poisons (invalid input) and casts back."""
+    student_logits = as_input(student_logits, "student_logits")
+    teacher_logits = as_input(teacher_logits, "teacher_logits")
     check_floating(student_logits, "student_logits")
     check_floating(teacher_logits, "teacher_logits")
     check_same_shape(student_logits, teacher_logits, "student_logits", "teacher_logits")
     if jnp.ndim(student_logits) < 1:
         raise ValueError(f"student_logits must have a class axis; got shape {jnp.shape(student_logits)}")
-    check_positive(temperature, "temperature")
-    return (
-        jax.nn.log_softmax(student_logits / temperature, axis=-1),
-        jax.nn.log_softmax(teacher_logits / temperature, axis=-1),
+    check_nonempty(student_logits, "student_logits", -1, "class")
+    dtype = jnp.result_type(student_logits, teacher_logits)
+    cd = compute_dtype(dtype)
+    zs, zt = student_logits.astype(cd), teacher_logits.astype(cd)
+    ok = (
+        _check_logits(zs, "student_logits", -1)
+        & _check_logits(zt, "teacher_logits", -1)
+        & check_positive(temperature, "temperature")
     )
+    t = jnp.asarray(temperature, cd)
+    ls = jax.nn.log_softmax(zs / t, axis=-1)
+    lt = jax.nn.log_softmax(zt / t, axis=-1)
+    return ls, lt, _d._Finish(ok, dtype)
+
+
+def log_probs(student_logits: Array, teacher_logits: Array, temperature: float = 1.0) -> tuple[Array, Array]:
+    """``(log p_s, log p_t) = log_softmax(z / T)`` along the last axis, after shape/dtype/value/temperature checks."""
+    ls, lt, fin = _log_probs(student_logits, teacher_logits, temperature)
+    return fin((ls, lt))
 
 
 def forward_kl_loss(student_logits: Array, teacher_logits: Array, *, temperature: float = 1.0) -> Array:
@@ -60,8 +94,8 @@ def forward_kl_loss(student_logits: Array, teacher_logits: Array, *, temperature
 
     Gradient w.r.t. the student logits: ``(p_s - p_t) / T``.
     """
-    ls, lt = log_probs(student_logits, teacher_logits, temperature)
-    return dv.kl(lt, ls)
+    ls, lt, fin = _log_probs(student_logits, teacher_logits, temperature)
+    return fin(_d._kl_last(lt, ls))
 
 
 def reverse_kl_loss(student_logits: Array, teacher_logits: Array, *, temperature: float = 1.0) -> Array:
@@ -69,8 +103,8 @@ def reverse_kl_loss(student_logits: Array, teacher_logits: Array, *, temperature
 
     Gradient w.r.t. the student logit ``k``: ``p_s,k (log(p_s,k / p_t,k) - KL(p_s || p_t)) / T``.
     """
-    ls, lt = log_probs(student_logits, teacher_logits, temperature)
-    return dv.kl(ls, lt)
+    ls, lt, fin = _log_probs(student_logits, teacher_logits, temperature)
+    return fin(_d._kl_last(ls, lt))
 
 
 def js_loss(student_logits: Array, teacher_logits: Array, *, temperature: float = 1.0) -> Array:
@@ -78,14 +112,14 @@ def js_loss(student_logits: Array, teacher_logits: Array, *, temperature: float 
 
     Symmetric; its gradient vanishes when the supports separate (SinKD, arXiv:2402.17110, abstract).
     """
-    ls, lt = log_probs(student_logits, teacher_logits, temperature)
-    return dv.js(ls, lt)
+    ls, lt, fin = _log_probs(student_logits, teacher_logits, temperature)
+    return fin(_d._js_last(ls, lt))
 
 
 def total_variation_loss(student_logits: Array, teacher_logits: Array, *, temperature: float = 1.0) -> Array:
     """Total variation ``sum |p_s - p_t| / 2`` (Wen et al. 2023, f-divergence KD for sequences, arXiv:2307.15190)."""
-    ls, lt = log_probs(student_logits, teacher_logits, temperature)
-    return dv.total_variation(ls, lt)
+    ls, lt, fin = _log_probs(student_logits, teacher_logits, temperature)
+    return fin(_d._tv_last(ls, lt))
 
 
 def _log_mix(log_a: Array, log_b: Array, lam: float) -> Array:
@@ -102,9 +136,9 @@ def skew_kl_loss(student_logits: Array, teacher_logits: Array, *, skew: float = 
     ``skew in [0, 1)``; ``skew = 0`` is the forward KL. Bounded by ``log(1/skew)``
     for ``skew > 0``, so it stays finite where ``p_s`` misses mass of ``p_t``.
     """
-    check_in_range(skew, "skew", 0.0, 1.0, high_inclusive=False)
-    ls, lt = log_probs(student_logits, teacher_logits, temperature)
-    return dv.kl(lt, _log_mix(lt, ls, skew))
+    ok = check_in_range(skew, "skew", 0.0, 1.0, high_inclusive=False)
+    ls, lt, fin = _log_probs(student_logits, teacher_logits, temperature)
+    return fin.also(ok)(_d._kl_last(lt, _log_mix(lt, ls, skew)))
 
 
 def skew_reverse_kl_loss(
@@ -114,9 +148,9 @@ def skew_reverse_kl_loss(
 
     ``skew in [0, 1)``; ``skew = 0`` is the reverse KL.
     """
-    check_in_range(skew, "skew", 0.0, 1.0, high_inclusive=False)
-    ls, lt = log_probs(student_logits, teacher_logits, temperature)
-    return dv.kl(ls, _log_mix(ls, lt, skew))
+    ok = check_in_range(skew, "skew", 0.0, 1.0, high_inclusive=False)
+    ls, lt, fin = _log_probs(student_logits, teacher_logits, temperature)
+    return fin.also(ok)(_d._kl_last(ls, _log_mix(ls, lt, skew)))
 
 
 def generalized_js_loss(
@@ -130,10 +164,11 @@ def generalized_js_loss(
     ``JSD(beta) / beta -> KL(p_s || p_t)`` as ``beta -> 0`` and
     ``JSD(beta) / (1 - beta) -> KL(p_t || p_s)`` as ``beta -> 1``.
     """
-    check_in_range(beta, "beta", 0.0, 1.0)
-    ls, lt = log_probs(student_logits, teacher_logits, temperature)
+    ok = check_in_range(beta, "beta", 0.0, 1.0)
+    ls, lt, fin = _log_probs(student_logits, teacher_logits, temperature)
     lm = _log_mix(lt, ls, beta)
-    return beta * dv.kl(lt, lm) + (1.0 - beta) * dv.kl(ls, lm)
+    b = jnp.asarray(beta, ls.dtype)
+    return fin.also(ok)(b * _d._kl_last(lt, lm) + (1.0 - b) * _d._kl_last(ls, lm))
 
 
 def alpha_divergence_loss(
@@ -145,8 +180,9 @@ def alpha_divergence_loss(
     The convention (which ``alpha`` recovers which KL) is the one documented
     there; ``alpha`` outside its domain raises ``ValueError``.
     """
-    ls, lt = log_probs(student_logits, teacher_logits, temperature)
-    return dv.amari_alpha(lt, ls, alpha)
+    ls, lt, fin = _log_probs(student_logits, teacher_logits, temperature)
+    alpha, ok = _check_alpha(alpha, allow_inf=False, low=-np.finfo(float).max)
+    return fin.also(ok)(_amari_last(lt, ls, alpha))
 
 
 def beta_divergence_loss(
@@ -166,9 +202,9 @@ def beta_divergence_loss(
     with ``exprel(u) = (e^u - 1)/u``. Where ``y = 0 < x``: ``x^beta / (beta (beta - 1))`` for
     ``beta > 1`` and ``+inf`` for ``beta <= 1``; ``x = 0`` contributes ``y^beta / beta``.
     """
-    if not isinstance(beta, (int, float)) or not (beta > 0) or math.isinf(beta):
-        raise ValueError(f"beta must be a finite number > 0; got {beta!r}")
-    ls, lt = log_probs(student_logits, teacher_logits, temperature)
+    ok = check_positive(beta, "beta")
+    ls, lt, fin = _log_probs(student_logits, teacher_logits, temperature)
+    beta = jnp.asarray(beta, ls.dtype)
     b1 = beta - 1.0
     y0 = jnp.isneginf(ls)
     safe_ls = jnp.where(y0, 0.0, ls)
@@ -181,9 +217,10 @@ def beta_divergence_loss(
     term1 = mul_exp(safe_d * exprel / beta, lt + b1 * safe_ls)  # x y^(b-1) d exprel / beta, 0 where x = 0
     term2 = jnp.exp(b1 * safe_ls) * (jnp.exp(safe_ls) - jnp.exp(lt)) / beta
     val = term1 + term2
-    y_zero = (jnp.exp(lt) / (beta * b1)) if beta > 1 else jnp.full_like(lt, jnp.inf)
+    above = beta > 1
+    y_zero = jnp.where(above, jnp.exp(lt) / (beta * jnp.where(above, b1, 1.0)), jnp.inf)
     val = jnp.where(y0 & ~x0, y_zero, jnp.where(y0 & x0, 0.0, val))
-    return jnp.sum(val, axis=-1)
+    return fin.also(ok)(jnp.sum(val, axis=-1))
 
 
 def mixed_kl_loss(student_logits: Array, teacher_logits: Array, weight: Array, *, temperature: float = 1.0) -> Array:
@@ -193,10 +230,11 @@ def mixed_kl_loss(student_logits: Array, teacher_logits: Array, weight: Array, *
     ``weight`` broadcasts against the batch shape ``[...]``. A zero weight
     multiplies an infinite KL to 0 (the term is dropped, not ``nan``).
     """
-    check_in_range(weight, "weight", 0.0, 1.0)
-    ls, lt = log_probs(student_logits, teacher_logits, temperature)
+    weight = as_input(weight, "weight")
+    ok = check_in_range(weight, "weight", 0.0, 1.0)
+    ls, lt, fin = _log_probs(student_logits, teacher_logits, temperature)
     w = jnp.asarray(weight, dtype=ls.dtype)
-    fkl, rkl = dv.kl(lt, ls), dv.kl(ls, lt)
+    fkl, rkl = _d._kl_last(lt, ls), _d._kl_last(ls, lt)
     fkl_term = jnp.where(w > 0, w * jnp.where(w > 0, fkl, 0.0), 0.0)
     rkl_term = jnp.where(w < 1, (1.0 - w) * jnp.where(w < 1, rkl, 0.0), 0.0)
-    return fkl_term + rkl_term
+    return fin.also(ok)(fkl_term + rkl_term)

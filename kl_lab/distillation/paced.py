@@ -7,6 +7,9 @@ pass rate ``p`` and vanishes at ``p -> 0`` and ``p -> 1``; the weight
 and minimax-robust, with worst-case efficiency loss ``O(delta^2)`` under
 bounded multiplicative misspecification.
 
+Bad input (:mod:`kl_lab.numerics`, "Bad input"): a pass rate outside ``[0, 1]``, negative exponents or
+noise floor raise ``ValueError`` eagerly and give NaN under ``jit``.
+
 **The SNR model below is a HYPOTHESIS** (the paper's own model was not
 available; ``other-papers-checks.md`` Sec. 11, tag [I]). It is kept separate
 from :func:`paced_weight` so the paper's model can replace it:
@@ -39,7 +42,7 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import gammaln
 
-from kl_lab.numerics import check_in_range, check_positive, check_rank, check_same_shape, xlogy
+from kl_lab.numerics import as_input, check_in_range, check_positive, check_rank, check_same_shape, finish, xlogy
 
 Array = jax.Array
 
@@ -63,11 +66,14 @@ def paced_weight(pass_rate: Array, alpha: float = 1.0, beta: float = 1.0) -> Arr
     ``alpha > 0`` and ``w(0) = 1`` for ``alpha = 0`` (``0^0 = 1``), likewise at 1.
     ``pass_rate`` must lie in ``[0, 1]``; ``alpha, beta >= 0``.
     """
-    check_in_range(pass_rate, "pass_rate", 0.0, 1.0)
-    check_positive(alpha, "alpha", allow_zero=True)
-    check_positive(beta, "beta", allow_zero=True)
-    p = jnp.asarray(pass_rate)
-    return jnp.exp(xlogy(alpha, p) + xlogy(beta, 1.0 - p))
+    pass_rate = as_input(pass_rate, "pass_rate")
+    ok = (
+        check_in_range(pass_rate, "pass_rate", 0.0, 1.0)
+        & check_positive(alpha, "alpha", allow_zero=True)
+        & check_positive(beta, "beta", allow_zero=True)
+    )
+    p = pass_rate
+    return finish(ok, jnp.exp(xlogy(alpha, p) + xlogy(beta, 1.0 - p)))
 
 
 class RolloutMoments(NamedTuple):
@@ -87,8 +93,9 @@ def rollout_gradient_moments(pass_rate: Array, group_size: int) -> RolloutMoment
     """
     if not isinstance(group_size, int) or group_size < 2:
         raise ValueError(f"group_size must be an int >= 2; got {group_size!r}")
-    check_in_range(pass_rate, "pass_rate", 0.0, 1.0)
-    p = jnp.asarray(pass_rate)[..., None]
+    pass_rate = as_input(pass_rate, "pass_rate")
+    ok = check_in_range(pass_rate, "pass_rate", 0.0, 1.0)
+    p = pass_rate[..., None]
     k = jnp.arange(group_size + 1, dtype=p.dtype).reshape((1,) * (p.ndim - 1) + (-1,))
     n = jnp.asarray(group_size, p.dtype)
     log_pmf = gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1) + xlogy(k, p) + xlogy(n - k, 1.0 - p)
@@ -96,16 +103,16 @@ def rollout_gradient_moments(pass_rate: Array, group_size: int) -> RolloutMoment
     g = (k / n) * (1.0 - k / n)
     mean = jnp.sum(pmf * g, axis=-1)
     second = jnp.sum(pmf * g**2, axis=-1)
-    return RolloutMoments(mean, jnp.maximum(second - mean**2, 0.0), second)
+    return finish(ok, RolloutMoments(mean, jnp.maximum(second - mean**2, 0.0), second))
 
 
 def gradient_snr(pass_rate: Array, group_size: int, noise_floor: float = 0.0) -> Array:
     """Per-problem gradient SNR ``s(p) / sqrt(Var g + noise_floor)`` [hypothesis model]; 0 at ``p in {0, 1}``."""
-    check_positive(noise_floor, "noise_floor", allow_zero=True)
+    ok = check_positive(noise_floor, "noise_floor", allow_zero=True)
     m = rollout_gradient_moments(pass_rate, group_size)
     v = m.variance + noise_floor
     safe_v = jnp.where(v > 0, v, 1.0)
-    return jnp.where(v > 0, m.signal / jnp.sqrt(safe_v), 0.0)
+    return finish(ok, jnp.where(v > 0, m.signal / jnp.sqrt(safe_v), 0.0))
 
 
 def optimal_weight(pass_rate: Array, group_size: int, noise_floor: float = 0.0) -> Array:
@@ -116,12 +123,12 @@ def optimal_weight(pass_rate: Array, group_size: int, noise_floor: float = 0.0) 
     limit: 0 with a positive ``noise_floor``; without one, the finite limit
     ``lim_{p->0} s / Var g = (1 - 1/G) p / (p (1 - 1/G)^2 / G) = G^2 / (G - 1)`` (same at ``p -> 1``).
     """
-    check_positive(noise_floor, "noise_floor", allow_zero=True)
+    ok = check_positive(noise_floor, "noise_floor", allow_zero=True)
     m = rollout_gradient_moments(pass_rate, group_size)
     v = m.variance + noise_floor
     edge = v <= 0
     limit = jnp.where(noise_floor > 0, 0.0, group_size**2 / (group_size - 1.0))
-    return jnp.where(edge, limit, m.signal / jnp.where(edge, 1.0, v))
+    return finish(ok, jnp.where(edge, limit, m.signal / jnp.where(edge, 1.0, v)))
 
 
 def weighting_efficiency(weights: Array, signal: Array, variance: Array, population: Array | None = None) -> Array:

@@ -24,6 +24,9 @@ terms) and invariant to ``s -> s + c 1``; ``L > 0`` for every finite ``s`` but
 so there is **no finite minimiser** [derived]: PLD fixes the student's ranking,
 not its probabilities.
 
+Bad input (:mod:`kl_lab.numerics`, "Bad input"): NaN logits, a ``+inf`` teacher logit, labels
+outside ``[0, C)`` and ``temperature <= 0`` raise ``ValueError`` eagerly and give NaN under ``jit``.
+
 Numerics: the tails are a reverse ``cumlogsumexp``; a class with teacher weight
 ``alpha_k = 0`` (teacher logit ``-inf``) contributes exactly 0 with zero
 gradient (``mul_exp``); a student logit of ``-inf`` where ``alpha_k > 0`` gives
@@ -32,29 +35,64 @@ gradient (``mul_exp``); a student logit of ``-inf`` where ``alpha_k > 0`` gives
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 
-from kl_lab.numerics import check_floating, check_positive, check_same_shape, mul_exp
+from kl_lab.numerics import (
+    as_input,
+    check_floating,
+    check_nonempty,
+    check_positive,
+    check_same_shape,
+    compute_dtype,
+    finish,
+    mul_exp,
+    require,
+)
 
 Array = jax.Array
 
 __all__ = ["pld_permutation", "pld_weights", "plackett_luce_nll", "pld_loss", "pld_grad"]
 
 
+def _no_nan(x: Array, name: str) -> Any:
+    count = jnp.sum(jnp.isnan(x))
+    return require(count == 0, f"{name} must not contain NaN; got {{count}} NaN entries", count=count)
+
+
 def _check(student_logits, teacher_logits, labels, temperature):
+    """Static checks, then ``(s, t, labels, ok, dtype)``: logits in the compute dtype and their validity (no NaN,
+    no ``+inf`` teacher logit, labels in ``[0, C)``, ``temperature > 0``) under the one policy."""
+    student_logits = as_input(student_logits, "student_logits")
+    teacher_logits = as_input(teacher_logits, "teacher_logits")
+    labels = jnp.asarray(labels)
     check_floating(student_logits, "student_logits")
     check_floating(teacher_logits, "teacher_logits")
     check_same_shape(student_logits, teacher_logits, "student_logits", "teacher_logits")
     if jnp.ndim(student_logits) < 1:
         raise ValueError(f"student_logits must have at least one (class) axis; got shape {jnp.shape(student_logits)}")
+    check_nonempty(student_logits, "student_logits", -1, "class")
     if jnp.shape(labels) != jnp.shape(student_logits)[:-1]:
         raise ValueError(
             f"labels must have the batch shape {jnp.shape(student_logits)[:-1]} of the logits; got {jnp.shape(labels)}"
         )
     if not jnp.issubdtype(jnp.result_type(labels), jnp.integer):
         raise TypeError(f"labels must be integer class indices; got dtype {jnp.result_type(labels)}")
-    check_positive(temperature, "temperature")
+    c = student_logits.shape[-1]
+    n_bad = jnp.sum((labels < 0) | (labels >= c))
+    ok = (
+        _no_nan(student_logits, "student_logits")
+        & _no_nan(teacher_logits, "teacher_logits")
+        & require(n_bad == 0, f"labels must lie in [0, {c}); got {{count}} out of range", count=n_bad)
+        & check_positive(temperature, "temperature")
+    )
+    t_inf = jnp.sum(teacher_logits == jnp.inf)
+    ok = ok & require(t_inf == 0, "teacher_logits must not contain +inf; got {count} +inf entries", count=t_inf)
+    dtype = jnp.result_type(student_logits, teacher_logits)
+    cd = compute_dtype(dtype)
+    return student_logits.astype(cd), teacher_logits.astype(cd), labels, ok, dtype
 
 
 def _perm_one(teacher_logits: Array, label: Array) -> Array:
@@ -78,8 +116,10 @@ def pld_permutation(teacher_logits: Array, labels: Array) -> Array:
 
 def pld_weights(teacher_logits: Array, labels: Array, temperature: float = 1.0) -> Array:
     """``log alpha_k = log_softmax(t / tau)[pi*_k]``, in rank order (``[..., C]``, log space)."""
+    teacher_logits = as_input(teacher_logits, "teacher_logits")
+    ok = _no_nan(teacher_logits, "teacher_logits") & check_positive(temperature, "temperature")
     perm = pld_permutation(teacher_logits, labels)
-    return jnp.take_along_axis(jax.nn.log_softmax(teacher_logits / temperature, axis=-1), perm, axis=-1)
+    return finish(ok, jnp.take_along_axis(jax.nn.log_softmax(teacher_logits / temperature, axis=-1), perm, axis=-1))
 
 
 def _pl_one(s, perm, log_alpha):
@@ -104,10 +144,18 @@ def plackett_luce_nll(student_logits: Array, permutation: Array, log_weights: Ar
       permutation: integer ``[..., C]``, the class at each rank.
       log_weights: ``[..., C]`` ``log alpha_k`` in rank order (``-inf`` drops a rank).
     """
+    student_logits = as_input(student_logits, "student_logits")
+    log_weights = as_input(log_weights, "log_weights")
+    permutation = jnp.asarray(permutation)
     check_floating(student_logits, "student_logits")
     check_same_shape(student_logits, permutation, "student_logits", "permutation")
     check_same_shape(student_logits, log_weights, "student_logits", "log_weights")
-    return jnp.vectorize(_pl_one, signature="(c),(c),(c)->()")(student_logits, permutation, log_weights)
+    check_nonempty(student_logits, "student_logits", -1, "class")
+    ok = _no_nan(student_logits, "student_logits") & _no_nan(log_weights, "log_weights")
+    dtype = jnp.result_type(student_logits, log_weights)
+    cd = compute_dtype(dtype)
+    fn = jnp.vectorize(_pl_one, signature="(c),(c),(c)->()")
+    return finish(ok, fn(student_logits.astype(cd), permutation, log_weights.astype(cd)), dtype)
 
 
 def _one(s, t, y, temperature):
@@ -130,10 +178,10 @@ def pld_loss(student_logits: Array, teacher_logits: Array, labels: Array, *, tem
     Returns:
       ``[...]`` losses, ``>= 0``.
     """
-    _check(student_logits, teacher_logits, labels, temperature)
-    t = jax.lax.stop_gradient(teacher_logits)
+    s, t, labels, ok, dtype = _check(student_logits, teacher_logits, labels, temperature)
+    t = jax.lax.stop_gradient(t)
     fn = jnp.vectorize(lambda s, tt, y: _one(s, tt, y, temperature), signature="(c),(c),()->()")
-    return fn(student_logits, t, labels)
+    return finish(ok, fn(s, t, labels), dtype)
 
 
 def _grad_one(s, t, y, temperature):
@@ -156,6 +204,6 @@ def pld_grad(student_logits: Array, teacher_logits: Array, labels: Array, *, tem
     ``T_k = log sum_{l >= k} exp(s_l)``. Components sum to 0 (translation
     invariance). Finite for finite student logits.
     """
-    _check(student_logits, teacher_logits, labels, temperature)
+    s, t, labels, ok, dtype = _check(student_logits, teacher_logits, labels, temperature)
     fn = jnp.vectorize(lambda s, tt, y: _grad_one(s, tt, y, temperature), signature="(c),(c),()->(c)")
-    return fn(student_logits, teacher_logits, labels)
+    return finish(ok, fn(s, t, labels), dtype)

@@ -16,6 +16,10 @@ We run the same normalisations in log space (``logsumexp`` instead of
 small ``eps`` nor divides by 0. Gradients flow through the 20 unrolled rounds,
 as in the authors' PyTorch code.
 
+Bad input (:mod:`kl_lab.numerics`, "Bad input"): NaN / ``+inf`` / all ``-inf`` rows of logits and a
+non-positive ``temperature`` or ``epsilon`` raise ``ValueError`` eagerly and give NaN (``converged=False``)
+under ``jit``; an empty batch or class axis raises. bfloat16/float16 logits are computed in float32.
+
 Two facts users must know (``experiments/kd_mode_behaviour.py`` shows both):
 the coded loss is **not zero** when student = teacher (entropic bias), and it is
 **invariant to permuting the student's rows** (it matches the *set* of outputs,
@@ -35,8 +39,14 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from kl_lab.distillation.losses import _log_probs
 from kl_lab.divergences import transport
-from kl_lab.numerics import check_floating, check_positive, check_rank, check_same_shape
+from kl_lab.numerics import (
+    check_nonempty,
+    check_positive,
+    check_rank,
+    finish,
+)
 from kl_lab.numerics import logsumexp as _lse
 
 Array = jax.Array
@@ -71,11 +81,12 @@ class SinkdPlan(NamedTuple):
     iterations: int
 
 
-def _check_batch(student_logits, teacher_logits):
-    check_floating(student_logits, "student_logits")
-    check_floating(teacher_logits, "teacher_logits")
+def _check_batch(student_logits, teacher_logits, temperature, epsilon):
+    """``(p_s, p_t, ok, dtype)``: checked batch softmaxes in the compute dtype and their validity (one policy)."""
     check_rank(student_logits, 2, "student_logits")
-    check_same_shape(student_logits, teacher_logits, "student_logits", "teacher_logits")
+    check_nonempty(student_logits, "student_logits", 0, "example")
+    ls, lt, fin = _log_probs(student_logits, teacher_logits, temperature)
+    return jnp.exp(ls), jnp.exp(lt), fin.ok & check_positive(epsilon, "epsilon"), fin.dtype
 
 
 def l1_cost_matrix(probs_x: Array, probs_y: Array) -> Array:
@@ -105,13 +116,9 @@ def sinkd_plan(
       num_iters: rounds of {row, column} normalisation (authors: 20), a static int >= 1.
       tol: threshold on the row-sum residual for ``converged``.
     """
-    _check_batch(student_logits, teacher_logits)
-    check_positive(temperature, "temperature")
-    check_positive(epsilon, "epsilon")
     if not isinstance(num_iters, int) or num_iters < 1:
         raise ValueError(f"num_iters must be an int >= 1; got {num_iters!r}")
-    p_s = jax.nn.softmax(student_logits / temperature, axis=-1)
-    p_t = jax.nn.softmax(teacher_logits / temperature, axis=-1)
+    p_s, p_t, ok, dtype = _check_batch(student_logits, teacher_logits, temperature, epsilon)
     cost = l1_cost_matrix(p_s, p_t)
 
     def body(_, log_k):
@@ -121,7 +128,7 @@ def sinkd_plan(
     log_plan = jax.lax.fori_loop(0, num_iters, body, -cost / epsilon)
     plan = jnp.exp(log_plan)
     residual = jnp.max(jnp.abs(jnp.sum(plan, axis=1) - 1.0))
-    return SinkdPlan(plan, cost, jnp.sum(plan * cost), residual, residual <= tol, num_iters)
+    return finish(ok, SinkdPlan(plan, cost, jnp.sum(plan * cost), residual, residual <= tol, num_iters), dtype)
 
 
 def sinkd_loss(
@@ -165,14 +172,11 @@ def sinkd_divergence(
     """
     from ott.geometry import costs
 
-    _check_batch(student_logits, teacher_logits)
-    check_positive(temperature, "temperature")
-    check_positive(epsilon, "epsilon")
-    p_s = jax.nn.softmax(student_logits / temperature, axis=-1)
-    p_t = jax.nn.softmax(teacher_logits / temperature, axis=-1)
+    p_s, p_t, ok, dtype = _check_batch(student_logits, teacher_logits, temperature, epsilon)
     if threshold is None:
         threshold = 1e-9 if p_s.dtype == jnp.float64 else 1e-6
-    return transport.sinkhorn_divergence_pointcloud(
+    epsilon = jnp.where(ok, epsilon, 1.0) if ok is not True else epsilon  # traced and invalid: a valid stand-in
+    out = transport.sinkhorn_divergence_pointcloud(
         p_s,
         p_t,
         epsilon,
@@ -180,6 +184,7 @@ def sinkd_divergence(
         threshold=threshold,
         max_iterations=max_iterations,
     )
+    return finish(ok, out, dtype)
 
 
 def sinkd_divergence_loss(

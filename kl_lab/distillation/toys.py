@@ -13,7 +13,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from kl_lab.numerics import check_positive
+from kl_lab.numerics import check_log_probs, check_positive, finish
 
 Array = jax.Array
 
@@ -38,14 +38,15 @@ def mixture_log_probs(means, scales, weights, num_classes: int) -> Array:
     ``weights`` must be positive; they are normalised.
     """
     means, scales, weights = jnp.asarray(means, float), jnp.asarray(scales, float), jnp.asarray(weights, float)
-    check_positive(scales, "scales")
-    check_positive(weights, "weights")
+    ok = check_positive(scales, "scales") & check_positive(weights, "weights")
     comps = jax.nn.log_softmax(gaussian_logits(means, jnp.log(scales), num_classes), axis=-1)
     log_w = jnp.log(weights / jnp.sum(weights))
-    return jax.nn.logsumexp(comps + log_w[:, None], axis=0)  # [J, K] + [J, 1]
+    return finish(ok, jax.nn.logsumexp(comps + log_w[:, None], axis=0))  # [J, K] + [J, 1]
 
 
 def mode_mass(log_p: Array, split: float) -> Array:
     """Mass of ``p`` on classes ``i < split`` (the first mode's side); ``[..., K] -> [...]``."""
+    log_p = jnp.asarray(log_p)
+    ok = check_log_probs(log_p, "log_p")
     i = jnp.arange(log_p.shape[-1]).reshape((1,) * (log_p.ndim - 1) + (-1,))
-    return jnp.sum(jnp.where(i < split, jnp.exp(log_p), 0.0), axis=-1)
+    return finish(ok, jnp.sum(jnp.where(i < split, jnp.exp(log_p), 0.0), axis=-1))

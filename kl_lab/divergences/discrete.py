@@ -18,11 +18,11 @@ Conventions (DESIGN.md, "Numerics"; tested in ``tests/divergences``):
 * non-negative divergences are clamped at 0 (a sum of terms of both signs can
   round to ``-1e-17`` when ``p ~ q``; the clamp only ever removes rounding).
 
-Input checks: a non-floating dtype raises ``TypeError``; shapes that do not
-broadcast, or differ along ``axis``, raise ``ValueError``. For concrete
-(eager) inputs the values are checked as well (no NaN, no ``+inf``, each slice
-normalised; :func:`kl_lab.numerics.check_log_probs`); under ``jit`` these
-value checks are skipped.
+Input checks follow the library's one policy (:mod:`kl_lab.numerics` docstring): a non-floating
+dtype raises ``TypeError``; shapes that do not broadcast, differ along ``axis`` or are empty along
+it raise ``ValueError``; lists and tuples are accepted. Values (no NaN, no ``+inf``, each slice
+normalised; :func:`kl_lab.numerics.check_log_probs`) raise ``ValueError`` eagerly and make the
+result NaN under ``jit``. bfloat16/float16 inputs are computed in float32 and the result cast back.
 
 References for the definitions: Csiszár (1967) and Ali & Silvey (1966) for
 f-divergences; Liese & Vajda (2006), "On divergences and informations in
@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -79,8 +79,25 @@ _NEG_INF = -jnp.inf
 # --------------------------------------------------------------------------
 # private helpers (also used by renyi.py and logits.py)
 # --------------------------------------------------------------------------
+class _Finish(NamedTuple):
+    """What a public function does to its result: :func:`kl_lab.numerics.finish` with the validity ``ok`` of
+    its inputs (``True`` eagerly, traced under jit) and the dtype to cast back to (low precision)."""
+
+    ok: Any
+    dtype: Any
+
+    def __call__(self, out: Any) -> Any:
+        return nm.finish(self.ok, out, self.dtype)
+
+    def also(self, ok: Any) -> _Finish:
+        """The same finish, also requiring ``ok`` (a scalar parameter's check)."""
+        return _Finish(self.ok & ok, self.dtype)
+
+
 def _prepare(log_p: Array, log_q: Array, axis: int, names=("log_p", "log_q"), check_values: bool = True):
-    """Check, broadcast and move ``axis`` last. Returns ``(lp, lq)`` of one shape and dtype."""
+    """Check, broadcast, move ``axis`` last, cast to the compute dtype. Returns ``(lp, lq, finish)``:
+    one shape and dtype, and the :class:`_Finish` to apply to the result (poison if invalid, cast back)."""
+    log_p, log_q = nm.as_input(log_p, names[0]), nm.as_input(log_q, names[1])
     nm.check_floating(log_p, names[0])
     nm.check_floating(log_q, names[1])
     sp, sq = jnp.shape(log_p), jnp.shape(log_q)
@@ -93,27 +110,33 @@ def _prepare(log_p: Array, log_q: Array, axis: int, names=("log_p", "log_q"), ch
         raise ValueError(
             f"{names[0]} and {names[1]} must have the same length along axis {axis}; got shapes {sp} and {sq}"
         )
+    nm.check_nonempty(log_p, names[0], neg)
     try:
         shape = np.broadcast_shapes(sp, sq)
     except ValueError:
         raise ValueError(f"{names[0]} and {names[1]} must have broadcastable shapes; got {sp} and {sq}") from None
     dtype = jnp.result_type(log_p, log_q)
-    lp = jnp.broadcast_to(jnp.asarray(log_p, dtype), shape)
-    lq = jnp.broadcast_to(jnp.asarray(log_q, dtype), shape)
+    cd = nm.compute_dtype(dtype)
+    lp = jnp.broadcast_to(jnp.asarray(log_p, cd), shape)
+    lq = jnp.broadcast_to(jnp.asarray(log_q, cd), shape)
+    ok = True
     if check_values:
-        nm.check_log_probs(log_p, names[0], axis=neg)
-        nm.check_log_probs(log_q, names[1], axis=neg)
-    return nm.move_axis_last(lp, ax), nm.move_axis_last(lq, ax)
+        ok = nm.check_log_probs(log_p, names[0], axis=neg) & nm.check_log_probs(log_q, names[1], axis=neg)
+    return nm.move_axis_last(lp, ax), nm.move_axis_last(lq, ax), _Finish(ok, dtype)
 
 
-def _prepare_one(log_p: Array, axis: int, name: str = "log_p", check_values: bool = True) -> Array:
+def _prepare_one(log_p: Array, axis: int, name: str = "log_p", check_values: bool = True):
+    """:func:`_prepare` for one argument: ``(lp, finish)``."""
+    log_p = nm.as_input(log_p, name)
     nm.check_floating(log_p, name)
     if jnp.ndim(log_p) == 0:
         raise ValueError(f"{name} must have at least one axis (the outcomes); got a scalar")
     ax = nm.check_axis(axis, jnp.ndim(log_p), "axis")
-    if check_values:
-        nm.check_log_probs(log_p, name, axis=ax)
-    return nm.move_axis_last(log_p, ax)
+    nm.check_nonempty(log_p, name, ax)
+    ok = nm.check_log_probs(log_p, name, axis=ax) if check_values else True
+    dtype = jnp.result_type(log_p)
+    lp = log_p.astype(nm.compute_dtype(dtype))
+    return nm.move_axis_last(lp, ax), _Finish(ok, dtype)
 
 
 def _wsum(x: Array, log_w: Array) -> Array:
@@ -157,14 +180,14 @@ def kl(log_p: Array, log_q: Array, axis: int = -1) -> Array:
     Kullback & Leibler (1951). ``p_i = 0`` terms are 0 (value and gradient);
     ``p_i > 0 = q_i`` gives ``+inf``. Agrees with ``scipy.special.rel_entr(p, q).sum()``.
     """
-    lp, lq = _prepare(log_p, log_q, axis)
-    return _kl_last(lp, lq)
+    lp, lq, fin = _prepare(log_p, log_q, axis)
+    return fin(_kl_last(lp, lq))
 
 
 def cross_entropy(log_p: Array, log_q: Array, axis: int = -1) -> Array:
     """Cross entropy ``H(p, q) = -sum_i p_i log q_i`` (nats); ``+inf`` where ``p_i > 0 = q_i``."""
-    lp, lq = _prepare(log_p, log_q, axis)
-    return _ce_last(lp, lq)
+    lp, lq, fin = _prepare(log_p, log_q, axis)
+    return fin(_ce_last(lp, lq))
 
 
 @jax.jit
@@ -177,7 +200,8 @@ def _ce_last(lp: Array, lq: Array) -> Array:
 
 def entropy(log_p: Array, axis: int = -1) -> Array:
     """Shannon entropy ``H(p) = -sum_i p_i log p_i`` (nats), with ``0 log 0 = 0``."""
-    return _entropy_last(_prepare_one(log_p, axis))
+    lp, fin = _prepare_one(log_p, axis)
+    return fin(_entropy_last(lp))
 
 
 @jax.jit
@@ -191,8 +215,8 @@ def jeffreys(log_p: Array, log_q: Array, axis: int = -1) -> Array:
 
     Jeffreys (1946). f-generator ``(u - 1) log u``. (TFP's ``jeffreys`` is half of this.)
     """
-    lp, lq = _prepare(log_p, log_q, axis)
-    return _kl_last(lp, lq) + _kl_last(lq, lp)
+    lp, lq, fin = _prepare(log_p, log_q, axis)
+    return fin(_kl_last(lp, lq) + _kl_last(lq, lp))
 
 
 def js(log_p: Array, log_q: Array, axis: int = -1) -> Array:
@@ -201,8 +225,8 @@ def js(log_p: Array, log_q: Array, axis: int = -1) -> Array:
     Lin (1991), IEEE Trans. Inf. Theory 37(1), eq. (4.1). Always finite, in ``[0, log 2]``; this
     is the divergence, i.e. ``scipy.spatial.distance.jensenshannon(p, q) ** 2``.
     """
-    lp, lq = _prepare(log_p, log_q, axis)
-    return _js_last(lp, lq)
+    lp, lq, fin = _prepare(log_p, log_q, axis)
+    return fin(_js_last(lp, lq))
 
 
 @jax.jit
@@ -222,8 +246,8 @@ def total_variation(log_p: Array, log_q: Array, axis: int = -1) -> Array:
     Each ``|p_i - q_i| = max(p_i, q_i) (-expm1(-|log p_i - log q_i|))``: no cancellation
     when ``p_i ~ q_i``. f-generator ``|u - 1| / 2``.
     """
-    lp, lq = _prepare(log_p, log_q, axis)
-    return _tv_last(lp, lq)
+    lp, lq, fin = _prepare(log_p, log_q, axis)
+    return fin(_tv_last(lp, lq))
 
 
 @jax.jit
@@ -245,8 +269,8 @@ def squared_hellinger(log_p: Array, log_q: Array, axis: int = -1) -> Array:
     (Le Cam & Yang 2000; f-generator ``(sqrt u - 1)^2 / 2``); TFP's ``squared_hellinger``
     and some texts omit the 1/2. Summed term by term, accurate also when ``p ~ q``.
     """
-    lp, lq = _prepare(log_p, log_q, axis)
-    return _sq_hellinger_last(lp, lq)
+    lp, lq, fin = _prepare(log_p, log_q, axis)
+    return fin(_sq_hellinger_last(lp, lq))
 
 
 def bhattacharyya(log_p: Array, log_q: Array, axis: int = -1) -> Array:
@@ -254,8 +278,8 @@ def bhattacharyya(log_p: Array, log_q: Array, axis: int = -1) -> Array:
 
     Bhattacharyya (1943). Equals ``renyi(p, q, 1/2) / 2``. ``+inf`` for disjoint supports.
     """
-    lp, lq = _prepare(log_p, log_q, axis)
-    return -jnp.log1p(-_sq_hellinger_last(lp, lq))
+    lp, lq, fin = _prepare(log_p, log_q, axis)
+    return fin(-jnp.log1p(-_sq_hellinger_last(lp, lq)))
 
 
 @jax.jit
@@ -279,8 +303,8 @@ def pearson_chi2(log_p: Array, log_q: Array, axis: int = -1) -> Array:
     ``q (u-1)^2`` for ``u = p/q <= 1`` and ``p (u-1)(1 - 1/u)`` above, so nothing overflows
     before the true term does.
     """
-    lp, lq = _prepare(log_p, log_q, axis)
-    return _pearson_last(lp, lq)
+    lp, lq, fin = _prepare(log_p, log_q, axis)
+    return fin(_pearson_last(lp, lq))
 
 
 def neyman_chi2(log_p: Array, log_q: Array, axis: int = -1) -> Array:
@@ -288,8 +312,8 @@ def neyman_chi2(log_p: Array, log_q: Array, axis: int = -1) -> Array:
 
     Neyman (1949). f-generator ``(u - 1)^2 / u``. ``+inf`` where ``q_i > 0 = p_i``.
     """
-    lp, lq = _prepare(log_p, log_q, axis)
-    return _pearson_last(lq, lp)
+    lp, lq, fin = _prepare(log_p, log_q, axis)
+    return fin(_pearson_last(lq, lp))
 
 
 def triangular(log_p: Array, log_q: Array, axis: int = -1) -> Array:
@@ -299,8 +323,8 @@ def triangular(log_p: Array, log_q: Array, axis: int = -1) -> Array:
     some texts call half of this "Le Cam's distance". Term ``max(p,q) t'^2 / (1 + t)`` with
     ``t = exp(-|log p - log q|)`` and ``t' = -expm1(-|log p - log q|)``.
     """
-    lp, lq = _prepare(log_p, log_q, axis)
-    return _triangular_last(lp, lq)
+    lp, lq, fin = _prepare(log_p, log_q, axis)
+    return fin(_triangular_last(lp, lq))
 
 
 @jax.jit
@@ -323,8 +347,8 @@ def f_divergence(log_p: Array, log_q: Array, generator: Any, axis: int = -1) -> 
     for attr in ("f_low", "f_high", "f0", "slope_inf"):
         if not hasattr(generator, attr):
             raise TypeError(f"generator must be a kl_lab.divergences.generators.Generator; got {generator!r}")
-    lp, lq = _prepare(log_p, log_q, axis)
-    return _f_div_last(lp, lq, generator)
+    lp, lq, fin = _prepare(log_p, log_q, axis)
+    return fin(_f_div_last(lp, lq, generator))
 
 
 @functools.partial(jax.jit, static_argnums=2)

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -42,7 +42,16 @@ import numpy as np
 
 from kl_lab.divergences.knn import knn_kl
 from kl_lab.divergences.variational import VariationalResult, donsker_varadhan, nwj
-from kl_lab.numerics import check_axis, check_floating, check_same_shape, is_concrete
+from kl_lab.numerics import (
+    as_input,
+    check_axis,
+    check_floating,
+    check_same_shape,
+    compute_dtype,
+    finish,
+    is_concrete,
+    require,
+)
 
 __all__ = [
     "ESTIMATORS",
@@ -98,12 +107,22 @@ def mc_kl_terms(log_p_at_x: Array, log_q_at_x: Array, estimator: str = "k1") -> 
     sample of p) gives ``+inf`` for every estimator. Elementwise, so it works as a loss
     under ``jax.grad`` -- read the module docstring for what the gradient means.
     """
+    terms, _, dtype = _checked_terms(log_p_at_x, log_q_at_x, estimator)
+    return finish(True, terms, dtype)  # _checked_terms poisoned already
+
+
+def _checked_terms(log_p_at_x: Array, log_q_at_x: Array, estimator: str, **more: Array):
+    """``(terms, ok, dtype)``: static and value checks of the log densities (and of ``more``), terms in the compute
+    dtype, already poisoned where the input is invalid."""
     _check_estimator(estimator)
-    log_p_at_x, log_q_at_x = jnp.asarray(log_p_at_x), jnp.asarray(log_q_at_x)
+    log_p_at_x, log_q_at_x = as_input(log_p_at_x, "log_p_at_x"), as_input(log_q_at_x, "log_q_at_x")
     check_floating(log_p_at_x, "log_p_at_x")
     check_floating(log_q_at_x, "log_q_at_x")
     check_same_shape(log_p_at_x, log_q_at_x, "log_p_at_x", "log_q_at_x")
-    return _terms(log_p_at_x, log_q_at_x, estimator)
+    dtype = jnp.result_type(log_p_at_x, log_q_at_x, *more.values())
+    cd = compute_dtype(dtype)
+    ok = _value_checks(-1, 2, log_p_at_x=log_p_at_x, log_q_at_x=log_q_at_x, **more)
+    return finish(ok, _terms(log_p_at_x.astype(cd), log_q_at_x.astype(cd), estimator)), ok, dtype
 
 
 @functools.partial(jax.jit, static_argnames="estimator")
@@ -120,18 +139,32 @@ def _terms(log_p_at_x: Array, log_q_at_x: Array, estimator: str) -> Array:
     return jnp.where(dead, jnp.full_like(out, jnp.inf), out)
 
 
-def _value_checks(axis: int, n: int, **arrays: Array) -> None:
+def _value_checks(axis: int, n: int, sampled: tuple = ("log_p_at_x", "log_proposal_at_x"), **arrays: Array) -> Any:
+    """Static sample count; values under the one policy (no NaN or +inf; no -inf density of the sampling
+    distribution): ``ValueError`` eagerly, the traced condition under ``jit`` (one fused pass per array)."""
     if n < 2:
         raise ValueError(f"need at least 2 samples along axis {axis} for a standard error; got {n}")
     if not is_concrete(*arrays.values()):
-        return
+        ok = True
+        for name, a in arrays.items():
+            bad = jnp.isnan(a) | (a == jnp.inf)
+            if name in sampled:
+                bad = bad | (a == -jnp.inf)
+            count = jnp.sum(bad)
+            ok = ok & require(
+                count == 0,
+                f"{name} must be finite log densities at the samples; got {{count}} bad entries",
+                count=count,
+            )
+        return ok
     for name, a in arrays.items():
         v = np.asarray(a)
         if np.any(np.isnan(v)) or np.any(v == np.inf):
             raise ValueError(f"{name} must not contain NaN or +inf (log densities); got {_count_bad(v)} such entries")
-    for name in ("log_p_at_x", "log_proposal_at_x"):
+    for name in sampled:
         if name in arrays and np.any(np.isneginf(np.asarray(arrays[name]))):
             raise ValueError(f"{name} is -inf at some sample: the samples cannot come from that distribution")
+    return True
 
 
 def _count_bad(v: np.ndarray) -> int:
@@ -160,11 +193,10 @@ def mc_kl(log_p_at_x: Array, log_q_at_x: Array, estimator: str = "k1", axis: int
     Raises ``ValueError`` for mismatched shapes, an unknown ``estimator``, fewer than 2
     samples, or (eager calls) NaN/+inf inputs or ``log_p_at_x = -inf``.
     """
-    log_p_at_x, log_q_at_x = jnp.asarray(log_p_at_x), jnp.asarray(log_q_at_x)
-    terms = mc_kl_terms(log_p_at_x, log_q_at_x, estimator)
+    terms, ok, dtype = _checked_terms(log_p_at_x, log_q_at_x, estimator)
     axis = check_axis(axis, terms.ndim)
-    _value_checks(axis, terms.shape[axis] if terms.ndim else 0, log_p_at_x=log_p_at_x, log_q_at_x=log_q_at_x)
-    return _mean_se(terms, axis)
+    _value_checks(axis, terms.shape[axis] if terms.ndim else 0)  # the sample count (static)
+    return finish(ok, _mean_se(terms, axis), dtype)
 
 
 def mc_kl_importance(
@@ -189,15 +221,16 @@ def mc_kl_importance(
 
     Raises as :func:`mc_kl`; also for ``log_proposal_at_x = -inf`` (eager).
     """
-    log_p_at_x, log_q_at_x = jnp.asarray(log_p_at_x), jnp.asarray(log_q_at_x)
-    log_s = jnp.asarray(log_proposal_at_x)
+    log_s = as_input(log_proposal_at_x, "log_proposal_at_x")
     check_floating(log_s, "log_proposal_at_x")
     check_same_shape(log_p_at_x, log_s, "log_p_at_x", "log_proposal_at_x")
-    terms = mc_kl_terms(log_p_at_x, log_q_at_x, estimator)
+    terms, ok, dtype = _checked_terms(log_p_at_x, log_q_at_x, estimator, log_proposal_at_x=log_s)
+    cd = terms.dtype
     axis = check_axis(axis, terms.ndim)
-    n = terms.shape[axis] if terms.ndim else 0
-    _value_checks(axis, n, log_p_at_x=log_p_at_x, log_q_at_x=log_q_at_x, log_proposal_at_x=log_s)
-    return _importance(terms, log_p_at_x - log_s, axis, self_normalized)
+    _value_checks(axis, terms.shape[axis] if terms.ndim else 0)  # the sample count (static)
+    log_w = jnp.asarray(log_p_at_x, cd) - log_s.astype(cd)
+    out = _importance(terms, log_w, axis, self_normalized)
+    return finish(ok, out, dtype)
 
 
 @functools.partial(jax.jit, static_argnames=("axis", "self_normalized"))

@@ -35,7 +35,9 @@ diagonal variant uses ``log1p`` per eigenvalue and has no such loss.
 
 Input checks: floating dtypes (``TypeError``); means must end in ``d``, covariances
 in ``(d, d)``, and batch shapes must broadcast (``ValueError`` naming the argument);
-concrete ``alpha`` must lie in ``[0, inf]``. Positive definiteness of ``cov_p``/``cov_q`` is
+``alpha`` must lie in ``[0, inf]``, means and covariances must be finite and variances positive:
+``ValueError`` eagerly, NaN under ``jit`` (:mod:`kl_lab.numerics`, "Bad input"). Lists are accepted;
+bfloat16/float16 inputs are computed in float32 and cast back. Positive definiteness of ``cov_p``/``cov_q`` is
 the caller's contract (a non-PD input gives NaN from the Cholesky).
 """
 
@@ -49,6 +51,7 @@ import numpy as np
 from jax.scipy.linalg import solve_triangular
 
 from kl_lab import numerics as nm
+from kl_lab.divergences import discrete as _d
 
 Array = Any
 
@@ -68,7 +71,7 @@ __all__ = [
 
 def _prep(mean_p, cov_p, mean_q, cov_q, diag: bool):
     names = ("mean_p", "var_p" if diag else "cov_p", "mean_q", "var_q" if diag else "cov_q")
-    args = (mean_p, cov_p, mean_q, cov_q)
+    args = tuple(nm.as_input(a, n) for a, n in zip((mean_p, cov_p, mean_q, cov_q), names))
     for x, n in zip(args, names):
         nm.check_floating(x, n)
         if jnp.ndim(x) < (1 if diag or n.startswith("mean") else 2):
@@ -84,12 +87,22 @@ def _prep(mean_p, cov_p, mean_q, cov_q, diag: bool):
         b = np.broadcast_shapes(*batch)
     except ValueError:
         raise ValueError(f"batch shapes of {names} must broadcast; got {batch}") from None
+    if d == 0:
+        raise ValueError(f"mean_p must have at least one coordinate (d >= 1); got shape {jnp.shape(mean_p)}")
     dtype = jnp.result_type(*args)
+    cd = nm.compute_dtype(dtype)
     out = []
     for x, n in zip(args, names):
         tail = (d,) if (diag or n.startswith("mean")) else (d, d)
-        out.append(jnp.broadcast_to(jnp.asarray(x, dtype), (*b, *tail)))
-    return out
+        out.append(jnp.broadcast_to(jnp.asarray(x, cd), (*b, *tail)))
+    # values under the one policy: finite means, positive variances / finite covariances (positive
+    # definiteness stays the caller's contract: a non-PD covariance gives NaN from the Cholesky)
+    ok = nm.check_finite(args[0], names[0]) & nm.check_finite(args[2], names[2])
+    if diag:
+        ok = ok & nm.check_positive(args[1], names[1]) & nm.check_positive(args[3], names[3])
+    else:
+        ok = ok & nm.check_finite(args[1], names[1]) & nm.check_finite(args[3], names[3])
+    return out, _d._Finish(ok, dtype)
 
 
 def _chol(cov):
@@ -127,15 +140,14 @@ def _kl_full(mp, cp, mq, cq):
 
 def gaussian_kl(mean_p: Array, cov_p: Array, mean_q: Array, cov_q: Array) -> Array:
     """``KL(N(mean_p, cov_p) || N(mean_q, cov_q))`` (nats); formula in the module docstring."""
-    return _kl_full(*_prep(mean_p, cov_p, mean_q, cov_q, False))
+    args, fin = _prep(mean_p, cov_p, mean_q, cov_q, False)
+    return fin(_kl_full(*args))
 
 
 def _check_alpha(alpha):
-    if nm.is_concrete(alpha):
-        a = np.asarray(alpha, dtype=float)
-        if np.any(np.isnan(a)) or np.any(a < 0):
-            raise ValueError(f"alpha must lie in [0, inf]; got {a.tolist() if a.size <= 8 else a.shape}")
-    return alpha
+    """``(alpha, ok)``: ``alpha`` in ``[0, inf]`` under the one policy (eager ``ValueError``, traced ``ok``)."""
+    alpha = nm.as_input(alpha, "alpha")
+    return alpha, nm.check_in_range(alpha, "alpha", 0.0, np.inf)
 
 
 @jax.jit
@@ -176,14 +188,15 @@ def gaussian_renyi(mean_p: Array, cov_p: Array, mean_q: Array, cov_q: Array, alp
 
     Formula, limits and the positive-definiteness condition in the module docstring.
     """
-    args = _prep(mean_p, cov_p, mean_q, cov_q, False)
-    return _renyi_full(*args, jnp.asarray(_check_alpha(alpha)))
+    args, fin = _prep(mean_p, cov_p, mean_q, cov_q, False)
+    alpha, ok = _check_alpha(alpha)
+    return fin.also(ok)(_renyi_full(*args, alpha))
 
 
 def gaussian_bhattacharyya(mean_p: Array, cov_p: Array, mean_q: Array, cov_q: Array) -> Array:
     """Bhattacharyya distance ``-log int sqrt(p q) = D_{1/2} / 2`` between two Gaussians."""
-    args = _prep(mean_p, cov_p, mean_q, cov_q, False)
-    return 0.5 * _renyi_full(*args, jnp.asarray(0.5))
+    args, fin = _prep(mean_p, cov_p, mean_q, cov_q, False)
+    return fin(0.5 * _renyi_full(*args, jnp.asarray(0.5)))
 
 
 def gaussian_squared_hellinger(mean_p: Array, cov_p: Array, mean_q: Array, cov_q: Array) -> Array:
@@ -208,7 +221,8 @@ def gaussian_w2(mean_p: Array, cov_p: Array, mean_q: Array, cov_q: Array) -> Arr
 
     Gradient: zero (not NaN) at ``W2 = 0``.
     """
-    return _w2_full(*_prep(mean_p, cov_p, mean_q, cov_q, False))
+    args, fin = _prep(mean_p, cov_p, mean_q, cov_q, False)
+    return fin(_w2_full(*args))
 
 
 # --------------------------------------------------------------------------
@@ -244,18 +258,22 @@ def _renyi_diag(mp, vp, mq, vq, alpha):
 def gaussian_kl_diag(mean_p: Array, var_p: Array, mean_q: Array, var_q: Array) -> Array:
     """KL between diagonal Gaussians: ``sum_i (r_i - 1 - log r_i + (mp_i - mq_i)^2 / vq_i) / 2``,
     ``r = var_p / var_q``, with ``r - 1 - log r = expm1(log r) - log r`` (no cancellation at ``r ~ 1``)."""
-    return _renyi_diag(*_prep(mean_p, var_p, mean_q, var_q, True), jnp.asarray(1.0))
+    args, fin = _prep(mean_p, var_p, mean_q, var_q, True)
+    return fin(_renyi_diag(*args, jnp.asarray(1.0)))
 
 
 def gaussian_renyi_diag(mean_p: Array, var_p: Array, mean_q: Array, var_q: Array, alpha: Any) -> Array:
     """Rényi divergence between diagonal Gaussians, ``alpha`` in ``[0, inf]``; per coordinate
     ``-(log1p(-(a-1)(r-1))/(a-1) + log r)/2 + a (mp - mq)^2 / (2 (a vq + (1-a) vp))``."""
-    return _renyi_diag(*_prep(mean_p, var_p, mean_q, var_q, True), jnp.asarray(_check_alpha(alpha)))
+    args, fin = _prep(mean_p, var_p, mean_q, var_q, True)
+    alpha, ok = _check_alpha(alpha)
+    return fin.also(ok)(_renyi_diag(*args, alpha))
 
 
 def gaussian_bhattacharyya_diag(mean_p: Array, var_p: Array, mean_q: Array, var_q: Array) -> Array:
     """Bhattacharyya distance between diagonal Gaussians (``D_{1/2} / 2``)."""
-    return 0.5 * _renyi_diag(*_prep(mean_p, var_p, mean_q, var_q, True), jnp.asarray(0.5))
+    args, fin = _prep(mean_p, var_p, mean_q, var_q, True)
+    return fin(0.5 * _renyi_diag(*args, jnp.asarray(0.5)))
 
 
 def gaussian_squared_hellinger_diag(mean_p: Array, var_p: Array, mean_q: Array, var_q: Array) -> Array:
@@ -271,4 +289,5 @@ def _w2_diag(mp, vp, mq, vq):
 
 def gaussian_w2_diag(mean_p: Array, var_p: Array, mean_q: Array, var_q: Array) -> Array:
     """``W2`` between diagonal Gaussians: ``sqrt(|mp - mq|^2 + |sqrt vp - sqrt vq|^2)``."""
-    return _w2_diag(*_prep(mean_p, var_p, mean_q, var_q, True))
+    args, fin = _prep(mean_p, var_p, mean_q, var_q, True)
+    return fin(_w2_diag(*args))

@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from kl_lab.numerics import check_finite, check_floating, check_rank, is_concrete
+from kl_lab.numerics import as_input, check_finite, check_floating, check_rank, compute_dtype, finish, require
 
 __all__ = ["knn_kl", "knn_log_distances"]
 
@@ -86,12 +86,10 @@ def _kth_sq_dist(queries: Array, points: Array, center: Array, *, k: int, exclud
     return jnp.maximum(out + jnp.sum(q * q, axis=1), 0.0)
 
 
-def knn_log_distances(x: Array, y: Array, k: int = 1, *, block_size: int = 2048) -> tuple[Array, Array]:
-    """``(log rho_k^2, log nu_k^2)``: log squared k-NN distances of each ``x_i`` within x and to y.
-
-    See the module docstring for the computation. ``-inf`` marks a zero distance (a tie).
-    """
-    x, y = jnp.asarray(x), jnp.asarray(y)
+def _log_distances(x: Array, y: Array, k: int, block_size: int):
+    """``(log rho_k^2, log nu_k^2, shift, ok, dtype)`` with both clouds scaled by ``2^-e`` (exact): add ``shift =
+    2 e log 2`` to get the log squared distances of the inputs; ``ok`` says both inputs are finite."""
+    x, y = as_input(x, "x"), as_input(y, "y")
     check_rank(x, 2, "x")
     check_rank(y, 2, "y")
     check_floating(x, "x")
@@ -104,14 +102,36 @@ def knn_log_distances(x: Array, y: Array, k: int = 1, *, block_size: int = 2048)
         raise ValueError(f"need n >= k + 1 points in x and m >= k in y; got n={x.shape[0]}, m={y.shape[0]}, k={k}")
     if not isinstance(block_size, (int, np.integer)) or block_size < 1:
         raise ValueError(f"block_size must be an int >= 1; got {block_size!r}")
-    check_finite(x, "x")
-    check_finite(y, "y")
+    ok = check_finite(x, "x") & check_finite(y, "y")
     dtype = jnp.result_type(x, y)
-    x, y = x.astype(dtype), y.astype(dtype)
+    x, y = x.astype(compute_dtype(dtype)), y.astype(compute_dtype(dtype))
+    x, y, e = _rescale(x, y)
     center = jnp.mean(y, axis=0)
     rho2 = _kth_sq_dist(x, x, center, k=int(k), exclude_self=True, block_size=int(block_size))
     nu2 = _kth_sq_dist(x, y, center, k=int(k), exclude_self=False, block_size=int(block_size))
-    return _safe_log(rho2), _safe_log(nu2)
+    return _safe_log(rho2), _safe_log(nu2), 2.0 * math.log(2.0) * e.astype(rho2.dtype), ok, dtype
+
+
+@jax.jit
+def _rescale(x: Array, y: Array):
+    """Both clouds times ``2^-e`` with ``2^(e-1) <= max |entry| < 2^e`` (``e = 0`` for all zeros): exact in binary
+    floating point, and the estimator is scale invariant, so squared distances of data at 1e300 (which overflow)
+    or 1e-300 (which underflow) are computed at unit scale instead."""
+    m = jnp.maximum(jnp.max(jnp.abs(x)), jnp.max(jnp.abs(y)))
+    _, e = jnp.frexp(jnp.where(jnp.isfinite(m) & (m > 0), m, 1.0))
+    e = jnp.where(jnp.isfinite(m) & (m > 0), e, 0)
+    return jnp.ldexp(x, -e), jnp.ldexp(y, -e), e
+
+
+def knn_log_distances(x: Array, y: Array, k: int = 1, *, block_size: int = 2048) -> tuple[Array, Array]:
+    """``(log rho_k^2, log nu_k^2)``: log squared k-NN distances of each ``x_i`` within x and to y.
+
+    See the module docstring for the computation. ``-inf`` marks a zero distance (a tie). Inputs are rescaled
+    by a power of two first (exact), so data at any magnitude the dtype holds gives finite logs. Non-finite
+    ``x`` or ``y``: ``ValueError`` eagerly, NaN under ``jit`` (:mod:`kl_lab.numerics`, "Bad input").
+    """
+    log_rho2, log_nu2, shift, ok, dtype = _log_distances(x, y, k, block_size)
+    return finish(ok, (log_rho2 + shift, log_nu2 + shift), dtype)
 
 
 def _safe_log(a: Array) -> Array:
@@ -123,18 +143,22 @@ def knn_kl(x: Array, y: Array, k: int = 1, *, block_size: int = 2048) -> Array:
 
     ``D_hat = (d/n) sum_i log(nu_k(i)/rho_k(i)) + log(m/(n-1))`` (module docstring; WKV 2009
     eq. 5). Exact brute force, chunked (memory ``O(block_size^2)``), jit-compiled; differentiable
-    in x and y almost everywhere. Can be negative for finite samples (it is an estimate).
+    in x and y almost everywhere. Can be negative for finite samples (it is an estimate). Scale
+    invariant, also numerically: the clouds are rescaled by a power of two before any distance is formed.
 
-    Ties (a zero distance: duplicated points) make the estimator undefined: eager calls raise
-    ``ValueError``; under jit the zero distance is floored at the dtype's smallest normal number,
-    giving a finite but meaningless value. Raises ``ValueError`` for rank/dimension mismatch,
-    ``k < 1``, too few points (n < k + 1 or m < k), or non-finite inputs (eager).
+    Bad input (:mod:`kl_lab.numerics`, "Bad input"): non-finite ``x`` or ``y`` and ties (a zero
+    distance: duplicated points, for which the estimator is undefined) raise ``ValueError`` eagerly and
+    give NaN under ``jit``. Rank/dimension mismatch, ``k < 1`` and too few points (n < k + 1 or m < k)
+    raise ``ValueError``.
     """
-    log_rho2, log_nu2 = knn_log_distances(x, y, k, block_size=block_size)
-    if is_concrete(log_rho2, log_nu2) and not (np.all(np.isfinite(log_rho2)) and np.all(np.isfinite(log_nu2))):
-        raise ValueError("x or y has duplicated points (a k-NN distance is 0): the WKV estimator needs no ties")
-    floor = math.log(float(jnp.finfo(log_rho2.dtype).tiny))
-    log_rho2, log_nu2 = jnp.maximum(log_rho2, floor), jnp.maximum(log_nu2, floor)
-    n, d = jnp.shape(x)
+    log_rho2, log_nu2, _, ok, dtype = _log_distances(x, y, k, block_size)
+    ties = jnp.sum(~jnp.isfinite(log_rho2)) + jnp.sum(~jnp.isfinite(log_nu2))
+    ok = ok & require(
+        ties == 0,
+        "x or y has duplicated points (a k-NN distance is 0): the WKV estimator needs no ties; got {count} zero "
+        "k-NN distances",
+        count=ties,
+    )
+    n, d = log_rho2.shape[0], jnp.shape(x)[1]
     m = jnp.shape(y)[0]
-    return 0.5 * d * jnp.mean(log_nu2 - log_rho2) + math.log(m / (n - 1))
+    return finish(ok, 0.5 * d * jnp.mean(log_nu2 - log_rho2) + math.log(m / (n - 1)), dtype)

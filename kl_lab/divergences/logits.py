@@ -7,9 +7,10 @@ safe-gradient logsumexp) and calls the log-probability version, except
 vectorised passes and no normalised intermediates) and has a closed-form JVP.
 
 Input checks: floating dtype (``TypeError``); shapes as in
-:mod:`kl_lab.divergences.discrete`; for concrete inputs, no NaN, no ``+inf``, and
-at least one finite logit per slice (``ValueError``), read from one jitted max-reduction
-(:func:`kl_lab.numerics.slice_max`) rather than numpy scans.
+:mod:`kl_lab.divergences.discrete`; no NaN, no ``+inf``, and at least one finite logit per
+slice: ``ValueError`` for concrete inputs (read from one jitted max-reduction,
+:func:`kl_lab.numerics.slice_max`), NaN results under ``jit`` (the row maxima the kernels compute
+anyway). bfloat16/float16 logits are computed in float32 and the result cast back.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import numpy as np
 
 from kl_lab import numerics as nm
 from kl_lab.divergences import discrete as _d
-from kl_lab.divergences import renyi as _r
+from kl_lab.divergences.renyi import _amari_last, _check_alpha, _renyi_last
 
 Array = Any
 
@@ -40,16 +41,29 @@ __all__ = [
 ]
 
 
-def _check_logits(x: Array, name: str, axis: int) -> None:
-    if not nm.is_concrete(x) or np.size(x) == 0:
-        return
-    mx = nm.slice_max(x, axis)  # one jitted pass; numpy only counts offenders for the message
+def _check_logits(x: Array, name: str, axis: int) -> Any:
+    """Logits (``x`` with the outcome axis last; ``axis`` is the caller's, for the message) under the one
+    policy: no NaN, no ``+inf``, a finite logit in every slice. Eagerly ``ValueError`` (one jitted
+    max-reduction, numpy only counts offenders); traced, the condition ``isfinite(row max)`` -- the same
+    reduction the kernels start with, so XLA computes it once."""
+    if not nm.is_concrete(x):
+        fin = jnp.isfinite(jnp.max(x, axis=-1))
+        return nm.require(
+            fin,
+            f"{name} must be logits with no NaN or +inf and at least one finite logit in every slice along axis "
+            f"{axis}; got {{count}} slices that are not",
+            count=jnp.sum(~fin),
+        )
+    if np.size(x) == 0:
+        return True
+    mx = nm.slice_max(x, -1)  # one jitted pass; numpy only counts offenders for the message
     if np.any(np.isnan(mx)):
         raise ValueError(f"{name} must not contain NaN; got {int(np.isnan(np.asarray(x)).sum())} NaN entries")
     if np.any(mx == np.inf):
         raise ValueError(f"{name} must not contain +inf; got {int((np.asarray(x) == np.inf).sum())} +inf entries")
     if np.any(mx == -np.inf):
         raise ValueError(f"{name} must have at least one finite logit in every slice along axis {axis}")
+    return True
 
 
 def _log_softmax(a: Array) -> Array:
@@ -57,10 +71,9 @@ def _log_softmax(a: Array) -> Array:
 
 
 def _prep_logits(logits_p: Array, logits_q: Array, axis: int):
-    lp, lq = _d._prepare(logits_p, logits_q, axis, names=("logits_p", "logits_q"), check_values=False)
-    _check_logits(logits_p, "logits_p", axis)
-    _check_logits(logits_q, "logits_q", axis)
-    return lp, lq
+    """``(a, b, finish)``: checked, broadcast, outcome axis last, in the compute dtype (float32 for 16-bit)."""
+    lp, lq, fin = _d._prepare(logits_p, logits_q, axis, names=("logits_p", "logits_q"), check_values=False)
+    return lp, lq, fin.also(_check_logits(lp, "logits_p", axis) & _check_logits(lq, "logits_q", axis))
 
 
 # --------------------------------------------------------------------------
@@ -201,8 +214,8 @@ def kl_from_logits(logits_p: Array, logits_q: Array, axis: int = -1) -> Array:
     The JVP is the closed form ``dKL/da = p (log p - log q - KL)``, ``dKL/db = q - p`` (masked where
     ``p = 0``, so ``-inf`` logits get a zero, finite gradient). ``+inf`` where ``p`` charges a ``-inf`` logit of ``q``.
     """
-    a, b = _prep_logits(logits_p, logits_q, axis)
-    return _kl_logits_jit(a, b)
+    a, b, fin = _prep_logits(logits_p, logits_q, axis)
+    return fin(_kl_logits_jit(a, b))
 
 
 # --------------------------------------------------------------------------
@@ -212,8 +225,8 @@ def _pair_variant(last_fn, name: str, doc_target: str):
     jitted = jax.jit(lambda a, b: last_fn(_log_softmax(a), _log_softmax(b)))
 
     def variant(logits_p: Array, logits_q: Array, axis: int = -1) -> Array:
-        a, b = _prep_logits(logits_p, logits_q, axis)
-        return jitted(a, b)
+        a, b, fin = _prep_logits(logits_p, logits_q, axis)
+        return fin(jitted(a, b))
 
     variant.__name__ = variant.__qualname__ = name
     variant.__doc__ = (
@@ -235,29 +248,28 @@ cross_entropy_from_logits = _pair_variant(_d._ce_last, "cross_entropy_from_logit
 
 def entropy_from_logits(logits: Array, axis: int = -1) -> Array:
     """Shannon entropy of ``softmax(logits)`` along ``axis`` (nats)."""
-    nm.check_floating(logits, "logits")
-    _check_logits(logits, "logits", axis)
-    a = _d._prepare_one(logits, axis, "logits", check_values=False)
-    return _d._entropy_last(_log_softmax(a))
+    a, fin = _d._prepare_one(logits, axis, "logits", check_values=False)
+    return fin.also(_check_logits(a, "logits", axis))(_d._entropy_last(_log_softmax(a)))
 
 
 def f_divergence_from_logits(logits_p: Array, logits_q: Array, generator: Any, axis: int = -1) -> Array:
     """``f_divergence`` between ``softmax(logits_p)`` and ``softmax(logits_q)`` along ``axis``."""
-    a, b = _prep_logits(logits_p, logits_q, axis)
     for attr in ("f_low", "f_high", "f0", "slope_inf"):
         if not hasattr(generator, attr):
             raise TypeError(f"generator must be a kl_lab.divergences.generators.Generator; got {generator!r}")
-    return _d._f_div_last(_log_softmax(a), _log_softmax(b), generator)
+    a, b, fin = _prep_logits(logits_p, logits_q, axis)
+    return fin(_d._f_div_last(_log_softmax(a), _log_softmax(b), generator))
 
 
 def renyi_from_logits(logits_p: Array, logits_q: Array, alpha: Any, axis: int = -1) -> Array:
     """Rényi divergence of order ``alpha`` in ``[0, inf]`` between the two softmaxes along ``axis``."""
-    a, b = _prep_logits(logits_p, logits_q, axis)
-    return _r._renyi_last(_log_softmax(a), _log_softmax(b), _r._check_alpha(alpha))[0]
+    a, b, fin = _prep_logits(logits_p, logits_q, axis)
+    alpha, ok = _check_alpha(alpha)
+    return fin.also(ok)(_renyi_last(_log_softmax(a), _log_softmax(b), alpha)[0])
 
 
 def amari_alpha_from_logits(logits_p: Array, logits_q: Array, alpha: Any, axis: int = -1) -> Array:
     """Amari alpha-divergence (any real ``alpha``) between the two softmaxes along ``axis``."""
-    a, b = _prep_logits(logits_p, logits_q, axis)
-    alpha = _r._check_alpha(alpha, allow_inf=False, low=-np.finfo(float).max)
-    return _r._amari_last(_log_softmax(a), _log_softmax(b), alpha)
+    a, b, fin = _prep_logits(logits_p, logits_q, axis)
+    alpha, ok = _check_alpha(alpha, allow_inf=False, low=-np.finfo(float).max)
+    return fin.also(ok)(_amari_last(_log_softmax(a), _log_softmax(b), alpha))

@@ -16,9 +16,9 @@ their exact limits (KL and ``log max p/q``); ``alpha = 0`` is the general
 formula, ``-log Q(supp p)``.
 
 ``alpha`` may be a Python number or an array that broadcasts against the batch
-shape (``vmap`` over orders works too); concrete values outside the domain
-raise ``ValueError``. Inputs, checks and conventions as in
-:mod:`kl_lab.divergences.discrete`.
+shape (``vmap`` over orders works too); values outside the domain raise
+``ValueError`` eagerly and give NaN under ``jit`` (:mod:`kl_lab.numerics`, "Bad input").
+Inputs, checks and conventions as in :mod:`kl_lab.divergences.discrete`.
 """
 
 from __future__ import annotations
@@ -40,14 +40,16 @@ _NEG_INF = -jnp.inf
 _EXP_CLIP = 50.0  # expm1 argument clip in the series branch (the branch is discarded long before this)
 
 
-def _check_alpha(alpha: Any, name: str = "alpha", *, allow_inf: bool = True, low: float = 0.0) -> Array:
+def _check_alpha(alpha: Any, name: str = "alpha", *, allow_inf: bool = True, low: float = 0.0):
+    """``(alpha as an array, ok)``: eagerly ``ValueError`` outside ``[low, inf]`` (``inf`` excluded unless
+    ``allow_inf``) or NaN; traced, ``ok`` is the condition (the one policy of :mod:`kl_lab.numerics`)."""
+    alpha = nm.as_input(alpha, name)
+    hi = np.inf if allow_inf else np.finfo(float).max
     if nm.is_concrete(alpha):
         a = np.asarray(alpha, dtype=float)
         if np.any(np.isnan(a)):
             raise ValueError(f"{name} must not be NaN; got {a.tolist() if a.size <= 8 else a.shape}")
-        hi = np.inf if allow_inf else np.finfo(float).max
-        nm.check_in_range(a, name, low, hi)
-    return jnp.asarray(alpha)
+    return alpha, nm.check_in_range(alpha, name, low, hi)
 
 
 def _broadcast_alpha(lp: Array, lq: Array, alpha: Array):
@@ -109,9 +111,9 @@ def renyi(log_p: Array, log_q: Array, alpha: Any, axis: int = -1) -> Array:
     ``alpha``; ``+inf`` for ``alpha >= 1`` when ``p`` charges a zero of ``q``, and for every
     ``alpha`` when the supports are disjoint. Stable near ``alpha = 1`` (module docstring).
     """
-    lp, lq = _prepare(log_p, log_q, axis)
-    alpha = _check_alpha(alpha)
-    return _renyi_last(lp, lq, alpha)[0]
+    lp, lq, fin = _prepare(log_p, log_q, axis)
+    alpha, ok = _check_alpha(alpha)
+    return fin.also(ok)(_renyi_last(lp, lq, alpha)[0])
 
 
 @jax.jit
@@ -143,9 +145,9 @@ def amari_alpha(log_p: Array, log_q: Array, alpha: Any, axis: int = -1) -> Array
     ``amari_alpha(p, q, a) = amari_alpha(q, p, 1 - a)``. Written as ``expm1(K) / (alpha (alpha-1))``
     with ``K = (alpha - 1) D^Renyi_alpha``, and as ``D^Renyi expm1(K)/K / alpha`` when ``|K| < 1``.
     """
-    lp, lq = _prepare(log_p, log_q, axis)
-    alpha = _check_alpha(alpha, allow_inf=False, low=-np.finfo(float).max)
-    return _amari_last(lp, lq, alpha)
+    lp, lq, fin = _prepare(log_p, log_q, axis)
+    alpha, ok = _check_alpha(alpha, allow_inf=False, low=-np.finfo(float).max)
+    return fin.also(ok)(_amari_last(lp, lq, alpha))
 
 
 @jax.jit
@@ -172,6 +174,6 @@ def renyi_cross_entropy(log_p: Array, log_q: Array, alpha: Any, axis: int = -1) 
     the Shannon cross entropy ``-sum p log q``; ``alpha = inf`` is ``-log max_{p_i > 0} q_i``.
     ``H_alpha(p; p)`` is the Rényi entropy of ``p`` of order ``alpha`` (tested).
     """
-    lp, lq = _prepare(log_p, log_q, axis)
-    alpha = _check_alpha(alpha)
-    return _renyi_ce_last(lp, lq, alpha)
+    lp, lq, fin = _prepare(log_p, log_q, axis)
+    alpha, ok = _check_alpha(alpha)
+    return fin.also(ok)(_renyi_ce_last(lp, lq, alpha))

@@ -19,6 +19,9 @@ from the CLT (delta method for the log in DV).
 
 The critic is a small MLP (``flax.linen``; tanh hidden layers), trained full batch with
 Adam for a fixed number of steps inside one ``lax.scan``; the whole call is jit-compiled.
+Bad input (:mod:`kl_lab.numerics`, "Bad input"): non-finite samples or a non-positive learning rate
+or tolerance raise ``ValueError`` eagerly and give NaN with ``converged=False`` under ``jit``.
+
 Converged means the mean loss over the last tenth of the steps changed by at most
 ``tol * (1 + |loss|)`` from the tenth before; ``residual`` is that change.
 """
@@ -33,7 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from kl_lab.numerics import check_finite, check_floating, check_positive, check_rank
+from kl_lab.numerics import as_input, check_finite, check_floating, check_positive, check_rank, compute_dtype, finish
 
 __all__ = ["VariationalResult", "donsker_varadhan", "nwj"]
 
@@ -108,13 +111,14 @@ def _train(is_dv, x, y, x_eval, y_eval, key, learning_rate, tol, *, hidden, step
 
 
 def _fit(kind, x, y, key, x_eval, y_eval, hidden, steps, learning_rate, tol) -> VariationalResult:
-    x, y = jnp.asarray(x), jnp.asarray(y)
-    x_eval = x if x_eval is None else jnp.asarray(x_eval)
-    y_eval = y if y_eval is None else jnp.asarray(y_eval)
+    x, y = as_input(x, "x"), as_input(y, "y")
+    x_eval = x if x_eval is None else as_input(x_eval, "x_eval")
+    y_eval = y if y_eval is None else as_input(y_eval, "y_eval")
+    ok = True
     for name, a in (("x", x), ("y", y), ("x_eval", x_eval), ("y_eval", y_eval)):
         check_rank(a, 2, name)
         check_floating(a, name)
-        check_finite(a, name)
+        ok = ok & check_finite(a, name)
         if a.shape[1] != x.shape[1]:
             raise ValueError(f"{name} must have d = {x.shape[1]} columns like x; got shape {a.shape}")
         if a.shape[0] < 2:
@@ -124,13 +128,14 @@ def _fit(kind, x, y, key, x_eval, y_eval, hidden, steps, learning_rate, tol) -> 
     hidden = tuple(int(h) for h in hidden)
     if not hidden or min(hidden) < 1:
         raise ValueError(f"hidden must be a non-empty tuple of positive layer widths; got {hidden!r}")
-    check_positive(learning_rate, "learning_rate")
-    check_positive(tol, "tol")
+    ok = ok & check_positive(learning_rate, "learning_rate") & check_positive(tol, "tol")
     dtype = jnp.result_type(x, y)
-    x, y, x_eval, y_eval = (a.astype(dtype) for a in (x, y, x_eval, y_eval))
-    return _train(
+    cd = compute_dtype(dtype)
+    x, y, x_eval, y_eval = (a.astype(cd) for a in (x, y, x_eval, y_eval))
+    out = _train(
         jnp.asarray(kind == "dv"), x, y, x_eval, y_eval, key, learning_rate, tol, hidden=hidden, steps=int(steps)
     )
+    return finish(ok, out, dtype)
 
 
 def donsker_varadhan(

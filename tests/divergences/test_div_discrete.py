@@ -10,6 +10,7 @@ from jax.test_util import check_grads
 from scipy.spatial.distance import jensenshannon
 
 from kl_lab import divergences as D
+from kl_lab import numerics as nm
 from kl_lab.divergences import generators as G
 
 mpmath.mp.dps = 50
@@ -381,6 +382,27 @@ def test_bad_input_raises_named_errors():
         D.kl(lp, lp, axis=3)
 
 
-def test_under_jit_values_are_not_checked_but_stay_finite():
-    f = jax.jit(D.kl)
-    assert np.isfinite(f(jnp.log(jnp.array([0.5, 0.6])), jnp.log(jnp.array([0.5, 0.5]))))
+def test_under_jit_invalid_values_give_nan_never_a_plausible_number():
+    # issue 14: jax.jit(f_divergence) with a NaN in log_p returned 0.3718; an unnormalised log_p returned a finite KL
+    lp = jnp.log(jnp.array([0.5, 0.5]))
+    bad_nan = jnp.array([jnp.nan, np.log(0.5)])
+    assert np.isnan(jax.jit(D.f_divergence, static_argnums=2)(bad_nan, lp, G.kl))
+    assert np.isnan(jax.jit(D.kl)(jnp.log(jnp.array([0.5, 0.6])), lp))
+    with pytest.raises(ValueError, match="log_p must"):
+        D.f_divergence(bad_nan, lp, G.kl)
+    with pytest.raises(ValueError, match="log_p must be normalised"):
+        nm.checked(D.f_divergence)(bad_nan, lp, G.kl)
+
+
+def test_lists_tuples_low_precision_and_empty_axis():
+    p, q = [np.log(0.25), np.log(0.75)], (np.log(0.5), np.log(0.5))
+    ref = float(D.kl(jnp.asarray(p), jnp.asarray(q)))
+    assert float(D.kl(p, q)) == ref and float(D.renyi(p, q, 2.0)) > 0
+    # bfloat16 log-probabilities (rounded to 8 bits) pass the dtype-scaled tolerance; computed in float32, cast back
+    out = D.kl(jnp.asarray(p, jnp.bfloat16), jnp.asarray(q, jnp.bfloat16))
+    assert out.dtype == jnp.bfloat16
+    # bfloat16 rounds each log-probability to 8 significant bits: relative error ~2^-8 * |log p| per term
+    np.testing.assert_allclose(float(out), ref, rtol=2e-2)
+    with pytest.raises(ValueError, match=r"log_p must have at least one outcome along axis -1; got shape \(3, 0\)"):
+        D.kl(jnp.zeros((3, 0)), jnp.zeros((3, 0)))
+    assert D.kl(jnp.zeros((0, 2)), jnp.zeros((0, 2))).shape == (0,)  # empty batch: empty result
