@@ -34,7 +34,7 @@ import numpy as np
 
 from kl_lab import divergences as dv
 from kl_lab import experiment, plotting
-from kl_lab.checks import check
+from kl_lab.checks import Checks, derived, law, paper
 from kl_lab.divergences.transport import w1_ordered
 from kl_lab.sweep import grid, sweep
 
@@ -198,12 +198,13 @@ def _summaries(res: dict, cfg: Config) -> dict:
     return out
 
 
-def checks(results: dict, config: Config) -> list:
-    src = PAPER.cite()
+def checks(results: dict, config: Config) -> Checks:
     names = list(config.names)
     fkl, rkl = names.index("forward KL"), names.index("reverse KL")
     ren = [names.index(f"Rényi α={a:g}") for a in config.orders]
-    out = []
+    m_proj = law("M-projection onto an exponential family matches moments (Bishop PRML Sec. 10.7)")
+    li_turner = paper("Li & Turner, Sec. 3: alpha -> 0 covers, alpha -> inf seeks")
+    c = Checks(PAPER)
     # grid resolution of the fine search: 2 coarse cells / (fine - 1)
     for setting, mu_r, ls_r, modes in [
         ("discrete", _D_MU, _D_LS, config.centres),
@@ -216,82 +217,46 @@ def checks(results: dict, config: Config) -> list:
         sd = results[f"{setting}_student_sd"]
         m1 = results[f"{setting}_mass_mode1"]
         seeks = (np.maximum(m1[ren], 1 - m1[ren]) > 0.95).astype(float)
-        out += [
-            check(
-                f"{setting}_fkl_moment_matching_mean",
-                claim="forward-KL fit has the teacher's mean (M-projection)",
-                source="exponential family: KL(t||s) minimised by matching E[x], E[x^2]",
-                kind="abs",
-                predicted=t_mean,
-                measured=float(mean[fkl]),
-                tolerance=mu_step,
-                reason="half the fine-grid step in mu, doubled for the discrete truncation of the student",
-            ),
-            check(
-                f"{setting}_fkl_moment_matching_sd",
-                claim="forward-KL fit has the teacher's sd (M-projection)",
-                source="exponential family: KL(t||s) minimised by matching E[x], E[x^2]",
-                kind="rel",
-                predicted=t_sd,
-                measured=float(sd[fkl]),
-                tolerance=ls_step,
-                reason="one fine-grid step in log sigma is a relative error of about that size in sd",
-            ),
-            check(
-                f"{setting}_fkl_between_modes",
-                claim="forward KL covers: its mean lies strictly between the modes",
-                source=src,
-                kind="bound",
-                predicted=float(max(modes)),
-                measured=float(mean[fkl]),
-                tolerance=0.0,
-                reason="strict inequality; no slack",
-            ),
-            check(
-                f"{setting}_rkl_one_mode",
-                claim="reverse KL puts > 0.95 of its mass on one mode",
-                source=src,
-                kind="bound",
-                direction="lower",
-                predicted=0.95,
-                measured=float(max(results[f"{setting}_mass_mode1"][rkl], 1 - results[f"{setting}_mass_mode1"][rkl])),
-                tolerance=0.0,
-                reason="the issue's threshold; no slack",
-            ),
-            check(
-                f"{setting}_renyi_sd_monotone",
-                claim="the Rényi fits' sd is non-increasing in alpha (cover -> seek)",
-                source=src,
-                kind="bound",
-                predicted=np.zeros(len(ren) - 1),
-                measured=np.diff(sd[ren]),
-                tolerance=2 * ls_step * float(np.max(sd[ren])),
-                reason="two fine-grid steps of log sigma (ties between neighbouring orders)",
-            ),
-            check(
-                f"{setting}_renyi_seeking_is_an_upset",
-                claim="the smallest order covers, and once a Rényi fit seeks (> 0.95 of its mass on one mode) "
-                "every larger order does (indicator steps, first entry = the smallest order's, must be 0)",
-                source=src,
-                kind="bound",
-                direction="lower",
-                predicted=np.zeros(len(ren)),
-                measured=np.concatenate([[-seeks[0]], np.diff(seeks)]),
-                tolerance=0.0,
-                reason="a 0/1 indicator; no slack",
-            ),
-            check(
-                f"{setting}_renyi_one_is_reverse_kl",
-                claim="Rényi at alpha = 1 is reverse KL: the same fit",
-                source="D_1 = KL (van Erven & Harremoës 2014, Thm 5)",
-                kind="abs",
-                predicted=float(results[f"{setting}_loss"][rkl]),
-                measured=float(results[f"{setting}_loss"][names.index("Rényi α=1")]),
-                tolerance=1e-12,
-                reason="identical objective, float64",
-            ),
-        ]
-    return out
+        loss = results[f"{setting}_loss"]
+        c.close(
+            f"{setting}_fkl_moment_matching_mean", t_mean, float(mean[fkl]), atol=mu_step,
+            why="half the fine-grid step in mu, doubled for the discrete truncation of the student",
+            claim="forward-KL fit has the teacher's mean (M-projection)", origin=m_proj,
+        )  # fmt: skip
+        c.close(
+            f"{setting}_fkl_moment_matching_sd", t_sd, float(sd[fkl]), rtol=ls_step,
+            why="one fine-grid step in log sigma is a relative error of about that size in sd",
+            claim="forward-KL fit has the teacher's sd (M-projection)", origin=m_proj,
+        )  # fmt: skip
+        c.upper_bound(
+            f"{setting}_fkl_between_modes", float(mean[fkl]), float(max(modes)),
+            claim="forward KL covers: its mean lies strictly between the modes",
+            origin=derived("module docstring, Theory (1): moment matching puts the mean at E_t[x]"),
+        )  # fmt: skip
+        c.lower_bound(
+            f"{setting}_rkl_one_mode", float(max(m1[rkl], 1 - m1[rkl])), 0.95, why="threshold from the claim",
+            claim="reverse KL puts > 0.95 of its mass on one mode",
+            origin=law("reverse KL is zero-forcing (Bishop PRML Sec. 10.1.2, Fig. 10.3)"),
+        )  # fmt: skip
+        c.upper_bound(
+            f"{setting}_renyi_sd_monotone", np.diff(sd[ren]), np.zeros(len(ren) - 1),
+            slack=2 * ls_step * float(np.max(sd[ren])),
+            why="two fine-grid steps of log sigma (ties between neighbouring orders)",
+            claim="the Rényi fits' sd is non-increasing in alpha (cover -> seek)", origin=li_turner,
+        )  # fmt: skip
+        c.lower_bound(
+            f"{setting}_renyi_seeking_is_an_upset", np.concatenate([[-seeks[0]], np.diff(seeks)]), np.zeros(len(ren)),
+            why="a 0/1 indicator; no slack",
+            claim="the smallest order covers, and once a Rényi fit seeks (> 0.95 of its mass on one mode) "
+            "every larger order does (indicator steps, first entry = the smallest order's, must be 0)",
+            origin=li_turner,
+        )  # fmt: skip
+        c.close(
+            f"{setting}_renyi_one_is_reverse_kl", float(loss[rkl]), float(loss[names.index("Rényi α=1")]), atol=1e-12,
+            why="identical objective, float64", claim="Rényi at alpha = 1 is reverse KL: the same fit",
+            origin=law("D_1 = KL (van Erven & Harremoës 2014, Thm 5)"),
+        )  # fmt: skip
+    return c
 
 
 def plot(results: dict, config: Config):
