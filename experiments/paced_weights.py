@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from kl_lab import experiment, plotting
-from kl_lab.checks import check
+from kl_lab.checks import Checks, derived, hypothesis, paper
 from kl_lab.distillation import (
     gradient_snr,
     optimal_weight,
@@ -136,8 +136,7 @@ def _count_local_maxima(y):
     return int(np.sum((d[:-1] > 0) & (d[1:] < 0)))
 
 
-def checks(results: dict, config: Config) -> list:
-    src = PAPER.cite()
+def checks(results: dict, config: Config) -> Checks:
     p, snr = results["p"], results["snr"]
     gs, floors = np.asarray(config.group_sizes), np.asarray(config.noise_floors)
     i_small = 1  # p = 1 / (n - 1), the first interior grid point
@@ -152,111 +151,68 @@ def checks(results: dict, config: Config) -> list:
     with_floor = floors >= 1e-2
     big = int(np.argmax(floors))
     g_ref_idx = list(config.group_sizes).index(config.reference[0])
-    return [
-        check(
-            "snr_zero_at_ends",
-            claim="SNR(0) = SNR(1) = 0",
-            source=src,
-            kind="abs",
-            predicted=0.0,
-            measured=np.concatenate([snr[..., 0].ravel(), snr[..., -1].ravel()]),
-            tolerance=0.0,
-            reason="exact: s(0) = s(1) = 0",
-        ),
-        check(
-            "snr_small_p_rate",
-            claim="SNR ~ sqrt(G p) (no floor) or (1-1/G) p / sigma0 (floor) as p -> 0",
-            source="derived from the hypothesised model",
-            kind="rel",
-            predicted=np.array(pred_small),
-            measured=np.array(meas_small),
-            tolerance=max(0.15, 3 * float(config.group_sizes[-1]) * p0),
-            reason="leading-order asymptotics; relative corrections O(G p) at the first grid point",
-        ),
-        check(
-            "snr_bell_shaped",
-            claim="the SNR has a single interior maximum",
-            source=src,
-            kind="abs",
-            predicted=1.0,
-            measured=np.array([_count_local_maxima(y) for y in snr.reshape(-1, p.size)]),
-            tolerance=0.0,
-            reason="a count: exact",
-        ),
-        check(
-            "snr_symmetric",
-            claim="SNR(p) = SNR(1-p) (r -> 1-r leaves rbar(1-rbar) unchanged)",
-            source="derived",
-            kind="rel",
-            predicted=snr[..., ::-1],
-            measured=snr,
-            tolerance=1e-9,
-            reason="float64 rounding of binomial sums and of Var = E g^2 - (E g)^2 (cancellation near the ends)",
-        ),
-        check(
-            "beta_kernel_optimal_with_floor",
-            claim="with sigma0^2 >= 1e-2 the best Beta kernel has efficiency >= 0.98",
-            source=src,
-            kind="bound",
-            predicted=0.98,
-            measured=results["best_eff"][:, with_floor],
-            direction="lower",
-            tolerance=0.0,
-            reason="a threshold on an exact efficiency (no sampling)",
-        ),
-        check(
-            "p1mp_is_the_large_floor_optimum",
-            claim="for the largest floor the best exponents are a = b = 1",
-            source=src + " (v3 default p(1-p))",
-            kind="abs",
-            predicted=1.0,
-            measured=np.concatenate([results["best_a"][:, big], results["best_b"][:, big]]),
-            tolerance=4.0 / (config.exponent_grid - 1) * 1.01 + 0.05,
-            reason="one exponent-grid step plus the O(Var g / sigma0^2) shift of the optimum",
-        ),
-        check(
-            "FOUND_beta_kernel_suboptimal_without_floor",
-            claim="FOUND: without a noise floor the best Beta kernel (a, b in [0, 4]) loses > 4% efficiency at G = "
-            f"{config.reference[0]} (w* -> G^2/(G-1) > 0 at the ends), so 'leading-order optimal' "
-            "needs the floor",
-            source=src,
-            kind="bound",
-            predicted=0.96,
-            measured=results["best_eff"][g_ref_idx, no_floor],
-            tolerance=0.0,
-            reason="a threshold on an exact efficiency (no sampling)",
-        ),
-        check(
-            "misspec_loss_formula",
-            claim="1 - eff = delta^2 Var_m(xi) / E_m[(1 + delta xi)^2]",
-            source="derived",
-            kind="rel",
-            predicted=np.concatenate([results["pred_random"], results["pred_sign"]]),
-            measured=np.concatenate([results["loss_random"], results["loss_sign"]]),
-            tolerance=1e-6,
-            reason="1 - eff cancels to ~1e-16 / loss relative error at delta = 1e-3",
-        ),
-        check(
-            "misspec_quadratic",
-            claim="efficiency loss is O(delta^2): log-log slope 2",
-            source=src,
-            kind="slope",
-            predicted=2.0,
-            measured=float(np.polyfit(np.log(results["deltas"][:3]), np.log(results["loss_random"][:3]), 1)[0]),
-            tolerance=0.05,
-            reason="the E_m[(1+delta xi)^2] factor bends the slope by O(delta) <= 0.05",
-        ),
-        check(
-            "misspec_bound",
-            claim="1 - eff <= delta^2 / (1 - delta)^2 for |xi| <= 1",
-            source="derived",
-            kind="bound",
-            predicted=results["deltas"] ** 2 / (1 - results["deltas"]) ** 2,
-            measured=np.maximum(results["loss_random"], results["loss_sign"]),
-            tolerance=1e-15,
-            reason="float64 rounding of 1 - eff",
-        ),
-    ]
+    model = "the Bernoulli-rollout SNR model of kl_lab.distillation.paced (the paper's model was not available)"
+    bell = hypothesis(f"{model}, tested against the abstract's 'SNR bell-shaped, vanishing at p -> 0 and 1'")
+    optimal = hypothesis(f"{model}, tested against the abstract's 'the Beta kernel is leading-order optimal'")
+    exact_eff = "a threshold on an exact efficiency (no sampling)"
+    in_model = derived("kl_lab.distillation.paced docstring (the hypothesised rollout model)")
+    misspec = derived("kl_lab.distillation.paced docstring: w = w* (1 + delta xi) with m ∝ s^2 / v")
+    c = Checks(PAPER)
+    c.close(
+        "snr_zero_at_ends", 0.0, np.concatenate([snr[..., 0].ravel(), snr[..., -1].ravel()]), atol=0.0,
+        why="exact: s(0) = s(1) = 0", claim="SNR(0) = SNR(1) = 0", origin=bell,
+    )  # fmt: skip
+    c.close(
+        "snr_small_p_rate", np.array(pred_small), np.array(meas_small),
+        rtol=max(0.15, 3 * float(config.group_sizes[-1]) * p0),
+        why="leading-order asymptotics; relative corrections O(G p) at the first grid point",
+        claim="SNR ~ sqrt(G p) (no floor) or (1-1/G) p / sigma0 (floor) as p -> 0",
+        origin=derived("module docstring: small-p asymptotics of the hypothesised rollout model"),
+    )  # fmt: skip
+    c.close(
+        "snr_bell_shaped", 1.0, np.array([_count_local_maxima(y) for y in snr.reshape(-1, p.size)]), atol=0.0,
+        why="a count: exact", claim="the SNR has a single interior maximum", origin=bell,
+    )  # fmt: skip
+    c.close(
+        "snr_symmetric", snr[..., ::-1], snr, rtol=1e-9,
+        why="float64 rounding of binomial sums and of Var = E g^2 - (E g)^2 (cancellation near the ends)",
+        claim="SNR(p) = SNR(1-p) (r -> 1-r leaves rbar(1-rbar) unchanged)", origin=in_model,
+    )  # fmt: skip
+    c.lower_bound(
+        "beta_kernel_optimal_with_floor", results["best_eff"][:, with_floor], 0.98, why=exact_eff,
+        claim="with sigma0^2 >= 1e-2 the best Beta kernel has efficiency >= 0.98", origin=optimal,
+    )  # fmt: skip
+    c.close(
+        "p1mp_is_the_large_floor_optimum", 1.0, np.concatenate([results["best_a"][:, big], results["best_b"][:, big]]),
+        atol=4.0 / (config.exponent_grid - 1) * 1.01 + 0.05,
+        why="one exponent-grid step plus the O(Var g / sigma0^2) shift of the optimum",
+        claim="for the largest floor the best exponents are a = b = 1 (v3's default p(1-p))",
+        origin=derived("kl_lab.distillation.paced docstring: with a large noise floor w* ∝ p(1-p)"),
+    )  # fmt: skip
+    c.upper_bound(
+        "FOUND_beta_kernel_suboptimal_without_floor", results["best_eff"][g_ref_idx, no_floor], 0.96, why=exact_eff,
+        claim="FOUND: without a noise floor the best Beta kernel (a, b in [0, 4]) loses > 4% efficiency at G = "
+        f"{config.reference[0]} (w* -> G^2/(G-1) > 0 at the ends), so 'leading-order optimal' needs the floor",
+        origin=optimal,
+    )  # fmt: skip
+    c.close(
+        "misspec_loss_formula", np.concatenate([results["pred_random"], results["pred_sign"]]),
+        np.concatenate([results["loss_random"], results["loss_sign"]]), rtol=1e-6,
+        why="1 - eff cancels to ~1e-16 / loss relative error at delta = 1e-3",
+        claim="1 - eff = delta^2 Var_m(xi) / E_m[(1 + delta xi)^2]", origin=misspec,
+    )  # fmt: skip
+    c.loglog_slope(
+        "misspec_quadratic", results["deltas"][:3], results["loss_random"][:3], 2.0, tol=0.05,
+        why="the E_m[(1+delta xi)^2] factor bends the slope by O(delta) <= 0.05",
+        claim="efficiency loss is O(delta^2): log-log slope 2",
+        origin=paper("abstract: worst-case efficiency loss O(delta^2) under bounded multiplicative misspecification"),
+    )  # fmt: skip
+    c.upper_bound(
+        "misspec_bound", np.maximum(results["loss_random"], results["loss_sign"]),
+        results["deltas"] ** 2 / (1 - results["deltas"]) ** 2, slack=1e-15, why="float64 rounding of 1 - eff",
+        claim="1 - eff <= delta^2 / (1 - delta)^2 for |xi| <= 1", origin=misspec,
+    )  # fmt: skip
+    return c
 
 
 def plot(results: dict, config: Config):
