@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from kl_lab import experiment, plotting
-from kl_lab.checks import check
+from kl_lab.checks import Checks, derived, paper
 from kl_lab.distillation import plackett_luce_nll, pld_grad, pld_loss, pld_permutation, pld_weights
 from kl_lab.sweep import sweep
 
@@ -155,129 +155,55 @@ def _numpy_refs(results):
     return np.array(ce), np.array(lmle)
 
 
-def checks(results: dict, config: Config) -> list:
-    src = PAPER.cite()
+def checks(results: dict, config: Config) -> Checks:
     ce, lmle = _numpy_refs(results)
     loss = results["loss"]
     gd_kl_pld = results["gd_kl"][0]
     scale_loss = results["scale_loss"]
     rnd = "float64 rounding: a few ulps of O(10) quantities"
-    return [
-        check(
-            "hessian_psd",
-            claim="every Hessian eigenvalue >= 0 (convexity)",
-            source=src,
-            kind="bound",
-            predicted=0.0,
-            measured=results["eig_min"],
-            direction="lower",
-            tolerance=1e-10,
-            reason="eigvalsh of a 10x10 float64 matrix: error ~1e-15 x norm",
-        ),
-        check(
-            "translation_null_direction",
-            claim="H 1 = 0: the translation direction is flat",
-            source=src,
-            kind="abs",
-            predicted=0.0,
-            measured=results["null_residual"],
-            tolerance=1e-12,
-            reason=rnd,
-        ),
-        check(
-            "hessian_rank_c_minus_1",
-            claim="all other eigenvalues are strictly positive (second smallest > 0)",
-            source="derived: alpha_1 > 0 makes the full-softmax term strictly convex off 1",
-            kind="bound",
-            predicted=1e-8,
-            measured=results["eig_second"],
-            direction="lower",
-            tolerance=0.0,
-            reason="a strictly positive margin far above rounding",
-        ),
-        check(
-            "translation_invariance",
-            claim="L(s + 3.7) = L(s)",
-            source=src,
-            kind="abs",
-            predicted=0.0,
-            measured=results["shift_gap"],
-            tolerance=1e-12,
-            reason=rnd,
-        ),
-        check(
-            "grad_closed_form",
-            claim="jax.grad = sum_k alpha_k (sigma_k - e_{pi_k}) (App. A)",
-            source=src,
-            kind="abs",
-            predicted=0.0,
-            measured=results["grad_gap"],
-            tolerance=1e-12,
-            reason=rnd,
-        ),
-        check(
-            "reduces_to_ce",
-            claim="alpha = e_1 gives cross-entropy on the label",
-            source=src,
-            kind="abs",
-            predicted=ce,
-            measured=results["ce_form"],
-            tolerance=1e-12,
-            reason=rnd,
-        ),
-        check(
-            "reduces_to_listmle",
-            claim="uniform alpha gives ListMLE / C",
-            source=src,
-            kind="abs",
-            predicted=lmle,
-            measured=results["listmle_form"],
-            tolerance=1e-12,
-            reason=rnd,
-        ),
-        check(
-            "loss_positive",
-            claim="L > 0 for every finite s (no zero is attained)",
-            source="derived: the k = 1 term log(1 + sum_{l>1} e^{s_l - s_1}) > 0 with alpha_1 > 0",
-            kind="bound",
-            predicted=0.0,
-            measured=np.concatenate([loss, scale_loss]),
-            direction="lower",
-            tolerance=0.0,
-            reason="strict inequality; float64 keeps L > 0 up to c = 30 here",
-        ),
-        check(
-            "scale_curve_closed_form",
-            claim="L(c s_ord) = sum_k alpha_k log((1-e^{-c(C-k+1)})/(1-e^{-c}))",
-            source="derived",
-            kind="abs",
-            predicted=results["scale_theory"],
-            measured=scale_loss,
-            tolerance=1e-12,
-            reason=rnd,
-        ),
-        check(
-            "scale_curve_decreasing",
-            claim="L(c s_ord) strictly decreases in c: no finite minimiser",
-            source="derived",
-            kind="bound",
-            predicted=0.0,
-            measured=np.diff(scale_loss),
-            tolerance=0.0,
-            reason="strict monotonicity, exact arithmetic claim",
-        ),
-        check(
-            "pld_descent_kl_rises",
-            claim="under GD on PLD, KL(p_t || p_s) ends above its minimum along the path",
-            source="derived consequence of no finite minimiser",
-            kind="bound",
-            predicted=float(np.min(gd_kl_pld)) * 1.05,
-            measured=float(gd_kl_pld[-1]),
-            direction="lower",
-            tolerance=0.0,
-            reason="the final KL exceeds the path minimum by more than 5 percent",
-        ),
-    ]
+    invariance = paper("Sec. 4: translation invariance")
+    special = paper("Sec. 4: special cases of alpha (CE, ListMLE)")
+    no_minimiser = derived("module docstring: L(c s_ord) in closed form; no finite minimiser")
+    c = Checks(PAPER)
+    c.lower_bound(
+        "hessian_psd", results["eig_min"], 0.0, slack=1e-10,
+        why="eigvalsh of a 10x10 float64 matrix: error ~1e-15 x norm",
+        claim="every Hessian eigenvalue >= 0 (convexity)", origin=paper("Sec. 4: convexity"),
+    )  # fmt: skip
+    c.close("translation_null_direction", 0.0, results["null_residual"], atol=1e-12, why=rnd,
+            claim="H 1 = 0: the translation direction is flat", origin=invariance)  # fmt: skip
+    c.lower_bound(
+        "hessian_rank_c_minus_1", results["eig_second"], 1e-8, why="a strictly positive margin far above rounding",
+        claim="all other eigenvalues are strictly positive (second smallest > 0)",
+        origin=derived("alpha_1 > 0 makes the full-softmax term strictly convex off 1"),
+    )  # fmt: skip
+    c.close("translation_invariance", 0.0, results["shift_gap"], atol=1e-12, why=rnd,
+            claim="L(s + 3.7) = L(s)", origin=invariance)  # fmt: skip
+    c.close("grad_closed_form", 0.0, results["grad_gap"], atol=1e-12, why=rnd,
+            claim="jax.grad = sum_k alpha_k (sigma_k - e_{pi_k})", origin=paper("App. A (gradient)"))  # fmt: skip
+    c.close("reduces_to_ce", ce, results["ce_form"], atol=1e-12, why=rnd,
+            claim="alpha = e_1 gives cross-entropy on the label", origin=special)  # fmt: skip
+    c.close("reduces_to_listmle", lmle, results["listmle_form"], atol=1e-12, why=rnd,
+            claim="uniform alpha gives ListMLE / C", origin=special)  # fmt: skip
+    c.lower_bound(
+        "loss_positive", np.concatenate([loss, scale_loss]), 0.0,
+        why="strict inequality; float64 keeps L > 0 up to c = 30 here",
+        claim="L > 0 for every finite s (no zero is attained)",
+        origin=derived("the k = 1 term log(1 + sum_{l>1} e^{s_l - s_1}) > 0 with alpha_1 > 0"),
+    )  # fmt: skip
+    c.close("scale_curve_closed_form", results["scale_theory"], scale_loss, atol=1e-12, why=rnd,
+            claim="L(c s_ord) = sum_k alpha_k log((1-e^{-c(C-k+1)})/(1-e^{-c}))", origin=no_minimiser)  # fmt: skip
+    c.upper_bound(
+        "scale_curve_decreasing", np.diff(scale_loss), 0.0,
+        claim="L(c s_ord) strictly decreases in c: no finite minimiser", origin=no_minimiser,
+    )  # fmt: skip
+    c.lower_bound(
+        "pld_descent_kl_rises", float(gd_kl_pld[-1]), float(np.min(gd_kl_pld)) * 1.05,
+        why="the final KL exceeds the path minimum by more than 5 percent",
+        claim="under GD on PLD, KL(p_t || p_s) ends above its minimum along the path",
+        origin=derived("module docstring: a consequence of no finite minimiser"),
+    )  # fmt: skip
+    return c
 
 
 def plot(results: dict, config: Config):
