@@ -33,7 +33,7 @@ docs: $(STAMP)
 
 # the same, executing every notebook while building (their outputs on the pages; a few minutes)
 docs-full: $(STAMP)
-	$(DOCS_ENV) KL_LAB_DOCS_EXECUTE=1 $(VENV)/bin/properdocs build --strict -f mkdocs.yml
+	$(DOCS_ENV) KL_LAB_DOCS_EXECUTE=true $(VENV)/bin/properdocs build --strict -f mkdocs.yml
 
 bench: $(STAMP)
 	$(PY) -m benchmarks $(BENCH_ARGS)

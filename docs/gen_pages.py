@@ -198,14 +198,14 @@ def checks_table(checks: list[dict]) -> str:
     head = ("check and claim", "origin", "kind", "predicted", "measured", "tolerance and its reason", "worst",
             "resolves", "result")  # fmt: skip
     rows = [
-        '<table class="kl-checks">',
+        '<div class="kl-checks"><table>',
         "<thead><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead>",
         "<tbody>",
     ]
     for c in checks:
         origin = origin_of(c)
         detail = c.get("origin_detail") or ("" if origin != "unspecified" else "not recorded in the committed JSON")
-        result = "PASS" if c.get("passed") else "<strong>FAIL</strong>"
+        result = "PASS" if c.get("passed") else '<span class="kl-fail">FAIL</span>'
         cells = [
             f"<code>{esc(c.get('name'))}</code><br>{esc(c.get('claim', ''))}",
             f'<span class="kl-origin kl-origin-{origin}">{origin}</span>' + (f"<br><small>{esc(detail)}</small>"),
@@ -219,7 +219,7 @@ def checks_table(checks: list[dict]) -> str:
             result,
         ]
         rows.append("<tr>" + "".join(f"<td>{x}</td>" for x in cells) + "</tr>")
-    rows += ["</tbody>", "</table>"]
+    rows += ["</tbody>", "</table></div>"]
     return "\n".join(rows)
 
 
@@ -244,7 +244,7 @@ def config_rows(module: Any, doc: dict | None) -> tuple[str, list[tuple[str, Any
     quick = module.Config.quick()
     saved = (doc or {}).get("config", {})
     head = ("field", "type", "default (full size)", "quick preset", "committed run")
-    rows = ['<table class="kl-config">', "<thead><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead>"]
+    rows = ['<div class="kl-config"><table>', "<thead><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead>"]
     rows.append("<tbody>")
     example = []
     for f in fields:
@@ -263,7 +263,7 @@ def config_rows(module: Any, doc: dict | None) -> tuple[str, list[tuple[str, Any
         )
         if isinstance(d, (int, float, str, bool, tuple)) and not (isinstance(d, tuple) and not d):
             example.append((f.name, d))
-    rows += ["</tbody>", "</table>"]
+    rows += ["</tbody>", "</table></div>"]
     return "\n".join(rows), example
 
 
@@ -335,7 +335,7 @@ def experiment_page(name: str, module: Any, doc: dict | None, figure: str | None
         prov["code_hash"] = doc.get("code_hash")
         prov["overrides"] = doc.get("overrides") or "none"
         prov["all_passed"] = doc.get("all_passed")
-        out += ["| | |", "|---|---|"]
+        out += ["| field | value |", "|---|---|"]
         out += [f"| {esc(k)} | `{esc(v if v is not None else '—')}` |" for k, v in prov.items()]
         out += [""]
     seed = (doc or {}).get("provenance", {}).get("seed", 0)

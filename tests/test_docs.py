@@ -144,7 +144,7 @@ def test_every_experiment_has_its_page_with_checks_and_origins(site):
     for name in names:
         path = site / "experiments" / name / "index.html"
         assert path.exists(), f"experiment {name} has no page"
-        text = path.read_text()
+        html, text = path.read_text(), "".join(page(path).text)
         assert f'href="{name}/"' in index, f"the gallery does not link {name}"
         assert f"kl-lab run {name} --quick" in text and "--set" in text, f"{name}: rerun commands missing"
         assert "Configuration" in text and "Provenance" in text
@@ -157,10 +157,10 @@ def test_every_experiment_has_its_page_with_checks_and_origins(site):
         for c in doc["checks"]:
             assert c["name"] in text, f"{name}: check {c['name']} missing from its page"
             origin = c.get("origin") or "unspecified"
-            assert f"kl-origin-{origin}" in text, f"{name}: origin {origin} of {c['name']} not shown"
+            assert f"kl-origin-{origin}" in html, f"{name}: origin {origin} of {c['name']} not shown"
         if (ROOT / "paper_figures" / f"{name}.png").exists():
             assert (site / "experiments" / "figures" / f"{name}.png").exists()
-            assert f"figures/{name}.png" in text
+            assert f"figures/{name}.png" in html
 
 
 def public_leaf_modules() -> list[str]:
