@@ -15,6 +15,9 @@ pn_criterion, preference and projection modules use it without import cycles.
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -34,6 +37,9 @@ from kl_lab.numerics import (
 __all__ = [
     "float_input",
     "guard",
+    "validated",
+    "positive",
+    "in_range",
     "require_positive",
     "require_in_range",
     "require_finite",
@@ -54,13 +60,58 @@ def float_input(x: Any, name: str) -> jax.Array:
     return x.astype(compute_dtype(x.dtype))
 
 
-def guard(ok: Any, out: Any) -> Any:
+def guard(ok: Any, out: Any, int_fill: int | None = None) -> Any:
     """:func:`kl_lab.numerics.poison` ``(ok, out)`` under a trace; ``out`` unchanged when ``ok`` is concrete.
 
     A concrete ``ok`` is always ``True`` (an eager failure raised already), so eager results stay
-    bit-identical and pay no extra dispatch.
+    bit-identical and pay no extra dispatch. ``int_fill`` (e.g. ``-1``, not a valid index or bit) replaces
+    integer leaves too, for functions whose output cannot be NaN.
     """
-    return out if is_concrete(ok) else poison(ok, out)
+    if is_concrete(ok):
+        return out
+    out = poison(ok, out)
+    if int_fill is None:
+        return out
+
+    def leaf(x):
+        x = jnp.asarray(x)
+        return jnp.where(ok, x, jnp.asarray(int_fill, x.dtype)) if jnp.issubdtype(x.dtype, jnp.integer) else x
+
+    return jax.tree_util.tree_map(leaf, out)
+
+
+def validated(*, int_fill: int | None = None, **checks: Callable[[Any, str], Any]) -> Callable:
+    """Decorator: run ``checks[arg](value, arg)`` on the named arguments, then :func:`guard` the result.
+
+    Each check returns ``ok`` (raising eagerly); the argument name given to it is the public one, so messages
+    name it. Example: ``@validated(epsilon=positive(allow_inf=True))``.
+    """
+
+    def deco(fn):
+        sig = inspect.signature(fn)
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            bound = sig.bind(*args, **kwargs)
+            bound.apply_defaults()
+            ok = jnp.asarray(True)
+            for name, check in checks.items():
+                ok = ok & check(bound.arguments[name], name)
+            return guard(ok, fn(*args, **kwargs), int_fill)
+
+        return wrapper
+
+    return deco
+
+
+def positive(*, allow_zero: bool = False, allow_inf: bool = False) -> Callable[[Any, str], Any]:
+    """A :func:`validated` check: :func:`require_positive` with these options."""
+    return lambda x, name: require_positive(x, name, allow_zero=allow_zero, allow_inf=allow_inf)
+
+
+def in_range(low: float, high: float, **kw: bool) -> Callable[[Any, str], Any]:
+    """A :func:`validated` check: :func:`require_in_range` on ``[low, high]`` (``low_inclusive``/``high_inclusive``)."""
+    return lambda x, name: require_in_range(x, name, low, high, **kw)
 
 
 def require_positive(x: Any, name: str, *, allow_zero: bool = False, allow_inf: bool = False) -> jax.Array:
@@ -80,7 +131,7 @@ def require_in_range(
     """``x`` in the stated interval (NaN fails)."""
     x = jnp.asarray(x)
     ok = ((x >= low) if low_inclusive else (x > low)) & ((x <= high) if high_inclusive else (x < high))
-    interval = f"{'[' if low_inclusive else '('}{low}, {high}{']' if high_inclusive else ')'}"
+    interval = f"{'[' if low_inclusive else '('}{low:g}, {high:g}{']' if high_inclusive else ')'}"
     return require(ok, f"{name} must lie in {interval}; got {{value}}", value=x)
 
 

@@ -25,8 +25,9 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from kl_lab.kde.estimator import _chunked_lse, _prepare, kde_loo_log_likelihood
-from kl_lab.numerics import check_positive, check_rank
+from kl_lab.families.validation import float_input, guard, require_finite, require_positive
+from kl_lab.kde.estimator import chunked_log_kernel_sum, kde_loo_log_likelihood, prepare_kde_inputs
+from kl_lab.numerics import check_rank
 
 __all__ = ["BandwidthResult", "scott", "silverman", "likelihood_cv", "least_squares_cv", "lscv_objective"]
 
@@ -42,24 +43,27 @@ class BandwidthResult(NamedTuple):
 
 
 def _sigma(data):
+    """``(data, sigma, ok)``: the checked data (rank 2, ``n >= 2``, finite) and its mean per-coordinate std."""
+    data = float_input(data, "data")
     check_rank(data, 2, "data")
     if data.shape[0] < 2:
-        raise ValueError(f"data must hold at least 2 points; got {data.shape[0]}")
-    return jnp.sqrt(jnp.mean(jnp.var(data, axis=0, ddof=1)))
+        raise ValueError(f"data must hold at least 2 points along its sample axis 0; got shape {data.shape}")
+    ok = require_finite(data, "data")
+    return data, jnp.sqrt(jnp.mean(jnp.var(data, axis=0, ddof=1))), ok
 
 
 def scott(data):
     """Scott's rule ``sigma n^(-1/(d+4))`` (isotropic; scipy's ``scotts_factor`` times ``sigma``)."""
-    data = jnp.asarray(data)
+    data, sigma, ok = _sigma(data)
     n, d = data.shape
-    return _sigma(data) * n ** (-1.0 / (d + 4))
+    return guard(ok, sigma * n ** (-1.0 / (d + 4)))
 
 
 def silverman(data):
     """Silverman's rule ``sigma (n (d+2) / 4)^(-1/(d+4))`` (scipy's ``silverman_factor`` times ``sigma``)."""
-    data = jnp.asarray(data)
+    data, sigma, ok = _sigma(data)
     n, d = data.shape
-    return _sigma(data) * (n * (d + 2) / 4.0) ** (-1.0 / (d + 4))
+    return guard(ok, sigma * (n * (d + 2) / 4.0) ** (-1.0 / (d + 4)))
 
 
 def _maximise_log_h(objective, h0, tol, max_iter, dtype):
@@ -100,27 +104,28 @@ def likelihood_cv(
     ``h0`` defaults to Scott's rule. For compact kernels the objective is ``-inf`` below the
     nearest-neighbour distance; start above it. ``tol`` bounds ``|d objective / d log h|``.
     """
-    data = jnp.asarray(data)
+    data = float_input(data, "data")
     h0 = scott(data) if h0 is None else h0
-    check_positive(h0, "h0")
+    ok = require_positive(h0, "h0")
 
     def objective(u):
         return kde_loo_log_likelihood(data, jnp.exp(u), kernel, df=df, chunk_size=chunk_size)
 
-    return _maximise_log_h(objective, h0, tol, max_iter, data.dtype)
+    return guard(ok, _maximise_log_h(objective, h0, tol, max_iter, data.dtype))
 
 
 def lscv_objective(data, bandwidth, *, chunk_size: int = 2048):
     """Least-squares CV score (Gaussian kernel): ``int rho_hat^2 - (2/n) sum_i rho_hat_{-i}(y_i)``."""
-    data = jnp.asarray(data)
-    x, data, h = _prepare(data, data, bandwidth)
+    x, data, h, ok = prepare_kde_inputs(data, data, bandwidth, query_name="data")
     n, d = data.shape
+    if n < 2:
+        raise ValueError(f"data must hold at least 2 points along its sample axis 0; got shape {data.shape}")
     # int rho_hat^2: the Gaussian KDE with bandwidth sqrt(2) h evaluated at the data, all pairs kept
-    lse_all = _chunked_lse(x, data, h * math.sqrt(2.0), "gaussian", None, chunk_size, exclude_self=False)
+    lse_all = chunked_log_kernel_sum(x, data, h * math.sqrt(2.0), "gaussian", None, chunk_size, exclude_self=False)
     log_int = jax.scipy.special.logsumexp(lse_all) - 2.0 * math.log(n) - d * jnp.log(h * math.sqrt(2.0))
-    lse_loo = _chunked_lse(x, data, h, "gaussian", None, chunk_size, exclude_self=True)
+    lse_loo = chunked_log_kernel_sum(x, data, h, "gaussian", None, chunk_size, exclude_self=True)
     log_loo = jax.scipy.special.logsumexp(lse_loo) - math.log(n) - math.log(n - 1) - d * jnp.log(h)
-    return jnp.exp(log_int) - 2.0 * jnp.exp(log_loo)
+    return guard(ok, jnp.exp(log_int) - 2.0 * jnp.exp(log_loo))
 
 
 def least_squares_cv(data, *, h0=None, tol: float = 1e-8, max_iter: int = 100, chunk_size: int = 2048):
@@ -129,13 +134,13 @@ def least_squares_cv(data, *, h0=None, tol: float = 1e-8, max_iter: int = 100, c
     The score is rescaled by its value at ``h0`` inside the optimiser (the minimiser is unchanged),
     so ``tol`` is relative. ``h0`` defaults to Silverman's rule.
     """
-    data = jnp.asarray(data)
+    data = float_input(data, "data")
     h0 = silverman(data) if h0 is None else h0
-    check_positive(h0, "h0")
+    ok = require_positive(h0, "h0")
     scale = jnp.abs(jax.lax.stop_gradient(lscv_objective(data, h0, chunk_size=chunk_size)))
 
     def objective(u):
         return -lscv_objective(data, jnp.exp(u), chunk_size=chunk_size) / scale
 
     res = _maximise_log_h(objective, h0, tol, max_iter, data.dtype)
-    return res._replace(objective=-res.objective * scale, grad_log_h=-res.grad_log_h * scale)
+    return guard(ok, res._replace(objective=-res.objective * scale, grad_log_h=-res.grad_log_h * scale))

@@ -31,20 +31,31 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import gammaln
 
-from kl_lab.numerics import check_finite, check_floating, check_positive, check_rank, logsumexp
+from kl_lab.families.validation import float_input, guard, require_finite, require_not_nan, require_positive
+from kl_lab.numerics import as_float_array, check_rank, logsumexp
 
-__all__ = ["KERNELS", "log_kernel", "kde_log_density", "kde_loo_log_density", "kde_loo_log_likelihood"]
+__all__ = [
+    "KERNELS",
+    "log_kernel",
+    "kde_log_density",
+    "kde_loo_log_density",
+    "kde_loo_log_likelihood",
+    "prepare_kde_inputs",
+    "chunked_log_kernel_sum",
+]
 
 KERNELS = ("gaussian", "epanechnikov", "laplace", "student_t")
 
 
 def _check_kernel(kernel, df):
+    """Static kernel name; ``df > 0`` for Student-t. Returns ``ok`` (``df`` may be traced)."""
     if kernel not in KERNELS:
         raise ValueError(f"kernel must be one of {KERNELS}; got {kernel!r}")
     if kernel == "student_t":
         if df is None:
             raise ValueError("kernel 'student_t' needs df > 0; got df=None")
-        check_positive(df, "df")
+        return require_positive(df, "df", allow_inf=False)
+    return jnp.asarray(True)
 
 
 def log_kernel(r2, d: int, kernel: str = "gaussian", df=None):
@@ -52,8 +63,15 @@ def log_kernel(r2, d: int, kernel: str = "gaussian", df=None):
 
     Epanechnikov gives ``-inf`` for ``r2 >= 1`` with a zero gradient there (never NaN).
     """
-    _check_kernel(kernel, df)
-    r2 = jnp.asarray(r2)
+    ok = (
+        _check_kernel(kernel, df)
+        & require_not_nan(r2, "r2")
+        & require_positive(r2, "r2", allow_zero=True, allow_inf=True)
+    )
+    return guard(ok, _log_kernel(float_input(r2, "r2"), d, kernel, df))
+
+
+def _log_kernel(r2, d, kernel, df):
     if kernel == "gaussian":
         return -0.5 * r2 - 0.5 * d * math.log(2.0 * math.pi)
     if kernel == "epanechnikov":
@@ -72,21 +90,31 @@ def log_kernel(r2, d: int, kernel: str = "gaussian", df=None):
     return const - 0.5 * (nu + d) * jnp.log1p(r2 / nu)
 
 
-def _prepare(x_query, data, bandwidth):
-    check_rank(x_query, 2, "x_query")
+def prepare_kde_inputs(x_query, data, bandwidth, query_name: str = "x_query"):
+    """Validate KDE inputs: ``(x_query, data, bandwidth, ok)`` in one compute dtype (one bad-value policy).
+
+    Static (always raise): ``x_query`` (m, d) and ``data`` (n, d) of rank 2 with the same ``d``, ``n >= 1``
+    (``m = 0`` gives an empty result). Values (eager ``ValueError``; ``ok`` traced under ``jit``): ``data``
+    finite, ``x_query`` without NaN (``±inf`` queries are far from every point), ``bandwidth > 0`` finite.
+    Lists are accepted; bfloat16/float16 are computed in float32.
+    """
+    x_query, data = float_input(x_query, query_name), float_input(data, "data")
+    check_rank(x_query, 2, query_name)
     check_rank(data, 2, "data")
-    check_floating(data, "data")
     if x_query.shape[1] != data.shape[1]:
-        raise ValueError(f"x_query and data must share the dimension d; got {x_query.shape[1]} and {data.shape[1]}")
+        raise ValueError(
+            f"{query_name} and data must share the dimension d; got {query_name} of shape {x_query.shape} "
+            f"and data of shape {data.shape}"
+        )
     if data.shape[0] < 1:
-        raise ValueError("data must hold at least one point; got 0 rows")
-    check_positive(bandwidth, "bandwidth")
-    check_finite(data, "data")
-    dtype = jnp.result_type(x_query, data, bandwidth)
-    return jnp.asarray(x_query, dtype), jnp.asarray(data, dtype), jnp.asarray(bandwidth, dtype)
+        raise ValueError(f"data must hold at least one point (its sample axis 0 is empty); got shape {data.shape}")
+    ok = require_positive(bandwidth, "bandwidth") & require_finite(data, "data")
+    ok = ok & require_not_nan(x_query, query_name)
+    dtype = jnp.result_type(x_query, data, float_input(bandwidth, "bandwidth"))
+    return x_query.astype(dtype), data.astype(dtype), jnp.asarray(bandwidth, dtype), ok
 
 
-def _chunked_lse(x_query, data, bandwidth, kernel, df, chunk_size, exclude_self):
+def chunked_log_kernel_sum(x_query, data, bandwidth, kernel, df, chunk_size, exclude_self):
     """``log sum_i K((x_j - y_i) / h)`` for every query, scanning ``data`` in chunks."""
     m, d = x_query.shape
     n = data.shape[0]
@@ -102,7 +130,7 @@ def _chunked_lse(x_query, data, bandwidth, kernel, df, chunk_size, exclude_self)
         idx = i * c + jnp.arange(c)
         sq = xx[:, None] + jnp.sum(block**2, axis=-1)[None, :] - 2.0 * x_query @ block.T
         sq = jnp.maximum(sq, 0.0)  # rounding can make |x|^2 + |y|^2 - 2 x.y slightly negative
-        ell = log_kernel(sq * inv_h2, d, kernel, df)
+        ell = _log_kernel(sq * inv_h2, d, kernel, df)
         mask = (idx < n)[None, :]
         if exclude_self:
             mask = mask & (idx[None, :] != jnp.arange(m)[:, None])
@@ -123,11 +151,14 @@ def kde_log_density(x_query, data, bandwidth, kernel: str = "gaussian", *, df=No
     A query outside every Epanechnikov support gets ``-inf`` (zero gradient). Raises ``ValueError``
     for rank or dimension mismatch, an unknown kernel, or (when concrete) ``bandwidth <= 0``.
     """
-    _check_kernel(kernel, df)
-    x_query, data, bandwidth = _prepare(jnp.asarray(x_query), jnp.asarray(data), bandwidth)
+    out_dtype = as_float_array(x_query, "x_query").dtype
+    ok = _check_kernel(kernel, df)
+    x_query, data, bandwidth, ok_in = prepare_kde_inputs(x_query, data, bandwidth)
     n, d = data.shape
-    lse = _chunked_lse(x_query, data, bandwidth, kernel, df, chunk_size, exclude_self=False)
-    return lse - math.log(n) - d * jnp.log(bandwidth)
+    if x_query.shape[0] == 0:
+        return jnp.zeros((0,), out_dtype)
+    lse = chunked_log_kernel_sum(x_query, data, bandwidth, kernel, df, chunk_size, exclude_self=False)
+    return guard(ok & ok_in, lse - math.log(n) - d * jnp.log(bandwidth)).astype(out_dtype)
 
 
 def kde_loo_log_density(data, bandwidth, kernel: str = "gaussian", *, df=None, chunk_size: int = 2048):
@@ -135,14 +166,15 @@ def kde_loo_log_density(data, bandwidth, kernel: str = "gaussian", *, df=None, c
 
     Needs ``n >= 2``. Can be ``-inf`` for compact kernels (an isolated point).
     """
-    _check_kernel(kernel, df)
-    data = jnp.asarray(data)
+    ok = _check_kernel(kernel, df)
+    data = as_float_array(data, "data")
+    out_dtype = data.dtype
     if data.ndim == 2 and data.shape[0] < 2:
         raise ValueError(f"leave-one-out needs at least 2 data points; got {data.shape[0]}")
-    x_query, data, bandwidth = _prepare(data, data, bandwidth)
+    x_query, data, bandwidth, ok_in = prepare_kde_inputs(data, data, bandwidth, query_name="data")
     n, d = data.shape
-    lse = _chunked_lse(data, data, bandwidth, kernel, df, chunk_size, exclude_self=True)
-    return lse - math.log(n - 1) - d * jnp.log(bandwidth)
+    lse = chunked_log_kernel_sum(data, data, bandwidth, kernel, df, chunk_size, exclude_self=True)
+    return guard(ok & ok_in, lse - math.log(n - 1) - d * jnp.log(bandwidth)).astype(out_dtype)
 
 
 def kde_loo_log_likelihood(data, bandwidth, kernel: str = "gaussian", *, df=None, chunk_size: int = 2048):

@@ -33,16 +33,31 @@ Finite ``d`` (:func:`effective_alpha`): the Bahadur-Rao form of the lower tail,
 ``sigma^2 = Lambda''(t) = 2 (a + 2) / a^3``, moves the level where ``c`` points are expected to
 ``J(a) = alpha - [log(|t| sigma sqrt(2 pi d)) + log c] / d``: the asymptotic formulas hold with
 ``alpha`` replaced by ``alpha_eff = alpha - log(d) / (2 d) + O(1 / d)``.
+
+Domain and accuracy. The formulas hold for every ``alpha > 0`` (the asymptotics are ``d -> inf`` at
+fixed ``alpha``); ``alpha <= 0``, NaN or ``inf`` is invalid (eagerly ``ValueError``, under ``jit``
+NaN). Everything is computed from ``u = log(a - 1)``, never from ``a`` itself, so that neither end of
+the domain loses accuracy: ``J`` as a function of ``u`` is ``1/2 [softplus(u) - exp(u - 2 softplus(u))]``
+for ``a - 1 >= 0.05`` and its alternating series ``1/2 sum_{k>=2} (-1)^k (k^2 - 1)/k (a - 1)^k`` below
+(no cancellation as ``alpha -> 0``, where ``a - 1 ~ sqrt(4 alpha / 3)`` and ``1 + (a - 1)`` rounds to 1
+for ``alpha < 1e-32``); the root is bracketed by ``u in [log(4 alpha / 3)/2 - 2, 2 alpha + 1]``
+(``J <= 3 (a-1)^2 / 4`` and ``J >= (u - 1/4) / 2``) and compared in log space, so ``alpha`` from the
+smallest normal float to ``1e300`` is solved to float resolution. ``h_G = exp(-u/2)``,
+``h_KL = exp(logaddexp(u, log 2)/2 - softplus(u))`` and ``mu = exp(2 log h + u)`` are formed in log
+space; ``a = 1 + e^u`` itself overflows to ``inf`` for ``alpha > ~354`` (float64), where the bandwidths
+underflow to 0 (their true values, ``~e^-alpha``, are below the float range).
 """
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from kl_lab.numerics import check_positive
+from kl_lab.families.validation import float_input, guard, require_in_range, require_positive
 
 __all__ = [
     "Thresholds",
@@ -59,7 +74,10 @@ __all__ = [
 ]
 
 EULER_GAMMA = 0.5772156649015329
-_BISECT_STEPS = 120  # halves a width-60 bracket in log(a - 1) below float64 resolution
+_BISECT_STEPS = 200  # halves any bracket of width <= 2e300 below the resolution of its root u
+_SERIES_EDGE = math.log(0.05)  # a - 1 < 0.05: the series; above, the closed form loses < 4 bits
+_K = np.arange(2, 24)
+_SERIES = ((-1.0) ** _K * (_K**2 - 1.0) / _K)[::-1]  # Horner order: coefficients of (a-1)^(k-2), k = 23..2
 
 
 class Thresholds(NamedTuple):
@@ -80,75 +98,114 @@ class RootResult(NamedTuple):
     residual: jax.Array
 
 
-def rate_function(a):
-    """``J(a) = 1/2 [log a - (a - 1) / a^2]`` for ``a >= 1`` (lower-tail rate at ``s = (a+1)/a^2``)."""
-    a = jnp.asarray(a)
-    return 0.5 * (jnp.log(a) - (a - 1.0) / a**2)
+def _rate_parts(u):
+    small = u < _SERIES_EDGE
+    us = jnp.where(small, u, _SERIES_EDGE)
+    e = jnp.exp(us)
+    poly = jnp.zeros_like(e)
+    for c in _SERIES:
+        poly = poly * e + c
+    ub = jnp.where(small, _SERIES_EDGE, u)
+    sp = jax.nn.softplus(ub)
+    return small, us, poly, 0.5 * (sp - jnp.exp(ub - 2.0 * sp))
 
 
-def _bahadur_rao(a, d):
-    """``log(|t| sigma sqrt(2 pi d)) / d`` with ``|t| = (a-1)/2``, ``sigma^2 = 2(a+2)/a^3``."""
-    return (jnp.log((a - 1.0) / 2.0) + 0.5 * jnp.log(2.0 * (a + 2.0) / a**3) + 0.5 * jnp.log(2.0 * jnp.pi * d)) / d
+def _rate_u(u):
+    """``J`` at ``a = 1 + e^u``, accurate for every ``u`` (module docstring)."""
+    small, us, poly, direct = _rate_parts(u)
+    return jnp.where(small, 0.5 * jnp.exp(2.0 * us) * poly, direct)
 
 
-def _bisect(fun, alpha):
-    """Solve ``fun(a) = alpha`` for increasing ``fun`` by bisection in ``u = log(a - 1)``."""
-    alpha = jnp.asarray(alpha)
-    lo = jnp.full_like(alpha, -30.0)
-    hi = jnp.full_like(alpha, 30.0)
+def _log_rate_u(u):
+    """``log J`` at ``a = 1 + e^u`` (no underflow of ``J`` for tiny ``alpha``); ``-inf`` at ``u = -inf``."""
+    small, us, poly, direct = _rate_parts(u)
+    return jnp.where(small, math.log(0.5) + 2.0 * us + jnp.log(poly), jnp.log(direct))
+
+
+def _dj_du(u):
+    """``dJ/du = (a-1)^2 (a+2) / (2 a^3)`` in a form that neither overflows nor cancels."""
+    return jnp.exp(-2.0 * jax.nn.softplus(-u)) * (1.0 + 2.0 * jnp.exp(-jax.nn.softplus(u))) / 2.0
+
+
+def _u_bracket(alpha):
+    lo = 0.5 * (jnp.log(alpha) + math.log(4.0 / 3.0)) - 2.0
+    return lo, jnp.maximum(2.0 * alpha + 1.0, lo + 1.0)
+
+
+def _bisect(below, lo, hi):
+    """Bisection on ``[lo, hi]`` for the root of an increasing function; ``below(u)``: is ``u`` left of it."""
 
     def body(_, lohi):
         lo, hi = lohi
         mid = 0.5 * (lo + hi)
-        up = fun(1.0 + jnp.exp(mid)) < alpha
+        up = below(mid)
         return jnp.where(up, mid, lo), jnp.where(up, hi, mid)
 
     lo, hi = jax.lax.fori_loop(0, _BISECT_STEPS, body, (lo, hi))
-    a = 1.0 + jnp.exp(0.5 * (lo + hi))
-    resid = fun(a) - alpha
-    tol = 64 * jnp.finfo(alpha.dtype).eps * jnp.maximum(1.0, jnp.abs(alpha))
-    return RootResult(a, jnp.abs(resid) <= tol, jnp.full(alpha.shape, _BISECT_STEPS), resid)
+    return 0.5 * (lo + hi)
 
 
 @jax.jit
-def _solve_rate(alpha):
-    return _bisect(rate_function, alpha)
-
-
-@jax.jit
-def _solve_effective(alpha, d, count):
-    def fun(a):
-        return rate_function(a) + _bahadur_rao(a, d) + jnp.log(count) / d
-
-    return rate_function(_bisect(fun, alpha).a)
+def _solve_u(alpha):
+    lo, hi = _u_bracket(alpha)
+    # compare J itself (relative precision eps) unless J(root) = alpha is near the underflow threshold, where
+    # log J is used (relative precision |log alpha| eps)
+    linear = alpha > jnp.finfo(alpha.dtype).tiny * 2.0**40
+    log_alpha = jnp.log(alpha)
+    return _bisect(lambda u: jnp.where(linear, _rate_u(u) < alpha, _log_rate_u(u) < log_alpha), lo, hi)
 
 
 @jax.custom_jvp
-def _a_of_alpha(alpha):
-    return _solve_rate(alpha).a
+def _u_of_alpha(alpha):
+    return _solve_u(alpha)
 
 
-@_a_of_alpha.defjvp
-def _a_of_alpha_jvp(primals, tangents):
+@_u_of_alpha.defjvp
+def _u_of_alpha_jvp(primals, tangents):
     (alpha,), (dalpha,) = primals, tangents
-    a = _a_of_alpha(alpha)
-    dj = (a + 2.0) * (a - 1.0) / (2.0 * a**3)  # implicit function theorem: da/dalpha = 1 / J'(a)
-    return a, dalpha / dj
+    u = _u_of_alpha(alpha)
+    return u, dalpha / _dj_du(u)  # implicit function theorem: du/dalpha = 1 / (dJ/du)
 
 
-def _as_alpha(alpha):
-    check_positive(alpha, "alpha")
-    alpha = jnp.asarray(alpha)
-    return alpha if jnp.issubdtype(alpha.dtype, jnp.floating) else alpha.astype(jnp.result_type(float))
+def _alpha(alpha):
+    """``(alpha, ok)``: ``alpha > 0`` and finite under the one bad-value policy; float32 for 16-bit input."""
+    ok = require_positive(alpha, "alpha")
+    return float_input(alpha, "alpha"), ok
+
+
+def rate_function(a):
+    """``J(a) = 1/2 [log a - (a - 1) / a^2]`` for ``a >= 1`` (lower-tail rate at ``s = (a+1)/a^2``).
+
+    Accurate near ``a = 1`` (series in ``a - 1``); ``a = inf`` gives ``inf``. ``a < 1`` or NaN: eagerly
+    ``ValueError``, under ``jit`` NaN.
+    """
+    ok = require_in_range(a, "a", 1.0, float("inf"))
+    a = float_input(a, "a")
+    out = jnp.where(jnp.isinf(a), jnp.inf, _rate_u(jnp.log(jnp.where(jnp.isinf(a), 2.0, a) - 1.0)))
+    return guard(ok, out)
 
 
 def solve_a(alpha) -> RootResult:
     """Solve ``J(a) = alpha`` (vectorised) and report convergence.
 
-    Bisection in ``log(a - 1)`` over ``[e^-30, e^30]`` (``alpha`` from ~1e-26 to ~15) with
-    ``converged = |J(a) - alpha| <= 64 eps max(1, alpha)``. ``alpha <= 0`` raises ``ValueError``.
+    Bisection in ``u = log(a - 1)`` on a bracket that contains the root for every ``alpha > 0`` (module
+    docstring), compared in log space. ``converged`` when ``|J(a) - alpha|`` is within the rounding of
+    ``J`` and of ``u``: ``64 eps alpha + 4 eps max(1, |u|) dJ/du``. Invalid ``alpha`` (``<= 0``, NaN,
+    ``inf``): eagerly ``ValueError``, under ``jit`` NaN and ``converged = False``.
     """
-    return _solve_rate(_as_alpha(alpha))
+    alpha, ok = _alpha(alpha)
+    u = _u_of_alpha(jnp.where(ok, alpha, 1.0))
+    resid = _rate_u(u) - alpha
+    eps = jnp.finfo(alpha.dtype).eps
+    tol = 64 * eps * alpha + 4 * eps * jnp.maximum(1.0, jnp.abs(u)) * _dj_du(u)
+    res = RootResult(1.0 + jnp.exp(u), jnp.abs(resid) <= tol, jnp.full(alpha.shape, _BISECT_STEPS), resid)
+    return guard(ok, res)
+
+
+def _thresholds_u(u):
+    log_h_kl = 0.5 * jnp.logaddexp(u, math.log(2.0)) - jax.nn.softplus(u)
+    h_g = jnp.exp(-0.5 * u)
+    return Thresholds(a=1.0 + jnp.exp(u), h_kl=jnp.exp(log_h_kl), h_g=h_g, h_clt=math.sqrt(2.0) * h_g), log_h_kl
 
 
 def thresholds(alpha) -> Thresholds:
@@ -156,22 +213,25 @@ def thresholds(alpha) -> Thresholds:
 
     ``h_kl = sqrt(a + 1) / a``, ``h_g = 1 / sqrt(a - 1)``, ``h_clt = sqrt(2) h_g``. Limits:
     ``alpha -> 0``: ``h_g^2 ~ (4 alpha / 3)^(-1/2)``; ``alpha -> inf``: ``h_g^2 ~ e^(-2 alpha)``.
+    Valid for every finite ``alpha > 0`` (module docstring, "Domain and accuracy").
     """
-    a = _a_of_alpha(_as_alpha(alpha))
-    h_g = 1.0 / jnp.sqrt(a - 1.0)
-    return Thresholds(a=a, h_kl=jnp.sqrt(a + 1.0) / a, h_g=h_g, h_clt=jnp.sqrt(2.0) * h_g)
+    alpha, ok = _alpha(alpha)
+    return guard(ok, _thresholds_u(_u_of_alpha(jnp.where(ok, alpha, 1.0)))[0])
 
 
 def s_min(alpha):
     """Nearest-neighbour level ``min_i |x - y_i|^2 / d -> (a + 1) / a^2`` (equal to ``h_KL^2``)."""
-    a = thresholds(alpha).a
-    return (a + 1.0) / a**2
+    alpha, ok = _alpha(alpha)
+    _, log_h_kl = _thresholds_u(_u_of_alpha(jnp.where(ok, alpha, 1.0)))
+    return guard(ok, jnp.exp(2.0 * log_h_kl))
 
 
 def stability_index(h, alpha):
     """``mu(h, alpha) = h^2 (a(alpha) - 1)``: tail index of the kernel terms (broadcasts)."""
-    check_positive(h, "h")
-    return jnp.asarray(h) ** 2 * (thresholds(alpha).a - 1.0)
+    ok = require_positive(h, "h")
+    alpha, ok_a = _alpha(alpha)
+    u = _u_of_alpha(jnp.where(ok_a, alpha, 1.0))
+    return guard(ok & ok_a, jnp.exp(2.0 * jnp.log(jnp.asarray(h, alpha.dtype)) + u))
 
 
 def log_likelihood_per_dim(h, alpha):
@@ -180,18 +240,43 @@ def log_likelihood_per_dim(h, alpha):
     Continuous at ``h_G`` with a continuous derivative; maximal at ``h_KL``. At ``alpha = 0.2``:
     ``L(h_KL) = -1.50430``.
     """
-    check_positive(h, "h")
-    h2 = jnp.asarray(h) ** 2
-    a = thresholds(alpha).a
-    smin = (a + 1.0) / a**2
+    ok = require_positive(h, "h")
+    alpha, ok_a = _alpha(alpha)
+    u = _u_of_alpha(jnp.where(ok_a, alpha, 1.0))
+    _, log_h_kl = _thresholds_u(u)
+    h = jnp.asarray(h, alpha.dtype)
+    h2 = h**2
+    smin = jnp.exp(2.0 * log_h_kl)
     annealed = -0.5 * jnp.log(2.0 * jnp.pi * (1.0 + h2)) - 0.5 / (1.0 + h2)
-    condensed = -jnp.asarray(alpha) - 0.5 * jnp.log(2.0 * jnp.pi * h2) - smin / (2.0 * h2)
-    return jnp.where(h2 * (a - 1.0) >= 1.0, annealed, condensed)
+    condensed = -alpha - 0.5 * jnp.log(2.0 * jnp.pi * h2) - smin / (2.0 * h2)
+    return guard(ok & ok_a, jnp.where(2.0 * jnp.log(h) + u >= 0.0, annealed, condensed))
 
 
 def min_kl_per_dim(alpha):
     """``min_h KL(rho || rho_hat) / d -> alpha + 1/2 log s_min`` (entropy ``1/2 log(2 pi e)`` minus ``L(h_KL)``)."""
-    return jnp.asarray(alpha) + 0.5 * jnp.log(s_min(alpha))
+    alpha, ok = _alpha(alpha)
+    _, log_h_kl = _thresholds_u(_u_of_alpha(jnp.where(ok, alpha, 1.0)))
+    return guard(ok, alpha + log_h_kl)
+
+
+def _log_bahadur_rao_u(u, d):
+    """``log(|t| sigma sqrt(2 pi d)) / d`` with ``|t| = (a-1)/2``, ``sigma^2 = 2(a+2)/a^3``, in ``u = log(a-1)``."""
+    log_sigma2 = math.log(2.0) + jnp.logaddexp(u, math.log(3.0)) - 3.0 * jax.nn.softplus(u)
+    return (u - math.log(2.0) + 0.5 * log_sigma2 + 0.5 * jnp.log(2.0 * jnp.pi * d)) / d
+
+
+@jax.jit
+def _solve_effective(alpha, d, count):
+    shift = jnp.log(count) / d
+
+    def fun(u):
+        return _rate_u(u) + _log_bahadur_rao_u(u, d) + shift
+
+    lo, hi = _u_bracket(alpha)
+    lo = jnp.minimum(lo, -jnp.log(count) - 0.5 * jnp.log(3.0 * jnp.pi * d) - 1.0)
+    hi = hi + 2.0 * jnp.abs(shift) + 2.0
+    u = _bisect(lambda u: fun(u) < alpha, lo, hi)
+    return _rate_u(u)
 
 
 def effective_alpha(alpha, d, count=1.0):
@@ -202,9 +287,10 @@ def effective_alpha(alpha, d, count=1.0):
     gives the level of ``E[min_i s_i]`` (the minimum is Gumbel with scale ``1 / (d |t|)``);
     ``count = log 2`` its median. Feed ``alpha_eff`` to :func:`thresholds` for finite-``d`` predictions.
     When ``n`` is too small for the level to exist (correction > ``alpha``) the result is ~0.
-    Raises ``ValueError`` for ``alpha <= 0``, ``d <= 0`` or ``count <= 0``.
+    Raises ``ValueError`` for ``alpha <= 0``, ``d <= 0`` or ``count <= 0`` (or any of them NaN or
+    infinite); under ``jit`` those give NaN.
     """
-    alpha = _as_alpha(alpha)
-    check_positive(d, "d")
-    check_positive(count, "count")
-    return _solve_effective(alpha, jnp.asarray(d, alpha.dtype), jnp.asarray(count, alpha.dtype))
+    alpha, ok = _alpha(alpha)
+    ok = ok & require_positive(d, "d") & require_positive(count, "count")
+    safe = [jnp.where(ok, jnp.asarray(v, alpha.dtype), 1.0) for v in (alpha, d, count)]
+    return guard(ok, _solve_effective(*safe))

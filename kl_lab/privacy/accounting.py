@@ -24,7 +24,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from kl_lab.numerics import check_positive
+from kl_lab.families.validation import in_range, positive, require_log_probs, require_not_nan, validated
 
 __all__ = [
     "max_divergence",
@@ -60,6 +60,7 @@ def max_divergence(log_p: jax.Array, log_q: jax.Array) -> jax.Array:
     return jnp.max(diff, axis=-1)
 
 
+@validated(log_probs=require_log_probs)
 def ldp_epsilon(log_probs: jax.Array) -> jax.Array:
     """The exact LDP level of a finite randomizer: ``max_{i, i'} D_inf(P_i || P_i')``.
 
@@ -79,25 +80,29 @@ def _ldp_epsilon(lp):
     return jnp.max(pairs, axis=(-2, -1))
 
 
+@validated(mu=require_not_nan, mu_prime=require_not_nan, scale=positive())
 def laplace_max_divergence(mu, mu_prime, scale) -> jax.Array:
     """``D_inf(Lap(mu, b) || Lap(mu', b)) = ||mu - mu'||_1 / b`` (product law over the last axis)."""
-    check_positive(scale, "scale")
     diff = jnp.abs(jnp.asarray(mu) - jnp.asarray(mu_prime))
     return jnp.sum(jnp.atleast_1d(diff), axis=-1) / jnp.asarray(scale)
 
 
+@validated(alpha=positive(allow_inf=True), sensitivity=require_not_nan, sigma=positive())
 def gaussian_rdp(alpha, sensitivity, sigma) -> jax.Array:
     """Rényi-DP curve of the Gaussian mechanism: ``alpha Delta^2 / (2 sigma^2)`` (Mironov 2017, Prop. 7).
 
     Equal to ``D_alpha(N(mu, s^2) || N(mu', s^2))`` for ``|mu - mu'| = Delta`` and every
     ``alpha > 1``; ``alpha = inf`` gives ``+inf`` (the Gaussian mechanism is not pure DP).
     """
-    check_positive(alpha, "alpha", allow_inf=True)
-    check_positive(sigma, "sigma")
     a = jnp.asarray(alpha, jnp.result_type(float))
     return a * jnp.asarray(sensitivity) ** 2 / (2 * jnp.asarray(sigma) ** 2)
 
 
+@validated(
+    alphas=in_range(1.0, float("inf"), low_inclusive=False),
+    rdp=require_not_nan,
+    delta=in_range(0.0, 1.0, low_inclusive=False, high_inclusive=False),
+)
 def rdp_to_dp_epsilon(alphas, rdp, delta) -> jax.Array:
     """``eps(delta) = min_alpha [rdp(alpha) + log(1/delta)/(alpha - 1)]`` (Mironov 2017, Prop. 3).
 

@@ -18,9 +18,15 @@ import math
 import jax
 import jax.numpy as jnp
 
-from kl_lab.numerics import check_positive
+from kl_lab.families.validation import guard, require_positive
 from kl_lab.privacy.mechanisms import gaussian_sigma
-from kl_lab.privacy.regression import LDPRegressionResult, _clip, _is_inf, _validate, default_clip
+from kl_lab.privacy.regression import (
+    LDPRegressionResult,
+    clip_records,
+    default_clip,
+    is_infinite_epsilon,
+    validate_regression_inputs,
+)
 
 __all__ = ["ldp_iht_regression"]
 
@@ -47,7 +53,7 @@ def ldp_iht_regression(
     Users ``[t m, (t+1) m)`` form batch ``t`` (``m = n // T``; the remainder is unused). The
     aggregate batch noise is drawn as ``N(0, sigma_t^2 / m)`` (equal in law to per-user noise).
     """
-    x, y = _validate(x, y, epsilon, delta)
+    x, y, ok = validate_regression_inputs(x, y, epsilon, delta)
     n, d = x.shape
     if not (isinstance(sparsity, int) and 1 <= sparsity <= d):
         raise ValueError(f"sparsity must be an int in [1, d={d}]; got {sparsity!r}")
@@ -56,24 +62,27 @@ def ldp_iht_regression(
     if not (isinstance(n_iterations, int) and 1 <= n_iterations <= n):
         raise ValueError(f"n_iterations must be an int in [1, n={n}]; got {n_iterations!r}")
     eta = 1.0 / x_scale**2 if step_size is None else step_size
-    check_positive(eta, "step_size")
+    ok = ok & require_positive(eta, "step_size")
     y_scale = math.sqrt(theta_norm**2 * x_scale**2 + 1.0) if y_scale is None else y_scale
-    no_priv = _is_inf(epsilon)
+    no_priv = is_infinite_epsilon(epsilon)
     clip_x = (math.inf if no_priv else default_clip(n, x_scale)) if clip_x is None else clip_x
     clip_y = (math.inf if no_priv else default_clip(n, y_scale)) if clip_y is None else clip_y
-    return _iht_core(
-        key,
-        x,
-        y,
-        epsilon,
-        delta,
-        clip_x,
-        clip_y,
-        eta,
-        theta_norm,
-        sparsity=sparsity,
-        n_iterations=n_iterations,
-        calibration=calibration,
+    return guard(
+        ok,
+        _iht_core(
+            key,
+            x,
+            y,
+            epsilon,
+            delta,
+            clip_x,
+            clip_y,
+            eta,
+            theta_norm,
+            sparsity=sparsity,
+            n_iterations=n_iterations,
+            calibration=calibration,
+        ),
     )
 
 
@@ -82,7 +91,7 @@ def _iht_core(key, x, y, epsilon, delta, clip_x, clip_y, eta, theta_norm, *, spa
     n, d = x.shape
     dtype = x.dtype
     clip_x, clip_y = jnp.asarray(clip_x, dtype), jnp.asarray(clip_y, dtype)
-    xc, yc, frac = _clip(x, y, clip_x, clip_y)
+    xc, yc, frac = clip_records(x, y, clip_x, clip_y)
     m = n // n_iterations
     xb = xc[: m * n_iterations].reshape(n_iterations, m, d)
     yb = yc[: m * n_iterations].reshape(n_iterations, m)

@@ -36,7 +36,8 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import log_ndtr
 
-from kl_lab.numerics import check_floating, check_in_range, check_positive, is_concrete, log_sub_exp
+from kl_lab.families.validation import float_input, guard, require_in_range, require_positive
+from kl_lab.numerics import as_float_array, is_concrete, log_sub_exp
 
 __all__ = [
     "laplace_mechanism",
@@ -53,15 +54,23 @@ __all__ = [
 _BISECTION_STEPS = 80  # bracket of width 80 in log sigma halved 80 times: 80 / 2^80 ~ 7e-23, below float64 ulp
 
 
-def _check_eps(epsilon, name: str = "epsilon") -> None:
-    check_positive(epsilon, name, allow_inf=True)
+def check_epsilon(epsilon, name: str = "epsilon"):
+    """``epsilon > 0`` (``inf`` = no privacy); NaN, 0 and negative values fail. Returns ``ok`` (one policy)."""
+    return require_positive(epsilon, name, allow_inf=True)
+
+
+def _laplace_scale(epsilon, sensitivity):
+    ok = check_epsilon(epsilon) & require_positive(sensitivity, "sensitivity")
+    return ok, float_input(sensitivity, "sensitivity") / float_input(epsilon, "epsilon")
 
 
 def laplace_scale(epsilon, sensitivity):
-    """Laplace scale ``b = Delta_1 / epsilon`` (0 when ``epsilon = inf``)."""
-    _check_eps(epsilon)
-    check_positive(sensitivity, "sensitivity")
-    return jnp.asarray(sensitivity) / jnp.asarray(epsilon)
+    """Laplace scale ``b = Delta_1 / epsilon`` (0 when ``epsilon = inf``).
+
+    ``epsilon`` must be > 0 (``inf`` allowed) and ``sensitivity`` > 0 and finite: eagerly ``ValueError``,
+    under ``jit`` NaN.
+    """
+    return guard(*_laplace_scale(epsilon, sensitivity))
 
 
 def laplace_variance(epsilon, sensitivity):
@@ -77,18 +86,16 @@ def laplace_mechanism(key: jax.Array, x: jax.Array, epsilon, sensitivity) -> jax
     ``[-1, 1]``). The release is its own unbiased estimator of ``x``; its
     variance is :func:`laplace_variance`. Shapes: ``x`` is ``(n, ...)``.
     """
-    x = jnp.asarray(x)
-    check_floating(x, "x")
-    b = laplace_scale(epsilon, sensitivity).astype(x.dtype)
-    return x + b * jax.random.laplace(key, x.shape, x.dtype)
+    x = as_float_array(x, "x")
+    ok, b = _laplace_scale(epsilon, sensitivity)
+    return guard(ok, x + b.astype(x.dtype) * jax.random.laplace(key, x.shape, x.dtype))
 
 
 def gaussian_mechanism(key: jax.Array, x: jax.Array, sigma) -> jax.Array:
     """Release ``x + N(0, sigma^2 I)``, independently for every user (``sigma`` from a calibration)."""
-    x = jnp.asarray(x)
-    check_floating(x, "x")
-    check_positive(sigma, "sigma", allow_zero=True)
-    return x + jnp.asarray(sigma, x.dtype) * jax.random.normal(key, x.shape, x.dtype)
+    x = as_float_array(x, "x")
+    ok = require_positive(sigma, "sigma", allow_zero=True)
+    return guard(ok, x + jnp.asarray(sigma, x.dtype) * jax.random.normal(key, x.shape, x.dtype))
 
 
 def gaussian_sigma_classic(epsilon, delta, sensitivity):
@@ -97,14 +104,13 @@ def gaussian_sigma_classic(epsilon, delta, sensitivity):
     Only valid for ``0 < epsilon < 1``; a concrete ``epsilon >= 1`` raises
     ``ValueError`` (use :func:`gaussian_sigma_analytic`, valid for every epsilon).
     """
-    check_in_range(epsilon, "epsilon", 0.0, 1.0, low_inclusive=False, high_inclusive=False)
-    check_in_range(delta, "delta", 0.0, 1.0, low_inclusive=False, high_inclusive=False)
-    check_positive(sensitivity, "sensitivity")
-    eps = jnp.asarray(epsilon)
-    return jnp.asarray(sensitivity) * jnp.sqrt(2.0 * jnp.log(1.25 / jnp.asarray(delta))) / eps
+    ok = require_in_range(epsilon, "epsilon", 0.0, 1.0, low_inclusive=False, high_inclusive=False)
+    ok = ok & require_in_range(delta, "delta", 0.0, 1.0, low_inclusive=False, high_inclusive=False)
+    ok = ok & require_positive(sensitivity, "sensitivity")
+    eps = float_input(epsilon, "epsilon")
+    return guard(ok, float_input(sensitivity, "sensitivity") * jnp.sqrt(2.0 * jnp.log(1.25 / jnp.asarray(delta))) / eps)
 
 
-@jax.jit
 def analytic_gaussian_log_delta(sigma, epsilon, sensitivity):
     """``log delta(sigma)`` of the Gaussian mechanism at level ``epsilon`` (Balle & Wang 2018, Thm 8).
 
@@ -113,8 +119,16 @@ def analytic_gaussian_log_delta(sigma, epsilon, sensitivity):
     so that delta down to ~1e-300 keeps full relative precision. This is the
     exact privacy profile: the smallest delta for which the mechanism is
     (epsilon, delta)-DP. ``sigma = 0`` gives ``log delta = 0`` (delta = 1) for finite
-    epsilon; ``epsilon = inf`` gives ``-inf``.
+    epsilon; ``epsilon = inf`` gives ``-inf``. ``sigma < 0``, ``epsilon <= 0``, ``sensitivity <= 0`` or NaN:
+    eagerly ``ValueError``, under ``jit`` NaN.
     """
+    ok = require_positive(sigma, "sigma", allow_zero=True, allow_inf=True) & check_epsilon(epsilon)
+    ok = ok & require_positive(sensitivity, "sensitivity")
+    return guard(ok, _log_delta(float_input(sigma, "sigma"), float_input(epsilon, "epsilon"), sensitivity))
+
+
+@jax.jit
+def _log_delta(sigma, epsilon, sensitivity):
     s, eps = jnp.asarray(sigma), jnp.asarray(epsilon)
     d = jnp.asarray(sensitivity, s.dtype)
     pos = s > 0
@@ -147,13 +161,14 @@ def gaussian_sigma_analytic(epsilon, delta, sensitivity) -> GaussianCalibration:
     ``sigma = 0``. Works under ``jit``/``vmap`` in ``epsilon`` and ``delta``.
     Raises ``ValueError`` for concrete ``delta`` outside ``(0, 1)`` or ``epsilon <= 0``.
     """
-    _check_eps(epsilon)
-    check_in_range(delta, "delta", 0.0, 1.0, low_inclusive=False, high_inclusive=False)
-    check_positive(sensitivity, "sensitivity")
-    dtype = jnp.result_type(epsilon, delta, sensitivity)
-    dtype = dtype if jnp.issubdtype(dtype, jnp.floating) else jnp.result_type(float)
-    eps, delta, d = (jnp.asarray(v, dtype) for v in (epsilon, delta, sensitivity))
-    return _analytic_bisection(eps, delta, d)
+    ok = check_epsilon(epsilon)
+    ok = ok & require_in_range(delta, "delta", 0.0, 1.0, low_inclusive=False, high_inclusive=False)
+    ok = ok & require_positive(sensitivity, "sensitivity")
+    eps, delta, d = (
+        float_input(v, k) for v, k in ((epsilon, "epsilon"), (delta, "delta"), (sensitivity, "sensitivity"))
+    )
+    dtype = jnp.result_type(eps, delta, d)
+    return guard(ok, _analytic_bisection(eps.astype(dtype), delta.astype(dtype), d.astype(dtype)))
 
 
 @jax.jit
@@ -165,13 +180,13 @@ def _analytic_bisection(eps, delta, d) -> GaussianCalibration:
     def body(_, bracket):
         lo, hi = bracket
         mid = 0.5 * (lo + hi)
-        private = analytic_gaussian_log_delta(jnp.exp(mid), eps, d) <= log_target
+        private = _log_delta(jnp.exp(mid), eps, d) <= log_target
         return jnp.where(private, lo, mid), jnp.where(private, mid, hi)
 
     lo, hi = jax.lax.fori_loop(0, _BISECTION_STEPS, body, (lo, hi))
     fin = jnp.isfinite(eps)
     sigma = jnp.where(fin, jnp.exp(hi), jnp.zeros_like(hi))
-    log_delta = analytic_gaussian_log_delta(sigma, eps, d)
+    log_delta = _log_delta(sigma, eps, d)
     # the loop's comparisons and this re-evaluation may be compiled differently: allow a few ulps of log delta
     slack = 64 * jnp.finfo(eps.dtype).eps * jnp.maximum(1.0, jnp.abs(log_target))
     converged = (log_delta <= log_target + slack) | ~fin

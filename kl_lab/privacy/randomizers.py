@@ -38,7 +38,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from kl_lab.numerics import check_floating, check_positive, is_concrete
+from kl_lab.families.validation import in_range, positive, require_not_nan, validated
+from kl_lab.numerics import check_floating, is_concrete
 
 __all__ = [
     "randomized_response",
@@ -59,8 +60,7 @@ __all__ = [
 ]
 
 
-def _check_eps(epsilon) -> None:
-    check_positive(epsilon, "epsilon", allow_inf=True)
+_EPS = positive(allow_inf=True)  #: epsilon > 0; inf = no privacy
 
 
 def _check_unit_box(x, name: str = "x") -> None:
@@ -70,9 +70,9 @@ def _check_unit_box(x, name: str = "x") -> None:
 
 
 # ---------------------------------------------------------------- binary and k-ary RR
+@validated(int_fill=-1, epsilon=_EPS)
 def randomized_response(key: jax.Array, bits: jax.Array, epsilon) -> jax.Array:
     """Flip each bit (0/1 ints or bools) with probability ``1/(1+e^eps)``; returns the dtype of ``bits``."""
-    _check_eps(epsilon)
     return _rr(key, jnp.asarray(bits), jnp.asarray(epsilon, float))
 
 
@@ -82,18 +82,21 @@ def _rr(key, bits, epsilon):
     return jnp.where(flip, 1 - bits.astype(jnp.int32), bits.astype(jnp.int32)).astype(bits.dtype)
 
 
+@validated(epsilon=_EPS)
 def rr_debias(reports: jax.Array, epsilon) -> jax.Array:
     """Unbiased estimate of each bit from its report: ``(b~ - (1-p)) / (2p - 1)``, ``p = e^eps/(1+e^eps)``."""
     p = jax.nn.sigmoid(jnp.asarray(epsilon, float))
     return (jnp.asarray(reports, p.dtype) - (1 - p)) / (2 * p - 1)
 
 
+@validated(epsilon=_EPS)
 def rr_variance(epsilon):
     """Variance of one debiased report, ``p(1-p)/(2p-1)^2 = e^eps/(e^eps-1)^2`` (same for both bits)."""
     eps = jnp.asarray(epsilon, float)
     return jnp.exp(-eps) / jnp.expm1(-eps) ** 2
 
 
+@validated(epsilon=_EPS)
 def rr_log_probs(epsilon):
     """Exact output law: ``(2, 2)`` table of ``log P(report = j | bit = i)``."""
     return krr_log_probs(epsilon, 2)
@@ -105,9 +108,9 @@ def _krr_pq_log(epsilon, k: int):
     return eps - log_norm, -log_norm
 
 
+@validated(int_fill=-1, epsilon=_EPS)
 def kary_randomized_response(key: jax.Array, values: jax.Array, epsilon, k: int) -> jax.Array:
     """Generalised RR on ``{0, ..., k-1}``: keep w.p. ``e^eps/(e^eps+k-1)``, else a uniform *other* value."""
-    _check_eps(epsilon)
     if not isinstance(k, (int, np.integer)) or k < 2:
         raise ValueError(f"k must be an int >= 2; got {k!r}")
     values = jnp.asarray(values)
@@ -127,6 +130,7 @@ def _krr(key, values, epsilon, k):
     return jnp.where(keep, values, (values + shift) % k).astype(values.dtype)
 
 
+@validated(epsilon=_EPS)
 def krr_frequencies(reports: jax.Array, epsilon, k: int) -> jax.Array:
     """Unbiased frequency estimates ``(c_j/n - q)/(p - q)`` from ``n`` reports (last axis = users)."""
     log_p, log_q = _krr_pq_log(epsilon, k)
@@ -135,6 +139,7 @@ def krr_frequencies(reports: jax.Array, epsilon, k: int) -> jax.Array:
     return (counts - q) / (p - q)
 
 
+@validated(n=positive(), freqs=in_range(0.0, 1.0), epsilon=_EPS)
 def krr_variance(freqs: jax.Array, n, epsilon, k: int) -> jax.Array:
     """Exact variance of :func:`krr_frequencies` for true frequencies ``freqs`` and ``n`` users."""
     log_p, log_q = _krr_pq_log(epsilon, k)
@@ -143,6 +148,7 @@ def krr_variance(freqs: jax.Array, n, epsilon, k: int) -> jax.Array:
     return (f * p * (1 - p) + (1 - f) * q * (1 - q)) / (n * (p - q) ** 2)
 
 
+@validated(epsilon=_EPS)
 def krr_log_probs(epsilon, k: int):
     """Exact output law: ``(k, k)`` table of ``log P(report = j | value = i)``."""
     log_p, log_q = _krr_pq_log(epsilon, k)
@@ -162,6 +168,7 @@ def _duchi_constants(d: int):
     return log_n, log_m, log_s, log_binom
 
 
+@validated(epsilon=_EPS)
 def duchi_scale(epsilon, d: int):
     """Output magnitude ``B(eps, d) = (d/S) (N coth(eps/2) + M/expm1(eps))`` (so that ``E z = x``)."""
     log_n, log_m, log_s, _ = _duchi_constants(d)
@@ -170,6 +177,7 @@ def duchi_scale(epsilon, d: int):
     return d * (math.exp(log_n - log_s) * coth + math.exp(log_m - log_s) / jnp.expm1(eps))
 
 
+@validated(x=in_range(-1.0, 1.0), epsilon=_EPS)
 def duchi_variance(x: jax.Array, epsilon) -> jax.Array:
     """Per-coordinate variance ``B^2 - x_j^2`` of :func:`duchi_mechanism` (x of shape (..., d))."""
     x = jnp.asarray(x)
@@ -185,13 +193,13 @@ def _duchi_log_mass(epsilon, d: int):
     return jnp.where(js > d / 2, eps + log_b, log_b)
 
 
+@validated(x=in_range(-1.0, 1.0), epsilon=_EPS)
 def duchi_mechanism(key: jax.Array, x: jax.Array, epsilon) -> jax.Array:
     """Duchi et al.'s eps-LDP release of ``x`` in ``[-1, 1]^d`` (shape (n, d)), even-d repaired.
 
     Unbiased for ``x``; outputs lie in ``{-B, B}^d``. ``epsilon = inf`` is not a
     limit of privacy here (B -> d N / S > 1): the output stays random.
     """
-    _check_eps(epsilon)
     x = jnp.asarray(x)
     _check_unit_box(x)
     if x.ndim < 1:
@@ -220,6 +228,7 @@ def _duchi(key, x, epsilon):
     return duchi_scale(epsilon, d).astype(x.dtype) * w
 
 
+@validated(x=in_range(-1.0, 1.0), epsilon=_EPS)
 def duchi_log_probs(x: jax.Array, epsilon) -> jax.Array:
     """Exact ``log P(z = B w | x)`` for every ``w`` in ``{-1, 1}^d`` (rows of ``x`` (m, d); d <= 12).
 
@@ -250,9 +259,9 @@ def _pm_constants(epsilon):
     return e2, c
 
 
+@validated(x=in_range(-1.0, 1.0), epsilon=_EPS)
 def piecewise_mechanism(key: jax.Array, x: jax.Array, epsilon) -> jax.Array:
     """Wang et al.'s piecewise mechanism for scalars in ``[-1, 1]`` (any shape; coordinates independent)."""
-    _check_eps(epsilon)
     x = jnp.asarray(x)
     _check_unit_box(x)
     return _piecewise(key, x, jnp.asarray(epsilon, float))
@@ -273,12 +282,14 @@ def _piecewise(key, x, epsilon):
     return jnp.where(inside, central, outer)
 
 
+@validated(x=in_range(-1.0, 1.0), epsilon=_EPS)
 def piecewise_variance(x: jax.Array, epsilon) -> jax.Array:
     """``Var = x^2/(e^{eps/2}-1) + (e^{eps/2}+3)/(3 (e^{eps/2}-1)^2)`` (Wang et al. 2019, Lemma 2)."""
     e2, _ = _pm_constants(epsilon)
     return jnp.asarray(x) ** 2 / (e2 - 1) + (e2 + 3) / (3 * (e2 - 1) ** 2)
 
 
+@validated(x=in_range(-1.0, 1.0), z=require_not_nan, epsilon=_EPS)
 @jax.jit
 def piecewise_log_density(z: jax.Array, x: jax.Array, epsilon) -> jax.Array:
     """``log`` of the output density at ``z`` given ``x``: ``p`` on ``[l, r]``, ``p e^{-eps}`` elsewhere in ``[-C, C]``.

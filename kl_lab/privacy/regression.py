@@ -46,11 +46,15 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from kl_lab.numerics import check_positive, check_rank, is_concrete
+from kl_lab.families.validation import float_input, guard, require_finite, require_in_range, require_positive
+from kl_lab.numerics import check_rank, is_concrete
 from kl_lab.privacy.mechanisms import gaussian_sigma
 
 __all__ = [
     "LDPRegressionResult",
+    "validate_regression_inputs",
+    "clip_records",
+    "is_infinite_epsilon",
     "nldp_sparse_regression",
     "nonprivate_sparse_regression",
     "covariance_sensitivity",
@@ -87,19 +91,27 @@ def covariance_sensitivity(d: int, clip_x):
     return jnp.asarray(clip_x) ** 2 * math.sqrt(d * (d + 0.5))
 
 
-def _validate(x, y, epsilon, delta):
-    x, y = jnp.asarray(x), jnp.asarray(y)
+def validate_regression_inputs(x, y, epsilon, delta):
+    """Check the data and privacy level of an LDP regression: ``(x, y, ok)`` (one bad-value policy).
+
+    Static: ``x`` (n, d), ``y`` (n,), ``n >= 1``. Values (eager ``ValueError``, ``ok`` traced under ``jit``):
+    ``x``, ``y`` finite, ``epsilon > 0`` (``inf`` = no privacy), ``delta`` in (0, 1).
+    """
+    x, y = float_input(x, "x"), float_input(y, "y")
     check_rank(x, 2, "x")
     check_rank(y, 1, "y")
     if x.shape[0] != y.shape[0]:
         raise ValueError(f"x and y must have the same number of users; got x {x.shape} and y {y.shape}")
-    check_positive(epsilon, "epsilon", allow_inf=True)
-    if is_concrete(delta) and not (0 < float(delta) < 1):
-        raise ValueError(f"delta must lie in (0, 1); got {delta}")
-    return x, y
+    if x.shape[0] == 0:
+        raise ValueError(f"x must hold at least one user (its sample axis 0 is empty); got shape {x.shape}")
+    ok = require_finite(x, "x") & require_finite(y, "y")
+    ok = ok & require_positive(epsilon, "epsilon", allow_inf=True)
+    ok = ok & require_in_range(delta, "delta", 0.0, 1.0, low_inclusive=False, high_inclusive=False)
+    return x, y, ok
 
 
-def _is_inf(epsilon) -> bool:
+def is_infinite_epsilon(epsilon) -> bool:
+    """True when ``epsilon`` is concrete and infinite (no privacy: the noise-free path)."""
     return is_concrete(epsilon) and math.isinf(float(epsilon))
 
 
@@ -111,7 +123,8 @@ def _sym_noise(key, d, scale, dtype, shape=()):
     return scale * (m + jnp.swapaxes(jnp.triu(m, 1), -1, -2))
 
 
-def _clip(x, y, clip_x, clip_y):
+def clip_records(x, y, clip_x, clip_y):
+    """Clip ``x`` to ``[-clip_x, clip_x]`` and ``y`` to ``[-clip_y, clip_y]``; also the fraction of users clipped."""
     xc, yc = jnp.clip(x, -clip_x, clip_x), jnp.clip(y, -clip_y, clip_y)
     clipped = jnp.any(xc != x, axis=-1) | (yc != y)
     return xc, yc, jnp.mean(clipped.astype(x.dtype))
@@ -164,42 +177,44 @@ def nldp_sparse_regression(
       per_user: materialise every user's noisy release (the literal protocol) instead of drawing
         the aggregate noise directly (same law).
     """
-    x, y = _validate(x, y, epsilon, delta)
+    x, y, ok = validate_regression_inputs(x, y, epsilon, delta)
     n, d = x.shape
     dtype = x.dtype
     if sparsity is not None and not (isinstance(sparsity, int) and 1 <= sparsity <= d):
         raise ValueError(f"sparsity must be an int in [1, d={d}]; got {sparsity!r}")
     y_scale = math.sqrt(theta_norm**2 * x_scale**2 + 1.0) if y_scale is None else y_scale
-    no_priv = _is_inf(epsilon)
+    no_priv = is_infinite_epsilon(epsilon)
     if clip_x is None:
         clip_x = math.inf if no_priv else default_clip(n, x_scale)
     if clip_y is None:
         clip_y = math.inf if no_priv else default_clip(n, y_scale)
-    check_positive(clip_x, "clip_x", allow_inf=True)
-    check_positive(clip_y, "clip_y", allow_inf=True)
+    ok = ok & require_positive(clip_x, "clip_x", allow_inf=True) & require_positive(clip_y, "clip_y", allow_inf=True)
     if public_x is not None:
         check_rank(public_x, 2, "public_x")
         if public_x.shape[1] != d:
             raise ValueError(f"public_x must have d={d} columns; got shape {public_x.shape}")
         public_x = jnp.asarray(public_x, dtype)
-    return _nldp_core(
-        key,
-        x,
-        y,
-        epsilon,
-        delta,
-        clip_x,
-        clip_y,
-        x_scale,
-        y_scale,
-        theta_norm,
-        eig_floor,
-        threshold,
-        public_x,
-        beta,
-        sparsity=sparsity,
-        calibration=calibration,
-        per_user=per_user,
+    return guard(
+        ok,
+        _nldp_core(
+            key,
+            x,
+            y,
+            epsilon,
+            delta,
+            clip_x,
+            clip_y,
+            x_scale,
+            y_scale,
+            theta_norm,
+            eig_floor,
+            threshold,
+            public_x,
+            beta,
+            sparsity=sparsity,
+            calibration=calibration,
+            per_user=per_user,
+        ),
     )
 
 
@@ -227,7 +242,7 @@ def _nldp_core(
     n, d = x.shape
     dtype = x.dtype
     clip_x, clip_y = jnp.asarray(clip_x, dtype), jnp.asarray(clip_y, dtype)
-    xc, yc, frac = _clip(x, y, clip_x, clip_y)
+    xc, yc, frac = clip_records(x, y, clip_x, clip_y)
 
     eps = jnp.asarray(epsilon, dtype)
     finite = jnp.isfinite(eps)

@@ -127,7 +127,8 @@ def test_bad_inputs():
         P.laplace_scale(-1.0, 1.0)
     with pytest.raises(ValueError, match="sensitivity"):
         P.gaussian_sigma_analytic(1.0, 1e-5, 0.0)
-    with pytest.raises(TypeError, match="x"):
-        P.laplace_mechanism(jax.random.key(0), jnp.arange(3), 1.0, 1.0)
+    with pytest.raises(TypeError, match="x must be"):
+        P.laplace_mechanism(jax.random.key(0), ["a", "b"], 1.0, 1.0)
+    assert P.laplace_mechanism(jax.random.key(0), jnp.arange(3), 1.0, 1.0).dtype == jnp.result_type(float)
     with pytest.raises(ValueError, match="calibration"):
         P.mechanisms.gaussian_sigma(1.0, 1e-5, 1.0, "nope")
