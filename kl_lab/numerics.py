@@ -259,7 +259,7 @@ def check_in_range(
 
 def check_same_shape(a: Any, b: Any, name_a: str, name_b: str) -> None:
     """Raise ``ValueError`` when two arrays' shapes differ (static; works under jit)."""
-    sa, sb = jnp.shape(a), jnp.shape(b)
+    sa, sb = np.shape(a), np.shape(b)
     if sa != sb:
         raise ValueError(f"{name_a} and {name_b} must have the same shape; got {sa} and {sb}")
 
@@ -267,10 +267,10 @@ def check_same_shape(a: Any, b: Any, name_a: str, name_b: str) -> None:
 def check_rank(x: Any, rank: int | tuple[int, ...], name: str) -> None:
     """Raise ``ValueError`` unless ``x.ndim`` is ``rank`` (or one of ``rank``)."""
     ranks = (rank,) if isinstance(rank, int) else tuple(rank)
-    nd = jnp.ndim(x)
+    nd = np.ndim(x)  # np, not jnp: lists are accepted (jnp.ndim of a list is deprecated); tracers have .ndim
     if nd not in ranks:
         want = ranks[0] if len(ranks) == 1 else f"one of {ranks}"
-        raise ValueError(f"{name} must have rank {want}; got rank {nd} (shape {jnp.shape(x)})")
+        raise ValueError(f"{name} must have rank {want}; got rank {nd} (shape {np.shape(x)})")
 
 
 def check_floating(x: Any, name: str) -> None:
@@ -298,7 +298,7 @@ def check_nonempty(x: Any, name: str, axis: int = -1, what: str = "outcome") -> 
     The library's one behaviour for empty input (module docstring): an empty distribution axis is an error,
     batch axes of size 0 give an empty result.
     """
-    shape = jnp.shape(x)
+    shape = np.shape(x)
     if shape and shape[axis] == 0:
         raise ValueError(f"{name} must have at least one {what} along axis {axis}; got shape {tuple(shape)}")
 

@@ -76,7 +76,7 @@ def _prep(mean_p, cov_p, mean_q, cov_q, diag: bool):
         nm.check_floating(x, n)
         if jnp.ndim(x) < (1 if diag or n.startswith("mean") else 2):
             raise ValueError(f"{n} must have rank >= {1 if diag or n.startswith('mean') else 2}; got {jnp.shape(x)}")
-    d = jnp.shape(mean_p)[-1]
+    d = jnp.shape(args[0])[-1]
     for x, n in zip(args, names):
         s = jnp.shape(x)
         want = (d,) if (diag or n.startswith("mean")) else (d, d)
@@ -88,7 +88,7 @@ def _prep(mean_p, cov_p, mean_q, cov_q, diag: bool):
     except ValueError:
         raise ValueError(f"batch shapes of {names} must broadcast; got {batch}") from None
     if d == 0:
-        raise ValueError(f"mean_p must have at least one coordinate (d >= 1); got shape {jnp.shape(mean_p)}")
+        raise ValueError(f"mean_p must have at least one coordinate (d >= 1); got shape {jnp.shape(args[0])}")
     dtype = jnp.result_type(*args)
     cd = nm.compute_dtype(dtype)
     out = []

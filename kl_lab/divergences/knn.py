@@ -159,6 +159,6 @@ def knn_kl(x: Array, y: Array, k: int = 1, *, block_size: int = 2048) -> Array:
         "k-NN distances",
         count=ties,
     )
-    n, d = log_rho2.shape[0], jnp.shape(x)[1]
-    m = jnp.shape(y)[0]
+    n, d = log_rho2.shape[0], np.shape(x)[1]
+    m = np.shape(y)[0]
     return finish(ok, 0.5 * d * jnp.mean(log_nu2 - log_rho2) + math.log(m / (n - 1)), dtype)
