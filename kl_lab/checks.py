@@ -194,7 +194,7 @@ def resolution(
                 break
             if fails(sign * t):
                 hi = float(t)
-                while hi - lo > 1e-3 * hi:
+                while hi - lo > 1e-3 * hi and hi > 1e-12:  # below the grid's floor: report <= 1e-12
                     mid = 0.5 * (lo + hi)
                     lo, hi = (lo, mid) if fails(sign * mid) else (mid, hi)
                 best = min(best, hi)

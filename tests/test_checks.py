@@ -41,3 +41,38 @@ def test_table_and_assert():
     assert_checks([ok])
     with pytest.raises(AssertionError, match="1 theory check"):
         assert_checks([ok, bad])
+
+
+def test_resolution_is_the_smallest_failing_relative_change():
+    from kl_lab.checks import resolution
+
+    # |1.01 - p(1 + d)| > 0.05 first at d = +0.06 or d = -0.04: the smaller is 0.04
+    assert abs(resolution("abs", 1.0, 1.01, 0.05) - 0.04) < 1e-4
+    assert abs(resolution("zscore", 1.0, 1.0, 4.0, stderr=0.01) - 0.04) < 1e-4
+    assert abs(resolution("bound", 1.0, 0.5, 0.0) - 0.5) < 1e-3  # the bound must drop by half to fail
+    assert resolution("bound", float("inf"), 0.5, 0.0) == float("inf")  # an infinite bound cannot fail
+    assert resolution("bound", [], [], 0.0) == float("inf")  # nothing tested: cannot fail
+    # exact equality with zero tolerance fails at once, and the search terminates (regression: it looped)
+    assert resolution("abs", 0.0, 0.0, 0.0) <= 1e-12
+    assert resolution("bound", 1.0, 1.0, 0.0) <= 1e-12
+
+
+def test_checks_vocabulary_reads_like_the_mathematics():
+    from kl_lab.checks import Checks, derived, law, paper
+    from kl_lab.experiment import Paper
+
+    c = Checks(Paper("A. Author", 2024, "2401.00001v2", "Sec. 3"))
+    c.upper_bound("ub", [0.1, 0.2], [0.2, 0.2], claim="x <= y", origin=law("Pinsker"))
+    c.lower_bound("lb", 0.3, 0.2, claim="x >= y", origin=derived("module docstring"))
+    c.close("eq", 2.0, 2.1, rtol=0.01, why="1 %", claim="x = y", origin=paper("Thm 3.1 (v2)"))
+    c.within_se("mc", 0.0, 0.3, 0.1, claim="E X = 0", origin=paper("Eq. (4)"))
+    assert [x.passed for x in c] == [True, True, False, True]
+    assert [x.origin for x in c] == ["law", "derived", "paper", "paper"]
+    assert c[2].source == "A. Author (2024), arXiv:2401.00001v2, Thm 3.1 (v2)"
+    assert "family-wise false-alarm rate" in c[3].reason and c[3].tolerance > 3  # Bonferroni z at 1e-3
+    with pytest.raises(ValueError, match="origin"):
+        Checks(None).close("x", 1.0, 1.0, atol=0.1, why="w", claim="c")
+    with pytest.raises(ValueError, match="exactly one of rtol and atol"):
+        c.close("x", 1.0, 1.0, why="w", claim="c", origin=law("l"))
+    with pytest.raises(ValueError, match="needs a reason"):
+        c.upper_bound("x", 1.0, 1.0, slack=0.1, claim="c", origin=law("l"))
