@@ -78,3 +78,14 @@ def test_unknown_experiment_suggests_close_matches():
 def test_to_jsonable_roundtrip():
     d = exp_lib.to_jsonable({"a": np.array([1.0, np.inf, -np.inf, np.nan]), "b": np.int64(3), "c": (1, 2)})
     assert d == {"a": [1.0, "inf", "-inf", "nan"], "b": 3, "c": [1, 2]}
+
+
+def test_overrides_are_applied_recorded_and_reloaded(tmp_path):
+    rec = exp_lib.run_experiment("bernoulli_bounds", quick=True, out=tmp_path, overrides={"grid_points": 21})
+    assert rec.config.grid_points == 21 and rec.config.chunk_size == 256  # the quick preset, then the override
+    module, config, results, doc = exp_lib.load_saved("bernoulli_bounds", out=tmp_path)
+    assert doc["overrides"] == {"grid_points": 21}
+    assert config == rec.config
+    assert all(c.passed for c in module.checks(results, config))
+    with pytest.raises(exp_lib.ConfigOverrideError, match="grid_point"):
+        exp_lib.run_experiment("bernoulli_bounds", quick=True, out=tmp_path, overrides={"grid_point": 21})
