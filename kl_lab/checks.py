@@ -73,6 +73,7 @@ class Check:
     origin: str = "unspecified"  # one of ORIGINS: whose claim this is
     origin_detail: str = ""  # where: paper location, deriving docstring, chosen model, or the law
     resolution: float = math.nan  # smallest relative change of the prediction that fails it (see resolution())
+    alternatives: Any = None  # competing predictions the measurement must exclude (the claim's distinction)
 
     def to_json(self) -> dict:
         d = dataclasses.asdict(self)
@@ -103,6 +104,7 @@ def check(
     direction: str = "upper",
     origin: str = "unspecified",
     origin_detail: str = "",
+    alternatives: Any = None,
 ) -> Check:
     """Build a :class:`Check`, computing ``passed`` and the worst deviation.
 
@@ -131,6 +133,18 @@ def check(
     worst = float("nan") if np.any(np.isnan(dev)) else float(np.max(dev)) if np.size(dev) else 0.0
     passed = bool(np.all(ok))
     res = resolution(kind, p, m, float(tolerance), se, direction) if passed else 0.0
+    if passed and math.isinf(res):
+        passed = False  # a check no change of the prediction can fail is an error, not a pass
+        reason += " [FAILS: cannot fail -- no change of the prediction makes it fail]"
+    if alternatives is not None:
+        indistinct = []
+        for alt in np.atleast_1d(np.asarray(alternatives, dtype=float)):
+            d_alt = _deviation(kind, np.broadcast_to(alt, np.shape(p)) if np.ndim(p) else alt, m, se, direction)
+            if bool(np.all((d_alt <= tolerance) & ~np.isnan(d_alt))):
+                indistinct.append(float(alt))
+        if indistinct:
+            passed = False
+            reason += f" [FAILS: the measurement cannot tell the prediction from the alternative(s) {indistinct}]"
     return Check(
         name=name,
         claim=claim,
@@ -140,13 +154,14 @@ def check(
         measured=measured,
         tolerance=float(tolerance),
         reason=reason,
-        passed=bool(np.all(ok)),
+        passed=passed,
         stderr=stderr,
         direction=direction,
         worst=worst,
         origin=origin,
         origin_detail=origin_detail,
         resolution=res,
+        alternatives=None if alternatives is None else _jsonable(alternatives),
     )
 
 
@@ -331,7 +346,10 @@ class Checks(list):
     Each verb builds a check, appends it and returns it; ``checks()`` in an experiment ends with
     ``return c``. Every verb takes ``claim`` (the sentence tested), ``origin`` (a :class:`Origin` from
     :func:`paper`, :func:`derived`, :func:`hypothesis` or :func:`law`; default: the one given to the
-    constructor) and ``why`` (the one-line reason for the tolerance).
+    constructor) and ``why`` (the one-line reason for the tolerance). ``close``, ``within_se``, ``slope``
+    and ``loglog_slope`` also take ``alternatives``: competing predictions (e.g. the other candidate
+    exponents) that the measurement must exclude under the same tolerance; if one of them would pass too,
+    the check fails -- its resolution is coarser than the distinction the claim makes.
 
     Example:
       >>> from kl_lab.experiment import Paper
@@ -383,6 +401,7 @@ class Checks(list):
         why: str,
         claim: str,
         origin: Origin | None = None,
+        alternatives: Any = None,
     ) -> Check:
         """``measured`` equals ``predicted`` within ``rtol`` (relative to ``|predicted|``) or ``atol``."""
         if (rtol is None) == (atol is None):
@@ -397,6 +416,7 @@ class Checks(list):
             measured=measured,
             tolerance=tol,
             reason=why,
+            alternatives=alternatives,
         )
 
     def upper_bound(
@@ -470,6 +490,7 @@ class Checks(list):
         why: str = "",
         claim: str,
         origin: Origin | None = None,
+        alternatives: Any = None,
     ) -> Check:
         """``|measured - predicted| <= z * se`` at every point (a Monte Carlo comparison).
 
@@ -493,6 +514,7 @@ class Checks(list):
             stderr=se,
             tolerance=z,
             reason=reason,
+            alternatives=alternatives,
         )
 
     def slope(
@@ -506,6 +528,7 @@ class Checks(list):
         se: Any = None,
         claim: str,
         origin: Origin | None = None,
+        alternatives: Any = None,
     ) -> Check:
         """A measured exponent (log-log slope) equals ``predicted`` within ``tol`` (absolute)."""
         return self._add(
@@ -518,6 +541,7 @@ class Checks(list):
             stderr=se,
             tolerance=tol,
             reason=why,
+            alternatives=alternatives,
         )
 
     def loglog_slope(
@@ -532,6 +556,7 @@ class Checks(list):
         why: str = "",
         claim: str,
         origin: Origin | None = None,
+        alternatives: Any = None,
     ) -> Check:
         """Fit ``log y = slope log x + b`` (:func:`kl_lab.stats.loglog_slope`) and compare the slope.
 
@@ -546,4 +571,14 @@ class Checks(list):
             why = ""
         if why:
             reason += f"; {why}"
-        return self.slope(name, predicted, fit.slope, tol=tol, se=fit.stderr, why=reason, claim=claim, origin=origin)
+        return self.slope(
+            name,
+            predicted,
+            fit.slope,
+            tol=tol,
+            se=fit.stderr,
+            why=reason,
+            claim=claim,
+            origin=origin,
+            alternatives=alternatives,
+        )

@@ -76,3 +76,20 @@ def test_checks_vocabulary_reads_like_the_mathematics():
         c.close("x", 1.0, 1.0, why="w", claim="c", origin=law("l"))
     with pytest.raises(ValueError, match="needs a reason"):
         c.upper_bound("x", 1.0, 1.0, slack=0.1, claim="c", origin=law("l"))
+
+
+def test_alternatives_and_cannot_fail():
+    from kl_lab.checks import Checks, law
+    from kl_lab.experiment import Paper
+
+    c = Checks(Paper("A", 2024, "x"))
+    # measured slope -0.5 +- 0.05: tells -1/2 from -1/3 and -2/3
+    assert c.slope(
+        "s", -0.5, -0.52, tol=0.05, why="w", claim="c", origin=law("l"), alternatives=[-1 / 3, -2 / 3]
+    ).passed
+    # a band of 0.3 contains -1/3 too: the claim's distinction is not resolved
+    wide = c.slope("w", -0.5, -0.52, tol=0.3, why="w", claim="c", origin=law("l"), alternatives=[-1 / 3, -2 / 3])
+    assert not wide.passed and "cannot tell" in wide.reason
+    # an infinite bound cannot fail: that is a failure, not a pass
+    vacuous = c.upper_bound("v", 1.0, float("inf"), claim="c", origin=law("l"))
+    assert not vacuous.passed and "cannot fail" in vacuous.reason
