@@ -21,7 +21,9 @@ def test_kinds_pass_and_fail():
 
 def test_nan_never_passes_and_inf_bound():
     assert not check("n", kind="abs", predicted=1.0, measured=np.nan, tolerance=1.0, **KW).passed
-    assert check("i", kind="bound", predicted=np.inf, measured=np.inf, tolerance=0.0, **KW).passed
+    # inf <= inf holds at an entry, but a check made of such entries alone cannot fail: a failure
+    assert check("i", kind="bound", predicted=[np.inf, 1.0], measured=[np.inf, 0.5], tolerance=0.0, **KW).passed
+    assert not check("i", kind="bound", predicted=np.inf, measured=np.inf, tolerance=0.0, **KW).passed
 
 
 def test_bad_construction_raises():
