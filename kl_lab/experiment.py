@@ -248,19 +248,18 @@ def _parse_as(text: str, tp: Any, default: Any) -> Any:
         inner = [a for a in args if a is not type(None)]
         return _parse_as(text, inner[0] if len(inner) == 1 else str, default)
     if tp is tuple or origin is tuple or (tp is None and isinstance(default, tuple)):
-        if args and args[-1] is Ellipsis:
-            elem_types: Any = None
-            elem = args[0]
-        else:
-            elem_types, elem = (args or None), None
-        if elem is None and elem_types is None:  # untyped tuple: from the default's elements
-            elem = float if any(isinstance(v, float) for v in default or ()) else type(default[0]) if default else str
-        nested = elem is tuple or typing.get_origin(elem) is tuple or any(typing.get_origin(a) is tuple for a in args)
-        parts = [p for p in text.split(";" if nested else ",") if p.strip()] if text.strip() else []
-        if elem_types is not None and len(parts) != len(elem_types):
-            raise ValueError(f"expected {len(elem_types)} comma-separated values")
-        types_ = elem_types or [elem] * len(parts)
-        return tuple(_parse_as(p.strip(), t, None) for p, t in zip(parts, types_))
+        if args and args[-1] is not Ellipsis:  # tuple[int, float]: one value per position
+            positional: list | None = list(args)
+            elem = None
+        else:  # tuple[float, ...], or a bare tuple typed from the default's elements
+            positional = None
+            floats = any(isinstance(v, float) for v in default or ())
+            elem = args[0] if args else float if floats else type(default[0]) if default else str
+        nested = any(a is tuple or typing.get_origin(a) is tuple for a in (positional or [elem]))
+        parts = [p.strip() for p in text.split(";" if nested else ",") if p.strip()]
+        if positional is not None and len(parts) != len(positional):
+            raise ValueError(f"expected {len(positional)} values; got {len(parts)}")
+        return tuple(_parse_as(p, t, None) for p, t in zip(parts, positional or [elem] * len(parts)))
     if tp is None:
         tp = type(default) if default is not None else str
     if tp is bool:
@@ -313,7 +312,7 @@ def parse_overrides(config_cls: type, items: Sequence[str] | None) -> dict[str, 
         try:
             out[name] = _parse_as(text, tp, default)
         except (ValueError, TypeError, IndexError) as e:
-            want = getattr(tp, "__name__", None) or str(tp or type(default).__name__)
+            want = type(default).__name__ if tp is None else tp.__name__ if isinstance(tp, type) else str(tp)
             raise ConfigOverrideError(
                 f"--set {item!r}: field {name!r} expects {want} (default {default!r}); got {text!r} ({e}). "
                 f"Fields: {listing}"
