@@ -485,7 +485,12 @@ def gen_notebooks() -> list[str]:
     return [p.stem for p in paths]
 
 
-os.environ.setdefault("MPLBACKEND", "Agg")
-gen_api()
-gen_experiments()
-gen_notebooks()
+def main() -> None:
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    gen_api()
+    gen_experiments()
+    gen_notebooks()
+
+
+if __name__ in ("__main__", "<run_path>"):  # mkdocs-gen-files runs this file with runpy.run_path
+    main()

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import fcntl
 import importlib
+import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -206,3 +208,65 @@ def test_readme_links_to_the_guides():
     readme = (ROOT / "README.md").read_text()
     for guide in sorted((ROOT / "docs" / "guides").glob("*.md")):
         assert f"docs/guides/{guide.name}" in readme, f"README does not link the guide {guide.name}"
+
+
+# ------------------------------------------------------------------------------------------------
+# the generator's and the griffe extension's pieces, without a build
+# ------------------------------------------------------------------------------------------------
+def _load_docs_module(name: str):
+    sys.path.insert(0, str(ROOT / "docs"))
+    try:
+        spec = importlib.util.spec_from_file_location(f"kl_lab_docs_{name}", ROOT / "docs" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(ROOT / "docs"))
+
+
+def test_a_check_without_origin_is_unspecified():
+    gen = _load_docs_module("gen_pages")
+    checks = [
+        {"name": "a", "passed": True},
+        {"name": "b", "passed": False, "origin": "paper", "origin_detail": "Thm 3.1 (v3)"},
+        {"name": "c", "passed": True, "origin": "law"},
+    ]
+    assert gen.origin_counts(checks) == {"paper": (0, 1), "law": (1, 1), "unspecified": (1, 1)}
+    table = gen.checks_table(checks)
+    assert "kl-origin-unspecified" in table and "kl-origin-paper" in table and "Thm 3.1 (v3)" in table
+    assert "FAIL" in table
+    assert gen.fmt_value([[1.0, 3.0], [2.0, "inf"]]) == "4 values in [1, inf]"
+    assert gen.cli_value(((0.2, 0.1), (1, 0.4))) == "0.2,0.1;1,0.4" and gen.cli_value(True) == "true"
+
+
+def test_docstring_spellings_become_markdown():
+    roles = _load_docs_module("griffe_roles")
+    grouped = "Summary.\n\nArgs:\n  x, y: the two inputs,\n    same shape.\n  z: other.\n"
+    assert roles.split_grouped_params(grouped) == (
+        "Summary.\n\nArgs:\n  x: the two inputs,\n    same shape.\n  y: the two inputs,\n    same shape.\n  z: other.\n"
+    )
+    fenced = roles.fence_doctests("Example:\n  >>> 1 + 1\n  2\n")
+    assert "  ```pycon\n  >>> 1 + 1\n  2\n  ```" in fenced
+    literal = roles.convert_literal_blocks("The estimator::\n\n    D = sum p log(p/q)\n\nends.")
+    assert literal == "The estimator:\n\n```text\nD = sum p log(p/q)\n```\n\nends."
+
+
+def test_docstring_references_resolve_or_warn(caplog):
+    griffe = pytest.importorskip("griffe")
+    roles = _load_docs_module("griffe_roles")
+    pkg = griffe.load("kl_lab", search_paths=[str(ROOT)], docstring_parser="google")
+    obj = pkg["experiment.run_experiment"]
+    out = roles.convert_roles(":func:`~kl_lab.sweep.sweep` and :func:`parse_overrides`", obj, pkg)
+    assert out == "[`sweep()`][kl_lab.sweep.sweep] and [`parse_overrides()`][kl_lab.experiment.parse_overrides]"
+    assert roles.convert_roles(":class:`jax.Array`", obj, pkg) == "`jax.Array`"
+    with caplog.at_level("WARNING"):
+        assert roles.convert_roles(":func:`kl_lab.no_such_thing`", obj, pkg) == "`kl_lab.no_such_thing()`"
+    assert "does not resolve" in caplog.text
+
+
+def test_the_divergence_guide_example_runs():
+    text = (ROOT / "docs" / "guides" / "adding-a-divergence.md").read_text()
+    code = re.search(r"```python\n(.*?)```", text, re.S).group(1)
+    namespace: dict = {}
+    exec(compile(code, "adding-a-divergence.md", "exec"), namespace)
+    assert bool(namespace["jnp"].all(namespace["jnp"].isfinite(namespace["grad"])))
