@@ -48,6 +48,7 @@ API_GROUPS = [
     ("distillation", "Distillation", ["distillation"]),
     ("preference", "Preference alignment", ["preference"]),
     ("harness", "Sweeps and the harness", ["sweep", "experiment", "checks", "stats", "plotting", "cli"]),
+    ("datasets", "Data sets", ["datasets"]),
 ]
 
 
