@@ -72,7 +72,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _two_processes(exps, outs, dump, flag: bool) -> list[subprocess.CompletedProcess]:
+def _two_processes(exps, outs, dump, flag: bool, command: str) -> list[subprocess.CompletedProcess]:
     port = _free_port()
     procs = []
     for pid, out in enumerate(outs):
@@ -85,7 +85,7 @@ def _two_processes(exps, outs, dump, flag: bool) -> list[subprocess.CompletedPro
             KL_LAB_EXPERIMENTS=str(exps),
             FAKE_DUMP=str(dump),
         )
-        cmd = [sys.executable, "-m", "kl_lab.cli", "run", "two_procs", "--quiet", "--out", str(out)]
+        cmd = [sys.executable, "-m", "kl_lab.cli", command, "two_procs", "--quiet", "--out", str(out)]
         procs.append(subprocess.Popen(cmd + (["--distributed"] if flag else []), env=env, text=True,
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE))  # fmt: skip
     results = []
@@ -105,7 +105,7 @@ def _two_processes(exps, outs, dump, flag: bool) -> list[subprocess.CompletedPro
 
 def _diverge_and_rerun(tmp_path, exps, outs):
     """One scenario; ``None`` when the sources changed between its two runs (the run key moved: a shared tree)."""
-    _two_processes(exps, outs, tmp_path / "first", flag=True)
+    _two_processes(exps, outs, tmp_path / "first", flag=True, command="check")  # check: no figures to draw
     first = [dict(np.load(tmp_path / f"first{i}.npz")) for i in range(2)]
     for f in first:
         assert list(f["hits"]) == [False] * 4
@@ -114,7 +114,8 @@ def _diverge_and_rerun(tmp_path, exps, outs):
     chunks[0][1].unlink()  # process 0 lacks chunk 1
     chunks[1][2].unlink()  # process 1 lacks chunk 2
     chunks[1][0].write_bytes(chunks[1][0].read_bytes()[:50])  # process 1's chunk 0 is truncated
-    runs = _two_processes(exps, outs, tmp_path / "second", flag=False)  # started by the environment alone
+    # started by the environment alone; `run` writes the JSON, on process 0 only
+    runs = _two_processes(exps, outs, tmp_path / "second", flag=False, command="run")
     second = [dict(np.load(tmp_path / f"second{i}.npz")) for i in range(2)]
     if len({p.parent.parent for p in outs[0].rglob("chunk_*.npz")}) > 1:
         for o in outs:
