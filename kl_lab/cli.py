@@ -122,16 +122,9 @@ def _cmd_show(args: argparse.Namespace) -> int:
         print(f"overrides: {doc['overrides']}")
     rows = [["check", "origin", "kind", "worst", "tolerance", "result"]]
     for c in doc.get("checks", []):
-        rows.append(
-            [
-                str(c.get("name")),
-                str(c.get("origin", "")),
-                str(c.get("kind")),
-                str(c.get("worst")),
-                str(c.get("tolerance")),
-                "pass" if c.get("passed") else "FAIL",
-            ]
-        )
+        origin = " ".join(str(c.get(k) or "") for k in ("origin", "origin_detail")).strip() or "-"
+        num = [f"{v:.3g}" if isinstance(v, float) else str(v) for v in (c.get("worst"), c.get("tolerance"))]
+        rows.append([str(c.get("name")), origin, str(c.get("kind")), *num, "pass" if c.get("passed") else "FAIL"])
     print(_table(rows))
     return EXIT_OK
 
