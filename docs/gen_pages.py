@@ -148,7 +148,7 @@ def fmt_value(v: Any) -> str:
     if not isinstance(v, list):
         return fmt_num(v)
     vals = flat(v)
-    nums = [float(u) if not isinstance(u, str) else float(u) for u in vals if u is not None]
+    nums = [float(u) for u in vals if u is not None]
     if not nums:
         return f"[{len(vals)} values]"
     lo, hi = min(nums), max(nums)
