@@ -1,11 +1,13 @@
 """The sweep cache: keyed by everything the numbers depend on, checksummed, and deterministic across seeds."""
 
+import hashlib
 import json
 import os
 import subprocess
 import sys
 import textwrap
 import warnings
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -65,6 +67,12 @@ FAKE = textwrap.dedent(
         ]
     """
 )
+
+
+@pytest.fixture(autouse=True)
+def _code_hash_of_the_experiment_only(monkeypatch):
+    """The harness hashes every kl_lab source too; other people editing the tree mid-test must not move the key."""
+    monkeypatch.setattr(exp_lib, "code_hash", lambda m: hashlib.sha256(Path(m.__file__).read_bytes()).hexdigest())
 
 
 def _module(directory, text=FAKE, stem="fake_uniform"):
