@@ -73,7 +73,13 @@ def init_distributed(flag: bool = False) -> bool:
                 kwargs[arg] = int(os.environ[env])
             except ValueError:
                 raise _UsageError(f"{env} must be an integer; got {os.environ[env]!r}") from None
-    jax.distributed.initialize(**kwargs)
+    try:
+        jax.distributed.initialize(**kwargs)
+    except ValueError as e:  # no coordinator given and no cluster detected
+        raise _UsageError(
+            f"--distributed: jax.distributed.initialize() needs JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and "
+            f"JAX_PROCESS_ID (or a cluster JAX detects): {e}"
+        ) from None
     return True
 
 

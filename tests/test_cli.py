@@ -342,3 +342,15 @@ def test_readme_example_is_a_clean_experiment_file(tmp_path, monkeypatch):
     monkeypatch.setenv("KL_LAB_EXPERIMENTS", str(d))
     assert cli.main(["check", "readme_example", "--quick", "--quiet", "--out", str(tmp_path / "out")]) == 0
     assert "gallery" in section and "paper_figures/<name>.png" in section, "README must name the gallery entry"
+
+
+def test_distributed_without_a_coordinator_is_a_usage_error():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_")}
+    r = subprocess.run(
+        [sys.executable, "-m", "kl_lab.cli", "check", "bernoulli_bounds", "--quick", "--distributed"],
+        env=dict(env, JAX_PLATFORMS="cpu"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 2 and "JAX_COORDINATOR_ADDRESS" in r.stderr, (r.returncode, r.stderr[-2000:])
