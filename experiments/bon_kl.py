@@ -30,14 +30,14 @@ from kl_lab.alignment import (
     best_of_n_win_rate_bound,
     expected_bon_kl_estimator,
 )
-from kl_lab.checks import check
+from kl_lab.checks import Checks, derived, paper
 from kl_lab.sweep import sweep
 
 TITLE = "Best-of-n: exact KL, the log n - (n-1)/n bound and Beirami's estimator"
 PAPER = experiment.Paper(
     authors="Beirami, Agarwal, Berant, D'Amour, Eisenstein, Nagpal, Suresh",
     year=2024,
-    arxiv="2401.01879",
+    arxiv="2401.01879v3",
     where="Lemma 2.2, Thm 3.1, Conjecture 4.4, Thm 5.3",
 )
 CLAIM = "KL(best-of-n || ref) <= log n - (n-1)/n, equality only in the continuous limit; it saturates at -log ref(top)."
@@ -125,112 +125,60 @@ def run(config: Config, key: jax.Array) -> dict:
     }
 
 
-def checks(results: dict, config: Config) -> list:
-    src = PAPER.cite()
+def checks(results: dict, config: Config) -> Checks:
     kl, est, bound = results["kl"], results["estimator"], results["bound"][None, :]
     sat = np.asarray(results["saturation"])  # -log ref(top output): rewards increase with the index
     n = results["n"][None, :]
     rounding = "float64 rounding of sums over <= 1e4 terms (~1e-12)"
-    out = [
-        check(
-            "reference_values",
-            claim="exact best-of-n KL for uniform references (L, n) in core-papers-math.md",
-            source="core-papers-math.md section 2, check 2",
-            kind="abs",
-            predicted=np.array([v for *_, v in REFERENCE]),
-            measured=results["reference_values"],
-            tolerance=5e-7,
-            reason="references printed to 6 decimals (rounding <= 5e-7)",
-        ),
-        check(
-            "bound_value_n4",
-            claim="log 4 - 3/4 = 0.636294",
-            source="core-papers-math.md section 2, check 1",
-            kind="abs",
-            predicted=BOUND_AT_4,
-            measured=results["bound_at_4"],
-            tolerance=5e-7,
-            reason="printed to 6 decimals",
-        ),
-        check(
-            "kl_below_bound",
-            claim="KL(pi_n || ref) <= log n - (n-1)/n at every reference and n",
-            source=src,
-            kind="bound",
-            predicted=np.broadcast_to(bound, kl.shape),
-            measured=kl,
-            tolerance=1e-12,
-            reason=rounding,
-        ),
-        check(
-            "kl_below_saturation",
-            claim="KL(pi_n || ref) <= -log ref(argmax r)",
-            source=src,
-            kind="bound",
-            predicted=np.broadcast_to(sat[:, None], kl.shape),
-            measured=kl,
-            tolerance=1e-12,
-            reason=rounding,
-        ),
-        check(
-            "estimator_above_kl",
-            claim="E_{pi_n} D_hat >= KL (Conjecture 4.4, numeric)",
-            source=src,
-            kind="bound",
-            predicted=kl,
-            measured=est,
-            direction="lower",
-            tolerance=1e-12,
-            reason=rounding,
-        ),
-        check(
-            "estimator_below_bound",
-            claim="E_{pi_n} D_hat <= log n - (n-1)/n",
-            source=src,
-            kind="bound",
-            predicted=np.broadcast_to(bound, est.shape),
-            measured=est,
-            tolerance=1e-12,
-            reason=rounding,
-        ),
-        check(
-            "gap_bound_thm_3_4",
-            claim="log n - (n-1)/n - KL <= 2 n (n-1) sum ref^2 (Thm 3.4, [V2])",
-            source=src,
-            kind="bound",
-            predicted=2 * n * (n - 1) * results["collision"][:, None],
-            measured=bound - kl,
-            tolerance=1e-12,
-            reason=rounding,
-        ),
-        check(
-            "win_rate_bound",
-            claim="win rate (ties 1/2) <= n/(n+1) (Thm 5.3)",
-            source=src,
-            kind="bound",
-            predicted=np.broadcast_to(results["win_bound"][None, :], results["win_rate"].shape),
-            measured=results["win_rate"],
-            tolerance=1e-12,
-            reason=rounding,
-        ),
-    ]
+    c = Checks(PAPER)
+    c.close(
+        "reference_values", np.array([v for *_, v in REFERENCE]), results["reference_values"], atol=5e-7,
+        why="references printed to 6 decimals (rounding <= 5e-7)",
+        claim="exact best-of-n KL for uniform references (L, n) in core-papers-math.md",
+        origin=derived("core-papers-math.md section 2 check 2 (exact sums of the Lemma 2.2 law)"),
+    )  # fmt: skip
+    c.close(
+        "bound_value_n4", BOUND_AT_4, results["bound_at_4"], atol=5e-7, why="printed to 6 decimals",
+        claim="log 4 - 3/4 = 0.636294",
+        origin=derived("core-papers-math.md section 2 check 1 (Thm 3.1's bound at n = 4)"),
+    )  # fmt: skip
+    c.upper_bound(
+        "kl_below_bound", kl, np.broadcast_to(bound, kl.shape), slack=1e-12, why=rounding,
+        claim="KL(pi_n || ref) <= log n - (n-1)/n at every reference and n", origin=paper("Thm 3.1"),
+    )  # fmt: skip
+    c.upper_bound(
+        "kl_below_saturation", kl, np.broadcast_to(sat[:, None], kl.shape), slack=1e-12, why=rounding,
+        claim="KL(pi_n || ref) <= -log ref(argmax r)",
+        origin=derived("module docstring: the KL of the point mass on the top output"),
+    )  # fmt: skip
+    c.lower_bound(
+        "estimator_above_kl", est, kl, slack=1e-12, why=rounding,
+        claim="E_{pi_n} D_hat >= KL (Conjecture 4.4, numeric)", origin=paper("Conjecture 4.4"),
+    )  # fmt: skip
+    c.upper_bound(
+        "estimator_below_bound", est, np.broadcast_to(bound, est.shape), slack=1e-12, why=rounding,
+        claim="E_{pi_n} D_hat <= log n - (n-1)/n", origin=paper("Section 4 (D_hat lies in [0, log n - (n-1)/n])"),
+    )  # fmt: skip
+    c.upper_bound(
+        "gap_bound_thm_3_4", bound - kl, 2 * n * (n - 1) * results["collision"][:, None], slack=1e-12, why=rounding,
+        claim="log n - (n-1)/n - KL <= 2 n (n-1) sum ref^2 (Thm 3.4, [V2])", origin=paper("Thm 3.4"),
+    )  # fmt: skip
+    c.upper_bound(
+        "win_rate_bound", results["win_rate"],
+        np.broadcast_to(results["win_bound"][None, :], results["win_rate"].shape), slack=1e-12, why=rounding,
+        claim="win rate (ties 1/2) <= n/(n+1) (Thm 5.3)", origin=paper("Thm 5.3"),
+    )  # fmt: skip
     # continuous limit: for the largest uniform reference and n <= 16, the bound is attained to O(n^2 / L)
-    i = int(np.argmax([int(s.split("=")[1]) if s.startswith("uniform") else 0 for s in results["names"]]))
+    i = int(np.argmax(config.uniform_sizes))  # references() puts the uniform ones first, in this order
     L = max(config.uniform_sizes)
     small = results["n"] <= 16
-    out.append(
-        check(
-            "continuous_limit",
-            claim="KL -> log n - (n-1)/n when L >> n (uniform reference)",
-            source=src,
-            kind="abs",
-            predicted=results["bound"][small],
-            measured=kl[i, small],
-            tolerance=16**2 / L**2,
-            reason="uniform reference: the discrete KL is a midpoint-type sum of the continuous one, gap O((n/L)^2)",
-        )
-    )
-    return out
+    c.close(
+        "continuous_limit", results["bound"][small], kl[i, small], atol=16**2 / L**2,
+        why="uniform reference: the discrete KL is a midpoint-type sum of the continuous one, gap O((n/L)^2)",
+        claim="KL -> log n - (n-1)/n when L >> n (uniform reference)",
+        origin=paper("Thm 3.1 (equality in the continuous limit)"),
+    )  # fmt: skip
+    return c
 
 
 def plot(results: dict, config: Config):
