@@ -26,7 +26,7 @@ from kl_lab.alignment import (
     kl_to_tilt,
     tilt_frontier,
 )
-from kl_lab.checks import check
+from kl_lab.checks import Checks, derived, law, paper
 from kl_lab.divergences import kl
 from kl_lab.sweep import sweep
 
@@ -34,7 +34,7 @@ TITLE = "Best-of-n against the KL-constrained RL optimum: reward-KL frontiers"
 PAPER = experiment.Paper(
     authors="Yang, Salamatian, Sun, Suresh, Beirami",
     year=2024,
-    arxiv="2404.01730",
+    arxiv="2404.01730v1",
     where="Section 3 (optimal KL-constrained policy; near-optimality of comparable methods)",
 )
 CLAIM = "At equal KL, best-of-n never beats the tilt phi_Delta, and KL(BoN || phi_Delta) <= lam_Delta x (reward gap)."
@@ -106,63 +106,37 @@ def run(config: Config, key: jax.Array) -> dict:
     return {"names": np.array(names), "n": ns, **out}
 
 
-def checks(results: dict, config: Config) -> list:
-    src = PAPER.cite()
+def checks(results: dict, config: Config) -> Checks:
     reward, opt = results["reward"], results["opt_reward"]
     gap = opt - reward
     rounding = "float64 rounding of sums over <= 100 terms and of the root find (|residual| < 1e-14)"
-    return [
-        check(
-            "solver_converged",
-            claim="lam_Delta found at every budget",
-            source="kl_rl_policy",
-            kind="abs",
-            predicted=1.0,
-            measured=float(np.mean(results["converged"])),
-            tolerance=0.0,
-            reason="every root find must converge",
-        ),
-        check(
-            "budget_attained",
-            claim="KL(phi_Delta || ref) = Delta",
-            source=src,
-            kind="abs",
-            predicted=results["kl"],
-            measured=results["opt_kl"],
-            tolerance=1e-12,
-            reason=rounding,
-        ),
-        check(
-            "bon_never_beats_optimum",
-            claim="E_{pi_n} r <= E_{phi_Delta_n} r at every n",
-            source=src,
-            kind="bound",
-            predicted=opt,
-            measured=reward,
-            tolerance=1e-12,
-            reason=rounding,
-        ),
-        check(
-            "near_optimality_identity",
-            claim="KL(pi_n || phi_lam) = KL(pi_n||ref) - lam E r + Lambda(lam)",
-            source=src,
-            kind="abs",
-            predicted=results["kl_to_opt"],
-            measured=results["identity"],
-            tolerance=1e-10,
-            reason="difference of O(lam r) terms in float64 (lam <= ~1e3)",
-        ),
-        check(
-            "near_optimality_bound",
-            claim="KL(pi_n || phi_Delta) <= lam_Delta (E_phi r - E_{pi_n} r)",
-            source=src,
-            kind="bound",
-            predicted=results["lam"] * gap,
-            measured=results["kl_to_opt"],
-            tolerance=1e-10,
-            reason="same rounding as the identity",
-        ),
-    ]
+    tilting = "exponential tilting: D(q || p_lam) = D(q || p) - lam E_q r + Lambda(lam)"
+    c = Checks(PAPER)
+    c.close(
+        "solver_converged", 1.0, float(np.mean(results["converged"])), atol=0.0, why="every root find must converge",
+        claim="lam_Delta found at every budget", origin=derived("kl_lab.alignment.kl_rl_policy (root find in lam)"),
+    )  # fmt: skip
+    c.close(
+        "budget_attained", results["kl"], results["opt_kl"], atol=1e-12, why=rounding,
+        claim="KL(phi_Delta || ref) = Delta",
+        origin=derived("core-papers-math.md section 2, Tilting [D]: lam Lambda'(lam) - Lambda(lam) increases in lam"),
+    )  # fmt: skip
+    c.upper_bound(
+        "bon_never_beats_optimum", reward, opt, slack=1e-12, why=rounding,
+        claim="E_{pi_n} r <= E_{phi_Delta_n} r at every n",
+        origin=paper("abstract: phi_Delta maximises E_phi r subject to KL(phi || p) <= Delta"),
+    )  # fmt: skip
+    c.close(
+        "near_optimality_identity", results["kl_to_opt"], results["identity"], atol=1e-10,
+        why="difference of O(lam r) terms in float64 (lam <= ~1e3)",
+        claim="KL(pi_n || phi_lam) = KL(pi_n||ref) - lam E r + Lambda(lam)", origin=law(tilting),
+    )  # fmt: skip
+    c.upper_bound(
+        "near_optimality_bound", results["kl_to_opt"], results["lam"] * gap, slack=1e-10,
+        why="same rounding as the identity", claim="KL(pi_n || phi_Delta) <= lam_Delta (E_phi r - E_{pi_n} r)",
+        origin=derived("module docstring: the tilting identity at the same budget (core-papers-math.md section 2)"),
+    )  # fmt: skip
+    return c
 
 
 def plot(results: dict, config: Config):
