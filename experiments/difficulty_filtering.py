@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from kl_lab import experiment, plotting
-from kl_lab.checks import check
+from kl_lab.checks import Checks, derived, law
 from kl_lab.preference import difficulty as df
 from kl_lab.sweep import grid, sweep
 
@@ -101,8 +101,7 @@ def run(config: Config, key: jax.Array) -> dict:
     }
 
 
-def checks(results: dict, config: Config) -> list:
-    src = PAPER.cite()
+def checks(results: dict, config: Config) -> Checks:
     kl, quad = results["kl"], results["quad"]
     lam_s = np.asarray(config.small_lams)
     am = results["argmax_p"]
@@ -114,70 +113,40 @@ def checks(results: dict, config: Config) -> list:
     quad_tol = float(np.max(lam**3 * h**2 * (2 + lam) / 48)) + 1e-12
     n = config.groups
     p_nd = results["nondeg_theory"]
-    return [
-        check(
-            "pinsker_bound_holds",
-            claim="KL(pi*||pi_0) >= 2[p(1-p)(1-e^-lam)]^2 for every p, lam",
-            source=src,
-            kind="bound",
-            direction="lower",
-            predicted=results["bound"],
-            measured=kl,
-            tolerance=1e-15,
-            reason="float64 rounding of O(1) quantities",
-        ),
-        check(
-            "kl_equals_variance_integral",
-            claim="KL = int_0^lam s Var_s(r) ds",
-            source="cumulant identity",
-            kind="abs",
-            predicted=quad,
-            measured=kl,
-            tolerance=quad_tol,
-            reason="trapezoid-rule error bound lam^3 h^2 max|f''| / 12",
-        ),
-        check(
-            "argmax_small_lam",
-            claim="argmax_p KL -> 1/2 - lam/6 as lam -> 0",
-            source="expansion in difficulty.py",
-            kind="abs",
-            predicted=0.5 - lam_s / 6,
-            measured=small,
-            tolerance=float(np.max(lam_s)) ** 3,
-            reason="argmax(-lam) = 1 - argmax(lam), so the remainder is odd: O(lam^3)",
-        ),
-        check(
-            "argmax_moves_toward_zero",
-            claim="the maximiser decreases strictly as lam grows",
-            source=src,
-            kind="bound",
-            predicted=big[:-1],
-            measured=big[1:],
-            tolerance=0.0,
-            reason="strict monotonicity; bisection error 1e-12 is far below the gaps",
-        ),
-        check(
-            "argmax_far_from_half_when_weak",
-            claim="at lam = 8 the maximiser is below 0.01 (not 1/2)",
-            source=src,
-            kind="bound",
-            predicted=0.01,
-            measured=float(big[-1]),
-            tolerance=0.0,
-            reason="exact computation; the statement is a threshold",
-        ),
-        check(
-            "grpo_nondegenerate_groups",
-            claim="P(non-degenerate group) = 1 - p^G - (1-p)^G",
-            source=src,
-            kind="zscore",
-            predicted=p_nd,
-            measured=results["nondeg_mc"],
-            stderr=np.sqrt(np.maximum(p_nd * (1 - p_nd), 1e-12) / n),
-            tolerance=4.5,
-            reason="binomial Monte Carlo; 4.5 SE keeps the family-wise false alarm (57 points) below 1e-3",
-        ),
-    ]
+    ours = derived("kl_lab/preference/difficulty.py: exact KL of the tilted Bernoulli, maximised over p")
+    c = Checks(PAPER)
+    c.lower_bound(
+        "pinsker_bound_holds", kl, results["bound"], slack=1e-15, why="float64 rounding of O(1) quantities",
+        claim="KL(pi*||pi_0) >= 2[p(1-p)(1-e^-lam)]^2 for every p, lam",
+        origin=derived("kl_lab/preference/difficulty.py: Pinsker on the tilted Bernoulli (the paper's bound was not "
+                       "retrieved)"),
+    )  # fmt: skip
+    c.close(
+        "kl_equals_variance_integral", quad, kl, atol=quad_tol,
+        why="trapezoid-rule error bound lam^3 h^2 max|f''| / 12", claim="KL = int_0^lam s Var_s(r) ds",
+        origin=law("exponential family: KL(pi_lam || pi_0) = int_0^lam s Var_s(r) ds (cumulant identity)"),
+    )  # fmt: skip
+    c.close(
+        "argmax_small_lam", 0.5 - lam_s / 6, small, atol=float(np.max(lam_s)) ** 3,
+        why="argmax(-lam) = 1 - argmax(lam), so the remainder is odd: O(lam^3)",
+        claim="argmax_p KL -> 1/2 - lam/6 as lam -> 0", origin=derived("expansion in kl_lab/preference/difficulty.py"),
+    )  # fmt: skip
+    c.upper_bound(
+        "argmax_moves_toward_zero", big[1:], big[:-1],
+        why="strict monotonicity; bisection error 1e-12 is far below the gaps",
+        claim="the maximiser decreases strictly as lam grows", origin=ours,
+    )  # fmt: skip
+    c.upper_bound(
+        "argmax_far_from_half_when_weak", float(big[-1]), 0.01, why="exact computation; the statement is a threshold",
+        claim="at lam = 8 the maximiser is below 0.01 (not 1/2)", origin=ours,
+    )  # fmt: skip
+    c.within_se(
+        "grpo_nondegenerate_groups", p_nd, results["nondeg_mc"], np.sqrt(np.maximum(p_nd * (1 - p_nd), 1e-12) / n),
+        z=4.5, why="binomial Monte Carlo",
+        claim="P(non-degenerate group) = 1 - p^G - (1-p)^G",
+        origin=law("binomial law: P(0 < successes < G) = 1 - p^G - (1-p)^G"),
+    )  # fmt: skip
+    return c
 
 
 def plot(results: dict, config: Config):
