@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from kl_lab import experiment, plotting
-from kl_lab.checks import check
+from kl_lab.checks import Checks, derived, paper
 from kl_lab.divergences import generators as G
 from kl_lab.preference import fdpo
 
@@ -100,81 +100,45 @@ def run(config: Config, key: jax.Array) -> dict:
     return out
 
 
-def checks(results: dict, config: Config) -> list:
-    src = PAPER.cite()
-    out = []
+def checks(results: dict, config: Config) -> Checks:
+    certified = "certified: spread <= 2 |logit gradient| / min pi at the returned point"
+    kkt_map = paper("Sec. 4 (KKT mapping r = beta f'(pi*/pi_ref) + lam for admissible f)")
+    boundary_model = derived("module docstring: pi = pi_ref (1 + (r - lam) / (2 beta)) < 0 once r - lam < -2 beta")
+    c = Checks(PAPER)
     for name in ADMISSIBLE:
         spread, resid, min_pi = (results[f"{name}|{k}"] for k in ("spread", "residual", "min_pi"))
         # logit gradient_i = pi_i (a_i - mean a), a = r - beta f'(u): spread(a) <= 2 ||grad|| / min pi
-        tol_vec = 2 * resid / min_pi
-        out.append(
-            check(
-                f"map_holds[{name}]",
-                claim=f"r - beta f'(pi*/pi_ref) is constant ({name})",
-                source=src,
-                kind="bound",
-                predicted=tol_vec,
-                measured=spread,
-                tolerance=1e-12,
-                reason="certified: spread <= 2 |logit gradient| / min pi at the returned point",
-            )
-        )
-        out.append(
-            check(
-                f"kkt_agrees[{name}]",
-                claim=f"direct optimum = KKT solution ({name})",
-                source=src,
-                kind="bound",
-                predicted=results[f"{name}|kkt_tol"],
-                measured=results[f"{name}|kkt_gap"],
-                tolerance=1e-13,
-                reason="certified spread bound propagated to pi (first order); "
-                "1e-13 covers the KKT bisection's own error",
-            )
-        )
+        c.upper_bound(
+            f"map_holds[{name}]", spread, 2 * resid / min_pi, slack=1e-12, why=certified,
+            claim=f"r - beta f'(pi*/pi_ref) is constant ({name})", origin=kkt_map,
+        )  # fmt: skip
+        c.upper_bound(
+            f"kkt_agrees[{name}]", results[f"{name}|kkt_gap"], results[f"{name}|kkt_tol"], slack=1e-13,
+            why="certified spread bound propagated to pi (first order); 1e-13 covers the KKT bisection's own error",
+            claim=f"direct optimum = KKT solution ({name})",
+            origin=derived("kl_lab/preference/fdpo.py: the KKT equations solved by nested bisection"),
+        )  # fmt: skip
     p = "Pearson chi^2"
     boundary = results[f"{p}|min_pi"] < 1e-6  # interior optima here have min pi >= ~1e-3
     spread = results[f"{p}|spread"]
-    out.append(
-        check(
-            "pearson_hits_boundary",
-            claim="for Pearson chi^2 some optima sit on the boundary (pi* ~ 0)",
-            source=src,
-            kind="bound",
-            direction="lower",
-            predicted=1.0,
-            measured=float(boundary.sum()),
-            tolerance=0.0,
-            reason="a count; the reward scale makes r - lam < -2 beta for some outcomes",
-        )
-    )
-    out.append(
-        check(
-            "pearson_map_fails_on_boundary",
-            claim="where the chi^2 optimum is on the boundary the map fails",
-            source=src,
-            kind="bound",
-            direction="lower",
-            predicted=0.05,
-            measured=spread[boundary] if boundary.any() else np.array([0.0]),
-            tolerance=0.0,
-            reason="a threshold 4 orders above the admissible spreads",
-        )
-    )
+    c.lower_bound(
+        "pearson_hits_boundary", float(boundary.sum()), 1.0,
+        why="a count; the reward scale makes r - lam < -2 beta for some outcomes",
+        claim="for Pearson chi^2 some optima sit on the boundary (pi* ~ 0)", origin=boundary_model,
+    )  # fmt: skip
+    c.lower_bound(
+        "pearson_map_fails_on_boundary", spread[boundary] if boundary.any() else np.array([0.0]), 0.05,
+        why="a threshold 4 orders above the admissible spreads",
+        claim="where the chi^2 optimum is on the boundary the map fails", origin=boundary_model,
+    )  # fmt: skip
     if (~boundary).any():  # interior chi^2 optima obey the map, certified like the admissible ones
-        out.append(
-            check(
-                "pearson_map_holds_when_interior",
-                claim="interior chi^2 optima satisfy the map",
-                source=src,
-                kind="bound",
-                predicted=2 * results[f"{p}|residual"][~boundary] / results[f"{p}|min_pi"][~boundary],
-                measured=spread[~boundary],
-                tolerance=1e-12,
-                reason="certified: spread <= 2 |logit gradient| / min pi at the returned point",
-            )
-        )
-    return out
+        c.upper_bound(
+            "pearson_map_holds_when_interior", spread[~boundary],
+            2 * results[f"{p}|residual"][~boundary] / results[f"{p}|min_pi"][~boundary], slack=1e-12, why=certified,
+            claim="interior chi^2 optima satisfy the map",
+            origin=derived("module docstring: at an interior optimum the nonnegativity multipliers vanish (KKT)"),
+        )  # fmt: skip
+    return c
 
 
 def plot(results: dict, config: Config):
