@@ -19,7 +19,7 @@ import numpy as np
 import optax
 
 from kl_lab import experiment, plotting
-from kl_lab.checks import check
+from kl_lab.checks import Checks, paper
 from kl_lab.divergences import f_divergence, kl
 from kl_lab.divergences import generators as G
 from kl_lab.preference import fdpo
@@ -95,25 +95,15 @@ def run(config: Config, key: jax.Array) -> dict:
     return jax.tree_util.tree_map(np.asarray, out)
 
 
-def checks(results: dict, config: Config) -> list:
-    src = PAPER.cite()
-    out = []
+def checks(results: dict, config: Config) -> Checks:
+    c = Checks(PAPER)
     for name in _generators():
         ex, mc, se = results[f"{name}|exact"], results[f"{name}|mc"], results[f"{name}|se"]
-        out.append(
-            check(
-                f"reinforce_unbiased[{name}]",
-                claim=f"E[f'(pi/p) grad log pi] = grad D_f ({name})",
-                source=src,
-                kind="zscore",
-                predicted=ex,
-                measured=mc,
-                stderr=np.maximum(se, 1e-300),
-                tolerance=4.5,
-                reason="Monte Carlo; 4.5 SE over 50 coordinates keeps family-wise alarms < 1e-3",
-            )
-        )
-    return out
+        c.within_se(
+            f"reinforce_unbiased[{name}]", ex, mc, np.maximum(se, 1e-300), z=4.5, why="Monte Carlo over 50 coordinates",
+            claim=f"E[f'(pi/p) grad log pi] = grad D_f ({name})", origin=paper("Sec. 3 (f-DPG gradient)"),
+        )  # fmt: skip
+    return c
 
 
 def plot(results: dict, config: Config):
