@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from kl_lab import experiment, plotting
-from kl_lab.checks import check
+from kl_lab.checks import Checks, derived
 from kl_lab.preference import entanglement as ent
 from kl_lab.sweep import sweep
 
@@ -62,8 +62,7 @@ def run(config: Config, key: jax.Array) -> dict:
     return out
 
 
-def checks(results: dict, config: Config) -> list:
-    src = PAPER.cite()
+def checks(results: dict, config: Config) -> Checks:
     pw, pl, ow, ol, b = (results[k] for k in ("d_log_pi_w", "d_log_pi_l", "obs_w", "obs_l", "remainder_bound"))
     certain = (np.abs(pw) > b) & (np.abs(pl) > b)
     agree = (np.sign(pw) == np.sign(ow)) & (np.sign(pl) == np.sign(ol))
@@ -71,49 +70,29 @@ def checks(results: dict, config: Config) -> list:
     both_down = (pw < 0) & (pl < 0)
     inner, nw, nl = results["inner"], results["norm_w2"], results["norm_l2"]
     region_up = (nl < inner) & (inner < nw)
-    return [
-        check(
-            "sign_certain_where_certified",
-            claim="predicted directions are right wherever |first order| > remainder",
-            source=src,
-            kind="abs",
-            predicted=1.0,
-            measured=float(agree[certain].mean()),
-            tolerance=0.0,
-            reason="certified by the remainder bound: no slack",
-        ),
-        check(
-            "changes_within_remainder",
-            claim="|observed - first order| <= remainder bound (both log-probs)",
-            source="Taylor bound in entanglement.py",
-            kind="bound",
-            predicted=np.concatenate([b, b]),
-            measured=np.abs(np.concatenate([ow - pw, ol - pl])),
-            tolerance=1e-15,
-            reason="float64 rounding",
-        ),
-        check(
-            "both_up_region",
-            claim="first-order both-up iff ||g_l||^2 < <g_w,g_l> < ||g_w||^2",
-            source=src,
-            kind="abs",
-            predicted=0.0,
-            measured=float(np.mean(both_up != region_up)),
-            tolerance=0.0,
-            reason="algebraic identity of the first-order terms",
-        ),
-        check(
-            "entanglement_occurs",
-            claim="both-up and both-down cases both occur among the random pairs",
-            source=src,
-            kind="bound",
-            direction="lower",
-            predicted=1.0,
-            measured=float(min(both_up.sum(), both_down.sum())),
-            tolerance=0.0,
-            reason="a count: at least one case of each",
-        ),
-    ]
+    first_order = derived("other-papers-checks.md section 7: first-order changes under a margin step")
+    taylor = derived("kl_lab/preference/entanglement.py: certified second-order Taylor remainder bound")
+    c = Checks(PAPER)
+    c.close(
+        "sign_certain_where_certified", 1.0, float(agree[certain].mean()), atol=0.0,
+        why="certified by the remainder bound: no slack",
+        claim="predicted directions are right wherever |first order| > remainder", origin=taylor,
+    )  # fmt: skip
+    c.upper_bound(
+        "changes_within_remainder", np.abs(np.concatenate([ow - pw, ol - pl])), np.concatenate([b, b]), slack=1e-15,
+        why="float64 rounding", claim="|observed - first order| <= remainder bound (both log-probs)", origin=taylor,
+    )  # fmt: skip
+    c.close(
+        "both_up_region", 0.0, float(np.mean(both_up != region_up)), atol=0.0,
+        why="algebraic identity of the first-order terms",
+        claim="first-order both-up iff ||g_l||^2 < <g_w,g_l> < ||g_w||^2", origin=first_order,
+    )  # fmt: skip
+    c.lower_bound(
+        "entanglement_occurs", float(min(both_up.sum(), both_down.sum())), 1.0,
+        why="a count: at least one case of each",
+        claim="both-up and both-down cases both occur among the random pairs", origin=first_order,
+    )  # fmt: skip
+    return c
 
 
 def plot(results: dict, config: Config):
