@@ -21,7 +21,7 @@ import jax
 import numpy as np
 
 from kl_lab import experiment, plotting
-from kl_lab.checks import check
+from kl_lab.checks import Checks, derived, hypothesis
 from kl_lab.preference import nash
 
 TITLE = "Nash-MP: linear last-iterate convergence to the regularised Nash equilibrium"
@@ -86,41 +86,29 @@ def run(config: Config, key: jax.Array) -> dict:
     return {**{k: np.asarray(v) for k, v in out.items()}, **curves}
 
 
-def checks(results: dict, config: Config) -> list:
-    src = PAPER.cite()
+def checks(results: dict, config: Config) -> Checks:
     bound = (1 + config.eta * results["beta"]) ** -1.0
-    return [
-        check(
-            "equilibrium_certified",
-            claim="pi* solves pi = softmax(log pi_ref + P pi / beta)",
-            source=src,
-            kind="bound",
-            predicted=1e-13,
-            measured=results["residual"],
-            tolerance=0.0,
-            reason="fixed-point residual target of the solver; float64",
-        ),
-        check(
-            "mp_contraction_bound",
-            claim="per-iteration KL contraction of Nash-MP <= (1 + eta beta)^-1 at every size",
-            source=src,
-            kind="bound",
-            predicted=bound,
-            measured=results["mp_factor"],
-            tolerance=0.0,
-            reason="geometric mean over the linear phase; a bound, no slack",
-        ),
-        check(
-            "mp_rate_size_free",
-            claim="the Nash-MP factor stays below the size-free bound from 5 to 500 actions",
-            source=src,
-            kind="bound",
-            predicted=float(np.max(bound)),
-            measured=float(np.max(results["mp_factor"])),
-            tolerance=0.0,
-            reason="worst case over all sizes and games",
-        ),
-    ]
+    recalled = hypothesis(
+        "Nash-MP updates recalled as KL mirror-prox, step eta (other-papers-checks.md section 10 [I]; the paper's "
+        "updates and step size were not retrieved); the abstract's rate (1 + 2 beta)^{-N/2} in N queries at eta = 2"
+    )
+    c = Checks(PAPER)
+    c.upper_bound(
+        "equilibrium_certified", results["residual"], 1e-13, why="fixed-point residual target of the solver; float64",
+        claim="pi* solves pi = softmax(log pi_ref + P pi / beta)",
+        origin=derived("kl_lab/preference/nash.py: first-order condition of the beta-regularised game"),
+    )  # fmt: skip
+    c.upper_bound(
+        "mp_contraction_bound", results["mp_factor"], bound,
+        why="geometric mean over the linear phase; a bound, no slack",
+        claim="per-iteration KL contraction of Nash-MP <= (1 + eta beta)^-1 at every size", origin=recalled,
+    )  # fmt: skip
+    c.upper_bound(
+        "mp_rate_size_free", float(np.max(results["mp_factor"])), float(np.max(bound)),
+        why="worst case over all sizes and games",
+        claim="the Nash-MP factor stays below the size-free bound from 5 to 500 actions", origin=recalled,
+    )  # fmt: skip
+    return c
 
 
 def plot(results: dict, config: Config):
