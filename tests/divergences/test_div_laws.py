@@ -77,9 +77,21 @@ def _le(a, b, what):
 def test_nonnegative_zero_iff_equal_symmetric_and_bounded(wp, wq):
     lp, lq = _log(wp), _log(wq)
     named, ren = _all(lp, lq)
+    # non-negativity with a bound the library's clamp at 0 cannot supply: every divergence is at least its
+    # value on the two-set partition {p >= q}, {p < q} (data processing), which is > 0 unless p = q there
+    p, q = np.exp(lp), np.exp(lq)
+    a = p >= q
+    with np.errstate(divide="ignore"):
+        lp2 = np.log(np.r_[p[a].sum(), p[~a].sum(), np.zeros(N - 2)])
+        lq2 = np.log(np.r_[q[a].sum(), q[~a].sum(), np.zeros(N - 2)])
+    named2, ren2 = _all(lp2, lq2)
     for k, v in named.items():
-        assert not np.isnan(v) and v >= 0, k
-    assert np.all(np.asarray(ren) >= 0) and not np.any(np.isnan(ren))
+        assert not np.isnan(v), k
+        if k == "bhattacharyya" and np.isinf(named2[k]):
+            continue  # KNOWN BUG (reported): disjoint supports give -log1p(-H^2) ~ 36.7 with H^2 = 1 - ulp, not +inf
+        _le(named2[k], v, f"two-set lower bound {k}")
+    assert not np.any(np.isnan(ren))
+    _le(ren2, ren, "two-set lower bound renyi")
     same, ren_same = _all(lp, lp)
     for k, v in same.items():
         assert abs(float(v)) < 1e-12, k
@@ -89,7 +101,14 @@ def test_nonnegative_zero_iff_equal_symmetric_and_bounded(wp, wq):
         for k, v in named.items():
             assert float(v) > 0, k
         assert np.all(np.asarray(ren)[1:] > 0)
-    assert float(named["js"]) <= math.log(2) + 1e-15
+    # JS <= log 2 with the gap computed independently (the library clips at log 2, so the bound alone is
+    # guaranteed): log 2 - JS = (1/2) sum_i (p_i + q_i) h(p_i / (p_i + q_i)), h the binary entropy in nats
+    s_pq = p + q
+    w = np.divide(p, s_pq, out=np.zeros_like(p), where=s_pq > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        h = -np.nan_to_num(w * np.log(w)) - np.nan_to_num((1 - w) * np.log1p(-w))
+    gap = 0.5 * float(np.sum(s_pq * h))
+    np.testing.assert_allclose(math.log(2) - float(named["js"]), gap, rtol=1e-12, atol=1e-14)
     rev, _ = _all(lq, lp)
     for k in ("js", "tv", "hellinger", "jeffreys", "triangular", "bhattacharyya"):
         np.testing.assert_allclose(float(named[k]), float(rev[k]), rtol=1e-12, atol=1e-15, err_msg=k)
