@@ -24,7 +24,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from kl_lab.families.base import ExponentialFamily, NaturalFromMeanResult, newton_dual
-from kl_lab.numerics import check_rank, check_same_shape, is_concrete, logsumexp, mul_exp
+from kl_lab.families.validation import float_input, guard, require_nonempty, require_not_nan
+from kl_lab.numerics import as_float_array, check_rank, check_same_shape, is_concrete, logsumexp, mul_exp, require
 
 __all__ = [
     "TiltResult",
@@ -62,18 +63,52 @@ def tilt(log_p: jax.Array, rewards: jax.Array, lam: jax.Array | float, axis: int
     ``log q = -inf`` and contribute nothing (no NaN from ``-inf * 0`` or
     ``inf - inf``). ``lam`` may be negative, zero (returns ``p``) or an array
     broadcasting against the batch dimensions (without the reduced axis).
+
+    ``lam = +inf`` (``-inf``) is the limit: ``p`` conditioned on the set where ``r`` attains its maximum
+    (minimum) over the support of ``p`` -- the point mass(es) on the argmax, ties weighted by ``p``; then
+    ``mean`` is that extreme reward, ``variance`` 0 and ``log_partition`` the limit of
+    ``lam r_max + log P_p(r = r_max)`` (``+-inf``, or ``log P_p(r = r_max)`` when ``r_max = 0``).
+
+    Bad input (one policy): ``log_p`` and ``rewards`` must not hold NaN, ``log_p`` no ``+inf``, ``lam`` not
+    NaN, and the law needs at least one outcome; eagerly ``ValueError`` naming the argument, under ``jit``
+    NaN. ``log_p`` need not be normalised (the tilt normalises). Lists are accepted; bfloat16/float16 are
+    computed in float32 and the result cast back.
     """
     check_same_shape(log_p, rewards, "log_p", "rewards")
-    log_p = jnp.moveaxis(jnp.asarray(log_p), axis, -1)
-    r = jnp.moveaxis(jnp.asarray(rewards), axis, -1)
-    lam = jnp.asarray(lam, dtype=jnp.result_type(log_p, float))[..., None]
+    require_nonempty(log_p, "log_p", axis)
+    ok = require_not_nan(log_p, "log_p") & require_not_nan(rewards, "rewards") & require_not_nan(lam, "lam")
+    ok = ok & require(jnp.all(jnp.asarray(log_p) < jnp.inf), "log_p must not contain +inf (log-probabilities)")
+    in_dtype = as_float_array(log_p, "log_p").dtype
+    log_p = jnp.moveaxis(float_input(log_p, "log_p"), axis, -1)
+    r = jnp.moveaxis(float_input(rewards, "rewards"), axis, -1).astype(log_p.dtype)
+    lam = jnp.asarray(lam, dtype=log_p.dtype)[..., None]
+    limit = jnp.isinf(lam)
+    lam_f = jnp.where(limit, 0.0, lam)
     zero = jnp.isneginf(log_p)
-    scores = jnp.where(zero, -jnp.inf, log_p + lam * jnp.where(zero, 0.0, r))
+    scores = jnp.where(zero, -jnp.inf, log_p + lam_f * jnp.where(zero, 0.0, r))
     log_z = logsumexp(scores, axis=-1)
     log_q = scores - log_z[..., None]
     mean = jnp.sum(mul_exp(r, log_q), axis=-1)
     variance = jnp.sum(mul_exp((r - mean[..., None]) ** 2, log_q), axis=-1)
-    return TiltResult(jnp.moveaxis(log_q, -1, axis), log_z, mean, variance)
+    # lam = +-inf: condition p on the extreme reward class (sign 1 for the max, -1 for the min)
+    sign = jnp.where(lam < 0, -1.0, 1.0)
+    sr = jnp.where(zero, -jnp.inf, sign * r)
+    top = jnp.max(sr, axis=-1, keepdims=True)
+    on_top = (sr == top) & ~zero
+    log_top = logsumexp(jnp.where(on_top, log_p, -jnp.inf), axis=-1)
+    log_q_lim = jnp.where(on_top, log_p - log_top[..., None], -jnp.inf)
+    r_ext = sign[..., 0] * top[..., 0]
+    lam_r = jnp.where(r_ext == 0, 0.0, jnp.abs(lam[..., 0]) * sign[..., 0] * r_ext)
+    log_z_lim = lam_r + log_top
+    lim = limit[..., 0]
+    res = TiltResult(
+        jnp.moveaxis(jnp.where(limit, log_q_lim, log_q), -1, axis),
+        jnp.where(lim, log_z_lim, log_z),
+        jnp.where(lim, r_ext, mean),
+        jnp.where(lim, 0.0, variance),
+    )
+    res = guard(ok, res)
+    return res if in_dtype == log_p.dtype else TiltResult(*(x.astype(in_dtype) for x in res))
 
 
 # --------------------------------------------------------------------------

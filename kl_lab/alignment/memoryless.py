@@ -34,15 +34,8 @@ import numpy as np
 from jax import lax
 
 from kl_lab.alignment.kl_rl import kl_rl_policy
-from kl_lab.numerics import (
-    check_log_probs,
-    check_positive,
-    check_rank,
-    is_concrete,
-    log1mexp,
-    logsumexp,
-    mul_exp,
-)
+from kl_lab.families.validation import float_input, guard, require_log_probs, require_not_nan, require_positive
+from kl_lab.numerics import check_rank, is_concrete, log1mexp, logsumexp, mul_exp, require
 from kl_lab.projection import tilt
 
 __all__ = ["FLOOR", "SumLaw", "lattice_sum_law", "tail_log_prob", "SequenceBoN", "best_of_n_sequence"]
@@ -76,6 +69,17 @@ def _size(log_p, m, size) -> int:
     return size
 
 
+def _check_tokens(log_p, m, size):
+    """``(log_p, size, ok)``: a 1-D token law (normalised; checked under the one policy) and a valid ``m``."""
+    check_rank(log_p, 1, "log_p")
+    ok = require_log_probs(log_p, "log_p")
+    size = _size(log_p, m, size)
+    k = jnp.shape(log_p)[-1]
+    mm = jnp.asarray(m)
+    ok = ok & require((mm >= 1) & (mm * (k - 1) + 1 <= size), f"m must satisfy 1 <= m and m (K - 1) + 1 <= {size}")
+    return float_input(log_p, "log_p"), size, ok
+
+
 def lattice_sum_law(log_p: jax.Array, m, lam=0.0, *, size: int | None = None) -> SumLaw:
     """Law of ``S = y_1 + ... + y_m`` under the per-token tilt ``phi_lam ∝ p exp(lam j)`` (see module docstring).
 
@@ -84,11 +88,10 @@ def lattice_sum_law(log_p: jax.Array, m, lam=0.0, *, size: int | None = None) ->
     ``size`` given, ``m`` and ``lam`` may be traced (one compilation serves every
     ``m``: sweep over it). Cost O(size K + size log size). ``lam = 0`` gives the law under ``p``.
     """
-    check_rank(log_p, 1, "log_p")
-    check_log_probs(log_p, "log_p")
-    size = _size(log_p, m, size)
-    dtype = jnp.result_type(log_p, float)
-    return _sum_law(jnp.asarray(log_p), jnp.asarray(m, dtype), jnp.asarray(lam, dtype), size)
+    log_p, size, ok = _check_tokens(log_p, m, size)
+    ok = ok & require_not_nan(lam, "lam")
+    dtype = log_p.dtype
+    return guard(ok, _sum_law(log_p, jnp.asarray(m, dtype), jnp.asarray(lam, dtype), size))
 
 
 @jax.jit(static_argnums=3)
@@ -123,16 +126,18 @@ def tail_log_prob(log_p: jax.Array, m, x, lam=0.0, *, size: int | None = None) -
     :func:`lattice_sum_law` (give it to trace or sweep ``m``, ``x``, ``lam``).
     Raises ``ValueError`` for a concrete ``x`` outside ``[E_phi y, K - 1)``.
     """
-    check_rank(log_p, 1, "log_p")
-    check_log_probs(log_p, "log_p")
-    size = _size(log_p, m, size)
-    dtype = jnp.result_type(log_p, float)
-    log_p = jnp.asarray(log_p)
+    log_p, size, ok = _check_tokens(log_p, m, size)
+    ok = ok & require_not_nan(lam, "lam") & require_not_nan(x, "x")
+    dtype = log_p.dtype
     if is_concrete(x, lam):
         mean = float(tilt(log_p, jnp.arange(log_p.shape[0], dtype=dtype), lam).mean)
         if not mean <= float(x) < log_p.shape[0] - 1:
             raise ValueError(f"x must lie in [E_phi y, K - 1) = [{mean:.6g}, {log_p.shape[0] - 1}); got {x}")
-    return _tail(log_p, jnp.asarray(m, dtype), jnp.asarray(x, dtype), jnp.asarray(lam, dtype), size)
+    else:
+        mean = tilt(log_p, jnp.arange(log_p.shape[0], dtype=dtype), lam).mean
+        xx = jnp.asarray(x, dtype)
+        ok = ok & require((mean <= xx) & (xx < log_p.shape[0] - 1), "x must lie in [E_phi y, K - 1); got {x}", x=xx)
+    return guard(ok, _tail(log_p, jnp.asarray(m, dtype), jnp.asarray(x, dtype), jnp.asarray(lam, dtype), size))
 
 
 @jax.jit(static_argnums=4)
@@ -178,12 +183,10 @@ def best_of_n_sequence(log_p: jax.Array, m, delta, *, size: int | None = None) -
     it are set to their limit 1 and ``truncation_bound`` bounds the error
     (``sum (1 - S(k))^N`` over ``S(k) >= 1/2``).
     """
-    check_rank(log_p, 1, "log_p")
-    check_log_probs(log_p, "log_p")
-    check_positive(delta, "delta")
-    size = _size(log_p, m, size)
-    dtype = jnp.result_type(log_p, float)
-    return _bon_sequence(jnp.asarray(log_p), jnp.asarray(m, dtype), jnp.asarray(delta, dtype), size)
+    log_p, size, ok = _check_tokens(log_p, m, size)
+    ok = ok & require_positive(delta, "delta")
+    dtype = log_p.dtype
+    return guard(ok, _bon_sequence(log_p, jnp.asarray(m, dtype), jnp.asarray(delta, dtype), size))
 
 
 @jax.jit(static_argnums=3)

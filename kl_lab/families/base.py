@@ -42,7 +42,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from kl_lab.numerics import check_in_range, is_concrete
+from kl_lab.families.validation import require_in_range, require_not_nan
+from kl_lab.numerics import as_float_array, compute_dtype, is_concrete, poison, require
 
 __all__ = ["ExponentialFamily", "NaturalFromMeanResult", "newton_dual"]
 
@@ -56,9 +57,24 @@ class NaturalFromMeanResult(NamedTuple):
     residual: jax.Array  #: max_i |mean(theta)_i - eta_i|
 
 
-def _as_float(x: Any) -> jax.Array:
-    x = jnp.asarray(x)
-    return x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(jnp.result_type(float))
+def nan_propagating(fn):
+    """``fn`` whose floating outputs are NaN (and ``converged`` False) wherever a floating input holds NaN.
+
+    Applied per row inside :func:`_map`: an invalid row (NaN, or replaced by NaN under ``jit`` because it
+    left the parameter space) gives NaN in its own outputs only -- never a plausible number, whatever the
+    member's formulas do with NaN (``where(in_domain, ..., inf)`` would otherwise turn it into ``inf``).
+    """
+
+    def wrapped(*args):
+        out = fn(*args)
+        bad = jnp.zeros((), bool)
+        for a in args:
+            a = jnp.asarray(a)
+            if jnp.issubdtype(a.dtype, jnp.inexact):
+                bad = bad | jnp.any(jnp.isnan(a))
+        return poison(~bad, out)
+
+    return wrapped
 
 
 def _map(fn, *args, core: tuple[int, ...], cache: dict | None = None, name: str | None = None):
@@ -66,20 +82,29 @@ def _map(fn, *args, core: tuple[int, ...], cache: dict | None = None, name: str 
 
     With ``cache`` and ``name``, ``jax.jit(jax.vmap(fn))`` is built once and stored under ``name`` (so
     repeated eager calls reuse one compiled program per input shape instead of dispatching op by op).
+    NaN in an input row gives NaN outputs for that row (:func:`nan_propagating`). bfloat16/float16 inputs
+    are computed in float32 and the floating outputs cast back to the lowest input precision.
     """
+    low = [a.dtype for a in args if hasattr(a, "dtype") and jnp.issubdtype(a.dtype, jnp.floating)]
+    low = [d for d in low if jnp.dtype(d).itemsize < 4]
+    args = [a.astype(compute_dtype(a.dtype)) if hasattr(a, "dtype") and a.dtype in low else a for a in args]
     batch = jnp.broadcast_shapes(*(jnp.shape(a)[: jnp.ndim(a) - c] for a, c in zip(args, core)))
     flat = [
         jnp.broadcast_to(a, batch + jnp.shape(a)[jnp.ndim(a) - c :]).reshape((-1,) + jnp.shape(a)[jnp.ndim(a) - c :])
         for a, c in zip(args, core)
     ]
     if cache is None:
-        mapped = jax.vmap(fn)
+        mapped = jax.vmap(nan_propagating(fn))
     else:
         mapped = cache.get(name)
         if mapped is None:
-            mapped = cache[name] = jax.jit(jax.vmap(fn))
+            mapped = cache[name] = jax.jit(jax.vmap(nan_propagating(fn)))
     out = mapped(*flat)
-    return jax.tree_util.tree_map(lambda o: o.reshape(batch + o.shape[1:]), out)
+    out = jax.tree_util.tree_map(lambda o: o.reshape(batch + o.shape[1:]), out)
+    if low:
+        back = low[0]
+        out = jax.tree_util.tree_map(lambda o: o.astype(back) if jnp.issubdtype(o.dtype, jnp.floating) else o, out)
+    return out
 
 
 def newton_dual(fun, grad_hess, in_domain, x0, *, tol, max_iter: int = 100):
@@ -139,7 +164,7 @@ class ExponentialFamily:
 
     def log_base_measure(self, x: jax.Array) -> jax.Array:
         """``log h(x)``; default 0 (members with a nontrivial base measure override)."""
-        x = _as_float(x)
+        x = as_float_array(x, "x")
         return jnp.zeros(jnp.shape(x)[: jnp.ndim(x) - len(self.event_shape)], x.dtype)
 
     def _psi(self, theta: jax.Array) -> jax.Array:  # pragma: no cover - abstract
@@ -177,24 +202,52 @@ class ExponentialFamily:
 
     # ---------------------------------------------------------------- validation
     def _theta(self, theta: Any, name: str = "theta", check_domain: bool = True) -> jax.Array:
-        theta = _as_float(theta)
+        """Validate natural parameters under the one bad-value policy (DESIGN.md "Bad input").
+
+        Static: last axis ``dim`` (``ValueError``). Values: every row finite and in the natural parameter
+        space (``check_domain``; otherwise only NaN is invalid, as for ``log_partition``, which is ``+inf``
+        outside the space). Eagerly an invalid row raises ``ValueError`` naming ``name``; under ``jit`` it is
+        replaced by NaN, so that row's outputs are NaN (``converged = False``), and ``checked`` raises.
+        """
+        theta = as_float_array(theta, name)
         if jnp.ndim(theta) < 1 or theta.shape[-1] != self.dim:
             raise ValueError(
                 f"{name} must have shape (..., {self.dim}) for {type(self).__name__} natural parameters; "
                 f"got shape {jnp.shape(theta)}"
             )
-        if check_domain and is_concrete(theta):
+        if not check_domain:
+            require_not_nan(theta, name)  # eager raise / checked; under jit NaN rows propagate by themselves
+            return theta
+        msg = f"{name} must lie in the natural parameter space of {type(self).__name__} ({self.domain}) and be finite"
+        if is_concrete(theta):
             try:  # concrete input inside someone else's trace: evaluate eagerly, or skip if impossible
                 with jax.ensure_compile_time_eval():
                     ok = np.asarray(self._jmap("in_domain", self._in_domain, theta, core=(1,)))
+                    ok = ok & np.all(np.isfinite(np.asarray(theta, dtype=float)), axis=-1)
             except (jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError):  # pragma: no cover
                 return theta
             if not np.all(ok):
-                raise ValueError(
-                    f"{name} must lie in the natural parameter space of {type(self).__name__} ({self.domain}); "
-                    f"{int(np.size(ok) - np.sum(ok))} of {np.size(ok)} rows do not"
-                )
-        return theta
+                raise ValueError(f"{msg}; {int(np.size(ok) - np.sum(ok))} of {np.size(ok)} rows are not")
+            return theta
+        rows = self._jmap("in_domain", self._in_domain, theta, core=(1,)) & jnp.all(jnp.isfinite(theta), axis=-1)
+        require(rows, msg)
+        return jnp.where(rows[..., None], theta, jnp.asarray(jnp.nan, theta.dtype))
+
+    def _eta(self, eta: Any, name: str = "eta") -> jax.Array:
+        """Validate mean parameters: shape ``(..., dim)`` (static) and finite values (one bad-value policy).
+
+        A finite mean outside the interior of the mean space is not an error: it has no preimage and the
+        inverse mean map reports ``converged = False``.
+        """
+        eta = as_float_array(eta, name)
+        if jnp.ndim(eta) < 1 or eta.shape[-1] != self.dim:
+            raise ValueError(
+                f"{name} must have shape (..., {self.dim}) for {type(self).__name__} mean parameters; "
+                f"got shape {jnp.shape(eta)}"
+            )
+        rows = jnp.all(jnp.isfinite(eta), axis=-1)
+        ok = require(rows, f"{name} must be finite (mean parameters); got {{value}}", value=eta)
+        return eta if is_concrete(ok) else jnp.where(rows[..., None], eta, jnp.asarray(jnp.nan, eta.dtype))
 
     # ---------------------------------------------------------------- derived quantities
     def in_domain(self, theta: jax.Array) -> jax.Array:
@@ -261,9 +314,9 @@ class ExponentialFamily:
 
         ``+inf`` where ``alpha theta_p + (1 - alpha) theta_q`` leaves the natural parameter space.
         """
-        check_in_range(alpha, "alpha", 0.0, np.inf, low_inclusive=False, high_inclusive=False)
+        ok = require_in_range(alpha, "alpha", 0.0, np.inf, low_inclusive=False, high_inclusive=False)
         tp, tq = self._theta(theta_p, "theta_p"), self._theta(theta_q, "theta_q")
-        a = jnp.asarray(alpha, tp.dtype)
+        a = jnp.where(ok, jnp.asarray(alpha, tp.dtype), jnp.nan)  # NaN alpha: NaN rows (nan_propagating)
         if jnp.ndim(a) != 0:
             raise ValueError(f"alpha must be a scalar; got shape {jnp.shape(a)}")
 
@@ -311,7 +364,8 @@ class ExponentialFamily:
     def log_prob(self, x: jax.Array, theta: jax.Array) -> jax.Array:
         """``<theta, t(x)> + log h(x) - psi(theta)``; ``-inf`` outside the support. Batch dims broadcast."""
         theta = self._theta(theta)
-        x = jnp.asarray(x)
+        x = as_float_array(x, "x")
+        require_not_nan(x, "x")  # eager raise / checked; under jit a NaN x gives NaN (nan_propagating)
         er = len(self.event_shape)
 
         def one(xx, th):
@@ -335,7 +389,7 @@ class ExponentialFamily:
         name = f"sample_{shape}"
         fn = self._jit_cache.get(name)
         if fn is None:
-            fn = self._jit_cache[name] = jax.jit(jax.vmap(lambda k, th: self._sample(k, th, shape)))
+            fn = self._jit_cache[name] = jax.jit(jax.vmap(nan_propagating(lambda k, th: self._sample(k, th, shape))))
         out = fn(keys, flat)  # (B, *shape, *event)
         out = jnp.moveaxis(out, 0, len(shape))
         return out.reshape(shape + batch + self.event_shape)
@@ -353,9 +407,7 @@ class ExponentialFamily:
         interior of the mean space has no solution: the iterate runs to the domain's edge and the result has
         ``converged = False``.
         """
-        eta = _as_float(eta)
-        if jnp.ndim(eta) < 1 or eta.shape[-1] != self.dim:
-            raise ValueError(f"eta must have shape (..., {self.dim}); got shape {jnp.shape(eta)}")
+        eta = self._eta(eta)
 
         def one(e):
             t = self._mean_tolerance(e) if tol is None else jnp.asarray(tol, e.dtype)

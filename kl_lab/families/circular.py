@@ -17,7 +17,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from kl_lab.families.base import ExponentialFamily, _as_float
+from kl_lab.families.base import ExponentialFamily
+from kl_lab.numerics import as_float_array
 
 __all__ = ["VonMises", "log_i0", "log_i0_from_square"]
 
@@ -60,7 +61,7 @@ def log_i0_from_square(s: jax.Array) -> jax.Array:
     24 terms are accurate to ~1e-18 relative at r = 30. Both branches are evaluated at safe inputs
     (double where), so every derivative is finite. Tested against ``scipy.special.ive``.
     """
-    s = _as_float(s)
+    s = as_float_array(s, "s")
     small = s <= _SWITCH**2
     q = jnp.where(small, s, 0.0) / 4
     series_m1 = _poly(_SERIES, q / _Q_MAX)  # I0 - 1: log1p keeps log I0 ~ x^2/4 accurate at tiny x
@@ -71,7 +72,7 @@ def log_i0_from_square(s: jax.Array) -> jax.Array:
 
 def log_i0(x: jax.Array) -> jax.Array:
     """``log I0(x)`` (even in ``x``), accurate to a few ulps; see :func:`log_i0_from_square`."""
-    x = _as_float(x)
+    x = as_float_array(x, "x")
     return log_i0_from_square(x * x)
 
 
@@ -81,7 +82,7 @@ class VonMises(ExponentialFamily):
     dim = 2
 
     def sufficient_stats(self, x):
-        x = _as_float(x)
+        x = as_float_array(x, "x")
         return jnp.stack([jnp.cos(x), jnp.sin(x)], axis=-1)
 
     def _in_support(self, x):
@@ -98,12 +99,14 @@ class VonMises(ExponentialFamily):
         return self._to_numpyro(theta).sample(key, shape)
 
     def from_params(self, loc, concentration):
-        loc, concentration = jnp.broadcast_arrays(_as_float(loc), _as_float(concentration))
+        loc, concentration = jnp.broadcast_arrays(
+            as_float_array(loc, "loc"), as_float_array(concentration, "concentration")
+        )
         return jnp.stack([concentration * jnp.cos(loc), concentration * jnp.sin(loc)], axis=-1)
 
     def to_params(self, theta):
         """``(mu, kappa)`` from ``theta`` (``mu = 0`` when ``kappa = 0``)."""
-        theta = _as_float(theta)
+        theta = as_float_array(theta, "theta")
         return jnp.arctan2(theta[..., 1], theta[..., 0]), jnp.sqrt(jnp.sum(theta * theta, axis=-1))
 
     def _to_numpyro(self, theta):

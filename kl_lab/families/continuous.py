@@ -21,7 +21,8 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import betaln, digamma, gammaln
 
-from kl_lab.families.base import ExponentialFamily, _as_float
+from kl_lab.families.base import ExponentialFamily
+from kl_lab.numerics import as_float_array
 
 __all__ = ["Exponential", "Gamma", "Beta", "Normal"]
 
@@ -33,7 +34,7 @@ class Exponential(ExponentialFamily):
     domain = "theta < 0"
 
     def sufficient_stats(self, x):
-        return _as_float(x)[..., None]
+        return as_float_array(x, "x")[..., None]
 
     def _in_support(self, x):
         return x >= 0
@@ -54,14 +55,14 @@ class Exponential(ExponentialFamily):
         return 1 - jnp.log(-theta[0])
 
     def natural_from_mean(self, eta, **kw):
-        eta = _as_float(eta)
+        eta = self._eta(eta)
         return self._closed_form_result(eta, -1 / eta)
 
     def _sample(self, key, theta, shape):
         return jax.random.exponential(key, shape, theta.dtype) / (-theta[0])
 
     def from_params(self, rate):
-        return -_as_float(rate)[..., None]
+        return -as_float_array(rate, "rate")[..., None]
 
     def to_numpyro(self, theta):
         import numpyro.distributions as dist
@@ -76,7 +77,7 @@ class Gamma(ExponentialFamily):
     domain = "theta[0] > -1 and theta[1] < 0"
 
     def sufficient_stats(self, x):
-        x = _as_float(x)
+        x = as_float_array(x, "x")
         return jnp.stack([jnp.log(x), x], axis=-1)
 
     def _in_support(self, x):
@@ -114,7 +115,7 @@ class Gamma(ExponentialFamily):
         return jax.random.gamma(key, theta[0] + 1, shape, theta.dtype) / (-theta[1])
 
     def from_params(self, shape, rate):
-        shape, rate = jnp.broadcast_arrays(_as_float(shape), _as_float(rate))
+        shape, rate = jnp.broadcast_arrays(as_float_array(shape, "shape"), as_float_array(rate, "rate"))
         return jnp.stack([shape - 1, -rate], axis=-1)
 
     def to_numpyro(self, theta):
@@ -131,7 +132,7 @@ class Beta(ExponentialFamily):
     domain = "theta > -1 elementwise"
 
     def sufficient_stats(self, x):
-        x = _as_float(x)
+        x = as_float_array(x, "x")
         return jnp.stack([jnp.log(x), jnp.log1p(-x)], axis=-1)
 
     def _in_support(self, x):
@@ -154,7 +155,7 @@ class Beta(ExponentialFamily):
         return jax.random.beta(key, theta[0] + 1, theta[1] + 1, shape, theta.dtype)
 
     def from_params(self, a, b):
-        a, b = jnp.broadcast_arrays(_as_float(a), _as_float(b))
+        a, b = jnp.broadcast_arrays(as_float_array(a, "a"), as_float_array(b, "b"))
         return jnp.stack([a - 1, b - 1], axis=-1)
 
     def to_numpyro(self, theta):
@@ -174,11 +175,11 @@ class Normal(ExponentialFamily):
     domain = "theta[1] < 0"
 
     def sufficient_stats(self, x):
-        x = _as_float(x)
+        x = as_float_array(x, "x")
         return jnp.stack([x, x * x], axis=-1)
 
     def log_base_measure(self, x):
-        return jnp.full(jnp.shape(x), -0.5 * math.log(2 * math.pi), _as_float(x).dtype)
+        return jnp.full(jnp.shape(x), -0.5 * math.log(2 * math.pi), as_float_array(x, "x").dtype)
 
     def _expected_log_base_measure(self, theta):
         return jnp.full((), -0.5 * math.log(2 * math.pi), theta.dtype)
@@ -214,7 +215,7 @@ class Normal(ExponentialFamily):
         return jnp.maximum(0.5 * (r - 1 - jnp.log(r)) + (mp - mq) ** 2 / (2 * vq), 0.0)
 
     def natural_from_mean(self, eta, **kw):
-        eta = _as_float(eta)
+        eta = self._eta(eta)
         var = eta[..., 1] - eta[..., 0] ** 2
         return self._closed_form_result(eta, jnp.stack([eta[..., 0] / var, -0.5 / var], axis=-1))
 
@@ -224,7 +225,7 @@ class Normal(ExponentialFamily):
 
     def from_params(self, loc, scale):
         """``theta`` from location ``loc`` and standard deviation ``scale``."""
-        loc, scale = jnp.broadcast_arrays(_as_float(loc), _as_float(scale))
+        loc, scale = jnp.broadcast_arrays(as_float_array(loc, "loc"), as_float_array(scale, "scale"))
         return jnp.stack([loc / scale**2, -0.5 / scale**2], axis=-1)
 
     def to_params(self, theta):

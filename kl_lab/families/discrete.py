@@ -23,8 +23,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import gammaln
 
-from kl_lab.families.base import ExponentialFamily, _as_float
-from kl_lab.numerics import log1mexp, logsumexp
+from kl_lab.families.base import ExponentialFamily
+from kl_lab.numerics import as_float_array, log1mexp, logsumexp
 
 __all__ = ["Bernoulli", "Binomial", "Categorical", "Poisson", "Geometric", "poisson_expected_log_factorial"]
 
@@ -39,7 +39,7 @@ class Bernoulli(ExponentialFamily):
     dim = 1
 
     def sufficient_stats(self, x):
-        return _as_float(x)[..., None]
+        return as_float_array(x, "x")[..., None]
 
     def _in_support(self, x):
         return (x == 0) | (x == 1)
@@ -55,7 +55,7 @@ class Bernoulli(ExponentialFamily):
         return (p * (1 - p))[:, None]
 
     def natural_from_mean(self, eta, **kw):
-        eta = _as_float(eta)
+        eta = self._eta(eta)
         return self._closed_form_result(eta, jnp.log(eta) - jnp.log1p(-eta))
 
     def _sample(self, key, theta, shape):
@@ -63,7 +63,7 @@ class Bernoulli(ExponentialFamily):
 
     def from_params(self, p):
         """``theta`` from the success probability ``p``."""
-        p = _as_float(p)
+        p = as_float_array(p, "p")
         return (jnp.log(p) - jnp.log1p(-p))[..., None]
 
     def to_numpyro(self, theta):
@@ -83,10 +83,10 @@ class Binomial(ExponentialFamily):
         self.trials = int(trials)
 
     def sufficient_stats(self, x):
-        return _as_float(x)[..., None]
+        return as_float_array(x, "x")[..., None]
 
     def log_base_measure(self, x):
-        x = _as_float(x)
+        x = as_float_array(x, "x")
         n = self.trials
         return gammaln(n + 1.0) - gammaln(x + 1) - gammaln(n - x + 1)
 
@@ -105,7 +105,7 @@ class Binomial(ExponentialFamily):
         return jnp.sum(jnp.exp(log_pmf) * self.log_base_measure(k))
 
     def natural_from_mean(self, eta, **kw):
-        eta = _as_float(eta) / self.trials
+        eta = self._eta(eta) / self.trials
         return self._closed_form_result(eta * self.trials, jnp.log(eta) - jnp.log1p(-eta))
 
     def _sample(self, key, theta, shape):
@@ -113,7 +113,7 @@ class Binomial(ExponentialFamily):
         return jnp.sum(jax.random.bernoulli(key, p, shape + (self.trials,)), axis=-1).astype(theta.dtype)
 
     def from_params(self, p):
-        p = _as_float(p)
+        p = as_float_array(p, "p")
         return (jnp.log(p) - jnp.log1p(-p))[..., None]
 
     def to_numpyro(self, theta):
@@ -162,7 +162,7 @@ class Categorical(ExponentialFamily):
         return -jnp.sum(jnp.exp(log_p) * log_p)
 
     def natural_from_mean(self, eta, **kw):
-        eta = _as_float(eta)
+        eta = self._eta(eta)
         p0 = 1 - jnp.sum(eta, axis=-1, keepdims=True)
         return self._closed_form_result(eta, jnp.log(eta) - jnp.log(p0))
 
@@ -172,7 +172,7 @@ class Categorical(ExponentialFamily):
 
     def from_params(self, probs):
         """``theta`` from a probability vector of length ``k``."""
-        log_p = jnp.log(_as_float(probs))
+        log_p = jnp.log(as_float_array(probs, "probs"))
         return log_p[..., 1:] - log_p[..., :1]
 
     def to_numpyro(self, theta):
@@ -197,7 +197,7 @@ def poisson_expected_log_factorial(rate):
     (Evans & Boersma 1988) and ``E[log X!] = H - r + r log r``; the next term is
     below 1e-12 there. Tested against mpmath.
     """
-    r = _as_float(rate)
+    r = as_float_array(rate, "rate")
     big = r > _RATE_SWITCH
     rs = jnp.where(big, 1.0, r)
     k0 = jnp.maximum(jnp.floor(rs) - _WINDOW // 2, 0.0)
@@ -210,16 +210,48 @@ def poisson_expected_log_factorial(rate):
     return jnp.where(big, h - rb + rb * jnp.log(rb), small)
 
 
+def _log_expm1_minus(d):
+    """``log(expm1(d) - d)`` for every real ``d`` (``-inf`` at 0): series for ``|d| < 1/2``, no overflow."""
+    small = jnp.abs(d) < 0.5
+    ds = jnp.where(small, d, 0.5)
+    acc = jnp.ones_like(ds)
+    for k in range(19, 2, -1):  # expm1(d) - d = d^2/2 (1 + d/3 (1 + d/4 (...))): terms to d^19/19!, < 1e-17 relative
+        acc = 1.0 + ds / k * acc
+    log_series = 2.0 * jnp.log(jnp.abs(jnp.where(ds == 0, 1.0, ds))) - jnp.log(2.0) + jnp.log(acc)
+    log_series = jnp.where(ds == 0, -jnp.inf, log_series)
+    big = d > 1.0
+    db = jnp.where(big, d, 2.0)
+    log_big = db + jnp.log1p(-(1.0 + db) * jnp.exp(-db))
+    dm = jnp.where(small | big, -1.0, d)
+    log_mid = jnp.log(jnp.expm1(dm) - dm)
+    return jnp.where(small, log_series, jnp.where(big, log_big, log_mid))
+
+
+def _poisson_kl(tp, tq):
+    log_g = _log_expm1_minus(tq[0] - tp[0])
+    finite = jnp.isfinite(log_g)
+    return jnp.where(finite, jnp.exp(tp[0] + jnp.where(finite, log_g, 0.0)), 0.0)
+
+
 class Poisson(ExponentialFamily):
     """Poisson(rate): ``theta = log rate``, ``psi = exp theta``, ``log h(x) = -log x!``."""
 
     dim = 1
 
+    def kl(self, theta_p, theta_q):
+        """``KL = rate_p (expm1(d) - d)``, ``d = theta_q - theta_p``, as ``exp(theta_p + log(expm1(d) - d))``.
+
+        In log space: the Bregman form ``e^tq - e^tp - (tq - tp) e^tp`` is ``inf - inf = NaN`` once
+        ``e^tp`` overflows (``theta_p = 710``), where the KL is ``+inf`` or a large finite number.
+        """
+        tp, tq = self._theta(theta_p, "theta_p"), self._theta(theta_q, "theta_q")
+        return self._jmap("kl", _poisson_kl, tp, tq, core=(1, 1))
+
     def sufficient_stats(self, x):
-        return _as_float(x)[..., None]
+        return as_float_array(x, "x")[..., None]
 
     def log_base_measure(self, x):
-        return -gammaln(_as_float(x) + 1)
+        return -gammaln(as_float_array(x, "x") + 1)
 
     def _in_support(self, x):
         return _is_int(x) & (x >= 0)
@@ -234,14 +266,14 @@ class Poisson(ExponentialFamily):
         return -poisson_expected_log_factorial(jnp.exp(theta[0]))
 
     def natural_from_mean(self, eta, **kw):
-        eta = _as_float(eta)
+        eta = self._eta(eta)
         return self._closed_form_result(eta, jnp.log(eta))
 
     def _sample(self, key, theta, shape):
         return jax.random.poisson(key, jnp.exp(theta[0]), shape).astype(theta.dtype)
 
     def from_params(self, rate):
-        return jnp.log(_as_float(rate))[..., None]
+        return jnp.log(as_float_array(rate, "rate"))[..., None]
 
     def to_numpyro(self, theta):
         import numpyro.distributions as dist
@@ -259,7 +291,7 @@ class Geometric(ExponentialFamily):
     domain = "theta < 0"
 
     def sufficient_stats(self, x):
-        return _as_float(x)[..., None]
+        return as_float_array(x, "x")[..., None]
 
     def _in_support(self, x):
         return _is_int(x) & (x >= 0)
@@ -277,7 +309,7 @@ class Geometric(ExponentialFamily):
         return 1 / jnp.expm1(-theta)
 
     def natural_from_mean(self, eta, **kw):
-        eta = _as_float(eta)
+        eta = self._eta(eta)
         return self._closed_form_result(eta, jnp.log(eta) - jnp.log1p(eta))
 
     def _sample(self, key, theta, shape):
@@ -285,7 +317,7 @@ class Geometric(ExponentialFamily):
         return jnp.floor(jnp.log(u) / theta[0])
 
     def from_params(self, p):
-        return jnp.log1p(-_as_float(p))[..., None]
+        return jnp.log1p(-as_float_array(p, "p"))[..., None]
 
     def to_numpyro(self, theta):
         import numpyro.distributions as dist

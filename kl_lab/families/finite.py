@@ -23,8 +23,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from kl_lab.families.base import ExponentialFamily, _as_float
-from kl_lab.numerics import logsumexp
+from kl_lab.families.base import ExponentialFamily
+from kl_lab.numerics import as_float_array, logsumexp
 
 __all__ = ["FiniteExponentialFamily", "ising_grid"]
 
@@ -67,7 +67,7 @@ class FiniteExponentialFamily(ExponentialFamily):
         er = len(self.event_shape)
         flat = x.reshape((-1,) + x.shape[x.ndim - er :])
         out = jax.vmap(lambda z: jnp.atleast_1d(self.stats_fn(z)))(flat)
-        return _as_float(out).reshape(x.shape[: x.ndim - er] + (self.dim,))
+        return as_float_array(out, "out").reshape(x.shape[: x.ndim - er] + (self.dim,))
 
     def log_base_measure(self, x):  # pragma: no cover - only used through log_prob with the default base
         raise NotImplementedError("use log_probs(theta): the base measure is tabulated on the support")

@@ -24,7 +24,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import digamma, gammaln
 
-from kl_lab.families.base import ExponentialFamily, _as_float
+from kl_lab.families.base import ExponentialFamily
+from kl_lab.numerics import as_float_array
 
 __all__ = ["MultivariateNormal", "Dirichlet"]
 
@@ -45,12 +46,12 @@ class MultivariateNormal(ExponentialFamily):
     # ---------------------------------------------------------------- packing helpers
     def pack(self, h, m):
         """``theta = (h, vech(M))`` from ``h = Lambda mu`` (..., d) and symmetric ``M = -Lambda/2`` (..., d, d)."""
-        h, m = _as_float(h), _as_float(m)
+        h, m = as_float_array(h, "h"), as_float_array(m, "m")
         return jnp.concatenate([h, m[..., self._iu[0], self._iu[1]]], axis=-1)
 
     def unpack(self, theta):
         """``(h, M)`` with ``M`` symmetric (..., d, d) from a packed ``theta``."""
-        theta = _as_float(theta)
+        theta = as_float_array(theta, "theta")
         d = self.d
         h, v = theta[..., :d], theta[..., d:]
         m = jnp.zeros(theta.shape[:-1] + (d, d), theta.dtype).at[..., self._iu[0], self._iu[1]].set(v)
@@ -59,7 +60,7 @@ class MultivariateNormal(ExponentialFamily):
 
     def from_params(self, mean, cov):
         """``theta`` from a mean (..., d) and a covariance (..., d, d)."""
-        mean, cov = _as_float(mean), _as_float(cov)
+        mean, cov = as_float_array(mean, "mean"), as_float_array(cov, "cov")
         lam = jnp.linalg.inv(cov)
         return self.pack(jnp.einsum("...ij,...j->...i", lam, mean), -0.5 * lam)
 
@@ -71,7 +72,7 @@ class MultivariateNormal(ExponentialFamily):
 
     def pack_stats(self, first, second):
         """Mean parameters from ``E[x]`` (..., d) and ``E[x x^T]`` (..., d, d): ``(E x, c_ij E[x_i x_j])``."""
-        first, second = _as_float(first), _as_float(second)
+        first, second = as_float_array(first, "first"), as_float_array(second, "second")
         return jnp.concatenate([first, self._scale(second[..., self._iu[0], self._iu[1]])], axis=-1)
 
     def _scale(self, v, inverse=False):
@@ -80,12 +81,12 @@ class MultivariateNormal(ExponentialFamily):
 
     # ---------------------------------------------------------------- member hooks
     def sufficient_stats(self, x):
-        x = _as_float(x)
+        x = as_float_array(x, "x")
         outer = x[..., :, None] * x[..., None, :]
         return jnp.concatenate([x, self._scale(outer[..., self._iu[0], self._iu[1]])], axis=-1)
 
     def log_base_measure(self, x):
-        x = _as_float(x)
+        x = as_float_array(x, "x")
         return jnp.full(x.shape[:-1], -0.5 * self.d * math.log(2 * math.pi), x.dtype)
 
     def _expected_log_base_measure(self, theta):
@@ -129,7 +130,7 @@ class MultivariateNormal(ExponentialFamily):
         return jnp.maximum(0.5 * (tr + quad - self.d - logdet), 0.0)
 
     def natural_from_mean(self, eta, **kw):
-        eta = _as_float(eta)
+        eta = self._eta(eta)
         d = self.d
         mu = eta[..., :d]
         second = (
@@ -174,10 +175,10 @@ class Dirichlet(ExponentialFamily):
         self.event_shape = (self.k,)
 
     def sufficient_stats(self, x):
-        return jnp.log(_as_float(x))
+        return jnp.log(as_float_array(x, "x"))
 
     def _in_support(self, x):
-        return jnp.all(x > 0) & (jnp.abs(jnp.sum(x) - 1) <= 1e3 * jnp.finfo(_as_float(x).dtype).eps)
+        return jnp.all(x > 0) & (jnp.abs(jnp.sum(x) - 1) <= 1e3 * jnp.finfo(as_float_array(x, "x").dtype).eps)
 
     def _support_point(self, dtype):
         return jnp.full((self.k,), 1.0 / self.k, dtype)
@@ -197,7 +198,7 @@ class Dirichlet(ExponentialFamily):
         return jax.random.dirichlet(key, theta + 1, shape, theta.dtype)
 
     def from_params(self, concentration):
-        return _as_float(concentration) - 1
+        return as_float_array(concentration, "concentration") - 1
 
     def to_numpyro(self, theta):
         import numpyro.distributions as dist

@@ -33,6 +33,7 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import gammaln
 
+from kl_lab.families.validation import positive, validated
 from kl_lab.numerics import check_positive, logsumexp
 
 __all__ = ["FiniteSize", "ncx2_log_pdf", "exact_point_moments"]
@@ -73,6 +74,7 @@ def ncx2_log_pdf(x, d: int, lam: float, n_terms: int | None = None):
     return _ncx2_log_pdf(x, float(d), float(lam), n_terms or _n_terms(float(lam)))
 
 
+@validated(bandwidths=positive())
 def exact_point_moments(
     n: int, d: int, bandwidths, x_sq_norm=None, *, n_grid: int = 4096, n_v: int = 6144
 ) -> FiniteSize:

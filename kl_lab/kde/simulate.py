@@ -23,6 +23,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from kl_lab.families.validation import positive, validated
 from kl_lab.numerics import check_positive
 
 __all__ = [
@@ -109,6 +110,7 @@ def _check_nd(n, d):
         raise ValueError(f"d must be an int >= 2 (static); got {d!r}")
 
 
+@validated(x_sq_norm=positive(allow_zero=True))
 def sample_sq_distances(key, n: int, d: int, x_sq_norm, dtype=None):
     """``n`` i.i.d. draws of ``|x - y|^2`` with ``y ~ N(0, I_d)`` and ``|x|^2 = x_sq_norm`` (O(n))."""
     _check_nd(n, d)
@@ -157,6 +159,7 @@ def _stream(draw, key, n, chunk, bandwidths, d):
     return PointStats(log_kde, lse2 - 2.0 * lse1, mx - lse1, dmin)
 
 
+@validated(bandwidths=positive())
 def kde_point_stats(key, n: int, d: int, bandwidths, x_sq_norm=None, *, chunk: int = 2**16) -> PointStats:
     """Gaussian-KDE statistics at a query with ``|x|^2 = x_sq_norm`` (default ``d``), streamed in O(n).
 
@@ -173,6 +176,7 @@ def kde_point_stats(key, n: int, d: int, bandwidths, x_sq_norm=None, *, chunk: i
     return _stream(draw, key, n, chunk, bandwidths, d)
 
 
+@validated(bandwidths=positive())
 def kde_point_stats_full(key, n: int, d: int, bandwidths, x, *, chunk: int = 2**12) -> PointStats:
     """Same statistics as :func:`kde_point_stats` from ``n`` drawn points (O(n d), the reference path)."""
     _check_nd(n, d)

@@ -30,6 +30,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from kl_lab.families.validation import in_range, positive, require_not_nan, validated
 from kl_lab.numerics import check_in_range, check_positive
 
 __all__ = ["INEQUALITIES", "PNCriterion", "kl_threshold", "bayes_error_lower_bound", "min_sample_size", "pn_criterion"]
@@ -43,6 +44,7 @@ def _check_inequality(inequality: str) -> None:
         raise ValueError(f"inequality must be one of {INEQUALITIES}; got {inequality!r}")
 
 
+@validated(epsilon=in_range(0.0, 0.5, low_inclusive=False, high_inclusive=False))
 def kl_threshold(epsilon: Array, inequality: str = "pinsker") -> Array:
     """r*(epsilon): expected KL below which the expected Bayes error is >= 1/2 - epsilon (module docstring).
 
@@ -57,6 +59,7 @@ def kl_threshold(epsilon: Array, inequality: str = "pinsker") -> Array:
     return {"pinsker": pinsker, "bretagnolle_huber": bh, "best": jnp.maximum(pinsker, bh)}[inequality]
 
 
+@validated(kl=positive(allow_zero=True, allow_inf=True))
 def bayes_error_lower_bound(kl: Array, inequality: str = "pinsker") -> Array:
     """Lower bound on the two-class Bayes error (equal priors) from KL: (1 - b(KL)) / 2, floored at 0."""
     _check_inequality(inequality)
@@ -68,6 +71,7 @@ def bayes_error_lower_bound(kl: Array, inequality: str = "pinsker") -> Array:
     return 0.5 * (1.0 - tv)
 
 
+@validated(c1=positive(), c2=require_not_nan, risk_threshold=positive())
 def min_sample_size(c1: Array, c2: Array, risk_threshold: Array) -> Array:
     """Smallest integer n >= 1 with C1/n + C2/n^2 <= risk_threshold for it and every larger n (float array).
 
@@ -101,6 +105,7 @@ class PNCriterion(NamedTuple):
     p_max: Array
 
 
+@validated(epsilon=in_range(0.0, 0.5, low_inclusive=False, high_inclusive=False))
 def pn_criterion(
     c1: Array,
     c2: Array,

@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from kl_lab.families.validation import positive, validated
 from kl_lab.numerics import check_positive, xlogy
 
 __all__ = [
@@ -59,6 +60,7 @@ class ExactRisk(NamedTuple):
     prob_mle_undefined: Array
 
 
+@validated(n=positive(), variance_ratio=positive())
 def exact_risk_normal_known_variance(n: Array, variance_ratio: Array = 1.0) -> Array:
     """Normal location model N(mu, sigma^2), sigma known, any truth with variance ``variance_ratio * sigma^2``.
 
@@ -70,6 +72,7 @@ def exact_risk_normal_known_variance(n: Array, variance_ratio: Array = 1.0) -> A
     return jnp.asarray(variance_ratio) / (2.0 * n.astype(float))
 
 
+@validated(n=positive(), shape=positive())
 def exact_risk_exponential(n: Array, shape: Array = 1.0) -> Array:
     """Exponential model fitted to Gamma(shape k, any rate) data (k = 1: well specified).
 
@@ -84,6 +87,7 @@ def exact_risk_exponential(n: Array, shape: Array = 1.0) -> Array:
     return jnp.where(m > 1, digamma_minus_log(m) + 1.0 / jnp.where(m > 1, m - 1.0, 2.0), jnp.inf)
 
 
+@validated(n=positive())
 def exact_risk_normal(n: Array, d: int = 1) -> Array:
     """d-variate Normal with unknown mean and covariance, well specified (Wishart).
 

@@ -45,7 +45,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from kl_lab.numerics import check_finite, check_floating, check_positive, is_concrete
+from kl_lab.families.validation import float_input, guard, require_finite, require_positive
+from kl_lab.numerics import as_float_array, check_finite, check_floating, is_concrete, require
 
 __all__ = [
     "DERIVATIVES",
@@ -83,6 +84,29 @@ class StatsMoments(NamedTuple):
     third_cumulant: Array
 
 
+def require_covariance(cov: Array, name: str = "stats_cov") -> Array:
+    """``cov`` symmetric positive semi-definite and finite, under the one bad-value policy: returns ``ok``.
+
+    Tolerance: asymmetry ``<= 64 p eps max|cov|`` and smallest eigenvalue ``>= -64 p eps max|eig|`` (a few
+    ulps of rounding per entry of a computed covariance, accumulated over ``p`` terms). Eagerly an invalid
+    ``cov`` raises ``ValueError`` naming ``name``; under ``jit`` ``ok`` is a traced bool.
+    """
+    cov = jnp.asarray(cov)
+    p = cov.shape[-1]
+    eps = jnp.finfo(cov.dtype).eps
+    finite = jnp.all(jnp.isfinite(cov))
+    safe = jnp.where(finite, cov, jnp.eye(p, dtype=cov.dtype))
+    scale = jnp.max(jnp.abs(safe))
+    sym = jnp.max(jnp.abs(safe - safe.T)) <= 64 * p * eps * scale
+    eig = jnp.linalg.eigvalsh(0.5 * (safe + safe.T))
+    psd = eig[0] >= -64 * p * eps * jnp.max(jnp.abs(eig))
+    ok = require(finite, f"{name} must be finite; got {{value}}", value=cov)
+    ok = ok & require(sym, f"{name} must be symmetric (a covariance matrix); got {{value}}", value=cov)
+    return ok & require(
+        psd, f"{name} must be positive semi-definite (a covariance matrix); its smallest eigenvalue is {{e}}", e=eig[0]
+    )
+
+
 def _check_shapes(p: int, stats_cov: Array, stats_third_cumulant: Array) -> None:
     if jnp.shape(stats_cov) != (p, p):
         raise ValueError(f"stats_cov must have shape ({p}, {p}) for this family (dim {p}); got {jnp.shape(stats_cov)}")
@@ -96,7 +120,7 @@ def _check_shapes(p: int, stats_cov: Array, stats_third_cumulant: Array) -> None
 DERIVATIVES = ("mean", "log_partition")
 
 
-def _fisher_fn(family: Any, derivatives: str):
+def fisher_fn(family: Any, derivatives: str):
     """theta -> hess psi(theta) by autodiff, from the mean map or from psi itself (module docstring)."""
     if derivatives == "mean":
         return jax.jacfwd(family.mean)
@@ -130,17 +154,19 @@ def risk_coefficients_at(
     stats_cov = jnp.asarray(stats_cov, dtype)
     stats_third_cumulant = jnp.asarray(stats_third_cumulant, dtype)
     _check_shapes(p, stats_cov, stats_third_cumulant)
-    _fisher_fn(family, derivatives)  # validates ``derivatives``
+    fisher_fn(family, derivatives)  # validates ``derivatives``
+    ok = require_covariance(stats_cov, "stats_cov") & require_finite(stats_third_cumulant, "stats_third_cumulant")
+    ok = ok & require_finite(theta_star, "theta_star")
     c1, c2, g_inv = _coefficients(family, derivatives, theta_star, stats_cov, stats_third_cumulant)
     if is_concrete(g_inv):
         check_finite(g_inv, "the inverse Fisher matrix at theta_star (is hess psi positive definite?)")
-    return c1, c2
+    return guard(ok, (c1, c2))
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
 def _coefficients(family, derivatives, theta_star, stats_cov, stats_third_cumulant):
     p, dtype = theta_star.shape[0], theta_star.dtype
-    hess = _fisher_fn(family, derivatives)
+    hess = fisher_fn(family, derivatives)
     g = hess(theta_star)
     chol = jnp.linalg.cholesky(g)
     g_inv = jax.scipy.linalg.cho_solve((chol, True), jnp.eye(p, dtype=dtype))
@@ -174,25 +200,30 @@ def risk_coefficients(
       :class:`RiskCoefficients` ``(c1, c2, theta_star, converged, iterations, residual)``; check ``converged``
       (eagerly a non-converged projection raises ``ValueError``).
     """
-    stats_mean = jnp.asarray(stats_mean)
+    stats_mean = as_float_array(stats_mean, "stats_mean")
     check_floating(stats_mean, "stats_mean")
     if stats_mean.shape != (family.dim,):
         raise ValueError(f"stats_mean must have shape ({family.dim},) for this family; got {stats_mean.shape}")
+    stats_cov = as_float_array(stats_cov, "stats_cov").astype(stats_mean.dtype)
+    stats_third_cumulant = as_float_array(stats_third_cumulant, "stats_third_cumulant").astype(stats_mean.dtype)
+    _check_shapes(family.dim, stats_cov, stats_third_cumulant)
+    ok = require_finite(stats_mean, "stats_mean") & require_covariance(stats_cov, "stats_cov")
     proj = family.natural_from_mean(stats_mean)
     if is_concrete(proj.converged) and not bool(jnp.all(proj.converged)):
         raise ValueError(
             f"the M-projection (family.natural_from_mean) did not converge for stats_mean; residual {proj.residual}"
         )
-    c1, c2 = risk_coefficients_at(family, proj.theta, stats_cov, stats_third_cumulant, derivatives=derivatives)
-    return RiskCoefficients(c1, c2, proj.theta, proj.converged, proj.iterations, proj.residual)
+    theta = jnp.where(proj.converged, proj.theta, jax.lax.stop_gradient(family._interior_point(proj.theta.dtype)))
+    c1, c2 = risk_coefficients_at(family, theta, stats_cov, stats_third_cumulant, derivatives=derivatives)
+    res = RiskCoefficients(c1, c2, proj.theta, proj.converged, proj.iterations, proj.residual)
+    return guard(ok & jnp.all(proj.converged), res)
 
 
 def predicted_risk(c1: Array, c2: Array, n: Array) -> Array:
     """The two-term prediction ``c1 / n + c2 / n^2`` (broadcasts over all three)."""
-    n = jnp.asarray(n)
-    check_positive(n, "n")
-    n = n.astype(jnp.result_type(c1, c2, float))
-    return c1 / n + c2 / n**2
+    ok = require_positive(n, "n")
+    n = float_input(n, "n").astype(jnp.result_type(c1, c2, float))
+    return guard(ok, c1 / n + c2 / n**2)
 
 
 def _moments(t: Array, weights: Array, correction: tuple[float, float]) -> StatsMoments:

@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from kl_lab.pn_criterion.expansion import _fisher_fn
+from kl_lab.pn_criterion.expansion import fisher_fn
 from kl_lab.sweep import sweep
 
 __all__ = ["RiskEstimate", "simulate_risk"]
@@ -87,14 +87,14 @@ def simulate_risk(
     theta_star = jnp.asarray(theta_star)
     n_max = int(ns[-1])
     eta_star = family.mean(theta_star)
-    g = jax.jit(_fisher_fn(family, "mean"))(theta_star)
+    g = jax.jit(fisher_fn(family, "mean"))(theta_star)
     g_inv = jnp.linalg.inv(g)
     g_inv = 0.5 * (g_inv + g_inv.T)
     if stats_third_cumulant is None:
         t3 = jnp.zeros((family.dim,) * 3, eta_star.dtype)
         cubic_mean = jnp.zeros((), eta_star.dtype)
     else:
-        t3 = jax.jit(jax.jacfwd(_fisher_fn(family, "mean")))(theta_star)
+        t3 = jax.jit(jax.jacfwd(fisher_fn(family, "mean")))(theta_star)
         kappa_w = jnp.einsum("ijk,ai,bj,ck->abc", jnp.asarray(stats_third_cumulant), g_inv, g_inv, g_inv)
         cubic_mean = -jnp.sum(t3 * kappa_w) / 3.0  # n^2 E Q3
     idx = jnp.asarray(ns - 1)

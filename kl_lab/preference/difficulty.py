@@ -34,6 +34,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from kl_lab.families.validation import in_range, positive, require_not_nan, validated
 from kl_lab.numerics import check_positive, log1mexp
 
 __all__ = [
@@ -54,6 +55,7 @@ class TiltedPassRate(NamedTuple):
     log_partition: jax.Array  #: log(p e^lam + 1 - p)
 
 
+@validated(p=in_range(0.0, 1.0), lam=require_not_nan)
 def tilted_pass_rate(p: jax.Array, lam: jax.Array) -> TiltedPassRate:
     """Exact tilt of the two-point law (1 - p, p) by exp(lam r), in closed form.
 
@@ -71,17 +73,20 @@ def tilted_pass_rate(p: jax.Array, lam: jax.Array) -> TiltedPassRate:
     return TiltedPassRate(p_star, kl, log_z)
 
 
+@validated(p=in_range(0.0, 1.0), lam=require_not_nan)
 def filtering_kl(p: jax.Array, lam: jax.Array) -> jax.Array:
     """KL(pi* || pi_0) = lam p* - log(p e^lam + 1 - p) (nats)."""
     return tilted_pass_rate(p, lam).kl
 
 
+@validated(p=in_range(0.0, 1.0), lam=require_not_nan)
 def filtering_kl_proxy(p: jax.Array, lam: jax.Array) -> jax.Array:
     """The variance proxy lam^2 p (1 - p) / 2 (exact to second order in lam)."""
     p, lam = jnp.asarray(p), jnp.asarray(lam)
     return lam**2 * p * (1 - p) / 2
 
 
+@validated(p=in_range(0.0, 1.0), lam=require_not_nan)
 def filtering_kl_lower_bound(p: jax.Array, lam: jax.Array) -> jax.Array:
     """Pinsker-type lower bound 2 [p (1 - p) (1 - e^{-lam})]^2 <= KL(pi* || pi_0)."""
     p, lam = jnp.asarray(p), jnp.asarray(lam)
@@ -95,6 +100,7 @@ class ArgmaxResult(NamedTuple):
     residual: jax.Array  #: |d KL / d p| at the returned point
 
 
+@validated(lam=positive())
 def filtering_kl_argmax(lam: jax.Array, *, iterations: int = 200, tol: float = 1e-12) -> ArgmaxResult:
     """argmax over p in (0, 1) of KL(pi* || pi_0), by bisection on dKL/dp (KL is unimodal in p).
 
@@ -121,6 +127,7 @@ def filtering_kl_argmax(lam: jax.Array, *, iterations: int = 200, tol: float = 1
     return ArgmaxResult(p, hi - lo <= tol, i, jnp.abs(dkl(p, lam)))
 
 
+@validated(p=in_range(0.0, 1.0))
 def nondegenerate_group_probability(p: jax.Array, group_size: int) -> jax.Array:
     """P(a group of G Bernoulli(p) rollouts is not all-pass or all-fail) = 1 - p^G - (1-p)^G.
 
@@ -133,6 +140,7 @@ def nondegenerate_group_probability(p: jax.Array, group_size: int) -> jax.Array:
     return jnp.exp(log1mexp(jnp.minimum(log_deg, 0.0)))
 
 
+@validated(p=in_range(0.0, 1.0))
 def group_accuracy_variance(p: jax.Array, group_size: int) -> jax.Array:
     """Variance of the empirical pass rate of G rollouts: p (1 - p) / G."""
     if group_size < 1:

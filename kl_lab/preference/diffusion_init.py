@@ -27,6 +27,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from kl_lab.families.validation import in_range, validated
 from kl_lab.numerics import check_in_range, logsumexp
 
 __all__ = [
@@ -66,6 +67,7 @@ def mixture_moments(mix: GaussianMixture) -> tuple[jax.Array, jax.Array]:
     return mean, cov
 
 
+@validated(alpha_bar=in_range(0.0, 1.0))
 def noised_mixture(mix: GaussianMixture, alpha_bar: jax.Array) -> GaussianMixture:
     """Law of sqrt(abar) x0 + sqrt(1 - abar) eps for x0 ~ mix: again a Gaussian mixture."""
     check_in_range(alpha_bar, "alpha_bar", 0.0, 1.0)
@@ -77,6 +79,7 @@ def noised_mixture(mix: GaussianMixture, alpha_bar: jax.Array) -> GaussianMixtur
     )
 
 
+@validated(alpha_bar=in_range(0.0, 1.0))
 def analytic_init(mean_x0: jax.Array, tr_cov_x0: jax.Array, alpha_bar: jax.Array) -> tuple[jax.Array, jax.Array]:
     """(mu, sigma^2) of the KL-closest isotropic Gaussian to p_M (module docstring)."""
     check_in_range(alpha_bar, "alpha_bar", 0.0, 1.0)
@@ -108,6 +111,7 @@ class InitGap(NamedTuple):
     gap_full: jax.Array  #: KL(p_M || N(0,I)) - KL(p_M || N(E x_M, Cov x_M)) >= gap_isotropic, exact
 
 
+@validated(alpha_bar=in_range(0.0, 1.0))
 def init_gap(mean_x0: jax.Array, cov_x0: jax.Array, alpha_bar: jax.Array) -> InitGap:
     """Exact KL gains of the isotropic analytic init and of the full-covariance moment match."""
     d = mean_x0.shape[-1]

@@ -27,6 +27,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from kl_lab.families.validation import require_not_nan, validated
+
 __all__ = ["EntanglementPrediction", "loglinear_scores", "predict_changes", "margin_step"]
 
 
@@ -46,6 +48,7 @@ def loglinear_scores(theta: jax.Array, features: jax.Array) -> tuple[jax.Array, 
     return log_pi, features - mean_phi[None, :]
 
 
+@validated(step=require_not_nan)
 def predict_changes(theta: jax.Array, features: jax.Array, w: int, l: int, step: float) -> EntanglementPrediction:
     """First-order changes of log pi_w, log pi_l for the step theta + step (g_w - g_l), with the remainder bound.
 
@@ -59,6 +62,7 @@ def predict_changes(theta: jax.Array, features: jax.Array, w: int, l: int, step:
     return EntanglementPrediction(step * (nw - inner), step * (inner - nl), bound, inner, nw, nl)
 
 
+@validated(step=require_not_nan)
 def margin_step(theta: jax.Array, features: jax.Array, w: int, l: int, step: float) -> tuple[jax.Array, jax.Array]:
     """Observed changes of (log pi_w, log pi_l) after theta <- theta + step grad_theta (log pi_w - log pi_l)."""
 

@@ -36,6 +36,7 @@ import optax
 
 from kl_lab.divergences import f_divergence
 from kl_lab.divergences.generators import Generator
+from kl_lab.families.validation import positive, validated
 from kl_lab.numerics import check_positive, check_same_shape
 
 __all__ = [
@@ -59,12 +60,14 @@ def is_admissible(generator: Generator) -> bool:
     return bool(generator.df0 == -jnp.inf) and strictly_convex
 
 
+@validated(beta=positive())
 def implicit_reward(log_pi: jax.Array, log_ref: jax.Array, beta: float, generator: Generator) -> jax.Array:
     """beta f'(pi / pi_ref): the reward (up to a constant) for which pi is the f-regularised optimum."""
     check_positive(beta, "beta")
     return beta * generator.df(log_pi - log_ref)
 
 
+@validated(beta=positive())
 def fdpo_loss(log_pi_w, log_pi_l, log_ref_w, log_ref_l, beta: float, generator: Generator) -> jax.Array:
     """-log sigma(beta [f'(u_w) - f'(u_l)]) with u = pi / pi_ref, per pair (softplus form, stable)."""
     margin = implicit_reward(log_pi_w, log_ref_w, beta, generator) - implicit_reward(
@@ -73,6 +76,7 @@ def fdpo_loss(log_pi_w, log_pi_l, log_ref_w, log_ref_l, beta: float, generator: 
     return jax.nn.softplus(-margin)
 
 
+@validated(beta=positive())
 def regularised_objective(
     log_pi: jax.Array, log_ref: jax.Array, rewards: jax.Array, beta: float, generator: Generator
 ) -> jax.Array:
@@ -88,6 +92,7 @@ class RegularisedOptimum(NamedTuple):
     residual: jax.Array  #: gradient norm of the negated objective in logit space
 
 
+@validated(beta=positive())
 def regularised_optimum(
     log_ref: jax.Array,
     rewards: jax.Array,
@@ -129,6 +134,7 @@ def regularised_optimum(
     )
 
 
+@validated(beta=positive())
 def kkt_optimum(
     log_ref: jax.Array, rewards: jax.Array, beta: float, generator: Generator, *, iterations: int = 200
 ) -> jax.Array:

@@ -34,6 +34,7 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import erf
 
+from kl_lab.families.validation import in_range, positive, validated
 from kl_lab.numerics import check_positive
 
 __all__ = [
@@ -61,6 +62,7 @@ def symmetric_gaussian_kl(mean: jax.Array, cov: jax.Array) -> jax.Array:
     return 2 * jnp.sum(z**2)
 
 
+@validated(sigma=positive())
 def linear_gaussian_layer_laws(mu: jax.Array, cov0: jax.Array, weights: list, sigma: float) -> LayerLaws:
     """Class-conditional laws at every layer of T_k = W_k T_{k-1} + sigma Z_k (module docstring).
 
@@ -78,17 +80,20 @@ def linear_gaussian_layer_laws(mu: jax.Array, cov0: jax.Array, weights: list, si
     return LayerLaws(means, covs, kl, w1)
 
 
+@validated(sigma=positive())
 def gaussian_noise_tv(shift: jax.Array, sigma: jax.Array) -> jax.Array:
     """TV(N(a, sigma^2 I), N(b, sigma^2 I)) = 2 Phi(||a - b|| / (2 sigma)) - 1 = erf(||a-b|| / (2 sqrt2 sigma))."""
     return erf(jnp.asarray(shift) / (2 * jnp.sqrt(2.0) * sigma))
 
 
+@validated(sigma=positive())
 def gaussian_noise_tv_contraction(radius: jax.Array, sigma: jax.Array) -> jax.Array:
     """eta_TV of x -> x + sigma Z on the ball ||x|| <= R: 1 - 2 Q(R / sigma) = erf(R / (sqrt2 sigma))."""
     check_positive(sigma, "sigma")
     return erf(jnp.asarray(radius) / (jnp.sqrt(2.0) * sigma))
 
 
+@validated(drop_prob=in_range(0.0, 1.0))
 def dropout_tv_contraction_bound(drop_prob: jax.Array, width: int) -> jax.Array:
     """Doeblin bound eta_TV <= 1 - p^d for dropout that drops all d units with probability p^d."""
     return 1 - jnp.asarray(drop_prob) ** width

@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 
 from kl_lab.divergences import kl
+from kl_lab.families.validation import positive, validated
 from kl_lab.numerics import check_positive
 
 __all__ = ["random_preference_matrix", "mirror_step", "NashResult", "nash_equilibrium", "run_nash", "exploitability"]
@@ -37,6 +38,7 @@ def random_preference_matrix(key: jax.Array, n: int, scale: float = 1.0) -> jax.
     return 0.5 + 0.5 * jnp.tanh(a)
 
 
+@validated(beta=positive(), eta=positive())
 def mirror_step(log_pi: jax.Array, log_ref: jax.Array, payoff: jax.Array, beta: float, eta: float) -> jax.Array:
     """log of ∝ exp([log pi + eta beta log pi_ref + eta payoff] / (1 + eta beta))."""
     z = (log_pi + eta * beta * log_ref + eta * payoff) / (1 + eta * beta)
@@ -55,6 +57,7 @@ def _fixed_point_residual(log_pi, log_ref, pref, beta):
     return jnp.max(jnp.abs(log_pi - target))
 
 
+@validated(beta=positive())
 def nash_equilibrium(
     pref: jax.Array,
     log_ref: jax.Array,
@@ -86,6 +89,7 @@ def nash_equilibrium(
     return NashResult(lp, res <= tol, it, res)
 
 
+@validated(beta=positive(), eta=positive())
 def run_nash(
     pref: jax.Array,
     log_ref: jax.Array,

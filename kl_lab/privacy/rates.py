@@ -31,6 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from kl_lab.families.validation import positive, validated
 from kl_lab.privacy.mechanisms import gaussian_sigma
 from kl_lab.privacy.regression import covariance_sensitivity
 
@@ -54,27 +55,32 @@ def _base(n, eps):
     return 1.0 / (jnp.sqrt(jnp.asarray(n, float)) * jnp.asarray(eps, float))
 
 
+@validated(n=positive(), d=positive(), k=positive(), eps=positive())
 def nldp_lower(n, d, k, eps):
     """``sqrt(d k log d) / (sqrt(n) eps)``: no eps-NLDP estimator does better (sub-Gaussian data)."""
     d = jnp.asarray(d, float)
     return jnp.sqrt(d * k * jnp.log(d)) * _base(n, eps)
 
 
+@validated(n=positive(), d=positive(), k=positive(), eps=positive())
 def nldp_upper(n, d, k, eps):
     """``d sqrt(k) / (sqrt(n) eps)``: the non-interactive estimator (up to log factors)."""
     return jnp.asarray(d, float) * jnp.sqrt(jnp.asarray(k, float)) * _base(n, eps)
 
 
+@validated(n=positive(), d=positive(), k=positive(), eps=positive())
 def public_upper(n, d, k, eps):
     """``sqrt(d k) / (sqrt(n) eps)``: the non-interactive estimator with public unlabelled covariates."""
     return jnp.sqrt(jnp.asarray(d, float) * k) * _base(n, eps)
 
 
+@validated(n=positive(), d=positive(), k=positive(), eps=positive())
 def interactive_lower(n, d, k, eps):
     """``sqrt(d k) / (sqrt(n) eps)``: lower bound for sequentially interactive eps-LDP."""
     return jnp.sqrt(jnp.asarray(d, float) * k) * _base(n, eps)
 
 
+@validated(n=positive(), d=positive(), k=positive(), eps=positive())
 def interactive_upper(n, d, k, eps):
     """``k sqrt(d) / (sqrt(n) eps)``: LDP iterative hard thresholding (rectified bound)."""
     return jnp.asarray(k, float) * jnp.sqrt(jnp.asarray(d, float)) * _base(n, eps)
