@@ -26,7 +26,6 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from kl_lab.divergences import discrete as _d
 from kl_lab.divergences.logits import _check_logits
@@ -181,7 +180,7 @@ def alpha_divergence_loss(
     there; ``alpha`` outside its domain raises ``ValueError``.
     """
     ls, lt, fin = _log_probs(student_logits, teacher_logits, temperature)
-    alpha, ok = _check_alpha(alpha, allow_inf=False, low=-np.finfo(float).max)
+    alpha, ok = _check_alpha(alpha, allow_inf=False, low=None)
     return fin.also(ok)(_amari_last(lt, ls, alpha))
 
 

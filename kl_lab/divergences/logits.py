@@ -271,5 +271,5 @@ def renyi_from_logits(logits_p: Array, logits_q: Array, alpha: Any, axis: int = 
 def amari_alpha_from_logits(logits_p: Array, logits_q: Array, alpha: Any, axis: int = -1) -> Array:
     """Amari alpha-divergence (any real ``alpha``) between the two softmaxes along ``axis``."""
     a, b, fin = _prep_logits(logits_p, logits_q, axis)
-    alpha, ok = _check_alpha(alpha, allow_inf=False, low=-np.finfo(float).max)
+    alpha, ok = _check_alpha(alpha, allow_inf=False, low=None)
     return fin.also(ok)(_amari_last(_log_softmax(a), _log_softmax(b), alpha))

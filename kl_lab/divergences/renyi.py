@@ -40,16 +40,21 @@ _NEG_INF = -jnp.inf
 _EXP_CLIP = 50.0  # expm1 argument clip in the series branch (the branch is discarded long before this)
 
 
-def _check_alpha(alpha: Any, name: str = "alpha", *, allow_inf: bool = True, low: float = 0.0):
-    """``(alpha as an array, ok)``: eagerly ``ValueError`` outside ``[low, inf]`` (``inf`` excluded unless
-    ``allow_inf``) or NaN; traced, ``ok`` is the condition (the one policy of :mod:`kl_lab.numerics`)."""
+def _check_alpha(alpha: Any, name: str = "alpha", *, allow_inf: bool = True, low: float | None = 0.0):
+    """``(alpha as an array, ok)``: ``alpha`` in ``[low, inf]`` (``inf`` excluded unless ``allow_inf``; no lower
+    bound for ``low=None``), never NaN. ``ValueError`` eagerly; traced, ``ok`` is the condition (the one policy of
+    :mod:`kl_lab.numerics`). Written with ``isfinite`` rather than a bound at the largest float, which a float32
+    ``alpha`` would round to ``inf``."""
     alpha = nm.as_input(alpha, name)
-    hi = np.inf if allow_inf else np.finfo(float).max
-    if nm.is_concrete(alpha):
-        a = np.asarray(alpha, dtype=float)
-        if np.any(np.isnan(a)):
-            raise ValueError(f"{name} must not be NaN; got {a.tolist() if a.size <= 8 else a.shape}")
-    return alpha, nm.check_in_range(alpha, name, low, hi)
+    cond = jnp.isfinite(alpha) if not allow_inf else ~jnp.isnan(alpha)
+    if low is not None:
+        cond = cond & (alpha >= low)
+    if low is None:
+        want = "a finite real number" if not allow_inf else "a real number or +-inf"
+    else:
+        want = f"in [{low}, inf]" if allow_inf else f"finite and >= {low}"
+    verb = "be" if low is None or not allow_inf else "lie"
+    return alpha, nm.require(cond, f"{name} must {verb} {want}; got {{alpha}}", alpha=nm._shown(alpha))
 
 
 def _broadcast_alpha(lp: Array, lq: Array, alpha: Array):
@@ -146,7 +151,7 @@ def amari_alpha(log_p: Array, log_q: Array, alpha: Any, axis: int = -1) -> Array
     with ``K = (alpha - 1) D^Renyi_alpha``, and as ``D^Renyi expm1(K)/K / alpha`` when ``|K| < 1``.
     """
     lp, lq, fin = _prepare(log_p, log_q, axis)
-    alpha, ok = _check_alpha(alpha, allow_inf=False, low=-np.finfo(float).max)
+    alpha, ok = _check_alpha(alpha, allow_inf=False, low=None)
     return fin.also(ok)(_amari_last(lp, lq, alpha))
 
 
