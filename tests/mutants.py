@@ -52,6 +52,20 @@ def _scale_field(field: str, factor: float) -> Callable[[Callable], Callable]:
     return wrap
 
 
+def _offset_mean_for(estimator: str, offset: float) -> Callable[[Callable], Callable]:
+    """``mc_kl``'s mean shifted by ``offset`` when called with ``estimator`` (positional or keyword)."""
+
+    def wrap(f):
+        def mutated(*a, **k):
+            out = f(*a, **k)
+            est = k.get("estimator", a[2] if len(a) > 2 else "k1")
+            return out._replace(mean=out.mean + offset) if est == estimator else out
+
+        return mutated
+
+    return wrap
+
+
 MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "kl_2pct_high",
@@ -80,6 +94,13 @@ MUTANTS: tuple[Mutant, ...] = (
         _scale(1.02),
         ("bon_kl",),
         "KL(best-of-n || ref) 2 % too large",
+    ),
+    Mutant(
+        "k3_estimate_offset",
+        "kl_lab.divergences.estimators:mc_kl",
+        _offset_mean_for("k3", 1e-3),
+        ("kl_estimators",),
+        "the Monte Carlo k3 estimate of KL off by a constant 1e-3 (a term dropped from k3's mean)",
     ),
 )
 
