@@ -469,17 +469,19 @@ def gen_notebooks() -> list[str]:
             "This build executed them (`make docs-full`), so the outputs below are fresh."
             if executed
             else "This build shows them as stored, without outputs (`make docs`, fast, what CI builds); "
-            "`make docs-full` executes them while building, or run one yourself: `jupyter lab notebooks/`."
+            "`make docs-full` executes them while building. Download one (right column) to run it."
         ),
         "",
-        "| notebook | file |",
+        "| notebook | download |",
         "|---|---|",
     ]
     nav = ["* [Overview](index.md)"]
     for p in paths:
         copy_binary(p, f"notebooks/{p.name}")
         title = notebook_title(p)
-        out.append(f"| [{esc(title)}]({p.name}) | `notebooks/{p.name}` |")
+        # mkdocs-jupyter (include_source) copies the notebook beside its page: a download link to it
+        link = f'<a href="{p.stem}/{p.name}" download><code>notebooks/{p.name}</code></a>'
+        out.append(f"| [{esc(title)}]({p.name}) | {link} |")
         nav.append(f"* [{title}]({p.name})")
     write("notebooks/index.md", "\n".join(out) + "\n")
     write("notebooks/SUMMARY.md", "\n".join(nav) + "\n")
