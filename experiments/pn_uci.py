@@ -75,7 +75,7 @@ DATASETS = ("wine-red", "wine-white", "abalone")
 class Config:
     datasets: tuple[str, ...] = DATASETS
     full_dims: tuple[int, ...] = (1, 2, 4, 7, 11)  # k > the data's columns are skipped
-    boot_dim: int = 3  # full-covariance model checked against the bootstrap, per data set
+    boot_dim: int = 4  # full-covariance model checked against the bootstrap, per data set (one of full_dims)
     boot_trials: int = 2000
     epsilon: float = 0.1
     inequality: str = "pinsker"
@@ -128,6 +128,8 @@ def _part_a(name: str, config: Config, key) -> dict:
         "kurtosis": st.kurtosis(x, axis=0, fisher=False),
     }
     c1f, c2f, pf = [], [], []
+    if config.boot_dim not in config.full_dims:
+        raise ValueError(f"boot_dim must be one of full_dims {config.full_dims}; got {config.boot_dim}")
     for k in (k for k in config.full_dims if k <= k_all):
         fam = _mvn(k)
         xs = jnp.asarray(x[:, :k])
