@@ -122,7 +122,7 @@ def m_projection(family: ExponentialFamily, target_stats_mean: jax.Array, **solv
     the family's mean space (e.g. ``E_g[x^2] = E_g[x]^2`` for the Normal) has no minimiser:
     ``converged = False``.
     """
-    return family.natural_from_mean(target_stats_mean, **solver)
+    return family.natural_from_mean(family._eta(target_stats_mean, "target_stats_mean"), **solver)
 
 
 def m_projection_from_samples(

@@ -435,6 +435,7 @@ class ExponentialFamily:
         safe = jnp.where(ok[..., None], theta, self._interior_point(theta.dtype))
         res = jnp.where(ok, jnp.max(jnp.abs(self._jmap("mean", self._mean, safe, core=(1,)) - eta), axis=-1), jnp.inf)
         tol = self._jmap("mean_tol", self._mean_tolerance, eta, core=(1,))
+        res = jnp.where(jnp.any(jnp.isnan(eta), axis=-1), jnp.nan, res)  # an invalid (NaN) eta: no residual
         return NaturalFromMeanResult(theta, ok & (res <= tol), jnp.zeros(ok.shape, jnp.int32), res)
 
     def to_numpyro(self, theta: jax.Array):
