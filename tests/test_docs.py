@@ -255,9 +255,11 @@ def test_docstring_references_resolve_or_warn(caplog):
     griffe = pytest.importorskip("griffe")
     roles = _load_docs_module("griffe_roles")
     pkg = griffe.load("kl_lab", search_paths=[str(ROOT)], docstring_parser="google")
-    obj = pkg["experiment.run_experiment"]
-    out = roles.convert_roles(":func:`~kl_lab.sweep.sweep` and :func:`parse_overrides`", obj, pkg)
-    assert out == "[`sweep()`][kl_lab.sweep.sweep] and [`parse_overrides()`][kl_lab.experiment.parse_overrides]"
+    module = pkg["checks"]
+    name = next(m.name for m in module.members.values() if not m.is_alias and m.is_function and m.is_public)
+    obj = module[name]  # a reference from inside the module, relative and absolute (shortened)
+    out = roles.convert_roles(f":func:`{name}` and :func:`~kl_lab.checks.{name}`", obj, pkg)
+    assert out == f"[`{name}()`][kl_lab.checks.{name}] and [`{name}()`][kl_lab.checks.{name}]"
     assert roles.convert_roles(":class:`jax.Array`", obj, pkg) == "`jax.Array`"
     with caplog.at_level("WARNING"):
         assert roles.convert_roles(":func:`kl_lab.no_such_thing`", obj, pkg) == "`kl_lab.no_such_thing()`"
