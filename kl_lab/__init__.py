@@ -21,6 +21,7 @@ __version__ = "0.1.0"
 SUBMODULES = (
     "alignment",
     "checks",
+    "configs",
     "distillation",
     "divergences",
     "experiment",
@@ -42,6 +43,7 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysers only
     from kl_lab import (  # noqa: F401
         alignment,
         checks,
+        configs,
         distillation,
         divergences,
         experiment,
