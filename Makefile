@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # xdist workers for the test suite (CI machines have 2 cores)
 JOBS   ?= 2
 
-.PHONY: venv figures test bench lint clean quick-figures docs docs-full
+.PHONY: venv figures test mutants bench lint clean quick-figures docs docs-full
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ docs: $(STAMP)
 # the same, executing every notebook while building (their outputs on the pages; a few minutes)
 docs-full: $(STAMP)
 	$(DOCS_ENV) KL_LAB_DOCS_EXECUTE=true $(VENV)/bin/properdocs build --strict -f mkdocs.yml
+
+# deliberate library errors that the experiment checks must catch (tests/mutants.py); CI runs it after `test`
+mutants: $(STAMP)
+	KL_LAB_MUTANTS=1 $(PY) -m pytest -n $(JOBS) tests/test_mutants.py
 
 bench: $(STAMP)
 	$(PY) -m benchmarks $(BENCH_ARGS)
