@@ -47,7 +47,11 @@ API_GROUPS = [
     ("privacy", "Local differential privacy", ["privacy"]),
     ("distillation", "Distillation", ["distillation"]),
     ("preference", "Preference alignment", ["preference"]),
-    ("harness", "Sweeps and the harness", ["sweep", "experiment", "checks", "stats", "plotting", "cli"]),
+    (
+        "harness",
+        "Sweeps and the harness",
+        ["sweep", "experiment", "configs", "checks", "stats", "asymptotics", "plotting", "cli"],
+    ),
     ("datasets", "Data sets", ["datasets"]),
 ]
 
@@ -237,9 +241,16 @@ def cli_value(v: Any) -> str:
     return str(v)
 
 
-def config_rows(module: Any, doc: dict | None) -> tuple[str, list[tuple[str, Any]]]:
-    from kl_lab.experiment import to_jsonable
+def as_json(v: Any) -> Any:
+    """A config value as the harness stores it in JSON (tuples as lists, non-finite floats as strings)."""
+    if isinstance(v, (tuple, list)):
+        return [as_json(u) for u in v]
+    if isinstance(v, float) and not math.isfinite(v):
+        return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
+    return v
 
+
+def config_rows(module: Any, doc: dict | None) -> tuple[str, list[tuple[str, Any]]]:
     fields = dataclasses.fields(module.Config)
     full = module.Config()
     quick = module.Config.quick()
@@ -253,7 +264,7 @@ def config_rows(module: Any, doc: dict | None) -> tuple[str, list[tuple[str, Any
         tp = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
         if f.name in saved:
             s = saved[f.name]
-            same = s == to_jsonable(d)
+            same = s == as_json(d)
             committed = "= default" if same else f"<code>{esc(cli_value(s))}</code>"
         else:
             committed = "—"
