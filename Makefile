@@ -43,8 +43,8 @@ bench: $(STAMP)
 	$(PY) -m benchmarks $(BENCH_ARGS)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check kl_lab experiments tests benchmarks
-	$(VENV)/bin/ruff format --check kl_lab experiments tests benchmarks
+	$(VENV)/bin/ruff check kl_lab experiments tests benchmarks docs
+	$(VENV)/bin/ruff format --check kl_lab experiments tests benchmarks docs
 
 clean:
 	rm -rf paper_figures/quick paper_figures/.cache .pytest_cache .hypothesis site

@@ -4,7 +4,7 @@
 (``kl_lab.divergences.kl`` works right after ``import kl_lab``), through the
 module ``__getattr__`` of PEP 562.
 
-Example:
+Examples:
   >>> import kl_lab
   >>> kl_lab.divergences.kl.__name__
   'kl'

@@ -351,7 +351,7 @@ class Checks(list):
     exponents) that the measurement must exclude under the same tolerance; if one of them would pass too,
     the check fails -- its resolution is coarser than the distinction the claim makes.
 
-    Example:
+    Examples:
       >>> from kl_lab.experiment import Paper
       >>> c = Checks(Paper("Tsybakov", 2009, "none (book)"))
       >>> _ = c.upper_bound("pinsker", 0.1, 0.2, claim="TV <= sqrt(KL/2)", origin=law("Pinsker"))

@@ -5,7 +5,7 @@
 * :func:`config_from_jsonable` -- a ``Config`` dataclass from its JSON form (lists back to tuples);
 * :func:`parse_overrides` -- ``["field=value", ...]`` typed from the ``Config`` field's annotation.
 
-Example:
+Examples:
   >>> import numpy as np
   >>> to_jsonable({"x": np.array([1.0, np.inf])})
   {'x': [1.0, 'inf']}

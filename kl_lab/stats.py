@@ -27,7 +27,7 @@ DDOF = 1
 def mean_se(x: Any, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Mean of ``x`` along ``axis`` and its standard error ``std(x, ddof=1) / sqrt(m)``.
 
-    Example:
+    Examples:
       >>> m, se = mean_se([1.0, 2.0, 3.0])
       >>> float(m), round(float(se), 6)
       (2.0, 0.57735)
@@ -66,7 +66,7 @@ class LinearFit(NamedTuple):
 def linear_fit(x: Any, y: Any) -> LinearFit:
     """Ordinary least squares of ``y`` on ``x`` (1-D, at least 2 points; ``stderr`` is NaN for 2).
 
-    Example:
+    Examples:
       >>> f = linear_fit([0.0, 1.0, 2.0], [1.0, 3.0, 5.0])
       >>> round(f.slope, 12), round(f.intercept, 12), f.stderr
       (2.0, 1.0, 0.0)
@@ -100,7 +100,7 @@ def loglog_slope(x: Any, y: Any) -> LinearFit:
 def bonferroni_z(count: int, fwer: float = 1e-3) -> float:
     """Two-sided Gaussian quantile ``z`` with ``count * P(|Z| > z) = fwer``.
 
-    Example:
+    Examples:
       >>> round(bonferroni_z(1, 0.05), 4)
       1.96
     """
