@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 
 from kl_lab.divergences.generators import Generator
-from kl_lab.numerics import as_input, check_floating, check_positive, check_same_shape, finish
+from kl_lab.numerics import as_input, check_finite, check_floating, check_positive, check_same_shape, finish, require
 
 Array = jax.Array
 
@@ -52,7 +52,13 @@ def fdistill_weight(generator: Generator, log_ratio: Array) -> Array:
     _check_generator(generator)
     log_ratio = as_input(log_ratio, "log_ratio")
     check_floating(log_ratio, "log_ratio")
-    return generator.weight(log_ratio)  # elementwise: a NaN log_ratio gives NaN
+    return finish(_not_nan(log_ratio, "log_ratio"), generator.weight(log_ratio))
+
+
+def _not_nan(x: Array, name: str):
+    """No NaN in ``x`` (``+-inf`` log ratios are legitimate: ``r = 0`` or ``r = inf``), under the one policy."""
+    count = jnp.sum(jnp.isnan(x))
+    return require(count == 0, f"{name} must not contain NaN; got {{count}} NaN entries", count=count)
 
 
 def fdistill_surrogate_loss(
@@ -72,14 +78,22 @@ def fdistill_surrogate_loss(
     _check_generator(generator)
     check_same_shape(score_student, score_teacher, "score_student", "score_teacher")
     check_same_shape(score_student, samples, "score_student", "samples")
-    h = generator.weight(jnp.asarray(log_ratio))
-    diff = jnp.asarray(score_student) - jnp.asarray(score_teacher)
+    log_ratio = as_input(log_ratio, "log_ratio")
+    score_student, score_teacher = as_input(score_student, "score_student"), as_input(score_teacher, "score_teacher")
+    ok = (
+        _not_nan(log_ratio, "log_ratio")
+        & check_finite(score_student, "score_student")
+        & check_finite(score_teacher, "score_teacher")
+        & check_finite(samples, "samples")
+    )
+    h = generator.weight(log_ratio)
+    diff = score_student - score_teacher
     x = jnp.asarray(samples)
     if x.ndim == h.ndim + 1:
         h = h[..., None]
     coef = jax.lax.stop_gradient(h * diff)
     per = coef * x
-    return jnp.mean(per.reshape(per.shape[0], -1).sum(-1) if per.ndim > 1 else per)
+    return finish(ok, jnp.mean(per.reshape(per.shape[0], -1).sum(-1) if per.ndim > 1 else per))
 
 
 def normalised_weight_variance(generator: Generator, log_ratio: Array, weights: Array | None = None) -> Array:
@@ -89,8 +103,9 @@ def normalised_weight_variance(generator: Generator, log_ratio: Array, weights: 
     default to uniform (plain Monte Carlo over samples of the student).
     """
     _check_generator(generator)
-    h = generator.weight(as_input(log_ratio, "log_ratio"))
-    ok = True
+    log_ratio = as_input(log_ratio, "log_ratio")
+    h = generator.weight(log_ratio)
+    ok = _not_nan(log_ratio, "log_ratio")
     if weights is not None:
         weights = as_input(weights, "weights")
         ok = check_positive(weights, "weights", allow_zero=True)

@@ -42,6 +42,8 @@ import jax.numpy as jnp
 from kl_lab.distillation.losses import _log_probs
 from kl_lab.divergences import transport
 from kl_lab.numerics import (
+    as_input,
+    check_finite,
     check_nonempty,
     check_positive,
     check_rank,
@@ -95,7 +97,9 @@ def l1_cost_matrix(probs_x: Array, probs_y: Array) -> Array:
     Memory ``O(B B' C)`` in the broadcast; the batch sizes of distillation
     (tens to hundreds) keep this small. The gradient of ``|0|`` is 0.
     """
-    return jnp.sum(jnp.abs(probs_x[:, None, :] - probs_y[None, :, :]), axis=-1)
+    probs_x, probs_y = as_input(probs_x, "probs_x"), as_input(probs_y, "probs_y")
+    ok = check_finite(probs_x, "probs_x") & check_finite(probs_y, "probs_y")
+    return finish(ok, jnp.sum(jnp.abs(probs_x[:, None, :] - probs_y[None, :, :]), axis=-1))
 
 
 def sinkd_plan(

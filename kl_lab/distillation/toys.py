@@ -13,7 +13,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from kl_lab.numerics import check_log_probs, check_positive, finish
+from kl_lab.numerics import check_finite, check_log_probs, check_positive, finish
 
 Array = jax.Array
 
@@ -28,8 +28,9 @@ def gaussian_logits(mean: Array, log_scale: Array, num_classes: int) -> Array:
     if not isinstance(num_classes, int) or num_classes < 2:
         raise ValueError(f"num_classes must be an int >= 2; got {num_classes!r}")
     mean, log_scale = jnp.broadcast_arrays(jnp.asarray(mean), jnp.asarray(log_scale))
+    ok = check_finite(mean, "mean") & check_finite(log_scale, "log_scale")
     i = jnp.arange(num_classes, dtype=jnp.result_type(mean, log_scale, float)).reshape((1,) * mean.ndim + (-1,))
-    return -0.5 * ((i - mean[..., None]) * jnp.exp(-log_scale[..., None])) ** 2
+    return finish(ok, -0.5 * ((i - mean[..., None]) * jnp.exp(-log_scale[..., None])) ** 2)
 
 
 def mixture_log_probs(means, scales, weights, num_classes: int) -> Array:

@@ -10,10 +10,9 @@ arguments, and the public argument the message must name. For every row:
   solvers) -- and a non-poisoned result on the valid arguments (same shapes: one compilation);
 * ``kl_lab.numerics.checked`` raises the eager message from compiled code.
 
-Not in the table: the generator objects (their ``f``, ``conjugate``, ... are defined on all of R), the
-elementwise ``fdistill_weight`` / ``fdistill_surrogate_loss`` / ``gaussian_logits`` (NaN in, NaN out),
-``pld_permutation`` (integer output), ``weighting_efficiency`` and ``fit_beta_kernel`` (any real input is
-in their domain).
+Not in the table: the generator objects (their ``f``, ``conjugate``, ... are defined on all of R),
+``pld_permutation`` (integer output: nothing to poison), ``weighting_efficiency`` and ``fit_beta_kernel``
+(any real input is in their domain; NaN in gives NaN out).
 """
 
 import jax
@@ -211,6 +210,16 @@ CASES = [
         "epsilon",
     ),
     ("mixture_log_probs", lambda m, s, w: toys.mixture_log_probs(m, s, w, 6), (M, V, V2), (M, V, V_NEG), "weights"),
+    ("fdistill_weight", lambda r: K.fdistill_weight(G.jeffreys, r), (S_P,), (S_P_NAN,), "log_ratio"),
+    (
+        "fdistill_surrogate_loss",
+        lambda r, x: K.fdistill_surrogate_loss(G.kl, r, S_Q, S_P, x),
+        (S_P, S_Q),
+        (S_P, S_P_NAN),
+        "samples",
+    ),
+    ("l1_cost_matrix", K.l1_cost_matrix, (Z, ZT), (Z, Z_NAN), "probs_y"),
+    ("gaussian_logits", lambda m, s: toys.gaussian_logits(m, s, 5), (M, V), (M_NAN, V), "mean"),
     ("mode_mass", lambda lp: toys.mode_mass(lp, 1.5), (LP,), (LP_UNNORM,), "log_p"),
 ]
 
