@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import mpmath as mp
 import numpy as np
@@ -118,3 +119,18 @@ def test_pn_criterion_nested_models():
     assert int(pn_criterion(c1, c2, 0.1).p_max) == -1
     with pytest.raises(ValueError, match="dims"):
         pn_criterion(c1, c2, 0.1, n=10, dims=dims[:3])
+
+
+def test_risk_coefficients_rejects_non_psd_stats_cov():
+    # issue 14: a negative-definite stats_cov returned C1 = -1 (a plausible-looking risk coefficient)
+    from kl_lab.families import Poisson
+    from kl_lab.pn_criterion import risk_coefficients
+
+    args = (Poisson(), jnp.array([2.0]))
+    with pytest.raises(ValueError, match="stats_cov must be positive semi-definite"):
+        risk_coefficients(*args, jnp.array([[-2.0]]), jnp.zeros((1, 1, 1)))
+    res = jax.jit(lambda c: risk_coefficients(*args, c, jnp.zeros((1, 1, 1))))(jnp.array([[-2.0]]))
+    assert np.isnan(float(res.c1)) and not bool(res.converged)
+    ok = risk_coefficients(*args, jnp.array([[2.0]]), jnp.zeros((1, 1, 1)))
+    # C1 = tr(G^-1 V) / 2 = 1/2 with G = V = 2; rtol: G = exp(log 2) is rounded once
+    np.testing.assert_allclose(float(ok.c1), 0.5, rtol=4e-16)

@@ -203,3 +203,26 @@ def test_i_projection_from_samples_gaussian(key):
     one = P.i_projection_from_samples(feats[0], c)
     np.testing.assert_allclose(one.ess, ess[0], rtol=1e-10)
     np.testing.assert_allclose(np.exp(one.log_weights) @ np.asarray(feats[0]), c, atol=1e-11)
+
+
+def test_tilt_infinite_lambda_is_the_argmax_limit():
+    # lam = +-inf: p conditioned on the extreme reward class (ties weighted by p), variance 0
+    lp = jnp.log(jnp.array([0.1, 0.2, 0.3, 0.4]))
+    r = jnp.array([1.0, 3.0, 3.0, 0.0])
+    hi = P.tilt(lp, r, jnp.inf)
+    np.testing.assert_allclose(np.exp(hi.log_probs), [0.0, 0.4, 0.6, 0.0], atol=1e-15)  # atol: one rounding
+    assert float(hi.mean) == 3.0 and float(hi.variance) == 0.0 and float(hi.log_partition) == np.inf
+    lo = P.tilt(lp, r, -jnp.inf)
+    np.testing.assert_allclose(np.exp(lo.log_probs), [0.0, 0.0, 0.0, 1.0], atol=1e-15)
+    np.testing.assert_allclose(float(lo.log_partition), np.log(0.4), rtol=1e-15)  # lam * 0 + log P(r = 0)
+    # the finite tilt approaches it
+    np.testing.assert_allclose(np.exp(P.tilt(lp, r, 60.0).log_probs), np.exp(hi.log_probs), atol=1e-25)
+
+
+def test_tilt_bad_input():
+    lp = jnp.log(jnp.array([0.5, 0.5]))
+    with pytest.raises(ValueError, match="log_p must not contain NaN"):
+        P.tilt(lp.at[0].set(jnp.nan), jnp.zeros(2), 1.0)
+    with pytest.raises(ValueError, match="lam must not contain NaN"):
+        P.tilt(lp, jnp.zeros(2), jnp.nan)
+    assert np.all(np.isnan(jax.jit(P.tilt)(lp.at[0].set(jnp.nan), jnp.zeros(2), 1.0).log_probs))

@@ -222,3 +222,13 @@ def test_float32_gamma_newton():
     res = fam.natural_from_mean(fam.mean(th))
     assert res.theta.dtype == jnp.float32 and bool(res.converged)
     np.testing.assert_allclose(res.theta, th, rtol=1e-3)  # float32 residual 1e3 eps over an O(1e-2) Fisher eigenvalue
+
+
+def test_natural_from_mean_bad_eta():
+    # issue 14: a wrong shape returned theta with converged=True; inf means reported converged=True
+    with pytest.raises(ValueError, match=r"eta must have shape \(\.\.\., 2\)"):
+        F.Normal().natural_from_mean(jnp.array([0.5]))
+    with pytest.raises(ValueError, match="eta must be finite"):
+        F.Gamma().natural_from_mean([np.inf, np.inf])
+    res = jax.jit(F.Gamma().natural_from_mean)(jnp.array([np.inf, np.inf]))
+    assert not bool(res.converged) and np.all(np.isnan(res.theta))

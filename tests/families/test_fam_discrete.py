@@ -194,3 +194,36 @@ def test_float32():
     ref = lam_p * np.log(lam_p / lam_q) - lam_p + lam_q
     np.testing.assert_allclose(kl, ref, rtol=1e-5)  # float32: ~1e-7 relative rounding per operation
     assert fam.natural_from_mean_newton(jnp.array([2.0], jnp.float32)).theta.dtype == jnp.float32
+
+
+def test_poisson_kl_in_log_space():
+    # issue 14: exp(710) overflowed the Bregman form to inf - inf = NaN
+    pois = F.Poisson()
+    assert float(pois.kl(jnp.array([710.0]), jnp.array([0.0]))) == np.inf
+    # large but finite: e^710 (expm1(d) - d) at d = -0.01 is ~1.1e304; reference in mpmath
+    import mpmath as mp
+
+    mp.mp.dps = 40
+    for tp, tq in [(710.0, 709.99), (1.0, 0.7), (-3.0, 2.0), (2.0, -30.0), (0.0, 1e-9), (-800.0, 0.0)]:
+        d = mp.mpf(tq) - mp.mpf(tp)
+        ref = mp.e ** mp.mpf(tp) * (mp.expm1(d) - d)
+        # rtol: exp of the log-space sum theta_p + log g, of magnitude |theta_p| + |log g|, each good to an ulp
+        np.testing.assert_allclose(
+            float(pois.kl(jnp.array([tp]), jnp.array([tq]))),
+            float(ref),
+            rtol=4.5e-16 * (2 + abs(tp) + abs(float(mp.log(ref)))),
+        )
+    assert float(pois.kl(jnp.array([0.3]), jnp.array([0.3]))) == 0.0
+
+
+def test_one_nan_behaviour_across_families():
+    # issue 14: Normal returned NaN while Poisson and Gamma raised; now every family raises eagerly, NaN under jit
+    for fam, bad, good in [
+        (F.Normal(), [np.nan, -0.5], [0.0, -0.5]),
+        (F.Poisson(), [np.nan], [0.0]),
+        (F.Gamma(), [np.nan, -1.0], [0.0, -1.0]),
+        (F.Bernoulli(), [np.nan], [0.0]),
+    ]:
+        with pytest.raises(ValueError, match="theta_p must lie in the natural parameter space"):
+            fam.kl(bad, good)
+        assert np.isnan(float(jax.jit(fam.kl)(jnp.array(bad), jnp.array(good))))

@@ -144,3 +144,37 @@ def test_bad_alpha():
         regimes.stability_index(-1.0, 0.2)
     with pytest.raises(ValueError, match="d"):
         regimes.effective_alpha(0.2, 0)
+
+
+def test_thresholds_whole_domain_of_alpha():
+    # issue 14: thresholds(20.) equalled thresholds(1e300) (bracket clamp) and 1e-300 was wrong, unflagged
+    t20, tbig = regimes.thresholds(20.0), regimes.thresholds(1e300)
+    assert float(t20.h_g) != float(tbig.h_g)
+    # alpha = 20: a - 1 ~ e^(2 alpha) exactly solves J; h_g = e^(-u/2); reference from J's closed form at
+    # a = e^40 (J(a) = 20 - 1/2 (a-1)/a^2, so the correction to u = 40 is (a-1)/a^2 ~ 4e-18: below eps)
+    np.testing.assert_allclose(float(t20.h_g), math.exp(-20.0), rtol=1e-14)  # rtol: u = 40 known to 40 eps
+    assert float(tbig.h_g) == 0.0 and float(tbig.a) == math.inf  # e^(-1e300) underflows; a overflows
+    # alpha -> 0: a - 1 = sqrt(4 alpha / 3) (1 + O(sqrt(alpha))), exact to float64 at alpha = 1e-300
+    t_small = regimes.thresholds(1e-300)
+    np.testing.assert_allclose(float(t_small.h_g), (4e-300 / 3) ** -0.25, rtol=1e-14)  # rtol: a few ulps of u
+    assert bool(regimes.solve_a(1e-300).converged) and bool(regimes.solve_a(1e300).converged)
+
+
+@pytest.mark.parametrize("alpha", [1e-12, 1e-6, 0.05, 3.0])
+def test_thresholds_match_mpmath(alpha):
+    import mpmath as mp
+
+    mp.mp.dps = 50
+    al = mp.mpf(alpha)
+    e = mp.findroot(lambda e: (mp.log1p(e) - e / (1 + e) ** 2) / 2 - al, mp.sqrt(4 * al / 3) if alpha < 0.5 else 2)
+    t = regimes.thresholds(alpha)
+    # rtol: u = log(a - 1) is solved to ~|u| eps, and h_g = e^(-u/2)
+    np.testing.assert_allclose(float(t.h_g), float(1 / mp.sqrt(e)), rtol=1e-14)
+    np.testing.assert_allclose(float(t.h_kl), float(mp.sqrt(2 + e) / (1 + e)), rtol=1e-14)
+
+
+def test_regimes_bad_alpha_policy():
+    for bad in (0.0, -1.0, math.inf, math.nan):
+        with pytest.raises(ValueError, match="alpha must be > 0 and finite"):
+            regimes.thresholds(bad)
+        assert np.isnan(float(jax.jit(lambda a: regimes.thresholds(a).h_g)(bad)))
