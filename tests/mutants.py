@@ -102,6 +102,27 @@ MUTANTS: tuple[Mutant, ...] = (
         ("kl_estimators",),
         "the Monte Carlo k3 estimate of KL off by a constant 1e-3 (a term dropped from k3's mean)",
     ),
+    Mutant(
+        "forward_kl_loss_3pct_high",
+        "kl_lab.distillation.losses:forward_kl_loss",
+        _scale(1.03),
+        ("kd_mode_behaviour",),
+        "the forward-KL distillation loss (and its gradient) 3 % too large",
+    ),
+    Mutant(
+        "fdistill_weight_3pct_high",
+        "kl_lab.distillation.fdistill:fdistill_weight",
+        _scale(1.03),
+        ("fdistill_weights",),
+        "the f-distill weight h(r) = f''(r) r^2 3 % too large",
+    ),
+    Mutant(
+        "pld_loss_3pct_high",
+        "kl_lab.distillation.pld:pld_loss",
+        _scale(1.03),
+        ("pld_properties",),
+        "the Plackett-Luce distillation loss 3 % too large",
+    ),
 )
 
 BY_NAME = {m.name: m for m in MUTANTS}
