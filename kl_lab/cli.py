@@ -43,8 +43,19 @@ class _UsageError(Exception):
     pass
 
 
-def _resolve(names: Sequence[str]) -> list[str]:
+def _known() -> list[str]:
+    """The registered experiments; a usage error (exit 2) saying where it looked when there are none."""
     known = exp_lib.list_experiments()
+    if not known:
+        raise _UsageError(
+            f"no experiments found; looked in {exp_lib.experiments_location()}. "
+            "Set KL_LAB_EXPERIMENTS to a folder of experiment files, or reinstall kl-lab."
+        )
+    return known
+
+
+def _resolve(names: Sequence[str]) -> list[str]:
+    known = _known()
     if not names or list(names) == ["all"]:
         return known
     bad = [n for n in names if n not in known]
@@ -85,7 +96,7 @@ def init_distributed(flag: bool = False) -> bool:
 
 def _cmd_list(args: argparse.Namespace) -> int:
     rows = []
-    for name in exp_lib.list_experiments():
+    for name in _known():
         m = exp_lib.load(name)
         rows.append((name, m.PAPER.cite(), m.RUNTIME, m.CLAIM))
     w0 = max((len(r[0]) for r in rows), default=4)
@@ -116,7 +127,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
         rows.append([f.name, repr(a), "" if b == a else repr(b)])
     print("\nconfig (--set FIELD=VALUE; quick: the --quick preset where it differs)")
     print(_table(rows))
-    out = Path(args.out) if args.out else Path(exp_lib.__file__).resolve().parents[1] / "paper_figures"
+    out = Path(args.out) if args.out else exp_lib.default_out_dir()
     path = out / f"{name}.json"
     if not path.exists():
         print(f"\nno saved results ({path} does not exist; `kl-lab run {name}` writes it)")

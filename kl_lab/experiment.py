@@ -42,6 +42,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from importlib import resources
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -56,6 +57,9 @@ __all__ = [
     "Paper",
     "Record",
     "experiments_dir",
+    "experiments_location",
+    "source_root",
+    "default_out_dir",
     "list_experiments",
     "load",
     "config_hash",
@@ -109,10 +113,75 @@ class UnknownExperimentError(KeyError):
         return str(self.args[0])
 
 
-def experiments_dir() -> Path:
-    """``$KL_LAB_EXPERIMENTS`` if set, else ``experiments/`` beside the package."""
+#: the package the wheel installs the ``experiments/`` folder as (pyproject.toml, ``[tool.setuptools]``)
+INSTALLED_EXPERIMENTS = "kl_lab_experiments"
+
+
+def source_root() -> Path | None:
+    """The source checkout this ``kl_lab`` runs from (a clone, or an editable install), or ``None`` if installed.
+
+    A checkout has the ``kl-lab`` project's ``pyproject.toml`` and an ``experiments/`` folder beside the
+    package; site-packages has neither.
+    """
+    root = Path(__file__).resolve().parents[1]
+    try:
+        pyproject = (root / "pyproject.toml").read_text(encoding="utf-8")
+    except OSError:
+        return None
+    return root if (root / "experiments").is_dir() and 'name = "kl-lab"' in pyproject else None
+
+
+def _installed_experiments() -> Path | None:
+    try:
+        found = resources.files(INSTALLED_EXPERIMENTS)
+    except ModuleNotFoundError:
+        return None
+    return found if isinstance(found, Path) and found.is_dir() else None  # None for a zipped install
+
+
+def _locate_experiments() -> tuple[Path | None, str]:
     env = os.environ.get("KL_LAB_EXPERIMENTS")
-    return Path(env) if env else Path(__file__).resolve().parents[1] / "experiments"
+    if env:
+        return Path(env), f"{env} ($KL_LAB_EXPERIMENTS)"
+    root = source_root()
+    if root is not None:
+        return root / "experiments", f"{root / 'experiments'} (the source checkout kl_lab runs from)"
+    installed = _installed_experiments()
+    if installed is not None:
+        return installed, f"{installed} (the installed package {INSTALLED_EXPERIMENTS})"
+    return None, (
+        f"nowhere: $KL_LAB_EXPERIMENTS is not set, {Path(__file__).resolve().parent} is not in a source checkout, "
+        f"and no package {INSTALLED_EXPERIMENTS} is installed"
+    )
+
+
+def experiments_dir() -> Path:
+    """The folder of experiment files, the first of:
+
+    1. ``$KL_LAB_EXPERIMENTS``, if set;
+    2. ``experiments/`` of the source checkout kl_lab runs from (:func:`source_root`), so a file added
+       there is picked up without reinstalling;
+    3. the installed package ``kl_lab_experiments`` (the same files, shipped in the wheel), found through
+       :mod:`importlib.resources`.
+
+    Where there is none it returns ``experiments/`` beside the package, which does not exist
+    (:func:`list_experiments` is then empty, and :func:`experiments_location` says where it looked).
+    """
+    found, _ = _locate_experiments()
+    return found if found is not None else Path(__file__).resolve().parents[1] / "experiments"
+
+
+def experiments_location() -> str:
+    """Where :func:`experiments_dir` found the experiments, or where it looked, in words (for messages)."""
+    return _locate_experiments()[1]
+
+
+def default_out_dir(quick: bool = False) -> Path:
+    """Where results go without ``out``: ``paper_figures/`` of the source checkout, or of the current
+    directory when kl_lab is installed (never site-packages); quick runs in its ``quick/`` subfolder."""
+    root = source_root()
+    base = (root if root is not None else Path.cwd()) / "paper_figures"
+    return base / "quick" if quick else base
 
 
 def list_experiments(directory: Path | None = None) -> list[str]:
@@ -199,8 +268,10 @@ def run_key(name: str, config: Any, seed: int, module: ModuleType) -> str:
 
 
 def _git_commit() -> str | None:
+    root = source_root()
+    if root is None:  # installed: a repository around site-packages is not ours
+        return None
     try:
-        root = Path(__file__).resolve().parents[1]
         out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
         if out.returncode != 0:
             return None
@@ -256,7 +327,8 @@ def run_experiment(
       config: an explicit config instance.
       seed: the PRNG seed; results are a deterministic function of (config, seed).
       out: output folder; default ``paper_figures/`` for full size and
-        ``paper_figures/quick/`` for quick runs.
+        ``paper_figures/quick/`` for quick runs, in the source checkout, or in the
+        current directory when kl_lab is installed (:func:`default_out_dir`).
       fresh: delete this experiment's sweep cache first.
       save: write PNG/PDF/JSON (the tests turn it off when they only need checks).
         With several processes only process 0 writes them.
@@ -279,8 +351,7 @@ def run_experiment(
                 f"fields: {[f.name for f in dataclasses.fields(config)]}"
             )
         config = dataclasses.replace(config, **overrides)
-    root = Path(__file__).resolve().parents[1]
-    out_dir = Path(out) if out is not None else root / "paper_figures" / ("quick" if quick else "")
+    out_dir = Path(out) if out is not None else default_out_dir(quick)
     chash = config_hash(name, config)
     cache_root = out_dir / ".cache"
     if fresh:
@@ -334,13 +405,13 @@ def main(path: str | os.PathLike, argv: Sequence[str] | None = None) -> int:
 
 
 def load_saved(name: str, out: str | os.PathLike | None = None) -> tuple[ModuleType, Any, Any, dict]:
-    """Load ``<out>/<name>.json`` (default ``paper_figures/``): ``(module, config, results, doc)``.
+    """Load ``<out>/<name>.json`` (default :func:`default_out_dir`): ``(module, config, results, doc)``.
 
     ``results`` is the saved pytree with arrays rebuilt, so ``module.checks(results, config)``
     re-evaluates the theory checks on the saved simulation without rerunning it.
     """
     module = load(name)
-    out_dir = Path(out) if out is not None else Path(__file__).resolve().parents[1] / "paper_figures"
+    out_dir = Path(out) if out is not None else default_out_dir()
     doc = json.loads((out_dir / f"{name}.json").read_text())
     config = config_from_jsonable(module.Config, doc["config"])
     return module, config, from_jsonable(doc["results"]), doc
