@@ -155,7 +155,7 @@ def _locate_experiments() -> tuple[Path | None, str]:
     )
 
 
-def experiments_dir() -> Path:
+def experiments_dir() -> Path | None:
     """The folder of experiment files, the first of:
 
     1. ``$KL_LAB_EXPERIMENTS``, if set;
@@ -164,11 +164,10 @@ def experiments_dir() -> Path:
     3. the installed package ``kl_lab_experiments`` (the same files, shipped in the wheel), found through
        :mod:`importlib.resources`.
 
-    Where there is none it returns ``experiments/`` beside the package, which does not exist
-    (:func:`list_experiments` is then empty, and :func:`experiments_location` says where it looked).
+    ``None`` where there is none (then :func:`list_experiments` is empty and :func:`experiments_location`
+    says where it looked).
     """
-    found, _ = _locate_experiments()
-    return found if found is not None else Path(__file__).resolve().parents[1] / "experiments"
+    return _locate_experiments()[0]
 
 
 def experiments_location() -> str:
@@ -186,6 +185,8 @@ def default_out_dir(quick: bool = False) -> Path:
 
 def list_experiments(directory: Path | None = None) -> list[str]:
     d = directory or experiments_dir()
+    if d is None:
+        return []
     return sorted(p.stem for p in d.glob("*.py") if not p.name.startswith("_"))
 
 
