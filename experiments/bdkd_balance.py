@@ -108,9 +108,15 @@ def run(config: Config, key: jax.Array) -> dict:
     g_f, g_r = grads(jnp.asarray(out["theta"][n]))
     cos = jnp.dot(g_f, g_r) / (jnp.linalg.norm(g_f) * jnp.linalg.norm(g_r))
     a_star = jnp.linalg.norm(g_r) / (jnp.linalg.norm(g_f) + jnp.linalg.norm(g_r))
+    # the same at the soft-gated fit: the FKL share that makes the two gradients cancel there
+    sg_f, sg_r = grads(jnp.asarray(out["theta"][n + 1]))
+    soft_a_star = jnp.linalg.norm(sg_r) / (jnp.linalg.norm(sg_f) + jnp.linalg.norm(sg_r))
+    soft_cos = jnp.dot(sg_f, sg_r) / (jnp.linalg.norm(sg_f) * jnp.linalg.norm(sg_r))
     return {
         "gate_grad_cosine": cos,
         "gate_a_star": a_star,
+        "soft_gate_a_star": soft_a_star,
+        "soft_gate_grad_cosine": soft_cos,
         "a": a,
         "teacher": teacher,
         "teacher_entropy": entropy(teacher),
@@ -130,14 +136,19 @@ def checks(results: dict, config: Config) -> Checks:
     covers = derived("module docstring: forward KL covers, reverse KL seeks")
     c = Checks(PAPER)
     c.lower_bound(
-        "entropy_monotone_in_a", np.diff(h), 0.0, slack=1e-6, why="fits stop at finite Adam steps: entropy error ~1e-7",
-        claim="student entropy is non-decreasing in the forward-KL weight a",
-        origin=covers,
+        "FOUND_entropy_monotone_in_a", np.diff(h), 0.0, slack=1e-6,
+        why="fits stop at finite Adam steps: entropy error ~1e-7",
+        claim="FOUND (observed, not derived): the student entropy of the mixture fit is non-decreasing in the "
+        "forward-KL weight a on this toy",
+        origin=hypothesis(
+            "an observation of this run: 'forward KL covers, reverse KL seeks' suggests it, but the mixture fit "
+            "jumps between branches (module docstring) and no derivation shows monotonicity"
+        ),
     )  # fmt: skip
     c.lower_bound(
-        "teacher_entropy_bracketed", np.array([ht, h[-1]]), np.array([h[0], ht]),
-        why="strict inequalities with margins > 0.5 nats",
-        claim="H(RKL fit) < H(teacher) < H(FKL fit)", origin=covers,
+        "teacher_entropy_bracketed", np.array([ht, h[-1]]), np.array([h[0], ht]) + 1e-3,
+        why="strictly: beyond the fits' entropy error (1e-3, the hard gate's chattering tolerance) on both sides",
+        claim="H(RKL fit) < H(teacher) < H(FKL fit), strictly", origin=covers,
     )  # fmt: skip
     c.close(
         "hard_gate_matches_teacher_entropy", ht, results["gated_entropy"][0], atol=1e-3,
@@ -150,11 +161,14 @@ def checks(results: dict, config: Config) -> Checks:
         claim="at the gated fit grad FKL and grad RKL are anti-parallel: a* grad FKL + (1-a*) grad RKL = 0",
         origin=derived("module docstring: sliding mode on H_s = H_t under the hypothesised gate"),
     )  # fmt: skip
-    c.upper_bound(
-        "soft_gate_offset", results["gated_entropy"][1] - ht, 2 * config.soft_sharpness,
-        why="stationarity needs sigmoid(-offset / k) = a* (the FKL share, here < 0.5): offset = "
-        "k log((1 - a*)/a*), below 2 k for a* > 0.12",
-        claim="the soft gate (sharpness k) stops above the teacher's entropy by < 2 k",
+    k = config.soft_sharpness
+    a_soft = float(results["soft_gate_a_star"])
+    c.close(
+        "soft_gate_offset", k * np.log((1 - a_soft) / a_soft), float(results["gated_entropy"][1] - ht), atol=1e-6,
+        alternatives=[0.0],
+        why="the soft gate is smooth and Adam converges (fits' entropy error ~1e-7; 10x margin)",
+        claim="the soft gate (sharpness k) stops where its weight sigmoid(-offset / k) equals the FKL share a* that "
+        "cancels the two gradients: H(p_s) - H(p_t) = k log((1 - a*)/a*) (not 0 like the hard gate)",
         origin=hypothesis(f"soft gate of kl_lab.distillation.bdkd_weights: sigmoid of the entropy gap; {unavailable}"),
     )  # fmt: skip
     return c
