@@ -66,6 +66,16 @@ def _offset_mean_for(estimator: str, offset: float) -> Callable[[Callable], Call
     return wrap
 
 
+def _shift(offset: float) -> Callable[[Callable], Callable]:
+    def wrap(f):
+        def mutated(*a, **k):
+            return f(*a, **k) + offset
+
+        return mutated
+
+    return wrap
+
+
 MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "kl_2pct_high",
@@ -122,6 +132,62 @@ MUTANTS: tuple[Mutant, ...] = (
         _scale(1.03),
         ("pld_properties",),
         "the Plackett-Luce distillation loss 3 % too large",
+    ),
+    Mutant(
+        "bdkd_gate_threshold_shifted",
+        "kl_lab.distillation.bdkd:entropy_gap",
+        _shift(0.01),
+        ("bdkd_balance",),
+        "the BD-KD entropy gate's threshold shifted by 0.01 nats (entropy gap + 0.01)",
+    ),
+    Mutant(
+        "laplace_scale_3pct_high",
+        "kl_lab.privacy.mechanisms:laplace_scale",
+        _scale(1.03),
+        ("ldp_mechanisms",),
+        "the Laplace noise scale Delta/eps 3 % too large (the stated variance 2 b^2 follows it; the sampler does not)",
+    ),
+    Mutant(
+        "nldp_noise_variance_for_std",
+        "kl_lab.privacy.rates:nldp_coordinate_std",
+        lambda f: lambda *a, **k: f(*a, **k) ** 2,
+        ("ldp_regression_rates",),
+        "the NLDP noise calculus returns the variance s^2/n for the std (every power doubled: n^-1, eps^-2)",
+    ),
+    Mutant(
+        "m_projection_moment_1pct_high",
+        "kl_lab.projection:m_projection",
+        lambda f: lambda family, target_stats_mean, **k: f(family, 1.01 * target_stats_mean, **k),
+        ("projection_pythagoras",),
+        "the M-projection matches moments 1 % too large",
+    ),
+    Mutant(
+        "h_g_10pct_high",
+        "kl_lab.kde.regimes:thresholds",
+        _scale_field("h_g", 1.1**0.5),
+        ("kde_phase_diagram",),
+        "the condensation threshold h_G^2 10 % too large",
+    ),
+    Mutant(
+        "kl_rl_budget_5pct_high",
+        "kl_lab.alignment.kl_rl:kl_rl_policy",
+        lambda f: lambda log_ref, rewards, kl_budget, **k: f(log_ref, rewards, 1.05 * kl_budget, **k),
+        ("bon_vs_klrl", "alignment_ldp"),
+        "the KL-constrained optimum solved at a budget 5 % above the one asked for",
+    ),
+    Mutant(
+        "ldp_rate_3pct_high",
+        "kl_lab.alignment.large_deviations:tilted_rate_function",
+        _scale(1.03),
+        ("alignment_ldp",),
+        "the large-deviation rate function I(x) of the KL-RL optimum 3 % too large",
+    ),
+    Mutant(
+        "filtering_kl_3pct_high",
+        "kl_lab.preference.difficulty:filtering_kl",
+        _scale(1.03),
+        ("difficulty_filtering",),
+        "the exact KL of the difficulty-filtered (tilted) policy 3 % too large",
     ),
 )
 
