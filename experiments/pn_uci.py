@@ -75,7 +75,7 @@ DATASETS = ("wine-red", "wine-white", "abalone")
 class Config:
     datasets: tuple[str, ...] = DATASETS
     full_dims: tuple[int, ...] = (1, 2, 4, 7, 11)  # k > the data's columns are skipped
-    boot_dim: int = 4  # full-covariance model checked against the bootstrap, per data set (one of full_dims)
+    boot_dims: tuple[int, ...] = (2, 4)  # full-covariance models bootstrapped, per data set (among full_dims)
     boot_trials: int = 2000
     epsilon: float = 0.1
     inequality: str = "pinsker"
@@ -88,7 +88,7 @@ class Config:
 
     @classmethod
     def quick(cls) -> Config:
-        return cls(datasets=("wine-red",), full_dims=(2,), boot_dim=2, boot_trials=200, degrees=(3,), mc_trials=300)
+        return cls(datasets=("wine-red",), full_dims=(2,), boot_dims=(2,), boot_trials=200, degrees=(3,), mc_trials=300)
 
 
 def _standardise(x):
@@ -128,8 +128,9 @@ def _part_a(name: str, config: Config, key) -> dict:
         "kurtosis": st.kurtosis(x, axis=0, fisher=False),
     }
     c1f, c2f, pf = [], [], []
-    if config.boot_dim not in config.full_dims:
-        raise ValueError(f"boot_dim must be one of full_dims {config.full_dims}; got {config.boot_dim}")
+    if not set(config.boot_dims) <= set(config.full_dims):
+        raise ValueError(f"boot_dims must be among full_dims {config.full_dims}; got {config.boot_dims}")
+    boot = {"boot_p": [], "boot_pred": [], "boot_risk": [], "boot_stderr": [], "boot_c1": [], "boot_c2": []}
     for k in (k for k in config.full_dims if k <= k_all):
         fam = _mvn(k)
         xs = jnp.asarray(x[:, :k])
@@ -138,7 +139,7 @@ def _part_a(name: str, config: Config, key) -> dict:
         c1f.append(float(coef.c1))
         c2f.append(float(coef.c2))
         pf.append(fam.dim)
-        if k == config.boot_dim:
+        if k in config.boot_dims:
             est = simulate_risk(
                 fam,
                 lambda kk, m, xs=xs: xs[jax.random.randint(kk, (m,), 0, n)],
@@ -149,9 +150,11 @@ def _part_a(name: str, config: Config, key) -> dict:
                 stats_third_cumulant=mom.third_cumulant,
                 name=f"boot-{name}-{k}",
             )
-            res.update(boot_p=fam.dim, boot_risk=float(est.risk[0]), boot_stderr=float(est.stderr[0]))
-            res["boot_pred"] = float(coef.c1) / n + float(coef.c2) / n**2
+            vals = (fam.dim, float(coef.c1) / n + float(coef.c2) / n**2, est.risk[0], est.stderr[0], coef.c1, coef.c2)
+            for key_, v in zip(boot, vals):
+                boot[key_].append(float(v))
     res.update(p_full=np.asarray(pf), c1_full=np.asarray(c1f), c2_full=np.asarray(c2f))
+    res.update({key_: np.asarray(v) for key_, v in boot.items()})
     models = {
         "diag": (res["p_diag"], res["c1_diag"], res["c2_diag"]),
         "full": (res["p_full"], res["c1_full"], res["c2_full"]),
@@ -308,15 +311,31 @@ def run(config: Config, key: jax.Array) -> dict:
     return res
 
 
+#: the reason every expansion check gives for neglecting the O(n^-3) remainder
+DOMAIN_WHY = "O(n^-3) remainder neglected inside the expansion's domain |C2|/n <= C1/10 (in_expansion_domain)"
+
+
+def in_expansion_domain(c1, c2, n):
+    """Where the two-term expansion is checked: the n^-2 term is at most 10% of the n^-1 term, |C2|/n <= C1/10.
+
+    The series is asymptotic; its next term is of relative size ~(C2 / (C1 n))^2 <= 1% there. Outside (abalone's
+    Height, with a 24-sd outlier, at p = 14; degree-6 polynomials below n ~ 10^4) the expansion is shown against
+    the simulation but not claimed.
+    """
+    return np.abs(np.asarray(c2)) / np.asarray(n) <= np.asarray(c1) / 10
+
+
 def checks(results: dict, config: Config) -> Checks:
     c = Checks(PAPER)
     expansion = derived("kl_lab.pn_criterion.expansion module docstring")
     for name in config.datasets:
         r = results[name]
+        dom = in_expansion_domain(r["boot_c1"], r["boot_c2"], r["n"])
         c.within_se(
-            f"{name}_bootstrap_matches_expansion", r["boot_pred"], r["boot_risk"], r["boot_stderr"],
-            claim=f"C1/n + C2/n^2 from the data's cumulants = bootstrap risk at n = {r['n']} (full Gaussian, p = "
-            f"{r['boot_p']})", origin=expansion, why="O(n^-3) remainder far below one standard error at p << n",
+            f"{name}_bootstrap_matches_expansion", r["boot_pred"][dom], r["boot_risk"][dom], r["boot_stderr"][dom],
+            claim=f"C1/n + C2/n^2 from the data's cumulants = bootstrap risk at n = {r['n']} (full Gaussian, p in "
+            f"{r['boot_p'][dom].astype(int).tolist()}; p = {r['boot_p'][~dom].astype(int).tolist()} outside the "
+            "expansion's domain, shown not checked)", origin=expansion, why=DOMAIN_WHY,
         )  # fmt: skip
         c.close(
             f"{name}_c1_diag_is_kurtosis", np.cumsum((r["kurtosis"] + 1) / 4), r["c1_diag"], rtol=1e-9,
@@ -334,22 +353,23 @@ def checks(results: dict, config: Config) -> Checks:
         )  # fmt: skip
     b = results["numerical"]
     ns = b["ns"]
-    nb = len(b["degrees"]) * len(ns)
+    dom = in_expansion_domain(b["c1"][:, None], b["c2"][:, None], ns[None, :])
+    nb = int(dom.sum())
     c.within_se(
-        "numerical_risk_matches_expansion", b["risk_pred"], b["kl_mean"], b["kl_se"],
+        "numerical_risk_matches_expansion", b["risk_pred"][dom], b["kl_mean"][dom], b["kl_se"][dom],
         claim="polynomial families with psi by quadrature: Monte Carlo E KL(g* || g_hat) = C1/n + C2/n^2 "
-        f"(C1, C2 by autodiff through psi), {nb} (degree, n) points", origin=expansion,
-        why="O(n^-3) remainder neglected (below 0.1 se at n >= 100 here)",
+        f"(C1, C2 by autodiff through psi), the {nb} (degree, n) points in the expansion's domain",
+        origin=expansion, why=DOMAIN_WHY,
     )  # fmt: skip
     c.within_se(
-        "numerical_excess_matches_c2", b["c2"][:, None] / ns**2, b["excess_mean"], b["excess_se"],
+        "numerical_excess_matches_c2", (b["c2"][:, None] / ns**2)[dom], b["excess_mean"][dom], b["excess_se"][dom],
         claim="the n^-2 term: mean(KL - q) = C2/n^2 (q = Z'G^-1 Z/2 has mean C1/n exactly)", origin=expansion,
-        why="O(n^-3) remainder neglected",
+        why=DOMAIN_WHY,
     )  # fmt: skip
     c.within_se(
-        "numerical_reverse_risk", b["c1"][:, None] / ns + b["c2_rev"][:, None] / ns**2, b["kl_rev_mean"],
-        b["kl_rev_se"], claim="E KL(g_hat || g*) = C1/n + C2_rev/n^2, C2_rev = A/6 + B/8",
-        origin=derived("kl_lab.pn_criterion.total_risk module docstring"), why="O(n^-3) remainder neglected",
+        "numerical_reverse_risk", (b["c1"][:, None] / ns + b["c2_rev"][:, None] / ns**2)[dom], b["kl_rev_mean"][dom],
+        b["kl_rev_se"][dom], claim="E KL(g_hat || g*) = C1/n + C2_rev/n^2, C2_rev = A/6 + B/8",
+        origin=derived("kl_lab.pn_criterion.total_risk module docstring"), why=DOMAIN_WHY,
     )  # fmt: skip
     c.close(
         "numerical_c1_is_aic_penalty", b["degrees"] / 2, b["c1_aic"], rtol=1e-8,
@@ -364,10 +384,10 @@ def checks(results: dict, config: Config) -> Checks:
         why="float64 rounding of psi and its gradient at Newton's tolerance",
     )  # fmt: skip
     c.within_se(
-        "numerical_cross_entropy_estimate", 0.0, b["ce_est_minus_true_mean"], b["ce_est_minus_true_se"],
+        "numerical_cross_entropy_estimate", 0.0, b["ce_est_minus_true_mean"][dom], b["ce_est_minus_true_se"][dom],
         claim="-ell(theta_hat) + 2C1/n + (C2 + C2_rev)/n^2 is unbiased for the plug-in's cross-entropy "
         "H(g) + total risk (TIC's 2 C1 plus the n^-2 terms)",
-        origin=derived("kl_lab.pn_criterion.total_risk module docstring"), why="bias O(n^-3) neglected",
+        origin=derived("kl_lab.pn_criterion.total_risk module docstring"), why=DOMAIN_WHY,
     )  # fmt: skip
     i = b["n_idx"]
     c.upper_bound(
@@ -423,14 +443,14 @@ def plot(results: dict, config: Config):
     ax2.legend(fontsize=5.5)
     for j, n in enumerate(ns):
         tot = b["kl_approx"] + b["c1"] / n + b["c2"] / n**2
-        ax3.plot(
-            degs, tot, color=plotting.PALETTE[j], marker="s", markersize=3, label=f"KL(g‖g*) + C1/n + C2/n², n={n}"
-        )
+        ax3.plot(degs, tot, color=plotting.PALETTE[j], label=f"KL(g‖g*) + C1/n + C2/n², n={n}")
+        ax3.plot(degs, b["kl_approx"] + b["kl_mean"][:, j], color=plotting.PALETTE[j], marker="o", markersize=3,
+                 linestyle="none")  # fmt: skip
     ax3.plot(degs, b["kl_approx"], **plotting.theory_style, label="KL(g‖g*) (approximation)")
     ax3.plot(degs, b["ce_est_data"] - b["entropy_g"], color=plotting.PALETTE[7], marker="x", linestyle="none",
              label="from the real sample: −ℓ + 2C1/n + (C2+C2rev)/n² − H(g_hist)")  # fmt: skip
     ax3.set(yscale="log", xlabel="degree p of the log-density", ylabel="total risk",
-            title="Section 4: total risk = approximation + estimation")  # fmt: skip
+            title="Section 4: total risk (lines: expansion; dots: Monte Carlo)")  # fmt: skip
     ax3.legend(fontsize=5)
     i = b["n_idx"]
     ax4.plot(degs, b["pe_truth_proj"], color=plotting.PALETTE[3], marker="s", markersize=3, label="P_e(g, g*) exact")
