@@ -209,7 +209,11 @@ def _add_run_arguments(s: argparse.ArgumentParser, cmd: str) -> None:
         metavar="FIELD=VALUE",
         help="override a Config field (repeatable), typed from the field: 3, 0.5, true, text, 1,2,3",
     )
-    s.add_argument("--out", default=None, help="output folder (default paper_figures/[quick/])")
+    s.add_argument(
+        "--out",
+        default=None,
+        help="output folder (default paper_figures/[quick/] of the clone, or of the current directory when installed)",
+    )
     s.add_argument("--fresh", action="store_true", help="clear cached sweep chunks first")
     s.add_argument("--quiet", action="store_true", help="no progress output on stderr (also KL_LAB_PROGRESS=0)")
     s.add_argument(
