@@ -9,11 +9,17 @@ must equal epsilon to rounding. The Gaussian mechanism is not pure DP: its Monte
 profile ``delta(eps) = E_P[(1 - e^{eps - L})_+]`` (``L`` the privacy loss) is compared with the exact
 analytic calibration's delta (Balle & Wang 2018, Thm 8). Finally the variance of each debiased
 single-user estimate is compared with its closed form.
+
+The exact output laws of the discrete mechanisms are checked three ways (issue 21): the library's table
+(``rr_log_probs``, ``krr_log_probs``, ``duchi_log_probs``) against an independent NumPy construction from the
+mechanism's definition (:func:`_reference_table`), the sampler's output frequencies against that table
+(multinomial standard errors), and the accountant ``ldp_epsilon`` on the independent table against eps.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 
 import jax
@@ -27,11 +33,13 @@ from kl_lab.sweep import sweep
 
 TITLE = "LDP mechanisms: likelihood ratios and debiased variances"
 PAPER = experiment.Paper(
-    authors="Duchi, Jordan, Wainwright; Wang et al.; Balle & Wang",
-    year=2018,
-    arxiv="1604.02390",
-    where="DJW Sec. 4.2.3 (vector mechanism); Wang et al. ICDE 2019 Alg. 2 (piecewise); Balle & Wang ICML 2018 Thm 8",
+    authors="Duchi, Jordan, Wainwright", year=2018, arxiv="1604.02390", where="Sec. 4.2.3 (vector mechanism)"
 )
+#: the other two papers whose claims are checked here, cited with their own ids
+WANG = experiment.Paper(
+    authors="Wang, Xiao, Yang, Zhao, Hui, Shin, Shin, Yu", year=2019, arxiv="1907.00782", where="Alg. 2 (piecewise)"
+)
+BALLE_WANG = experiment.Paper(authors="Balle & Wang", year=2018, arxiv="1805.06530", where="Thm 8 (analytic Gaussian)")
 CLAIM = (
     "Every mechanism's worst-case likelihood ratio is e^eps (attained), and each debiased estimate "
     "has the stated variance."
@@ -129,8 +137,30 @@ def run(config: Config, key: jax.Array) -> dict:
             name=mech,
         )
     res["eps"] = eps
-    res["exact_eps"] = {m: np.array([float(P.ldp_epsilon(_table(m, e))) for e in eps]) for m in ("rr", "krr", "duchi")}
+    disc = ("rr", "krr", "duchi")
+    res["exact_eps"] = {m: np.array([float(P.ldp_epsilon(jnp.log(_reference_table(m, e)))) for e in eps]) for m in disc}
+    res["table"] = {m: np.stack([np.exp(np.asarray(_table(m, e)))[:2] for e in eps]) for m in disc}
     return res
+
+
+def _reference_table(mech, eps):
+    """The output law P(output | input) from the mechanism's definition, in NumPy (not the library's code).
+
+    rr / k-RR: keep w.p. e^eps / (e^eps + k - 1), each other value 1 / (e^eps + k - 1) (all k inputs).
+    Duchi, odd d, extreme inputs x = +1, -1 (rows): v = x, and w in {-1, 1}^d (itertools order) has
+    probability e^eps / (N (e^eps + 1)) if it agrees with v on more than d/2 coordinates, else 1 / (N (e^eps + 1)),
+    with N = #{w : agreements > d/2} = 2^(d-1).
+    """
+    if mech in ("rr", "krr"):
+        k = 2 if mech == "rr" else K_RR
+        return np.where(np.eye(k, dtype=bool), math.exp(eps), 1.0) / (math.exp(eps) + k - 1)
+    w = np.array(list(itertools.product((-1.0, 1.0), repeat=D_DUCHI)))
+    n_upper = 2 ** (D_DUCHI - 1)
+    rows = []
+    for x in (1.0, -1.0):
+        agree = np.sum(w == x, axis=1)
+        rows.append(np.where(agree > D_DUCHI / 2, math.exp(eps), 1.0) / (n_upper * (math.exp(eps) + 1)))
+    return np.array(rows)
 
 
 def _table(mech, eps):
@@ -172,14 +202,14 @@ def _log_ratios(r):
 _RR = law("binary randomized response (Warner 1965): ratio e^eps, debiased variance e^eps/(e^eps-1)^2")
 _KRR = law("k-ary randomized response (Kairouz et al. 2016; Wang et al. 2017, Sec. 4.1)")
 _DJW = paper("DJW Sec. 4.2.3 (vector mechanism; d = 3 is odd, where the repaired version is DJW's)")
-_PM = paper("Wang et al. ICDE 2019, Alg. 2 (piecewise mechanism)")
+_PM = paper("Alg. 2 (piecewise mechanism), ICDE 2019", of=WANG)
 _LAP = law("Laplace mechanism (Dwork et al. 2006): scale Delta/eps is eps-DP, unbiased, variance 2 b^2")
 _GAUSS = law("additive N(0, sigma^2) noise: unbiased, variance sigma^2")
 PRIVACY = {"rr": _RR, "krr": _KRR, "duchi": _DJW, "piecewise": _PM, "laplace": _LAP}
 MOMENTS = {
     **PRIVACY,
     "duchi": derived("kl_lab.privacy.randomizers docstring: z_j^2 = B^2, so Var = B^2 - x_j^2"),
-    "piecewise": paper("Wang et al. ICDE 2019, Alg. 2: the PM variance (Lemma 2 per kl_lab.privacy.randomizers)"),
+    "piecewise": paper("Alg. 2: the PM variance (Lemma 2 per kl_lab.privacy.randomizers)", of=WANG),
     "gaussian": _GAUSS,
 }
 UNBIASED = {**PRIVACY, "gaussian": _GAUSS}
@@ -189,10 +219,26 @@ def checks(results: dict, config: Config) -> Checks:
     eps, n = results["eps"], config.samples
     c = Checks(PAPER)
     for m in ("rr", "krr", "duchi"):
+        ref = np.stack([_reference_table(m, e)[:2] for e in eps])  # the two released inputs
+        c.close(
+            f"{m}_table_matches_definition", ref, results["table"][m], rtol=1e-12,
+            why="float64 log-probabilities exponentiated: a few ulps",
+            claim="the library's exact output law = the mechanism's definition (independent NumPy construction)",
+            origin=PRIVACY[m],
+        )  # fmt: skip
+        r = results[m]
+        counts = np.stack([np.asarray(r["c0"], float), np.asarray(r["c1"], float)], axis=1)
+        c.within_se(
+            f"{m}_sampler_matches_table", n * ref, counts, np.sqrt(n * ref * (1 - ref)),
+            why="binomial s.e. of each output cell's count",
+            claim="the sampler's output frequencies follow the exact output law", origin=PRIVACY[m],
+        )  # fmt: skip
         c.close(
             f"{m}_exact_max_divergence", eps, results["exact_eps"][m], atol=1e-12,
             why="float64 log-probabilities, a few ulps",
-            claim="max over input pairs of D_inf(output laws) equals eps", origin=PRIVACY[m],
+            claim="the accountant's max over input pairs of D_inf(output laws) (ldp_epsilon, on the independent "
+            "table) equals eps",
+            origin=PRIVACY[m],
         )  # fmt: skip
     for m in ("rr", "krr", "duchi", "piecewise", "laplace"):
         lr, se = _log_ratios(results[m])
@@ -213,7 +259,7 @@ def checks(results: dict, config: Config) -> Checks:
         "gaussian_mc_delta", DELTA, np.asarray(g["delta_mc"]), np.asarray(g["delta_se"]), z=4.0,
         why="MC s.e. of the mean",
         claim="MC privacy profile E[(1 - e^(eps - L))_+] equals the analytic delta",
-        origin=paper("Balle & Wang ICML 2018, Thm 8 (analytic Gaussian mechanism)"),
+        origin=paper("Thm 8 (analytic Gaussian mechanism), ICML 2018", of=BALLE_WANG),
     )  # fmt: skip
     for m in MECHS:
         r = results[m]
