@@ -113,6 +113,9 @@ CASES = [
     ("Gamma.natural_from_mean inf", F.Gamma().natural_from_mean, jnp.array([jnp.inf, jnp.inf]), "eta"),
     ("Normal.natural_from_mean NaN", F.Normal().natural_from_mean, jnp.array([NAN, 1.0]), "eta"),
     ("Exponential.sample", lambda t: F.Exponential().sample(KEY, t, (2,)), jnp.array([1.0]), "theta"),
+    ("Normal.from_params scale", lambda s: F.Normal().from_params(0.0, s), 0.0, "scale"),
+    ("Bernoulli.from_params p", F.Bernoulli().from_params, 1.5, "p"),
+    ("Gamma.from_params rate", lambda b: F.Gamma().from_params(2.0, b), -1.0, "rate"),
     # projection
     ("tilt lam NaN", lambda lam: PJ.tilt(LR, R, lam), NAN, "lam"),
     ("tilt log_p NaN", lambda lp: PJ.tilt(lp, R, 1.0), LR.at[1].set(NAN), "log_p"),

@@ -22,6 +22,7 @@ import jax.numpy as jnp
 from jax.scipy.special import betaln, digamma, gammaln
 
 from kl_lab.families.base import ExponentialFamily
+from kl_lab.families.validation import positive, require_finite, validated
 from kl_lab.numerics import as_float_array
 
 __all__ = ["Exponential", "Gamma", "Beta", "Normal"]
@@ -61,6 +62,7 @@ class Exponential(ExponentialFamily):
     def _sample(self, key, theta, shape):
         return jax.random.exponential(key, shape, theta.dtype) / (-theta[0])
 
+    @validated(rate=positive())
     def from_params(self, rate):
         return -as_float_array(rate, "rate")[..., None]
 
@@ -114,6 +116,7 @@ class Gamma(ExponentialFamily):
     def _sample(self, key, theta, shape):
         return jax.random.gamma(key, theta[0] + 1, shape, theta.dtype) / (-theta[1])
 
+    @validated(shape=positive(), rate=positive())
     def from_params(self, shape, rate):
         shape, rate = jnp.broadcast_arrays(as_float_array(shape, "shape"), as_float_array(rate, "rate"))
         return jnp.stack([shape - 1, -rate], axis=-1)
@@ -154,6 +157,7 @@ class Beta(ExponentialFamily):
     def _sample(self, key, theta, shape):
         return jax.random.beta(key, theta[0] + 1, theta[1] + 1, shape, theta.dtype)
 
+    @validated(a=positive(), b=positive())
     def from_params(self, a, b):
         a, b = jnp.broadcast_arrays(as_float_array(a, "a"), as_float_array(b, "b"))
         return jnp.stack([a - 1, b - 1], axis=-1)
@@ -223,6 +227,7 @@ class Normal(ExponentialFamily):
         mu, var = self.to_params(theta)
         return mu + jnp.sqrt(var) * jax.random.normal(key, shape, theta.dtype)
 
+    @validated(loc=require_finite, scale=positive())
     def from_params(self, loc, scale):
         """``theta`` from location ``loc`` and standard deviation ``scale``."""
         loc, scale = jnp.broadcast_arrays(as_float_array(loc, "loc"), as_float_array(scale, "scale"))

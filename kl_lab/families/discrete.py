@@ -24,6 +24,7 @@ import numpy as np
 from jax.scipy.special import gammaln
 
 from kl_lab.families.base import ExponentialFamily
+from kl_lab.families.validation import in_range, positive, validated
 from kl_lab.numerics import as_float_array, log1mexp, logsumexp
 
 __all__ = ["Bernoulli", "Binomial", "Categorical", "Poisson", "Geometric", "poisson_expected_log_factorial"]
@@ -61,6 +62,7 @@ class Bernoulli(ExponentialFamily):
     def _sample(self, key, theta, shape):
         return jax.random.bernoulli(key, jax.nn.sigmoid(theta[0]), shape).astype(theta.dtype)
 
+    @validated(p=in_range(0.0, 1.0, low_inclusive=False, high_inclusive=False))
     def from_params(self, p):
         """``theta`` from the success probability ``p``."""
         p = as_float_array(p, "p")
@@ -112,6 +114,7 @@ class Binomial(ExponentialFamily):
         p = jax.nn.sigmoid(theta[0])
         return jnp.sum(jax.random.bernoulli(key, p, shape + (self.trials,)), axis=-1).astype(theta.dtype)
 
+    @validated(p=in_range(0.0, 1.0, low_inclusive=False, high_inclusive=False))
     def from_params(self, p):
         p = as_float_array(p, "p")
         return (jnp.log(p) - jnp.log1p(-p))[..., None]
@@ -272,6 +275,7 @@ class Poisson(ExponentialFamily):
     def _sample(self, key, theta, shape):
         return jax.random.poisson(key, jnp.exp(theta[0]), shape).astype(theta.dtype)
 
+    @validated(rate=positive())
     def from_params(self, rate):
         return jnp.log(as_float_array(rate, "rate"))[..., None]
 
@@ -316,6 +320,7 @@ class Geometric(ExponentialFamily):
         u = jax.random.uniform(key, shape, theta.dtype, minval=jnp.finfo(theta.dtype).tiny)
         return jnp.floor(jnp.log(u) / theta[0])
 
+    @validated(p=in_range(0.0, 1.0, low_inclusive=False, high_inclusive=False))
     def from_params(self, p):
         return jnp.log1p(-as_float_array(p, "p"))[..., None]
 
