@@ -175,9 +175,10 @@ def test_wheel_installs_and_runs_outside_the_clone():
         vpy = venv / "bin" / "python"
         pip = [sys.executable, "-m", "pip", "--python", vpy, "install", "--no-deps", "--no-index", "--no-compile"]
         _run([*pip, "--disable-pip-version-check", "--quiet", wheel], 180)
-        purelib = _run([vpy, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], 60).stdout.strip()
+        where = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+        purelib = Path(_run([vpy, "-c", where], 60).stdout.strip())
         borrowed = [p for p in (*site.getsitepackages(), site.getusersitepackages()) if Path(p).is_dir()]
-        (Path(purelib) / "_kl_lab_test_env.pth").write_text("\n".join(borrowed) + "\n")
+        (purelib / "_kl_lab_test_env.pth").write_text("\n".join(borrowed) + "\n")
 
         work.mkdir()
         env = {k: v for k, v in os.environ.items() if k not in ("KL_LAB_EXPERIMENTS", "PYTHONPATH", "PYTHONHOME")}
@@ -187,8 +188,9 @@ def test_wheel_installs_and_runs_outside_the_clone():
             "print(kl_lab.__file__, e.experiments_dir(), e.source_root(), d.sha256('abalone.csv'), sep='\\n')"
         )
         lines = _run([vpy, "-c", probe], 120, cwd=work, env=env).stdout.split("\n")
-        assert lines[0].startswith(purelib), lines  # the installed copy, not the clone
-        assert lines[1] == str(Path(purelib) / exp_lib.INSTALLED_EXPERIMENTS) and lines[2] == "None", lines
+        assert Path(lines[0]).resolve().is_relative_to(purelib.resolve()), lines  # the installed copy, not the clone
+        assert Path(lines[1]).resolve() == (purelib / exp_lib.INSTALLED_EXPERIMENTS).resolve(), lines
+        assert lines[2] == "None", lines  # kl_lab knows it is installed
         assert lines[3] == FILES["abalone.csv"][1]  # the data, read through importlib.resources
 
         kl_lab_cmd = venv / "bin" / "kl-lab"
