@@ -20,10 +20,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy.stats as st
+from scipy.optimize import brentq
 from sklearn.datasets import load_diabetes, load_wine
 
 from kl_lab import experiment, plotting
-from kl_lab.checks import Checks, derived
+from kl_lab.checks import Checks, derived, law
 from kl_lab.families import MultivariateNormal, Normal
 from kl_lab.pn_criterion import pn_criterion, risk_coefficients, simulate_risk, stats_moments_from_samples
 
@@ -127,13 +128,37 @@ def checks(results: dict, config: Config) -> Checks:
             claim="C1 (autodiff) of the nested diagonal models = cumulative sum of (kurtosis_j + 1)/4",
             origin=derived("Takeuchi's TIC term tr(G^-1 Sigma)/2 for a Normal model, by hand (comment above)"),
         )  # fmt: skip
-        crit_ok = (r["risk_diag"] <= r["risk_threshold"]) == (r["n_min_diag"] <= n)
-        c.close(
-            f"{name}_criterion_consistent", np.ones(crit_ok.shape), crit_ok.astype(float), atol=0.0,
-            why="exact logical identity",
-            claim="accepted at n  <=>  n >= n_min (diagonal models)",
-            origin=derived("kl_lab.pn_criterion.criterion (the risk decreases in n)"),
-        )  # fmt: skip
+        # the criterion against an independent computation: r* by root-finding on Pinsker's bound, n_min by an
+        # integer search of the two-term prediction (not the library's closed-form root)
+        r_star = brentq(lambda kl: np.sqrt(kl / 2.0) - 2.0 * config.epsilon, 0.0, 10.0, xtol=1e-15)
+        if config.inequality == "pinsker":
+            c.close(
+                f"{name}_risk_threshold_inverts_pinsker", r_star, r["risk_threshold"], rtol=1e-9,
+                why="brentq to 1e-15 absolute on a threshold of order 0.1",
+                claim="r*(eps): the KL at which Pinsker's bound gives Bayes error exactly 1/2 - eps",
+                origin=law("Pinsker: TV <= sqrt(KL/2); Bayes error = (1 - TV)/2 with equal priors"),
+            )  # fmt: skip
+        m = np.arange(1.0, 10.0 * max(float(np.max(r["n_min_diag"])), n) + 2.0)
+        for model, c1s, c2s, dims in (
+            ("diag", r["c1_diag"], r["c2_diag"], r["p_diag"]),
+            ("full", r["c1"], r["c2"], r["p"]),
+        ):
+            pred_m = np.asarray(c1s)[:, None] / m + np.asarray(c2s)[:, None] / m**2
+            above = pred_m > r["risk_threshold"]  # the prediction decreases in m beyond its maximum
+            n_min = np.array([m[np.nonzero(a)[0][-1] + 1] if a.any() else 1.0 for a in above])
+            c.close(
+                f"{name}_n_min_{model}_by_search", n_min, np.asarray(r[f"n_min_{model}"]), atol=0.0,
+                why="integers: exact",
+                claim="n_min = the smallest n with C1/n' + C2/n'^2 <= r* for every n' >= n (integer search)",
+                origin=derived("kl_lab.pn_criterion.criterion (module docstring, 'Smallest n')"),
+            )  # fmt: skip
+            ok = np.asarray(c1s) / n + np.asarray(c2s) / n**2 <= r["risk_threshold"]
+            c.close(
+                f"{name}_p_max_{model}_by_search", float(np.max(np.where(ok, dims, 0))), float(r[f"p_max_{model}"]),
+                atol=0.0, why="integers: exact",
+                claim="p_max = the largest nested dimension whose predicted risk at the data's n is <= r*",
+                origin=derived("kl_lab.pn_criterion.criterion (module docstring, 'Largest p')"),
+            )  # fmt: skip
     return c
 
 
