@@ -81,6 +81,8 @@ __all__ = [
     "check_nonempty",
     "log_prob_atol",
     "finish",
+    "shown_value",
+    "log_beta",
 ]
 
 
@@ -212,7 +214,7 @@ def _describe(x: Any) -> str:
     return f"{type(x).__name__} {x!r}"
 
 
-def _shown(v: Array) -> Array:
+def shown_value(v: Any) -> Any:
     """What a traced message shows: the value itself when small, else its minimum (NaN propagates)."""
     return v if v.size <= 8 else jnp.min(v)
 
@@ -230,7 +232,7 @@ def check_positive(value: Any, name: str, *, allow_zero: bool = False, allow_inf
         ok = (v >= 0) if allow_zero else (v > 0)  # False for NaN
         if not allow_inf:
             ok = ok & jnp.isfinite(v)
-        return require(ok, f"{name} must be {rel}{fin}; got {{value}}", value=_shown(v))
+        return require(ok, f"{name} must be {rel}{fin}; got {{value}}", value=shown_value(v))
     v = np.asarray(value)
     bad = np.isnan(v) | ((v < 0) if allow_zero else (v <= 0))
     if not allow_inf:
@@ -248,7 +250,7 @@ def check_in_range(
     if not is_concrete(value):
         v = jnp.asarray(value)
         ok = ((v >= low) if low_inclusive else (v > low)) & ((v <= high) if high_inclusive else (v < high))
-        return require(ok, f"{name} must lie in {interval}; got {{value}}", value=_shown(v))
+        return require(ok, f"{name} must lie in {interval}; got {{value}}", value=shown_value(v))
     v = np.asarray(value, dtype=float)
     ok_low = v >= low if low_inclusive else v > low
     ok_high = v <= high if high_inclusive else v < high

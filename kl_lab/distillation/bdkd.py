@@ -33,8 +33,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from kl_lab.distillation.losses import _log_probs, mixed_kl_loss
-from kl_lab.divergences import discrete as _d
+from kl_lab.distillation.losses import mixed_kl_loss, prepare_log_probs
+from kl_lab.divergences.kernels import entropy_last
 from kl_lab.numerics import check_positive, poison
 
 Array = jax.Array
@@ -51,8 +51,8 @@ class BdkdWeights(NamedTuple):
 
 def entropy_gap(student_logits: Array, teacher_logits: Array, *, temperature: float = 1.0) -> Array:
     """``H(p_s) - H(p_t)`` per example (nats); negative means the student is more confident."""
-    ls, lt, fin = _log_probs(student_logits, teacher_logits, temperature)
-    return fin(_d._entropy_last(ls) - _d._entropy_last(lt))
+    ls, lt, fin = prepare_log_probs(student_logits, teacher_logits, temperature)
+    return fin(entropy_last(ls) - entropy_last(lt))
 
 
 def bdkd_weights(

@@ -27,8 +27,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from kl_lab.divergences.estimators import ESTIMATORS, _terms, _value_checks, mc_kl_terms
-from kl_lab.divergences.logits import _check_logits
+from kl_lab.divergences.estimators import ESTIMATORS, estimator_terms, mc_kl_terms, sample_value_checks
+from kl_lab.divergences.kernels import check_logits
 from kl_lab.numerics import as_input, check_axis, check_floating, check_same_shape, compute_dtype, finish, mul_exp
 
 Array = jax.Array
@@ -63,10 +63,10 @@ def kl_estimator_loss(log_pi_at_x: Array, log_ref_at_x: Array, estimator: str = 
     if jnp.ndim(log_pi_at_x) and jnp.shape(log_pi_at_x)[ax] == 0:
         raise ValueError(f"log_pi_at_x must have at least one sample along axis {axis}; got shape {log_pi_at_x.shape}")
     # values as mc_kl's (no NaN/+inf, no -inf log pi), named as this function's arguments
-    ok = _value_checks(ax, 2, ("log_pi_at_x",), log_pi_at_x=log_pi_at_x, log_ref_at_x=log_ref_at_x)
+    ok = sample_value_checks(ax, 2, ("log_pi_at_x",), log_pi_at_x=log_pi_at_x, log_ref_at_x=log_ref_at_x)
     dtype = jnp.result_type(log_pi_at_x, log_ref_at_x)
     cd = compute_dtype(dtype)
-    terms = _terms(log_pi_at_x.astype(cd), log_ref_at_x.astype(cd), estimator)
+    terms = estimator_terms(log_pi_at_x.astype(cd), log_ref_at_x.astype(cd), estimator)
     return finish(ok, jnp.mean(terms, axis=axis), dtype)
 
 
@@ -90,7 +90,7 @@ def expected_estimator_loss(policy_logits: Array, ref_logits: Array, estimator: 
     dtype = jnp.result_type(policy_logits, ref_logits)
     cd = compute_dtype(dtype)
     zp, zr = policy_logits.astype(cd), ref_logits.astype(cd)
-    ok = _check_logits(zp, "policy_logits", -1) & _check_logits(zr, "ref_logits", -1)
+    ok = check_logits(zp, "policy_logits", -1) & check_logits(zr, "ref_logits", -1)
     log_pi = jax.nn.log_softmax(zp, axis=-1)
     log_ref = jax.nn.log_softmax(zr, axis=-1)
     dead = jnp.isneginf(log_pi)  # outcomes the policy never samples: their terms are dropped

@@ -27,9 +27,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from kl_lab.divergences import discrete as _d
-from kl_lab.divergences.logits import _check_logits
-from kl_lab.divergences.renyi import _amari_last, _check_alpha
+from kl_lab.divergences import kernels as K
 from kl_lab.numerics import (
     as_input,
     check_floating,
@@ -45,6 +43,7 @@ Array = jax.Array
 
 __all__ = [
     "log_probs",
+    "prepare_log_probs",
     "forward_kl_loss",
     "reverse_kl_loss",
     "js_loss",
@@ -58,8 +57,9 @@ __all__ = [
 ]
 
 
-def _log_probs(student_logits: Array, teacher_logits: Array, temperature: Any):
-    """``(log p_s, log p_t, finish)`` in the compute dtype; ``finish`` poisons (invalid input) and casts back."""
+def prepare_log_probs(student_logits: Array, teacher_logits: Array, temperature: Any):
+    """``(log p_s, log p_t, finish)`` in the compute dtype, for a loss built on them (every loss here, BD-KD's and
+    SinKD's): ``finish(loss)`` poisons the loss (invalid input under ``jit``) and casts it back to the input dtype."""
     student_logits = as_input(student_logits, "student_logits")
     teacher_logits = as_input(teacher_logits, "teacher_logits")
     check_floating(student_logits, "student_logits")
@@ -72,19 +72,19 @@ def _log_probs(student_logits: Array, teacher_logits: Array, temperature: Any):
     cd = compute_dtype(dtype)
     zs, zt = student_logits.astype(cd), teacher_logits.astype(cd)
     ok = (
-        _check_logits(zs, "student_logits", -1)
-        & _check_logits(zt, "teacher_logits", -1)
+        K.check_logits(zs, "student_logits", -1)
+        & K.check_logits(zt, "teacher_logits", -1)
         & check_positive(temperature, "temperature")
     )
     t = jnp.asarray(temperature, cd)
     ls = jax.nn.log_softmax(zs / t, axis=-1)
     lt = jax.nn.log_softmax(zt / t, axis=-1)
-    return ls, lt, _d._Finish(ok, dtype)
+    return ls, lt, K.Finish(ok, dtype)
 
 
 def log_probs(student_logits: Array, teacher_logits: Array, temperature: float = 1.0) -> tuple[Array, Array]:
     """``(log p_s, log p_t) = log_softmax(z / T)`` along the last axis, after shape/dtype/value/temperature checks."""
-    ls, lt, fin = _log_probs(student_logits, teacher_logits, temperature)
+    ls, lt, fin = prepare_log_probs(student_logits, teacher_logits, temperature)
     return fin((ls, lt))
 
 
@@ -93,8 +93,8 @@ def forward_kl_loss(student_logits: Array, teacher_logits: Array, *, temperature
 
     Gradient w.r.t. the student logits: ``(p_s - p_t) / T``.
     """
-    ls, lt, fin = _log_probs(student_logits, teacher_logits, temperature)
-    return fin(_d._kl_last(lt, ls))
+    ls, lt, fin = prepare_log_probs(student_logits, teacher_logits, temperature)
+    return fin(K.kl_last(lt, ls))
 
 
 def reverse_kl_loss(student_logits: Array, teacher_logits: Array, *, temperature: float = 1.0) -> Array:
@@ -102,8 +102,8 @@ def reverse_kl_loss(student_logits: Array, teacher_logits: Array, *, temperature
 
     Gradient w.r.t. the student logit ``k``: ``p_s,k (log(p_s,k / p_t,k) - KL(p_s || p_t)) / T``.
     """
-    ls, lt, fin = _log_probs(student_logits, teacher_logits, temperature)
-    return fin(_d._kl_last(ls, lt))
+    ls, lt, fin = prepare_log_probs(student_logits, teacher_logits, temperature)
+    return fin(K.kl_last(ls, lt))
 
 
 def js_loss(student_logits: Array, teacher_logits: Array, *, temperature: float = 1.0) -> Array:
@@ -111,14 +111,14 @@ def js_loss(student_logits: Array, teacher_logits: Array, *, temperature: float 
 
     Symmetric; its gradient vanishes when the supports separate (SinKD, arXiv:2402.17110, abstract).
     """
-    ls, lt, fin = _log_probs(student_logits, teacher_logits, temperature)
-    return fin(_d._js_last(ls, lt))
+    ls, lt, fin = prepare_log_probs(student_logits, teacher_logits, temperature)
+    return fin(K.js_last(ls, lt))
 
 
 def total_variation_loss(student_logits: Array, teacher_logits: Array, *, temperature: float = 1.0) -> Array:
     """Total variation ``sum |p_s - p_t| / 2`` (Wen et al. 2023, f-divergence KD for sequences, arXiv:2307.15190)."""
-    ls, lt, fin = _log_probs(student_logits, teacher_logits, temperature)
-    return fin(_d._tv_last(ls, lt))
+    ls, lt, fin = prepare_log_probs(student_logits, teacher_logits, temperature)
+    return fin(K.total_variation_last(ls, lt))
 
 
 def _log_mix(log_a: Array, log_b: Array, lam: float) -> Array:
@@ -136,8 +136,8 @@ def skew_kl_loss(student_logits: Array, teacher_logits: Array, *, skew: float = 
     for ``skew > 0``, so it stays finite where ``p_s`` misses mass of ``p_t``.
     """
     ok = check_in_range(skew, "skew", 0.0, 1.0, high_inclusive=False)
-    ls, lt, fin = _log_probs(student_logits, teacher_logits, temperature)
-    return fin.also(ok)(_d._kl_last(lt, _log_mix(lt, ls, skew)))
+    ls, lt, fin = prepare_log_probs(student_logits, teacher_logits, temperature)
+    return fin.also(ok)(K.kl_last(lt, _log_mix(lt, ls, skew)))
 
 
 def skew_reverse_kl_loss(
@@ -148,8 +148,8 @@ def skew_reverse_kl_loss(
     ``skew in [0, 1)``; ``skew = 0`` is the reverse KL.
     """
     ok = check_in_range(skew, "skew", 0.0, 1.0, high_inclusive=False)
-    ls, lt, fin = _log_probs(student_logits, teacher_logits, temperature)
-    return fin.also(ok)(_d._kl_last(ls, _log_mix(ls, lt, skew)))
+    ls, lt, fin = prepare_log_probs(student_logits, teacher_logits, temperature)
+    return fin.also(ok)(K.kl_last(ls, _log_mix(ls, lt, skew)))
 
 
 def generalized_js_loss(
@@ -164,10 +164,10 @@ def generalized_js_loss(
     ``JSD(beta) / (1 - beta) -> KL(p_t || p_s)`` as ``beta -> 1``.
     """
     ok = check_in_range(beta, "beta", 0.0, 1.0)
-    ls, lt, fin = _log_probs(student_logits, teacher_logits, temperature)
+    ls, lt, fin = prepare_log_probs(student_logits, teacher_logits, temperature)
     lm = _log_mix(lt, ls, beta)
     b = jnp.asarray(beta, ls.dtype)
-    return fin.also(ok)(b * _d._kl_last(lt, lm) + (1.0 - b) * _d._kl_last(ls, lm))
+    return fin.also(ok)(b * K.kl_last(lt, lm) + (1.0 - b) * K.kl_last(ls, lm))
 
 
 def alpha_divergence_loss(
@@ -179,9 +179,9 @@ def alpha_divergence_loss(
     The convention (which ``alpha`` recovers which KL) is the one documented
     there; ``alpha`` outside its domain raises ``ValueError``.
     """
-    ls, lt, fin = _log_probs(student_logits, teacher_logits, temperature)
-    alpha, ok = _check_alpha(alpha, allow_inf=False, low=None)
-    return fin.also(ok)(_amari_last(lt, ls, alpha))
+    ls, lt, fin = prepare_log_probs(student_logits, teacher_logits, temperature)
+    alpha, ok = K.check_alpha(alpha, allow_inf=False, low=None)
+    return fin.also(ok)(K.amari_alpha_last(lt, ls, alpha))
 
 
 def beta_divergence_loss(
@@ -202,7 +202,7 @@ def beta_divergence_loss(
     ``beta > 1`` and ``+inf`` for ``beta <= 1``; ``x = 0`` contributes ``y^beta / beta``.
     """
     ok = check_positive(beta, "beta")
-    ls, lt, fin = _log_probs(student_logits, teacher_logits, temperature)
+    ls, lt, fin = prepare_log_probs(student_logits, teacher_logits, temperature)
     beta = jnp.asarray(beta, ls.dtype)
     b1 = beta - 1.0
     y0 = jnp.isneginf(ls)
@@ -231,9 +231,9 @@ def mixed_kl_loss(student_logits: Array, teacher_logits: Array, weight: Array, *
     """
     weight = as_input(weight, "weight")
     ok = check_in_range(weight, "weight", 0.0, 1.0)
-    ls, lt, fin = _log_probs(student_logits, teacher_logits, temperature)
+    ls, lt, fin = prepare_log_probs(student_logits, teacher_logits, temperature)
     w = jnp.asarray(weight, dtype=ls.dtype)
-    fkl, rkl = _d._kl_last(lt, ls), _d._kl_last(ls, lt)
+    fkl, rkl = K.kl_last(lt, ls), K.kl_last(ls, lt)
     fkl_term = jnp.where(w > 0, w * jnp.where(w > 0, fkl, 0.0), 0.0)
     rkl_term = jnp.where(w < 1, (1.0 - w) * jnp.where(w < 1, rkl, 0.0), 0.0)
     return fin.also(ok)(fkl_term + rkl_term)

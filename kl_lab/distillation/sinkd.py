@@ -39,7 +39,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from kl_lab.distillation.losses import _log_probs
+from kl_lab.distillation.losses import prepare_log_probs
 from kl_lab.divergences import transport
 from kl_lab.numerics import (
     as_input,
@@ -87,7 +87,7 @@ def _check_batch(student_logits, teacher_logits, temperature, epsilon):
     """``(p_s, p_t, ok, dtype)``: checked batch softmaxes in the compute dtype and their validity (one policy)."""
     check_rank(student_logits, 2, "student_logits")
     check_nonempty(student_logits, "student_logits", 0, "example")
-    ls, lt, fin = _log_probs(student_logits, teacher_logits, temperature)
+    ls, lt, fin = prepare_log_probs(student_logits, teacher_logits, temperature)
     return jnp.exp(ls), jnp.exp(lt), fin.ok & check_positive(epsilon, "epsilon"), fin.dtype
 
 

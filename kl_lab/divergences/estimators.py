@@ -121,12 +121,12 @@ def _checked_terms(log_p_at_x: Array, log_q_at_x: Array, estimator: str, **more:
     check_same_shape(log_p_at_x, log_q_at_x, "log_p_at_x", "log_q_at_x")
     dtype = jnp.result_type(log_p_at_x, log_q_at_x, *more.values())
     cd = compute_dtype(dtype)
-    ok = _value_checks(-1, 2, log_p_at_x=log_p_at_x, log_q_at_x=log_q_at_x, **more)
-    return finish(ok, _terms(log_p_at_x.astype(cd), log_q_at_x.astype(cd), estimator)), ok, dtype
+    ok = sample_value_checks(-1, 2, log_p_at_x=log_p_at_x, log_q_at_x=log_q_at_x, **more)
+    return finish(ok, estimator_terms(log_p_at_x.astype(cd), log_q_at_x.astype(cd), estimator)), ok, dtype
 
 
 @functools.partial(jax.jit, static_argnames="estimator")
-def _terms(log_p_at_x: Array, log_q_at_x: Array, estimator: str) -> Array:
+def estimator_terms(log_p_at_x: Array, log_q_at_x: Array, estimator: str) -> Array:
     # safe double-where: a -inf log q gives +inf with a zero (not nan) gradient
     dead = jnp.isneginf(log_q_at_x)
     l = jnp.where(dead, jnp.zeros_like(log_q_at_x), log_q_at_x) - log_p_at_x
@@ -139,7 +139,9 @@ def _terms(log_p_at_x: Array, log_q_at_x: Array, estimator: str) -> Array:
     return jnp.where(dead, jnp.full_like(out, jnp.inf), out)
 
 
-def _value_checks(axis: int, n: int, sampled: tuple = ("log_p_at_x", "log_proposal_at_x"), **arrays: Array) -> Any:
+def sample_value_checks(
+    axis: int, n: int, sampled: tuple = ("log_p_at_x", "log_proposal_at_x"), **arrays: Array
+) -> Any:
     """Static sample count; values under the one policy (no NaN or +inf; no -inf density of the sampling
     distribution): ``ValueError`` eagerly, the traced condition under ``jit`` (one fused pass per array)."""
     if n < 2:
@@ -195,7 +197,7 @@ def mc_kl(log_p_at_x: Array, log_q_at_x: Array, estimator: str = "k1", axis: int
     """
     terms, ok, dtype = _checked_terms(log_p_at_x, log_q_at_x, estimator)
     axis = check_axis(axis, terms.ndim)
-    _value_checks(axis, terms.shape[axis] if terms.ndim else 0)  # the sample count (static)
+    sample_value_checks(axis, terms.shape[axis] if terms.ndim else 0)  # the sample count (static)
     return finish(ok, _mean_se(terms, axis), dtype)
 
 
@@ -227,7 +229,7 @@ def mc_kl_importance(
     terms, ok, dtype = _checked_terms(log_p_at_x, log_q_at_x, estimator, log_proposal_at_x=log_s)
     cd = terms.dtype
     axis = check_axis(axis, terms.ndim)
-    _value_checks(axis, terms.shape[axis] if terms.ndim else 0)  # the sample count (static)
+    sample_value_checks(axis, terms.shape[axis] if terms.ndim else 0)  # the sample count (static)
     log_w = jnp.asarray(log_p_at_x, cd) - log_s.astype(cd)
     out = _importance(terms, log_w, axis, self_normalized)
     return finish(ok, out, dtype)

@@ -51,7 +51,7 @@ import numpy as np
 from jax.scipy.linalg import solve_triangular
 
 from kl_lab import numerics as nm
-from kl_lab.divergences import discrete as _d
+from kl_lab.divergences.kernels import Finish
 
 Array = Any
 
@@ -102,7 +102,7 @@ def _prep(mean_p, cov_p, mean_q, cov_q, diag: bool):
         ok = ok & nm.check_positive(args[1], names[1]) & nm.check_positive(args[3], names[3])
     else:
         ok = ok & nm.check_finite(args[1], names[1]) & nm.check_finite(args[3], names[3])
-    return out, _d._Finish(ok, dtype)
+    return out, Finish(ok, dtype)
 
 
 def _chol(cov):

@@ -1,0 +1,388 @@
+"""The shared kernels of the discrete divergences: input preparation and last-axis arithmetic in log space.
+
+A leaf module (it imports only :mod:`kl_lab.numerics`): :mod:`kl_lab.divergences.discrete` (the
+registration table of the public divergences), :mod:`kl_lab.divergences.gaussian` and
+:mod:`kl_lab.distillation` all build on the names here, and none of them is imported back.
+
+* ``prepare_pair`` / ``prepare_one`` / ``prepare_logits`` check and normalise the arguments under the
+  library's one bad-input policy (:mod:`kl_lab.numerics`) and return a :class:`Finish` that poisons an
+  invalid call and casts a low-precision result back;
+* every ``*_last(lp, lq, ...)`` kernel works on the last axis, takes log-probabilities in the compute
+  dtype and is plain JAX (the callers ``jit`` it); conventions of :mod:`kl_lab.divergences.discrete`:
+  ``0 log 0 = 0`` with zero gradient, ``+inf`` (never NaN) where the divergence is infinite, gradients
+  finite wherever the value is (double-``where`` masking).
+
+The Rényi family is built on one quantity, the cumulant generating function of a log-ratio under ``p``,
+``K(beta) = log E_p[exp(beta X)]`` (:func:`cgf`), with ``X = log p - log q`` (Rényi, Amari) or
+``X = log q`` (Rényi cross entropy) and ``beta = alpha - 1``. Near ``alpha = 1`` the quotient ``K / beta``
+cancels catastrophically if ``K`` comes from a logsumexp (its absolute error ``eps`` is divided by
+``beta``), so where ``|E_p[expm1(beta X)]| < 1/2`` we use ``K = log1p(E_p[expm1(beta X)])``, whose error
+is relative to ``K`` itself; elsewhere ``|K| > log(3/2)`` and the logsumexp is accurate.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from kl_lab import numerics as nm
+
+Array = Any
+
+__all__ = [
+    "Finish",
+    "prepare_pair",
+    "prepare_one",
+    "prepare_logits",
+    "check_logits",
+    "log_softmax",
+    "check_alpha",
+    "broadcast_alpha",
+    "wsum",
+    "pair_parts",
+    "masked_diff",
+    "cgf",
+    "kl_last",
+    "cross_entropy_last",
+    "entropy_last",
+    "jeffreys_last",
+    "js_last",
+    "total_variation_last",
+    "squared_hellinger_last",
+    "bhattacharyya_last",
+    "pearson_chi2_last",
+    "neyman_chi2_last",
+    "triangular_last",
+    "f_divergence_last",
+    "renyi_last",
+    "renyi_last_value",
+    "amari_alpha_last",
+    "renyi_cross_entropy_last",
+]
+
+_NEG_INF = -jnp.inf
+_EXP_CLIP = 50.0  # expm1 argument clip in the series branch (the branch is discarded long before this)
+
+
+class Finish(NamedTuple):
+    """What a public function does to its result: :func:`kl_lab.numerics.finish` with the validity ``ok`` of
+    its inputs (``True`` eagerly, traced under jit) and the dtype to cast back to (low precision)."""
+
+    ok: Any
+    dtype: Any
+
+    def __call__(self, out: Any) -> Any:
+        return nm.finish(self.ok, out, self.dtype)
+
+    def also(self, ok: Any) -> Finish:
+        """The same finish, also requiring ``ok`` (a scalar parameter's check)."""
+        return Finish(self.ok & ok, self.dtype)
+
+
+def prepare_pair(log_p: Array, log_q: Array, axis: int, names=("log_p", "log_q"), check_values: bool = True):
+    """Check, broadcast, move ``axis`` last, cast to the compute dtype. Returns ``(lp, lq, finish)``:
+    one shape and dtype, and the :class:`Finish` to apply to the result (poison if invalid, cast back)."""
+    log_p, log_q = nm.as_input(log_p, names[0]), nm.as_input(log_q, names[1])
+    nm.check_floating(log_p, names[0])
+    nm.check_floating(log_q, names[1])
+    sp, sq = jnp.shape(log_p), jnp.shape(log_q)
+    ndim = max(len(sp), len(sq))
+    if ndim == 0:
+        raise ValueError(f"{names[0]} and {names[1]} must have at least one axis (the outcomes); got scalars")
+    ax = nm.check_axis(axis, ndim, "axis")
+    neg = ax - ndim  # the same axis counted from the end, valid for both arguments
+    if len(sp) < -neg or len(sq) < -neg or sp[neg] != sq[neg]:
+        raise ValueError(
+            f"{names[0]} and {names[1]} must have the same length along axis {axis}; got shapes {sp} and {sq}"
+        )
+    nm.check_nonempty(log_p, names[0], neg)
+    try:
+        shape = np.broadcast_shapes(sp, sq)
+    except ValueError:
+        raise ValueError(f"{names[0]} and {names[1]} must have broadcastable shapes; got {sp} and {sq}") from None
+    dtype = jnp.result_type(log_p, log_q)
+    cd = nm.compute_dtype(dtype)
+    lp = jnp.broadcast_to(jnp.asarray(log_p, cd), shape)
+    lq = jnp.broadcast_to(jnp.asarray(log_q, cd), shape)
+    ok = True
+    if check_values:
+        ok = nm.check_log_probs(log_p, names[0], axis=neg) & nm.check_log_probs(log_q, names[1], axis=neg)
+    return nm.move_axis_last(lp, ax), nm.move_axis_last(lq, ax), Finish(ok, dtype)
+
+
+def prepare_one(log_p: Array, axis: int, name: str = "log_p", check_values: bool = True):
+    """:func:`prepare_pair` for one argument: ``(lp, finish)``."""
+    log_p = nm.as_input(log_p, name)
+    nm.check_floating(log_p, name)
+    if jnp.ndim(log_p) == 0:
+        raise ValueError(f"{name} must have at least one axis (the outcomes); got a scalar")
+    ax = nm.check_axis(axis, jnp.ndim(log_p), "axis")
+    nm.check_nonempty(log_p, name, ax)
+    ok = nm.check_log_probs(log_p, name, axis=ax) if check_values else True
+    dtype = jnp.result_type(log_p)
+    lp = log_p.astype(nm.compute_dtype(dtype))
+    return nm.move_axis_last(lp, ax), Finish(ok, dtype)
+
+
+def wsum(x: Array, log_w: Array) -> Array:
+    """``sum_i exp(log_w_i) x_i`` over the last axis; terms with zero weight vanish (value and gradient)."""
+    return jnp.sum(nm.mul_exp(x, log_w), axis=-1)
+
+
+def pair_parts(lp: Array, lq: Array):
+    """``M = max(lp, lq)``, ``|lp - lq|`` (0 where both are -inf) and the both-zero mask.
+
+    ``p`` and ``q`` are then ``exp(M)`` and ``exp(M - |d|)`` in some order, which lets
+    differences like ``|p - q| = exp(M) (-expm1(-|d|))`` be formed without cancellation.
+    """
+    both_zero = (lp == _NEG_INF) & (lq == _NEG_INF)
+    big = jnp.maximum(lp, lq)
+    d = jnp.where(both_zero, jnp.zeros_like(lp), lp - jnp.where(both_zero, jnp.zeros_like(lq), lq))
+    return big, jnp.abs(d), both_zero
+
+
+def masked_diff(lp: Array, lq: Array) -> Array:
+    """``lp - lq`` where ``p > 0`` (``+inf`` where ``q = 0``), 0 where ``p = 0``."""
+    pos = lp > _NEG_INF
+    return jnp.where(pos, jnp.where(pos, lp, 0.0) - jnp.where(pos, lq, 0.0), jnp.zeros_like(lp))
+
+
+def kl_last(lp: Array, lq: Array) -> Array:
+    d = masked_diff(lp, lq)
+    fin = jnp.isfinite(d)
+    val = wsum(jnp.where(fin, d, 0.0), lp)
+    inf_mass = jnp.any(~fin & (lp > _NEG_INF), axis=-1)
+    return jnp.where(inf_mass, jnp.inf, jnp.maximum(val, 0.0))
+
+
+def cross_entropy_last(lp: Array, lq: Array) -> Array:
+    fin = jnp.isfinite(lq)
+    val = -wsum(jnp.where(fin, lq, 0.0), lp)
+    inf_mass = jnp.any(~fin & (lp > _NEG_INF), axis=-1)
+    return jnp.where(inf_mass, jnp.inf, jnp.maximum(val, 0.0))
+
+
+def entropy_last(lp: Array) -> Array:
+    fin = jnp.isfinite(lp)
+    return jnp.maximum(-wsum(jnp.where(fin, lp, 0.0), lp), 0.0)
+
+
+def jeffreys_last(lp: Array, lq: Array) -> Array:
+    return kl_last(lp, lq) + kl_last(lq, lp)
+
+
+def js_last(lp: Array, lq: Array) -> Array:
+    big, ad, both_zero = pair_parts(lp, lq)
+    # log m = M + log((1 + exp(-|d|)) / 2), computed without forming p + q
+    lm = big + jnp.log1p(jnp.exp(-ad)) - math.log(2.0)
+    lm = jnp.where(both_zero, 0.0, lm)
+    tp = wsum(jnp.where(lp > _NEG_INF, lp - lm, 0.0), lp)
+    tq = wsum(jnp.where(lq > _NEG_INF, lq - lm, 0.0), lq)
+    return jnp.clip(0.5 * (tp + tq), 0.0, math.log(2.0))
+
+
+def total_variation_last(lp: Array, lq: Array) -> Array:
+    big, ad, _ = pair_parts(lp, lq)
+    return jnp.clip(0.5 * wsum(-jnp.expm1(-ad), big), 0.0, 1.0)
+
+
+def squared_hellinger_last(lp: Array, lq: Array) -> Array:
+    big, ad, _ = pair_parts(lp, lq)
+    return jnp.clip(0.5 * wsum(jnp.square(jnp.expm1(-0.5 * ad)), big), 0.0, 1.0)
+
+
+def bhattacharyya_last(lp: Array, lq: Array) -> Array:
+    """``-log BC``, ``BC = sum sqrt(p q)``: ``-log1p(-H^2)`` while ``H^2 <= 1/2`` (accurate near ``p = q``), else
+    ``-logsumexp((log p + log q) / 2)`` in log space, so disjoint supports give ``+inf`` (``H^2`` itself rounds
+    to ``1 - ulp`` there, and ``-log1p(-H^2)`` would be a finite 36.7)."""
+    h2 = squared_hellinger_last(lp, lq)
+    both = (lp > _NEG_INF) & (lq > _NEG_INF)
+    half = jnp.where(both, 0.5 * (jnp.where(both, lp, 0.0) + jnp.where(both, lq, 0.0)), _NEG_INF)
+    far = -nm.logsumexp(half, axis=-1)
+    near = h2 <= 0.5
+    return jnp.where(near, -jnp.log1p(-jnp.where(near, h2, 0.0)), jnp.maximum(far, 0.0))
+
+
+def pearson_chi2_last(lp: Array, lq: Array) -> Array:
+    d = masked_diff(lp, lq)  # p = 0 -> d := 0 (handled below via q)
+    p_zero = lp == _NEG_INF
+    # q (u-1)^2 for u <= 1 ; p (u-1)(1-1/u) for u > 1, with u = p/q = exp(d)
+    dn = jnp.where(p_zero, _NEG_INF, jnp.minimum(d, 0.0))
+    dp = jnp.maximum(d, 0.0)
+    low = nm.mul_exp(jnp.square(jnp.expm1(dn)), jnp.where(d <= 0, lq, _NEG_INF))
+    dpf = jnp.where(jnp.isfinite(dp), dp, 0.0)
+    high = nm.mul_exp(jnp.expm1(dpf) * -jnp.expm1(-dpf), jnp.where((d > 0) & jnp.isfinite(dp), lp, _NEG_INF))
+    inf_mass = jnp.any(~jnp.isfinite(dp), axis=-1)
+    return jnp.where(inf_mass, jnp.inf, jnp.maximum(jnp.sum(low + high, axis=-1), 0.0))
+
+
+def neyman_chi2_last(lp: Array, lq: Array) -> Array:
+    return pearson_chi2_last(lq, lp)
+
+
+def triangular_last(lp: Array, lq: Array) -> Array:
+    big, ad, _ = pair_parts(lp, lq)
+    return jnp.clip(wsum(jnp.square(jnp.expm1(-ad)) / (1.0 + jnp.exp(-ad)), big), 0.0, 2.0)
+
+
+def f_divergence_last(lp: Array, lq: Array, gen: Any) -> Array:
+    """``sum_i q_i f(p_i / q_i)`` for a :class:`~kl_lab.divergences.generators.Generator` (static)."""
+    pp, qp = lp > _NEG_INF, lq > _NEG_INF
+    both = pp & qp
+    L = jnp.where(both, jnp.where(both, lp, 0.0) - jnp.where(both, lq, 0.0), 0.0)
+    low = both & (L <= 0)
+    high = both & (L > 0)
+    # where, not minimum/maximum: the selected branch gets the full gradient at L = 0
+    t_low = nm.mul_exp(gen.f_low(jnp.where(low, L, 0.0)), jnp.where(low, lq, _NEG_INF))
+    t_high = nm.mul_exp(gen.f_high(jnp.where(high, L, 0.0)), jnp.where(high, lp, _NEG_INF))
+    t_p_only = nm.mul_exp(jnp.asarray(gen.slope_inf, lp.dtype), jnp.where(pp & ~qp, lp, _NEG_INF))
+    t_q_only = nm.mul_exp(jnp.asarray(gen.f0, lp.dtype), jnp.where(qp & ~pp, lq, _NEG_INF))
+    return jnp.maximum(jnp.sum(t_low + t_high + t_p_only + t_q_only, axis=-1), 0.0)
+
+
+def check_alpha(alpha: Any, name: str = "alpha", *, allow_inf: bool = True, low: float | None = 0.0):
+    """``(alpha as an array, ok)``: ``alpha`` in ``[low, inf]`` (``inf`` excluded unless ``allow_inf``; no lower
+    bound for ``low=None``), never NaN. ``ValueError`` eagerly; traced, ``ok`` is the condition (the one policy of
+    :mod:`kl_lab.numerics`). Written with ``isfinite`` rather than a bound at the largest float, which a float32
+    ``alpha`` would round to ``inf``."""
+    alpha = nm.as_input(alpha, name)
+    cond = jnp.isfinite(alpha) if not allow_inf else ~jnp.isnan(alpha)
+    if low is not None:
+        cond = cond & (alpha >= low)
+    if low is None:
+        want = "a finite real number" if not allow_inf else "a real number or +-inf"
+    else:
+        want = f"in [{low}, inf]" if allow_inf else f"finite and >= {low}"
+    verb = "be" if low is None or not allow_inf else "lie"
+    return alpha, nm.require(cond, f"{name} must {verb} {want}; got {{alpha}}", alpha=nm.shown_value(alpha))
+
+
+def check_logits(x: Array, name: str, axis: int) -> Any:
+    """Logits (``x`` with the outcome axis last; ``axis`` is the caller's, for the message) under the one
+    policy: no NaN, no ``+inf``, a finite logit in every slice. Eagerly ``ValueError`` (one jitted
+    max-reduction, numpy only counts offenders); traced, the condition ``isfinite(row max)`` -- the same
+    reduction the kernels start with, so XLA computes it once."""
+    if not nm.is_concrete(x):
+        fin = jnp.isfinite(jnp.max(x, axis=-1))
+        return nm.require(
+            fin,
+            f"{name} must be logits with no NaN or +inf and at least one finite logit in every slice along axis "
+            f"{axis}; got {{count}} slices that are not",
+            count=jnp.sum(~fin),
+        )
+    if np.size(x) == 0:
+        return True
+    mx = nm.slice_max(x, -1)  # one jitted pass; numpy only counts offenders for the message
+    if np.any(np.isnan(mx)):
+        raise ValueError(f"{name} must not contain NaN; got {int(np.isnan(np.asarray(x)).sum())} NaN entries")
+    if np.any(mx == np.inf):
+        raise ValueError(f"{name} must not contain +inf; got {int((np.asarray(x) == np.inf).sum())} +inf entries")
+    if np.any(mx == -np.inf):
+        raise ValueError(f"{name} must have at least one finite logit in every slice along axis {axis}")
+    return True
+
+
+def log_softmax(a: Array) -> Array:
+    """``a - logsumexp(a)`` over the last axis with the row maximum subtracted *first*: ``(a - m) - lse(a - m)``.
+
+    Shift-invariant to float accuracy: ``a - lse(a)`` for logits near ``-1e7`` (float32) or ``-1e17``
+    (float64) subtracts two numbers that agree in every digit and returns garbage (issue 18)."""
+    m = jnp.max(a, axis=-1, keepdims=True)
+    m = jax.lax.stop_gradient(jnp.where(jnp.isfinite(m), m, jnp.zeros_like(m)))
+    shifted = a - m
+    return shifted - nm.logsumexp(shifted, axis=-1, keepdims=True)
+
+
+def prepare_logits(logits_p: Array, logits_q: Array, axis: int):
+    """``(a, b, finish)``: checked, broadcast, outcome axis last, in the compute dtype (float32 for 16-bit)."""
+    lp, lq, fin = prepare_pair(logits_p, logits_q, axis, names=("logits_p", "logits_q"), check_values=False)
+    return lp, lq, fin.also(check_logits(lp, "logits_p", axis) & check_logits(lq, "logits_q", axis))
+
+
+def broadcast_alpha(lp: Array, lq: Array, alpha: Array):
+    alpha = jnp.asarray(alpha, lp.dtype)
+    shape = np.broadcast_shapes(lp.shape[:-1], alpha.shape)
+    full = (*shape, lp.shape[-1])
+    return jnp.broadcast_to(lp, full), jnp.broadcast_to(lq, full), jnp.broadcast_to(alpha, shape)
+
+
+def cgf(lp: Array, x: Array, beta: Array) -> Array:
+    """``log sum_i p_i exp(beta x_i) - log sum_i p_i`` over the last axis; ``beta != 0``.
+
+    ``x`` may be ``+-inf`` where ``p > 0``; such terms contribute ``exp(+-inf)``.
+    """
+    b = beta[..., None]
+    pos = lp > _NEG_INF
+    fin = jnp.isfinite(x) & pos
+    xf = jnp.where(fin, x, 0.0)
+    bx_sign = jnp.sign(b) * jnp.sign(jnp.where(pos, x, 0.0))  # sign of beta * x on the support
+    up = pos & ~fin & (bx_sign > 0)  # a term equal to +inf
+    down = pos & ~fin & (bx_sign <= 0)  # a term equal to 0
+    log_total = nm.logsumexp(lp, axis=-1)
+    z = jnp.where(fin, lp + b * xf, _NEG_INF)
+    k_lse = nm.logsumexp(z, axis=-1) - log_total
+    # series branch: log1p(E_p[expm1(beta x)]); down-terms contribute -p each
+    s = jnp.sum(nm.mul_exp(jnp.expm1(jnp.minimum(b * xf, _EXP_CLIP)), jnp.where(fin, lp, _NEG_INF)), axis=-1)
+    s = s - jnp.sum(jnp.where(down, jnp.exp(jnp.where(down, lp, _NEG_INF)), 0.0), axis=-1)
+    s = s * jnp.exp(-log_total)
+    use_series = jnp.abs(s) < 0.5
+    k_ser = jnp.log1p(jnp.where(use_series, s, 0.0))
+    k = jnp.where(use_series, k_ser, k_lse)
+    return jnp.where(jnp.any(up, axis=-1), jnp.inf, k)
+
+
+def renyi_last(lp: Array, lq: Array, alpha: Array):
+    """Rényi divergence and ``K = (alpha - 1) D_alpha`` (0 at alpha = 1; unused at inf)."""
+    lp, lq, alpha = broadcast_alpha(lp, lq, alpha)
+    is_one, is_inf = alpha == 1, jnp.isinf(alpha)
+    beta = jnp.where(is_one | is_inf, jnp.ones_like(alpha), alpha - 1.0)
+    d = masked_diff(lp, lq)
+    k = cgf(lp, d, beta)
+    general = k / beta
+    pos = lp > _NEG_INF
+    d_max = jnp.max(jnp.where(pos, d, _NEG_INF), axis=-1)
+    kl_val = kl_last(lp, lq)
+    val = jnp.where(is_one, kl_val, jnp.where(is_inf, d_max, general))
+    return jnp.maximum(val, 0.0), jnp.where(is_one | is_inf, 0.0, k)
+
+
+def amari_alpha_last(lp: Array, lq: Array, alpha: Array) -> Array:
+    lp, lq, alpha = broadcast_alpha(lp, lq, alpha)
+    # amari_alpha(p || q) = amari_{1 - alpha}(q || p): evaluate at an order >= 1/2
+    swap = alpha < 0.5
+    a = jnp.where(swap, 1.0 - alpha, alpha)
+    lp2 = jnp.where(swap[..., None], lq, lp)
+    lq2 = jnp.where(swap[..., None], lp, lq)
+    r, k = renyi_last(lp2, lq2, a)
+    beta = a - 1.0
+    small = jnp.abs(k) < 1.0
+    k_s = jnp.where(small, k, 0.0)
+    exprel = jnp.where(k_s == 0, 1.0, jnp.expm1(k_s) / jnp.where(k_s == 0, 1.0, k_s))
+    near = r * exprel / a  # (K / beta) * expm1(K) / K / alpha, exact at alpha = 1
+    beta_far = jnp.where(small, 1.0, beta)
+    k_inf = k == jnp.inf  # D = +inf: value inf with a zero (not NaN) gradient
+    far = jnp.expm1(jnp.where(small | k_inf, 0.0, k)) / (a * beta_far)
+    return jnp.where(k_inf, jnp.inf, jnp.maximum(jnp.where(small, near, far), 0.0))
+
+
+def renyi_cross_entropy_last(lp: Array, lq: Array, alpha: Array) -> Array:
+    lp, lq, alpha = broadcast_alpha(lp, lq, alpha)
+    is_one, is_inf = alpha == 1, jnp.isinf(alpha)
+    beta = jnp.where(is_one | is_inf, jnp.ones_like(alpha), alpha - 1.0)
+    pos = lp > _NEG_INF
+    x = jnp.where(pos, lq, 0.0)
+    general = -cgf(lp, x, beta) / beta
+    fin = jnp.isfinite(x)
+    ce = -jnp.sum(nm.mul_exp(jnp.where(fin, x, 0.0), jnp.where(pos, lp, _NEG_INF)), axis=-1)
+    ce = jnp.where(jnp.any(pos & ~fin, axis=-1), jnp.inf, ce)
+    lim_inf = -jnp.max(jnp.where(pos, lq, _NEG_INF), axis=-1)
+    return jnp.maximum(jnp.where(is_one, ce, jnp.where(is_inf, lim_inf, general)), 0.0)
+
+
+def renyi_last_value(lp: Array, lq: Array, alpha: Array) -> Array:
+    """The Rényi divergence alone (:func:`renyi_last` also returns ``K``)."""
+    return renyi_last(lp, lq, alpha)[0]

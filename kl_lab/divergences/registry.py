@@ -1,0 +1,209 @@
+"""The registration table of the discrete divergences: one entry makes the public function, its
+``*_from_logits`` variant and its law tests.
+
+An entry is a documented signature decorated with :meth:`Registry.register`, which is given the
+kernel (a last-axis function of log-probabilities in :mod:`kl_lab.divergences.kernels`, or your own)
+and the laws the divergence obeys::
+
+    @DIVERGENCES.register(kernels.js_last, laws=Laws(symmetric=True, upper=math.log(2.0)))
+    def js(log_p, log_q, axis=-1):
+        \"\"\"Jensen–Shannon divergence ...\"\"\"
+
+The decorated body is never run: the registry returns the public function (same name, signature and
+docstring) that checks and prepares the inputs under the library's one bad-input policy
+(:func:`kernels.prepare_pair`), calls the jitted kernel on the last axis and finishes (NaN for an
+invalid traced input, low precision cast back). It also builds ``<name>_from_logits`` (a max-shifted
+log-softmax of both arguments, then the same kernel; or a fused ``logits_kernel``) and records the
+entry in the table, which ``tests/divergences/test_div_registry.py`` and ``test_div_laws.py`` iterate:
+non-negativity, exactly 0 at ``p = q``, symmetry and upper bounds where declared, data processing,
+joint convexity where declared, agreement of the ``*_from_logits`` variant and its shift invariance.
+
+Identical inputs give exactly 0 for every entry with ``Laws.identity`` (issue 18): the value is
+``out - stop_gradient(out)`` on rows where ``log_p == log_q`` entry by entry (rounding in a sum of
+terms of both signs would otherwise leave ``1e-17``), with the kernel's gradient unchanged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+import math
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from kl_lab.divergences import kernels as K
+
+Array = Any
+
+__all__ = ["Laws", "Param", "Entry", "Registry", "DIVERGENCES"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Laws:
+    """What the parametrised law tests assert for an entry (and the docs say about it).
+
+    Attributes:
+      identity: ``D(p, p) = 0`` exactly and ``D >= 0`` (False for cross entropies).
+      data_processing: ``D(pK, qK) <= D(p, q)`` for every Markov kernel ``K``.
+      jointly_convex: ``D`` is jointly convex in ``(p, q)`` (for the entry's ``law_params``).
+      symmetric: ``D(p, q) = D(q, p)``.
+      upper: an upper bound of ``D`` (``inf`` when unbounded).
+      law_params: parameter tuples (after ``log_p, log_q``) at which the laws are tested.
+    """
+
+    identity: bool = True
+    data_processing: bool = True
+    jointly_convex: bool = True
+    symmetric: bool = False
+    upper: float = math.inf
+    law_params: tuple[tuple[Any, ...], ...] = ((),)
+
+
+@dataclasses.dataclass(frozen=True)
+class Param:
+    """A parameter after ``log_p, log_q``: its ``check(value) -> (value, ok)`` under the one policy, or
+    ``static=True`` for a hashable Python object (a generator) passed to the kernel as a static argument."""
+
+    name: str
+    check: Callable[[Any], tuple[Any, Any]] | None = None
+    static: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    """One registered divergence: its kernel, laws and the two public functions made from it."""
+
+    name: str
+    kernel: Callable[..., Array]
+    params: tuple[Param, ...]
+    laws: Laws
+    fn: Callable[..., Array]
+    from_logits: Callable[..., Array]
+
+
+def _exact_zero(kernel: Callable[..., Array]) -> Callable[..., Array]:
+    """``kernel`` with an exact 0 on rows where ``lp == lq`` entry by entry; gradient unchanged."""
+
+    def wrapped(lp, lq, *params):
+        out = kernel(lp, lq, *params)
+        same = jnp.all(lp == lq, axis=-1)
+        return jnp.where(same, out - jax.lax.stop_gradient(out), out)
+
+    return wrapped
+
+
+class Registry(Mapping[str, Entry]):
+    """An ordered table of :class:`Entry`; ``DIVERGENCES`` is the library's (a test may make its own)."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, Entry] = {}
+
+    def __getitem__(self, name: str) -> Entry:
+        return self._entries[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def register(
+        self,
+        kernel: Callable[..., Array],
+        *,
+        params: tuple[Param, ...] = (),
+        laws: Laws = Laws(),  # noqa: B008 (frozen)
+        logits_kernel: Callable[..., Array] | None = None,
+    ) -> Callable[[Callable[..., Any]], Callable[..., Array]]:
+        """Decorator: the documented signature ``def name(log_p, log_q, *params, axis=-1)`` becomes the
+        public function; ``self[name].from_logits`` is its ``*_from_logits`` variant.
+
+        Args:
+          kernel: ``kernel(lp, lq, *params)`` on the last axis, log-probabilities in the compute dtype.
+          params: the parameters between ``log_q`` and ``axis``, in order.
+          laws: the laws the tests assert (:class:`Laws`).
+          logits_kernel: optional fused ``kernel(logits_p, logits_q, *params)`` for the logits variant
+            (otherwise: max-shifted log-softmax of both, then ``kernel``).
+        """
+
+        def decorate(spec: Callable[..., Any]) -> Callable[..., Array]:
+            entry = _make_entry(spec, kernel, tuple(params), laws, logits_kernel)
+            if entry.name in self._entries:
+                raise ValueError(f"a divergence named {entry.name!r} is already registered")
+            self._entries[entry.name] = entry
+            return entry.fn
+
+        return decorate
+
+
+def _make_entry(spec, kernel, params: tuple[Param, ...], laws: Laws, logits_kernel) -> Entry:
+    sig = inspect.signature(spec)
+    names = list(sig.parameters)
+    want = 2 + len(params) + 1
+    if len(names) != want or names[-1] != "axis" or tuple(names[2:-1]) != tuple(p.name for p in params):
+        raise TypeError(
+            f"{spec.__name__} must have the signature (log_p, log_q, {', '.join(p.name for p in params)}"
+            f"{', ' if params else ''}axis=-1); got {sig}"
+        )
+    static = tuple(2 + i for i, p in enumerate(params) if p.static)
+    k = _exact_zero(kernel) if laws.identity else kernel
+    jitted = jax.jit(k, static_argnums=static)
+    if logits_kernel is None:
+        logits_jitted = jax.jit(lambda a, b, *ps: k(K.log_softmax(a), K.log_softmax(b), *ps), static_argnums=static)
+    else:
+        logits_jitted = jax.jit(logits_kernel, static_argnums=static)
+
+    def bind(args, kwargs):
+        bound = sig.bind(*args, **kwargs)
+        bound.apply_defaults()
+        vals = list(bound.arguments.values())
+        return vals[0], vals[1], vals[2:-1], vals[-1]
+
+    def check_params(values):
+        ok, out = True, []
+        for p, v in zip(params, values):
+            if p.check is not None:
+                v, ok_p = p.check(v)
+                ok = ok & ok_p
+            out.append(v)
+        return out, ok
+
+    @functools.wraps(spec)
+    def fn(*args: Any, **kwargs: Any) -> Array:
+        log_p, log_q, values, axis = bind(args, kwargs)
+        values, ok = check_params(values)
+        lp, lq, fin = K.prepare_pair(log_p, log_q, axis, names=(names[0], names[1]))
+        return fin.also(ok)(jitted(lp, lq, *values))
+
+    def from_logits(logits_p: Array, logits_q: Array, *args: Any, **kwargs: Any) -> Array:
+        _, _, values, axis = bind((logits_p, logits_q, *args), kwargs)
+        values, ok = check_params(values)
+        a, b, fin = K.prepare_logits(logits_p, logits_q, axis)
+        return fin.also(ok)(logits_jitted(a, b, *values))
+
+    name = spec.__name__
+    from_logits.__name__ = from_logits.__qualname__ = f"{name}_from_logits"
+    from_logits.__module__ = spec.__module__
+    from_logits.__signature__ = sig.replace(
+        parameters=[
+            sig.parameters[names[0]].replace(name="logits_p"),
+            sig.parameters[names[1]].replace(name="logits_q"),
+            *list(sig.parameters.values())[2:],
+        ]
+    )
+    from_logits.__doc__ = (
+        f":func:`{name}` between ``softmax(logits_p)`` and ``softmax(logits_q)`` along ``axis`` (generated by the "
+        "registration table, :mod:`kl_lab.divergences.registry`): both arguments are normalised by a log-softmax "
+        "with the row maximum subtracted first, so the value is invariant under shifting a row by a constant."
+    )
+    if logits_kernel is not None and logits_kernel.__doc__:
+        from_logits.__doc__ = f"``{name}`` between the two softmaxes, fused: {inspect.cleandoc(logits_kernel.__doc__)}"
+    return Entry(name, kernel, params, laws, fn, from_logits)
+
+
+#: the library's table of discrete divergences, filled by :mod:`kl_lab.divergences.discrete`
+DIVERGENCES = Registry()
