@@ -24,12 +24,20 @@ analytic Gaussian calibration makes ``sigma`` fall like ``eps^-0.9`` at eps ~ 1 
 ``E||N(0,I_k)|| ~ sqrt(k - 1/2)`` steepens the k-slope at small k, and for NLDP the ``x y`` release
 (``Delta_2 = 2 sqrt(d) tau_1 tau_2``) dominates the ``x x^T`` one (``Delta_1 ~ d tau_1^2``) until
 ``d >~ 4 tau_2^2 / (tau_1 ||theta*||)^2 ~ 100``, so its d-slope is ~0.55 here and reaches the paper's 1
-only beyond. (2) Each calculus slope tends to the paper's power in the asymptotic regime
-(evaluated at n = 1e100, d = 1e5, k = 1e6, and eps = 0.01 with delta = 1e-100: at fixed delta the exact
-Gaussian calibration never gives eps^-1 -- its local slope is at best -0.93 for delta = 1e-6).
-(3) No estimator beats the lower bounds' rates (slopes in n, eps not steeper than -1/2, -1;
-in d, k not flatter than 1/2). (4) The regime is reached: the support is recovered in >= 90% of
-trials at every point.
+only beyond. At full size each slope must also exclude the competing powers (``alternatives``:
+n^-1/3 and n^-2/3; eps powers +-1/2 away; d^1 vs d^1/2 and k^1 vs k^1/2, the powers that tell the
+estimators apart, except NLDP's d^1/2 -- at d <= 16 NLDP's d-slope is itself ~0.53): each trial
+averages ``replicates`` privatizations of its data set, which is what makes the bands narrow enough.
+Not resolved at full size (reported, not hidden): the interactive estimator's n-slope (calculus -0.43,
+measured -0.40 +- 0.034) against n^-1/3 -- that check excludes n^-2/3 only.
+The quick preset states only the agreement. (2) The regime is reached: the support is recovered in >= 90%
+of trials at every point.
+
+Dropped (issue 21): the former ``*_asymptotic_power`` checks compared the calculus with the paper's power at
+n = 1e100 -- a formula against a formula, not a measurement; the calculus' limits are unit-tested in
+tests/privacy. The former ``*_not_below_lower_rate`` checks compared a local slope with a minimax lower
+bound's power: a lower bound constrains the error level (with unknown constants), not its local slope,
+so no measured slope can test it; without the constants there is nothing meaningful to check here.
 """
 
 from __future__ import annotations
@@ -43,7 +51,7 @@ import numpy as np
 
 from kl_lab import experiment, plotting, stats
 from kl_lab import privacy as P
-from kl_lab.checks import Checks, derived, paper
+from kl_lab.checks import Checks, derived
 from kl_lab.sweep import grid, sweep
 
 TITLE = "LDP sparse linear regression: error rates in n, epsilon, d and k"
@@ -57,12 +65,11 @@ CLAIM = (
     "NLDP error ~ d sqrt(k)/(sqrt(n) eps), with public covariates sqrt(dk)/(sqrt(n) eps), "
     "interactive LDP-IHT k sqrt(d)/(sqrt(n) eps); measured slopes match each estimator's noise calculus."
 )
-RUNTIME = "8 min"  # estimated on 2 idle cores (64 trials per point)
+RUNTIME = "10 min"  # estimated on 2 idle cores (24 trials x 8 privatizations per point)
 
 ESTIMATORS = ("nldp", "public", "interactive")
 LABELS = {"nldp": "non-interactive", "public": "with public x", "interactive": "interactive IHT"}
 PAPER_RATE = {"nldp": "nldp_upper", "public": "public_upper", "interactive": "interactive_upper"}
-LOWER = {"nldp": "nldp_lower", "public": None, "interactive": "interactive_lower"}
 IHT_RADIUS = 2.0  # ||theta*|| = 1: the l2-ball projection of IHT is inactive near theta*
 
 
@@ -71,8 +78,8 @@ class Config:
     """Each panel varies one of (n, eps, d, k) around the base point. Points sharing (n, d, k) share one
     compiled sweep (eps is traced), so the cost is one compilation per distinct shape."""
 
-    # 32 trials left public_eps_slope 3.5 s.e. off in one full run; a 200-trial rerun matched the calculus to 1%
-    trials: int = 64
+    trials: int = 24
+    replicates: int = 8  # privatizations of each trial's data set, averaged (_trial): 192 draws per point
     delta: float = 1e-6
     noise_std: float = 0.1
     base: tuple[int, float, int, int] = (1_000_000, 8.0, 8, 1)  # (n, eps, d, k)
@@ -80,6 +87,7 @@ class Config:
     eps_grid: tuple[float, ...] = (2.0, 4.0, 8.0, 16.0)
     d_grid: tuple[int, ...] = (4, 8, 16)
     k_grid: tuple[int, ...] = (1, 2, 4)
+    resolve: bool = True  # the slope checks must exclude the competing powers (_alternatives); off in quick
     rows_per_chunk: int = 2**23  # trials per sweep chunk = rows_per_chunk // (n d): bounds the memory
     n_boot: int = 2000
 
@@ -87,33 +95,45 @@ class Config:
     def quick(cls) -> Config:
         return cls(
             trials=8,
+            replicates=4,
             base=(250_000, 8.0, 8, 1),
             n_grid=(250_000, 1_000_000),
             eps_grid=(4.0, 16.0),
             d_grid=(4, 8),
             k_grid=(1, 2),
             n_boot=1000,
+            resolve=False,
         )
 
 
-def _trial(p, *, n, d, k, delta, noise_std):
+def _trial(p, *, n, d, k, delta, noise_std, replicates):
+    """One data set and ``replicates`` independent privatizations of it by each estimator (errors averaged).
+
+    The privacy noise dominates the error (the sampling error is ``sigma_2 / noise_std`` times smaller,
+    kl_lab.privacy.rates), and re-privatizing costs O(d^2) (NLDP) or O(n d) (IHT) against the O(n d^2) of
+    the data: averaging the replicates is the cheap way to sharpen each trial. Trials stay independent.
+    """
     k_data, k_pub, k1, k2, k3 = jax.random.split(p["key"], 5)
     data = P.make_sparse_regression(k_data, n, d, k, noise_std=noise_std, design="rademacher")
     public_x = P.make_design(k_pub, n // 4, d, "rademacher")
     y_scale = math.sqrt(1.0 + noise_std**2)
     common = dict(clip_x=1.0, y_scale=y_scale)
-    res = {
-        "nldp": P.nldp_sparse_regression(k1, data.x, data.y, p["eps"], delta, sparsity=k, **common),
-        "public": P.nldp_sparse_regression(
-            k2, data.x, data.y, p["eps"], delta, sparsity=k, public_x=public_x, **common
+    fits = {
+        "nldp": lambda kk: P.nldp_sparse_regression(kk, data.x, data.y, p["eps"], delta, sparsity=k, **common),
+        "public": lambda kk: P.nldp_sparse_regression(
+            kk, data.x, data.y, p["eps"], delta, sparsity=k, public_x=public_x, **common
         ),
-        "interactive": P.ldp_iht_regression(k3, data.x, data.y, p["eps"], delta, k, theta_norm=IHT_RADIUS, **common),
+        "interactive": lambda kk: P.ldp_iht_regression(
+            kk, data.x, data.y, p["eps"], delta, k, theta_norm=IHT_RADIUS, **common
+        ),
     }
     truth = data.theta != 0
-    return {
-        name: {"error": jnp.linalg.norm(r.theta - data.theta), "support_ok": jnp.all(r.support == truth)}
-        for name, r in res.items()
-    }
+    out = {}
+    for (name, fit), kk in zip(fits.items(), (k1, k2, k3)):
+        r = jax.vmap(fit)(jax.random.split(kk, replicates))  # the data-only products are not batched
+        err = jnp.linalg.norm(r.theta - data.theta[None, :], axis=-1)
+        out[name] = {"error": err.mean(), "support_ok": jnp.all(r.support == truth[None, :], axis=-1).mean()}
+    return out
 
 
 def _shape_sweep(config, key, *, n, d, k, eps_values, name):
@@ -122,7 +142,9 @@ def _shape_sweep(config, key, *, n, d, k, eps_values, name):
     pts = grid(eps=eps_values, trial=np.arange(config.trials))
     keys = jax.random.split(key, pts["eps"].shape[0])
     chunk = max(1, config.rows_per_chunk // (n * d))
-    fn = lambda p: _trial(p, n=n, d=d, k=k, delta=config.delta, noise_std=config.noise_std)  # noqa: E731
+    fn = lambda p: _trial(  # noqa: E731
+        p, n=n, d=d, k=k, delta=config.delta, noise_std=config.noise_std, replicates=config.replicates
+    )
     out = sweep(fn, {"key": keys, "eps": pts["eps"]}, chunk_size=chunk, name=name)
     return jax.tree_util.tree_map(lambda a: a.reshape(len(eps_values), config.trials), out)
 
@@ -174,29 +196,30 @@ def predicted_error(estimator, n, d, k, eps, config, delta=None):
     return float(s * P.chi_mean(k))
 
 
-def _asymptotic_power(estimator, axis, config):
-    """Local slope of the noise calculus far in the asymptotic regime of ``axis``.
+#: competing powers each measured slope must exclude (Config.resolve). On n: the neighbouring rates n^-1/3
+#: and n^-2/3; on eps: half a power either side (every estimator has eps^-1 in the abstract). On d and k: the
+#: powers that tell the estimators apart in the abstract -- the other estimators' powers that differ from this
+#: one's own (d^1 NLDP vs d^1/2 the others; k^1 interactive vs k^1/2 the others) -- except where that power is
+#: within 0.15 of this estimator's own calculus slope over the grid: NLDP's d-slope is ~0.53 at d <= 16
+#: (module docstring (1)), so at these d it cannot be told from the others' d^1/2, and we do not claim it.
+MIN_DISTINCTION = 0.15
 
-    log n corrections decay like 1/log n, hence n = 1e100. For eps the regime is the joint limit
-    delta -> 0: at fixed delta the exact Gaussian sigma saturates as eps -> 0 ((0, delta)-DP needs a
-    finite sigma), its local slope is at best -0.93 for delta = 1e-6, -0.97 for 1e-12, -0.998 for 1e-100.
-    """
-    base = dict(n=10**100, d=8, k=1, eps=1.0)
-    lo, hi = {"n": (1e100, 4e100), "eps": (1e-2, 2e-2), "d": (1e5, 2e5), "k": (1e6, 2e6)}[axis]
-    delta = 1e-100 if axis == "eps" else None
-    if axis == "k":
-        base["d"] = 4 * 10**6
-    vals = []
-    for v in (lo, hi):
-        pt = dict(base, **{axis: int(v) if axis in ("n", "d", "k") else v})
-        vals.append(predicted_error(estimator, pt["n"], pt["d"], pt["k"], pt["eps"], config, delta))
-    return math.log(vals[1] / vals[0]) / math.log(hi / lo)
+
+def _alternatives(axis, est, predicted):
+    if axis == "n":
+        # interactive: the log n IHT iterations bring its local n-slope to -0.43, 0.1 from n^-1/3; the full-size
+        # run (24 x 8 draws per point) measured -0.40 +- 0.034, which cannot exclude n^-1/3 (it would need ~5x
+        # the draws) -- not claimed; see the module docstring
+        return [-2 / 3] if est == "interactive" else [-1 / 3, -2 / 3]
+    if axis == "eps":
+        return [predicted - 0.5, predicted + 0.5]
+    own = P.POWERS[PAPER_RATE[est]][axis]
+    others = {P.POWERS[PAPER_RATE[e]][axis] for e in ESTIMATORS} - {own}
+    return [a for a in sorted(others) if abs(a - predicted) > MIN_DISTINCTION]
 
 
 def checks(results: dict, config: Config) -> Checks:
     calculus = derived("kl_lab.privacy.rates (nldp_coordinate_std, iht_coordinate_std); module docstring (1)")
-    rates = paper("abstract: upper rates d sqrt(k), sqrt(dk) (public x), k sqrt(d) (interactive) / (sqrt(n) eps)")
-    lower_rates = derived("module docstring (3): fitted slopes against the powers of the abstract's lower bounds")
     regime = derived("module docstring, 'Regime': n >~ d^3 / eps^2 puts the covariance noise below lambda_min")
     boot_key = jax.random.key(1)
     c = Checks(PAPER)
@@ -207,27 +230,16 @@ def checks(results: dict, config: Config) -> Checks:
             err = results[axis][est]["error"]
             fit = P.fit_loglog_slope(t, err, jax.random.fold_in(boot_key, 10 * ai + ei), n_boot=config.n_boot)
             pred = np.array([predicted_error(est, p["n"], p["d"], p["k"], p["eps"], config) for p in params])
-            band = 3 * fit.stderr
+            pred_slope = stats.loglog_slope(t, pred).slope
+            alts = _alternatives(axis, est, pred_slope) if config.resolve else None
             c.slope(
-                f"{est}_{axis}_slope", stats.loglog_slope(t, pred).slope, fit.slope, tol=band,
-                why=f"3 bootstrap s.e. of the fitted slope ({config.trials} trials per point)",
-                claim=f"{LABELS[est]}: d log(error) / d log({axis}) matches the implementation's noise calculus",
-                origin=calculus,
+                f"{est}_{axis}_slope", pred_slope, fit.slope, tol=3 * fit.stderr,
+                why=f"3 bootstrap s.e. of the fitted slope ({config.trials} trials per point, each the mean of "
+                f"{config.replicates} privatizations)" + ("" if config.resolve else "; quick: alternatives not tested"),
+                claim=f"{LABELS[est]}: d log(error) / d log({axis}) matches the implementation's noise calculus"
+                + (f" and excludes the competing powers {[round(a, 3) for a in alts]}" if alts else ""),
+                origin=calculus, alternatives=alts or None,
             )  # fmt: skip
-            paper_power = P.POWERS[PAPER_RATE[est]][axis]
-            c.slope(
-                f"{est}_{axis}_asymptotic_power", paper_power, _asymptotic_power(est, axis, config), tol=0.02,
-                why="lower-order terms (log n, sqrt(k - 1/2), tau_2 / (d tau_1)) left at that point",
-                claim=f"{LABELS[est]}: the calculus has the paper's power {paper_power} in {axis} asymptotically",
-                origin=rates,
-            )  # fmt: skip
-            if LOWER[est] is not None:
-                lp = P.POWERS[LOWER[est]][axis]
-                c.lower_bound(
-                    f"{est}_{axis}_not_below_lower_rate", fit.slope, lp, slack=band,
-                    why="3 bootstrap s.e. of the fitted slope",
-                    claim=f"{LABELS[est]} does not beat the lower bound's power {lp} in {axis}", origin=lower_rates,
-                )  # fmt: skip
             c.lower_bound(
                 f"{est}_{axis}_regime", np.asarray(results[axis][est]["support_ok"], float).mean(axis=1), 0.9,
                 why="a coverage requirement, not a measurement: no slack",
