@@ -87,6 +87,8 @@ def min_sample_size(c1: Array, c2: Array, risk_threshold: Array) -> Array:
     n = jnp.maximum(jnp.ceil(1.0 / root), 1.0)
     # guard the ceiling against a rounding error of one ulp in the root
     n = jnp.where(c1 / (n - 1.0) + c2 / (n - 1.0) ** 2 <= r, jnp.maximum(n - 1.0, 1.0), n)
+    # and in the other direction: at a boundary (C1/n + C2/n^2 == r in exact arithmetic) the float sum can exceed r
+    n = jnp.where(c1 / n + c2 / n**2 > r, n + 1.0, n)
     return jnp.where(disc < 0.0, 1.0, n)
 
 
