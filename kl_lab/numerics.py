@@ -589,3 +589,100 @@ def finish(ok: Any, out: Any, dtype: Any = None) -> Any:
         return x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) and x.dtype != dtype else x
 
     return jax.tree_util.tree_map(leaf, out)
+
+
+# --------------------------------------------------------------------------
+# special functions
+# --------------------------------------------------------------------------
+# Stirling series of log Gamma(x) - ((x - 1/2) log x - x + log(2 pi) / 2) for x >= 10: the terms B_{2k} /
+# (2k (2k - 1) x^(2k - 1)), k = 1..8; the first omitted term is below 2e-18 at x = 10.
+_STIRLING = (1 / 12, -1 / 360, 1 / 1260, -1 / 1680, 1 / 1188, -691 / 360360, 1 / 156, -3617 / 122400)
+_LOG_BETA_SWITCH = 10.0
+
+
+def _stirling_correction(x: Array) -> Array:
+    """``log Gamma(x) - ((x - 1/2) log x - x + log(2 pi) / 2)`` for ``x >= 10`` (callers pass a safe ``x``)."""
+    r = 1.0 / x
+    r2 = r * r
+    acc = jnp.zeros_like(x)
+    for c in reversed(_STIRLING):
+        acc = acc * r2 + c
+    return acc * r
+
+
+def _log_q_share(p: Array, q: Array, s: Array) -> Array:
+    """``log(q / s) = log1p(-p / s)`` for ``p <= q``, ``s = p + q``: ``log1p`` where ``p / s < 1/4``, ``log(q / s)``
+    above, because XLA's float64 ``log1p`` on CPU is off by up to 22 ulps on ``(-1, -0.3)`` (measured against mpmath,
+    ``tests/test_special_functions.py``) while ``log`` of a number in ``[1/2, 3/4]`` is correctly rounded."""
+    r = p / s
+    small = r < 0.25
+    return jnp.where(small, jnp.log1p(-jnp.where(small, r, 0.0)), jnp.log(q / s))
+
+
+def _log_beta_value(a: Array, b: Array) -> Array:
+    p, q = jnp.minimum(a, b), jnp.maximum(a, b)
+    big = _LOG_BETA_SWITCH
+    # both large: everything of size q log q cancels analytically (R's lbeta, Boost's beta)
+    p_b = jnp.where(p >= big, p, big)
+    q_b = jnp.where(p >= big, q, big)
+    s_b = p_b + q_b
+    both = (
+        -0.5 * jnp.log(q_b)
+        + 0.5 * math.log(2 * math.pi)
+        + _stirling_correction(p_b)
+        + _stirling_correction(q_b)
+        - _stirling_correction(s_b)
+        + (p_b - 0.5) * jnp.log(p_b / s_b)
+        + q_b * _log_q_share(p_b, q_b, s_b)
+    )
+    # q large, p small: log Gamma(q) - log Gamma(p + q) from the series, log Gamma(p) directly
+    one = (p < big) & (q >= big)
+    p_o = jnp.where(one, p, 1.0)
+    q_o = jnp.where(one, q, big)
+    s_o = p_o + q_o
+    corr = _stirling_correction(q_o) - _stirling_correction(s_o)
+    one_v = jax.scipy.special.gammaln(p_o) + corr + p_o - p_o * jnp.log(s_o) + (q_o - 0.5) * _log_q_share(p_o, q_o, s_o)
+    # both small: the three log Gammas are O(10), the cancellation costs a few ulps of that
+    p_s = jnp.where(q < big, p, 1.0)
+    q_s = jnp.where(q < big, q, 1.0)
+    gl = jax.scipy.special.gammaln
+    small_v = gl(p_s) + gl(q_s) - gl(p_s + q_s)
+    return jnp.where(p >= big, both, jnp.where(one, one_v, small_v))
+
+
+@jax.custom_jvp
+def _log_beta(a: Array, b: Array) -> Array:
+    return _log_beta_value(a, b)
+
+
+@_log_beta.defjvp
+def _log_beta_jvp(primals, tangents):
+    (a, b), (da, db) = primals, tangents
+    dg = jax.scipy.special.digamma
+    d_ab = dg(a + b)
+    return _log_beta_value(a, b), (dg(a) - d_ab) * da + (dg(b) - d_ab) * db
+
+
+def log_beta(a: Any, b: Any) -> Array:
+    """``log B(a, b) = log Gamma(a) + log Gamma(b) - log Gamma(a + b)`` for ``a, b > 0``, accurate for every size.
+
+    ``jax.scipy.special.betaln`` (jaxlib 0.10.2) is off by ~1e-6 absolute for ``a >= 8`` (``betaln(8, 1.5)`` too
+    large by 1.16e-6; issue 18), and ``gammaln(a) + gammaln(b) - gammaln(a + b)`` cancels for large arguments. Here,
+    with ``p = min(a, b)``, ``q = max(a, b)`` and the Stirling remainder ``c(x) = log Gamma(x) - ((x - 1/2) log x - x +
+    log(2 pi) / 2)`` summed to ``x^-15`` for ``x >= 10`` (R's ``lbeta``, Boost's ``beta``):
+
+    * ``p >= 10``: ``-log(q)/2 + log(2 pi)/2 + c(p) + c(q) - c(p+q) + (p - 1/2) log(p/(p+q)) + q log1p(-p/(p+q))``;
+    * ``p < 10 <= q``: ``log Gamma(p) + c(q) - c(p+q) + p - p log(p+q) + (q - 1/2) log1p(-p/(p+q))``;
+    * both ``< 10``: the three ``gammaln`` (values of size 10, a few ulps of absolute error).
+
+    Tested against mpmath (50 digits) over ``a, b`` in ``[1e-3, 1e8]`` to ``2e-14`` relative in float64
+    (``tests/test_special_functions.py``). The gradient is the closed form ``(psi(a) - psi(a+b), psi(b) - psi(a+b))``
+    (a ``custom_jvp``). Invalid ``a, b <= 0`` give NaN (the caller validates parameters).
+    """
+    a, b = jnp.broadcast_arrays(as_float_array(a, "a"), as_float_array(b, "b"))
+    dtype = jnp.result_type(a, b)
+    cd = compute_dtype(dtype)
+    a, b = a.astype(cd), b.astype(cd)
+    ok = (a > 0) & (b > 0)
+    out = _log_beta(jnp.where(ok, a, 1.0), jnp.where(ok, b, 1.0))
+    return jnp.where(ok, out, jnp.nan).astype(dtype)

@@ -19,11 +19,11 @@ import math
 
 import jax
 import jax.numpy as jnp
-from jax.scipy.special import betaln, digamma, gammaln
+from jax.scipy.special import digamma, gammaln
 
 from kl_lab.families.base import ExponentialFamily
 from kl_lab.families.validation import positive, require_finite, validated
-from kl_lab.numerics import as_float_array
+from kl_lab.numerics import as_float_array, log_beta
 
 __all__ = ["Exponential", "Gamma", "Beta", "Normal"]
 
@@ -148,7 +148,7 @@ class Beta(ExponentialFamily):
         return jnp.all(theta > -1)
 
     def _psi(self, theta):
-        return betaln(theta[0] + 1, theta[1] + 1)
+        return log_beta(theta[0] + 1, theta[1] + 1)
 
     def _mean(self, theta):
         a, b = theta[0] + 1, theta[1] + 1
