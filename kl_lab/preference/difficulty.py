@@ -17,9 +17,9 @@ retrieved; this Pinsker-type bound is our derivation [D], tested.
 
 What holds and what does not (tested in ``tests/preference``): the bound holds
 for every p and lam; the KL is maximised at p = 1/2 only as lam -> 0 -- the
-maximiser is 1/2 - lam/6 + O(lam^2) (from KL = lam^2 v/2 + lam^3 v (1-2p)/3 +
-O(lam^4), v = p(1-p)) and drifts toward 0 as regularisation weakens
-(argmax ~ 0.205 at lam = 2, ~ 0.005 at lam = 8). "Balanced filtering
+maximiser is p(lam) = (lam e^lam - e^lam + 1) / (e^lam - 1)^2 = 1/2 - lam/6 + lam^3/180 + O(lam^5)
+(closed form and series: ``kl_lab.preference.filtering_theory``; the lam^2 term vanishes) and drifts
+toward 0 as regularisation weakens (argmax 0.2055 at lam = 2, 0.0023499 at lam = 8). "Balanced filtering
 (p ~ 1/2) is optimal" is a strong-regularisation statement.
 
 For GRPO with groups of G rollouts, a group carries signal only if it is
