@@ -1,11 +1,13 @@
 """f-DPO: the reward <-> optimal-policy map r = beta f'(pi*/pi_ref) + const, and where it fails.
 
 Tabular policy over K outcomes, random reward and reference. For each f the
-f-regularised optimum is found by direct optimisation (L-BFGS over logits) and,
-for admissible f, independently from the KKT equations by nested bisection.
-Checks: for reverse KL, forward KL, JS and alpha = 0.5 the two solutions agree
-and the residual r - beta f'(pi*/pi_ref) is constant up to the optimiser's
-certified precision; for Pearson chi^2 (f'(0+) = -2 finite: not admissible)
+f-regularised optimum is found by direct optimisation (mirror ascent, certified by
+its Frank-Wolfe gap: kl_lab/preference/fdpo_certified.py -- the L-BFGS solver of
+fdpo.py stops on a gradient that vanishes with min pi and returned JS "optima"
+0.6 below the optimum) and, for admissible f, from the KKT equations by nested
+bisection. Checks: for reverse KL(pi‖pi_ref), forward KL(pi_ref‖pi), JS and
+alpha = 0.5 the solver is certified, no direct optimum beats the KKT solution
+of the map, and the two agree within the certificate; for Pearson chi^2 (f'(0+) = -2 finite: not admissible)
 the optimum hits the boundary whenever some r - lam < -2 beta (pi =
 pi_ref (1 + (r - lam) / (2 beta)) would go negative), and exactly there the
 map fails; interior chi^2 optima still obey it. "Pearson fails" is therefore a
@@ -23,24 +25,28 @@ import numpy as np
 from kl_lab import experiment, plotting
 from kl_lab.checks import Checks, derived, paper
 from kl_lab.divergences import generators as G
+from kl_lab.preference import conventions as cv
 from kl_lab.preference import fdpo
+from kl_lab.preference import fdpo_certified as fc
 
 TITLE = "f-DPO: the reward-policy map beta f'(pi*/pi_ref) holds for admissible f and fails for Pearson chi^2"
-PAPER = experiment.Paper(authors="Wang et al.", year=2023, arxiv="2309.16240", where="Sec. 4 (KKT mapping)")
+PAPER = experiment.Paper(authors="Wang et al.", year=2023, arxiv="2309.16240v1", where="Sec. 4 (KKT mapping)")
 CLAIM = (
     "For admissible f (f' invertible, f'(0+) = -inf) the optimum of E[r] - beta D_f satisfies "
     "r = beta f'(pi*/pi_ref) + const; for Pearson chi^2 the optimum is on the boundary and the map fails."
 )
 RUNTIME = "20 s"
 
-ADMISSIBLE = ("reverse KL", "forward KL", "Jensen-Shannon", "alpha = 0.5")
+REVERSE, FORWARD = cv.kl_label("reverse KL", target="pi_ref"), cv.kl_label("forward KL", target="pi_ref")
+ADMISSIBLE = (REVERSE, FORWARD, "Jensen-Shannon", "alpha = 0.5")
 
 
 def _generators():
-    # names follow DPO usage: "reverse KL" is KL(pi || pi_ref), generator f(u) = u log u (our ``kl``)
+    # directed KLs named by their arguments (kl_lab/preference/conventions.py), as in the paper and DPO:
+    # reverse KL(pi‖pi_ref) has generator f(u) = u log u (our ``kl``), forward KL(pi_ref‖pi) has -log u
     return {
-        "reverse KL": G.kl,
-        "forward KL": G.reverse_kl,
+        REVERSE: cv.kl_generator("reverse KL"),
+        FORWARD: cv.kl_generator("forward KL"),
         "Jensen-Shannon": G.jensen_shannon,
         "alpha = 0.5": G.amari_alpha(0.5),
         "Pearson chi^2": G.pearson,
@@ -53,6 +59,7 @@ class Config:
     beta: float = 0.5
     problems: int = 20  # random (reward, reference) pairs
     reward_scale: float = 1.0  # rewards ~ reward_scale * N(0, 1): chi^2 optima are interior iff r - lam >= -2 beta
+    solver_iterations: int = 5000  # mirror-ascent steps before the Newton polish (fewer if certified)
 
     @classmethod
     def quick(cls) -> Config:
@@ -69,29 +76,24 @@ def run(config: Config, key: jax.Array) -> dict:
             k1, k2 = jax.random.split(k)
             log_ref = jax.nn.log_softmax(jax.random.normal(k1, (config.outcomes,)))
             r = config.reward_scale * jax.random.normal(k2, (config.outcomes,))
-            opt = fdpo.regularised_optimum(log_ref, r, config.beta, gen)
-            spread = fdpo.reward_map_spread(opt.log_probs, log_ref, r, config.beta, gen)
+            opt = fc.certified_optimum(log_ref, r, config.beta, gen, iterations=config.solver_iterations)
             res = {
                 "log_pi": opt.log_probs,
-                "spread": spread,
-                "residual": opt.residual,
+                "spread": fdpo.reward_map_spread(opt.log_probs, log_ref, r, config.beta, gen),
+                "objective": opt.objective,
+                "fw_gap": opt.gap,
                 "min_pi": jnp.min(jnp.exp(opt.log_probs)),
-                "converged": opt.converged,
                 "r": r,
                 "log_ref": log_ref,
             }
+            if name == "Pearson chi^2":
+                pi_p, _, res["closed_spread"] = fc.pearson_optimum(log_ref, r, config.beta)
+                res["closed_gap"] = jnp.max(jnp.abs(pi_p - jnp.exp(opt.log_probs)))
             if name in ADMISSIBLE:
-                res["kkt_gap"] = jnp.max(
-                    jnp.abs(jnp.exp(fdpo.kkt_optimum(log_ref, r, config.beta, gen)) - jnp.exp(opt.log_probs))
-                )
-                # first-order propagation of the certified spread bound to the policy: a perturbation da of
-                # a = r - beta f'(u) moves log u by da / (beta u f''(u)) = da u / (beta h(u)); the normaliser's
-                # shift is at most as large, hence the factor 2
-                log_u = opt.log_probs - log_ref
-                da = 2 * opt.residual / res["min_pi"]
-                res["kkt_tol"] = 2 * jnp.max(
-                    jnp.exp(opt.log_probs) * da * jnp.exp(log_u) / (config.beta * gen.h(log_u))
-                )
+                kkt = fdpo.kkt_optimum(log_ref, r, config.beta, gen)
+                res["kkt_objective"] = fdpo.regularised_objective(kkt, log_ref, r, config.beta, gen)
+                res["kkt_gap"] = jnp.max(jnp.abs(jnp.exp(kkt) - jnp.exp(opt.log_probs)))
+                res["kkt_tol"] = fc.policy_tolerance(opt.gap, kkt, log_ref, config.beta, gen)
             return res
 
         res = [solve(k) for k in keys]
@@ -101,43 +103,48 @@ def run(config: Config, key: jax.Array) -> dict:
 
 
 def checks(results: dict, config: Config) -> Checks:
-    certified = "certified: spread <= 2 |logit gradient| / min pi at the returned point"
     kkt_map = paper("Sec. 4 (KKT mapping r = beta f'(pi*/pi_ref) + lam for admissible f)")
+    kkt_solver = derived("kl_lab/preference/fdpo.py: the KKT equations solved by nested bisection")
+    certificate = derived("kl_lab/preference/fdpo_certified.py: Frank-Wolfe gap >= J* - J; strong concavity")
     boundary_model = derived("module docstring: pi = pi_ref (1 + (r - lam) / (2 beta)) < 0 once r - lam < -2 beta")
     c = Checks(PAPER)
     for name in ADMISSIBLE:
-        spread, resid, min_pi = (results[f"{name}|{k}"] for k in ("spread", "residual", "min_pi"))
-        # logit gradient_i = pi_i (a_i - mean a), a = r - beta f'(u): spread(a) <= 2 ||grad|| / min pi
+        j, jk, gap = (results[f"{name}|{k}"] for k in ("objective", "kkt_objective", "fw_gap"))
         c.upper_bound(
-            f"map_holds[{name}]", spread, 2 * resid / min_pi, slack=1e-12, why=certified,
-            claim=f"r - beta f'(pi*/pi_ref) is constant ({name})", origin=kkt_map,
+            f"solver_certified[{name}]", gap, 1e-9,
+            why="the direct solver's Frank-Wolfe gap (J* - J <= gap) must be small enough to resolve the map",
+            claim=f"mirror ascent reached the optimum of E[r] - beta D_f ({name})", origin=certificate,
+        )  # fmt: skip
+        c.upper_bound(
+            f"kkt_is_the_optimum[{name}]", j, jk, slack=1e-14,
+            why="float64 rounding of an O(1) sum of 8 terms",
+            claim=f"no policy found by direct optimisation beats the map's KKT solution ({name})", origin=kkt_map,
         )  # fmt: skip
         c.upper_bound(
             f"kkt_agrees[{name}]", results[f"{name}|kkt_gap"], results[f"{name}|kkt_tol"], slack=1e-13,
-            why="certified spread bound propagated to pi (first order); 1e-13 covers the KKT bisection's own error",
-            claim=f"direct optimum = KKT solution ({name})",
-            origin=derived("kl_lab/preference/fdpo.py: the KKT equations solved by nested bisection"),
+            why="certificate sqrt(2 gap / (beta m)) from the Frank-Wolfe gap; 1e-13 for the bisection's own error",
+            claim=f"direct optimum = KKT solution pi_ref (f')^-1((r - lam) / beta) ({name})", origin=kkt_solver,
         )  # fmt: skip
     p = "Pearson chi^2"
-    boundary = results[f"{p}|min_pi"] < 1e-6  # interior optima here have min pi >= ~1e-3
+    boundary = results[f"{p}|min_pi"] < 1e-6  # interior chi^2 optima here have min pi >= ~1e-3
     spread = results[f"{p}|spread"]
     c.lower_bound(
         "pearson_hits_boundary", float(boundary.sum()), 1.0,
         why="a count; the reward scale makes r - lam < -2 beta for some outcomes",
         claim="for Pearson chi^2 some optima sit on the boundary (pi* ~ 0)", origin=boundary_model,
     )  # fmt: skip
-    c.lower_bound(
-        "pearson_map_fails_on_boundary", spread[boundary] if boundary.any() else np.array([0.0]), 0.05,
-        why="a threshold 4 orders above the admissible spreads",
-        claim="where the chi^2 optimum is on the boundary the map fails", origin=boundary_model,
+    c.close(
+        "pearson_boundary_spread", results[f"{p}|closed_spread"][boundary], spread[boundary], atol=1e-6,
+        why="boundary entries have u < 1e-6, which moves beta f'(u) = 2 beta (u - 1) by < 1e-6 (beta = 0.5)",
+        claim="on the boundary the map fails by exactly lam - min(r) - 2 beta (closed-form chi^2 optimum)",
+        origin=boundary_model,
     )  # fmt: skip
-    if (~boundary).any():  # interior chi^2 optima obey the map, certified like the admissible ones
-        c.upper_bound(
-            "pearson_map_holds_when_interior", spread[~boundary],
-            2 * results[f"{p}|residual"][~boundary] / results[f"{p}|min_pi"][~boundary], slack=1e-12, why=certified,
-            claim="interior chi^2 optima satisfy the map",
-            origin=derived("module docstring: at an interior optimum the nonnegativity multipliers vanish (KKT)"),
-        )  # fmt: skip
+    c.upper_bound(
+        "pearson_direct_equals_closed_form", results[f"{p}|closed_gap"], 1e-6,
+        why="the direct solver's boundary entries are < 1e-6 (a bound on their distance to 0)",
+        claim="direct optimisation finds the chi^2 optimum pi_ref max(0, 1 + (r - lam) / (2 beta))",
+        origin=boundary_model,
+    )  # fmt: skip
     return c
 
 
@@ -154,7 +161,7 @@ def plot(results: dict, config: Config):
         title=f"reward map residual ({config.problems} problems)",
     )
     ax1.set_xticklabels(names, rotation=30, ha="right")
-    r, lr = results["reverse KL|r"][0], results["reverse KL|log_ref"][0]
+    r, lr = results[f"{REVERSE}|r"][0], results[f"{REVERSE}|log_ref"][0]
     order = np.argsort(r)
     for i, name in enumerate(names):
         ax2.plot(
