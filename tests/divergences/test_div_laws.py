@@ -14,7 +14,6 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from kl_lab import divergences as D
-from kl_lab.divergences import generators as G
 from kl_lab.numerics import logsumexp
 
 N, M = 6, 4  # outcomes, and outputs of the Markov kernel
@@ -22,21 +21,20 @@ ORDERS = (0.0, 0.25, 0.5, 0.9, 1.0, 1.5, 2.0, 5.0, math.inf)
 ORDERS_ARR = jnp.asarray(ORDERS)
 
 
+def _key(entry, params):
+    if not params:
+        return entry.name
+    if entry.name == "f_divergence":
+        return f"f:{params[0].name}"
+    return f"{entry.name}_{params[0]}"
+
+
+# every registered divergence at each of its law parameters (the registration table, not a hand-kept list)
+LAWFUL = {_key(e, ps): (e, ps) for e in D.DIVERGENCES.values() if e.laws.identity for ps in e.laws.law_params}
+
+
 def _named(lp, lq):
-    return {
-        "kl": D.kl(lp, lq),
-        "js": D.js(lp, lq),
-        "tv": D.total_variation(lp, lq),
-        "hellinger": D.squared_hellinger(lp, lq),
-        "bhattacharyya": D.bhattacharyya(lp, lq),
-        "pearson": D.pearson_chi2(lp, lq),
-        "neyman": D.neyman_chi2(lp, lq),
-        "triangular": D.triangular(lp, lq),
-        "jeffreys": D.jeffreys(lp, lq),
-        "amari_-1": D.amari_alpha(lp, lq, -1.0),
-        "amari_0.3": D.amari_alpha(lp, lq, 0.3),
-        **{f"f:{name}": D.f_divergence(lp, lq, g) for name, g in G.ALL.items()},
-    }
+    return {k: e.fn(lp, lq, *ps) for k, (e, ps) in LAWFUL.items()}
 
 
 @jax.jit
@@ -87,19 +85,18 @@ def test_nonnegative_zero_iff_equal_symmetric_and_bounded(wp, wq):
     named2, ren2 = _all(lp2, lq2)
     for k, v in named.items():
         assert not np.isnan(v), k
-        if k == "bhattacharyya" and np.isinf(named2[k]):
-            continue  # KNOWN BUG (reported): disjoint supports give -log1p(-H^2) ~ 36.7 with H^2 = 1 - ulp, not +inf
         _le(named2[k], v, f"two-set lower bound {k}")
     assert not np.any(np.isnan(ren))
     _le(ren2, ren, "two-set lower bound renyi")
     same, ren_same = _all(lp, lp)
     for k, v in same.items():
-        assert abs(float(v)) < 1e-12, k
+        assert float(v) == 0.0, k  # exactly (issue 18)
     np.testing.assert_allclose(ren_same, 0.0, atol=1e-12)
-    tv = float(named["tv"])
+    tv = float(named["total_variation"])
     if tv > 1e-3:  # distinct: strictly positive (all these generators are strictly convex at 1, except TV's kink)
         for k, v in named.items():
-            assert float(v) > 0, k
+            if k != "renyi_0.0":  # D_0 = -log Q(supp p) is 0 whenever p has full support
+                assert float(v) > 0, k
         assert np.all(np.asarray(ren)[1:] > 0)
     # JS <= log 2 with the gap computed independently (the library clips at log 2, so the bound alone is
     # guaranteed): log 2 - JS = (1/2) sum_i (p_i + q_i) h(p_i / (p_i + q_i)), h the binary entropy in nats
@@ -110,9 +107,11 @@ def test_nonnegative_zero_iff_equal_symmetric_and_bounded(wp, wq):
     gap = 0.5 * float(np.sum(s_pq * h))
     np.testing.assert_allclose(math.log(2) - float(named["js"]), gap, rtol=1e-12, atol=1e-14)
     rev, _ = _all(lq, lp)
-    for k in ("js", "tv", "hellinger", "jeffreys", "triangular", "bhattacharyya"):
-        np.testing.assert_allclose(float(named[k]), float(rev[k]), rtol=1e-12, atol=1e-15, err_msg=k)
-    np.testing.assert_allclose(float(named["pearson"]), float(rev["neyman"]), rtol=1e-12)
+    for k, (e, _ps) in LAWFUL.items():
+        if e.laws.symmetric:
+            np.testing.assert_allclose(float(named[k]), float(rev[k]), rtol=1e-12, atol=1e-15, err_msg=k)
+        _le(named[k], e.laws.upper, f"upper bound {k}")
+    np.testing.assert_allclose(float(named["pearson_chi2"]), float(rev["neyman_chi2"]), rtol=1e-12)
 
 
 @given(dists, dists, st.lists(st.floats(1e-3, 1.0), min_size=N * M, max_size=N * M))
@@ -135,7 +134,7 @@ def test_joint_convexity_and_pinsker(wp1, wq1, wp2, wq2, lam):
     n2, r2 = _all(lp2, lq2)
     nm_, rm = _all(mix(lp1, lp2), mix(lq1, lq2))
     for key in n1:
-        if key == "bhattacharyya":  # -log(1 - H^2) is not jointly convex (it is a Rényi divergence)
+        if not LAWFUL[key][0].laws.jointly_convex:  # bhattacharyya: -log(1 - H^2) is not (a Rényi divergence)
             continue
         _le(nm_[key], lam * np.asarray(n1[key]) + (1 - lam) * np.asarray(n2[key]), f"convexity {key}")
     # Rényi is jointly convex for alpha in [0, 1] (van Erven & Harremoës 2014, Thm 11), quasi-convex beyond
@@ -143,7 +142,7 @@ def test_joint_convexity_and_pinsker(wp1, wq1, wp2, wq2, lam):
     _le(np.asarray(rm)[low], (lam * np.asarray(r1) + (1 - lam) * np.asarray(r2))[low], "renyi convexity")
     _le(np.asarray(rm), np.maximum(np.asarray(r1), np.asarray(r2)), "renyi quasi-convexity")
     # Pinsker
-    _le(n1["tv"], np.sqrt(np.asarray(n1["kl"]) / 2), "pinsker")
+    _le(n1["total_variation"], np.sqrt(np.asarray(n1["kl"]) / 2), "pinsker")
 
 
 @given(dists, st.lists(st.floats(1e-3, 1.0), min_size=N, max_size=N))
