@@ -189,6 +189,55 @@ MUTANTS: tuple[Mutant, ...] = (
         ("difficulty_filtering",),
         "the exact KL of the difficulty-filtered (tilted) policy 3 % too large",
     ),
+    Mutant(
+        "nash_equilibrium_beta_2pct_high",
+        "kl_lab.preference.nash:nash_equilibrium",
+        lambda f: lambda pref, log_ref, beta, **k: f(pref, log_ref, 1.02 * beta, **k),
+        ("nash_mp_rate",),
+        "the regularised Nash equilibrium solved at a beta 2 % above the game's",
+    ),
+    Mutant(
+        "nash_duality_gap_offset",
+        "kl_lab.preference.nash_md:duality_gap",
+        _shift(1e-6),
+        ("nash_mp_rate",),
+        "the duality gap of the regularised game off by a constant 1e-6 (a term dropped)",
+    ),
+    Mutant(
+        "entanglement_first_order_2pct_high",
+        "kl_lab.preference.entanglement:predict_changes",
+        _scale_field("d_log_pi_w", 1.02),
+        ("gradient_entanglement",),
+        "the first-order change of log pi_w 2 % too large",
+    ),
+    Mutant(
+        "fdpo_kkt_beta_2pct_high",
+        "kl_lab.preference.fdpo:kkt_optimum",
+        lambda f: lambda log_ref, rewards, beta, generator, **k: f(log_ref, rewards, 1.02 * beta, generator, **k),
+        ("fdpo_mapping",),
+        "the f-DPO map's KKT solution computed at a beta 2 % too large",
+    ),
+    Mutant(
+        "fdpg_reinforce_2pct_high",
+        "kl_lab.preference.fdpo:fdpg_reinforce_samples",
+        _scale(1.02),
+        ("fdpg_gradients",),
+        "the f-DPG REINFORCE estimate f'(pi/p) grad log pi 2 % too large",
+    ),
+    Mutant(
+        "gaussian_sdpi_2pct_high",
+        "kl_lab.preference.generalization:gaussian_noise_tv_contraction",
+        _scale(1.02),
+        ("generalization_layers",),
+        "the Gaussian-noise TV contraction erf(R / (sqrt2 sigma)) 2 % too large",
+    ),
+    Mutant(
+        "analytic_init_gain_2pct_high",
+        "kl_lab.preference.diffusion_init:init_gap",
+        _scale_field("gap_isotropic", 1.02),
+        ("analytic_init",),
+        "the KL gain of the analytic isotropic init 2 % too large",
+    ),
 )
 
 BY_NAME = {m.name: m for m in MUTANTS}
