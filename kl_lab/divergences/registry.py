@@ -11,7 +11,7 @@ and the laws the divergence obeys::
 
 The decorated body is never run: the registry returns the public function (same name, signature and
 docstring) that checks and prepares the inputs under the library's one bad-input policy
-(:func:`kernels.prepare_pair`), calls the jitted kernel on the last axis and finishes (NaN for an
+(:func:`kl_lab.divergences.kernels.prepare_pair`), calls the jitted kernel on the last axis and finishes (NaN for an
 invalid traced input, low precision cast back). It also builds ``<name>_from_logits`` (a max-shifted
 log-softmax of both arguments, then the same kernel; or a fused ``logits_kernel``) and records the
 entry in the table, which ``tests/divergences/test_div_registry.py`` and ``test_div_laws.py`` iterate:

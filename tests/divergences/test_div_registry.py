@@ -213,3 +213,18 @@ def test_a_toy_divergence_gets_its_from_logits_variant_and_its_laws():
     with pytest.raises(ValueError, match="already registered"):
         table.register(_le_cam_last)(le_cam.__wrapped__)
     assert K.triangular_last is not _le_cam_last
+
+
+def test_the_readme_example_registers_a_divergence():
+    """README.md, "Adding a divergence" (included by docs/guides/adding-a-divergence.md): its code runs as shown."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Adding a divergence", 1)[1].split("<!-- --8<-- [end:adding-a-divergence] -->")[0]
+    ns: dict = {}
+    exec(compile(re.search(r"```python\n(.*?)```", section, re.S).group(1), "README.md", "exec"), ns)
+    lp, lq = np.log([0.5, 0.3, 0.2]), np.log([0.2, 0.2, 0.6])
+    np.testing.assert_allclose(ns["le_cam"](lp, lq), D.triangular(lp, lq) / 2, rtol=1e-12)
+    np.testing.assert_allclose(ns["le_cam_from_logits"](lp + 5.0, lq), ns["le_cam"](lp, lq), rtol=1e-12)
+    assert_laws(ns["TABLE"]["le_cam"], np.random.default_rng(5), trials=5)
