@@ -6,7 +6,7 @@ journal version), its expansion to n^-2 (abstract), the two data sets (Wine Qual
 summary), the use of a family without a closed-form normaliser (abstract), a total-risk decomposition related to
 TIC/AIC (Section 4's title). What is ours: the models (the paper's were not retrieved), the coefficient formulas
 (derived in kl_lab.pn_criterion.expansion / total_risk), the criterion's inequality (kl_lab.pn_criterion.criterion)
-and the formalisation of the abstract's Bayes-error statement (kl_lab.pn_criterion.bayes_error).
+and the formalisation of the abstract's Bayes-error statement (kl_lab.pn_criterion.bayes_readings).
 
 Part A (all three files, kl_lab.datasets). Standardised physico-chemical variables (wine: 11; abalone: the 7
 measurements). Nested models: Gaussian on the first k variables with diagonal covariance (p = 2k) or full
@@ -50,7 +50,7 @@ from kl_lab.pn_criterion import (
     stats_moments_from_distribution,
     stats_moments_from_samples,
 )
-from kl_lab.pn_criterion.bayes_error import abstract_reading, bayes_error
+from kl_lab.pn_criterion.bayes_readings import abstract_reading, bayes_error
 from kl_lab.pn_criterion.total_risk import aic, plugin_cross_entropy, reverse_risk_coefficients_at, tic
 from kl_lab.sweep import sweep
 
@@ -397,7 +397,7 @@ def checks(results: dict, config: Config) -> Checks:
                    0.5),
         slack=1e-3, why="quadrature of min(g, q) across the kinks inside a bin (~1e-4) and Monte Carlo error",
         claim="P_e(g, g*) <= E P_e(g, g_hat) + b(R)/2: the risk bounds the Bayes error between the true law and "
-        "the projection (our inequality for the abstract's statement; kl_lab.pn_criterion.bayes_error)",
+        "the projection (our inequality for the abstract's statement; kl_lab.pn_criterion.bayes_readings)",
         origin=paper("abstract (v5): 'sufficient condition on the risk for the Bayes error rate between the true "
                      "distribution and the information projection to be lower than a specified value'"),
     )  # fmt: skip

@@ -12,7 +12,7 @@ import scipy.stats as st
 from kl_lab.families import Categorical, Exponential, Gamma
 from kl_lab.families.numerical import QuadratureFamily, histogram_law, polynomial_family
 from kl_lab.pn_criterion import kl_threshold, risk_coefficients_at, stats_moments_from_distribution
-from kl_lab.pn_criterion.bayes_error import abstract_reading, bayes_error, projection_bayes_error_bound
+from kl_lab.pn_criterion.bayes_readings import abstract_reading, bayes_error, projection_bayes_error_bound
 from kl_lab.pn_criterion.total_risk import (
     aic,
     plugin_cross_entropy,

@@ -17,6 +17,7 @@ from kl_lab.families.discrete import (
 )
 from kl_lab.families.finite import FiniteExponentialFamily, grid_edges, ising_grid
 from kl_lab.families.multivariate import Dirichlet, MultivariateNormal
+from kl_lab.families.numerical import HistogramLaw, QuadratureFamily, gauss_legendre, histogram_law, polynomial_family
 
 __all__ = [
     "ExponentialFamily",
@@ -35,6 +36,11 @@ __all__ = [
     "Dirichlet",
     "MultivariateNormal",
     "FiniteExponentialFamily",
+    "HistogramLaw",
+    "QuadratureFamily",
+    "gauss_legendre",
+    "histogram_law",
+    "polynomial_family",
     "ising_grid",
     "grid_edges",
     "log_i0",

@@ -1,5 +1,11 @@
 """MLE risk to order n^-2 for exponential families and the p-n criterion (Sheena 2021, arXiv:2105.08947)."""
 
+from kl_lab.pn_criterion.bayes_readings import (
+    AbstractReading,
+    abstract_reading,
+    bayes_error,
+    projection_bayes_error_bound,
+)
 from kl_lab.pn_criterion.criterion import (
     INEQUALITIES,
     PNCriterion,
@@ -26,8 +32,26 @@ from kl_lab.pn_criterion.expansion import (
     stats_moments_from_samples,
 )
 from kl_lab.pn_criterion.simulate import RiskEstimate, simulate_risk
+from kl_lab.pn_criterion.total_risk import (
+    TotalRisk,
+    aic,
+    plugin_cross_entropy,
+    reverse_risk_coefficients_at,
+    tic,
+    total_risk,
+)
 
 __all__ = [
+    "AbstractReading",
+    "TotalRisk",
+    "abstract_reading",
+    "aic",
+    "bayes_error",
+    "plugin_cross_entropy",
+    "projection_bayes_error_bound",
+    "reverse_risk_coefficients_at",
+    "tic",
+    "total_risk",
     "INEQUALITIES",
     "ExactRisk",
     "PNCriterion",

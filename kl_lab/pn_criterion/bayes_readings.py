@@ -27,7 +27,7 @@ R <= r*(epsilon) = b^-1(2 epsilon). A lower bound on a different Bayes error (pr
 
 Example:
   >>> import jax.numpy as jnp
-  >>> from kl_lab.pn_criterion.bayes_error import abstract_reading, bayes_error
+  >>> from kl_lab.pn_criterion.bayes_readings import abstract_reading, bayes_error
   >>> round(float(bayes_error(jnp.log(jnp.array([0.5, 0.5])), jnp.log(jnp.array([0.9, 0.1])))), 6)
   0.3
   >>> r = abstract_reading(0.05, 0.01, beta=0.1)     # E P_e(g, fitted) = 0.05, risk 0.01
