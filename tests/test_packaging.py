@@ -80,11 +80,6 @@ def _runtime_closure() -> set[str]:
     return seen
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bernoulli_bounds imports mpmath and pn_datasets scikit-learn, which only the dev extra installs: "
-    "a plain `pip install` of the wheel cannot load them (the wheel test borrows this environment's packages)",
-)
 def test_experiment_imports_are_runtime_dependencies():
     """What an installed experiment imports is installed with kl-lab, not only with its dev extra."""
     closure, dists = _runtime_closure(), metadata.packages_distributions()
