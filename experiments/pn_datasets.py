@@ -30,7 +30,11 @@ from kl_lab.pn_criterion import pn_criterion, risk_coefficients, simulate_risk, 
 
 TITLE = "The p-n criterion on bundled data sets: predicted MLE risk against model dimension"
 PAPER = experiment.Paper(
-    authors="Sheena", year=2021, arxiv="2105.08947v5", where="Section 3 (p-n criterion) and its data examples"
+    authors="Sheena",
+    year=2021,
+    arxiv="2105.08947v5",
+    where="Section 3 (the p-n criterion) applied to scikit-learn's wine-recognition and diabetes example sets -- "
+    "NOT the paper's data (UCI Wine Quality and Abalone: see pn_uci)",
 )
 CLAIM = "C1/n + C2/n^2 from the data's cumulants predicts the bootstrap MLE risk; the criterion caps p at given n."
 RUNTIME = "120 s"
