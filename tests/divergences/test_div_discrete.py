@@ -200,19 +200,11 @@ def test_from_logits_agree_with_log_softmax_composition(key):
     a, b = jax.random.normal(key, (2, 4, 11)) * 3
     a = a.at[0, 3].set(-jnp.inf)  # zero probability under p
     la, lb = jax.nn.log_softmax(a), jax.nn.log_softmax(b)
-    pairs = [
-        (D.kl_from_logits, D.kl),
-        (D.js_from_logits, D.js),
-        (D.total_variation_from_logits, D.total_variation),
-        (D.squared_hellinger_from_logits, D.squared_hellinger),
-        (D.jeffreys_from_logits, D.jeffreys),
-        (D.cross_entropy_from_logits, D.cross_entropy),
-        (lambda x, y: D.renyi_from_logits(x, y, 2.5), lambda x, y: D.renyi(x, y, 2.5)),
-        (lambda x, y: D.amari_alpha_from_logits(x, y, -1.0), lambda x, y: D.amari_alpha(x, y, -1.0)),
-        (lambda x, y: D.f_divergence_from_logits(x, y, G.jensen_shannon), D.js),
-    ]
-    for f_logits, f in pairs:
-        np.testing.assert_allclose(f_logits(a, b), f(la, lb), rtol=1e-12, atol=1e-15)
+    for e in D.DIVERGENCES.values():  # every entry of the registration table, at each of its law parameters
+        for params in e.laws.law_params or (tuple(2.5 for _ in e.params),):
+            np.testing.assert_allclose(
+                e.from_logits(a, b, *params), e.fn(la, lb, *params), rtol=1e-12, atol=1e-15, err_msg=e.name
+            )
     np.testing.assert_allclose(D.entropy_from_logits(a), D.entropy(la), rtol=1e-12)
     # shifting logits does not change anything
     np.testing.assert_allclose(D.kl_from_logits(a + 100.0, b - 7.0), D.kl_from_logits(a, b), rtol=1e-12)
