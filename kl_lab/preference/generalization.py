@@ -3,9 +3,12 @@
 He & Goldfeld, "Information-Theoretic Generalization Bounds for Deep Neural
 Networks" (arXiv 2404.03176): the KL-based bound shrinks with the layer index
 (strong data processing), a W1-based bound can have an interior minimum (the
-"generalisation funnel"), and Gaussian noise injection contracts. The paper's
-exact bounds were not available to us; what is implemented here are the
-closed forms those bounds are built from, each verified independently:
+"generalisation funnel"), and Gaussian noise injection contracts. NOTE: the paper bounds the
+generalisation error by the divergence between the *training and test* laws of each layer's
+representation -- that quantity is ``kl_lab.preference.representations``. This module computes the KL
+between the two *classes'* representation laws, a labelled extension (class separation through noisy
+layers and its SDPI contraction), not the paper's quantity. What is implemented here are closed forms,
+each verified independently:
 
 * Input X | Y = ±1 ~ N(±mu, Sigma_0); layer k: T_k = W_k T_{k-1} + sigma Z_k.
   Under Y = ±1, T_k ~ N(±m_k, C_k) with m_k = W_k m_{k-1},
