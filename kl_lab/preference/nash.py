@@ -13,7 +13,8 @@ equilibrium satisfies pi* = softmax(log pi_ref + P pi* / beta). With step eta
 The one-step update is magnetic mirror descent (MMD): it is NOT Munos et al.'s Nash-MD, which plays
 against the geometric mixture pi_k^(1 - eta beta) pi_ref^(eta beta) and, with a constant step, stalls at
 a bias floor -- that algorithm, as published, is ``kl_lab.preference.nash_md``. MMD uses one preference
-query (a P-vector product) per iteration, Nash-MP two. The abstract claims last-iterate linear convergence of KL(pi* || pi_k) at
+query (a P-vector product) per iteration, Nash-MP two. The abstract claims last-iterate linear
+convergence of KL(pi* || pi_k) at
 a rate independent of the number of actions; the (1 + eta beta)^{-1} per-step
 factor is the contraction the regulariser alone guarantees [D]. Tested:
 measured contraction against that factor for 5 to 500 actions.

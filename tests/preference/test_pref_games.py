@@ -67,7 +67,7 @@ def test_equilibrium_against_scipy_root(key):
     np.testing.assert_allclose(np.exp(res.log_probs), np.exp(z - np.logaddexp.reduce(z)), atol=1e-11)
 
 
-@pytest.mark.parametrize("method", ["mp", "md"])
+@pytest.mark.parametrize("method", ["mp", "mmd", "md"])
 def test_kl_to_equilibrium_contracts_at_least_by_regulariser_factor(key, method):
     k1, k2 = jax.random.split(key)
     n, beta, eta = 30, 0.5, 2.0
@@ -80,7 +80,7 @@ def test_kl_to_equilibrium_contracts_at_least_by_regulariser_factor(key, method)
 
 
 def test_unknown_method_raises(key):
-    with pytest.raises(ValueError, match="method must be 'mp' or 'md'"):
+    with pytest.raises(ValueError, match="method must be 'mp' or 'mmd'"):
         nash.run_nash(
             jnp.eye(2) * 0.5, jnp.log(jnp.array([0.5, 0.5])), jnp.log(jnp.array([0.5, 0.5])), 1.0, 1.0, 2, "prox"
         )
