@@ -44,7 +44,7 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.stats as ss
 
-from kl_lab import experiment, plotting, stats
+from kl_lab import cli, experiment, plotting, stats
 from kl_lab.alignment import (
     best_of_n_kl,
     best_of_n_log_probs,
@@ -425,4 +425,4 @@ def plot(results: dict, config: Config):
 
 
 if __name__ == "__main__":
-    raise SystemExit(experiment.main(__file__))
+    raise SystemExit(cli.run_script(__file__))

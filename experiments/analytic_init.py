@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from kl_lab import experiment, plotting, stats
+from kl_lab import cli, experiment, plotting, stats
 from kl_lab.checks import Checks, derived, hypothesis, paper
 from kl_lab.preference import diffusion_init as ai
 from kl_lab.preference import schedules as sch
@@ -238,4 +238,4 @@ def plot(results: dict, config: Config):
 
 
 if __name__ == "__main__":
-    raise SystemExit(experiment.main(__file__))
+    raise SystemExit(cli.run_script(__file__))

@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from kl_lab import experiment, plotting
+from kl_lab import cli, experiment, plotting
 from kl_lab.checks import Checks, derived, hypothesis
 from kl_lab.distillation import bdkd_loss, mixed_kl_loss
 from kl_lab.distillation.toys import gaussian_logits, mixture_log_probs
@@ -207,4 +207,4 @@ def plot(results: dict, config: Config):
 
 
 if __name__ == "__main__":
-    raise SystemExit(experiment.main(__file__))
+    raise SystemExit(cli.run_script(__file__))

@@ -23,8 +23,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from kl_lab import cli, experiment, plotting
 from kl_lab import divergences as dv
-from kl_lab import experiment, plotting
 from kl_lab.checks import Checks, derived, law
 from kl_lab.sweep import grid, sweep
 
@@ -191,4 +191,4 @@ def plot(results: dict, config: Config):
 
 
 if __name__ == "__main__":
-    raise SystemExit(experiment.main(__file__))
+    raise SystemExit(cli.run_script(__file__))

@@ -41,7 +41,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from kl_lab import experiment, plotting
+from kl_lab import cli, experiment, plotting
 from kl_lab.alignment import (
     best_of_n_kl,
     best_of_n_kl_bound,
@@ -257,4 +257,4 @@ def plot(results: dict, config: Config):
 
 
 if __name__ == "__main__":
-    raise SystemExit(experiment.main(__file__))
+    raise SystemExit(cli.run_script(__file__))

@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from kl_lab import experiment, plotting
+from kl_lab import cli, experiment, plotting
 from kl_lab.checks import Checks, derived, paper
 from kl_lab.distillation import fdistill_surrogate_loss, fdistill_weight, normalised_weight_variance
 from kl_lab.divergences import generators as gen
@@ -247,4 +247,4 @@ def plot(results: dict, config: Config):
 
 
 if __name__ == "__main__":
-    raise SystemExit(experiment.main(__file__))
+    raise SystemExit(cli.run_script(__file__))

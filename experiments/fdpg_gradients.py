@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from kl_lab import experiment, plotting, stats
+from kl_lab import cli, experiment, plotting, stats
 from kl_lab.checks import Checks, paper
 from kl_lab.divergences import f_divergence, kl
 from kl_lab.divergences import generators as G
@@ -139,4 +139,4 @@ def plot(results: dict, config: Config):
 
 
 if __name__ == "__main__":
-    raise SystemExit(experiment.main(__file__))
+    raise SystemExit(cli.run_script(__file__))

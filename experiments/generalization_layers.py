@@ -30,7 +30,7 @@ import numpy as np
 import scipy.linalg
 from jax.scipy.stats import norm
 
-from kl_lab import experiment, plotting, stats
+from kl_lab import cli, experiment, plotting, stats
 from kl_lab.checks import Checks, derived, hypothesis, law
 from kl_lab.preference import generalization as gen
 from kl_lab.preference import representations as rep
@@ -301,4 +301,4 @@ def plot(results: dict, config: Config):
 
 
 if __name__ == "__main__":
-    raise SystemExit(experiment.main(__file__))
+    raise SystemExit(cli.run_script(__file__))

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from kl_lab import experiment, plotting
+from kl_lab import cli, experiment, plotting
 from kl_lab.checks import Checks, derived
 from kl_lab.preference import entanglement as ent
 from kl_lab.preference import entanglement_weighted as entw
@@ -183,4 +183,4 @@ def plot(results: dict, config: Config):
 
 
 if __name__ == "__main__":
-    raise SystemExit(experiment.main(__file__))
+    raise SystemExit(cli.run_script(__file__))

@@ -34,7 +34,7 @@ import numpy as np
 import optax
 import scipy.special
 
-from kl_lab import experiment, plotting
+from kl_lab import cli, experiment, plotting
 from kl_lab.checks import Checks, derived, law, paper
 from kl_lab.distillation import (
     alpha_divergence_loss,
@@ -426,4 +426,4 @@ def plot(results: dict, config: Config):
 
 
 if __name__ == "__main__":
-    raise SystemExit(experiment.main(__file__))
+    raise SystemExit(cli.run_script(__file__))

@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.stats as st
 
-from kl_lab import experiment, plotting, stats
+from kl_lab import cli, experiment, plotting, stats
 from kl_lab.checks import Checks, derived, paper
 from kl_lab.kde import diagnostics, finite_size, regimes, simulate
 from kl_lab.sweep import sweep
@@ -218,4 +218,4 @@ def plot(results: dict, config: Config):
 
 
 if __name__ == "__main__":
-    raise SystemExit(experiment.main(__file__))
+    raise SystemExit(cli.run_script(__file__))

@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from kl_lab import experiment, plotting, stats
+from kl_lab import cli, experiment, plotting, stats
 from kl_lab.asymptotics import extrapolate
 from kl_lab.checks import Checks, derived
 from kl_lab.kde import finite_size, regimes, simulate
@@ -199,4 +199,4 @@ def plot(results: dict, config: Config):
 
 
 if __name__ == "__main__":
-    raise SystemExit(experiment.main(__file__))
+    raise SystemExit(cli.run_script(__file__))

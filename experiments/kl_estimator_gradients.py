@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from kl_lab import experiment, plotting
+from kl_lab import cli, experiment, plotting
 from kl_lab.checks import Checks, derived, law, paper
 from kl_lab.distillation import expected_estimator_loss, forward_kl_loss, kl_estimator_loss, reverse_kl_loss
 from kl_lab.distillation.toys import gaussian_logits, mixture_log_probs, mode_mass
@@ -259,4 +259,4 @@ def plot(results: dict, config: Config):
 
 
 if __name__ == "__main__":
-    raise SystemExit(experiment.main(__file__))
+    raise SystemExit(cli.run_script(__file__))

@@ -29,7 +29,7 @@ import numpy as np
 import scipy.integrate as si
 import scipy.stats as st
 
-from kl_lab import experiment, plotting, stats
+from kl_lab import cli, experiment, plotting, stats
 from kl_lab.checks import Checks, derived, law, paper
 from kl_lab.divergences.estimators import mc_kl, mc_kl_terms
 from kl_lab.sweep import sweep
@@ -307,4 +307,4 @@ def plot(results: dict, config: Config):
 
 
 if __name__ == "__main__":
-    raise SystemExit(experiment.main(__file__))
+    raise SystemExit(cli.run_script(__file__))

@@ -33,8 +33,8 @@ import jax.numpy as jnp
 import matplotlib
 import numpy as np
 
+from kl_lab import cli, experiment, plotting
 from kl_lab import divergences as dv
-from kl_lab import experiment, plotting
 from kl_lab.checks import Checks, derived, law, paper
 from kl_lab.divergences.transport import w1_ordered
 from kl_lab.sweep import grid, sweep
@@ -342,4 +342,4 @@ def plot(results: dict, config: Config):
 
 
 if __name__ == "__main__":
-    raise SystemExit(experiment.main(__file__))
+    raise SystemExit(cli.run_script(__file__))

@@ -28,7 +28,7 @@ import dataclasses
 import jax
 import numpy as np
 
-from kl_lab import experiment, plotting, stats
+from kl_lab import cli, experiment, plotting, stats
 from kl_lab.checks import Checks, derived, hypothesis, paper
 from kl_lab.preference import nash
 from kl_lab.preference import nash_md as nm
@@ -229,4 +229,4 @@ def plot(results: dict, config: Config):
 
 
 if __name__ == "__main__":
-    raise SystemExit(experiment.main(__file__))
+    raise SystemExit(cli.run_script(__file__))

@@ -23,7 +23,7 @@ import scipy.stats as st
 from scipy.optimize import brentq
 from sklearn.datasets import load_diabetes, load_wine
 
-from kl_lab import experiment, plotting
+from kl_lab import cli, experiment, plotting
 from kl_lab.checks import Checks, derived, law
 from kl_lab.families import MultivariateNormal, Normal
 from kl_lab.pn_criterion import pn_criterion, risk_coefficients, simulate_risk, stats_moments_from_samples
@@ -204,4 +204,4 @@ def plot(results: dict, config: Config):
 
 
 if __name__ == "__main__":
-    raise SystemExit(experiment.main(__file__))
+    raise SystemExit(cli.run_script(__file__))

@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.stats as st
 
-from kl_lab import experiment, plotting
+from kl_lab import cli, experiment, plotting
 from kl_lab.asymptotics import fit_inverse_powers, richardson_limit
 from kl_lab.checks import Checks, derived, law
 from kl_lab.families import Exponential, MultivariateNormal, Normal, Poisson
@@ -347,4 +347,4 @@ def plot(results: dict, config: Config):
 
 
 if __name__ == "__main__":
-    raise SystemExit(experiment.main(__file__))
+    raise SystemExit(cli.run_script(__file__))

@@ -36,7 +36,7 @@ import matplotlib.ticker
 import numpy as np
 import scipy.stats as st
 
-from kl_lab import experiment, plotting
+from kl_lab import cli, experiment, plotting
 from kl_lab.checks import Checks, derived, law, paper
 from kl_lab.datasets import load_abalone, load_wine_quality
 from kl_lab.families import Categorical, MultivariateNormal, Normal
@@ -469,4 +469,4 @@ def plot(results: dict, config: Config):
 
 
 if __name__ == "__main__":
-    raise SystemExit(experiment.main(__file__))
+    raise SystemExit(cli.run_script(__file__))

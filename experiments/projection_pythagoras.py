@@ -37,7 +37,7 @@ import scipy.optimize as so
 import scipy.special as sps
 import scipy.stats as st
 
-from kl_lab import experiment, plotting
+from kl_lab import cli, experiment, plotting
 from kl_lab import families as F
 from kl_lab.checks import Checks, law, paper
 from kl_lab.projection import i_projection, m_projection
@@ -342,4 +342,4 @@ def plot(results: dict, config: Config):
 
 
 if __name__ == "__main__":
-    raise SystemExit(experiment.main(__file__))
+    raise SystemExit(cli.run_script(__file__))

@@ -271,7 +271,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run_script(path: str | os.PathLike, argv: Sequence[str] | None = None) -> int:
-    """``python experiments/<name>.py [options of kl-lab run]`` (see :func:`kl_lab.experiment.main`)."""
+    """``python experiments/<name>.py [--quick] [--seed S] [--set F=V]... [--out DIR] [--fresh] [--quiet]``.
+
+    What every experiment file calls under ``if __name__ == "__main__"``: the same options and exit status
+    as ``kl-lab run <name>`` (0 passed, 1 a check failed, 2 usage error, 3 the experiment crashed).
+    """
     parser = argparse.ArgumentParser(prog=Path(path).name, description=f"Run the {Path(path).stem} experiment.")
     _add_run_arguments(parser, "run")
     args = parser.parse_args(argv)

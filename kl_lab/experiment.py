@@ -11,7 +11,7 @@ An experiment is one file ``experiments/<name>.py`` defining (DESIGN.md, "Experi
 * metadata: ``TITLE``, ``PAPER`` (a :class:`Paper`), ``CLAIM`` (one sentence),
   ``RUNTIME`` (expected wall time at full size on a 2-core CPU, e.g. ``"40 s"``).
 
-and ending with ``if __name__ == "__main__": kl_lab.experiment.main(__file__)``.
+and ending with ``if __name__ == "__main__": raise SystemExit(kl_lab.cli.run_script(__file__))``.
 
 :func:`run_experiment` writes ``<out>/<name>.png``, ``.pdf`` and ``.json``
 (config, results, checks and provenance), each atomically. Results depend only
@@ -68,7 +68,6 @@ __all__ = [
     "ConfigOverrideError",
     "run_experiment",
     "to_jsonable",
-    "main",
     "UnknownExperimentError",
     "load_saved",
 ]
@@ -392,17 +391,6 @@ def run_experiment(
         sweep_lib.atomic_write_bytes(jpath, (json.dumps(doc, indent=1, allow_nan=False) + "\n").encode())
         paths["json"] = str(jpath)
     return Record(name, config, results, check_list, paths, wall)
-
-
-def main(path: str | os.PathLike, argv: Sequence[str] | None = None) -> int:
-    """``python experiments/<name>.py [--quick] [--seed S] [--set F=V]... [--out DIR] [--fresh] [--quiet]``.
-
-    The same options and exit status as ``kl-lab run <name>`` (0 passed, 1 a
-    check failed, 2 usage error, 3 the experiment crashed).
-    """
-    from kl_lab import cli
-
-    return cli.run_script(path, argv)
 
 
 def load_saved(name: str, out: str | os.PathLike | None = None) -> tuple[ModuleType, Any, Any, dict]:

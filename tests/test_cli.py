@@ -42,7 +42,7 @@ def test_check_passes_and_prints_table(tmp_path, capsys):
 FAILING = textwrap.dedent(
     """
     import dataclasses
-    from kl_lab import experiment
+    from kl_lab import cli, experiment
     from kl_lab.checks import check
     TITLE, CLAIM, RUNTIME = "t", "c", "1 s"
     PAPER = experiment.Paper("A", 2000, "0000.00000")
@@ -61,7 +61,7 @@ FAILING = textwrap.dedent(
         return [check("always_fails", claim="1 = 2", source="s", kind="abs", predicted=2.0,
                       measured=float(results["x"]), tolerance=0.0, reason="exact")]
     if __name__ == "__main__":
-        raise SystemExit(experiment.main(__file__))
+        raise SystemExit(cli.run_script(__file__))
     """
 )
 
@@ -153,7 +153,7 @@ TYPED = textwrap.dedent(
 
     import numpy as np
 
-    from kl_lab import experiment, plotting
+    from kl_lab import cli, experiment, plotting
     from kl_lab.checks import check
     from kl_lab.sweep import sweep
 
@@ -193,7 +193,7 @@ TYPED = textwrap.dedent(
 
 
     if __name__ == "__main__":
-        raise SystemExit(experiment.main(__file__))
+        raise SystemExit(cli.run_script(__file__))
     """
 )
 
