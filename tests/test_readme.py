@@ -45,3 +45,21 @@ def test_cli_parser_knows_readme_commands():
     parser = cli.build_parser()
     for line in ("list", "run bernoulli_bounds", "run all --quick", "check --quick"):
         parser.parse_args(line.split())
+
+
+def test_gallery_counts_checks_by_origin_as_saved():
+    """Each gallery row states its experiment's saved checks: passed/total and the count per origin."""
+    import json
+
+    rows = re.findall(
+        r"^\| !\[\]\(paper_figures/(\w+)\.png\) \|.*<sub>checks (\d+)/(\d+) pass — (.*?)</sub> \|$", README, re.M
+    )
+    assert {r[0] for r in rows} == set(exp_lib.list_experiments()), "every gallery row carries its check counts"
+    for name, passed, total, parts in rows:
+        doc = json.loads((ROOT / "paper_figures" / f"{name}.json").read_text())
+        assert (int(passed), int(total)) == (sum(c["passed"] for c in doc["checks"]), len(doc["checks"])), name
+        stated = {k: int(v) for k, v in (p.split() for p in parts.split(" · "))}
+        saved = {}
+        for c in doc["checks"]:
+            saved[c["origin"]] = saved.get(c["origin"], 0) + 1
+        assert stated == saved, f"{name}: README says {stated}, {name}.json has {saved}"
