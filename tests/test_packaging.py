@@ -55,7 +55,7 @@ def test_experiments_need_no_file_outside_the_package():
     for name in EXPERIMENTS:
         for i, line in enumerate((ROOT / "experiments" / name).read_text().splitlines(), 1):
             if "__file__" in line:
-                assert re.fullmatch(r"\s*raise SystemExit\(experiment\.main\(__file__\)\)", line), f"{name}:{i}"
+                assert re.fullmatch(r"\s*raise SystemExit\(cli\.run_script\(__file__\)\)", line), f"{name}:{i}"
             assert "../" not in line and "shared/" not in line, f"{name}:{i}: {line.strip()}"
 
 

@@ -43,8 +43,8 @@ correction is exact at every n (tested). Comparing the estimate across models fi
 Example:
   >>> import jax.numpy as jnp
   >>> from kl_lab.pn_criterion.total_risk import total_risk, tic
-  >>> total_risk(0.1, 2.0, 3.0, 100).total.round(6)
-  Array(0.1203, dtype=float32)
+  >>> round(float(total_risk(0.1, 2.0, 3.0, 100).total), 6)
+  0.1203
   >>> float(tic(1.5, 1.0, 100))    # -2 n ell + 4 C1 with -ell = 1.5
   304.0
 """
