@@ -4,7 +4,8 @@ Each :class:`Mutant` wraps one public library function (``"module:function"``) w
 a coefficient, a threshold, a few per cent on a divergence, a shifted budget -- and names the experiments
 of its topic. ``python tests/mutants.py NAME`` applies the mutant in a fresh process (every reference to
 the original function in every loaded ``kl_lab`` and experiment module is replaced), runs those
-experiments' quick presets without saving, and prints a JSON line: for each experiment, the checks that
+experiments' quick presets without saving (``python tests/mutants.py none EXPERIMENT`` runs one experiment
+unmutated, the baseline), and prints a JSON line: for each experiment, the checks that
 failed. ``tests/test_mutants.py`` (``make mutants``, run by CI after ``make test``) asserts that every
 mutant fails at least one check of an experiment of its topic, and that no check fails unmutated.
 
@@ -258,8 +259,11 @@ def apply(mutant: Mutant, extra_modules: list[Any] = ()) -> None:
                 setattr(m, attr, mutated)
 
 
-def run(name: str | None) -> dict[str, list[str]]:
-    """Run the mutant's experiments (quick, unsaved) with the mutant applied; the failed checks of each."""
+def run(name: str | None, only: tuple[str, ...] = ()) -> dict[str, list[str]]:
+    """Run the mutant's experiments (quick, unsaved) with the mutant applied; the failed checks of each.
+
+    ``name=None`` runs unmutated (every experiment any mutant names, or those in ``only``).
+    """
     import jax
 
     from kl_lab import experiment as exp_lib
@@ -267,6 +271,8 @@ def run(name: str | None) -> dict[str, list[str]]:
     jax.config.update("jax_enable_x64", True)
     mutant = BY_NAME[name] if name else None
     exps = mutant.experiments if mutant else tuple(sorted({e for m in MUTANTS for e in m.experiments}))
+    if only:
+        exps = tuple(e for e in exps if e in only)
     modules = [exp_lib.load(e) for e in exps]
     if mutant:
         apply(mutant, modules)
@@ -280,4 +286,5 @@ def run(name: str | None) -> dict[str, list[str]]:
 
 if __name__ == "__main__":
     arg = sys.argv[1] if len(sys.argv) > 1 else None
-    print(json.dumps({"mutant": arg, "failed": run(None if arg in (None, "none") else arg)}))
+    only = tuple(sys.argv[2:])  # optional: restrict to these experiments
+    print(json.dumps({"mutant": arg, "failed": run(None if arg in (None, "none") else arg, only)}))

@@ -18,17 +18,19 @@ pytestmark = pytest.mark.skipif(os.environ.get("KL_LAB_MUTANTS") != "1", reason=
 SCRIPT = Path(__file__).with_name("mutants.py")
 
 
-def _run(name: str) -> dict:
+def _run(name: str, *only: str) -> dict:
     env = dict(os.environ, KL_LAB_PROGRESS="0")
     out = subprocess.run(
-        [sys.executable, str(SCRIPT), name], capture_output=True, text=True, timeout=900, env=env, check=False
+        [sys.executable, str(SCRIPT), name, *only], capture_output=True, text=True, timeout=900, env=env, check=False
     )
     assert out.returncode == 0, out.stderr[-4000:]
     return json.loads(out.stdout.strip().splitlines()[-1])["failed"]
 
 
-def test_unmutated_experiments_pass():
-    failed = _run("none")
+@pytest.mark.parametrize("experiment", sorted({e for m in mutants.MUTANTS for e in m.experiments}))
+def test_unmutated_experiment_passes(experiment):
+    """The baseline: without a mutant every check passes, so a failure under a mutant is the mutant's doing."""
+    failed = _run("none", experiment)
     assert not any(failed.values()), f"checks fail without a mutant: {failed}"
 
 
