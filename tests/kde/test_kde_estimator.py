@@ -153,7 +153,7 @@ def test_bad_input():
     with pytest.raises(ValueError, match="bandwidth"):
         kde_log_density(y, y, 0.0)
     with pytest.raises(ValueError, match="kernel"):
-        kde_log_density(y, y, 1.0, "box")
+        kde_log_density(y, y, 1.0, "boxcar")
     with pytest.raises(ValueError, match="dimension"):
         kde_log_density(jnp.ones((3, 3)), y, 1.0)
     with pytest.raises(ValueError, match="rank"):
