@@ -118,3 +118,95 @@ def test_toys():
     np.testing.assert_allclose(mode_mass(t, 19.5), 0.6, atol=1e-6)  # tails of width-2 components beyond 9.5 sigma
     with pytest.raises(ValueError, match="num_classes"):
         gaussian_logits(0.0, 0.0, 1)
+
+
+# --- the practical (released-code) f-distill weight -------------------------------------------------------------
+
+
+def _mp_clipped_moment(k, mu, lo, hi):
+    """E[clip(r, lo, hi)^k], r = exp(mu x - mu^2/2), x ~ N(0, 1): mpmath quadrature split at the clip points."""
+    import mpmath as mp
+
+    mp.mp.dps = 30
+    f = lambda x: min(max(mp.e ** (mu * x - mu**2 / 2), lo), hi) ** k * mp.npdf(x)  # noqa: E731
+    if mu == 0:
+        return float(min(max(1.0, lo), hi) ** k)
+    cuts = sorted([(mp.log(lo) + mu**2 / 2) / mu, (mp.log(hi) + mu**2 / 2) / mu])
+    return float(mp.quad(f, [-mp.inf, *cuts, mp.inf]))
+
+
+@pytest.mark.parametrize("mu", [-2.0, 0.0, 0.4, 1.0, 3.0, 5.0])
+def test_gaussian_clipped_ratio_moment_against_mpmath(mu):
+    for k in (1, 2):
+        for lo, hi in ((0.1, 20.0), (0.5, 3.0)):
+            got = float(dl.gaussian_clipped_ratio_moment(k, mu, lo, hi))
+            np.testing.assert_allclose(got, _mp_clipped_moment(k, mu, lo, hi), rtol=1e-10)  # ndtr: ~1e-15 relative
+    # a clip far outside the bulk leaves the unclipped moment e^{k(k-1) mu^2 / 2}
+    np.testing.assert_allclose(float(dl.gaussian_clipped_ratio_moment(2, 1.0, 1e-30, 1e30)), np.e, rtol=1e-12)
+    with pytest.raises(ValueError, match="0 < lower < upper"):
+        dl.gaussian_clipped_ratio_moment(1, 1.0, 2.0, 1.0)
+
+
+def _fastgen_numpy(h_fn, log_r, t_bins, num_bins, lo=0.1, hi=20.0):
+    """The released algorithm, transcribed to numpy (bincount per noise bin, EMA rate 0, epsilons dropped)."""
+    r = np.clip(np.exp(np.clip(log_r, -10, 10)), lo, hi)
+    cnt = np.bincount(t_bins, minlength=num_bins)
+    s = np.bincount(t_bins, weights=r, minlength=num_bins)
+    r = r / (s / np.maximum(cnt, 1))[t_bins]
+    h = h_fn(r)
+    return h / h.mean()
+
+
+def test_practical_weight_matches_released_algorithm(key):
+    k1, k2 = jax.random.split(key)
+    log_r = 3.0 * np.asarray(jax.random.normal(k1, (64,)))
+    bins = np.asarray(jax.random.randint(k2, (64,), 0, 4))
+    for g, h_fn in (
+        (gen.kl, lambda r: r),
+        (gen.jensen_shannon, lambda r: r / (1 + r)),
+        (gen.jeffreys, lambda r: 1 + r),
+    ):
+        got = dl.practical_fdistill_weight(g, log_r, bin_index=bins, num_bins=4)
+        np.testing.assert_allclose(got, _fastgen_numpy(h_fn, log_r, bins, 4), rtol=1e-12, err_msg=g.name)
+        np.testing.assert_allclose(np.mean(got), 1.0, rtol=1e-12)
+    # one bin, no normalisation, no clip: h / mean(h) of the exact weight
+    got = dl.practical_fdistill_weight(gen.kl, log_r, ratio_range=None, normalise_ratio=False, logit_clamp=None)
+    np.testing.assert_allclose(got, np.exp(log_r) / np.exp(log_r).mean(), rtol=1e-12)
+
+
+def test_clipped_variance_is_bounded_by_kantorovich(key):
+    """Var r / (E r)^2 <= (b - a)^2 / (4ab) for r in [a, b] (Kantorovich): whatever the batch, however far p is."""
+    bound = (20 - 0.1) ** 2 / (4 * 0.1 * 20)
+    for i, scale in enumerate((1.0, 5.0, 50.0)):
+        lr = scale * np.asarray(jax.random.normal(jax.random.fold_in(key, i), (500,)))
+        nv = float(dl.normalised_weight_variance(gen.kl, lr, ratio_range=(0.1, 20.0)))
+        assert 0 <= nv <= bound + 1e-12
+    two_point = np.log(np.array([0.1, 20.0]))  # the bound is attained at the two-point law with mass b/(a+b) on a
+    nv = dl.normalised_weight_variance(gen.kl, two_point, np.array([20.0, 0.1]), ratio_range=(0.1, 20.0))
+    np.testing.assert_allclose(nv, bound, rtol=1e-12)
+
+
+def test_practical_weight_bad_input():
+    lr = np.zeros(4)
+    with pytest.raises(ValueError, match="ratio_range"):
+        dl.practical_fdistill_weight(gen.kl, lr, ratio_range=(2.0, 1.0))
+    with pytest.raises(ValueError, match="bin_index must lie"):
+        dl.practical_fdistill_weight(gen.kl, lr, bin_index=np.array([0, 1, 2, 5]), num_bins=3)
+    with pytest.raises(ValueError, match="bin_index must be an integer array"):
+        dl.practical_fdistill_weight(gen.kl, lr, bin_index=np.array([0.0, 1, 2, 2]), num_bins=3)
+    with pytest.raises(ValueError, match="num_bins"):
+        dl.practical_fdistill_weight(gen.kl, lr, num_bins=0)
+    with pytest.raises(ValueError, match="NaN"):
+        dl.practical_fdistill_weight(gen.kl, np.array([0.0, np.nan]))
+    assert np.isnan(jax.jit(lambda x: dl.practical_fdistill_weight(gen.kl, x))(jnp.array([0.0, jnp.nan]))).all()
+
+
+def test_weight_tail_exponents_table_1():
+    # h from Table 1: r^kappa at 0 and at infinity, read off the formulas (1, 1/(r+1), r/(r+1), sqrt r, r, r + 1)
+    expected = {
+        gen.reverse_kl: (0, 0), gen.softened_reverse_kl: (0, -1), gen.jensen_shannon: (1, 0),
+        gen.squared_hellinger: (0.5, 0.5), gen.kl: (1, 1), gen.jeffreys: (0, 1),
+    }  # fmt: skip
+    for g, (k0, kinf) in expected.items():
+        e0, einf = dl.weight_tail_exponents(g)
+        np.testing.assert_allclose([e0, einf], [k0, kinf], atol=1e-12, err_msg=g.name)  # corrections O(e^-40)
