@@ -43,6 +43,7 @@ from typing import Any
 
 import jax
 
+from kl_lab import numerics as nm
 from kl_lab.divergences import generators as G
 from kl_lab.divergences import kernels as K
 from kl_lab.divergences.fused_kl import kl_logits_last
@@ -83,10 +84,26 @@ __all__ = [
     "entropy_from_logits",
     "cross_entropy_from_logits",
     "renyi_cross_entropy_from_logits",
+    "tsallis",
+    "tsallis_from_logits",
+    "skew_js",
+    "skew_js_from_logits",
+    "renyi_negative",
+    "renyi_negative_from_logits",
 ]
 
 _ALPHA = Param("alpha", K.check_alpha)
 _ALPHA_REAL = Param("alpha", lambda a: K.check_alpha(a, allow_inf=False, low=None))
+_ALPHA_NEG = Param("alpha", lambda a: _check_negative(a))
+_Q = Param("q", K.check_order)
+_WEIGHT = Param("weight", K.check_weight)
+
+
+def _check_negative(alpha: Any):
+    alpha, ok = K.check_alpha(alpha, low=None)
+    return alpha, ok & nm.require(
+        alpha < 0, "alpha must be < 0 (negative order); got {alpha}", alpha=nm.shown_value(alpha)
+    )
 
 
 def _check_generator(generator: Any) -> tuple[Any, bool]:
@@ -103,91 +120,163 @@ _NOT_A_DIVERGENCE = Laws(identity=False, data_processing=False, jointly_convex=F
 # the table: one entry per divergence
 # --------------------------------------------------------------------------
 @DIVERGENCES.register(K.kl_last, logits_kernel=kl_logits_last)
-def kl(log_p: Array, log_q: Array, axis: int = -1) -> Array:
-    """Kullback–Leibler divergence ``KL(p || q) = sum_i p_i (log p_i - log q_i)`` in nats.
+def kl(log_p: Array, log_q: Array, axis: int = -1, *, base: float | None = None) -> Array:
+    r"""Kullback–Leibler divergence, in nats (or in units of ``base``; ``base=2`` gives bits):
 
-    Kullback & Leibler (1951). ``p_i = 0`` terms are 0 (value and gradient);
-    ``p_i > 0 = q_i`` gives ``+inf``. Agrees with ``scipy.special.rel_entr(p, q).sum()``.
+    $$\mathrm{KL}(p \,\|\, q) = \sum_i p_i \log \frac{p_i}{q_i}.$$
+
+    Kullback & Leibler (1951). $p_i = 0$ terms are 0 (value and gradient); $p_i > 0 = q_i$ gives
+    ``+inf``. Agrees with ``scipy.special.rel_entr(p, q).sum()`` and ``scipy.stats.entropy(p, q, base=base)``.
+
+    Examples:
+      >>> import numpy as np
+      >>> round(float(kl(np.log([0.5, 0.5]), np.log([0.25, 0.75]), base=2)), 6)
+      0.207519
     """
 
 
 @DIVERGENCES.register(K.js_last, laws=Laws(symmetric=True, upper=math.log(2.0)))
-def js(log_p: Array, log_q: Array, axis: int = -1) -> Array:
-    """Jensen–Shannon divergence ``JS = KL(p||m)/2 + KL(q||m)/2``, ``m = (p + q)/2``, natural log.
+def js(log_p: Array, log_q: Array, axis: int = -1, *, base: float | None = None) -> Array:
+    r"""Jensen–Shannon divergence, in nats (or units of ``base``):
 
-    Lin (1991), IEEE Trans. Inf. Theory 37(1), eq. (4.1). Always finite, in ``[0, log 2]``; this
-    is the divergence, i.e. ``scipy.spatial.distance.jensenshannon(p, q) ** 2``.
+    $$\mathrm{JS}(p, q) = \tfrac12 \mathrm{KL}(p \,\|\, m) + \tfrac12 \mathrm{KL}(q \,\|\, m),
+    \qquad m = \tfrac12 (p + q).$$
+
+    Lin (1991), IEEE Trans. Inf. Theory 37(1), eq. (4.1). Always finite, in $[0, \log 2]$ (1 bit); this
+    is the divergence, i.e. ``scipy.spatial.distance.jensenshannon(p, q) ** 2``. The weighted form is
+    :func:`skew_js`.
+
+    Examples:
+      >>> import numpy as np
+      >>> float(js([0.0, -np.inf], [-np.inf, 0.0], base=2))
+      1.0
     """
 
 
 @DIVERGENCES.register(K.total_variation_last, laws=Laws(symmetric=True, upper=1.0))
 def total_variation(log_p: Array, log_q: Array, axis: int = -1) -> Array:
-    """Total variation ``TV = (1/2) sum_i |p_i - q_i|`` in ``[0, 1]``.
+    r"""Total variation distance in $[0, 1]$:
 
-    Each ``|p_i - q_i| = max(p_i, q_i) (-expm1(-|log p_i - log q_i|))``: no cancellation
-    when ``p_i ~ q_i``. f-generator ``|u - 1| / 2``.
+    $$\mathrm{TV}(p, q) = \tfrac12 \sum_i |p_i - q_i|.$$
+
+    Each $|p_i - q_i| = \max(p_i, q_i)\,(1 - e^{-|\log p_i - \log q_i|})$: no cancellation
+    when $p_i \approx q_i$. f-generator $|u - 1| / 2$.
+
+    Examples:
+      >>> import numpy as np
+      >>> round(float(total_variation(np.log([0.5, 0.5]), np.log([0.2, 0.8]))), 6)
+      0.3
     """
 
 
 @DIVERGENCES.register(K.squared_hellinger_last, laws=Laws(symmetric=True, upper=1.0))
 def squared_hellinger(log_p: Array, log_q: Array, axis: int = -1) -> Array:
-    """Squared Hellinger distance ``H^2 = (1/2) sum (sqrt p - sqrt q)^2 = 1 - BC`` in ``[0, 1]``.
+    r"""Squared Hellinger distance in $[0, 1]$:
 
-    ``BC = sum sqrt(p q)`` is the Bhattacharyya coefficient. Normalisation with the 1/2
-    (Le Cam & Yang 2000; f-generator ``(sqrt u - 1)^2 / 2``); TFP's ``squared_hellinger``
-    and some texts omit the 1/2. Summed term by term, accurate also when ``p ~ q``.
+    $$H^2(p, q) = \tfrac12 \sum_i (\sqrt{p_i} - \sqrt{q_i})^2 = 1 - \sum_i \sqrt{p_i q_i}.$$
+
+    Normalisation with the 1/2 (Le Cam & Yang 2000; f-generator $(\sqrt u - 1)^2 / 2$); TFP's
+    ``squared_hellinger`` and some texts omit the 1/2. Summed term by term, accurate also when $p \approx q$.
+
+    Examples:
+      >>> import numpy as np
+      >>> float(squared_hellinger([0.0, -np.inf], [-np.inf, 0.0]))
+      1.0
     """
 
 
 @DIVERGENCES.register(K.bhattacharyya_last, laws=Laws(symmetric=True, jointly_convex=False))
 def bhattacharyya(log_p: Array, log_q: Array, axis: int = -1) -> Array:
-    """Bhattacharyya distance ``D_B = -log sum_i sqrt(p_i q_i) = -log1p(-H^2)``.
+    r"""Bhattacharyya distance:
+
+    $$D_B(p, q) = -\log \sum_i \sqrt{p_i q_i} = -\log(1 - H^2(p, q)).$$
 
     Bhattacharyya (1943). Equals ``renyi(p, q, 1/2) / 2``. ``+inf`` for disjoint supports: where
-    ``H^2 > 1/2`` it is computed in log space, ``-logsumexp((log p + log q) / 2)``, not from ``H^2``
+    $H^2 > 1/2$ it is computed in log space, ``-logsumexp((log p + log q) / 2)``, not from $H^2$
     (which rounds to ``1 - ulp`` there).
+
+    Examples:
+      >>> import numpy as np
+      >>> round(float(bhattacharyya(np.log([0.5, 0.5]), np.log([0.1, 0.9]))), 6)
+      0.111572
     """
 
 
 @DIVERGENCES.register(K.pearson_chi2_last)
 def pearson_chi2(log_p: Array, log_q: Array, axis: int = -1) -> Array:
-    """Pearson chi-squared divergence ``chi^2(p || q) = sum_i (p_i - q_i)^2 / q_i``.
+    r"""Pearson $\chi^2$ divergence:
 
-    Pearson (1900). f-generator ``(u - 1)^2``. ``+inf`` where ``p_i > 0 = q_i``. Each term is
-    ``q (u-1)^2`` for ``u = p/q <= 1`` and ``p (u-1)(1 - 1/u)`` above, so nothing overflows
+    $$\chi^2(p \,\|\, q) = \sum_i \frac{(p_i - q_i)^2}{q_i}.$$
+
+    Pearson (1900). f-generator $(u - 1)^2$. ``+inf`` where $p_i > 0 = q_i$. Each term is
+    $q (u-1)^2$ for $u = p/q \le 1$ and $p (u-1)(1 - 1/u)$ above, so nothing overflows
     before the true term does.
+
+    Examples:
+      >>> import numpy as np
+      >>> round(float(pearson_chi2(np.log([0.5, 0.5]), np.log([0.25, 0.75]))), 6)
+      0.333333
     """
 
 
 @DIVERGENCES.register(K.neyman_chi2_last)
 def neyman_chi2(log_p: Array, log_q: Array, axis: int = -1) -> Array:
-    """Neyman chi-squared divergence ``sum_i (p_i - q_i)^2 / p_i = pearson_chi2(q, p)``.
+    r"""Neyman $\chi^2$ divergence, ``pearson_chi2(q, p)``:
 
-    Neyman (1949). f-generator ``(u - 1)^2 / u``. ``+inf`` where ``q_i > 0 = p_i``.
+    $$\chi^2_N(p \,\|\, q) = \sum_i \frac{(p_i - q_i)^2}{p_i}.$$
+
+    Neyman (1949). f-generator $(u - 1)^2 / u$. ``+inf`` where $q_i > 0 = p_i$.
+
+    Examples:
+      >>> import numpy as np
+      >>> round(float(neyman_chi2(np.log([0.5, 0.5]), np.log([0.25, 0.75]))), 6)
+      0.25
     """
 
 
 @DIVERGENCES.register(K.triangular_last, laws=Laws(symmetric=True, upper=2.0))
 def triangular(log_p: Array, log_q: Array, axis: int = -1) -> Array:
-    """Triangular discrimination (Le Cam) ``Delta = sum_i (p_i - q_i)^2 / (p_i + q_i)`` in ``[0, 2]``.
+    r"""Triangular discrimination (Le Cam) in $[0, 2]$:
 
-    Le Cam (1986), Topsøe (2000). f-generator ``(u - 1)^2 / (u + 1)`` (as TFP's ``triangular``);
-    some texts call half of this "Le Cam's distance". Term ``max(p,q) t'^2 / (1 + t)`` with
-    ``t = exp(-|log p - log q|)`` and ``t' = -expm1(-|log p - log q|)``.
+    $$\Delta(p, q) = \sum_i \frac{(p_i - q_i)^2}{p_i + q_i}.$$
+
+    Le Cam (1986), Topsøe (2000). f-generator $(u - 1)^2 / (u + 1)$ (as TFP's ``triangular``);
+    some texts call half of this "Le Cam's distance". Term $\max(p,q)\, t'^2 / (1 + t)$ with
+    $t = e^{-|\log p - \log q|}$ and $t' = 1 - t$.
+
+    Examples:
+      >>> import numpy as np
+      >>> float(triangular([0.0, -np.inf], [-np.inf, 0.0]))
+      2.0
     """
 
 
 @DIVERGENCES.register(K.jeffreys_last, laws=Laws(symmetric=True))
-def jeffreys(log_p: Array, log_q: Array, axis: int = -1) -> Array:
-    """Jeffreys divergence ``J = KL(p||q) + KL(q||p) = sum (p - q)(log p - log q)``.
+def jeffreys(log_p: Array, log_q: Array, axis: int = -1, *, base: float | None = None) -> Array:
+    r"""Jeffreys divergence, in nats (or units of ``base``):
 
-    Jeffreys (1946). f-generator ``(u - 1) log u``. (TFP's ``jeffreys`` is half of this.)
+    $$J(p, q) = \mathrm{KL}(p \,\|\, q) + \mathrm{KL}(q \,\|\, p) = \sum_i (p_i - q_i)(\log p_i - \log q_i).$$
+
+    Jeffreys (1946). f-generator $(u - 1) \log u$. (TFP's ``jeffreys`` is half of this.)
+
+    Examples:
+      >>> import numpy as np
+      >>> round(float(jeffreys(np.log([0.5, 0.5]), np.log([0.25, 0.75]))), 6)
+      0.274653
     """
 
 
 @DIVERGENCES.register(K.cross_entropy_last, laws=_NOT_A_DIVERGENCE)
-def cross_entropy(log_p: Array, log_q: Array, axis: int = -1) -> Array:
-    """Cross entropy ``H(p, q) = -sum_i p_i log q_i`` (nats); ``+inf`` where ``p_i > 0 = q_i``."""
+def cross_entropy(log_p: Array, log_q: Array, axis: int = -1, *, base: float | None = None) -> Array:
+    r"""Cross entropy, in nats (or units of ``base``); ``+inf`` where $p_i > 0 = q_i$:
+
+    $$H(p, q) = -\sum_i p_i \log q_i.$$
+
+    Examples:
+      >>> import numpy as np
+      >>> float(cross_entropy(np.log([0.5, 0.5]), np.log([0.25, 0.75]), base=2))
+      1.207518749639422
+    """
 
 
 @DIVERGENCES.register(
@@ -196,54 +285,147 @@ def cross_entropy(log_p: Array, log_q: Array, axis: int = -1) -> Array:
     laws=Laws(law_params=tuple((g,) for g in G.ALL.values())),
 )
 def f_divergence(log_p: Array, log_q: Array, generator: Any, axis: int = -1) -> Array:
-    """Csiszár f-divergence ``D_f(p || q) = sum_i q_i f(p_i / q_i)`` for a generator from
-    :mod:`kl_lab.divergences.generators`.
+    r"""Csiszár f-divergence for a generator from :mod:`kl_lab.divergences.generators`:
 
-    Csiszár (1967); Ali & Silvey (1966). With ``L = log p_i - log q_i``, a term is
-    ``q_i f(e^L)`` for ``L <= 0`` and ``p_i f(e^L)/e^L`` (``generator.f_over_u``) for ``L > 0``,
+    $$D_f(p \,\|\, q) = \sum_i q_i\, f\!\left(\frac{p_i}{q_i}\right).$$
+
+    Csiszár (1967); Ali & Silvey (1966). With $L = \log p_i - \log q_i$, a term is
+    $q_i f(e^L)$ for $L \le 0$ and $p_i f(e^L)/e^L$ (``generator.f_over_u``) for $L > 0$,
     so nothing is formed that overflows before the term itself does. Boundary conventions
-    (Liese & Vajda 2006, eq. (7)): ``p_i = 0 < q_i`` gives ``q_i f(0+)`` (``generator.f0``);
-    ``q_i = 0 < p_i`` gives ``p_i lim_{u->inf} f(u)/u`` (``generator.slope_inf``); both zero
-    give 0. For normalised inputs and ``f(1) = 0`` the result is clamped at 0.
+    (Liese & Vajda 2006, eq. (7)): $p_i = 0 < q_i$ gives $q_i f(0+)$ (``generator.f0``);
+    $q_i = 0 < p_i$ gives $p_i \lim_{u\to\infty} f(u)/u$ (``generator.slope_inf``); both zero
+    give 0. For normalised inputs and $f(1) = 0$ the result is clamped at 0.
+
+    Examples:
+      >>> import numpy as np
+      >>> from kl_lab.divergences import generators
+      >>> lp, lq = np.log([0.5, 0.5]), np.log([0.25, 0.75])
+      >>> bool(np.isclose(f_divergence(lp, lq, generators.kl), kl(lp, lq)))
+      True
     """
 
 
 # law orders: Rényi is jointly convex for alpha <= 1 (van Erven & Harremoës 2014, Thm 11), quasi-convex beyond
 @DIVERGENCES.register(K.renyi_last_value, params=(_ALPHA,), laws=Laws(law_params=((0.0,), (0.5,), (1.0,))))
-def renyi(log_p: Array, log_q: Array, alpha: Any, axis: int = -1) -> Array:
-    """Rényi divergence of order ``alpha`` in ``[0, inf]``:
-    ``D_alpha(p || q) = log(sum_i p_i^alpha q_i^(1 - alpha)) / (alpha - 1)``.
+def renyi(log_p: Array, log_q: Array, alpha: Any, axis: int = -1, *, base: float | None = None) -> Array:
+    r"""Rényi divergence of order $\alpha \in [0, \infty]$, in nats (or units of ``base``):
+
+    $$D_\alpha(p \,\|\, q) = \frac{1}{\alpha - 1} \log \sum_i p_i^\alpha q_i^{1 - \alpha}.$$
 
     Rényi (1961); van Erven & Harremoës (2014), "Rényi divergence and Kullback–Leibler
     divergence", IEEE Trans. Inf. Theory 60(7): Definition 2 and the limits of Theorems 4-6,
-    which are implemented exactly: ``alpha = 0`` gives ``-log Q(p > 0)``, ``alpha = 1`` gives
-    ``KL(p || q)``, ``alpha = inf`` gives ``log max_{p_i > 0} p_i / q_i``. Non-decreasing in
-    ``alpha``; ``+inf`` for ``alpha >= 1`` when ``p`` charges a zero of ``q``, and for every
-    ``alpha`` when the supports are disjoint. Stable near ``alpha = 1`` (:func:`kl_lab.divergences.kernels.cgf`).
+    which are implemented exactly: $\alpha = 0$ gives $-\log Q(p > 0)$, $\alpha = 1$ gives
+    $\mathrm{KL}(p \| q)$, $\alpha = \infty$ gives $\log \max_{p_i > 0} p_i / q_i$. Non-decreasing in
+    $\alpha$; ``+inf`` for $\alpha \ge 1$ when $p$ charges a zero of $q$, and for every
+    $\alpha$ when the supports are disjoint. Stable near $\alpha = 1$ (:func:`kl_lab.divergences.kernels.cgf`).
+    Negative orders: :func:`renyi_negative`.
+
+    Examples:
+      >>> import numpy as np
+      >>> lp, lq = np.log([0.5, 0.5]), np.log([0.25, 0.75])
+      >>> round(float(renyi(lp, lq, 2.0)), 6)
+      0.287682
     """
 
 
 @DIVERGENCES.register(K.amari_alpha_last, params=(_ALPHA_REAL,), laws=Laws(law_params=((-1.0,), (0.3,), (2.0,))))
 def amari_alpha(log_p: Array, log_q: Array, alpha: Any, axis: int = -1) -> Array:
-    """Amari alpha-divergence ``(sum_i p_i^alpha q_i^(1-alpha) - 1) / (alpha (alpha - 1))``, any real ``alpha``.
+    r"""Amari $\alpha$-divergence, any real $\alpha$:
+
+    $$D^{(\alpha)}_A(p \,\|\, q) = \frac{\sum_i p_i^\alpha q_i^{1-\alpha} - 1}{\alpha (\alpha - 1)}.$$
 
     Amari (1985), Cichocki & Amari (2010) eq. (4); f-generator
-    ``(u^alpha - 1 - alpha (u - 1)) / (alpha (alpha - 1))`` (TFP ``amari_alpha``, self-normalised).
-    Limits: ``alpha = 1`` gives ``KL(p || q)``, ``alpha = 0`` gives ``KL(q || p)``;
-    ``amari_alpha(p, q, a) = amari_alpha(q, p, 1 - a)``. Written as ``expm1(K) / (alpha (alpha-1))``
-    with ``K = (alpha - 1) D^Renyi_alpha``, and as ``D^Renyi expm1(K)/K / alpha`` when ``|K| < 1``.
+    $(u^\alpha - 1 - \alpha (u - 1)) / (\alpha (\alpha - 1))$ (TFP ``amari_alpha``, self-normalised).
+    Limits: $\alpha = 1$ gives $\mathrm{KL}(p \| q)$, $\alpha = 0$ gives $\mathrm{KL}(q \| p)$;
+    ``amari_alpha(p, q, a) = amari_alpha(q, p, 1 - a)``. Written as $\mathrm{expm1}(K) / (\alpha (\alpha-1))$
+    with $K = (\alpha - 1) D_\alpha$ (Rényi), and as $D_\alpha\, \mathrm{expm1}(K)/K / \alpha$ when $|K| < 1$.
+
+    Examples:
+      >>> import numpy as np
+      >>> round(float(amari_alpha(np.log([0.5, 0.5]), np.log([0.25, 0.75]), 2.0)), 6)
+      0.166667
     """
 
 
 @DIVERGENCES.register(K.renyi_cross_entropy_last, params=(_ALPHA,), laws=_NOT_A_DIVERGENCE)
-def renyi_cross_entropy(log_p: Array, log_q: Array, alpha: Any, axis: int = -1) -> Array:
-    """Rényi cross entropy ``H_alpha(p; q) = log(sum_i p_i q_i^(alpha - 1)) / (1 - alpha)``, ``alpha`` in ``[0, inf]``.
+def renyi_cross_entropy(log_p: Array, log_q: Array, alpha: Any, axis: int = -1, *, base: float | None = None) -> Array:
+    r"""Rényi cross entropy of order $\alpha \in [0, \infty]$, in nats (or units of ``base``):
+
+    $$H_\alpha(p; q) = \frac{1}{1 - \alpha} \log \sum_i p_i q_i^{\alpha - 1}.$$
 
     Thierrin, Alajaji & Linder (2022), "Rényi cross-entropy measures for common distributions
     and processes with memory", Entropy 24(10):1417, Definition 1 (the definition used by the
-    best-of-N asymptotics, core-papers-math.md). Limits implemented exactly: ``alpha = 1`` is
-    the Shannon cross entropy ``-sum p log q``; ``alpha = inf`` is ``-log max_{p_i > 0} q_i``.
-    ``H_alpha(p; p)`` is the Rényi entropy of ``p`` of order ``alpha`` (tested).
+    best-of-N asymptotics, core-papers-math.md). Limits implemented exactly: $\alpha = 1$ is
+    the Shannon cross entropy $-\sum p \log q$; $\alpha = \infty$ is $-\log \max_{p_i > 0} q_i$.
+    $H_\alpha(p; p)$ is the Rényi entropy of $p$ of order $\alpha$ (tested).
+
+    Examples:
+      >>> import numpy as np
+      >>> lp = np.log([0.25, 0.25, 0.5])
+      >>> round(float(renyi_cross_entropy(lp, lp, 2.0, base=2)), 6)  # collision entropy -log2 sum p^2
+      1.415037
+    """
+
+
+@DIVERGENCES.register(K.tsallis_last, params=(_Q,), laws=Laws(law_params=((0.5,), (2.0,))))
+def tsallis(log_p: Array, log_q: Array, q: Any, axis: int = -1) -> Array:
+    r"""Tsallis relative entropy of index $q > 0$ (finite):
+
+    $$D^T_q(p \,\|\, r) = \frac{\sum_i p_i^q r_i^{1-q} - 1}{q - 1} = q\, D^{(q)}_A(p \,\|\, r)
+    = \frac{e^{(q-1) D_q(p \| r)} - 1}{q - 1},$$
+
+    with $D_A$ the Amari divergence (:func:`amari_alpha`) and $D_q$ the Rényi divergence. Tsallis (1998),
+    "Generalized entropy-based criterion for consistent testing", Phys. Rev. E 58(2):1442, eq. (6); an
+    f-divergence with $f(u) = (u^q - u)/(q - 1)$, so every law of the table holds. $q \to 1$ gives
+    $\mathrm{KL}$ (implemented exactly at $q = 1$); ``+inf`` for $q \ge 1$ when $p$ charges a zero of $r$.
+
+    Examples:
+      >>> import numpy as np
+      >>> round(float(tsallis(np.log([0.5, 0.5]), np.log([0.25, 0.75]), 2.0)), 6)  # = chi^2
+      0.333333
+    """
+
+
+@DIVERGENCES.register(K.skew_js_last, params=(_WEIGHT,), laws=Laws(upper=math.log(2.0), law_params=((0.3,), (0.9,))))
+def skew_js(log_p: Array, log_q: Array, weight: Any, axis: int = -1, *, base: float | None = None) -> Array:
+    r"""Weighted (skew) Jensen–Shannon divergence with weight $\pi \in [0, 1]$ on $p$, in nats (or ``base``):
+
+    $$\mathrm{JS}_\pi(p, q) = \pi\, \mathrm{KL}(p \,\|\, m) + (1 - \pi)\, \mathrm{KL}(q \,\|\, m)
+    = H(m) - \pi H(p) - (1 - \pi) H(q), \qquad m = \pi p + (1 - \pi) q.$$
+
+    Lin (1991), IEEE Trans. Inf. Theory 37(1), Section IV (the $\pi$-weighted form). In
+    $[0, h(\pi)] \subset [0, \log 2]$ with $h$ the binary entropy; $\pi = 1/2$ is :func:`js`; $\pi \in \{0, 1\}$
+    gives 0. The Jensen gap of any other entropy: :func:`kl_lab.divergences.information.jensen_gap`.
+
+    Examples:
+      >>> import numpy as np
+      >>> lp, lq = np.log([0.5, 0.5]), np.log([0.25, 0.75])
+      >>> bool(np.isclose(skew_js(lp, lq, 0.5), js(lp, lq)))
+      True
+    """
+
+
+@DIVERGENCES.register(
+    K.renyi_negative_last,
+    params=(_ALPHA_NEG,),
+    laws=Laws(identity=False, data_processing=False, jointly_convex=False, upper=0.0, law_params=((-0.5,),)),
+)
+def renyi_negative(log_p: Array, log_q: Array, alpha: Any, axis: int = -1, *, base: float | None = None) -> Array:
+    r"""Rényi divergence of negative order $\alpha \in [-\infty, 0)$, a non-positive number:
+
+    $$D_\alpha(p \,\|\, q) = \frac{1}{\alpha - 1} \log \sum_i p_i^\alpha q_i^{1-\alpha}
+    = \frac{\alpha}{1 - \alpha} D_{1-\alpha}(q \,\|\, p).$$
+
+    van Erven & Harremoës (2014), IEEE Trans. Inf. Theory 60(7): negative orders and skew symmetry (the
+    right-hand side, computed with the stable order-$(1-\alpha) > 1$ kernel of :func:`renyi`). $-\infty$ where
+    $q$ charges a zero of $p$ (then $\sum p^\alpha q^{1-\alpha} = \infty$); $\alpha = -\infty$ gives
+    $-D_\infty(q \| p)$. Not a divergence in the usual sense (it is $\le 0$ and reverses data processing),
+    so its laws are the upper bound 0 only; the definition is tested against mpmath.
+
+    Examples:
+      >>> import numpy as np
+      >>> round(float(renyi_negative(np.log([0.5, 0.5]), np.log([0.25, 0.75]), -1.0)), 6)
+      -0.111572
     """
 
 
@@ -264,6 +446,9 @@ f_divergence_from_logits = DIVERGENCES["f_divergence"].from_logits
 renyi_from_logits = DIVERGENCES["renyi"].from_logits
 amari_alpha_from_logits = DIVERGENCES["amari_alpha"].from_logits
 renyi_cross_entropy_from_logits = DIVERGENCES["renyi_cross_entropy"].from_logits
+tsallis_from_logits = DIVERGENCES["tsallis"].from_logits
+skew_js_from_logits = DIVERGENCES["skew_js"].from_logits
+renyi_negative_from_logits = DIVERGENCES["renyi_negative"].from_logits
 
 #: alias of :func:`js` (the spelling of ``kl_lab.divergences.generators.jensen_shannon``)
 jensen_shannon = js
@@ -272,16 +457,37 @@ jensen_shannon = js
 # --------------------------------------------------------------------------
 # entropy: one argument, not a divergence (outside the table)
 # --------------------------------------------------------------------------
-def entropy(log_p: Array, axis: int = -1) -> Array:
-    """Shannon entropy ``H(p) = -sum_i p_i log p_i`` (nats), with ``0 log 0 = 0``."""
+def entropy(log_p: Array, axis: int = -1, *, base: float | None = None) -> Array:
+    r"""Shannon entropy, in nats (or units of ``base``; ``base=2`` gives bits), with $0 \log 0 = 0$:
+
+    $$H(p) = -\sum_i p_i \log p_i.$$
+
+    Agrees with ``scipy.stats.entropy(p, base=base)``; Tsallis and Rényi entropies:
+    :mod:`kl_lab.divergences.information`.
+
+    Examples:
+      >>> import numpy as np
+      >>> round(float(entropy(np.log([0.25, 0.25, 0.5]), base=2)), 12)
+      1.5
+    """
+    scale = K.base_scale(base)
     lp, fin = K.prepare_one(log_p, axis)
-    return fin(_entropy(lp))
+    out = _entropy(lp)
+    return fin(out if scale == 1.0 else out * scale)
 
 
-def entropy_from_logits(logits: Array, axis: int = -1) -> Array:
-    """Shannon entropy of ``softmax(logits)`` along ``axis`` (nats); shift-invariant (max-shifted log-softmax)."""
+def entropy_from_logits(logits: Array, axis: int = -1, *, base: float | None = None) -> Array:
+    r"""Shannon entropy of $\mathrm{softmax}(z)$ along ``axis``, in nats (or ``base``); shift-invariant
+    (max-shifted log-softmax).
+
+    Examples:
+      >>> round(float(entropy_from_logits([0.0, 0.0, 0.0, 0.0], base=2)), 12)
+      2.0
+    """
+    scale = K.base_scale(base)
     a, fin = K.prepare_one(logits, axis, "logits", check_values=False)
-    return fin.also(K.check_logits(a, "logits", axis))(_entropy_from_logits(a))
+    out = _entropy_from_logits(a)
+    return fin.also(K.check_logits(a, "logits", axis))(out if scale == 1.0 else out * scale)
 
 
 _entropy = jax.jit(K.entropy_last)

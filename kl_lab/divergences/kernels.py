@@ -62,6 +62,14 @@ __all__ = [
     "renyi_last_value",
     "amari_alpha_last",
     "renyi_cross_entropy_last",
+    "renyi_negative_last",
+    "tsallis_last",
+    "skew_js_last",
+    "mixture",
+    "log_weights",
+    "check_weight",
+    "check_order",
+    "base_scale",
 ]
 
 _NEG_INF = -jnp.inf
@@ -386,3 +394,79 @@ def renyi_cross_entropy_last(lp: Array, lq: Array, alpha: Array) -> Array:
 def renyi_last_value(lp: Array, lq: Array, alpha: Array) -> Array:
     """The Rényi divergence alone (:func:`renyi_last` also returns ``K``)."""
     return renyi_last(lp, lq, alpha)[0]
+
+
+def renyi_negative_last(lp: Array, lq: Array, alpha: Array) -> Array:
+    """Rényi divergence of a negative order by skew symmetry, ``alpha / (1 - alpha) D_{1-alpha}(q || p)``
+    (the skew symmetry of van Erven & Harremoës 2014, which they extend to negative orders; here
+    ``1 - alpha > 1``). Non-positive; ``alpha = -inf`` gives ``-D_inf(q || p)``."""
+    lp, lq, alpha = broadcast_alpha(lp, lq, alpha)
+    is_inf = jnp.isinf(alpha)
+    a = jnp.where(is_inf, -1.0, alpha)
+    dual = renyi_last_value(lq, lp, jnp.where(is_inf, jnp.inf, 1.0 - a))
+    factor = jnp.where(is_inf, -1.0, a / (1.0 - a))
+    # dual = +inf (q charges a zero of p): the value is -inf, with a zero (not NaN) gradient
+    return jnp.where(dual == jnp.inf, -jnp.inf, factor * jnp.where(dual == jnp.inf, 0.0, dual))
+
+
+def tsallis_last(lp: Array, lq: Array, q: Array) -> Array:
+    """Tsallis relative entropy ``(sum p^q r^(1-q) - 1) / (q - 1) = q * amari_alpha(p, r, q)`` (``q > 0``)."""
+    return jnp.asarray(q, lp.dtype) * amari_alpha_last(lp, lq, q)
+
+
+def log_weights(w: Array) -> tuple[Array, Array]:
+    """``(log w, log(1 - w))`` for ``w`` in ``[0, 1]``: ``-inf`` at the ends, with finite (zero) gradients there."""
+    lw = jnp.where(w > 0, jnp.log(jnp.where(w > 0, w, 1.0)), _NEG_INF)
+    l1w = jnp.where(w < 1, jnp.log1p(-jnp.where(w < 1, w, 0.0)), _NEG_INF)
+    return lw, l1w
+
+
+def mixture(lp: Array, lq: Array, w: Array) -> Array:
+    """``log(w p + (1 - w) q)`` over the last axis (``w`` broadcast against the batch axes), no NaN where both
+    terms are ``-inf`` (value ``-inf``, gradient 0)."""
+    lw, l1w = log_weights(w)
+    a, b = lw[..., None] + lp, l1w[..., None] + lq
+    both = (a == _NEG_INF) & (b == _NEG_INF)
+    m = jnp.logaddexp(jnp.where(both, 0.0, a), jnp.where(both, 0.0, b))
+    return jnp.where(both, _NEG_INF, m)
+
+
+def skew_js_last(lp: Array, lq: Array, w: Array) -> Array:
+    """``w KL(p || m) + (1 - w) KL(q || m)`` with ``m = w p + (1 - w) q``, in ``[0, log 2]``."""
+    lp, lq, w = broadcast_alpha(lp, lq, w)
+    lm = mixture(lp, lq, w)
+    fin_m = lm > _NEG_INF
+    tp = wsum(jnp.where((lp > _NEG_INF) & fin_m, lp - jnp.where(fin_m, lm, 0.0), 0.0), lp)
+    tq = wsum(jnp.where((lq > _NEG_INF) & fin_m, lq - jnp.where(fin_m, lm, 0.0), 0.0), lq)
+    return jnp.clip(w * tp + (1.0 - w) * tq, 0.0, math.log(2.0))
+
+
+def check_weight(w: Any, name: str = "weight"):
+    """``(w as an array, ok)``: ``w`` in ``[0, 1]`` under the one policy (:func:`check_alpha`'s conventions)."""
+    w = nm.as_input(w, name)
+    ok = nm.require((w >= 0) & (w <= 1), f"{name} must lie in [0, 1]; got {{w}}", w=nm.shown_value(w))
+    return w, ok
+
+
+def check_order(q: Any, name: str = "q", *, low: float = 0.0, strict: bool = True, high: float = math.inf):
+    """``(q as an array, ok)``: ``q`` finite with ``low < q`` (``<=`` unless ``strict``) and ``q < high``."""
+    q = nm.as_input(q, name)
+    lo = (q > low) if strict else (q >= low)
+    cond = lo & (q < high) & ~jnp.isnan(q)
+    if math.isinf(high):
+        cond = cond & jnp.isfinite(q)
+    want = f"{'>' if strict else '>='} {low}" + ("" if math.isinf(high) else f" and < {high}")
+    return q, nm.require(cond, f"{name} must be finite and {want}; got {{q}}", q=nm.shown_value(q))
+
+
+def base_scale(base: Any) -> float:
+    """``1 / log(base)``: the factor that turns nats into units of ``base`` (2: bits, 10: hartleys);
+    ``None`` (nats) gives 1. ``base`` is a static Python number, ``> 0``, finite and ``!= 1``; else ``ValueError``."""
+    if base is None:
+        return 1.0
+    if isinstance(base, bool) or not isinstance(base, (int, float, np.integer, np.floating)):
+        raise ValueError(f"base must be None (nats) or a Python number > 0 other than 1 (2 for bits); got {base!r}")
+    b = float(base)
+    if not (b > 0 and math.isfinite(b) and b != 1):
+        raise ValueError(f"base must be finite, > 0 and != 1 (2 for bits, None for nats); got {base!r}")
+    return 1.0 / math.log(b)

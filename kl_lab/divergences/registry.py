@@ -120,7 +120,9 @@ class Registry(Mapping[str, Entry]):
         logits_kernel: Callable[..., Array] | None = None,
     ) -> Callable[[Callable[..., Any]], Callable[..., Array]]:
         """Decorator: the documented signature ``def name(log_p, log_q, *params, axis=-1)`` becomes the
-        public function; ``self[name].from_logits`` is its ``*_from_logits`` variant.
+        public function; ``self[name].from_logits`` is its ``*_from_logits`` variant. A signature that ends
+        with a keyword-only ``base=None`` also gets the units argument: the value in nats times
+        ``1 / log(base)`` (:func:`kl_lab.divergences.kernels.base_scale`; ``base=2`` gives bits).
 
         Args:
           kernel: ``kernel(lp, lq, *params)`` on the last axis, log-probabilities in the compute dtype.
@@ -143,11 +145,14 @@ class Registry(Mapping[str, Entry]):
 def _make_entry(spec, kernel, params: tuple[Param, ...], laws: Laws, logits_kernel) -> Entry:
     sig = inspect.signature(spec)
     names = list(sig.parameters)
+    has_base = bool(names) and names[-1] == "base" and sig.parameters["base"].kind is inspect.Parameter.KEYWORD_ONLY
+    if has_base:
+        names = names[:-1]
     want = 2 + len(params) + 1
     if len(names) != want or names[-1] != "axis" or tuple(names[2:-1]) != tuple(p.name for p in params):
         raise TypeError(
             f"{spec.__name__} must have the signature (log_p, log_q, {', '.join(p.name for p in params)}"
-            f"{', ' if params else ''}axis=-1); got {sig}"
+            f"{', ' if params else ''}axis=-1[, *, base=None]); got {sig}"
         )
     static = tuple(2 + i for i, p in enumerate(params) if p.static)
     k = _exact_zero(kernel) if laws.identity else kernel
@@ -160,8 +165,12 @@ def _make_entry(spec, kernel, params: tuple[Param, ...], laws: Laws, logits_kern
     def bind(args, kwargs):
         bound = sig.bind(*args, **kwargs)
         bound.apply_defaults()
+        scale = K.base_scale(bound.arguments.pop("base")) if has_base else 1.0
         vals = list(bound.arguments.values())
-        return vals[0], vals[1], vals[2:-1], vals[-1]
+        return vals[0], vals[1], vals[2:-1], vals[-1], scale
+
+    def in_units(out, scale):
+        return out if scale == 1.0 else out * scale
 
     def check_params(values):
         ok, out = True, []
@@ -174,16 +183,16 @@ def _make_entry(spec, kernel, params: tuple[Param, ...], laws: Laws, logits_kern
 
     @functools.wraps(spec)
     def fn(*args: Any, **kwargs: Any) -> Array:
-        log_p, log_q, values, axis = bind(args, kwargs)
+        log_p, log_q, values, axis, scale = bind(args, kwargs)
         values, ok = check_params(values)
         lp, lq, fin = K.prepare_pair(log_p, log_q, axis, names=(names[0], names[1]))
-        return fin.also(ok)(jitted(lp, lq, *values))
+        return fin.also(ok)(in_units(jitted(lp, lq, *values), scale))
 
     def from_logits(logits_p: Array, logits_q: Array, *args: Any, **kwargs: Any) -> Array:
-        _, _, values, axis = bind((logits_p, logits_q, *args), kwargs)
+        _, _, values, axis, scale = bind((logits_p, logits_q, *args), kwargs)
         values, ok = check_params(values)
         a, b, fin = K.prepare_logits(logits_p, logits_q, axis)
-        return fin.also(ok)(logits_jitted(a, b, *values))
+        return fin.also(ok)(in_units(logits_jitted(a, b, *values), scale))
 
     name = spec.__name__
     from_logits.__name__ = from_logits.__qualname__ = f"{name}_from_logits"
