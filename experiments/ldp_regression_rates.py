@@ -117,11 +117,11 @@ def _trial(p, *, n, d, k, delta, noise_std, replicates):
     data = P.make_sparse_regression(k_data, n, d, k, noise_std=noise_std, design="rademacher")
     public_x = P.make_design(k_pub, n // 4, d, "rademacher")
     y_scale = math.sqrt(1.0 + noise_std**2)
-    common = dict(clip_x=1.0, y_scale=y_scale)
+    common = dict(tau1=1.0, y_scale=y_scale)
     fits = {
-        "nldp": lambda kk: P.nldp_sparse_regression(kk, data.x, data.y, p["eps"], delta, sparsity=k, **common),
-        "public": lambda kk: P.nldp_sparse_regression(
-            kk, data.x, data.y, p["eps"], delta, sparsity=k, public_x=public_x, **common
+        "nldp": lambda kk: P.nldp_topk_refit_regression(kk, data.x, data.y, p["eps"], delta, k, **common),
+        "public": lambda kk: P.nldp_topk_refit_regression(
+            kk, data.x, data.y, p["eps"], delta, k, public_x=public_x, **common
         ),
         "interactive": lambda kk: P.ldp_iht_regression(
             kk, data.x, data.y, p["eps"], delta, k, theta_norm=IHT_RADIUS, **common

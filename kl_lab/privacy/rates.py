@@ -146,21 +146,41 @@ def chi_mean(k) -> jax.Array:
 
 
 def nldp_coordinate_std(
-    n, d, eps, delta, clip_x, clip_y, theta_norm, public: bool = False, calibration: str = "analytic"
+    n,
+    d,
+    eps,
+    delta,
+    clip_x,
+    clip_y,
+    theta_norm,
+    public: bool = False,
+    calibration: str = "analytic",
+    *,
+    cov_clip=None,
+    radius=math.inf,
+    sensitivity: str = "tight",
 ):
-    """Privacy-noise std of a coordinate of ``b^ - Sigma^ theta*``: ``sqrt(s_2^2 + ||theta*||^2 s_1^2) / sqrt(n)``.
+    r"""Privacy-noise std of a coordinate of $\hat b - \hat\Sigma\theta^*$: $\sqrt{\sigma_2^2 + R^2\sigma_1^2}/\sqrt n$.
 
-    With the sensitivities and budget split of :func:`kl_lab.privacy.nldp_sparse_regression`
-    (``public=True``: only ``b^`` is private, at the full budget). To first order in the
-    aggregated noise and for a correctly selected support of size k, the hard-thresholded
-    refit's l2 error is ``chi_mean(k)`` times this (sampling noise ``O(noise_std / sqrt(n))``
-    neglected: it is ``sigma_2 / noise_std`` times smaller).
+    With the sensitivities and budget split of :mod:`kl_lab.privacy.regression`: $\sigma_2$ for
+    $\Delta_2 = 2\sqrt d\,\tau_1\tau_2$ (``clip_x``, ``clip_y``), $\sigma_1$ for
+    :func:`~kl_lab.privacy.regression.covariance_sensitivity` ``(d, cov_clip, radius, sensitivity)``
+    (``cov_clip`` defaults to ``clip_x``: the top-k variant; the paper's path has ``cov_clip = inf`` and
+    ``radius = r``); ``public=True``: only $\hat b$ is private, at the full budget. To first order in the
+    aggregated noise and for a correctly selected support of size $k$, the hard-thresholded refit's
+    $\ell_2$ error is ``chi_mean(k)`` times this (sampling noise $O(\text{noise}/\sqrt n)$ neglected).
+
+    >>> s = nldp_coordinate_std(10**6, 4, 1.0, 1e-6, 1.0, 2.0, 1.0, cov_clip=math.inf, radius=2.0)
+    >>> round(float(s), 4)
+    0.0818
     """
     e_b, d_b = (eps, delta) if public else (eps / 2, delta / 2)
     sens_xy = 2 * jnp.sqrt(jnp.asarray(d, float)) * clip_x * clip_y
     s2 = gaussian_sigma(e_b, d_b, sens_xy, calibration) ** 2
     if not public:
-        s1 = gaussian_sigma(eps / 2, delta / 2, covariance_sensitivity(int(d), clip_x), calibration)
+        cov_clip = clip_x if cov_clip is None else cov_clip
+        sens_xx = covariance_sensitivity(int(d), cov_clip, radius, sensitivity)
+        s1 = gaussian_sigma(eps / 2, delta / 2, sens_xx, calibration)
         s2 = s2 + (theta_norm * s1) ** 2
     return jnp.sqrt(s2 / float(n))
 

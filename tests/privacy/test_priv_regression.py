@@ -7,6 +7,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import scipy.integrate
+import scipy.optimize
 import scipy.stats
 
 from kl_lab import privacy as P
@@ -22,8 +24,8 @@ def noiseless(key):
 def test_eps_inf_recovers_support_at_n_2d(noiseless):
     x, y, theta = noiseless
     truth = theta != 0
-    hard = P.nldp_sparse_regression(jax.random.key(0), x, y, math.inf, 0.1, sparsity=K)
-    soft = P.nldp_sparse_regression(jax.random.key(0), x, y, math.inf, 0.1, threshold=1e-6)
+    hard = P.nldp_topk_refit_regression(jax.random.key(0), x, y, math.inf, 0.1, K)
+    soft = P.nldp_sparse_regression(jax.random.key(0), x, y, math.inf, 0.1, lam=1e-6)
     for r in (hard, soft):
         assert np.array_equal(r.support, truth)
         assert bool(r.converged)
@@ -35,7 +37,7 @@ def test_eps_inf_recovers_support_at_n_2d(noiseless):
 
 def test_nonprivate_baseline_is_thresholded_ols(key):
     x, y, _ = P.make_sparse_regression(key, 200, D, K, noise_std=0.3)
-    r = P.nonprivate_sparse_regression(x, y, threshold=0.0)
+    r = P.nonprivate_sparse_regression(x, y, lam=0.0)
     ols = np.linalg.lstsq(np.asarray(x), np.asarray(y), rcond=None)[0]
     np.testing.assert_allclose(r.theta_unthresholded, ols, rtol=1e-9)  # normal equations vs QR: cond(X) ~ 1.5
 
@@ -62,6 +64,91 @@ def test_covariance_sensitivity_bound(key):
     bound = float(P.covariance_sensitivity(d, tau))
     assert worst <= bound * (1 + 1e-12)
     assert worst >= tau**2 * d * (1 - 1e-12)  # the bound is within sqrt(1 + 1/(2d)) of the attained value
+    assert float(P.covariance_sensitivity(d, tau, kind="classic")) == pytest.approx(2 * d * tau**2, rel=1e-15)
+
+
+def test_l2_covariance_sensitivity_is_attained(key):
+    """sqrt(2) r^2 bounds ||upper(x x^T - x' x'^T)|| over the l2 ball and is attained by orthogonal x, x' on
+    its sphere; the classical 2 r^2 is the triangle inequality's (||x x^T||_F = r^2 twice)."""
+    d, r = 5, 1.3
+    iu = np.triu_indices(d)
+    rng = np.random.default_rng(1)
+
+    def ball(m):
+        z = rng.standard_normal((m, d))
+        return r * z / np.linalg.norm(z, axis=1, keepdims=True) * rng.uniform(0, 1, (m, 1)) ** (1 / d)
+
+    a, b = ball(4000), np.concatenate([ball(2000), r * np.eye(d)[np.arange(2000) % d]])
+    diffs = np.einsum("ni,nj->nij", a, a) - np.einsum("ni,nj->nij", b, b)
+    worst = np.max(np.linalg.norm(diffs[:, iu[0], iu[1]], axis=1))
+    e1, e2 = r * np.eye(d)[0], r * np.eye(d)[1]
+    attained = np.linalg.norm((np.outer(e1, e1) - np.outer(e2, e2))[iu])
+    tight = float(P.covariance_sensitivity(d, radius=r))
+    assert worst <= tight * (1 + 1e-12)
+    assert attained == pytest.approx(tight, rel=1e-14)  # the bound is attained exactly
+    assert float(P.covariance_sensitivity(d, radius=r, kind="classic")) == pytest.approx(2 * r**2, rel=1e-15)
+    # both constraints at once: the smaller bound applies
+    assert float(P.covariance_sensitivity(d, 0.1, r)) == pytest.approx(0.01 * math.sqrt(d * (d + 0.5)), rel=1e-14)
+    assert math.isinf(float(P.covariance_sensitivity(d)))
+
+
+def _delta_by_privacy_loss(sigma, eps, sens):
+    """delta(eps) of N(0, sigma^2) at sensitivity sens from the privacy-loss distribution, by quadrature:
+    L = log p(z)/p'(z) ~ N(mu, 2 mu) under p, mu = sens^2 / (2 sigma^2), and delta = E[(1 - e^(eps - L))_+]
+    (Balle & Wang 2018, Thm 5 / Dwork & Roth) -- independent of the closed form the library solves."""
+    mu = sens**2 / (2 * sigma**2)
+    sd = math.sqrt(2 * mu)
+    f = lambda t: (1 - math.exp(eps - t)) * scipy.stats.norm.pdf(t, mu, sd)  # noqa: E731
+    val, _ = scipy.integrate.quad(f, eps, mu + 40 * sd, epsabs=1e-14, epsrel=1e-10)
+    return val
+
+
+@pytest.mark.parametrize("eps", [0.3, 0.9])
+def test_both_calibrations_are_private_by_the_privacy_loss(eps):
+    delta, sens = 1e-5, 2.5
+    analytic = float(P.gaussian_sigma(eps, delta, sens, "analytic"))
+    classic = float(P.gaussian_sigma(eps, delta, sens, "classic"))
+    assert classic == pytest.approx(sens * math.sqrt(2 * math.log(1.25 / delta)) / eps, rel=1e-14)
+    # analytic: the privacy profile equals delta at the returned sigma (quadrature rel. error ~1e-8)
+    assert _delta_by_privacy_loss(analytic, eps, sens) == pytest.approx(delta, rel=1e-6)
+    assert _delta_by_privacy_loss(analytic * 0.99, eps, sens) > delta  # the smallest such sigma (to 1 %)
+    # classic: valid (eps < 1) but looser
+    assert classic > analytic and _delta_by_privacy_loss(classic, eps, sens) <= delta
+
+
+@pytest.mark.parametrize("calibration", ["analytic", "classic"])
+@pytest.mark.parametrize("sensitivity", ["tight", "classic"])
+def test_released_noise_matches_an_independent_calibration(key, calibration, sensitivity):
+    """sigma_1, sigma_2 of the estimator = Delta * c(eps/2, delta/2), with Delta written out here and c from
+    scipy: the classic formula, or the root of the analytic Gaussian condition (Balle & Wang 2018, Thm 8)."""
+    x, y, _ = P.make_sparse_regression(key, 50, 4, 1, design="rademacher")
+    eps, delta, tau1, tau2, r = 1.2, 1e-6, 1.0, 2.0, 1.7
+    fit = P.nldp_sparse_regression(
+        key, x, y, eps, delta, tau1=tau1, tau2=tau2, r=r, calibration=calibration, sensitivity=sensitivity
+    )
+    e, dl = eps / 2, delta / 2
+    if calibration == "classic":
+        c = math.sqrt(2 * math.log(1.25 / dl)) / e
+    else:
+        cond = lambda s: (  # noqa: E731
+            scipy.stats.norm.cdf(1 / (2 * s) - e * s) - math.exp(e) * scipy.stats.norm.cdf(-1 / (2 * s) - e * s) - dl
+        )
+        c = scipy.optimize.brentq(cond, 1e-3, 1e3, xtol=1e-14, rtol=1e-13)
+    d1 = (math.sqrt(2) if sensitivity == "tight" else 2.0) * r**2
+    np.testing.assert_allclose(float(fit.sigma_xx), d1 * c, rtol=1e-9)  # brentq tolerance
+    np.testing.assert_allclose(float(fit.sigma_xy), 2 * math.sqrt(4) * tau1 * tau2 * c, rtol=1e-9)
+
+
+def test_default_r_shrinks_only_rare_users(key):
+    """r = sqrt(d log n) (hypothesis): for Gaussian covariates the fraction of users shrunk is tiny, and
+    it is the chi-square tail P(chi2_d > d log n) (scipy) -- the reason it scales like sqrt(d log n)."""
+    n, d = 20_000, 6
+    x = jax.random.normal(key, (n, d))
+    r = P.default_radius(n, d)
+    shrunk = float(jnp.mean(jnp.linalg.norm(x, axis=1) > r))
+    p = scipy.stats.chi2.sf(r**2, d)
+    assert abs(shrunk - p) <= 4 * math.sqrt(p * (1 - p) / n) + 1 / n  # 4 binomial s.e. (+1 user)
+    assert p < 1e-3
 
 
 def test_aggregate_noise_has_the_per_user_law(key):
@@ -69,7 +156,7 @@ def test_aggregate_noise_has_the_per_user_law(key):
     x, y, _ = P.make_sparse_regression(key, 64, 3, 1, noise_std=0.1, design="rademacher")
 
     def stats(k, per_user):
-        common = dict(sparsity=1, clip_x=1.0, clip_y=2.0, per_user=per_user)
+        common = dict(tau1=1.0, tau2=2.0, r=1.5, per_user=per_user)  # r < sqrt(3): the l2 shrinkage acts
         r = P.nldp_sparse_regression(k, x, y, 4.0, 1e-5, **common)  # Sigma^: through its smallest eigenvalue
         b = P.nldp_sparse_regression(k, x, y, 4.0, 1e-5, public_x=x, **common)  # b^: linear image
         return r.min_eigenvalue, b.theta_unthresholded[0]
@@ -89,7 +176,7 @@ def test_private_statistics_are_unbiased(key):
         jax.vmap(
             lambda k: (
                 P.nldp_sparse_regression(
-                    k, x, y, 2.0, 1e-5, sparsity=1, clip_x=1.0, clip_y=3.0, public_x=x, per_user=True
+                    k, x, y, 2.0, 1e-5, tau1=1.0, tau2=3.0, public_x=x, per_user=True
                 ).theta_unthresholded
             )
         )
@@ -109,9 +196,12 @@ def test_private_statistics_are_unbiased(key):
 
 def test_jit_vmap_float32(key):
     x, y, theta = P.make_sparse_regression(key, 4000, 4, 1, noise_std=0.1, design="rademacher", dtype=jnp.float32)
-    f = jax.jit(jax.vmap(lambda e: P.nldp_sparse_regression(key, x, y, e, 1e-6, sparsity=1, clip_x=1.0).theta))
-    out = f(jnp.array([20.0, 50.0], jnp.float32))
-    assert out.dtype == jnp.float32 and bool(jnp.all(jnp.isfinite(out)))
+    for fit in (
+        lambda e: P.nldp_sparse_regression(key, x, y, e, 1e-6, tau1=1.0, r=2.0).theta,
+        lambda e: P.nldp_topk_refit_regression(key, x, y, e, 1e-6, 1, tau1=1.0).theta,
+    ):
+        out = jax.jit(jax.vmap(fit))(jnp.array([20.0, 50.0], jnp.float32))
+        assert out.dtype == jnp.float32 and bool(jnp.all(jnp.isfinite(out)))
 
 
 def test_rates_and_slope_fit(key):
@@ -150,7 +240,16 @@ def test_bad_inputs(key):
     with pytest.raises(ValueError, match="epsilon"):
         P.nldp_sparse_regression(key, x, y, -1.0, 1e-5)
     with pytest.raises(ValueError, match="sparsity"):
-        P.nldp_sparse_regression(key, x, y, 1.0, 1e-5, sparsity=4)
+        P.nldp_topk_refit_regression(key, x, y, 1.0, 1e-5, 4)
+    with pytest.raises(ValueError, match="r must be"):
+        P.nldp_sparse_regression(key, x, y, 1.0, 1e-5, r=-1.0)
+    with pytest.raises(ValueError, match="tau1"):
+        P.nldp_sparse_regression(key, x, y, 1.0, 1e-5, tau1=0.0)
+    with pytest.raises(ValueError, match="lam"):
+        P.nldp_sparse_regression(key, x, y, 1.0, 1e-5, lam=-0.1)
+    with pytest.raises(ValueError, match="sensitivity"):
+        P.covariance_sensitivity(3, 1.0, kind="loose")
+    assert bool(jnp.all(jnp.isnan(jax.jit(lambda r: P.nldp_sparse_regression(key, x, y, 1.0, 1e-5, r=r).theta)(-1.0))))
     with pytest.raises(ValueError, match="public_x"):
         P.nldp_sparse_regression(key, x, y, 1.0, 1e-5, public_x=jnp.ones((5, 2)))
     with pytest.raises(ValueError, match="n_iterations"):
