@@ -32,8 +32,7 @@ import scipy.stats as st
 from kl_lab import cli, experiment, plotting
 from kl_lab.asymptotics import fit_inverse_powers, richardson_limit
 from kl_lab.checks import Checks, derived, law
-from kl_lab.families import Exponential, MultivariateNormal, Normal, Poisson
-from kl_lab.families.base import ExponentialFamily
+from kl_lab.families import Exponential, MultivariateNormal, Normal, NormalKnownVariance, Poisson
 from kl_lab.pn_criterion import (
     exact_risk_exponential,
     exact_risk_normal,
@@ -68,21 +67,6 @@ class Config:
     @classmethod
     def quick(cls) -> Config:
         return cls(ns=(10, 30, 100, 300), trials=3000, cases=("exponential", "negbin_to_poisson"), mvn_dims=())
-
-
-class NormalKnownVariance(ExponentialFamily):
-    """N(theta, 1): t(x) = x, psi = theta^2 / 2 (a one-off member for this experiment; kl_lab.families base)."""
-
-    dim = 1
-
-    def sufficient_stats(self, x):
-        return jnp.asarray(x, float)[..., None]
-
-    def _psi(self, theta):
-        return 0.5 * theta[0] ** 2
-
-    def _sample(self, key, theta, shape):
-        return theta[0] + jax.random.normal(key, shape, theta.dtype)
 
 
 def _negbin_sampler(r, p):

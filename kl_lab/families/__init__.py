@@ -4,9 +4,9 @@ Every member takes a flat natural-parameter vector ``theta`` of shape ``(..., di
 ``base`` for the derived methods and each member module for its conventions.
 """
 
-from kl_lab.families.base import ExponentialFamily, NaturalFromMeanResult, newton_dual
+from kl_lab.families.base import ExponentialFamily, Family, NaturalFromMeanResult, newton_dual, safe_dot
 from kl_lab.families.circular import VonMises, log_i0, log_i0_from_square
-from kl_lab.families.continuous import Beta, Exponential, Gamma, Normal
+from kl_lab.families.continuous import Beta, Exponential, Gamma, Normal, NormalKnownVariance
 from kl_lab.families.discrete import (
     Bernoulli,
     Binomial,
@@ -16,11 +16,15 @@ from kl_lab.families.discrete import (
     poisson_expected_log_factorial,
 )
 from kl_lab.families.finite import FiniteExponentialFamily, grid_edges, ising_grid
-from kl_lab.families.multivariate import Dirichlet, MultivariateNormal
+from kl_lab.families.multivariate import Dirichlet, MultivariateNormal, Wishart
+from kl_lab.families.non_exponential import Cauchy, NonExponentialFamily, StudentT, Uniform
 from kl_lab.families.numerical import HistogramLaw, QuadratureFamily, gauss_legendre, histogram_law, polynomial_family
+from kl_lab.families.univariate import HalfNormal, InverseGamma, Laplace, LogNormal, Pareto, Weibull
 
 __all__ = [
     "ExponentialFamily",
+    "Family",
+    "safe_dot",
     "NaturalFromMeanResult",
     "newton_dual",
     "Bernoulli",
@@ -32,9 +36,21 @@ __all__ = [
     "Gamma",
     "Beta",
     "Normal",
+    "NormalKnownVariance",
     "VonMises",
+    "Laplace",
+    "LogNormal",
+    "HalfNormal",
+    "InverseGamma",
+    "Pareto",
+    "Weibull",
+    "NonExponentialFamily",
+    "Uniform",
+    "StudentT",
+    "Cauchy",
     "Dirichlet",
     "MultivariateNormal",
+    "Wishart",
     "FiniteExponentialFamily",
     "HistogramLaw",
     "QuadratureFamily",

@@ -45,7 +45,7 @@ import numpy as np
 from kl_lab.families.validation import require_in_range, require_not_nan
 from kl_lab.numerics import as_float_array, compute_dtype, is_concrete, poison, require
 
-__all__ = ["ExponentialFamily", "NaturalFromMeanResult", "newton_dual"]
+__all__ = ["Family", "ExponentialFamily", "NaturalFromMeanResult", "newton_dual", "safe_dot"]
 
 
 class NaturalFromMeanResult(NamedTuple):
@@ -151,24 +151,40 @@ def newton_dual(fun, grad_hess, in_domain, x0, *, tol, max_iter: int = 100):
     return x, res <= tol, it, res
 
 
-class ExponentialFamily:
-    """Base class: see the module docstring. Subclasses set ``dim``, ``event_shape``, ``domain``."""
+def safe_dot(a: jax.Array, b: jax.Array) -> jax.Array:
+    r"""$\sum_i a_i b_i$ over the last axis with the measure-theory convention $0 \cdot (\pm\infty) = 0$.
+
+    Used where a statistic or a mean that is exactly 0 meets an infinite natural parameter (the degenerate
+    members Bernoulli $p \in \{0, 1\}$, Poisson rate 0). Elsewhere it equals ``jnp.dot``; its gradient is the
+    ordinary one wherever the product is finite.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> float(safe_dot(jnp.array([0.0, 2.0]), jnp.array([-jnp.inf, 3.0])))
+      6.0
+    """
+    return jnp.sum(jnp.where((a == 0) | (b == 0), 0.0, a * b), axis=-1)
+
+
+class Family:
+    r"""What every parametric family shares, exponential or not: a flat parameter vector ``theta`` of length
+    ``dim`` (shape ``(..., dim)``), its validation under the one bad-value policy, batching, sampling and the
+    support. Members supply ``_in_domain``, ``_sample``, ``_in_support`` and, for the generic divergences of
+    :mod:`kl_lab.divergences.cross_family`, ``support`` (the closed hull $[a, b]$ of the support of a
+    univariate law, ends possibly infinite) and ``quadrature_frame`` (a centre and a width: where the mass
+    is and how wide it is). ``discrete`` marks laws on the integers.
+
+    ``extended_domain = True`` lets a member accept infinite natural parameters that its ``_in_domain``
+    admits (the degenerate laws Bernoulli $p \in \{0, 1\}$, Poisson rate 0): only NaN is then invalid
+    by itself.
+    """
 
     dim: int = 1
     event_shape: tuple[int, ...] = ()
-    domain: str = "R^dim"  #: human-readable natural parameter space, used in error messages
-
-    # ---------------------------------------------------------------- member hooks
-    def sufficient_stats(self, x: jax.Array) -> jax.Array:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def log_base_measure(self, x: jax.Array) -> jax.Array:
-        """``log h(x)``; default 0 (members with a nontrivial base measure override)."""
-        x = as_float_array(x, "x")
-        return jnp.zeros(jnp.shape(x)[: jnp.ndim(x) - len(self.event_shape)], x.dtype)
-
-    def _psi(self, theta: jax.Array) -> jax.Array:  # pragma: no cover - abstract
-        raise NotImplementedError
+    domain: str = "R^dim"  #: human-readable parameter space, used in error messages
+    discrete: bool = False  #: a law on the integers (counting measure); else Lebesgue measure
+    extended_domain: bool = False  #: infinite parameters allowed where ``_in_domain`` says so
+    space_name: str = "parameter space"  #: how error messages name the space of ``theta``
 
     def _in_domain(self, theta: jax.Array) -> jax.Array:
         return jnp.all(jnp.isfinite(theta))
@@ -176,18 +192,67 @@ class ExponentialFamily:
     def _interior_point(self, dtype) -> jax.Array:
         return jnp.zeros((self.dim,), dtype)
 
-    def _initial_theta(self, eta: jax.Array) -> jax.Array:
-        """Starting point of the Newton inverse mean map (members may give a better guess)."""
-        return self._interior_point(eta.dtype)
-
-    def _expected_log_base_measure(self, theta: jax.Array) -> jax.Array:
-        return jnp.zeros((), theta.dtype)
-
     def _sample(self, key, theta, shape):  # pragma: no cover - abstract
         raise NotImplementedError
 
     def _in_support(self, x: jax.Array) -> jax.Array:
         return jnp.ones(jnp.shape(x)[: jnp.ndim(x) - len(self.event_shape)], bool)
+
+    def _support(self, theta: jax.Array) -> tuple[jax.Array, jax.Array]:
+        inf = jnp.asarray(jnp.inf, theta.dtype)
+        return -inf, inf
+
+    def _frame(self, theta: jax.Array) -> tuple[jax.Array, jax.Array]:  # pragma: no cover - abstract
+        raise NotImplementedError(f"{type(self).__name__} has no quadrature frame")
+
+    def support(self, theta: jax.Array) -> tuple[jax.Array, jax.Array]:
+        r"""Ends $(a, b)$ of the closed hull of the support of a univariate law, each of shape ``theta.shape[:-1]``.
+
+        Example:
+          >>> from kl_lab.families import Beta
+          >>> [float(v) for v in Beta().support(Beta().from_params(2.0, 3.0))]
+          [0.0, 1.0]
+        """
+        return self._jmap("support", self._support, self._theta(theta), core=(1,))
+
+    def quadrature_frame(self, theta: jax.Array) -> tuple[jax.Array, jax.Array]:
+        r"""A centre $c$ (inside the support's hull; the mode or median where there is a kink) and a width $w > 0$
+        (the scale of the bulk), each of shape ``theta.shape[:-1]``: the change of variables of the generic
+        quadrature is built from them. Univariate continuous members only.
+
+        Example:
+          >>> from kl_lab.families import Normal
+          >>> [round(float(v), 6) for v in Normal().quadrature_frame(Normal().from_params(1.0, 2.0))]
+          [1.0, 2.0]
+        """
+        return self._jmap("frame", self._frame, self._theta(theta), core=(1,))
+
+    def check_theta(self, theta: Any, name: str = "theta") -> jax.Array:
+        """``theta`` as a floating array after the parameter checks (eager ``ValueError`` naming ``name``; NaN rows
+        under ``jit``).
+
+        Example:
+          >>> from kl_lab.families import Exponential
+          >>> Exponential().check_theta([-2.0]).shape
+          (1,)
+        """
+        return self._theta(theta, name)
+
+    def _identity(self):
+        state = tuple(sorted((k, v) for k, v in vars(self).items() if not k.startswith("_")))
+        if all(isinstance(v, (int, float, str, bool, type(None))) for _, v in state):
+            return type(self), state
+        return type(self), id(self)
+
+    def __eq__(self, other):
+        """Equal when of the same class with equal fixed (constructor) quantities, e.g. ``Laplace(0.0)``."""
+        return isinstance(other, Family) and self._identity() == other._identity()
+
+    def __hash__(self):
+        return hash(self._identity())
+
+    def _finite_rows(self, theta):
+        return ~jnp.isnan(theta) if self.extended_domain else jnp.isfinite(theta)
 
     @property
     def _jit_cache(self) -> dict:
@@ -218,18 +283,19 @@ class ExponentialFamily:
         if not check_domain:
             require_not_nan(theta, name)  # eager raise / checked; under jit NaN rows propagate by themselves
             return theta
-        msg = f"{name} must lie in the natural parameter space of {type(self).__name__} ({self.domain}) and be finite"
+        fin = "" if self.extended_domain else " and be finite"
+        msg = f"{name} must lie in the {self.space_name} of {type(self).__name__} ({self.domain}){fin}"
         if is_concrete(theta):
             try:  # concrete input inside someone else's trace: evaluate eagerly, or skip if impossible
                 with jax.ensure_compile_time_eval():
                     ok = np.asarray(self._jmap("in_domain", self._in_domain, theta, core=(1,)))
-                    ok = ok & np.all(np.isfinite(np.asarray(theta, dtype=float)), axis=-1)
+                    ok = ok & np.all(np.asarray(self._finite_rows(theta)), axis=-1)
             except (jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError):  # pragma: no cover
                 return theta
             if not np.all(ok):
                 raise ValueError(f"{msg}; {int(np.size(ok) - np.sum(ok))} of {np.size(ok)} rows are not")
             return theta
-        rows = self._jmap("in_domain", self._in_domain, theta, core=(1,)) & jnp.all(jnp.isfinite(theta), axis=-1)
+        rows = self._jmap("in_domain", self._in_domain, theta, core=(1,)) & jnp.all(self._finite_rows(theta), axis=-1)
         require(rows, msg)
         return jnp.where(rows[..., None], theta, jnp.asarray(jnp.nan, theta.dtype))
 
@@ -249,11 +315,66 @@ class ExponentialFamily:
         ok = require(rows, f"{name} must be finite (mean parameters); got {{value}}", value=eta)
         return eta if is_concrete(ok) else jnp.where(rows[..., None], eta, jnp.asarray(jnp.nan, eta.dtype))
 
-    # ---------------------------------------------------------------- derived quantities
     def in_domain(self, theta: jax.Array) -> jax.Array:
-        """Boolean mask: is ``theta`` in the natural parameter space (psi finite)?"""
+        """Boolean mask: is ``theta`` in the natural parameter space (for an exponential family: psi finite)?"""
         return self._jmap("in_domain", self._in_domain, self._theta(theta, check_domain=False), core=(1,))
 
+    def _support_point(self, dtype):
+        return jnp.zeros(self.event_shape, dtype)
+
+    def _log_density(self, x, theta):
+        """``log p_theta(x)`` at one support point ``x`` and one ``theta`` (0 * inf = 0: degenerate members)."""
+        return safe_dot(self.sufficient_stats(x), theta) + self.log_base_measure(x) - self._psi(theta)
+
+    def sample(self, key: jax.Array, theta: jax.Array, shape: tuple[int, ...] = ()) -> jax.Array:
+        """Draw samples: output shape ``shape + theta.shape[:-1] + event_shape``."""
+        theta = self._theta(theta)
+        shape = tuple(shape)
+        batch = theta.shape[:-1]
+        flat = theta.reshape(-1, self.dim)
+        keys = jax.random.split(key, flat.shape[0])
+        name = f"sample_{shape}"
+        fn = self._jit_cache.get(name)
+        if fn is None:
+            fn = self._jit_cache[name] = jax.jit(jax.vmap(nan_propagating(lambda k, th: self._sample(k, th, shape))))
+        out = fn(keys, flat)  # (B, *shape, *event)
+        out = jnp.moveaxis(out, 0, len(shape))
+        return out.reshape(shape + batch + self.event_shape)
+
+    def to_numpyro(self, theta: jax.Array):
+        """The equivalent ``numpyro.distributions`` object (``NotImplementedError`` where none exists)."""
+        raise NotImplementedError(f"{type(self).__name__} has no numpyro equivalent")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(dim={self.dim})"
+
+
+class ExponentialFamily(Family):
+    """Base class of the exponential families: see the module docstring. Subclasses set ``dim``, ``event_shape``,
+    ``domain`` and supply ``sufficient_stats``, ``_psi`` and the hooks of :class:`Family`."""
+
+    space_name = "natural parameter space"
+
+    # ---------------------------------------------------------------- member hooks
+    def sufficient_stats(self, x: jax.Array) -> jax.Array:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def log_base_measure(self, x: jax.Array) -> jax.Array:
+        """``log h(x)``; default 0 (members with a nontrivial base measure override)."""
+        x = as_float_array(x, "x")
+        return jnp.zeros(jnp.shape(x)[: jnp.ndim(x) - len(self.event_shape)], x.dtype)
+
+    def _psi(self, theta: jax.Array) -> jax.Array:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _initial_theta(self, eta: jax.Array) -> jax.Array:
+        """Starting point of the Newton inverse mean map (members may give a better guess)."""
+        return self._interior_point(eta.dtype)
+
+    def _expected_log_base_measure(self, theta: jax.Array) -> jax.Array:
+        return jnp.zeros((), theta.dtype)
+
+    # ---------------------------------------------------------------- derived quantities
     def log_partition(self, theta: jax.Array) -> jax.Array:
         """``psi(theta)``; ``+inf`` outside the natural parameter space (gradient there: zero)."""
         theta = self._theta(theta, check_domain=False)
@@ -347,7 +468,7 @@ class ExponentialFamily:
         return -jnp.expm1(-self.bhattacharyya(theta_p, theta_q))
 
     def _entropy(self, theta):
-        return self._psi(theta) - jnp.dot(theta, self._mean(theta)) - self._expected_log_base_measure(theta)
+        return self._psi(theta) - safe_dot(theta, self._mean(theta)) - self._expected_log_base_measure(theta)
 
     def entropy(self, theta: jax.Array) -> jax.Array:
         """Shannon entropy (nats; differential for continuous members): ``psi - <theta, eta> - E[log h]``."""
@@ -371,28 +492,9 @@ class ExponentialFamily:
         def one(xx, th):
             ins = self._in_support(xx)
             xs = jnp.where(ins, xx, self._support_point(xx.dtype))
-            val = jnp.dot(self.sufficient_stats(xs), th) + self.log_base_measure(xs) - self._psi(th)
-            return jnp.where(ins, val, -jnp.inf)
+            return jnp.where(ins, self._log_density(xs, th), -jnp.inf)
 
         return self._jmap("log_prob", one, x, theta, core=(er, 1))
-
-    def _support_point(self, dtype):
-        return jnp.zeros(self.event_shape, dtype)
-
-    def sample(self, key: jax.Array, theta: jax.Array, shape: tuple[int, ...] = ()) -> jax.Array:
-        """Draw samples: output shape ``shape + theta.shape[:-1] + event_shape``."""
-        theta = self._theta(theta)
-        shape = tuple(shape)
-        batch = theta.shape[:-1]
-        flat = theta.reshape(-1, self.dim)
-        keys = jax.random.split(key, flat.shape[0])
-        name = f"sample_{shape}"
-        fn = self._jit_cache.get(name)
-        if fn is None:
-            fn = self._jit_cache[name] = jax.jit(jax.vmap(nan_propagating(lambda k, th: self._sample(k, th, shape))))
-        out = fn(keys, flat)  # (B, *shape, *event)
-        out = jnp.moveaxis(out, 0, len(shape))
-        return out.reshape(shape + batch + self.event_shape)
 
     # ---------------------------------------------------------------- inverse mean map
     def _mean_tolerance(self, eta):
@@ -431,16 +533,9 @@ class ExponentialFamily:
 
     def _closed_form_result(self, eta: jax.Array, theta: jax.Array) -> NaturalFromMeanResult:
         """Wrap a closed-form inverse: residual recomputed through the mean map, iterations 0."""
-        ok = self._jmap("in_domain", self._in_domain, theta, core=(1,)) & jnp.all(jnp.isfinite(theta), axis=-1)
+        ok = self._jmap("in_domain", self._in_domain, theta, core=(1,)) & jnp.all(self._finite_rows(theta), axis=-1)
         safe = jnp.where(ok[..., None], theta, self._interior_point(theta.dtype))
         res = jnp.where(ok, jnp.max(jnp.abs(self._jmap("mean", self._mean, safe, core=(1,)) - eta), axis=-1), jnp.inf)
         tol = self._jmap("mean_tol", self._mean_tolerance, eta, core=(1,))
         res = jnp.where(jnp.any(jnp.isnan(eta), axis=-1), jnp.nan, res)  # an invalid (NaN) eta: no residual
         return NaturalFromMeanResult(theta, ok & (res <= tol), jnp.zeros(ok.shape, jnp.int32), res)
-
-    def to_numpyro(self, theta: jax.Array):
-        """The equivalent ``numpyro.distributions`` object (``NotImplementedError`` where none exists)."""
-        raise NotImplementedError(f"{type(self).__name__} has no numpyro equivalent")
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(dim={self.dim})"

@@ -1,4 +1,4 @@
-"""Univariate continuous members: Exponential, Gamma, Beta, Normal.
+"""Univariate continuous members: Exponential, Gamma, Beta, Normal, NormalKnownVariance.
 
 =============  =====================  ==========================  ====================================  =============
 member         t(x)                   theta                       psi(theta)                            log h(x)
@@ -8,6 +8,8 @@ Gamma          (log x, x), x > 0      (shape - 1, -rate)          lgamma(t0+1) -
 Beta           (log x, log(1-x))      (a - 1, b - 1)              lbeta(t0 + 1, t1 + 1)                 0
 Normal         (x, x^2)               (mu/s^2, -1/(2 s^2))        -t0^2/(4 t1) - log(-2 t1)/2           -log(2 pi)/2
 =============  =====================  ==========================  ====================================  =============
+
+NormalKnownVariance(s^2): t(x) = x, theta = mu / s^2, psi = s^2 theta^2 / 2, log h = log N(x; 0, s^2).
 
 Gamma and Beta have no closed-form inverse mean map (digamma inversion): they use the
 generic Newton solve, started from Minka's (2002) approximation for Gamma.
@@ -25,7 +27,26 @@ from kl_lab.families.base import ExponentialFamily
 from kl_lab.families.validation import positive, require_finite, validated
 from kl_lab.numerics import as_float_array, log_beta
 
-__all__ = ["Exponential", "Gamma", "Beta", "Normal"]
+__all__ = ["PositiveSupport", "Exponential", "Gamma", "Beta", "GaussianPsi", "Normal", "NormalKnownVariance"]
+
+
+class PositiveSupport:
+    """Mixin for members on ``x > 0``: support test, a support point and the hull ``[0, inf)``.
+
+    Example:
+      >>> from kl_lab.families import Gamma
+      >>> [float(v) for v in Gamma().support(Gamma().from_params(2.0, 1.0))]
+      [0.0, inf]
+    """
+
+    def _in_support(self, x):
+        return x > 0
+
+    def _support_point(self, dtype):
+        return jnp.ones((), dtype)
+
+    def _support(self, theta):
+        return jnp.zeros((), theta.dtype), jnp.asarray(jnp.inf, theta.dtype)
 
 
 class Exponential(ExponentialFamily):
@@ -39,6 +60,12 @@ class Exponential(ExponentialFamily):
 
     def _in_support(self, x):
         return x >= 0
+
+    def _support(self, theta):
+        return jnp.zeros((), theta.dtype), jnp.asarray(jnp.inf, theta.dtype)
+
+    def _frame(self, theta):
+        return jnp.zeros((), theta.dtype), -1 / theta[0]
 
     def _in_domain(self, theta):
         return theta[0] < 0
@@ -72,7 +99,7 @@ class Exponential(ExponentialFamily):
         return dist.Exponential(-self._theta(theta)[..., 0])
 
 
-class Gamma(ExponentialFamily):
+class Gamma(PositiveSupport, ExponentialFamily):
     """Gamma(shape k, rate b), density ``b^k x^(k-1) e^(-b x) / Gamma(k)``: ``theta = (k - 1, -b)``."""
 
     dim = 2
@@ -82,11 +109,9 @@ class Gamma(ExponentialFamily):
         x = as_float_array(x, "x")
         return jnp.stack([jnp.log(x), x], axis=-1)
 
-    def _in_support(self, x):
-        return x > 0
-
-    def _support_point(self, dtype):
-        return jnp.ones((), dtype)
+    def _frame(self, theta):
+        k, b = theta[0] + 1, -theta[1]
+        return k / b, jnp.sqrt(k) / b
 
     def _in_domain(self, theta):
         return (theta[0] > -1) & (theta[1] < 0)
@@ -144,6 +169,13 @@ class Beta(ExponentialFamily):
     def _support_point(self, dtype):
         return jnp.full((), 0.5, dtype)
 
+    def _support(self, theta):
+        return jnp.zeros((), theta.dtype), jnp.ones((), theta.dtype)
+
+    def _frame(self, theta):
+        a, b = theta[0] + 1, theta[1] + 1
+        return a / (a + b), jnp.sqrt(a * b / (a + b + 1)) / (a + b)
+
     def _in_domain(self, theta):
         return jnp.all(theta > -1)
 
@@ -169,24 +201,21 @@ class Beta(ExponentialFamily):
         return dist.Beta(theta[..., 0] + 1, theta[..., 1] + 1)
 
 
-class Normal(ExponentialFamily):
-    """Normal(mu, sigma^2), both unknown: ``t(x) = (x, x^2)``, ``theta = (mu / s^2, -1 / (2 s^2))``.
+class GaussianPsi(ExponentialFamily):
+    r"""The Gaussian log-partition on $\theta = (\mu/\sigma^2, -1/(2\sigma^2))$, shared by :class:`Normal`
+    ($t(x) = (x, x^2)$) and :class:`kl_lab.families.LogNormal` ($t(x) = (\log x, \log^2 x)$):
+    $\psi(\theta) = -\theta_0^2/(4\theta_1) - \tfrac12\log(-2\theta_1)$, mean $(\mu, \mu^2 + \sigma^2)$, the closed-form
+    KL and inverse mean map (both laws have them, as KL is invariant under $x \mapsto \log x$). Members add
+    the statistic, base measure, entropy and sampler. Not a family by itself (no statistic).
 
-    ``mean = (mu, mu^2 + s^2)``; ``log h = -log(2 pi) / 2``.
+    Example:
+      >>> from kl_lab.families import Normal
+      >>> [round(float(v), 6) for v in Normal().to_params(Normal().from_params(1.0, 2.0))]
+      [1.0, 4.0]
     """
 
     dim = 2
     domain = "theta[1] < 0"
-
-    def sufficient_stats(self, x):
-        x = as_float_array(x, "x")
-        return jnp.stack([x, x * x], axis=-1)
-
-    def log_base_measure(self, x):
-        return jnp.full(jnp.shape(x), -0.5 * math.log(2 * math.pi), as_float_array(x, "x").dtype)
-
-    def _expected_log_base_measure(self, theta):
-        return jnp.full((), -0.5 * math.log(2 * math.pi), theta.dtype)
 
     def _in_domain(self, theta):
         return theta[1] < 0
@@ -208,9 +237,6 @@ class Normal(ExponentialFamily):
         # Cov(x, x^2) for N(mu, var): Var x = v, Cov = 2 mu v, Var x^2 = 2 v^2 + 4 mu^2 v
         return jnp.array([[var, 2 * mu * var], [2 * mu * var, 2 * var**2 + 4 * mu**2 * var]])
 
-    def _entropy(self, theta):
-        return 0.5 * jnp.log(2 * math.pi * math.e * (-0.5 / theta[1]))
-
     def kl(self, theta_p, theta_q):
         """Closed form ``log(s_q/s_p) + (s_p^2 + (mu_p - mu_q)^2) / (2 s_q^2) - 1/2``."""
         mp, vp = self.to_params(self._theta(theta_p, "theta_p"))
@@ -223,10 +249,6 @@ class Normal(ExponentialFamily):
         var = eta[..., 1] - eta[..., 0] ** 2
         return self._closed_form_result(eta, jnp.stack([eta[..., 0] / var, -0.5 / var], axis=-1))
 
-    def _sample(self, key, theta, shape):
-        mu, var = self.to_params(theta)
-        return mu + jnp.sqrt(var) * jax.random.normal(key, shape, theta.dtype)
-
     @validated(loc=require_finite, scale=positive())
     def from_params(self, loc, scale):
         """``theta`` from location ``loc`` and standard deviation ``scale``."""
@@ -238,8 +260,100 @@ class Normal(ExponentialFamily):
         var = -0.5 / theta[..., 1]
         return theta[..., 0] * var, var
 
+
+class Normal(GaussianPsi):
+    """Normal(mu, sigma^2), both unknown: ``t(x) = (x, x^2)``, ``theta = (mu / s^2, -1 / (2 s^2))``.
+
+    ``mean = (mu, mu^2 + s^2)``; ``log h = -log(2 pi) / 2``.
+    """
+
+    def sufficient_stats(self, x):
+        x = as_float_array(x, "x")
+        return jnp.stack([x, x * x], axis=-1)
+
+    def log_base_measure(self, x):
+        return jnp.full(jnp.shape(x), -0.5 * math.log(2 * math.pi), as_float_array(x, "x").dtype)
+
+    def _expected_log_base_measure(self, theta):
+        return jnp.full((), -0.5 * math.log(2 * math.pi), theta.dtype)
+
+    def _frame(self, theta):
+        mu, var = self.to_params(theta)
+        return mu, jnp.sqrt(var)
+
+    def _entropy(self, theta):
+        return 0.5 * jnp.log(2 * math.pi * math.e * (-0.5 / theta[1]))
+
+    def _sample(self, key, theta, shape):
+        mu, var = self.to_params(theta)
+        return mu + jnp.sqrt(var) * jax.random.normal(key, shape, theta.dtype)
+
     def to_numpyro(self, theta):
         import numpyro.distributions as dist
 
         mu, var = self.to_params(self._theta(theta))
         return dist.Normal(mu, jnp.sqrt(var))
+
+
+class NormalKnownVariance(ExponentialFamily):
+    r"""Normal(mu, s^2) with the variance fixed: ``t(x) = x``, ``theta = mu / s^2``.
+
+    $$p_\theta(x) = \exp\big(\theta x - \tfrac{s^2\theta^2}{2}\big)\,
+    \frac{e^{-x^2/(2 s^2)}}{\sqrt{2\pi s^2}},\qquad \psi(\theta) = \frac{s^2 \theta^2}{2},$$
+
+    so ``mean = s^2 theta = mu``, ``fisher = s^2``, every higher cumulant of ``t`` is 0 and
+    ``KL(p || q) = s^2 (theta_p - theta_q)^2 / 2 = (mu_p - mu_q)^2 / (2 s^2)`` (the Bregman divergence of
+    $\psi$). The one-parameter model of the p-n risk expansion (Sheena 2021, arXiv:2105.08947v5, Sec. 2),
+    whose MLE risk is exactly ``1/(2n)``. ``variance`` must be a positive finite float (``ValueError``).
+
+    Example:
+      >>> from kl_lab.families import NormalKnownVariance
+      >>> fam = NormalKnownVariance(variance=4.0)
+      >>> theta_p, theta_q = fam.from_params(1.0), fam.from_params(3.0)
+      >>> round(float(fam.kl(theta_p, theta_q)), 6)   # (1 - 3)^2 / (2 * 4)
+      0.5
+    """
+
+    dim = 1
+
+    def __init__(self, variance: float = 1.0):
+        if not isinstance(variance, (int, float)) or not (0 < variance < math.inf):
+            raise ValueError(f"variance must be a positive finite float; got {variance!r}")
+        self.variance = float(variance)
+
+    def sufficient_stats(self, x):
+        return as_float_array(x, "x")[..., None]
+
+    def log_base_measure(self, x):
+        x = as_float_array(x, "x")
+        return -0.5 * x * x / self.variance - 0.5 * math.log(2 * math.pi * self.variance)
+
+    def _expected_log_base_measure(self, theta):
+        mu = self.variance * theta[0]
+        return -0.5 * (mu * mu / self.variance + 1) - 0.5 * math.log(2 * math.pi * self.variance)
+
+    def _frame(self, theta):
+        return self.variance * theta[0], jnp.asarray(math.sqrt(self.variance), theta.dtype)
+
+    def _psi(self, theta):
+        return 0.5 * self.variance * theta[0] ** 2
+
+    def natural_from_mean(self, eta, **kw):
+        eta = self._eta(eta)
+        return self._closed_form_result(eta, eta / self.variance)
+
+    def _sample(self, key, theta, shape):
+        return self.variance * theta[0] + math.sqrt(self.variance) * jax.random.normal(key, shape, theta.dtype)
+
+    @validated(loc=require_finite)
+    def from_params(self, loc):
+        """``theta = loc / variance`` from the mean ``loc``."""
+        return as_float_array(loc, "loc")[..., None] / self.variance
+
+    def to_numpyro(self, theta):
+        import numpyro.distributions as dist
+
+        return dist.Normal(self.variance * self._theta(theta)[..., 0], math.sqrt(self.variance))
+
+    def __repr__(self):
+        return f"NormalKnownVariance(variance={self.variance:g})"

@@ -21,10 +21,10 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.special import gammaln
+from jax.scipy.special import gammaln, xlogy
 
 from kl_lab.families.base import ExponentialFamily
-from kl_lab.families.validation import in_range, positive, validated
+from kl_lab.families.validation import in_range, positive, require_in_range, validated
 from kl_lab.numerics import as_float_array, log1mexp, logsumexp
 
 __all__ = ["Bernoulli", "Binomial", "Categorical", "Poisson", "Geometric", "poisson_expected_log_factorial"]
@@ -34,10 +34,52 @@ def _is_int(x):
     return x == jnp.floor(x)
 
 
+def _safe_mul(a, b):
+    """``a * b`` with ``0 * (+-inf) = 0``."""
+    return jnp.where(a == 0, 0.0, a * b)
+
+
+def _bernoulli_kl(tp, tq):
+    # sum over x in {0, 1} of p_x (log p_x - log q_x); log p_1 = -softplus(-theta), log p_0 = -softplus(theta)
+    lp = jnp.stack([-jax.nn.softplus(tp[0]), -jax.nn.softplus(-tp[0])])
+    lq = jnp.stack([-jax.nn.softplus(tq[0]), -jax.nn.softplus(-tq[0])])
+    p = jnp.stack([jax.nn.sigmoid(-tp[0]), jax.nn.sigmoid(tp[0])])
+    return jnp.maximum(jnp.sum(_safe_mul(p, lp - lq)), 0.0)
+
+
+def _bernoulli_renyi(tp, tq, a):
+    lp = jnp.stack([-jax.nn.softplus(tp[0]), -jax.nn.softplus(-tp[0])])
+    lq = jnp.stack([-jax.nn.softplus(tq[0]), -jax.nn.softplus(-tq[0])])
+    one_ = a == 1
+    a_safe = jnp.where(one_, 0.5, a)
+    terms = jnp.where(lp == -jnp.inf, -jnp.inf, a_safe * lp + _safe_mul(1 - a_safe, lq))
+    val = jnp.maximum(logsumexp(terms) / (a_safe - 1), 0.0)
+    return jnp.where(one_, _bernoulli_kl(tp, tq), val)
+
+
 class Bernoulli(ExponentialFamily):
-    """Bernoulli(p): ``theta = logit p``; ``mean = p``, ``fisher = p (1 - p)``."""
+    r"""Bernoulli(p): ``theta = logit p``; ``mean = p``, ``fisher = p (1 - p)``.
+
+    The degenerate laws are members: ``theta = +inf`` is the point mass at 1 ($p = 1$), ``-inf`` at 0
+    (``from_params(1.0)``, ``from_params(0.0)``). KL, Rényi and entropy are computed from
+    $\log p_1 = -\mathrm{softplus}(-\theta)$ and $\log p_0 = -\mathrm{softplus}(\theta)$ with $0 \log 0 = 0$:
+    $$\mathrm{KL}(p \| q) = \sum_{x \in \{0,1\}} p_x (\log p_x - \log q_x),$$
+    which is $+\infty$ when $q$ puts no mass where $p$ does and 0 between equal point masses; entropy 0 at
+    the point masses.
+
+    Example:
+      >>> from kl_lab.families import Bernoulli
+      >>> fam = Bernoulli()
+      >>> float(fam.kl(fam.from_params(0.5), fam.from_params(1.0)))   # q = point mass at 1
+      inf
+      >>> round(float(fam.kl(fam.from_params(1.0), fam.from_params(0.5))), 6)   # log 2
+      0.693147
+    """
 
     dim = 1
+    discrete = True
+    extended_domain = True
+    domain = "theta = logit p in [-inf, +inf]"
 
     def sufficient_stats(self, x):
         return as_float_array(x, "x")[..., None]
@@ -45,15 +87,45 @@ class Bernoulli(ExponentialFamily):
     def _in_support(self, x):
         return (x == 0) | (x == 1)
 
+    def _support(self, theta):
+        return jnp.zeros((), theta.dtype), jnp.ones((), theta.dtype)
+
+    def _in_domain(self, theta):
+        return ~jnp.isnan(theta[0])
+
     def _psi(self, theta):
         return jax.nn.softplus(theta[0])
+
+    def _log_density(self, x, theta):
+        return jnp.where(x == 1, -jax.nn.softplus(-theta[0]), -jax.nn.softplus(theta[0]))
 
     def _mean(self, theta):
         return jax.nn.sigmoid(theta)
 
     def _fisher(self, theta):
-        p = jax.nn.sigmoid(theta)
-        return (p * (1 - p))[:, None]
+        return (jax.nn.sigmoid(theta) * jax.nn.sigmoid(-theta))[:, None]
+
+    def _entropy(self, theta):
+        p1, p0 = jax.nn.sigmoid(theta[0]), jax.nn.sigmoid(-theta[0])
+        return _safe_mul(p1, jax.nn.softplus(-theta[0])) + _safe_mul(p0, jax.nn.softplus(theta[0]))
+
+    def kl(self, theta_p, theta_q):
+        r"""$\sum_x p_x(\log p_x - \log q_x)$ in log-sigmoid form (class docstring; $+\infty$ allowed)."""
+        tp, tq = self._theta(theta_p, "theta_p"), self._theta(theta_q, "theta_q")
+        return self._jmap("kl", _bernoulli_kl, tp, tq, core=(1, 1))
+
+    def renyi(self, theta_p, theta_q, alpha):
+        r"""$\frac{1}{\alpha - 1}\log\sum_x p_x^\alpha q_x^{1-\alpha}$ (terms with $p_x = 0$ dropped), $\alpha > 0$."""
+        ok = require_in_range(alpha, "alpha", 0.0, np.inf, low_inclusive=False, high_inclusive=False)
+        tp, tq = self._theta(theta_p, "theta_p"), self._theta(theta_q, "theta_q")
+        a = jnp.where(ok, jnp.asarray(alpha, tp.dtype), jnp.nan)
+        if jnp.ndim(a) != 0:
+            raise ValueError(f"alpha must be a scalar; got shape {jnp.shape(a)}")
+        return self._jmap("renyi", _bernoulli_renyi, tp, tq, a, core=(1, 1, 0))
+
+    def bhattacharyya(self, theta_p, theta_q):
+        r"""$-\log\sum_x \sqrt{p_x q_x}$ = Rényi(1/2) / 2."""
+        return 0.5 * self.renyi(theta_p, theta_q, 0.5)
 
     def natural_from_mean(self, eta, **kw):
         eta = self._eta(eta)
@@ -62,9 +134,9 @@ class Bernoulli(ExponentialFamily):
     def _sample(self, key, theta, shape):
         return jax.random.bernoulli(key, jax.nn.sigmoid(theta[0]), shape).astype(theta.dtype)
 
-    @validated(p=in_range(0.0, 1.0, low_inclusive=False, high_inclusive=False))
+    @validated(p=in_range(0.0, 1.0))
     def from_params(self, p):
-        """``theta`` from the success probability ``p``."""
+        """``theta = logit p`` from the success probability ``p`` in [0, 1] (0 and 1: ``-inf``, ``+inf``)."""
         p = as_float_array(p, "p")
         return (jnp.log(p) - jnp.log1p(-p))[..., None]
 
@@ -78,6 +150,7 @@ class Binomial(ExponentialFamily):
     """Binomial(trials, p) with a fixed number of trials: ``theta = logit p``, ``log h = log C(n, x)``."""
 
     dim = 1
+    discrete = True
 
     def __init__(self, trials: int):
         if not isinstance(trials, (int, np.integer)) or trials < 1:
@@ -94,6 +167,9 @@ class Binomial(ExponentialFamily):
 
     def _in_support(self, x):
         return _is_int(x) & (x >= 0) & (x <= self.trials)
+
+    def _support(self, theta):
+        return jnp.zeros((), theta.dtype), jnp.asarray(self.trials, theta.dtype)
 
     def _psi(self, theta):
         return self.trials * jax.nn.softplus(theta[0])
@@ -131,6 +207,8 @@ class Binomial(ExponentialFamily):
 class Categorical(ExponentialFamily):
     """Categorical over ``{0, ..., k-1}``: ``t(x) = onehot(x)[1:]``, ``theta_j = log(p_j / p_0)``, dim ``k - 1``."""
 
+    discrete = True
+
     def __init__(self, k: int):
         if not isinstance(k, (int, np.integer)) or k < 2:
             raise ValueError(f"k must be an int >= 2; got {k!r}")
@@ -144,6 +222,9 @@ class Categorical(ExponentialFamily):
 
     def _in_support(self, x):
         return _is_int(x) & (x >= 0) & (x < self.k)
+
+    def _support(self, theta):
+        return jnp.zeros((), theta.dtype), jnp.asarray(self.k - 1, theta.dtype)
 
     def logits(self, theta):
         """Full logits ``(0, theta_1, ..., theta_{k-1})``, shape ``(..., k)``."""
@@ -206,7 +287,7 @@ def poisson_expected_log_factorial(rate):
     k0 = jnp.maximum(jnp.floor(rs) - _WINDOW // 2, 0.0)
     k = k0[..., None] + jnp.arange(_WINDOW, dtype=r.dtype)
     lf = gammaln(k + 1)
-    log_pmf = k * jnp.log(rs)[..., None] - rs[..., None] - lf
+    log_pmf = xlogy(k, rs[..., None]) - rs[..., None] - lf  # rate 0: the point mass at 0
     small = jnp.sum(jnp.exp(log_pmf) * lf, axis=-1)
     rb = jnp.where(big, r, _RATE_SWITCH + 1.0)
     h = 0.5 * jnp.log(2 * jnp.pi * jnp.e * rb) - 1 / (12 * rb) - 1 / (24 * rb**2) - 19 / (360 * rb**3)
@@ -231,15 +312,44 @@ def _log_expm1_minus(d):
 
 
 def _poisson_kl(tp, tq):
-    log_g = _log_expm1_minus(tq[0] - tp[0])
+    zero_p, zero_q = tp[0] == -jnp.inf, tq[0] == -jnp.inf
+    d = jnp.where(zero_p | zero_q, 0.0, tq[0] - tp[0])
+    log_g = _log_expm1_minus(d)
     finite = jnp.isfinite(log_g)
-    return jnp.where(finite, jnp.exp(tp[0] + jnp.where(finite, log_g, 0.0)), 0.0)
+    val = jnp.where(finite, jnp.exp(tp[0] + jnp.where(finite, log_g, 0.0)), 0.0)
+    # rate_p = 0: KL(delta_0 || Poisson(rate_q)) = -log q(0) = rate_q; rate_q = 0 < rate_p: +inf
+    val = jnp.where(zero_q, jnp.where(zero_p, 0.0, jnp.inf), val)
+    return jnp.where(zero_p & ~zero_q, jnp.exp(tq[0]), val)
 
 
 class Poisson(ExponentialFamily):
-    """Poisson(rate): ``theta = log rate``, ``psi = exp theta``, ``log h(x) = -log x!``."""
+    r"""Poisson(rate): ``theta = log rate``, ``psi = exp theta``, ``log h(x) = -log x!``.
+
+    Rate 0 is a member: ``theta = -inf`` (``from_params(0.0)``) is the point mass at 0, with entropy 0,
+    $\mathrm{KL}(\delta_0 \| \mathrm{Poisson}(\lambda)) = \lambda$ and
+    $\mathrm{KL}(\mathrm{Poisson}(\lambda) \| \delta_0) = +\infty$ for $\lambda > 0$.
+
+    Example:
+      >>> from kl_lab.families import Poisson
+      >>> fam = Poisson()
+      >>> float(fam.kl(fam.from_params(0.0), fam.from_params(2.5)))
+      2.5
+    """
 
     dim = 1
+    discrete = True
+    extended_domain = True
+    domain = "theta = log rate in [-inf, +inf)"
+
+    def _in_domain(self, theta):
+        return theta[0] < jnp.inf
+
+    def _support(self, theta):
+        return jnp.zeros((), theta.dtype), jnp.asarray(jnp.inf, theta.dtype)
+
+    def _frame(self, theta):
+        rate = jnp.exp(theta[0])
+        return rate, jnp.sqrt(rate)
 
     def kl(self, theta_p, theta_q):
         """``KL = rate_p (expm1(d) - d)``, ``d = theta_q - theta_p``, as ``exp(theta_p + log(expm1(d) - d))``.
@@ -275,8 +385,9 @@ class Poisson(ExponentialFamily):
     def _sample(self, key, theta, shape):
         return jax.random.poisson(key, jnp.exp(theta[0]), shape).astype(theta.dtype)
 
-    @validated(rate=positive())
+    @validated(rate=positive(allow_zero=True))
     def from_params(self, rate):
+        """``theta = log rate``; rate 0 gives ``-inf`` (the point mass at 0)."""
         return jnp.log(as_float_array(rate, "rate"))[..., None]
 
     def to_numpyro(self, theta):
@@ -292,6 +403,7 @@ class Geometric(ExponentialFamily):
     """
 
     dim = 1
+    discrete = True
     domain = "theta < 0"
 
     def sufficient_stats(self, x):
@@ -302,6 +414,13 @@ class Geometric(ExponentialFamily):
 
     def _in_domain(self, theta):
         return theta[0] < 0
+
+    def _support(self, theta):
+        return jnp.zeros((), theta.dtype), jnp.asarray(jnp.inf, theta.dtype)
+
+    def _frame(self, theta):
+        m = 1 / jnp.expm1(-theta[0])
+        return m, jnp.sqrt(m * (1 + m))
 
     def _interior_point(self, dtype):
         return jnp.full((1,), -1.0, dtype)

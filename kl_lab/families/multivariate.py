@@ -1,4 +1,4 @@
-"""Multivariate members: MultivariateNormal(d) (full covariance) and Dirichlet(k).
+"""Multivariate members: MultivariateNormal(d) (full covariance), Dirichlet(k) and Wishart(d).
 
 **MultivariateNormal packing.** With precision ``Lambda = Sigma^{-1}``, the density is
 ``exp(<h, x> + x^T M x - psi)`` with ``h = Lambda mu`` and ``M = -Lambda / 2``. The flat
@@ -13,6 +13,9 @@ consequently ``mean(theta) = (mu, c_ij E[x_i x_j])``. Use :meth:`MultivariateNor
 
 **Dirichlet(k).** ``t(x) = log x`` (k components), ``theta = alpha - 1``,
 ``psi = sum lgamma(alpha_i) - lgamma(sum alpha_i)``; domain ``theta > -1``.
+
+**Wishart(d).** ``t(X) = (log det X, c_ij X_ij)`` (upper triangle, ``c`` as above), ``theta = ((n - d - 1)/2,
+vech(M))`` with ``M = -V^{-1}/2``; see :class:`Wishart`.
 """
 
 from __future__ import annotations
@@ -22,12 +25,12 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.special import digamma, gammaln
+from jax.scipy.special import digamma, gammaln, multigammaln
 
 from kl_lab.families.base import ExponentialFamily
 from kl_lab.numerics import as_float_array
 
-__all__ = ["MultivariateNormal", "Dirichlet"]
+__all__ = ["MultivariateNormal", "Dirichlet", "Wishart"]
 
 
 class MultivariateNormal(ExponentialFamily):
@@ -207,3 +210,103 @@ class Dirichlet(ExponentialFamily):
 
     def __repr__(self):
         return f"Dirichlet(k={self.k})"
+
+
+class Wishart(ExponentialFamily):
+    r"""Wishart$(n, V)$ on $d \times d$ positive-definite matrices, both the degrees of freedom $n > d - 1$ and the
+    scale $V$ free:
+
+    $$p(X) = \frac{|X|^{(n-d-1)/2} e^{-\mathrm{tr}(V^{-1}X)/2}}{2^{nd/2} |V|^{n/2} \Gamma_d(n/2)},\qquad
+    \theta = \big(\tfrac{n-d-1}{2},\ \mathrm{vech}(M)\big),\ M = -\tfrac12 V^{-1},$$
+
+    $t(X) = (\log|X|, c_{ij} X_{ij})$ (upper triangle row by row, $c_{ii} = 1$, $c_{ij} = 2$), so
+    $\langle\theta, t(X)\rangle = \tfrac{n-d-1}{2}\log|X| + \mathrm{tr}(M X)$ and
+    $\psi(\theta) = \tfrac{n}{2}\big(d\log 2 - \log|{-2M}|\big) + \log\Gamma_d(n/2)$, $n = 2\theta_0 + d + 1$
+    (Bishop 2006, *Pattern Recognition and Machine Learning*, eq. B.78). Mean, Fisher, KL (Bregman),
+    Rényi and entropy come from $\psi$ by autodiff; ``dim = 1 + d(d+1)/2``. Samples by the Bartlett
+    decomposition. Not univariate: divergences with other families go by Monte Carlo
+    (:func:`kl_lab.divergences.cross_family.kl` with a ``key``).
+
+    Example:
+      >>> import numpy as np
+      >>> from kl_lab.families import Wishart
+      >>> fam = Wishart(2)
+      >>> theta = fam.from_params(5.0, np.eye(2))
+      >>> [round(float(v), 6) for v in fam.to_params(theta)[1].ravel()]
+      [1.0, 0.0, 0.0, 1.0]
+    """
+
+    def __init__(self, d: int):
+        if not isinstance(d, (int, np.integer)) or d < 1:
+            raise ValueError(f"d must be a positive int; got {d!r}")
+        self.d = int(d)
+        self.event_shape = (self.d, self.d)
+        self.dim = 1 + self.d * (self.d + 1) // 2
+        self._iu = np.triu_indices(self.d)
+        self._c = np.where(self._iu[0] == self._iu[1], 1.0, 2.0)
+        self.domain = "theta[0] > -1 and -2 M positive definite"
+
+    def _sym(self, v):
+        d = self.d
+        m = jnp.zeros(v.shape[:-1] + (d, d), v.dtype).at[..., self._iu[0], self._iu[1]].set(v)
+        return m + jnp.swapaxes(m, -1, -2) - m * jnp.eye(d, dtype=v.dtype)
+
+    def sufficient_stats(self, x):
+        x = as_float_array(x, "x")
+        logdet = jnp.linalg.slogdet(x)[1]
+        c = jnp.asarray(self._c, x.dtype)
+        return jnp.concatenate([logdet[..., None], c * x[..., self._iu[0], self._iu[1]]], axis=-1)
+
+    def _in_support(self, x):
+        chol = jnp.linalg.cholesky(x)
+        return jnp.all(jnp.isfinite(chol)) & jnp.all(jnp.diagonal(chol) > 0) & jnp.allclose(x, x.T)
+
+    def _support_point(self, dtype):
+        return jnp.eye(self.d, dtype=dtype)
+
+    def _in_domain(self, theta):
+        chol = jnp.linalg.cholesky(-2 * self._sym(theta[1:]))
+        return (theta[0] > -1) & jnp.all(jnp.isfinite(chol)) & jnp.all(jnp.diagonal(chol) > 0)
+
+    def _interior_point(self, dtype):
+        th = jnp.zeros((self.dim,), dtype).at[0].set(0.0)
+        return th.at[1:].set(-0.5 * jnp.eye(self.d, dtype=dtype)[self._iu[0], self._iu[1]])
+
+    def _psi(self, theta):
+        d = self.d
+        n = 2 * theta[0] + d + 1
+        chol = jnp.linalg.cholesky(-2 * self._sym(theta[1:]))
+        logdet = 2 * jnp.sum(jnp.log(jnp.diagonal(chol)))
+        return 0.5 * n * (d * math.log(2.0) - logdet) + multigammaln(0.5 * n, d)
+
+    def _sample(self, key, theta, shape):
+        d = self.d
+        n, v = self.to_params(theta)
+        lv = jnp.linalg.cholesky(v)
+        k1, k2 = jax.random.split(key)
+        dof = n - jnp.arange(d, dtype=theta.dtype)  # A_ii^2 ~ chi2(n - i)
+        diag = jnp.sqrt(2 * jax.random.gamma(k1, 0.5 * dof, shape + (d,), theta.dtype))
+        low = jnp.tril(jax.random.normal(k2, shape + (d, d), theta.dtype), -1)
+        a = low + diag[..., None] * jnp.eye(d, dtype=theta.dtype)
+        la = jnp.einsum("ij,...jk->...ik", lv, a)
+        return jnp.einsum("...ij,...kj->...ik", la, la)
+
+    def from_params(self, df, scale):
+        """``theta`` from the degrees of freedom ``df`` (..., ) and the scale matrix ``scale`` (..., d, d)."""
+        df, scale = as_float_array(df, "df"), as_float_array(scale, "scale")
+        m = -0.5 * jnp.linalg.inv(scale)
+        return jnp.concatenate([(0.5 * (df - self.d - 1))[..., None], m[..., self._iu[0], self._iu[1]]], axis=-1)
+
+    def to_params(self, theta):
+        """``(df, scale)`` from ``theta``."""
+        theta = as_float_array(theta, "theta")
+        return 2 * theta[..., 0] + self.d + 1, jnp.linalg.inv(-2 * self._sym(theta[..., 1:]))
+
+    def to_numpyro(self, theta):
+        import numpyro.distributions as dist
+
+        n, v = self.to_params(self._theta(theta))
+        return dist.Wishart(n, scale_matrix=v)
+
+    def __repr__(self):
+        return f"Wishart(d={self.d})"
