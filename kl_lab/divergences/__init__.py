@@ -7,6 +7,8 @@ The discrete divergences and their ``*_from_logits`` variants are made by one re
 only re-exports.
 """
 
-from kl_lab.divergences import estimators, generators, registry, transport  # noqa: F401
+import kl_lab.divergences.cross_family as cross_family  # noqa: F401
+from kl_lab.divergences import estimators, generators, information, registry, transport  # noqa: F401
 from kl_lab.divergences.discrete import *  # noqa: F401,F403
 from kl_lab.divergences.gaussian import *  # noqa: F401,F403
+from kl_lab.divergences.information import *  # noqa: F401,F403
