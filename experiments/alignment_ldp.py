@@ -50,7 +50,6 @@ from kl_lab.alignment import (
     best_of_n_log_probs,
     best_of_n_sequence,
     kl_rl_policy,
-    rate_function,
     scaled_cgf,
     scaled_cgf_renyi_cross_entropy,
     scaled_cgf_renyi_divergence,
@@ -99,35 +98,70 @@ class Config:
         )
 
 
-def run(config: Config, key: jax.Array) -> dict:
+@jax.jit
+def _analytic(xs, ts, line_t):
+    """Every closed-form quantity of (a), (b): one compilation instead of one per eager operation."""
     log_p = jnp.log(jnp.array([1 - P1, P1]))
     j = jnp.arange(2.0)
     opt = kl_rl_policy(log_p, j, DELTA)
-    lam = float(opt.lam)
+    lam = opt.lam
     phi = tilt(log_p, j, lam).log_probs
+    # the tilt of phi's Bernoulli(q) token law that centres x: logit(x) - logit(q) in closed form (a solver
+    # here, rate_function(xs, phi, j).s, would cost a second compilation for a textbook identity)
+    theta = jnp.log(xs / (1 - xs)) - (phi[1] - phi[0])
+    return {
+        "lam": lam,
+        "x_delta": opt.expected_reward,
+        "q": jnp.exp(phi[1]),
+        "rate": tilted_rate_function(xs, log_p, j, lam),
+        "theta": theta,
+        "sigma2": jax.vmap(lambda t: tilt(log_p, j, lam + t).variance)(theta),
+        "cumulant_theory": jnp.stack([scaled_cumulant(o, log_p, j, lam) for o in (1, 2, 3, 4)]),
+        "cgf": scaled_cgf(ts, log_p, j, lam),
+        "cgf_renyi_div": jax.vmap(lambda t: scaled_cgf_renyi_divergence(t, log_p, j, lam))(ts),
+        "cgf_renyi_ce": jax.vmap(lambda t: scaled_cgf_renyi_cross_entropy(t, log_p, j, lam))(ts),
+        "cgf_line": scaled_cgf(line_t, log_p, j, lam),
+    }
+
+
+@jax.jit
+def _m1_row(lr, r1, n):
+    """(d) at one n: KL(best-of-n || KL-RL optimum at best-of-n's budget), its tilt and the budget."""
+    log_pi = best_of_n_log_probs(lr, r1, n)
+    budget = best_of_n_kl(lr, r1, n)
+    o1 = kl_rl_policy(lr, r1, budget)
+    return kl(log_pi, o1.log_probs), o1.lam, budget
+
+
+def run(config: Config, key: jax.Array) -> dict:
+    log_p = jnp.log(jnp.array([1 - P1, P1]))
+    line_t = np.linspace(-1.0, 1.5, 101)
+    an = {
+        k: np.asarray(v)
+        for k, v in _analytic(jnp.asarray(config.tail_x), jnp.asarray(config.cgf_t), jnp.asarray(line_t)).items()
+    }
+    lam = float(an["lam"])
 
     # (a) exact tails under phi on an (m, x) grid: one FFT length, one compilation
     pts = grid(m=np.asarray(config.tail_m, float), x=np.asarray(config.tail_x))
     size = max(config.tail_m) + 1
-    tails = sweep(lambda pt: {"log_tail": tail_log_prob(log_p, pt["m"], pt["x"], lam, size=size)}, pts, name="tails")
-    xs = jnp.asarray(config.tail_x)
-    rate = np.asarray(tilted_rate_function(xs, log_p, j, lam))
-    theta = np.asarray(rate_function(xs, phi, j).s)
-    sigma2 = np.asarray(jax.vmap(lambda t: tilt(log_p, j, lam + t).variance)(jnp.asarray(theta)))
+    tails = sweep(
+        lambda pt: {"log_tail": tail_log_prob(log_p, pt["m"], pt["x"], lam, size=size)},
+        pts,
+        chunk_size=len(pts["m"]),
+        name="tails",
+    )
 
     # (b) cumulants: exact law at m and Monte Carlo (batch means), against Lambda^(j)(lam)
     m = config.cumulant_m
     k = np.arange(m + 1)
-    pmf = ss.binom.pmf(k, m, float(jnp.exp(phi[1])))  # the exact law of r under phi, independent of kl_lab
+    q = float(an["q"])
+    pmf = ss.binom.pmf(k, m, q)  # the exact law of r under phi, independent of kl_lab
     exact_cum = _cumulants_from_pmf(pmf, k)
-    q = float(jnp.exp(phi[1]))
-    draws = np.asarray(jax.random.binomial(key, m, q, shape=(config.mc_batches, config.mc_draws // config.mc_batches)))
+    # NumPy's sampler, seeded from the key: jax.random.binomial costs a ~2 s compilation for one draw
+    rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel().tolist())
+    draws = rng.binomial(m, q, size=(config.mc_batches, config.mc_draws // config.mc_batches))
     batch = np.stack([_sample_cumulants(d) for d in draws])
-    theory_cum = np.array([float(scaled_cumulant(o, log_p, j, lam)) for o in (1, 2, 3, 4)])
-    ts = jnp.asarray(config.cgf_t)
-    cgf = np.asarray(scaled_cgf(ts, log_p, j, lam))
-    cgf_div = np.asarray(jax.vmap(lambda t: scaled_cgf_renyi_divergence(t, log_p, j, lam))(ts))
-    cgf_ce = np.asarray(jax.vmap(lambda t: scaled_cgf_renyi_cross_entropy(t, log_p, j, lam))(ts))
     cgf_exact = np.array([np.log(np.sum(pmf * np.exp(t * (k - m * q)))) / m + t * q for t in config.cgf_t])
 
     # (c) best-of-N with N = e^{m delta} against phi_{m delta}, exactly, m up to 1e5
@@ -144,38 +178,32 @@ def run(config: Config, key: jax.Array) -> dict:
     uni = jnp.full(config.m1_size, -np.log(config.m1_size))
     m1 = {}
     for name, lr in (("geometric", geo), ("uniform", uni)):
-        r1 = jnp.asarray(-k1)
-        rows = []
-        for n1 in config.m1_n:
-            log_pi = best_of_n_log_probs(lr, r1, n1)
-            budget = best_of_n_kl(lr, r1, n1)
-            o1 = kl_rl_policy(lr, r1, budget)
-            rows.append((float(kl(log_pi, o1.log_probs)), float(o1.lam), float(budget)))
-        m1[f"m1_kl_{name}"], m1[f"m1_lam_{name}"], m1[f"m1_budget_{name}"] = (np.array(v) for v in zip(*rows))
+        rows = [_m1_row(lr, jnp.asarray(-k1), jnp.asarray(n1, float)) for n1 in config.m1_n]  # one compilation
+        m1[f"m1_kl_{name}"], m1[f"m1_lam_{name}"], m1[f"m1_budget_{name}"] = (np.array(v, float) for v in zip(*rows))
     return {
         **m1,
         "m1_n": np.asarray(config.m1_n),
         "bon_scipy": np.array([_scipy_bon_reward(int(v), P1, DELTA) for v in config.bon_m]),
         "lam": lam,
-        "x_delta": float(opt.expected_reward),
+        "x_delta": float(an["x_delta"]),
         "tail_m": pts["m"],
         "tail_x": pts["x"],
         "log_tail": tails["log_tail"],
         "x": np.asarray(config.tail_x),
-        "rate": rate,
-        "theta": theta,
-        "sigma2": sigma2,
-        "cumulant_theory": theory_cum,
+        "rate": an["rate"],
+        "theta": an["theta"],
+        "sigma2": an["sigma2"],
+        "cumulant_theory": an["cumulant_theory"],
         "cumulant_exact": exact_cum / m,
         "cumulant_mc": batch.mean(0) / m,
         "cumulant_mc_se": batch.std(0, ddof=1) / np.sqrt(len(batch)) / m,
         "cgf_t": np.asarray(config.cgf_t),
-        "cgf": cgf,
-        "cgf_renyi_div": cgf_div,
-        "cgf_renyi_ce": cgf_ce,
+        "cgf": an["cgf"],
+        "cgf_renyi_div": an["cgf_renyi_div"],
+        "cgf_renyi_ce": an["cgf_renyi_ce"],
         "cgf_exact": cgf_exact,
-        "cgf_line_t": np.linspace(-1.0, 1.5, 101),
-        "cgf_line": np.asarray(scaled_cgf(jnp.linspace(-1.0, 1.5, 101), log_p, j, lam)),
+        "cgf_line_t": line_t,
+        "cgf_line": an["cgf_line"],
         "bon_m": np.asarray(config.bon_m, float),
         **{f"bon_{name}": v for name, v in bon.items()},
     }

@@ -131,7 +131,9 @@ def fit_loglog_slope(t, errors, key: jax.Array, n_boot: int = 2000, level: float
         return b, ly.mean(axis=-1) - b * lx.mean()
 
     slope, intercept = fit(e.mean(axis=1))
-    idx = np.asarray(jax.random.randint(key, (n_boot, *e.shape), 0, e.shape[1]))
+    # NumPy's generator seeded from the key (jax.random.randint would cost a compilation per shape)
+    rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel().tolist())
+    idx = rng.integers(0, e.shape[1], size=(n_boot, *e.shape))
     boot = np.take_along_axis(e[None], idx, axis=2).mean(axis=2)
     bs, _ = fit(boot)
     lo, hi = np.quantile(bs, [(1 - level) / 2, (1 + level) / 2])
