@@ -7,6 +7,14 @@ x64 is enabled for the whole session (theory checks run in float64, DESIGN.md);
 float32 behaviour is tested by passing float32 arrays explicitly, which x64 mode
 leaves in float32. Hypothesis uses the ``ci`` profile (small budgets) when
 ``HYPOTHESIS_PROFILE=ci`` or ``CI`` is set, otherwise ``dev`` (200 examples).
+
+Compilation is most of the suite's time, so JAX's persistent compilation cache is on for the session (and,
+through the environment, for every subprocess it starts: pytest-xdist workers, notebook kernels, the
+mutation harness, experiment scripts): a folder under the user's cache directory, ``$KL_LAB_JAX_CACHE``
+if set, else ``$XDG_CACHE_HOME/kl_lab/jax`` (``~/.cache/kl_lab/jax``). Every program that takes at least
+``$KL_LAB_JAX_CACHE_MIN_SECS`` (0.2 s) to compile is written there; a second run of the suite reads them back
+instead of compiling. ``KL_LAB_JAX_CACHE=off`` switches it off; delete the folder to empty it (it is never
+trimmed). A value already in ``JAX_COMPILATION_CACHE_DIR`` wins (``make`` sets it the same way).
 """
 
 from __future__ import annotations
@@ -16,6 +24,32 @@ import os
 import jax
 import pytest
 from hypothesis import HealthCheck, settings
+
+
+def _compilation_cache_dir() -> str | None:
+    """The persistent compilation cache folder (module docstring), or None when switched off."""
+    switch = os.environ.get("KL_LAB_JAX_CACHE", "").strip()
+    if switch.lower() in ("0", "off", "false", "no", "none"):
+        return None
+    explicit = os.environ.get("JAX_COMPILATION_CACHE_DIR") or switch
+    if explicit:
+        return explicit
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "kl_lab", "jax")
+
+
+_CACHE = _compilation_cache_dir()
+if _CACHE is not None:
+    os.makedirs(_CACHE, exist_ok=True)
+    _MIN_SECS = os.environ.setdefault(
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", os.environ.get("KL_LAB_JAX_CACHE_MIN_SECS", "0.2")
+    )
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = _CACHE  # inherited by subprocesses (kernels, mutants, scripts)
+    jax.config.update("jax_compilation_cache_dir", _CACHE)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", float(_MIN_SECS))
+else:  # switched off: also for subprocesses, and over a JAX_COMPILATION_CACHE_DIR read at `import jax`
+    os.environ.pop("JAX_COMPILATION_CACHE_DIR", None)
+    jax.config.update("jax_compilation_cache_dir", None)
 
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_rank_promotion", "raise")
