@@ -72,21 +72,6 @@ def bandwidths(config):
     return np.sqrt(np.asarray(config.mus) / (a - 1.0))
 
 
-def log_moment(k, h, d, lam):
-    """``log E X^k`` for ``X = exp(-|x - y|^2 / (2 h^2))``, ``y ~ N(0, I_d)``, ``|x|^2 = lam``."""
-    b = k / h**2
-    return -0.5 * d * np.log1p(b) - 0.5 * lam * b / (1.0 + b)
-
-
-def predicted_skewness(n, h, d, lam):
-    """Skewness of ``log Z`` from the exact cumulants of ``Z = sum_i X_i`` (delta method: ``skew(Z) - 3 cv(Z)``)."""
-    m1, m2, m3 = (log_moment(k, h, d, lam) for k in (1, 2, 3))
-    r2, r3 = np.exp(m2 - 2 * m1), np.exp(m3 - 3 * m1)
-    cv = np.sqrt((r2 - 1) / n)
-    skew_z = (r3 - 3 * r2 + 2) / ((r2 - 1) ** 1.5 * np.sqrt(n))
-    return skew_z - 3 * cv
-
-
 def run(config: Config, key: jax.Array) -> dict:
     n, d = _n(config), config.d
     hs = bandwidths(config)
@@ -130,12 +115,12 @@ def checks(results: dict, config: Config) -> Checks:
     lr = results["log_ratio"]
     c = Checks(PAPER)
     # CLT bandwidth: predicted finite-n skewness, then a normality test
-    pred_skew = float(predicted_skewness(results["n"], results["h"][2], config.d, config.d))
+    pred_skew = float(finite_size.log_kde_skewness(results["n"], results["h"][2], config.d, config.d))
     sk = diagnostics.skewness(jnp.asarray(lr[:, 2]))
     c.within_se(
         "clt_skewness", pred_skew, float(sk.value), float(sk.stderr), z=4.0, why="normal-theory stderr sqrt(6/M)",
         claim="skewness of log KDE above h_CLT equals its exact finite-n value",
-        origin=derived("exact cumulants of the kernel sum: predicted_skewness, module docstring"),
+        origin=derived("exact cumulants of the kernel sum: kl_lab.kde.finite_size.log_kde_skewness"),
     )  # fmt: skip
     resolvable = abs(pred_skew) / float(sk.stderr)
     c.lower_bound(

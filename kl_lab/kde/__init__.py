@@ -3,11 +3,13 @@
 Each submodule lists its public names in ``__all__``; this file only re-exports.
 """
 
-from kl_lab.kde import bandwidth, diagnostics, estimator, finite_size, kernels, regimes, simulate  # noqa: F401
+from kl_lab.kde import bandwidth, diagnostics, estimator, finite_size, integrals, kernels, query, regimes, simulate  # noqa: F401
 from kl_lab.kde.bandwidth import *  # noqa: F401,F403
 from kl_lab.kde.diagnostics import *  # noqa: F401,F403
 from kl_lab.kde.estimator import *  # noqa: F401,F403
 from kl_lab.kde.finite_size import *  # noqa: F401,F403
+from kl_lab.kde.integrals import *  # noqa: F401,F403
 from kl_lab.kde.kernels import *  # noqa: F401,F403
+from kl_lab.kde.query import *  # noqa: F401,F403
 from kl_lab.kde.regimes import *  # noqa: F401,F403
 from kl_lab.kde.simulate import *  # noqa: F401,F403

@@ -36,7 +36,7 @@ from jax.scipy.special import gammaln
 from kl_lab.families.validation import positive, validated
 from kl_lab.numerics import check_positive, logsumexp
 
-__all__ = ["FiniteSize", "ncx2_log_pdf", "exact_point_moments"]
+__all__ = ["FiniteSize", "ncx2_log_pdf", "exact_point_moments", "kernel_log_moment", "log_kde_skewness"]
 
 
 class FiniteSize(NamedTuple):
@@ -125,3 +125,44 @@ def _moments(n, d, lam, h, n_grid, n_v, n_terms):
         return log_z - jnp.log(n) - 0.5 * d * jnp.log(2.0 * jnp.pi * hh**2), jnp.sum(f_w2) * dv
 
     return jax.lax.map(one, h)
+
+
+def kernel_log_moment(k, h, d, x_sq_norm):
+    r"""$\log \mathbb E X^k$ for one kernel term $X = e^{-|x - y|^2 / (2h^2)}$,
+    $y \sim \mathcal N(0, I_d)$, $|x|^2 = \lambda$.
+
+    From the moment generating function of the non-central chi-square
+    $\mathbb E e^{-\tau D} = (1 + 2\tau)^{-d/2} e^{-\lambda\tau/(1 + 2\tau)}$ at $\tau = k / (2h^2)$:
+
+    $$\log \mathbb E X^k = -\frac d2 \log\Big(1 + \frac{k}{h^2}\Big) - \frac{\lambda}{2}\,\frac{k}{h^2 + k}.$$
+
+    Broadcasts over all arguments (NumPy or JAX arrays; ``k > -h^2`` for finiteness).
+
+    Example:
+      >>> round(float(kernel_log_moment(1.0, 1.0, 2, 0.0)), 6)  # E exp(-chi2_2 / 2) = 1/2
+      -0.693147
+    """
+    b = jnp.asarray(k) / jnp.asarray(h) ** 2
+    return -0.5 * d * jnp.log1p(b) - 0.5 * x_sq_norm * b / (1.0 + b)
+
+
+def log_kde_skewness(n, h, d, x_sq_norm):
+    r"""Skewness of $\log \hat\rho(x)$ across datasets at finite $n$, to leading order (delta method).
+
+    With $Z = \sum_{i=1}^n X_i$ and $r_k = \mathbb E X^k / (\mathbb E X)^k$ (:func:`kernel_log_moment`):
+    $\mathrm{cv}(Z) = \sqrt{(r_2 - 1)/n}$, $\mathrm{skew}(Z) = (r_3 - 3r_2 + 2) / ((r_2 - 1)^{3/2}\sqrt n)$, and
+
+    $$\mathrm{skew}(\log Z) = \mathrm{skew}(Z) - 3\,\mathrm{cv}(Z) + O(n^{-3/2})$$
+
+    (expand $\log Z$ to second order around $\mathbb E Z$). Meaningful in the CLT regime ($h > h_{CLT}$),
+    where $r_3 / n^{1/2}$ and $r_2 / n$ are small; used by ``experiments/kde_fluctuations.py``.
+
+    Example:
+      >>> round(float(log_kde_skewness(10**6, 3.0, 10, 10.0)), 4)
+      -0.0007
+    """
+    m1, m2, m3 = (kernel_log_moment(k, h, d, x_sq_norm) for k in (1.0, 2.0, 3.0))
+    r2, r3 = jnp.exp(m2 - 2 * m1), jnp.exp(m3 - 3 * m1)
+    cv = jnp.sqrt((r2 - 1) / n)
+    skew_z = (r3 - 3 * r2 + 2) / ((r2 - 1) ** 1.5 * jnp.sqrt(n))
+    return skew_z - 3 * cv
