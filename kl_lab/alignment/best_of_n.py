@@ -26,6 +26,8 @@ representation.
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 
@@ -76,9 +78,8 @@ def _summary_out(log_ref, rewards, n, i):
     return guard(ok, _summary(lr, r, nn)[i]).astype(dtype)
 
 
-def _core(log_ref, rewards, n):
-    """Sorted classes, log pi_n (sorted frame) and the per-class log-ratio log(pi_n / ref)."""
-    c = reward_classes(log_ref, rewards)
+def _core(c, n):
+    """log pi_n (sorted frame) and the per-class log-ratio log(pi_n / ref), from the sorted classes ``c``."""
     zero_class = jnp.isneginf(c.log_mass)
     d = log_ratio_cdf_below(c)  # log(F^- / F) <= 0
     n_d = jnp.where(jnp.isneginf(d), -jnp.inf, n * jnp.where(jnp.isneginf(d), -1.0, d))
@@ -87,24 +88,44 @@ def _core(log_ref, rewards, n):
     safe_mass = jnp.where(zero_class, 0.0, c.log_mass)
     log_ratio = jnp.where(zero_class, 0.0, log_class - safe_mass)  # log pi_n(y) - log ref(y)
     log_pi = jnp.where(jnp.isneginf(c.log_ref), -jnp.inf, c.log_ref + log_ratio)
-    return c, log_pi, log_ratio
+    return log_pi, log_ratio
 
 
 def _unsort(c, x):
     return jnp.zeros_like(x).at[c.perm].set(x)
 
 
-def _summary_1d(lr, r, nn):
-    """Everything the public functions return, from one sort (one compilation per shape serves them all)."""
-    c, log_pi, log_ratio = _core(lr, r, nn)
+def _summary_1d(c, r_sorted, nn):
+    """Everything the public functions return for one law (sorted once, in ``c``) and one ``n``."""
+    log_pi, log_ratio = _core(c, nn)
     kl = jnp.maximum(jnp.sum(mul_exp(log_ratio, log_pi)), 0.0)
-    reward = jnp.sum(mul_exp(r[c.perm], log_pi))
+    reward = jnp.sum(mul_exp(r_sorted, log_pi))
     win = jnp.sum(mul_exp(jnp.exp(c.log_cdf_below) + 0.5 * jnp.exp(c.log_mass), log_pi))
     est = jnp.sum(mul_exp(_estimator(jnp.where(jnp.isneginf(c.log_ref), 0.0, c.log_ref), nn), log_pi))
     return _unsort(c, log_pi), kl, reward, win, est
 
 
-_summary = jax.jit(jnp.vectorize(_summary_1d, signature="(v),(v),()->(v),(),(),(),()"))
+@jax.jit
+def _summary(lr, r, nn):
+    """:func:`_summary_1d` over the batch axes of ``(log_ref, rewards)`` and of ``n`` (broadcast together).
+
+    One sort per reference law, shared by every ``n`` (and every leading axis of ``n``): the sort is the
+    O(V log V) part, the rest is O(V) per ``n``. ``best_of_n_kl(log_ref, rewards, jnp.array([2., 8., 1e6]))``
+    therefore costs one sort and three O(V) passes; ``jax.vmap`` over ``n`` alone gives the same program.
+    """
+    v = lr.shape[-1]
+    law_batch = lr.shape[:-1]  # rewards has the same shape (checked)
+    c = jax.vmap(reward_classes)(lr.reshape(-1, v), r.reshape(-1, v))
+    r_sorted = jnp.take_along_axis(r.reshape(-1, v), c.perm, axis=-1)
+    out_batch = jnp.broadcast_shapes(law_batch, nn.shape)
+    nb = math.prod(out_batch)
+
+    def spread(x):  # (laws, V) -> (prod(out_batch), V): each law repeated for the n broadcast against it
+        x = x.reshape(law_batch + x.shape[1:])
+        return jnp.broadcast_to(x, out_batch + x.shape[len(law_batch) :]).reshape((nb,) + x.shape[len(law_batch) :])
+
+    outs = jax.vmap(_summary_1d)(jax.tree.map(spread, c), spread(r_sorted), jnp.broadcast_to(nn, out_batch).reshape(nb))
+    return (outs[0].reshape(out_batch + (v,)),) + tuple(o.reshape(out_batch) for o in outs[1:])
 
 
 def best_of_n_log_probs(log_ref: jax.Array, rewards: jax.Array, n) -> jax.Array:
