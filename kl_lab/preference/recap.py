@@ -23,6 +23,11 @@ $$\mathrm{KL}(\pi_t\,\|\,\pi_0) = t\,\mathbb E_{\pi_t}[s] - \log \mathbb E_{\pi_
 
 (:func:`tilt_kl`), so no bound $\mathrm{KL}_B \le C\,\mathrm{KL}_A$ can hold.
 
+If the mass off the maximiser at $t$ is $\varepsilon = 1 - \pi_t(\arg\max s)$ and $L = -\log\pi_0(\arg\max s)$,
+then $|\mathrm{KL}(\pi_t\|\pi_0) - L| \le \varepsilon\,(2L + t\,(\max s - \min s) + 3)$ [D]: the maximiser's term is
+$(1-\varepsilon)(L + \log(1-\varepsilon))$ and every other term is $\pi_t(y)(t s_y - \log Z_t)$ with
+$|t s_y - \log Z_t| \le t\,(\max s - \min s) + L + \varepsilon$ for small $\varepsilon$.
+
 **Training [D].** Exact gradient ascent on $J(\theta) = w_A(\mathbb E_A r_A - \beta\,\mathrm{KL}_A) + w_B\,\mathbb
 E_B r_B$ (:func:`train_two_task`). Without replay ($w_B = 0$) and with steps small enough that $J$ increases,
 $J_A(\theta_t) \ge J_A(\theta_0)$ gives the only control the penalty offers:
