@@ -39,7 +39,7 @@ ORIGINS = ("paper", "derived", "hypothesis", "law", "unspecified")
 
 # (page, title, top-level modules of kl_lab), in the order the library is told (DESIGN.md, "Layout")
 API_GROUPS = [
-    ("divergences", "Divergences and numerics", ["numerics", "divergences"]),
+    ("divergences", "Divergences, numerics and solvers", ["numerics", "solvers", "divergences"]),
     ("families", "Families and projections", ["families", "projection"]),
     ("pn-criterion", "The p–n criterion", ["pn_criterion"]),
     ("alignment", "Alignment", ["alignment"]),

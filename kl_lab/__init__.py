@@ -62,6 +62,7 @@ SUBMODULES = (
     "preference",
     "privacy",
     "projection",
+    "solvers",
     "stats",
     "sweep",
 )
@@ -85,6 +86,7 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysers only
         preference,
         privacy,
         projection,
+        solvers,
         stats,
         sweep,
     )
