@@ -1,15 +1,32 @@
-"""SinKD: the batch-wise Sinkhorn distillation loss as coded, and a debiased variant.
+r"""SinKD: the batch-wise Sinkhorn distillation loss as coded, its full objective, and a debiased variant.
 
 Source: Cui et al. (2024), "SinKD: Sinkhorn Distance Minimization for Knowledge
-Distillation", arXiv:2402.17110 (abstract); the loss exactly as in the authors'
-code, ``2018cx/SinKD/loss.py``, class ``saliency_mse``:
+Distillation", arXiv:2402.17110v1 (abstract); the loss exactly as in the authors'
+code, repository ``2018cx/SinKD``:
 
-* ``p_s = softmax(z_s / T)``, ``p_t = softmax(z_t / T)`` row-wise, ``T = 2``;
-* a ``B x B`` cost between whole probability vectors *across the batch*,
-  ``C_ij = ||p_s^i - p_t^j||_1`` (``torch.cdist(p=1)``);
-* ``K = exp(-C / eps)``, ``eps = 0.1``, then ``num_iters = 20`` rounds of
-  {normalise rows to sum 1, normalise columns to sum 1} (no ``1/B`` marginals);
-* ``L = 0.0008 * 20 / 8 * sum_ij P_ij C_ij``.
+* $p_s = \mathrm{softmax}(z_s / T)$, $p_t = \mathrm{softmax}(z_t / T)$ row-wise, $T = 2$ (hard-coded);
+* a $B \times B$ cost between whole probability vectors *across the batch*,
+  $C_{ij} = \|p_s^i - p_t^j\|_1$ (``torch.cdist(p=1)``);
+* $K = e^{-C/\varepsilon}$, $\varepsilon = 0.1$, then 20 rounds of
+  {normalise rows to sum 1, normalise columns to sum 1} (no $1/B$ marginals);
+* $L_S = c \sum_{ij} P_{ij} C_{ij}$.
+
+**Provenance of the scale** $c$ (read with ``git log -p`` on the repository; the arXiv text was not
+available): ``loss.py`` at commit ``2b91a8e`` (2023-10-23, "full"; class ``saliency_mse``) has
+``0.0008 * sinkhorn_loss * 20 / 8`` $= 0.002$ (:data:`SINKD_SCALE`); ``loss.py`` from ``6bca0fa``
+(2023-10-23) to the newest commit ``eb4b3da`` (2025-04-27) (class ``Sinkhorn``) has ``0.001``;
+``GPT-Neo/lossd.py`` and ``T0/lossd.py`` (``2b91a8e``, unchanged since) have ``0.0008``. All three
+are in :data:`SINKD_SCALE_HISTORY`.
+
+**The full objective** (:func:`sinkd_objective`; ``glue_train.py::distill_train`` and
+``script/student/*.sh``): $L = \alpha\,\mathrm{KD} + (1-\alpha)\,\mathrm{CE} + \beta\,L_S$ with
+$\mathrm{KD} = -\frac1B\sum_i \sum_k p_{t,k}^{(T_{kd})} \log p_{s,k}^{(T_{kd})}$ (cross-entropy, no
+$T^2$ factor; ``DistillKL``), CE the label cross-entropy at temperature 1, $\beta = 0.8$ in every
+script and $(\alpha, T_{kd}) \in \{(0.8, 3), (0.9, 2), (0.9, 3.5), (1, 4)\}$ by task. FOUND in the
+released ``glue_train.py``: the term is added under ``if "saliency" in distill_loss``, but the
+scripts that build the Sinkhorn loss pass ``--distill_loss kd+sinkhorn`` (which never enters that
+branch), and those passing ``kd+saliency`` never build ``saliency_function``; the objective above
+is the intended one, not what the released scripts execute.
 
 We run the same normalisations in log space (``logsumexp`` instead of
 ``x / x.sum``): identical in exact arithmetic, but it neither underflows for
@@ -47,7 +64,9 @@ from kl_lab.numerics import (
     check_nonempty,
     check_positive,
     check_rank,
+    check_same_shape,
     finish,
+    require,
 )
 from kl_lab.numerics import logsumexp as _lse
 
@@ -55,7 +74,14 @@ Array = jax.Array
 
 __all__ = [
     "SINKD_SCALE",
+    "SINKD_SCALE_HISTORY",
     "SinkdPlan",
+    "SinkdObjective",
+    "SinkdEquality",
+    "sinkd_objective",
+    "sinkd_gradient_shares",
+    "sinkd_at_equality",
+    "sinkd_directional_derivative",
     "l1_cost_matrix",
     "sinkd_plan",
     "sinkd_loss",
@@ -63,8 +89,14 @@ __all__ = [
     "sinkd_divergence_loss",
 ]
 
-#: the constant factor in the authors' code: ``0.0008 * 20 / 8``
+#: the constant factor in the authors' code at commit 2b91a8e (``loss.py``): ``0.0008 * 20 / 8``
 SINKD_SCALE = 0.0008 * 20 / 8
+#: the Sinkhorn scale across the authors' files and commits (module docstring)
+SINKD_SCALE_HISTORY = {
+    "loss.py@2b91a8e (2023-10-23, saliency_mse)": 0.0008 * 20 / 8,
+    "loss.py@6bca0fa..eb4b3da (2023-10-23..2025-04-27, Sinkhorn)": 0.001,
+    "GPT-Neo/lossd.py, T0/lossd.py@2b91a8e (Sinkhorn)": 0.0008,
+}
 
 
 class SinkdPlan(NamedTuple):
@@ -102,6 +134,21 @@ def l1_cost_matrix(probs_x: Array, probs_y: Array) -> Array:
     return finish(ok, jnp.sum(jnp.abs(probs_x[:, None, :] - probs_y[None, :, :]), axis=-1))
 
 
+def _coded_plan(cost, epsilon, num_iters):
+    """The authors' {row, column} normalisations of ``exp(-C / eps)``, in log space."""
+
+    def body(_, log_k):
+        log_k = log_k - _lse(log_k, axis=1, keepdims=True)  # rows sum to 1
+        return log_k - _lse(log_k, axis=0, keepdims=True)  # columns sum to 1
+
+    return jnp.exp(jax.lax.fori_loop(0, num_iters, body, -cost / epsilon))
+
+
+def _check_iters(num_iters):
+    if not isinstance(num_iters, int) or num_iters < 1:
+        raise ValueError(f"num_iters must be an int >= 1; got {num_iters!r}")
+
+
 def sinkd_plan(
     student_logits: Array,
     teacher_logits: Array,
@@ -120,17 +167,10 @@ def sinkd_plan(
       num_iters: rounds of {row, column} normalisation (authors: 20), a static int >= 1.
       tol: threshold on the row-sum residual for ``converged``.
     """
-    if not isinstance(num_iters, int) or num_iters < 1:
-        raise ValueError(f"num_iters must be an int >= 1; got {num_iters!r}")
+    _check_iters(num_iters)
     p_s, p_t, ok, dtype = _check_batch(student_logits, teacher_logits, temperature, epsilon)
     cost = l1_cost_matrix(p_s, p_t)
-
-    def body(_, log_k):
-        log_k = log_k - _lse(log_k, axis=1, keepdims=True)  # rows sum to 1
-        return log_k - _lse(log_k, axis=0, keepdims=True)  # columns sum to 1
-
-    log_plan = jax.lax.fori_loop(0, num_iters, body, -cost / epsilon)
-    plan = jnp.exp(log_plan)
+    plan = _coded_plan(cost, epsilon, num_iters)
     residual = jnp.max(jnp.abs(jnp.sum(plan, axis=1) - 1.0))
     return finish(ok, SinkdPlan(plan, cost, jnp.sum(plan * cost), residual, residual <= tol, num_iters), dtype)
 
@@ -207,3 +247,204 @@ def sinkd_divergence_loss(
     """
     out = sinkd_divergence(student_logits, teacher_logits, temperature=temperature, epsilon=epsilon)
     return scale * out.value
+
+
+class SinkdObjective(NamedTuple):
+    """The terms of SinKD's full objective (scalars): ``total = alpha kd + (1 - alpha) ce + beta sinkhorn``."""
+
+    total: Array
+    kd: Array
+    ce: Array
+    sinkhorn: Array
+
+
+def _check_weight(value, name):
+    v = float(value)
+    if not 0.0 <= v or v != v:
+        raise ValueError(f"{name} must be a float >= 0; got {value!r}")
+    return v
+
+
+def sinkd_objective(
+    student_logits: Array,
+    teacher_logits: Array,
+    labels: Array,
+    *,
+    alpha: float = 0.8,
+    beta: float = 0.8,
+    kd_temperature: float = 2.0,
+    temperature: float = 2.0,
+    epsilon: float = 0.1,
+    num_iters: int = 20,
+    scale: float = SINKD_SCALE,
+) -> SinkdObjective:
+    r"""SinKD's full training objective on a batch, as the authors' ``distill_train`` intends it.
+
+    $$L = \alpha\,\Big(-\frac1B\sum_i\sum_k p^{(T_{kd})}_{t,ik}\log p^{(T_{kd})}_{s,ik}\Big)
+    + (1-\alpha)\,\Big(-\frac1B\sum_i \log p^{(1)}_{s,i y_i}\Big) + \beta\, c\sum_{ij}P_{ij}C_{ij}$$
+
+    (module docstring; the teacher is held fixed in the first term, ``stop_gradient``). ``alpha``
+    in $[0, 1]$, ``beta >= 0``; ``labels`` are class indices ``[B]`` in ``0..C-1``. The Sinkhorn term is
+    :func:`sinkd_loss` with ``temperature``, ``epsilon``, ``num_iters`` and ``scale``.
+
+    Example:
+      >>> z = jnp.array([[2.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
+      >>> out = sinkd_objective(z, z, jnp.array([0, 1]))
+      >>> bool(out.total > 0), abs(float(out.total - 0.8 * out.kd - 0.2 * out.ce - 0.8 * out.sinkhorn)) < 1e-12
+      (True, True)
+    """
+    if not 0.0 <= float(alpha) <= 1.0:
+        raise ValueError(f"alpha must lie in [0, 1]; got {alpha!r}")
+    beta = _check_weight(beta, "beta")
+    ls, lt, fin = prepare_log_probs(student_logits, jax.lax.stop_gradient(teacher_logits), kd_temperature)
+    check_rank(student_logits, 2, "student_logits")
+    labels = jnp.asarray(labels)
+    n_class = jnp.shape(student_logits)[-1]
+    if labels.shape != jnp.shape(student_logits)[:1] or not jnp.issubdtype(labels.dtype, jnp.integer):
+        raise ValueError(
+            f"labels must be integer class indices of shape {jnp.shape(student_logits)[:1]}; "
+            f"got dtype {labels.dtype} and shape {labels.shape}"
+        )
+    ok = require(
+        jnp.all((labels >= 0) & (labels < n_class)),
+        f"labels must lie in [0, {n_class - 1}]; got min {{lo}}, max {{hi}}", lo=jnp.min(labels), hi=jnp.max(labels),
+    )  # fmt: skip
+    kd = -jnp.mean(jnp.sum(jnp.exp(lt) * ls, axis=-1))
+    log_p1 = jax.nn.log_softmax(jnp.asarray(student_logits, ls.dtype), axis=-1)
+    ce = -jnp.mean(jnp.take_along_axis(log_p1, labels[:, None], axis=-1))
+    sk = sinkd_loss(
+        student_logits, teacher_logits, temperature=temperature, epsilon=epsilon, num_iters=num_iters, scale=scale
+    )
+    total = alpha * kd + (1.0 - alpha) * ce + beta * sk
+    return finish(fin.ok & ok, SinkdObjective(total, kd, ce, sk), fin.dtype)
+
+
+def sinkd_gradient_shares(
+    student_logits: Array, teacher_logits: Array, labels: Array, **objective_kwargs
+) -> dict[str, Array]:
+    r"""Norms of each weighted term's gradient in the student logits, and the Sinkhorn term's share.
+
+    Returns ``{"kd", "ce", "sinkhorn", "total"}`` $= \|\nabla_{z_s}\,\cdot\|_F$ of $\alpha\,\mathrm{KD}$,
+    $(1-\alpha)\,\mathrm{CE}$, $\beta L_S$ and $L$, plus ``"sinkhorn_share"``
+    $= \|\beta\nabla L_S\|_F / (\|\alpha\nabla\mathrm{KD}\|_F + \|(1-\alpha)\nabla\mathrm{CE}\|_F
+    + \|\beta\nabla L_S\|_F)$.
+    Keyword arguments go to :func:`sinkd_objective`.
+
+    Example:
+      >>> zs = jnp.array([[1.0, 0.0, -1.0], [0.0, 1.0, 0.0]]); zt = jnp.array([[2.0, 0.0, 0.0], [0.0, 2.0, 1.0]])
+      >>> sh = sinkd_gradient_shares(zs, zt, jnp.array([0, 1]))
+      >>> bool(0 < sh["sinkhorn_share"] < 0.01)  # c = 0.002: the Sinkhorn term barely moves the student
+      True
+    """
+    alpha = objective_kwargs.get("alpha", 0.8)
+    beta = objective_kwargs.get("beta", 0.8)
+
+    def term(name):
+        return jax.grad(lambda z: getattr(sinkd_objective(z, teacher_logits, labels, **objective_kwargs), name))(
+            jnp.asarray(student_logits)
+        )
+
+    norms = {
+        "kd": alpha * jnp.linalg.norm(term("kd")),
+        "ce": (1.0 - alpha) * jnp.linalg.norm(term("ce")),
+        "sinkhorn": beta * jnp.linalg.norm(term("sinkhorn")),
+        "total": jnp.linalg.norm(term("total")),
+    }
+    norms["sinkhorn_share"] = norms["sinkhorn"] / (norms["kd"] + norms["ce"] + norms["sinkhorn"])
+    return norms
+
+
+class SinkdEquality(NamedTuple):
+    r"""The coded Sinkhorn term at student = teacher: its (autodiff) gradient and the kink that makes it a minimum.
+
+    ``gradient`` ``[B, C]`` is what autodiff (PyTorch and JAX alike: ``d|x|/dx = 0`` at 0) reports;
+    ``kink`` ``[B]`` the coefficients $\kappa_i = \partial L_S / \partial C_{ii}$; ``margins`` ``[B]``
+    the per-row certificates (see :func:`sinkd_at_equality`); ``strict_local_minimum`` = all margins > 0.
+    """
+
+    value: Array
+    gradient: Array
+    gradient_norm: Array
+    kink: Array
+    margins: Array
+    strict_local_minimum: Array
+
+
+def _equality_parts(teacher_logits, temperature, epsilon, num_iters, scale):
+    _check_iters(num_iters)
+    p_s, p_t, ok, dtype = _check_batch(teacher_logits, teacher_logits, temperature, epsilon)
+
+    def loss(z):
+        return sinkd_loss(z, teacher_logits, temperature=temperature, epsilon=epsilon, num_iters=num_iters, scale=scale)
+
+    z = jnp.asarray(teacher_logits, p_t.dtype)
+    grad = jax.grad(loss)(z)
+    cost = l1_cost_matrix(p_t, p_t)
+    kink = jnp.diag(jax.grad(lambda c: scale * jnp.sum(_coded_plan(c, epsilon, num_iters) * c))(cost))
+    return loss(z), grad, kink, p_t, ok, dtype
+
+
+def sinkd_at_equality(
+    teacher_logits: Array,
+    *,
+    temperature: float = 2.0,
+    epsilon: float = 0.1,
+    num_iters: int = 20,
+    scale: float = SINKD_SCALE,
+) -> SinkdEquality:
+    r"""The coded loss at student = teacher: a strict local minimum (mod row shifts) with a non-zero gradient.
+
+    Derived (ours). $L_S$ depends on $z_s$ smoothly except through $C_{ii} = \|p_s^i - p_t^i\|_1$,
+    which has a kink at $z_s = z_t$. The one-sided derivative along $d$ is
+    (:func:`sinkd_directional_derivative`)
+
+    $$L_S'(z_t; d) = \langle g, d\rangle + \sum_i \kappa_i\,\|J_i d_i\|_1,\qquad
+    J_i d_i = p_t^i \odot (d_i - \langle p_t^i, d_i\rangle)/T,$$
+
+    with $g$ the autodiff gradient. It separates over rows; by duality row $i$'s part is $> 0$ for
+    every $d_i \not\propto \mathbf 1$ iff some $u$ with $\|u\|_\infty < 1$ solves
+    $\kappa_i J_i u = -g_i$, i.e. iff the margin
+    $m_i = 1 - T\,\operatorname{range}_k(g_{ik}/p^i_{t,k}) / (2\kappa_i)$ is positive. All $m_i > 0$
+    makes $z_t$ a strict local minimum modulo adding a constant to a row's logits, although
+    $g \ne 0$: a gradient step from the teacher moves the student away, and the loss pulls it back.
+    Adding $\alpha\,\mathrm{KD}$ (zero gradient, PSD Hessian at $z_t$) keeps both facts.
+
+    Example:
+      >>> zt = jnp.array([[2.0, 0.0, -1.0], [0.0, 1.0, 0.0], [-1.0, 0.0, 1.5]])
+      >>> out = sinkd_at_equality(zt)
+      >>> bool(out.gradient_norm > 0), bool(out.strict_local_minimum)
+      (True, True)
+    """
+    value, grad, kink, p_t, ok, dtype = _equality_parts(teacher_logits, temperature, epsilon, num_iters, scale)
+    v = temperature * grad / (p_t * kink[:, None])
+    margins = 1.0 - (jnp.max(v, axis=-1) - jnp.min(v, axis=-1)) / 2
+    out = SinkdEquality(value, grad, jnp.linalg.norm(grad), kink, margins, jnp.all(margins > 0))
+    return finish(ok, out, dtype)
+
+
+def sinkd_directional_derivative(
+    teacher_logits: Array,
+    direction: Array,
+    *,
+    temperature: float = 2.0,
+    epsilon: float = 0.1,
+    num_iters: int = 20,
+    scale: float = SINKD_SCALE,
+) -> Array:
+    r"""$\lim_{h\downarrow 0} [L_S(z_t + h d) - L_S(z_t)]/h = \langle g, d\rangle + \sum_i \kappa_i \|J_i d_i\|_1$.
+
+    The one-sided derivative of the coded loss at student = teacher along ``direction`` ``[B, C]``
+    (:func:`sinkd_at_equality` derives it); the tests compare it with finite differences.
+
+    Example:
+      >>> zt = jnp.array([[2.0, 0.0, -1.0], [0.0, 1.0, 0.0]]); d = jnp.array([[1.0, -1.0, 0.0], [0.0, 0.5, -0.5]])
+      >>> bool(sinkd_directional_derivative(zt, d) > 0) and bool(sinkd_directional_derivative(zt, -d) > 0)
+      True
+    """
+    check_same_shape(direction, teacher_logits, "direction", "teacher_logits")
+    _, grad, kink, p_t, ok, dtype = _equality_parts(teacher_logits, temperature, epsilon, num_iters, scale)
+    d = jnp.asarray(direction, p_t.dtype)
+    jd = p_t * (d - jnp.sum(p_t * d, axis=-1, keepdims=True)) / temperature
+    return finish(
+        ok & check_finite(d, "direction"), jnp.sum(grad * d) + jnp.sum(kink * jnp.sum(jnp.abs(jd), -1)), dtype
+    )

@@ -6,7 +6,18 @@ import pytest
 from scipy.optimize import linear_sum_assignment
 from scipy.special import softmax
 
-from kl_lab.distillation import SINKD_SCALE, l1_cost_matrix, sinkd_divergence, sinkd_loss, sinkd_plan
+from kl_lab.distillation import (
+    SINKD_SCALE,
+    SINKD_SCALE_HISTORY,
+    l1_cost_matrix,
+    sinkd_at_equality,
+    sinkd_directional_derivative,
+    sinkd_divergence,
+    sinkd_gradient_shares,
+    sinkd_loss,
+    sinkd_objective,
+    sinkd_plan,
+)
 
 B, C = 8, 5
 
@@ -84,3 +95,66 @@ def test_bad_input(batch):
         sinkd_loss(s, t, epsilon=0.0)
     with pytest.raises(ValueError, match="num_iters"):
         sinkd_loss(s, t, num_iters=0)
+
+
+# --- the full objective, its gradient shares, and the coded loss at student = teacher ---------------------------
+
+
+def _authors_objective(zs, zt, y, alpha=0.8, beta=0.8, t_kd=2.0, scale=0.0008 * 20 / 8):
+    """glue_train.py distill_train (intended): alpha * DistillKL + (1 - alpha) * CE + beta * Sinkhorn, in numpy."""
+    from scipy.special import log_softmax
+
+    kd = -np.mean(np.sum(softmax(zt / t_kd, -1) * log_softmax(zs / t_kd, -1), -1))
+    ce = -np.mean(log_softmax(zs, -1)[np.arange(len(y)), y])
+    sk = _authors(zs, zt) / (0.0008 * 20 / 8) * scale
+    return alpha * kd + (1 - alpha) * ce + beta * sk
+
+
+def test_full_objective_matches_authors(batch):
+    s, t = batch
+    y = np.arange(B) % C
+    for kw in ({}, {"alpha": 0.9, "kd_temperature": 3.5, "scale": 0.001}, {"alpha": 1.0, "beta": 0.0}):
+        out = sinkd_objective(s, t, y, **kw)
+        ref = _authors_objective(
+            s, t, y, alpha=kw.get("alpha", 0.8), beta=kw.get("beta", 0.8), t_kd=kw.get("kd_temperature", 2.0),
+            scale=kw.get("scale", SINKD_SCALE),
+        )  # fmt: skip
+        np.testing.assert_allclose(out.total, ref, rtol=1e-12)  # same algebra, other order
+    assert SINKD_SCALE_HISTORY["GPT-Neo/lossd.py, T0/lossd.py@2b91a8e (Sinkhorn)"] == 0.0008
+    with pytest.raises(ValueError, match="labels must lie"):
+        sinkd_objective(s, t, np.full(B, C))
+    with pytest.raises(ValueError, match="alpha"):
+        sinkd_objective(s, t, y, alpha=1.5)
+
+
+def test_gradient_shares_closed_form_terms(batch):
+    s, t = batch
+    y = np.arange(B) % C
+    sh = sinkd_gradient_shares(s, t, y, alpha=0.8, beta=0.8, kd_temperature=2.0)
+    # closed forms: d KD / dz_s = (p_s^T - p_t^T) / (T B); d CE / dz_s = (p_s - onehot) / B
+    g_kd = (softmax(s / 2, -1) - softmax(t / 2, -1)) / (2 * B)
+    g_ce = (softmax(s, -1) - np.eye(C)[y]) / B
+    np.testing.assert_allclose(sh["kd"], 0.8 * np.linalg.norm(g_kd), rtol=1e-12)
+    np.testing.assert_allclose(sh["ce"], 0.2 * np.linalg.norm(g_ce), rtol=1e-12)
+    assert 0 < float(sh["sinkhorn_share"]) < 1
+    assert float(sh["total"]) <= float(sh["kd"] + sh["ce"] + sh["sinkhorn"]) * (1 + 1e-12)  # triangle inequality
+
+
+def test_equality_is_a_strict_minimum_with_nonzero_gradient(batch, key):
+    _, t = batch
+    out = sinkd_at_equality(t, scale=1.0)
+    assert float(out.gradient_norm) > 1e-3 and bool(out.strict_local_minimum)
+    f = jax.jit(lambda z: sinkd_loss(z, t, scale=1.0))
+    f0 = f(t)
+    h = 1e-7
+    worst = np.inf
+    for i in range(20):
+        d = np.array(jax.random.normal(jax.random.fold_in(key, i), t.shape))
+        d -= d.mean(-1, keepdims=True)  # row shifts leave the softmax unchanged
+        d /= np.linalg.norm(d)
+        fd = (f(t + h * d) - f0) / h  # one-sided difference: error O(h) ~ 1e-6
+        np.testing.assert_allclose(sinkd_directional_derivative(t, d, scale=1.0), fd, atol=1e-5)
+        worst = min(worst, float(fd))
+    assert worst > 0  # every sampled direction goes up, although the reported gradient is not zero
+    # the margins are scale-free (scale multiplies both g and kappa)
+    np.testing.assert_allclose(sinkd_at_equality(t).margins, out.margins, rtol=1e-10)
