@@ -31,7 +31,7 @@ import scipy.stats as st
 
 from kl_lab import cli, experiment, plotting, stats
 from kl_lab.checks import Checks, derived, law, paper
-from kl_lab.divergences.estimators import mc_kl, mc_kl_terms
+from kl_lab.divergences.estimators import mc_kl, mc_kl_moments_gaussian, mc_kl_terms
 from kl_lab.sweep import sweep
 
 TITLE = "KL estimators k1, k2, k3: bias, spread, and the gradient each one optimises"
@@ -62,16 +62,6 @@ class Config:
     @classmethod
     def quick(cls) -> Config:
         return cls(n_samples=2**16, n_policies=16, n_mc_grad=2**12, chunk_size=11)
-
-
-def theory(mu: np.ndarray) -> dict:
-    """Means and variances of k1, k2, k3 for x ~ N(0,1), q = N(mu, 1) (module docstring)."""
-    kl = mu**2 / 2
-    return {
-        "kl": kl,
-        "mean": {"k1": kl, "k2": kl + kl**2 / 2, "k3": kl},
-        "var": {"k1": mu**2, "k2": mu**4 / 2 + mu**6 / 4, "k3": np.expm1(mu**2) - mu**2},
-    }
 
 
 def _k3_variance_quad(mu: float) -> float:
@@ -160,7 +150,7 @@ def run(config: Config, key: jax.Array) -> dict:
 
 def checks(results: dict, config: Config) -> Checks:
     mu = results["mu"]
-    th = theory(mu)
+    th = mc_kl_moments_gaussian(mu)
     mc, g = results["mc"], results["grads"]
     ok = mu <= CLT_MU_MAX
     gaussian = derived("module docstring: l ~ N(-K, 2K) for equal-variance Gaussians")
@@ -238,12 +228,12 @@ def checks(results: dict, config: Config) -> Checks:
 def plot(results: dict, config: Config):
     fig, axes = plotting.subplots(2, 2, height=2.7)
     mu = results["mu"]
-    th = theory(mu)
+    th = mc_kl_moments_gaussian(mu)
     kl = th["kl"]
     mc = results["mc"]
     cols = {"k1": plotting.PALETTE[0], "k2": plotting.PALETTE[1], "k3": plotting.PALETTE[2]}
     grid = np.linspace(mu.min(), mu.max(), 200)
-    tg = theory(grid)
+    tg = mc_kl_moments_gaussian(grid)
     ax = axes[0, 0]
     for e, c in cols.items():
         ax.plot(tg["kl"], (tg["mean"][e] - tg["kl"]) / tg["kl"], color=c, linewidth=1.0)
