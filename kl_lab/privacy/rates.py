@@ -112,11 +112,20 @@ class SlopeFit(NamedTuple):
     high: float  #: bootstrap quantile (1 + level)/2
 
 
-def fit_loglog_slope(t, errors, key: jax.Array, n_boot: int = 2000, level: float = 0.95) -> SlopeFit:
-    """Slope of ``log mean_trials(err)`` against ``log t`` with a trial-bootstrap band.
+def fit_loglog_slope(
+    t, errors, key: jax.Array, n_boot: int = 2000, level: float = 0.95, paired: bool = False
+) -> SlopeFit:
+    r"""Slope $b$ of $\log \overline{\mathrm{err}} = a + b \log t$ (least squares) with a trial-bootstrap band.
 
-    ``errors`` is ``(points, trials)``; each bootstrap replicate resamples the trials of every
-    point independently (with replacement), recomputes the per-point means and refits.
+    ``errors`` is ``(points, trials)``; each bootstrap replicate resamples the trials of every point
+    independently (with replacement), or with ``paired=True`` the same trial indices at every point (for
+    common random numbers: trial ``j`` shares its data and noise draws across the points), recomputes the
+    per-point means and refits. Fewer than 2 points: ``ValueError``.
+
+    >>> t = np.array([1.0, 2.0, 4.0])
+    >>> fit = fit_loglog_slope(t, t[:, None] ** -0.5 * np.ones((3, 5)), jax.random.key(0), n_boot=10)
+    >>> round(fit.slope, 6), round(fit.stderr, 6)
+    (-0.5, 0.0)
     """
     t = np.asarray(t, float)
     e = np.asarray(errors, float)
@@ -133,7 +142,8 @@ def fit_loglog_slope(t, errors, key: jax.Array, n_boot: int = 2000, level: float
     slope, intercept = fit(e.mean(axis=1))
     # NumPy's generator seeded from the key (jax.random.randint would cost a compilation per shape)
     rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel().tolist())
-    idx = rng.integers(0, e.shape[1], size=(n_boot, *e.shape))
+    shape = (n_boot, 1, e.shape[1]) if paired else (n_boot, *e.shape)
+    idx = np.broadcast_to(rng.integers(0, e.shape[1], size=shape), (n_boot, *e.shape))
     boot = np.take_along_axis(e[None], idx, axis=2).mean(axis=2)
     bs, _ = fit(boot)
     lo, hi = np.quantile(bs, [(1 - level) / 2, (1 + level) / 2])
