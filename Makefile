@@ -6,8 +6,19 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 # xdist workers for the test suite (CI machines have 2 cores)
 JOBS   ?= 2
+# JAX's persistent compilation cache, shared by every target below, their pytest-xdist workers, notebook
+# kernels and subprocesses: compilation is most of the suite's time, and `make mutants` recompiles what
+# `make test` compiled. `make test KL_LAB_JAX_CACHE=off` (or the variable in the environment) switches it
+# off; `make clean-jax-cache` empties it (it is never trimmed; ~100 MB after the suite).
+KL_LAB_JAX_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/kl_lab/jax
+KL_LAB_JAX_CACHE_MIN_SECS ?= 0.2
+ifeq ($(filter off 0 false no none,$(KL_LAB_JAX_CACHE)),)
+JAXCACHE := JAX_COMPILATION_CACHE_DIR=$(KL_LAB_JAX_CACHE) JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=$(KL_LAB_JAX_CACHE_MIN_SECS)
+else
+JAXCACHE := KL_LAB_JAX_CACHE=off
+endif
 
-.PHONY: venv figures test mutants bench lint clean quick-figures docs docs-full
+.PHONY: venv figures test mutants bench lint clean clean-jax-cache quick-figures docs docs-full accelerator-check
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,13 +29,13 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 figures: $(STAMP)
-	$(VENV)/bin/kl-lab run all
+	$(JAXCACHE) $(VENV)/bin/kl-lab run all
 
 quick-figures: $(STAMP)
-	$(VENV)/bin/kl-lab run all --quick
+	$(JAXCACHE) $(VENV)/bin/kl-lab run all --quick
 
 test: $(STAMP)
-	$(PY) -m pytest -n $(JOBS) --durations=15 $(PYTEST_ARGS)
+	$(JAXCACHE) $(PY) -m pytest -n $(JOBS) --durations=15 $(PYTEST_ARGS)
 
 # the documentation site -> site/ (git-ignored), warnings as errors; notebooks shown as stored (no outputs)
 DOCS_ENV := NO_MKDOCS_2_WARNING=1 DISABLE_MKDOCS_2_WARNING=true MPLBACKEND=Agg
@@ -37,10 +48,16 @@ docs-full: $(STAMP)
 
 # deliberate library errors that the experiment checks must catch (tests/mutants.py); CI runs it after `test`
 mutants: $(STAMP)
-	KL_LAB_MUTANTS=1 $(PY) -m pytest -n $(JOBS) tests/test_mutants.py
+	$(JAXCACHE) KL_LAB_MUTANTS=1 $(PY) -m pytest -n $(JOBS) tests/test_mutants.py
 
+# kl_lab (jitted and eager) vs numpy/scipy, the JAX peer and the floor; `make bench BENCH_ARGS=--markdown` prints
+# the README speed table
 bench: $(STAMP)
-	$(PY) -m benchmarks $(BENCH_ARGS)
+	$(JAXCACHE) $(PY) -m benchmarks $(BENCH_ARGS)
+
+# on a GPU machine: library tests in float32 and float64, every quick preset with its checks, make bench
+accelerator-check: $(STAMP)
+	$(JAXCACHE) benchmarks/accelerator_check.sh
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check kl_lab experiments tests benchmarks docs
@@ -48,3 +65,6 @@ lint: $(STAMP)
 
 clean:
 	rm -rf paper_figures/quick paper_figures/.cache .pytest_cache .hypothesis site
+
+clean-jax-cache:
+	rm -rf $(KL_LAB_JAX_CACHE)

@@ -1,32 +1,56 @@
-"""``python -m benchmarks [substring ...]``: run every benchmarks/bench_*.py and print ratios."""
+"""``python -m benchmarks [--markdown] [--x64] [substring ...]``: run every benchmarks/bench_*.py and print, for
+each row, kl_lab (jitted and eager), the numpy/scipy reference, the JAX peer and the floor, with ratios.
+
+``--markdown`` prints the README speed table instead of the plain one; substrings select rows by name.
+``--x64`` times in float64 (default float32). The header line records the backend, the device and the load
+average, because the machine this runs on is often shared.
+"""
 
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
+import platform
 import sys
 
 import jax
 
-from benchmarks._harness import format_rows, time_call
+from benchmarks._harness import format_markdown, format_rows, time_bench
+
+
+def _header() -> str:
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+    dev = jax.devices()[0]
+    kind = getattr(dev, "device_kind", dev.platform)
+    dtype = "float64" if jax.config.jax_enable_x64 else "float32"
+    return (
+        f"backend: {jax.default_backend()} ({kind}, {jax.device_count()} device(s)), {os.cpu_count()} CPUs, "
+        f"{platform.machine()}, jax {jax.__version__}, {dtype}, load average {load}"
+    )
 
 
 def main(argv: list[str]) -> int:
-    jax.config.update("jax_enable_x64", False)  # speed is measured in float32 unless a bench says otherwise
+    markdown = "--markdown" in argv
+    x64 = "--x64" in argv
+    names = [a for a in argv if not a.startswith("--")]
+    jax.config.update("jax_enable_x64", x64)  # speed is measured in float32 unless --x64
     import benchmarks
 
-    rows = []
+    timings = []
     for mod in sorted(m.name for m in pkgutil.iter_modules(benchmarks.__path__) if m.name.startswith("bench_")):
         module = importlib.import_module(f"benchmarks.{mod}")
         for b in module.benchmarks():
-            if argv and not any(a in b.name for a in argv):
+            if names and not any(a in b.name for a in names):
                 continue
             print(f"running {b.name} ...", file=sys.stderr, flush=True)
-            t_k = time_call(b.kl_lab, b.repeats)
-            t_r = time_call(b.reference, b.repeats) if b.reference is not None else None
-            rows.append((b.name, t_k, t_r, b.reference_name, b.note))
-    print(f"backend: {jax.default_backend()}, devices: {jax.device_count()}")
-    print(format_rows(rows))
+            timings.append(time_bench(b))
+    header = _header()
+    if markdown:
+        print(format_markdown(timings, header=f"*{header}*\n"))
+    else:
+        print(header)
+        print(format_rows(timings))
     return 0
 
 

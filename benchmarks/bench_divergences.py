@@ -10,8 +10,12 @@ branch, timed in two more regimes against the same numpy formulation:
   does not do (its result there is off by ~1e-3 relative; kl_lab's by < 1e-6);
 - rows where p and q share 5000 ``-inf`` logits: the unmasked cross term is ``0 * inf`` there, so those rows
   are re-summed with masks.
-numpyro's reference for gaussian_kl holds two independent Cholesky calls in one program, the shape that can
-deadlock XLA:CPU on large batches (see kl_lab.divergences.gaussian); if `make bench` stalls there, that is it.
+Peers: optax's ``kl_divergence_with_log_targets`` on two ``log_softmax`` (and the plain jnp formulation);
+floors: reading both inputs once (bytes), and one ``exp`` per input element (the least arithmetic any
+softmax-based KL does). gaussian_kl: numpyro's KL registry and the plain jnp formulation as peers, the
+batched Cholesky of both covariances as the floor. numpyro's and the plain jnp peers hold two independent
+LAPACK calls in one program, the shape that can deadlock XLA:CPU on large batches (see
+kl_lab.divergences.gaussian); if `make bench` stalls there, that is it.
 """
 
 from __future__ import annotations
@@ -78,31 +82,44 @@ def _torch_bench() -> list[Bench]:
 
 
 def benchmarks() -> list[Bench]:
+    import numpyro.distributions as dist
+    import optax
+
     f_kl = jax.jit(dv.kl_from_logits)
-    floor = jax.jit(lambda a, b: (jnp.sum(a), jnp.sum(b)))
+    stream = jax.jit(lambda a, b: (jnp.sum(a, axis=-1), jnp.sum(b, axis=-1)))
+    exp_floor = jax.jit(lambda a, b: (jnp.sum(jnp.exp(a), axis=-1), jnp.sum(jnp.exp(b), axis=-1)))
     f_gkl = jax.jit(dv.gaussian_kl)
-
-    def kl_lab_kl(regime: str = "separated"):
-        _, _, aj, bj = _logits(regime)
-        return f_kl(aj, bj)
-
-    def stream():
-        _, _, aj, bj = _logits()
-        return floor(aj, bj)
-
-    def ours_gauss():
-        _, _, mj, cj = _gaussians()
-        return f_gkl(mj[0], cj[0], mj[1], cj[1])
+    chol_floor = jax.jit(lambda cp, cq: jnp.linalg.cholesky(jnp.stack([cp, cq])))
 
     @jax.jit
-    def numpyro_kl(m, c):
-        import numpyro.distributions as dist
+    def optax_kl(a, b):  # KL(p || q) = optax's KL(target || prediction) with log-targets
+        return optax.losses.kl_divergence_with_log_targets(jax.nn.log_softmax(b), jax.nn.log_softmax(a))
 
-        return dist.kl_divergence(dist.MultivariateNormal(m[0], c[0]), dist.MultivariateNormal(m[1], c[1]))
+    @jax.jit
+    def jnp_kl(a, b):  # the plain jax.numpy a user writes (0 * (-inf) masked, like kl_lab)
+        lp, lq = jax.nn.log_softmax(a), jax.nn.log_softmax(b)
+        p = jnp.exp(lp)
+        return jnp.sum(jnp.where(p > 0, p * (lp - lq), 0.0), axis=-1)
 
-    def numpyro_ref():
+    def logits(regime):
+        return _logits(regime)[2:]
+
+    @jax.jit
+    def numpyro_kl(mp, cp, mq, cq):
+        return dist.kl_divergence(dist.MultivariateNormal(mp, cp), dist.MultivariateNormal(mq, cq))
+
+    @jax.jit
+    def jnp_gauss(mp, cp, mq, cq):  # the plain jax.numpy a user writes: Cholesky, cho_solve, slogdet
+        lq = jnp.linalg.cholesky(cq)
+        tr = jnp.trace(jax.scipy.linalg.cho_solve((lq, True), cp), axis1=-2, axis2=-1)
+        dm = mp - mq
+        quad = jnp.sum(dm * jax.scipy.linalg.cho_solve((lq, True), dm[..., None])[..., 0], axis=-1)
+        logdet = jnp.linalg.slogdet(cq)[1] - jnp.linalg.slogdet(cp)[1]
+        return 0.5 * (tr - DIM + logdet + quad)
+
+    def gauss():
         _, _, mj, cj = _gaussians()
-        return numpyro_kl(mj, cj)
+        return mj[0], cj[0], mj[1], cj[1]
 
     def numpy_loop():
         m, c, _, _ = _gaussians()
@@ -117,27 +134,58 @@ def benchmarks() -> list[Bench]:
         return out
 
     mib = 2 * ROWS * WIDTH * 4 / 2**20
-    return [
-        Bench(
-            f"kl_from_logits ({ROWS}, {WIDTH}) f32",
-            kl_lab_kl,
-            _numpy_kl,
-            "scipy log_softmax + numpy",
-            note=f"{mib:.0f} MiB in",
-            repeats=3,
-        ),
-        Bench("  bytes floor: stream both inputs once", stream, None, "-", note="jitted sum of each input"),
-        *(
+    kl_rows = []
+    for regime in ("separated", "near-equal", "shared -inf"):
+        kl_rows.append(
             Bench(
                 f"kl_from_logits ({ROWS}, {WIDTH}) f32, {regime}",
-                functools.partial(kl_lab_kl, regime),
+                lambda r=regime: f_kl(*logits(r)),
                 functools.partial(_numpy_kl, regime),
                 "scipy log_softmax + numpy",
-                repeats=3,
+                note=f"{mib:.0f} MiB in" if regime == "separated" else "",
+                peer=(lambda r=regime: optax_kl(*logits(r)))
+                if regime == "separated"
+                else (lambda r=regime: jnp_kl(*logits(r))),
+                peer_name="optax kl_divergence_with_log_targets" if regime == "separated" else "plain jnp log_softmax",
+                floor=lambda r=regime: stream(*logits(r)),
+                floor_name="read both inputs once",
+                eager=lambda r=regime: dv.kl_from_logits(*logits(r)),
+                repeats=5,
             )
-            for regime in ("near-equal", "shared -inf")
-        ),
+        )
+    kl_rows.append(
+        Bench(
+            f"kl_from_logits ({ROWS}, {WIDTH}) f32, vs exp floor",
+            lambda: f_kl(*logits("separated")),
+            peer=lambda: jnp_kl(*logits("separated")),
+            peer_name="plain jnp log_softmax",
+            floor=lambda: exp_floor(*logits("separated")),
+            floor_name="one exp per input element, summed",
+            repeats=5,
+        )
+    )
+    return [
+        *kl_rows,
         *_torch_bench(),
-        Bench(f"gaussian_kl {PAIRS} pairs d={DIM} f32", ours_gauss, numpyro_ref, "numpyro kl_divergence (jit)"),
-        Bench(f"gaussian_kl {PAIRS} pairs d={DIM} f32 ", ours_gauss, numpy_loop, "numpy loop", repeats=2),
+        Bench(
+            f"gaussian_kl {PAIRS} pairs d={DIM} f32",
+            lambda: f_gkl(*gauss()),
+            numpy_loop,
+            "numpy loop",
+            peer=lambda: numpyro_kl(*gauss()),
+            peer_name="numpyro kl_divergence",
+            floor=lambda: chol_floor(gauss()[1], gauss()[3]),
+            floor_name="batched Cholesky of both covariances",
+            eager=lambda: dv.gaussian_kl(*gauss()),
+            repeats=3,
+        ),
+        Bench(
+            f"gaussian_kl {PAIRS} pairs d={DIM} f32, jnp peer",
+            lambda: f_gkl(*gauss()),
+            peer=lambda: jnp_gauss(*gauss()),
+            peer_name="plain jnp: cholesky + cho_solve + slogdet",
+            floor=lambda: chol_floor(gauss()[1], gauss()[3]),
+            floor_name="batched Cholesky of both covariances",
+            repeats=3,
+        ),
     ]

@@ -261,7 +261,8 @@ def apply(mutant: Mutant, extra_modules: list[Any] = ()) -> None:
 
 
 def run(name: str | None, only: tuple[str, ...] = ()) -> dict[str, list[str]]:
-    """Run the mutant's experiments (quick, unsaved) with the mutant applied; the failed checks of each.
+    """Run the mutant's experiments (quick, unsaved) with the mutant applied, in the listed order, until one
+    catches it (fails a check); the failed checks of each experiment run.
 
     ``name=None`` runs unmutated (every experiment any mutant names, or those in ``only``).
     """
@@ -282,6 +283,8 @@ def run(name: str | None, only: tuple[str, ...] = ()) -> dict[str, list[str]]:
         for e, module in zip(exps, modules):
             rec = exp_lib.run_experiment(module, quick=True, save=False)
             failed[e] = [c.name for c in rec.checks if not c.passed]
+            if mutant and failed[e]:
+                break  # caught: the harness asks for one catching experiment, the rest would only cost time
     return failed
 
 
