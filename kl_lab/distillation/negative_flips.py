@@ -1,0 +1,133 @@
+r"""Negative flips when classes are added, margin calibration and double-source focal distillation.
+
+Ricci, Biondi, Pernici, Del Bimbo, "Mitigating Negative Flips via Margin Preserving Training" (arXiv
+2511.08322v2, AAAI 2026); the losses follow the authors' code (github.com/miccunifi/negative_flip_MPT,
+``loss.py`` and ``main.py``, method ``MPT_KL``).
+
+**Negative flip rate.** For test labels $y_i$, old predictions $\hat y^{old}_i$ and new ones $\hat y^{new}_i$,
+$\mathrm{NFR} = \frac1n\sum_i 1[\hat y^{old}_i = y_i,\ \hat y^{new}_i \ne y_i]$ (:func:`negative_flip_rate`).
+
+**Margin calibration.** During training the new classes' logits get a positive offset $b$ before the
+cross-entropy, $z_c + b\,1[c\ \text{new}]$; at test time the offset is dropped, so the new classes must win
+by a margin $b$ (:func:`calibrated_logits`). For a model with free per-class intercepts and no penalty on
+them (a linear classifier), the offset is absorbed by the intercepts: the minimiser of the calibrated loss
+is the plain minimiser with the new classes' intercepts lowered by $b$ [D] (the loss depends on the
+intercepts only through $c + b\,1[\text{new}]$) -- a post-hoc logit adjustment.
+
+**Focal distillation (KL form).** With teacher logits $t$, student logits $s$, temperature $\tau$,
+$$\mathrm{FD} = \frac1n\sum_i\bigl(\alpha + \beta\,1[\arg\max t_i = y_i]\bigr)\,
+\mathrm{KL}\bigl(\mathrm{softmax}(t_i/\tau)\,\|\,\mathrm{softmax}(s_i/\tau)\bigr)$$
+(:func:`focal_distillation`). The double-source loss distils the old model on the old classes' logits and
+an independently trained new model on all logits; MPT adds both to the calibrated cross-entropy
+(:func:`mpt_loss`).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from kl_lab.divergences import discrete
+from kl_lab.numerics import check_positive, poison
+
+__all__ = ["negative_flip_rate", "calibrated_logits", "focal_distillation", "mpt_loss", "linear_logits",
+           "train_linear"]  # fmt: skip
+
+
+def negative_flip_rate(pred_old: jax.Array, pred_new: jax.Array, labels: jax.Array) -> jax.Array:
+    r"""$\frac1n\sum_i 1[\hat y^{old}_i = y_i \ne \hat y^{new}_i]$.
+
+    >>> import jax.numpy as jnp
+    >>> float(negative_flip_rate(jnp.array([0, 1, 2, 2]), jnp.array([0, 2, 2, 1]), jnp.array([0, 1, 1, 2])))
+    0.5
+    """
+    return jnp.mean((pred_old == labels) & (pred_new != labels))
+
+
+def calibrated_logits(logits: jax.Array, new_mask: jax.Array, offset) -> jax.Array:
+    r"""$z_c + b\,1[c\ \text{new}]$: the training-time logits of margin calibration (``offset`` $= b$).
+
+    >>> import jax.numpy as jnp
+    >>> calibrated_logits(jnp.zeros(3), jnp.array([False, False, True]), 2.0).tolist()
+    [0.0, 0.0, 2.0]
+    """
+    return logits + offset * jnp.broadcast_to(jnp.asarray(new_mask, logits.dtype), logits.shape)
+
+
+def focal_distillation(student_logits, teacher_logits, labels, *, alpha=1.0, beta=5.0, tau=5.0) -> jax.Array:
+    r"""The focal KL distillation of the module docstring (the authors' ``focal_distillation_fdkl_loss``).
+
+    ``tau > 0``, ``alpha, beta >= 0`` (eager ``ValueError``; NaN under ``jit``).
+
+    >>> import jax.numpy as jnp
+    >>> s = jnp.array([[1.0, 0.0]]); t = jnp.array([[0.0, 1.0]])
+    >>> round(float(focal_distillation(s, t, jnp.array([1]), alpha=1.0, beta=0.0, tau=1.0)), 4)
+    0.4621
+    """
+    ok = check_positive(tau, "tau") & check_positive(alpha, "alpha", allow_zero=True)
+    ok = ok & check_positive(beta, "beta", allow_zero=True)
+    log_t = jax.nn.log_softmax(teacher_logits / tau, axis=-1)
+    log_s = jax.nn.log_softmax(student_logits / tau, axis=-1)
+    weight = alpha + beta * (jnp.argmax(teacher_logits, axis=-1) == labels)
+    return poison(ok, jnp.mean(weight * discrete.kl(log_t, log_s)))
+
+
+def mpt_loss(logits, labels, new_mask, *, offset=0.0, old_logits=None, new_logits=None, alpha=1.0, beta=5.0,
+             tau=5.0) -> jax.Array:  # fmt: skip
+    r"""Calibrated cross-entropy plus double-source focal distillation (MPT; module docstring).
+
+    ``old_logits`` ``(n, C_old)`` distil the student's first ``C_old`` logits; ``new_logits`` ``(n, C)`` distil
+    all of them; either may be None (then that term is absent). ``offset = 0`` and both None: plain
+    cross-entropy.
+
+    >>> import jax.numpy as jnp
+    >>> z = jnp.zeros((2, 3)); y = jnp.array([0, 2]); new = jnp.array([False, False, True])
+    >>> round(float(mpt_loss(z, y, new)), 4)  # log 3
+    1.0986
+    """
+    z = calibrated_logits(logits, new_mask, offset)
+    ce = -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(z, axis=-1), labels[:, None], axis=-1))
+    if old_logits is not None:
+        c_old = old_logits.shape[-1]
+        ce = ce + focal_distillation(logits[:, :c_old], old_logits, labels, alpha=alpha, beta=beta, tau=tau)
+    if new_logits is not None:
+        ce = ce + focal_distillation(logits, new_logits, labels, alpha=alpha, beta=beta, tau=tau)
+    return ce
+
+
+def linear_logits(params: tuple[jax.Array, jax.Array], x: jax.Array) -> jax.Array:
+    r"""$x W + c$ for ``params = (W, c)``, ``W`` ``(d, C)``, ``c`` ``(C,)``.
+
+    >>> import jax.numpy as jnp
+    >>> linear_logits((jnp.eye(2), jnp.array([0.0, 1.0])), jnp.array([[1.0, 1.0]])).tolist()
+    [[1.0, 2.0]]
+    """
+    w, c = params
+    z = x @ w
+    return z + jnp.broadcast_to(c, z.shape)
+
+
+def train_linear(x, labels, classes: int, loss_fn, *, lr=0.5, steps=500, l2=1e-3) -> tuple[jax.Array, jax.Array]:
+    r"""Full-batch gradient descent from zero on ``loss_fn(logits, labels) + l2/2 ||W||^2`` (intercepts free).
+
+    >>> import jax.numpy as jnp
+    >>> x = jnp.array([[-1.0], [1.0]]); y = jnp.array([0, 1])
+    >>> w, c = train_linear(x, y, 2, lambda z, y: mpt_loss(z, y, jnp.array([False, True])), steps=100)
+    >>> bool(w[0, 1] > w[0, 0])
+    True
+    """
+    check_positive(lr, "lr")
+    check_positive(l2, "l2", allow_zero=True)
+    params = (jnp.zeros((x.shape[-1], classes), x.dtype), jnp.zeros(classes, x.dtype))
+
+    def objective(p):
+        return loss_fn(linear_logits(p, x), labels) + 0.5 * l2 * jnp.sum(p[0] ** 2)
+
+    grad = jax.grad(objective)
+
+    def step(p, _):
+        g = grad(p)
+        return (p[0] - lr * g[0], p[1] - lr * g[1]), None
+
+    params, _ = jax.lax.scan(step, params, None, length=steps)
+    return params
