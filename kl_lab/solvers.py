@@ -140,8 +140,9 @@ def bracketed_root(
 ) -> SolverResult:
     r"""A root of $g$ on $[\text{lower}, \text{upper}]$ where $g$ changes sign, by bisection.
 
-    The direction of the sign change is detected. No sign change on the bracket (or NaN at either end)
-    gives ``converged=False`` and a NaN value, under ``jit`` too. Bisection needs no derivative and never leaves the
+    The direction of the sign change is detected. An exact zero at an end is returned as the root; no
+    sign change on the bracket (or NaN at either end) gives ``converged=False`` and a NaN value, under
+    ``jit`` too. Bisection needs no derivative and never leaves the
     bracket; it halves the interval each step (about 52 steps in float64 from a unit interval).
 
     >>> r = bracketed_root(lambda y, a: jnp.cos(y), lower=0.0, upper=3.0)
@@ -156,7 +157,7 @@ def bracketed_root(
     # optimistix raises (inside compiled code) when the bracket holds no sign change; kl_lab's policy is
     # converged=False and NaN instead, so an invalid bracket is solved as a stand-in equation and poisoned
     g_lo, g_hi = g(lower, args), g(upper, args)
-    valid = jax.lax.stop_gradient((jnp.sign(g_lo) * jnp.sign(g_hi) <= 0) & ~jnp.isnan(g_lo + g_hi))
+    valid = jax.lax.stop_gradient(jnp.sign(g_lo) * jnp.sign(g_hi) < 0)  # False for NaN
     mid = 0.5 * (lower + upper)
     g_safe = lambda y, a: jnp.where(valid, g(y, a), y - mid)  # noqa: E731
     sol = optx.root_find(
@@ -169,4 +170,12 @@ def bracketed_root(
         throw=False,
     )
     out = _finish(g, args, sol, jnp.zeros((), int), dtype)
-    return out._replace(value=jnp.where(valid, out.value, jnp.nan), converged=out.converged & valid)
+    # an exact zero at an end is a root there
+    end = jnp.where(g_lo == 0, lower, jnp.where(g_hi == 0, upper, jnp.nan))
+    at_end = jax.lax.stop_gradient(~jnp.isnan(end))
+    return SolverResult(
+        jnp.where(valid, out.value, end),
+        (out.converged & valid) | at_end,
+        out.iterations,
+        jnp.where(valid, out.residual, jnp.where(at_end, 0.0, out.residual)),
+    )

@@ -79,3 +79,10 @@ def test_root_at_lower_and_nan_and_no_bracket():
 def test_bracket_without_sign_change_is_not_converged_under_jit():
     res = jax.jit(lambda a: solvers.bracketed_root(lambda y, a: jnp.cos(y) - a, a, lower=0.0, upper=3.0))(2.0)
     assert np.isnan(float(res.value)) and not bool(res.converged)
+
+
+def test_exact_zero_at_an_end_is_the_root():
+    res = solvers.bracketed_root(lambda y, a: y * (y - 2.0), lower=0.0, upper=1.0)
+    assert float(res.value) == 0.0 and bool(res.converged)
+    res = solvers.bracketed_root(lambda y, a: y * (y - 2.0), lower=1.0, upper=2.0)
+    assert float(res.value) == 2.0 and bool(res.converged)
