@@ -12,7 +12,8 @@ Findings (checks):
   for large beta the reward gain is ``Var_ref(r) / beta`` and the KL ``Var_ref(r) / (2 beta^2)``;
 * **when the claim holds** [paper, in the consensus model]: if the rewarded response is one both SFT models
   moderately like (each prefers a different unrewarded one), the soup reaches more reward than either SFT
-  reference at every beta, and deviates more in KL at large beta;
+  reference at every beta, and deviates more in KL at large beta -- but *less* at small beta, where
+  ``KL(pi* || ref) -> -log ref(rewarded set)`` is smaller for the reference with more mass there [derived];
 * **when it fails** [derived]: for a 0/1 reward the reward reached at any beta is increasing in the
   reference's mass on the rewarded set, so the soup beats SFT i at every beta iff the geometric mixture puts
   more mass there; if only one SFT model likes the rewarded response (the specialist model), the soup
@@ -73,8 +74,14 @@ def run(config: Config, key: jax.Array) -> dict:
     for name in ("consensus", "specialist"):
         p1, p2 = (jnp.log(jnp.asarray(p)) for p in getattr(config, name))
         reward = jnp.zeros(p1.shape).at[config.rewarded].set(1.0)
-        out |= {f"{name}_{k}": v for k, v in _three(p1, p2, reward, betas).items()}
-    # random log-linear instances: features phi (K x d), SFT weights w1, w2, reward r = phi theta
+        out |= {f"{name}_{k}": v for k, v in jax.jit(_three)(p1, p2, reward, betas).items()}
+    return out | jax.jit(lambda k: _instances(k, config))(key)
+
+
+def _instances(key, config):
+    """Random log-linear instances: features phi (K x d), SFT weights w1, w2, reward r = phi theta."""
+    betas = jnp.asarray(config.betas)
+    out = {}
     kf, kw, kt, kb = jax.random.split(key, 4)
     n, K, d = config.instances, config.responses, config.features
     phi = jax.random.normal(kf, (n, K, d))
@@ -118,7 +125,7 @@ def run(config: Config, key: jax.Array) -> dict:
         (v, _), _ = jax.lax.scan(step, (w_i, opt.init(w_i)), None, length=config.fit_steps)
         return jax.nn.log_softmax(phi_i @ v)
 
-    out["fit_policy"] = jax.jit(jax.vmap(fit))(phi[:m], w[:m, 0], r[:m])
+    out["fit_policy"] = jax.vmap(fit)(phi[:m], w[:m, 0], r[:m])
     out["tilt_policy"] = jax.vmap(lambda a, rr: regularised_optimum(a, rr, beta).log_policy)(lp[:m, 0], r[:m])
     # 0/1 rewards on random instances: the mass criterion against the reward curves over beta
     good = jax.random.bernoulli(kb, 0.25, (n, K)).at[:, 0].set(True).astype(lp.dtype)
@@ -140,8 +147,8 @@ def checks(results: dict, config: Config) -> Checks:
         origin=derived("kl_lab.preference.salsa module docstring, item 1"),
     )  # fmt: skip
     c.close(
-        "tilt_is_the_log_linear_optimum", np.exp(r["tilt_policy"]), np.exp(r["fit_policy"]), atol=1e-5,
-        why="Adam's stopping error on a smooth concave problem (~1e-7 in probability); 1e-5 is 1e-4 of the masses",
+        "tilt_is_the_log_linear_optimum", np.exp(r["tilt_policy"]), np.exp(r["fit_policy"]), atol=1e-4,
+        why="Adam's stopping error after the fit's steps (~1e-5 in probability); the masses are O(0.1)",
         claim="the KL-regularised optimum in the log-linear family is the tilt pi_ref exp(r / beta)",
         origin=law("Gibbs variational principle"),
     )  # fmt: skip
@@ -176,6 +183,14 @@ def checks(results: dict, config: Config) -> Checks:
         why="10 % beyond the two SFT references' KL at the largest beta (values O(1e-4), exact)",
         claim="...and allows a larger KL deviation from its reference at equal (large) beta",
         origin=paper("abstract: the soup 'allows for larger deviation in KL divergence'"),
+    )  # fmt: skip
+    first = int(np.argmin(r["betas"]))
+    c.upper_bound(
+        "consensus_soup_deviates_less_at_small_beta", cons_kl[2, first] / min(cons_kl[0, first], cons_kl[1, first]),
+        0.9, why="10 % below the SFT references' KL at the smallest beta (exact values O(1))",
+        claim="...but not at small beta: there the soup's optimum deviates less in KL than the SFT references' "
+        "(its reward is still higher: it starts closer to the rewarded response)",
+        origin=derived("KL(pi*||ref) -> -log ref(rewarded set) as beta -> 0: larger ref mass, smaller KL"),
     )  # fmt: skip
     spec = r["specialist_reward"]
     c.lower_bound(
