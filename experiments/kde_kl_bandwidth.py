@@ -34,7 +34,7 @@ from scipy.optimize import minimize_scalar
 from kl_lab import cli, experiment, plotting, stats
 from kl_lab.asymptotics import extrapolate
 from kl_lab.checks import Checks, derived
-from kl_lab.kde import finite_size, regimes, simulate
+from kl_lab.kde import diagnostics, finite_size, regimes, simulate
 from kl_lab.sweep import sweep
 
 TITLE = "KL-optimal KDE bandwidth in high dimensions lies in the condensed regime"
@@ -66,13 +66,6 @@ class Config:
 def _h_grid(config):
     hg2 = float(regimes.thresholds(config.alpha).h_g ** 2)
     return np.sqrt(np.linspace(config.ratio_lo, config.ratio_hi, config.n_h) * hg2)
-
-
-def argmax_h2(h2, values):
-    """Vertex of the parabola through the five grid points around the largest value (clipped to the grid)."""
-    i = int(np.clip(np.argmax(values), 2, len(values) - 3))
-    c = np.polyfit(h2[i - 2 : i + 3], values[i - 2 : i + 3], 2)
-    return float(np.clip(-c[1] / (2 * c[0]), h2[0], h2[-1])) if c[0] < 0 else float(h2[np.argmax(values)])
 
 
 def exact_argmax_h2(alpha, d, lo, hi):
@@ -114,12 +107,10 @@ def _argmaxes(results, config):
     h2 = results["h"] ** 2
     sims, ses, exs = [], [], []
     for j in range(len(config.dims)):
-        ll = results["loglik"][j]
-        sims.append(argmax_h2(h2, ll.mean(axis=0)))
-        blocks = np.array_split(np.arange(ll.shape[0]), BLOCKS)
-        jack = [argmax_h2(h2, np.delete(ll, b, axis=0).mean(axis=0)) for b in blocks]
-        ses.append(float(np.sqrt((BLOCKS - 1) / BLOCKS * np.sum((np.array(jack) - np.mean(jack)) ** 2))))
-        exs.append(argmax_h2(h2, results["exact"][j]))
+        est, se = diagnostics.jackknife_argmax(h2, results["loglik"][j], BLOCKS)
+        sims.append(est)
+        ses.append(se)
+        exs.append(diagnostics.parabola_argmax(h2, results["exact"][j]))
     return np.array(sims), np.array(ses), np.array(exs)
 
 

@@ -58,6 +58,7 @@ __all__ = [
     "query_thresholds",
     "query_log_likelihood_per_dim",
     "query_nearest_level",
+    "query_stability_index",
     "spectrum_of_query",
 ]
 
@@ -200,6 +201,30 @@ def query_log_likelihood_per_dim(h, alpha, variances, query_sq, multiplicity=Non
     return guard(ok, jnp.where(h < th.h_g, condensed, annealed))
 
 
+@jax.jit
+def _level_t(alpha, d, c, q, m, count):
+    """``t < 0`` of the finite-``d`` level (Bahadur-Rao) where ``count`` points are expected; d -> inf if None."""
+    if d is None:
+        return _t_star(alpha, c, q, m)
+    d = jnp.asarray(d, c.dtype)
+    log_count = jnp.log(jnp.asarray(count, c.dtype))
+
+    def shift(t):
+        d2 = _cgf(t, c, q, m)[2]
+        return (jnp.log(-t) + 0.5 * jnp.log(d2) + 0.5 * jnp.log(2.0 * math.pi * d) + log_count) / d
+
+    return _t_star(alpha, c, q, m, shift)
+
+
+def _level_inputs(alpha, variances, query_sq, multiplicity, d, count):
+    c, q, m, ok = _spectrum(variances, query_sq, multiplicity)
+    ok = ok & require_positive(alpha, "alpha") & require_positive(count, "count")
+    if d is not None:
+        ok = ok & require_positive(d, "d")
+    alpha = jnp.where(ok, float_input(alpha, "alpha").astype(c.dtype), 1.0)
+    return alpha, c, q, m, ok
+
+
 def query_nearest_level(alpha, d, variances, query_sq, multiplicity=None, count=1.0):
     r"""Finite-$d$ level $s$ with $n\,P(|x-y|^2/d \le s) = \text{count}$ by the Bahadur–Rao tail (module docstring).
 
@@ -211,18 +236,26 @@ def query_nearest_level(alpha, d, variances, query_sq, multiplicity=None, count=
       >>> abs(float(s) - float(query_thresholds(0.2, [1.0], [1.0]).s_min)) < 1e-6
       True
     """
-    c, q, m, ok = _spectrum(variances, query_sq, multiplicity)
-    ok = ok & require_positive(alpha, "alpha") & require_positive(d, "d") & require_positive(count, "count")
-    alpha = jnp.where(ok, float_input(alpha, "alpha").astype(c.dtype), 1.0)
-    d = jnp.asarray(d, c.dtype)
-    log_count = jnp.log(jnp.asarray(count, c.dtype))
+    alpha, c, q, m, ok = _level_inputs(alpha, variances, query_sq, multiplicity, d, count)
+    return guard(ok, _cgf(_level_t(alpha, d, c, q, m, count), c, q, m)[1])
 
-    def shift(t):
-        d2 = _cgf(t, c, q, m)[2]
-        return (jnp.log(-t) + 0.5 * jnp.log(d2) + 0.5 * jnp.log(2.0 * math.pi * d) + log_count) / d
 
-    t = _t_star(alpha, c, q, m, shift)
-    return guard(ok, _cgf(t, c, q, m)[1])
+def query_stability_index(h, alpha, variances, query_sq, multiplicity=None, *, d=None, count=1.0):
+    r"""Stability index $\mu = 2h^2|t|$ of the kernel sum at one query: $t = t_*$ ($d \to \infty$, ``d=None``) or the
+    finite-$d$ level where ``count`` points are expected (the depth rule of ``experiments/kde_fluctuations.py``).
+
+    In the condensed phase the normalised weights are Poisson–Dirichlet($\mu$), so
+    $\mathbb E \sum_i w_i^2 \to 1 - \mu$; $\mu = 1$ at $h_G(x)$, $\mu = 2$ at $h_{CLT}(x)$. Broadcasts in ``h``.
+
+    Example:
+      >>> t = query_thresholds(0.2, [3.0, 1 / 3], [60.0, 20.0 / 3], [20.0, 20.0])
+      >>> round(float(query_stability_index(t.h_g, 0.2, [3.0, 1 / 3], [60.0, 20.0 / 3], [20.0, 20.0])), 9)
+      1.0
+    """
+    alpha, c, q, m, ok = _level_inputs(alpha, variances, query_sq, multiplicity, d, count)
+    ok = ok & require_positive(h, "h")
+    t = _level_t(alpha, d, c, q, m, count)
+    return guard(ok, 2.0 * jnp.asarray(h, c.dtype) ** 2 * -t)
 
 
 def spectrum_of_query(x, cov):
