@@ -86,3 +86,18 @@ def test_exact_zero_at_an_end_is_the_root():
     assert float(res.value) == 0.0 and bool(res.converged)
     res = solvers.bracketed_root(lambda y, a: y * (y - 2.0), lower=1.0, upper=2.0)
     assert float(res.value) == 2.0 and bool(res.converged)
+
+
+def test_fixed_point_of_cos_and_its_implicit_gradient():
+    # the Dottie number, to 30 digits (mpmath findroot of cos(y) - y)
+    import mpmath
+
+    dottie = float(mpmath.findroot(lambda y: mpmath.cos(y) - y, 0.7))
+    res = solvers.fixed_point(lambda y, a: jnp.cos(a * y), jnp.asarray(1.0), 1.0)
+    np.testing.assert_allclose(float(res.value), dottie, rtol=1e-13)  # 16 eps Cauchy stop, factor sin(y*) ~ 0.67
+    assert bool(res.converged) and float(res.residual) < 1e-13
+    # y* = cos(a y*): dy*/da = -y* sin(a y*) / (1 + a sin(a y*))
+    g = jax.grad(lambda a: solvers.fixed_point(lambda y, a: jnp.cos(a * y), jnp.asarray(1.0), a).value)(1.0)
+    np.testing.assert_allclose(float(g), -dottie * np.sin(dottie) / (1 + np.sin(dottie)), rtol=1e-10)
+    nan = jax.jit(lambda a: solvers.fixed_point(lambda y, a: jnp.cos(a * y), jnp.asarray(1.0), a))(jnp.nan)
+    assert np.isnan(float(nan.value)) and not bool(nan.converged)
