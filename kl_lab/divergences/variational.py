@@ -150,12 +150,22 @@ def donsker_varadhan(
     learning_rate: float = 5e-3,
     tol: float = 1e-3,
 ) -> VariationalResult:
-    """Donsker–Varadhan lower bound ``E_p[T] - log E_q[e^T]`` on KL(p || q), critic trained by Adam.
+    r"""Donsker–Varadhan lower bound ``E_p[T] - log E_q[e^T]`` on KL(p || q), critic trained by Adam.
+
+    $$\mathrm{KL}(p \,\|\, q) \ge \sup_T\ E_p[T] - \log E_q[e^T].$$
 
     ``x`` (n, d) ~ p, ``y`` (m, d) ~ q; ``key`` initialises the critic. Module docstring for
     the formula, sources and the overfitting caveat. Raises ``ValueError`` for rank or
     dimension mismatch, fewer than 2 samples, ``steps < 2``, a non-positive learning rate or
     tolerance, or (eager) non-finite samples.
+
+    Examples:
+      >>> import jax, numpy as np
+      >>> x = np.random.default_rng(0).normal(1.0, 1.0, size=(400, 1))
+      >>> y = np.random.default_rng(1).normal(0.0, 1.0, size=(400, 1))
+      >>> r = donsker_varadhan(x, y, jax.random.PRNGKey(0), steps=100)
+      >>> bool(np.isfinite(r.estimate))  # a noisy lower bound on KL = 0.5
+      True
     """
     return _fit("dv", x, y, key, x_eval, y_eval, hidden, steps, learning_rate, tol)
 
@@ -172,10 +182,19 @@ def nwj(
     learning_rate: float = 5e-3,
     tol: float = 1e-3,
 ) -> VariationalResult:
-    """NWJ lower bound ``E_p[T] - E_q[e^(T-1)]`` on KL(p || q), critic trained by Adam.
+    r"""NWJ lower bound ``E_p[T] - E_q[e^(T-1)]`` on KL(p || q), critic trained by Adam.
+
+    $$\mathrm{KL}(p \,\|\, q) \ge \sup_T\ E_p[T] - E_q[e^{T - 1}].$$
 
     Same arguments, result and errors as :func:`donsker_varadhan`. The NWJ objective is
     linear in the q-expectation, so its minibatch gradients are unbiased (DV's are not);
     at a fixed critic NWJ <= DV.
+
+    Examples:
+      >>> import jax, numpy as np
+      >>> x = np.random.default_rng(0).normal(1.0, 1.0, size=(400, 1))
+      >>> y = np.random.default_rng(1).normal(0.0, 1.0, size=(400, 1))
+      >>> bool(np.isfinite(nwj(x, y, jax.random.PRNGKey(0), steps=100).estimate))
+      True
     """
     return _fit("nwj", x, y, key, x_eval, y_eval, hidden, steps, learning_rate, tol)
