@@ -54,6 +54,11 @@ def var_se(x: Any, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
     ``m4`` is the sample fourth central moment; the error is the delta-method one, accurate when
     ``m`` is large compared with the kurtosis.
+
+    Examples:
+      >>> s2, se = var_se([1.0, 2.0, 3.0, 4.0])
+      >>> round(float(s2), 6)
+      1.666667
     """
     x = np.asarray(x, dtype=float)
     m = x.shape[axis]
@@ -132,9 +137,15 @@ def linear_fit(x: Any, y: Any) -> LinearFit:
 
 
 def loglog_slope(x: Any, y: Any) -> LinearFit:
-    """:func:`linear_fit` of ``log y`` on ``log x``: the empirical power of ``y ~ x^slope``.
+    r""":func:`linear_fit` of ``log y`` on ``log x``: the empirical power of ``y ~ x^slope``.
 
     Raises ``ValueError`` when an entry of ``x`` or ``y`` is not positive (no log).
+
+    $$\log y = s \log x + b \quad \text{(least squares)}.$$
+
+    Examples:
+      >>> round(loglog_slope([1.0, 2.0, 4.0], [1.0, 0.5, 0.25]).slope, 12)
+      -1.0
     """
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     if np.any(~(x > 0)) or np.any(~(y > 0)):
@@ -159,5 +170,10 @@ def bonferroni_z(count: int, fwer: float = 1e-3) -> float:
 
 
 def false_alarm_rate(z: float, count: int) -> float:
-    """Bonferroni bound ``count * P(|Z| > z)`` on the family-wise false-alarm rate of ``count`` z-tests at ``z``."""
+    """Bonferroni bound ``count * P(|Z| > z)`` on the family-wise false-alarm rate of ``count`` z-tests at ``z``.
+
+    Examples:
+      >>> round(false_alarm_rate(1.959964, 1), 4)
+      0.05
+    """
     return min(1.0, count * math.erfc(z / math.sqrt(2)))
