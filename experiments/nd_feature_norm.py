@@ -1,6 +1,6 @@
 r"""ND loss: aligning student features with the teacher's class means and enlarging their norm -- margin vs KL.
 
-Linear-Gaussian model (:mod:`kl_lab.distillation.nd_loss`): ``C`` classes with class means ``m e_k``
+Linear-Gaussian model (:mod:`kl_lab.distillation.norm_direction`): ``C`` classes with class means ``m e_k``
 (orthogonal), teacher features ``t = m e_y + sigma xi``, logits through the class-mean classifier
 ``z_j = <m e_j, .>``. Findings (checks):
 
@@ -28,7 +28,7 @@ import scipy.optimize
 
 from kl_lab import cli, experiment, plotting
 from kl_lab.checks import Checks, derived, paper
-from kl_lab.distillation.nd_loss import kl_optimal_aligned_norm, nd_loss
+from kl_lab.distillation.norm_direction import kl_optimal_aligned_norm, nd_loss
 from kl_lab.divergences import kl
 
 TITLE = "ND loss in a linear-Gaussian model: class-mean direction and larger norm raise the margin, not fidelity"
@@ -135,13 +135,13 @@ def checks(results: dict, config: Config) -> Checks:
         why="the last push step overshoots by <= eta/||t||^2 (~1 %) and discrete rotation steps add ~eta^2 "
         "sum sin^2/(2||s||^3) (<~1 %)",
         claim="gradient descent on the ND loss ends at the teacher feature's norm ||t|| (not the class mean's m)",
-        origin=derived("kl_lab.distillation.nd_loss module docstring"),
+        origin=derived("kl_lab.distillation.norm_direction module docstring"),
     )  # fmt: skip
     c.close(
         "nd_flow_endpoint_direction", 1.0, end[:, 0] / np.linalg.norm(end, axis=1), atol=1e-6,
         why="the rotation phase contracts the angle geometrically (rate ~eta/||t||^2 per step, 4000 steps)",
         claim="...and in the direction of the teacher's class mean",
-        origin=derived("kl_lab.distillation.nd_loss module docstring"),
+        origin=derived("kl_lab.distillation.norm_direction module docstring"),
     )  # fmt: skip
     c.lower_bound(
         "nd_enlarges_norm", float(r["rho_nd"]) / m, 1.05,
@@ -153,14 +153,14 @@ def checks(results: dict, config: Config) -> Checks:
         "nd_margin_exceeds_teacher", float(r["margin_gap_mean"]), 5 * float(r["margin_gap_se"]),
         why="5 standard errors of the Monte Carlo mean: a false alarm has probability < 3e-7",
         claim="the mean margin of ND's endpoint, m ||t||, exceeds the mean margin of the teacher's own features",
-        origin=derived("margin of an aligned feature is m rho (module docstring of kl_lab.distillation.nd_loss)"),
+        origin=derived("margin m rho of an aligned feature: kl_lab.distillation.norm_direction module docstring"),
     )  # fmt: skip
     rho_star = float(kl_optimal_aligned_norm(float(r["q"]), C, m))
     c.close(
         "kl_optimal_aligned_norm", rho_star, float(r["rho_star_numeric"]), atol=1e-6,
         why="scipy's bounded search to xatol 1e-10 on the same Monte Carlo sample (the closed form is exact on it)",
         claim="the student-teacher KL of class-mean-aligned students is minimised at rho* = log((C-1)q/(1-q))/m",
-        origin=derived("kl_lab.distillation.nd_loss module docstring"),
+        origin=derived("kl_lab.distillation.norm_direction module docstring"),
     )  # fmt: skip
     kl_star = float(np.min(r["kl_norm"]))
     c.lower_bound(

@@ -8,7 +8,7 @@ import scipy.optimize
 import scipy.special
 from jax.test_util import check_grads
 
-from kl_lab.distillation.nd_loss import kl_optimal_aligned_norm, nd_loss
+from kl_lab.distillation.norm_direction import kl_optimal_aligned_norm, nd_loss
 
 
 def _authors(s, t, mu, labels):  # DirectNormLoss.project_center / len(labels), in numpy
