@@ -93,7 +93,13 @@ class Finish(NamedTuple):
 
 def prepare_pair(log_p: Array, log_q: Array, axis: int, names=("log_p", "log_q"), check_values: bool = True):
     """Check, broadcast, move ``axis`` last, cast to the compute dtype. Returns ``(lp, lq, finish)``:
-    one shape and dtype, and the :class:`Finish` to apply to the result (poison if invalid, cast back)."""
+    one shape and dtype, and the :class:`Finish` to apply to the result (poison if invalid, cast back).
+
+    Examples:
+      >>> lp, lq, fin = prepare_pair([[0.0, -jnp.inf]], [0.0, -jnp.inf], -1)
+      >>> lp.shape, lq.shape
+      ((1, 2), (1, 2))
+    """
     log_p, log_q = nm.as_input(log_p, names[0]), nm.as_input(log_q, names[1])
     nm.check_floating(log_p, names[0])
     nm.check_floating(log_q, names[1])
@@ -123,7 +129,13 @@ def prepare_pair(log_p: Array, log_q: Array, axis: int, names=("log_p", "log_q")
 
 
 def prepare_one(log_p: Array, axis: int, name: str = "log_p", check_values: bool = True):
-    """:func:`prepare_pair` for one argument: ``(lp, finish)``."""
+    """:func:`prepare_pair` for one argument: ``(lp, finish)``.
+
+    Examples:
+      >>> lp, fin = prepare_one([[-0.6931471805599453, -0.6931471805599453]], -1)
+      >>> lp.shape
+      (1, 2)
+    """
     log_p = nm.as_input(log_p, name)
     nm.check_floating(log_p, name)
     if jnp.ndim(log_p) == 0:
@@ -137,7 +149,14 @@ def prepare_one(log_p: Array, axis: int, name: str = "log_p", check_values: bool
 
 
 def wsum(x: Array, log_w: Array) -> Array:
-    """``sum_i exp(log_w_i) x_i`` over the last axis; terms with zero weight vanish (value and gradient)."""
+    r"""``sum_i exp(log_w_i) x_i`` over the last axis; terms with zero weight vanish (value and gradient).
+
+    $\sum_i e^{w_i} x_i$
+
+    Examples:
+      >>> float(wsum(jnp.array([1.0, jnp.inf]), jnp.array([0.0, -jnp.inf])))
+      1.0
+    """
     return jnp.sum(nm.mul_exp(x, log_w), axis=-1)
 
 
@@ -146,6 +165,11 @@ def pair_parts(lp: Array, lq: Array):
 
     ``p`` and ``q`` are then ``exp(M)`` and ``exp(M - |d|)`` in some order, which lets
     differences like ``|p - q| = exp(M) (-expm1(-|d|))`` be formed without cancellation.
+
+    Examples:
+      >>> big, ad, both = pair_parts(jnp.log(jnp.array([0.5, 0.0])), jnp.log(jnp.array([0.25, 0.0])))
+      >>> jnp.exp(big).tolist(), both.tolist()
+      ([0.5, 0.0], [False, True])
     """
     both_zero = (lp == _NEG_INF) & (lq == _NEG_INF)
     big = jnp.maximum(lp, lq)
@@ -154,12 +178,26 @@ def pair_parts(lp: Array, lq: Array):
 
 
 def masked_diff(lp: Array, lq: Array) -> Array:
-    """``lp - lq`` where ``p > 0`` (``+inf`` where ``q = 0``), 0 where ``p = 0``."""
+    r"""``lp - lq`` where ``p > 0`` (``+inf`` where ``q = 0``), 0 where ``p = 0``.
+
+    $\log p_i - \log q_i$ on $\{p_i > 0\}$, $0$ elsewhere
+
+    Examples:
+      >>> masked_diff(jnp.array([0.0, -jnp.inf]), jnp.array([-1.0, 0.0])).tolist()
+      [1.0, 0.0]
+    """
     pos = lp > _NEG_INF
     return jnp.where(pos, jnp.where(pos, lp, 0.0) - jnp.where(pos, lq, 0.0), jnp.zeros_like(lp))
 
 
 def kl_last(lp: Array, lq: Array) -> Array:
+    r"""$\sum_i p_i \log(p_i / q_i)$ on the last axis (``+inf`` where $p_i > 0 = q_i$).
+
+    Examples:
+      >>> lp, lq = jnp.log(jnp.array([0.5, 0.5])), jnp.log(jnp.array([0.25, 0.75]))
+      >>> round(float(kl_last(lp, lq)), 6)
+      0.143841
+    """
     d = masked_diff(lp, lq)
     fin = jnp.isfinite(d)
     val = wsum(jnp.where(fin, d, 0.0), lp)
@@ -168,6 +206,13 @@ def kl_last(lp: Array, lq: Array) -> Array:
 
 
 def cross_entropy_last(lp: Array, lq: Array) -> Array:
+    r"""$-\sum_i p_i \log q_i$ on the last axis.
+
+    Examples:
+      >>> lp, lq = jnp.log(jnp.array([0.5, 0.5])), jnp.log(jnp.array([0.25, 0.75]))
+      >>> round(float(cross_entropy_last(lp, lq)), 6)
+      0.836988
+    """
     fin = jnp.isfinite(lq)
     val = -wsum(jnp.where(fin, lq, 0.0), lp)
     inf_mass = jnp.any(~fin & (lp > _NEG_INF), axis=-1)
@@ -175,15 +220,36 @@ def cross_entropy_last(lp: Array, lq: Array) -> Array:
 
 
 def entropy_last(lp: Array) -> Array:
+    r"""$-\sum_i p_i \log p_i$ on the last axis, $0 \log 0 = 0$.
+
+    Examples:
+      >>> round(float(entropy_last(jnp.log(jnp.array([0.5, 0.5])))), 6)
+      0.693147
+    """
     fin = jnp.isfinite(lp)
     return jnp.maximum(-wsum(jnp.where(fin, lp, 0.0), lp), 0.0)
 
 
 def jeffreys_last(lp: Array, lq: Array) -> Array:
+    r"""$\mathrm{KL}(p \| q) + \mathrm{KL}(q \| p)$ on the last axis.
+
+    Examples:
+      >>> lp, lq = jnp.log(jnp.array([0.5, 0.5])), jnp.log(jnp.array([0.25, 0.75]))
+      >>> round(float(jeffreys_last(lp, lq)), 6)
+      0.274653
+    """
     return kl_last(lp, lq) + kl_last(lq, lp)
 
 
 def js_last(lp: Array, lq: Array) -> Array:
+    r"""$\tfrac12 \mathrm{KL}(p \| m) + \tfrac12 \mathrm{KL}(q \| m)$, $m = (p + q)/2$, with $\log m$ formed
+    without $p + q$.
+
+    Examples:
+      >>> lp, lq = jnp.log(jnp.array([0.5, 0.5])), jnp.log(jnp.array([0.25, 0.75]))
+      >>> round(float(js_last(lp, lq)), 6)
+      0.033822
+    """
     big, ad, both_zero = pair_parts(lp, lq)
     # log m = M + log((1 + exp(-|d|)) / 2), computed without forming p + q
     lm = big + jnp.log1p(jnp.exp(-ad)) - math.log(2.0)
@@ -194,19 +260,41 @@ def js_last(lp: Array, lq: Array) -> Array:
 
 
 def total_variation_last(lp: Array, lq: Array) -> Array:
+    r"""$\tfrac12 \sum_i |p_i - q_i|$ with $|p - q| = \max(p, q)(1 - e^{-|\log p - \log q|})$.
+
+    Examples:
+      >>> lp, lq = jnp.log(jnp.array([0.5, 0.5])), jnp.log(jnp.array([0.25, 0.75]))
+      >>> round(float(total_variation_last(lp, lq)), 6)
+      0.25
+    """
     big, ad, _ = pair_parts(lp, lq)
     return jnp.clip(0.5 * wsum(-jnp.expm1(-ad), big), 0.0, 1.0)
 
 
 def squared_hellinger_last(lp: Array, lq: Array) -> Array:
+    r"""$\tfrac12 \sum_i (\sqrt{p_i} - \sqrt{q_i})^2$, term by term.
+
+    Examples:
+      >>> lp, lq = jnp.log(jnp.array([0.5, 0.5])), jnp.log(jnp.array([0.25, 0.75]))
+      >>> round(float(squared_hellinger_last(lp, lq)), 6)
+      0.034074
+    """
     big, ad, _ = pair_parts(lp, lq)
     return jnp.clip(0.5 * wsum(jnp.square(jnp.expm1(-0.5 * ad)), big), 0.0, 1.0)
 
 
 def bhattacharyya_last(lp: Array, lq: Array) -> Array:
-    """``-log BC``, ``BC = sum sqrt(p q)``: ``-log1p(-H^2)`` while ``H^2 <= 1/2`` (accurate near ``p = q``), else
+    r"""``-log BC``, ``BC = sum sqrt(p q)``: ``-log1p(-H^2)`` while ``H^2 <= 1/2`` (accurate near ``p = q``), else
     ``-logsumexp((log p + log q) / 2)`` in log space, so disjoint supports give ``+inf`` (``H^2`` itself rounds
-    to ``1 - ulp`` there, and ``-log1p(-H^2)`` would be a finite 36.7)."""
+    to ``1 - ulp`` there, and ``-log1p(-H^2)`` would be a finite 36.7).
+
+    $-\log \sum_i \sqrt{p_i q_i}$.
+
+    Examples:
+      >>> lp, lq = jnp.log(jnp.array([0.5, 0.5])), jnp.log(jnp.array([0.25, 0.75]))
+      >>> round(float(bhattacharyya_last(lp, lq)), 6)
+      0.034668
+    """
     h2 = squared_hellinger_last(lp, lq)
     both = (lp > _NEG_INF) & (lq > _NEG_INF)
     half = jnp.where(both, 0.5 * (jnp.where(both, lp, 0.0) + jnp.where(both, lq, 0.0)), _NEG_INF)
@@ -216,6 +304,13 @@ def bhattacharyya_last(lp: Array, lq: Array) -> Array:
 
 
 def pearson_chi2_last(lp: Array, lq: Array) -> Array:
+    r"""$\sum_i (p_i - q_i)^2 / q_i$ without overflow.
+
+    Examples:
+      >>> lp, lq = jnp.log(jnp.array([0.5, 0.5])), jnp.log(jnp.array([0.25, 0.75]))
+      >>> round(float(pearson_chi2_last(lp, lq)), 6)
+      0.333333
+    """
     d = masked_diff(lp, lq)  # p = 0 -> d := 0 (handled below via q)
     p_zero = lp == _NEG_INF
     # q (u-1)^2 for u <= 1 ; p (u-1)(1-1/u) for u > 1, with u = p/q = exp(d)
@@ -229,16 +324,39 @@ def pearson_chi2_last(lp: Array, lq: Array) -> Array:
 
 
 def neyman_chi2_last(lp: Array, lq: Array) -> Array:
+    r"""$\sum_i (p_i - q_i)^2 / p_i$ (Pearson with the arguments swapped).
+
+    Examples:
+      >>> lp, lq = jnp.log(jnp.array([0.5, 0.5])), jnp.log(jnp.array([0.25, 0.75]))
+      >>> round(float(neyman_chi2_last(lp, lq)), 6)
+      0.25
+    """
     return pearson_chi2_last(lq, lp)
 
 
 def triangular_last(lp: Array, lq: Array) -> Array:
+    r"""$\sum_i (p_i - q_i)^2 / (p_i + q_i)$.
+
+    Examples:
+      >>> lp, lq = jnp.log(jnp.array([0.5, 0.5])), jnp.log(jnp.array([0.25, 0.75]))
+      >>> round(float(triangular_last(lp, lq)), 6)
+      0.133333
+    """
     big, ad, _ = pair_parts(lp, lq)
     return jnp.clip(wsum(jnp.square(jnp.expm1(-ad)) / (1.0 + jnp.exp(-ad)), big), 0.0, 2.0)
 
 
 def f_divergence_last(lp: Array, lq: Array, gen: Any) -> Array:
-    """``sum_i q_i f(p_i / q_i)`` for a :class:`~kl_lab.divergences.generators.Generator` (static)."""
+    r"""``sum_i q_i f(p_i / q_i)`` for a :class:`~kl_lab.divergences.generators.Generator` (static).
+
+    $\sum_i q_i f(p_i / q_i)$ (boundary conventions of :func:`kl_lab.divergences.discrete.f_divergence`).
+
+    Examples:
+      >>> lp, lq = jnp.log(jnp.array([0.5, 0.5])), jnp.log(jnp.array([0.25, 0.75]))
+      >>> from kl_lab.divergences import generators
+      >>> bool(jnp.isclose(f_divergence_last(lp, lq, generators.kl), kl_last(lp, lq)))
+      True
+    """
     pp, qp = lp > _NEG_INF, lq > _NEG_INF
     both = pp & qp
     L = jnp.where(both, jnp.where(both, lp, 0.0) - jnp.where(both, lq, 0.0), 0.0)
@@ -256,7 +374,13 @@ def check_alpha(alpha: Any, name: str = "alpha", *, allow_inf: bool = True, low:
     """``(alpha as an array, ok)``: ``alpha`` in ``[low, inf]`` (``inf`` excluded unless ``allow_inf``; no lower
     bound for ``low=None``), never NaN. ``ValueError`` eagerly; traced, ``ok`` is the condition (the one policy of
     :mod:`kl_lab.numerics`). Written with ``isfinite`` rather than a bound at the largest float, which a float32
-    ``alpha`` would round to ``inf``."""
+    ``alpha`` would round to ``inf``.
+
+    Examples:
+      >>> alpha, ok = check_alpha(2.0)
+      >>> float(alpha), bool(ok)
+      (2.0, True)
+    """
     alpha = nm.as_input(alpha, name)
     cond = jnp.isfinite(alpha) if not allow_inf else ~jnp.isnan(alpha)
     if low is not None:
@@ -273,7 +397,12 @@ def check_logits(x: Array, name: str, axis: int) -> Any:
     """Logits (``x`` with the outcome axis last; ``axis`` is the caller's, for the message) under the one
     policy: no NaN, no ``+inf``, a finite logit in every slice. Eagerly ``ValueError`` (one jitted
     max-reduction, numpy only counts offenders); traced, the condition ``isfinite(row max)`` -- the same
-    reduction the kernels start with, so XLA computes it once."""
+    reduction the kernels start with, so XLA computes it once.
+
+    Examples:
+      >>> bool(check_logits(jnp.array([[0.0, 1.0]]), 'logits', -1))
+      True
+    """
     if not nm.is_concrete(x):
         fin = jnp.isfinite(jnp.max(x, axis=-1))
         return nm.require(
@@ -295,10 +424,17 @@ def check_logits(x: Array, name: str, axis: int) -> Any:
 
 
 def log_softmax(a: Array) -> Array:
-    """``a - logsumexp(a)`` over the last axis with the row maximum subtracted *first*: ``(a - m) - lse(a - m)``.
+    r"""``a - logsumexp(a)`` over the last axis with the row maximum subtracted *first*: ``(a - m) - lse(a - m)``.
 
     Shift-invariant to float accuracy: ``a - lse(a)`` for logits near ``-1e7`` (float32) or ``-1e17``
-    (float64) subtracts two numbers that agree in every digit and returns garbage (issue 18)."""
+    (float64) subtracts two numbers that agree in every digit and returns garbage (issue 18).
+
+    $a_i - \max a - \log \sum_j e^{a_j - \max a}$.
+
+    Examples:
+      >>> jnp.exp(log_softmax(jnp.array([-1e7, -1e7]))).tolist()
+      [0.5, 0.5]
+    """
     m = jnp.max(a, axis=-1, keepdims=True)
     m = jax.lax.stop_gradient(jnp.where(jnp.isfinite(m), m, jnp.zeros_like(m)))
     shifted = a - m
@@ -306,12 +442,26 @@ def log_softmax(a: Array) -> Array:
 
 
 def prepare_logits(logits_p: Array, logits_q: Array, axis: int):
-    """``(a, b, finish)``: checked, broadcast, outcome axis last, in the compute dtype (float32 for 16-bit)."""
+    """``(a, b, finish)``: checked, broadcast, outcome axis last, in the compute dtype (float32 for 16-bit).
+
+    Examples:
+      >>> a, b, fin = prepare_logits([0.0, 1.0], [2.0, 3.0], -1)
+      >>> a.shape
+      (2,)
+    """
     lp, lq, fin = prepare_pair(logits_p, logits_q, axis, names=("logits_p", "logits_q"), check_values=False)
     return lp, lq, fin.also(check_logits(lp, "logits_p", axis) & check_logits(lq, "logits_q", axis))
 
 
 def broadcast_alpha(lp: Array, lq: Array, alpha: Array):
+    """Broadcast ``alpha`` against the batch axes of ``lp`` and ``lq`` (outcome axis last).
+
+    Examples:
+      >>> lp, lq = jnp.log(jnp.array([0.5, 0.5])), jnp.log(jnp.array([0.25, 0.75]))
+      >>> _, _, a = broadcast_alpha(lp[None], lq[None], jnp.array([0.5, 2.0]))
+      >>> a.shape
+      (2,)
+    """
     alpha = jnp.asarray(alpha, lp.dtype)
     shape = np.broadcast_shapes(lp.shape[:-1], alpha.shape)
     full = (*shape, lp.shape[-1])
@@ -319,9 +469,16 @@ def broadcast_alpha(lp: Array, lq: Array, alpha: Array):
 
 
 def cgf(lp: Array, x: Array, beta: Array) -> Array:
-    """``log sum_i p_i exp(beta x_i) - log sum_i p_i`` over the last axis; ``beta != 0``.
+    r"""``log sum_i p_i exp(beta x_i) - log sum_i p_i`` over the last axis; ``beta != 0``.
 
     ``x`` may be ``+-inf`` where ``p > 0``; such terms contribute ``exp(+-inf)``.
+
+    $K(\beta) = \log \sum_i p_i e^{\beta x_i} - \log \sum_i p_i$.
+
+    Examples:
+      >>> lp, lq = jnp.log(jnp.array([0.5, 0.5])), jnp.log(jnp.array([0.25, 0.75]))
+      >>> round(float(cgf(lp, lp - lq, jnp.asarray(1.0))), 6)  # = renyi order 2
+      0.287682
     """
     b = beta[..., None]
     pos = lp > _NEG_INF
@@ -344,7 +501,16 @@ def cgf(lp: Array, x: Array, beta: Array) -> Array:
 
 
 def renyi_last(lp: Array, lq: Array, alpha: Array):
-    """Rényi divergence and ``K = (alpha - 1) D_alpha`` (0 at alpha = 1; unused at inf)."""
+    r"""Rényi divergence and ``K = (alpha - 1) D_alpha`` (0 at alpha = 1; unused at inf).
+
+    $D_\alpha = \frac{1}{\alpha - 1} \log \sum_i p_i^\alpha q_i^{1-\alpha}$ and $K = (\alpha - 1) D_\alpha$.
+
+    Examples:
+      >>> lp, lq = jnp.log(jnp.array([0.5, 0.5])), jnp.log(jnp.array([0.25, 0.75]))
+      >>> d, k = renyi_last(lp, lq, jnp.asarray(2.0))
+      >>> round(float(d), 6), round(float(k), 6)
+      (0.287682, 0.287682)
+    """
     lp, lq, alpha = broadcast_alpha(lp, lq, alpha)
     is_one, is_inf = alpha == 1, jnp.isinf(alpha)
     beta = jnp.where(is_one | is_inf, jnp.ones_like(alpha), alpha - 1.0)
@@ -359,6 +525,13 @@ def renyi_last(lp: Array, lq: Array, alpha: Array):
 
 
 def amari_alpha_last(lp: Array, lq: Array, alpha: Array) -> Array:
+    r"""$\big(\sum_i p_i^\alpha q_i^{1-\alpha} - 1\big) / (\alpha(\alpha - 1))$.
+
+    Examples:
+      >>> lp, lq = jnp.log(jnp.array([0.5, 0.5])), jnp.log(jnp.array([0.25, 0.75]))
+      >>> round(float(amari_alpha_last(lp, lq, jnp.asarray(2.0))), 6)
+      0.166667
+    """
     lp, lq, alpha = broadcast_alpha(lp, lq, alpha)
     # amari_alpha(p || q) = amari_{1 - alpha}(q || p): evaluate at an order >= 1/2
     swap = alpha < 0.5
@@ -378,6 +551,13 @@ def amari_alpha_last(lp: Array, lq: Array, alpha: Array) -> Array:
 
 
 def renyi_cross_entropy_last(lp: Array, lq: Array, alpha: Array) -> Array:
+    r"""$\frac{1}{1 - \alpha} \log \sum_i p_i q_i^{\alpha - 1}$.
+
+    Examples:
+      >>> lp, lq = jnp.log(jnp.array([0.5, 0.5])), jnp.log(jnp.array([0.25, 0.75]))
+      >>> round(float(renyi_cross_entropy_last(lp, lq, jnp.asarray(2.0))), 6)
+      0.693147
+    """
     lp, lq, alpha = broadcast_alpha(lp, lq, alpha)
     is_one, is_inf = alpha == 1, jnp.isinf(alpha)
     beta = jnp.where(is_one | is_inf, jnp.ones_like(alpha), alpha - 1.0)
@@ -392,14 +572,26 @@ def renyi_cross_entropy_last(lp: Array, lq: Array, alpha: Array) -> Array:
 
 
 def renyi_last_value(lp: Array, lq: Array, alpha: Array) -> Array:
-    """The Rényi divergence alone (:func:`renyi_last` also returns ``K``)."""
+    """The Rényi divergence alone (:func:`renyi_last` also returns ``K``).
+
+    Examples:
+      >>> lp, lq = jnp.log(jnp.array([0.5, 0.5])), jnp.log(jnp.array([0.25, 0.75]))
+      >>> round(float(renyi_last_value(lp, lq, jnp.asarray(2.0))), 6)
+      0.287682
+    """
     return renyi_last(lp, lq, alpha)[0]
 
 
 def renyi_negative_last(lp: Array, lq: Array, alpha: Array) -> Array:
     """Rényi divergence of a negative order by skew symmetry, ``alpha / (1 - alpha) D_{1-alpha}(q || p)``
     (the skew symmetry of van Erven & Harremoës 2014, which they extend to negative orders; here
-    ``1 - alpha > 1``). Non-positive; ``alpha = -inf`` gives ``-D_inf(q || p)``."""
+    ``1 - alpha > 1``). Non-positive; ``alpha = -inf`` gives ``-D_inf(q || p)``.
+
+    Examples:
+      >>> lp, lq = jnp.log(jnp.array([0.5, 0.5])), jnp.log(jnp.array([0.25, 0.75]))
+      >>> round(float(renyi_negative_last(lp, lq, jnp.asarray(-1.0))), 6)
+      -0.111572
+    """
     lp, lq, alpha = broadcast_alpha(lp, lq, alpha)
     is_inf = jnp.isinf(alpha)
     a = jnp.where(is_inf, -1.0, alpha)
@@ -410,20 +602,40 @@ def renyi_negative_last(lp: Array, lq: Array, alpha: Array) -> Array:
 
 
 def tsallis_last(lp: Array, lq: Array, q: Array) -> Array:
-    """Tsallis relative entropy ``(sum p^q r^(1-q) - 1) / (q - 1) = q * amari_alpha(p, r, q)`` (``q > 0``)."""
+    """Tsallis relative entropy ``(sum p^q r^(1-q) - 1) / (q - 1) = q * amari_alpha(p, r, q)`` (``q > 0``).
+
+    Examples:
+      >>> lp, lq = jnp.log(jnp.array([0.5, 0.5])), jnp.log(jnp.array([0.25, 0.75]))
+      >>> round(float(tsallis_last(lp, lq, jnp.asarray(2.0))), 6)
+      0.333333
+    """
     return jnp.asarray(q, lp.dtype) * amari_alpha_last(lp, lq, q)
 
 
 def log_weights(w: Array) -> tuple[Array, Array]:
-    """``(log w, log(1 - w))`` for ``w`` in ``[0, 1]``: ``-inf`` at the ends, with finite (zero) gradients there."""
+    """``(log w, log(1 - w))`` for ``w`` in ``[0, 1]``: ``-inf`` at the ends, with finite (zero) gradients there.
+
+    Examples:
+      >>> lw, l1w = log_weights(jnp.asarray(0.0))
+      >>> float(lw), float(l1w)
+      (-inf, -0.0)
+    """
     lw = jnp.where(w > 0, jnp.log(jnp.where(w > 0, w, 1.0)), _NEG_INF)
     l1w = jnp.where(w < 1, jnp.log1p(-jnp.where(w < 1, w, 0.0)), _NEG_INF)
     return lw, l1w
 
 
 def mixture(lp: Array, lq: Array, w: Array) -> Array:
-    """``log(w p + (1 - w) q)`` over the last axis (``w`` broadcast against the batch axes), no NaN where both
-    terms are ``-inf`` (value ``-inf``, gradient 0)."""
+    r"""``log(w p + (1 - w) q)`` over the last axis (``w`` broadcast against the batch axes), no NaN where both
+    terms are ``-inf`` (value ``-inf``, gradient 0).
+
+    $\log(w p + (1 - w) q)$.
+
+    Examples:
+      >>> lp, lq = jnp.log(jnp.array([0.5, 0.5])), jnp.log(jnp.array([0.25, 0.75]))
+      >>> jnp.exp(mixture(lp, lq, jnp.asarray(0.5))).tolist()
+      [0.375, 0.625]
+    """
     lw, l1w = log_weights(w)
     a, b = lw[..., None] + lp, l1w[..., None] + lq
     both = (a == _NEG_INF) & (b == _NEG_INF)
@@ -432,7 +644,15 @@ def mixture(lp: Array, lq: Array, w: Array) -> Array:
 
 
 def skew_js_last(lp: Array, lq: Array, w: Array) -> Array:
-    """``w KL(p || m) + (1 - w) KL(q || m)`` with ``m = w p + (1 - w) q``, in ``[0, log 2]``."""
+    r"""``w KL(p || m) + (1 - w) KL(q || m)`` with ``m = w p + (1 - w) q``, in ``[0, log 2]``.
+
+    $w\, \mathrm{KL}(p \| m) + (1 - w) \mathrm{KL}(q \| m)$, $m = w p + (1 - w) q$.
+
+    Examples:
+      >>> lp, lq = jnp.log(jnp.array([0.5, 0.5])), jnp.log(jnp.array([0.25, 0.75]))
+      >>> bool(jnp.isclose(skew_js_last(lp, lq, jnp.asarray(0.5)), js_last(lp, lq)))
+      True
+    """
     lp, lq, w = broadcast_alpha(lp, lq, w)
     lm = mixture(lp, lq, w)
     fin_m = lm > _NEG_INF
@@ -442,14 +662,26 @@ def skew_js_last(lp: Array, lq: Array, w: Array) -> Array:
 
 
 def check_weight(w: Any, name: str = "weight"):
-    """``(w as an array, ok)``: ``w`` in ``[0, 1]`` under the one policy (:func:`check_alpha`'s conventions)."""
+    """``(w as an array, ok)``: ``w`` in ``[0, 1]`` under the one policy (:func:`check_alpha`'s conventions).
+
+    Examples:
+      >>> w, ok = check_weight(0.3)
+      >>> float(w), bool(ok)
+      (0.3, True)
+    """
     w = nm.as_input(w, name)
     ok = nm.require((w >= 0) & (w <= 1), f"{name} must lie in [0, 1]; got {{w}}", w=nm.shown_value(w))
     return w, ok
 
 
 def check_order(q: Any, name: str = "q", *, low: float = 0.0, strict: bool = True, high: float = math.inf):
-    """``(q as an array, ok)``: ``q`` finite with ``low < q`` (``<=`` unless ``strict``) and ``q < high``."""
+    """``(q as an array, ok)``: ``q`` finite with ``low < q`` (``<=`` unless ``strict``) and ``q < high``.
+
+    Examples:
+      >>> q, ok = check_order(2.0)
+      >>> float(q), bool(ok)
+      (2.0, True)
+    """
     q = nm.as_input(q, name)
     lo = (q > low) if strict else (q >= low)
     cond = lo & (q < high) & ~jnp.isnan(q)
@@ -460,8 +692,15 @@ def check_order(q: Any, name: str = "q", *, low: float = 0.0, strict: bool = Tru
 
 
 def base_scale(base: Any) -> float:
-    """``1 / log(base)``: the factor that turns nats into units of ``base`` (2: bits, 10: hartleys);
-    ``None`` (nats) gives 1. ``base`` is a static Python number, ``> 0``, finite and ``!= 1``; else ``ValueError``."""
+    r"""``1 / log(base)``: the factor that turns nats into units of ``base`` (2: bits, 10: hartleys);
+    ``None`` (nats) gives 1. ``base`` is a static Python number, ``> 0``, finite and ``!= 1``; else ``ValueError``.
+
+    $1 / \log b$.
+
+    Examples:
+      >>> round(base_scale(2), 6), base_scale(None)
+      (1.442695, 1.0)
+    """
     if base is None:
         return 1.0
     if isinstance(base, bool) or not isinstance(base, (int, float, np.integer, np.floating)):
