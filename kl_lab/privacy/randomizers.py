@@ -72,7 +72,14 @@ def _check_unit_box(x, name: str = "x") -> None:
 # ---------------------------------------------------------------- binary and k-ary RR
 @validated(int_fill=-1, epsilon=_EPS)
 def randomized_response(key: jax.Array, bits: jax.Array, epsilon) -> jax.Array:
-    """Flip each bit (0/1 ints or bools) with probability ``1/(1+e^eps)``; returns the dtype of ``bits``."""
+    r"""Flip each bit (0/1 ints or bools) with probability ``1/(1+e^eps)``; returns the dtype of ``bits``.
+
+    Formula: report $= b$ w.p. $p = e^\epsilon/(1 + e^\epsilon)$, $1 - b$ otherwise.
+
+    >>> r = randomized_response(jax.random.key(0), jnp.ones(100_000, int), 1.0)
+    >>> round(float(r.mean()), 2)  # e/(1+e) = 0.73
+    0.73
+    """
     return _rr(key, jnp.asarray(bits), jnp.asarray(epsilon, float))
 
 
@@ -84,21 +91,39 @@ def _rr(key, bits, epsilon):
 
 @validated(epsilon=_EPS)
 def rr_debias(reports: jax.Array, epsilon) -> jax.Array:
-    """Unbiased estimate of each bit from its report: ``(b~ - (1-p)) / (2p - 1)``, ``p = e^eps/(1+e^eps)``."""
+    r"""Unbiased estimate of each bit from its report: ``(b~ - (1-p)) / (2p - 1)``, ``p = e^eps/(1+e^eps)``.
+
+    Formula: $\hat b = (\tilde b - (1 - p))/(2p - 1)$, $p = e^\epsilon/(1 + e^\epsilon)$.
+
+    >>> rr_debias(jnp.array([0.0, 1.0]), math.log(3.0)).round(6).tolist()
+    [-0.5, 1.5]
+    """
     p = jax.nn.sigmoid(jnp.asarray(epsilon, float))
     return (jnp.asarray(reports, p.dtype) - (1 - p)) / (2 * p - 1)
 
 
 @validated(epsilon=_EPS)
 def rr_variance(epsilon):
-    """Variance of one debiased report, ``p(1-p)/(2p-1)^2 = e^eps/(e^eps-1)^2`` (same for both bits)."""
+    r"""Variance of one debiased report, ``p(1-p)/(2p-1)^2 = e^eps/(e^eps-1)^2`` (same for both bits).
+
+    Formula: $p(1-p)/(2p-1)^2 = e^\epsilon/(e^\epsilon - 1)^2$.
+
+    >>> round(float(rr_variance(math.log(3.0))), 6)  # 3/4
+    0.75
+    """
     eps = jnp.asarray(epsilon, float)
     return jnp.exp(-eps) / jnp.expm1(-eps) ** 2
 
 
 @validated(epsilon=_EPS)
 def rr_log_probs(epsilon):
-    """Exact output law: ``(2, 2)`` table of ``log P(report = j | bit = i)``."""
+    r"""Exact output law: ``(2, 2)`` table of ``log P(report = j | bit = i)``.
+
+    Formula: $\log P(j \mid i) = \log p$ if $i = j$, $\log(1 - p)$ otherwise.
+
+    >>> jnp.exp(rr_log_probs(math.log(3.0))).round(6).tolist()
+    [[0.75, 0.25], [0.25, 0.75]]
+    """
     return krr_log_probs(epsilon, 2)
 
 
@@ -110,7 +135,14 @@ def _krr_pq_log(epsilon, k: int):
 
 @validated(int_fill=-1, epsilon=_EPS)
 def kary_randomized_response(key: jax.Array, values: jax.Array, epsilon, k: int) -> jax.Array:
-    """Generalised RR on ``{0, ..., k-1}``: keep w.p. ``e^eps/(e^eps+k-1)``, else a uniform *other* value."""
+    r"""Generalised RR on ``{0, ..., k-1}``: keep w.p. ``e^eps/(e^eps+k-1)``, else a uniform *other* value.
+
+    Formula: keep w.p. $e^\epsilon/(e^\epsilon + k - 1)$, else a uniform other value.
+
+    >>> r = kary_randomized_response(jax.random.key(0), jnp.zeros(100_000, int), math.log(8.0), 5)
+    >>> round(float(jnp.mean(r == 0)), 2)  # 8/12
+    0.66
+    """
     if not isinstance(k, (int, np.integer)) or k < 2:
         raise ValueError(f"k must be an int >= 2; got {k!r}")
     values = jnp.asarray(values)
@@ -132,7 +164,14 @@ def _krr(key, values, epsilon, k):
 
 @validated(epsilon=_EPS)
 def krr_frequencies(reports: jax.Array, epsilon, k: int) -> jax.Array:
-    """Unbiased frequency estimates ``(c_j/n - q)/(p - q)`` from ``n`` reports (last axis = users)."""
+    r"""Unbiased frequency estimates ``(c_j/n - q)/(p - q)`` from ``n`` reports (last axis = users).
+
+    Formula: $\hat f_j = (c_j/n - q)/(p - q)$, $p = e^\epsilon/(e^\epsilon + k - 1)$, $q = 1/(e^\epsilon + k - 1)$.
+
+    >>> r = kary_randomized_response(jax.random.key(0), jnp.zeros(100_000, int), 2.0, 3)
+    >>> krr_frequencies(r, 2.0, 3).round(1).tolist()
+    [1.0, 0.0, 0.0]
+    """
     log_p, log_q = _krr_pq_log(epsilon, k)
     p, q = jnp.exp(log_p), jnp.exp(log_q)
     counts = jnp.mean(jax.nn.one_hot(reports, k, dtype=p.dtype), axis=-2)
@@ -141,7 +180,13 @@ def krr_frequencies(reports: jax.Array, epsilon, k: int) -> jax.Array:
 
 @validated(n=positive(), freqs=in_range(0.0, 1.0), epsilon=_EPS)
 def krr_variance(freqs: jax.Array, n, epsilon, k: int) -> jax.Array:
-    """Exact variance of :func:`krr_frequencies` for true frequencies ``freqs`` and ``n`` users."""
+    r"""Exact variance of :func:`krr_frequencies` for true frequencies ``freqs`` and ``n`` users.
+
+    Formula: $\operatorname{Var}\hat f_j = \frac{q(1-q)}{n(p-q)^2} + \frac{f_j(1 - p - q)}{n(p - q)}$.
+
+    >>> krr_variance(jnp.array([1.0, 0.0]), 100, math.log(3.0), 2).round(6).tolist()
+    [0.0075, 0.0075]
+    """
     log_p, log_q = _krr_pq_log(epsilon, k)
     p, q = jnp.exp(log_p), jnp.exp(log_q)
     f = jnp.asarray(freqs, p.dtype)
@@ -150,7 +195,13 @@ def krr_variance(freqs: jax.Array, n, epsilon, k: int) -> jax.Array:
 
 @validated(epsilon=_EPS)
 def krr_log_probs(epsilon, k: int):
-    """Exact output law: ``(k, k)`` table of ``log P(report = j | value = i)``."""
+    r"""Exact output law: ``(k, k)`` table of ``log P(report = j | value = i)``.
+
+    Formula: $\log P(j \mid i) = \log p$ if $i = j$, $\log q$ otherwise.
+
+    >>> bool(jnp.allclose(jnp.exp(krr_log_probs(1.0, 4)).sum(-1), 1.0))
+    True
+    """
     log_p, log_q = _krr_pq_log(epsilon, k)
     eye = jnp.eye(k, dtype=bool)
     return jnp.where(eye, log_p, log_q)
@@ -170,7 +221,13 @@ def _duchi_constants(d: int):
 
 @validated(epsilon=_EPS)
 def duchi_scale(epsilon, d: int):
-    """Output magnitude ``B(eps, d) = (d/S) (N coth(eps/2) + M/expm1(eps))`` (so that ``E z = x``)."""
+    r"""Output magnitude ``B(eps, d) = (d/S) (N coth(eps/2) + M/expm1(eps))`` (so that ``E z = x``).
+
+    Formula: $B(\epsilon, d) = \frac{d}{S}\big(N\coth(\epsilon/2) + M/(e^\epsilon - 1)\big)$.
+
+    >>> round(float(duchi_scale(1.0, 1)), 6)  # (e+1)/(e-1) in d = 1
+    2.163953
+    """
     log_n, log_m, log_s, _ = _duchi_constants(d)
     eps = jnp.asarray(epsilon, float)
     coth = 1.0 / jnp.tanh(eps / 2)
@@ -179,7 +236,13 @@ def duchi_scale(epsilon, d: int):
 
 @validated(x=in_range(-1.0, 1.0), epsilon=_EPS)
 def duchi_variance(x: jax.Array, epsilon) -> jax.Array:
-    """Per-coordinate variance ``B^2 - x_j^2`` of :func:`duchi_mechanism` (x of shape (..., d))."""
+    r"""Per-coordinate variance ``B^2 - x_j^2`` of :func:`duchi_mechanism` (x of shape (..., d)).
+
+    Formula: $\operatorname{Var} z_j = B^2 - x_j^2$.
+
+    >>> round(float(duchi_variance(jnp.zeros((1, 1)), 1.0)[0, 0]), 6)
+    4.682694
+    """
     x = jnp.asarray(x)
     return duchi_scale(epsilon, x.shape[-1]) ** 2 - x**2
 
@@ -195,10 +258,16 @@ def _duchi_log_mass(epsilon, d: int):
 
 @validated(x=in_range(-1.0, 1.0), epsilon=_EPS)
 def duchi_mechanism(key: jax.Array, x: jax.Array, epsilon) -> jax.Array:
-    """Duchi et al.'s eps-LDP release of ``x`` in ``[-1, 1]^d`` (shape (n, d)), even-d repaired.
+    r"""Duchi et al.'s eps-LDP release of ``x`` in ``[-1, 1]^d`` (shape (n, d)), even-d repaired.
 
     Unbiased for ``x``; outputs lie in ``{-B, B}^d``. ``epsilon = inf`` is not a
     limit of privacy here (B -> d N / S > 1): the output stays random.
+
+    Formula: $z = B w$, $w \in \{-1, 1\}^d$, with $E z = x$.
+
+    >>> z = duchi_mechanism(jax.random.key(0), jnp.full((100_000, 2), 0.5), 1.0)
+    >>> z.mean(0).round(1).tolist()
+    [0.5, 0.5]
     """
     x = jnp.asarray(x)
     _check_unit_box(x)
@@ -230,10 +299,15 @@ def _duchi(key, x, epsilon):
 
 @validated(x=in_range(-1.0, 1.0), epsilon=_EPS)
 def duchi_log_probs(x: jax.Array, epsilon) -> jax.Array:
-    """Exact ``log P(z = B w | x)`` for every ``w`` in ``{-1, 1}^d`` (rows of ``x`` (m, d); d <= 12).
+    r"""Exact ``log P(z = B w | x)`` for every ``w`` in ``{-1, 1}^d`` (rows of ``x`` (m, d); d <= 12).
 
     Enumerates ``v`` and ``w`` (``4^d`` pairs): ``P(w|x) = sum_v prod_j ((1 + v_j x_j)/2) P(w|v)``.
     Columns follow ``itertools.product((-1, 1), repeat=d)``.
+
+    Formula: $\log P(z = Bw \mid x)$ for all $w \in \{-1, 1\}^d$.
+
+    >>> bool(jnp.allclose(jnp.exp(duchi_log_probs(jnp.zeros((1, 3)), 1.0)).sum(), 1.0))
+    True
     """
     x = jnp.asarray(x)
     d = x.shape[-1]
@@ -261,7 +335,14 @@ def _pm_constants(epsilon):
 
 @validated(x=in_range(-1.0, 1.0), epsilon=_EPS)
 def piecewise_mechanism(key: jax.Array, x: jax.Array, epsilon) -> jax.Array:
-    """Wang et al.'s piecewise mechanism for scalars in ``[-1, 1]`` (any shape; coordinates independent)."""
+    r"""Wang et al.'s piecewise mechanism for scalars in ``[-1, 1]`` (any shape; coordinates independent).
+
+    Formula: $z \in [-C, C]$, $C = (e^{\epsilon/2} + 1)/(e^{\epsilon/2} - 1)$, with $E z = x$.
+
+    >>> z = piecewise_mechanism(jax.random.key(0), jnp.full((200_000,), 0.3), 1.0)
+    >>> round(float(z.mean()), 1)
+    0.3
+    """
     x = jnp.asarray(x)
     _check_unit_box(x)
     return _piecewise(key, x, jnp.asarray(epsilon, float))
@@ -284,7 +365,15 @@ def _piecewise(key, x, epsilon):
 
 @validated(x=in_range(-1.0, 1.0), epsilon=_EPS)
 def piecewise_variance(x: jax.Array, epsilon) -> jax.Array:
-    """``Var = x^2/(e^{eps/2}-1) + (e^{eps/2}+3)/(3 (e^{eps/2}-1)^2)`` (Wang et al. 2019, Lemma 2)."""
+    r"""``Var = x^2/(e^{eps/2}-1) + (e^{eps/2}+3)/(3 (e^{eps/2}-1)^2)`` (Wang et al. 2019, Lemma 2).
+
+    Formula (Wang et al. 2019, Lemma 2):
+
+    $$\frac{x^2}{e^{\epsilon/2} - 1} + \frac{e^{\epsilon/2} + 3}{3(e^{\epsilon/2} - 1)^2}$$
+
+    >>> round(float(piecewise_variance(0.0, 2.0)), 6)
+    0.645588
+    """
     e2, _ = _pm_constants(epsilon)
     return jnp.asarray(x) ** 2 / (e2 - 1) + (e2 + 3) / (3 * (e2 - 1) ** 2)
 
@@ -292,9 +381,17 @@ def piecewise_variance(x: jax.Array, epsilon) -> jax.Array:
 @validated(x=in_range(-1.0, 1.0), z=require_not_nan, epsilon=_EPS)
 @jax.jit
 def piecewise_log_density(z: jax.Array, x: jax.Array, epsilon) -> jax.Array:
-    """``log`` of the output density at ``z`` given ``x``: ``p`` on ``[l, r]``, ``p e^{-eps}`` elsewhere in ``[-C, C]``.
+    r"""Log output density at ``z`` given ``x``: ``p`` on ``[l, r]``, ``p e^{-eps}`` elsewhere in ``[-C, C]``.
 
     ``p = (e^eps - e^{eps/2}) / (2 e^{eps/2} + 2)``; ``-inf`` outside ``[-C, C]``.
+
+    Formula: $\log p$ on $[l(x), r(x)]$, $\log p - \epsilon$ elsewhere in $[-C, C]$.
+
+    >>> z = jnp.linspace(-5.0, 5.0, 4001)
+    >>> C = (math.exp(0.5) + 1) / (math.exp(0.5) - 1)
+    >>> inside = jnp.abs(z) <= C
+    >>> round(float(jnp.sum(jnp.where(inside, jnp.exp(piecewise_log_density(z, 0.2, 1.0)), 0.0)) * (z[1] - z[0])), 2)
+    1.0
     """
     eps = jnp.asarray(epsilon, float)
     e2, c = _pm_constants(eps)
