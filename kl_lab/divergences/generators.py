@@ -89,30 +89,69 @@ class Generator:
         return self.f(logu)
 
     def f(self, logu: Array) -> Array:
-        """``f(u)`` at ``u = exp(logu)``."""
+        """``f(u)`` at ``u = exp(logu)``.
+
+        $f(u)$, $u = e^L$ (two branches so that nothing overflows before $f$ does).
+
+        Examples:
+          >>> import math
+          >>> round(float(kl.f(math.log(2.0))), 6)  # u log u at u = 2
+          1.386294
+        """
         L = jnp.asarray(logu)
         neg = L <= 0
         lo, hi = jnp.where(neg, L, 0.0), jnp.where(neg, 0.0, L)  # where, not min/max: full gradient at L = 0
         return jnp.where(neg, self.f_low(lo), jnp.exp(hi) * self.f_high(hi))
 
     def f_over_u(self, logu: Array) -> Array:
-        """``f(u) / u`` at ``u = exp(logu)`` (the perspective term for ``p > q``)."""
+        """``f(u) / u`` at ``u = exp(logu)`` (the perspective term for ``p > q``).
+
+        $f(u)/u$, $u = e^L$.
+
+        Examples:
+          >>> import math
+          >>> round(float(kl.f_over_u(math.log(2.0))), 6)
+          0.693147
+        """
         L = jnp.asarray(logu)
         neg = L <= 0
         lo, hi = jnp.where(neg, L, 0.0), jnp.where(neg, 0.0, L)
         return jnp.where(neg, jnp.exp(-lo) * self.f_low(lo), self.f_high(hi))
 
     def d2f(self, logu: Array) -> Array:
-        """``f''(u) = h(u) / u^2``."""
+        """``f''(u) = h(u) / u^2``.
+
+        $f''(u) = h(u)/u^2$.
+
+        Examples:
+          >>> import math
+          >>> round(float(kl.d2f(math.log(2.0))), 6)  # KL: f'' = 1/u
+          0.5
+        """
         L = jnp.asarray(logu)
         return self.h(L) * jnp.exp(-2.0 * L)
 
     def weight(self, logu: Array) -> Array:
-        """The f-distill weight ``h(r) = f''(r) r^2`` (alias of ``h``)."""
+        r"""The f-distill weight ``h(r) = f''(r) r^2`` (alias of ``h``).
+
+        $h(r) = f''(r)\, r^2$.
+
+        Examples:
+          >>> import math
+          >>> round(float(kl.weight(math.log(2.0))), 6)  # KL: h(r) = r
+          2.0
+        """
         return self.h(jnp.asarray(logu))
 
     def conjugate(self, t: Array) -> Array:
-        """Convex conjugate ``f*(t) = sup_{u > 0} (t u - f(u))`` (closed form or bisection)."""
+        r"""Convex conjugate ``f*(t) = sup_{u > 0} (t u - f(u))`` (closed form or bisection).
+
+        $f^*(t) = \sup_{u > 0}\, t u - f(u)$.
+
+        Examples:
+          >>> round(float(kl.conjugate(0.5)), 6)  # f(u) = u log u: f*(t) = exp(t - 1)
+          0.606531
+        """
         t = jnp.asarray(t)
         if not jnp.issubdtype(t.dtype, jnp.floating):
             t = t.astype(jnp.result_type(float))
@@ -121,7 +160,12 @@ class Generator:
         return self.conjugate_numeric(t)
 
     def conjugate_numeric(self, t: Array, iterations: int = 200) -> Array:
-        """``f*(t)`` by bisection on ``f'(e^L) = t`` over ``|L| <= log(max float)/2``."""
+        """``f*(t)`` by bisection on ``f'(e^L) = t`` over ``|L| <= log(max float)/2``.
+
+        Examples:
+          >>> bool(abs(float(kl.conjugate_numeric(0.5)) - float(kl.conjugate(0.5))) < 1e-9)
+          True
+        """
         t = jnp.asarray(t)
         lim = 0.5 * math.log(float(jnp.finfo(t.dtype).max))
         lo = jnp.full_like(t, -lim)
@@ -140,7 +184,15 @@ class Generator:
         return jnp.where(t > self.slope_inf, jnp.inf, val)
 
     def dual(self) -> Generator:
-        """The generator ``u f(1/u)``: ``D_dual(p || q) = D_f(q || p)``."""
+        r"""The generator ``u f(1/u)``: ``D_dual(p || q) = D_f(q || p)``.
+
+        $f^\diamond(u) = u f(1/u)$, so $D_{f^\diamond}(p \| q) = D_f(q \| p)$.
+
+        Examples:
+          >>> import math
+          >>> bool(abs(float(kl.dual().f(math.log(2.0))) - 2 * float(kl.f(-math.log(2.0)))) < 1e-12)
+          True
+        """
         s = self
         return Generator(
             name=f"dual({s.name})",
@@ -153,7 +205,14 @@ class Generator:
         )
 
     def symmetrised(self) -> Generator:
-        """``(f(u) + u f(1/u)) / 2``: the divergence ``(D_f(p||q) + D_f(q||p)) / 2``."""
+        r"""``(f(u) + u f(1/u)) / 2``: the divergence ``(D_f(p||q) + D_f(q||p)) / 2``.
+
+        $\tfrac12 (f(u) + u f(1/u))$.
+
+        Examples:
+          >>> round(float(kl.symmetrised().f(0.0)), 6)  # f(1) = 0
+          0.0
+        """
         s, d = self, self.dual()
         return Generator(
             name=f"symmetrised({s.name})",
@@ -267,11 +326,18 @@ neyman = Generator(
 
 
 def amari_alpha(alpha: float) -> Generator:
-    """Amari alpha generator ``(u^a - 1 - a (u - 1)) / (a (a - 1))`` (TFP ``amari_alpha``, self-normalised).
+    r"""Amari alpha generator ``(u^a - 1 - a (u - 1)) / (a (a - 1))`` (TFP ``amari_alpha``, self-normalised).
 
     ``a = 1``: ``u log u - u + 1`` (KL); ``a = 0``: ``-log u + u - 1`` (reverse KL). ``h(u) = u^a``.
     Convex conjugate (derived; tested against the bisection): ``((1 + (a-1) t)^{a/(a-1)} - 1) / a``
     where ``1 + (a - 1) t > 0``; computed here by bisection.
+
+    $f_\alpha(u) = \frac{u^\alpha - 1 - \alpha (u - 1)}{\alpha (\alpha - 1)}$.
+
+    Examples:
+      >>> g = amari_alpha(2.0)
+      >>> round(float(g.f(0.6931471805599453)), 6)  # (4 - 1 - 2) / 2
+      0.5
     """
     a = float(alpha)
     if not math.isfinite(a):
@@ -337,9 +403,15 @@ arithmetic_geometric = Generator(
 
 
 def t_power(t: float) -> Generator:
-    """t-power generator ``s (u^t - 1 - t (u - 1))`` with ``s = sign(t (t - 1))`` (TFP ``t_power``, self-normalised).
+    r"""t-power generator ``s (u^t - 1 - t (u - 1))`` with ``s = sign(t (t - 1))`` (TFP ``t_power``, self-normalised).
 
     Equals ``|t (t - 1)|`` times :func:`amari_alpha` ``(t)``; ``t`` in ``{0, 1}`` gives ``f = 0`` and raises.
+
+    $f_t(u) = \mathrm{sign}(t(t-1))\, (u^t - 1 - t(u - 1))$.
+
+    Examples:
+      >>> round(float(t_power(2.0).f(0.6931471805599453)), 6)  # 4 - 1 - 2
+      1.0
     """
     t = float(t)
     if not math.isfinite(t) or t in (0.0, 1.0):
