@@ -130,6 +130,16 @@ class Registry(Mapping[str, Entry]):
           laws: the laws the tests assert (:class:`Laws`).
           logits_kernel: optional fused ``kernel(logits_p, logits_q, *params)`` for the logits variant
             (otherwise: max-shifted log-softmax of both, then ``kernel``).
+
+        Examples:
+          >>> import jax.numpy as jnp
+          >>> table = Registry()
+          >>> @table.register(lambda lp, lq: jnp.sum(jnp.exp(lp) * (lp - lq), axis=-1))
+          ... def my_kl(log_p, log_q, axis=-1, *, base=None):
+          ...     'KL(p || q).'
+          >>> lp, lq = jnp.log(jnp.array([0.5, 0.5])), jnp.log(jnp.array([0.25, 0.75]))
+          >>> round(float(my_kl(lp, lq)), 6), table["my_kl"].from_logits.__name__
+          (0.143841, 'my_kl_from_logits')
         """
 
         def decorate(spec: Callable[..., Any]) -> Callable[..., Array]:
