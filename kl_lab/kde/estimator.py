@@ -181,7 +181,7 @@ def chunked_log_kernel_sum(x_query, data, bandwidth, kernel, df, chunk_size, exc
 
     Example:
       >>> x = jnp.zeros((1, 1))
-      >>> round(float(chunked_log_kernel_sum(x, x, 1.0, "gaussian", None, 8, False)), 6)
+      >>> round(float(chunked_log_kernel_sum(x, x, 1.0, "gaussian", None, 8, False)[0]), 6)
       -0.918939
     """
     d = data.shape[1]

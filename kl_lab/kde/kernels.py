@@ -207,7 +207,7 @@ def kernel_variance(kernel: str, d: int, df=None):
     $\mathrm{Cov}(\text{data}) + h^2 \mathrm{Var}(U_1) I$.
 
     Example:
-      >>> round(float(kernel_variance("epanechnikov", 1)), 12), float(kernel_variance("gaussian", 7))
+      >>> round(float(kernel_variance("epanechnikov", 1)), 12), round(float(kernel_variance("gaussian", 7)), 12)
       (0.2, 1.0)
     """
     kernel, d = canonical_kernel(kernel), _check_d(d)

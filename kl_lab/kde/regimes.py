@@ -174,10 +174,14 @@ def _alpha(alpha):
 
 
 def rate_function(a):
-    """``J(a) = 1/2 [log a - (a - 1) / a^2]`` for ``a >= 1`` (lower-tail rate at ``s = (a+1)/a^2``).
+    r"""$J(a) = \frac12\big[\log a - (a - 1)/a^2\big]$ for $a \ge 1$ (lower-tail rate at $s = (a+1)/a^2$).
 
-    Accurate near ``a = 1`` (series in ``a - 1``); ``a = inf`` gives ``inf``. ``a < 1`` or NaN: eagerly
+    Accurate near $a = 1$ (series in $a - 1$); ``a = inf`` gives ``inf``. $a < 1$ or NaN: eagerly
     ``ValueError``, under ``jit`` NaN.
+
+    Example:
+      >>> round(float(rate_function(2.0)), 6)  # (log 2 - 1/4) / 2
+      0.221574
     """
     ok = require_in_range(a, "a", 1.0, float("inf"))
     a = float_input(a, "a")
@@ -186,12 +190,17 @@ def rate_function(a):
 
 
 def solve_a(alpha) -> RootResult:
-    """Solve ``J(a) = alpha`` (vectorised) and report convergence.
+    r"""Solve $J(a) = \alpha$ (vectorised) and report convergence.
 
-    Bisection in ``u = log(a - 1)`` on a bracket that contains the root for every ``alpha > 0`` (module
-    docstring), compared in log space. ``converged`` when ``|J(a) - alpha|`` is within the rounding of
-    ``J`` and of ``u``: ``64 eps alpha + 4 eps max(1, |u|) dJ/du``. Invalid ``alpha`` (``<= 0``, NaN,
-    ``inf``): eagerly ``ValueError``, under ``jit`` NaN and ``converged = False``.
+    Bisection in $u = \log(a - 1)$ on a bracket that contains the root for every $\alpha > 0$ (module
+    docstring), compared in log space. ``converged`` when $|J(a) - \alpha|$ is within the rounding of
+    $J$ and of $u$: $64\,\epsilon\,\alpha + 4\,\epsilon \max(1, |u|)\, dJ/du$. Invalid $\alpha$ ($\le 0$,
+    NaN, inf): eagerly ``ValueError``, under ``jit`` NaN and ``converged = False``.
+
+    Example:
+      >>> r = solve_a(0.2)
+      >>> round(float(r.a), 6), bool(r.converged)
+      (1.914588, True)
     """
     alpha, ok = _alpha(alpha)
     u = _u_of_alpha(jnp.where(ok, alpha, 1.0))
@@ -209,25 +218,43 @@ def _thresholds_u(u):
 
 
 def thresholds(alpha) -> Thresholds:
-    """``Thresholds(a, h_kl, h_g, h_clt)`` at ``alpha = log(n) / d`` (vectorised, differentiable).
+    r"""``Thresholds(a, h_kl, h_g, h_clt)`` at $\alpha = \log(n)/d$ (vectorised, differentiable).
 
-    ``h_kl = sqrt(a + 1) / a``, ``h_g = 1 / sqrt(a - 1)``, ``h_clt = sqrt(2) h_g``. Limits:
-    ``alpha -> 0``: ``h_g^2 ~ (4 alpha / 3)^(-1/2)``; ``alpha -> inf``: ``h_g^2 ~ e^(-2 alpha)``.
-    Valid for every finite ``alpha > 0`` (module docstring, "Domain and accuracy").
+    $$h_{KL} = \frac{\sqrt{a+1}}{a}, \qquad h_G = \frac{1}{\sqrt{a-1}}, \qquad h_{CLT} = \sqrt2\, h_G .$$
+
+    Limits: $\alpha \to 0$: $h_G^2 \sim (4\alpha/3)^{-1/2}$; $\alpha \to \infty$: $h_G^2 \sim e^{-2\alpha}$.
+    Valid for every finite $\alpha > 0$ (module docstring, "Domain and accuracy").
+
+    Example:
+      >>> t = thresholds(0.2)
+      >>> round(float(t.h_kl**2), 5), round(float(t.h_g**2), 5), round(float(t.h_clt**2), 5)
+      (0.79511, 1.09339, 2.18678)
     """
     alpha, ok = _alpha(alpha)
     return guard(ok, _thresholds_u(_u_of_alpha(jnp.where(ok, alpha, 1.0)))[0])
 
 
 def s_min(alpha):
-    """Nearest-neighbour level ``min_i |x - y_i|^2 / d -> (a + 1) / a^2`` (equal to ``h_KL^2``)."""
+    r"""Nearest-neighbour level $\min_i |x - y_i|^2/d \to s_{\min} = (a+1)/a^2$ (equal to $h_{KL}^2$).
+
+    Example:
+      >>> round(float(s_min(0.2)), 5)
+      0.79511
+    """
     alpha, ok = _alpha(alpha)
     _, log_h_kl = _thresholds_u(_u_of_alpha(jnp.where(ok, alpha, 1.0)))
     return guard(ok, jnp.exp(2.0 * log_h_kl))
 
 
 def stability_index(h, alpha):
-    """``mu(h, alpha) = h^2 (a(alpha) - 1)``: tail index of the kernel terms (broadcasts)."""
+    r"""$\mu(h, \alpha) = h^2 (a(\alpha) - 1)$: tail index of the kernel terms (broadcasts).
+
+    $\mu < 1$ condensed, $1 < \mu < 2$ $\alpha$-stable, $\mu > 2$ CLT.
+
+    Example:
+      >>> round(float(stability_index(thresholds(0.2).h_g, 0.2)), 9)
+      1.0
+    """
     ok = require_positive(h, "h")
     alpha, ok_a = _alpha(alpha)
     u = _u_of_alpha(jnp.where(ok_a, alpha, 1.0))
@@ -235,10 +262,16 @@ def stability_index(h, alpha):
 
 
 def log_likelihood_per_dim(h, alpha):
-    """Predicted ``L(h) = (1/d) E log rho_hat(x)`` for ``d -> inf`` (both sides of ``h_G``; broadcasts).
+    r"""Predicted $L(h) = \frac1d \mathbb E \log \hat\rho(x)$ for $d \to \infty$ (both sides of $h_G$; broadcasts).
 
-    Continuous at ``h_G`` with a continuous derivative; maximal at ``h_KL``. At ``alpha = 0.2``:
-    ``L(h_KL) = -1.50430``.
+    $$L(h) = \begin{cases} -\frac12 \log(2\pi(1+h^2)) - \frac{1}{2(1+h^2)} & h \ge h_G \text{ (annealed)}\\
+    -\alpha - \frac12 \log(2\pi h^2) - \frac{s_{\min}}{2h^2} & h < h_G \text{ (condensed)}\end{cases}$$
+
+    Continuous at $h_G$ with a continuous derivative; maximal at $h_{KL}$.
+
+    Example:
+      >>> round(float(log_likelihood_per_dim(thresholds(0.2).h_kl, 0.2)), 5)
+      -1.5043
     """
     ok = require_positive(h, "h")
     alpha, ok_a = _alpha(alpha)
@@ -253,7 +286,14 @@ def log_likelihood_per_dim(h, alpha):
 
 
 def min_kl_per_dim(alpha):
-    """``min_h KL(rho || rho_hat) / d -> alpha + 1/2 log s_min`` (entropy ``1/2 log(2 pi e)`` minus ``L(h_KL)``)."""
+    r"""$\min_h \mathrm{KL}(\rho \,\|\, \hat\rho)/d \to \alpha + \frac12 \log s_{\min}$.
+
+    (The entropy $\frac12\log(2\pi e)$ minus $L(h_{KL})$.)
+
+    Example:
+      >>> round(float(min_kl_per_dim(0.2)), 5)
+      0.08536
+    """
     alpha, ok = _alpha(alpha)
     _, log_h_kl = _thresholds_u(_u_of_alpha(jnp.where(ok, alpha, 1.0)))
     return guard(ok, alpha + log_h_kl)
@@ -280,15 +320,19 @@ def _solve_effective(alpha, d, count):
 
 
 def effective_alpha(alpha, d, count=1.0):
-    """Finite-``d`` correction: ``alpha_eff`` with ``J(a_d) = alpha_eff``, where ``n P(s <= s(a_d)) = count``.
+    r"""Finite-$d$ correction: $\alpha_{\rm eff} = J(a_d)$ at the level where $n P(s \le s(a_d)) = $ ``count``.
 
-    Solves ``J(a) + [log(|t| sigma sqrt(2 pi d)) + log(count)] / d = alpha`` (Bahadur-Rao lower tail;
-    module docstring); ``alpha_eff = alpha - log(d) / (2 d) + O(1/d)``. ``count = exp(-EULER_GAMMA)``
-    gives the level of ``E[min_i s_i]`` (the minimum is Gumbel with scale ``1 / (d |t|)``);
-    ``count = log 2`` its median. Feed ``alpha_eff`` to :func:`thresholds` for finite-``d`` predictions.
-    When ``n`` is too small for the level to exist (correction > ``alpha``) the result is ~0.
+    Solves $J(a) + [\log(|t| \sigma \sqrt{2\pi d}) + \log(\text{count})]/d = \alpha$ (Bahadur–Rao lower
+    tail; module docstring); $\alpha_{\rm eff} = \alpha - \log(d)/(2d) + O(1/d)$. ``count = exp(-EULER_GAMMA)``
+    gives the level of $\mathbb E[\min_i s_i]$ (the minimum is Gumbel with scale $1/(d|t|)$);
+    ``count = log 2`` its median. Feed $\alpha_{\rm eff}$ to :func:`thresholds` for finite-$d$ predictions.
+    When $n$ is too small for the level to exist (correction $> \alpha$) the result is ~0.
     Raises ``ValueError`` for ``alpha <= 0``, ``d <= 0`` or ``count <= 0`` (or any of them NaN or
     infinite); under ``jit`` those give NaN.
+
+    Example:
+      >>> round(float(effective_alpha(0.2, 50)), 4)
+      0.1587
     """
     alpha, ok = _alpha(alpha)
     ok = ok & require_positive(d, "d") & require_positive(count, "count")
