@@ -123,13 +123,20 @@ def _mixture_score(x, sigma, m, s, w):
     return -jnp.sum(r * (x - m) / v, axis=-1)
 
 
+def _theta(theta, name):
+    theta = as_input(theta, name)
+    if theta.shape[-1:] != (2,):
+        raise ValueError(f"{name} must be (mean, log_scale) on its last axis (shape (..., 2)); got {theta.shape}")
+    return theta
+
+
 def generator_score(x: Array, sigma: Array, theta: Array) -> Array:
     r"""Score of the affine generator's diffused law $N(\mu, e^{2\ell} + \sigma^2)$, $\theta = (\mu, \ell)$.
 
     >>> round(float(generator_score(2.0, 1.0, jnp.array([0.0, 0.0]))), 6)  # -(2 - 0) / (1 + 1)
     -1.0
     """
-    theta = as_input(theta, "theta")
+    theta = _theta(theta, "theta")
     return -(as_input(x, "x") - theta[0]) / (jnp.exp(2.0 * theta[1]) + jnp.asarray(sigma) ** 2)
 
 
@@ -168,7 +175,7 @@ def score_divergence(
     """
     sig, tw, ok = _levels(sigmas, time_weights, c)
     m, s, w, ok2 = _mixture(*ref)
-    theta, sampling_theta = as_input(theta, "theta"), as_input(sampling_theta, "sampling_theta")
+    theta, sampling_theta = _theta(theta, "theta"), _theta(sampling_theta, "sampling_theta")
     xn, wn = _nodes(num_nodes)
     dist = _distance(c)
 
@@ -197,7 +204,7 @@ def tractable_score_loss(
     """
     sig, tw, ok = _levels(sigmas, time_weights, c)
     m, s, w, ok2 = _mixture(*ref)
-    theta = as_input(theta, "theta")
+    theta = _theta(theta, "theta")
     th0 = jax.lax.stop_gradient(theta)
     xn, wn = _nodes(num_nodes)
     gv, gw = np.polynomial.hermite_e.hermegauss(3)
@@ -230,7 +237,7 @@ def generator_reverse_kl(theta: Array, ref, num_nodes: int = 2001) -> Array:
     0.5
     """
     m, s, w, ok = _mixture(*ref)
-    theta = as_input(theta, "theta")
+    theta = _theta(theta, "theta")
     xn, wn = _nodes(num_nodes)
     x = theta[0] + jnp.exp(theta[1]) * xn
     m, s, w = m[None], s[None], w[None]

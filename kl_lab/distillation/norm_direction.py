@@ -27,8 +27,9 @@ $$
 \rho^* = \frac1m \log\frac{(C-1)\,q}{1-q},\qquad q = \mathbb{E}_t\, p_{T}(y \mid t).
 $$
 
-Bad input (:mod:`kl_lab.numerics`, "Bad input"): mismatched shapes raise ``ValueError``; a zero class mean
-gives NaN (no direction).
+Bad input (:mod:`kl_lab.numerics`, "Bad input"): mismatched shapes or non-integer labels raise
+``ValueError``; labels outside ``[0, C)`` raise eagerly and give NaN under ``jit``; a zero class mean gives NaN
+(no direction).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from kl_lab.numerics import as_input, check_in_range, check_positive, check_rank, finish
+from kl_lab.numerics import as_input, check_in_range, check_positive, check_rank, finish, require
 
 Array = jax.Array
 
@@ -63,10 +64,16 @@ def nd_loss(student_features: Array, teacher_features: Array, class_means: Array
             f"student_features and teacher_features must be (n, d) with class_means (C, d); "
             f"got {s.shape}, {t.shape} and {mu.shape}"
         )
-    e = mu[jnp.asarray(labels)]
+    labels = jnp.asarray(labels)
+    if not jnp.issubdtype(labels.dtype, jnp.integer) or labels.shape != s.shape[:1]:
+        raise ValueError(f"labels must be ({s.shape[0]},) integers; got {labels.shape} {labels.dtype}")
+    ok = require(
+        (labels >= 0) & (labels < mu.shape[0]), "labels must lie in [0, {c}); got {v}", c=mu.shape[0], v=labels
+    )
+    e = mu[labels]
     e = e / jnp.linalg.norm(e, axis=-1, keepdims=True)
     scale = jnp.maximum(jnp.linalg.norm(s, axis=-1), jnp.linalg.norm(t, axis=-1))
-    return jnp.mean(1.0 - jnp.sum(s * e, axis=-1) / scale)
+    return finish(ok, jnp.mean(1.0 - jnp.sum(s * e, axis=-1) / scale))
 
 
 def kl_optimal_aligned_norm(mean_true_class_prob: Array, num_classes: int, mean_norm: float) -> Array:

@@ -70,3 +70,10 @@ def test_bad_input():
         pseudo_huber(1.0, c=0.0)
     out = jax.jit(lambda s: mixture_score(0.3, 0.5, [0.0], s, [1.0]))(jnp.array([-1.0]))
     assert np.isnan(out)
+
+
+def test_theta_shape_is_checked():
+    with pytest.raises(ValueError, match="theta must be"):
+        tractable_score_loss(jnp.zeros(3), MIX, [0.5], [1.0])
+    with pytest.raises(ValueError, match="sampling_theta must be"):
+        score_divergence(jnp.zeros(2), jnp.zeros(1), MIX, [0.5], [1.0])

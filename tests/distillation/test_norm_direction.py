@@ -55,3 +55,12 @@ def test_bad_input():
     with pytest.raises(ValueError, match="mean_true_class_prob"):
         kl_optimal_aligned_norm(1.0, 3, 1.0)
     assert np.isnan(jax.jit(lambda q: kl_optimal_aligned_norm(q, 3, 1.0))(jnp.array(1.5)))
+
+
+def test_labels_out_of_range():
+    s = jnp.ones((2, 3))
+    with pytest.raises(ValueError, match="labels must lie"):
+        nd_loss(s, s, jnp.eye(3), jnp.array([0, 3]))
+    with pytest.raises(ValueError, match="labels must be"):
+        nd_loss(s, s, jnp.eye(3), jnp.array([0.0, 1.0]))
+    assert np.isnan(jax.jit(lambda y: nd_loss(s, s, jnp.eye(3), y))(jnp.array([0, 5])))
