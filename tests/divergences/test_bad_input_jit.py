@@ -24,9 +24,9 @@ from kl_lab import numerics as nm
 from kl_lab.distillation import toys
 from kl_lab.divergences import discrete as D
 from kl_lab.divergences import estimators as E
+from kl_lab.divergences import exact_ot, information, knn, transport
 from kl_lab.divergences import gaussian as Ga
 from kl_lab.divergences import generators as G
-from kl_lab.divergences import knn, transport
 
 NAN = np.nan
 LP = np.log(np.array([0.2, 0.3, 0.5]))
@@ -72,6 +72,13 @@ CASES = [
     ("renyi-alpha", D.renyi, (LP, LQ, 2.0), (LP, LQ, -1.0), "alpha"),
     ("amari_alpha-alpha", D.amari_alpha, (LP, LQ, 2.0), (LP, LQ, np.inf), "alpha"),
     ("renyi_cross_entropy-alpha", D.renyi_cross_entropy, (LP, LQ, 0.5), (LP, LQ, NAN), "alpha"),
+    # issue 18 item 6: Tsallis index, skew-JS weight, negative Rényi order out of their domains, traced
+    ("tsallis-q", D.tsallis, (LP, LQ, 2.0), (LP, LQ, -1.0), "q"),
+    ("skew_js-weight", D.skew_js, (LP, LQ, 0.3), (LP, LQ, 1.5), "weight"),
+    ("renyi_negative-alpha", D.renyi_negative, (LP, LQ, -0.5), (LP, LQ, 0.5), "alpha"),
+    ("tsallis_entropy-q", information.tsallis_entropy, (LP, 2.0), (LP, NAN), "q"),
+    ("mutual_information", information.mutual_information, (LP.reshape(1, 3),), (LP_UNNORM.reshape(1, 3),), "log_pxy"),
+    ("wasserstein_1d", lambda x, y: exact_ot.wasserstein_1d(x, y, 2.0), (LP, LQ), (LP_NAN, LQ), "x"),
     # *_from_logits
     *[(e.from_logits.__name__, e.from_logits, (Z, ZT), (Z_NAN, ZT), "logits_p") for e in NO_PARAMS],
     ("kl_from_logits-q", D.kl_from_logits, (Z, ZT), (Z, Z_NAN), "logits_q"),
@@ -86,6 +93,8 @@ CASES = [
     ("renyi_from_logits", D.renyi_from_logits, (Z, ZT, 0.5), (Z, ZT, -0.5), "alpha"),
     ("amari_alpha_from_logits", D.amari_alpha_from_logits, (Z, ZT, 0.5), (Z, ZT, NAN), "alpha"),
     ("renyi_cross_entropy_from_logits", D.renyi_cross_entropy_from_logits, (Z, ZT, 0.5), (Z, ZT, -1.0), "alpha"),
+    ("tsallis_from_logits", D.tsallis_from_logits, (Z, ZT, 0.5), (Z, ZT, 0.0), "q"),
+    ("skew_js_from_logits", D.skew_js_from_logits, (Z, ZT, 0.5), (Z, ZT, -0.1), "weight"),
     # Gaussian closed forms
     ("gaussian_kl", Ga.gaussian_kl, (M, C, M2, C2), (M_NAN, C, M2, C2), "mean_p"),
     ("gaussian_renyi", Ga.gaussian_renyi, (M, C, M2, C2, 0.5), (M, C, M2, C2, -1.0), "alpha"),
