@@ -26,6 +26,7 @@ representation.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import jax
@@ -75,7 +76,7 @@ def _summary_out(log_ref, rewards, n, i):
     """Entry ``i`` of the summary, NaN under ``jit`` for invalid arguments, cast back to the input dtype."""
     dtype = as_float_array(log_ref, "log_ref").dtype
     lr, r, nn, ok = check_bon_inputs(log_ref, rewards, n)
-    return guard(ok, _summary(lr, r, nn)[i]).astype(dtype)
+    return guard(ok, _summary(lr, r, nn, i)).astype(dtype)
 
 
 def _core(c, n):
@@ -105,9 +106,12 @@ def _summary_1d(c, r_sorted, nn):
     return _unsort(c, log_pi), kl, reward, win, est
 
 
-@jax.jit
-def _summary(lr, r, nn):
-    """:func:`_summary_1d` over the batch axes of ``(log_ref, rewards)`` and of ``n`` (broadcast together).
+@functools.partial(jax.jit, static_argnums=3)
+def _summary(lr, r, nn, which):
+    """Output ``which`` of :func:`_summary_1d` over the batch axes of ``(log_ref, rewards)`` and of ``n``
+    (broadcast together). One compiled program per output, so that XLA drops the others: called eagerly,
+    ``best_of_n_kl`` for 64 values of ``n`` at ``V = 1e5`` would otherwise also un-sort 64 log-probability
+    vectors it does not return (3x its jitted time, measured).
 
     One sort per reference law, shared by every ``n`` (and every leading axis of ``n``): the sort is the
     O(V log V) part, the rest is O(V) per ``n``. ``best_of_n_kl(log_ref, rewards, jnp.array([2., 8., 1e6]))``
@@ -125,11 +129,23 @@ def _summary(lr, r, nn):
         return jnp.broadcast_to(x, out_batch + x.shape[len(law_batch) :]).reshape((nb,) + x.shape[len(law_batch) :])
 
     outs = jax.vmap(_summary_1d)(jax.tree.map(spread, c), spread(r_sorted), jnp.broadcast_to(nn, out_batch).reshape(nb))
-    return (outs[0].reshape(out_batch + (v,)),) + tuple(o.reshape(out_batch) for o in outs[1:])
+    return outs[which].reshape(out_batch + ((v,) if which == 0 else ()))
 
 
 def best_of_n_log_probs(log_ref: jax.Array, rewards: jax.Array, n) -> jax.Array:
-    """Exact log-probabilities of best-of-``n``: ``log pi_n(y)`` (see the module docstring).
+    r"""Exact log-probabilities of best-of-``n``: $\log \pi_n(y)$, with (Beirami et al. 2024, arXiv 2401.01879v3,
+    Lemma 2.2; ties split uniformly)
+
+    $$\pi_n(y) = \frac{\mathrm{ref}(y)}{P(y)}\big(F(y)^n - F^-(y)^n\big),$$
+
+    $F(y) = P_\mathrm{ref}(r \le r(y))$, $F^-(y) = P_\mathrm{ref}(r < r(y))$, $P(y) = F(y) - F^-(y)$.
+
+    >>> import jax.numpy as jnp
+    >>> log_ref, rewards = jnp.log(jnp.full(4, 0.25)), jnp.arange(4.0)
+    >>> [round(float(x), 4) for x in jnp.exp(best_of_n_log_probs(log_ref, rewards, 2.0))]  # F^2 - F^-^2
+    [0.0625, 0.1875, 0.3125, 0.4375]
+    >>> best_of_n_log_probs(log_ref, rewards, jnp.array([2.0, 8.0])).shape  # many n: one sort, shared
+    (2, 4)
 
     Cost O(V log V) (one sort), independent of ``n``. Differentiable in
     ``log_ref`` and ``n`` (not in ``rewards``, which only enter through ties
@@ -139,20 +155,30 @@ def best_of_n_log_probs(log_ref: jax.Array, rewards: jax.Array, n) -> jax.Array:
 
 
 def best_of_n_kl(log_ref: jax.Array, rewards: jax.Array, n) -> jax.Array:
-    """Exact ``KL(pi_n || ref) = sum_c pi_n(c) log(pi_n(c) / ref(c))`` over reward classes.
+    r"""Exact $\mathrm{KL}(\pi_n \| \mathrm{ref}) = \sum_c \pi_n(c) \log(\pi_n(c) / \mathrm{ref}(c))$
+    over reward classes.
 
     Within a reward class ``pi_n / ref`` is constant, so the log-ratio is taken
     per class (no cancellation of ``log pi_n - log ref``). Bounded by
-    :func:`best_of_n_kl_bound` and by ``-log P(argmax class)``.
+    :func:`best_of_n_kl_bound` and by ``-log P(argmax class)``. A vector ``n`` shares one sort.
+
+    >>> import jax.numpy as jnp
+    >>> log_ref, rewards = jnp.log(jnp.full(4, 0.25)), jnp.arange(4.0)
+    >>> round(float(best_of_n_kl(log_ref, rewards, 2.0)), 4)  # sum_y pi_2(y) log(4 pi_2(y)); bound 0.1931
+    0.174
     """
     return _summary_out(log_ref, rewards, n, 1)
 
 
 def best_of_n_kl_bound(n) -> jax.Array:
-    """``log n - (n - 1) / n``: Beirami et al. (2401.01879) Thm 3.1 upper bound on ``KL(pi_n || ref)``.
+    r"""$\log n - (n - 1)/n$: Beirami et al. (2401.01879v3, Thm 3.1) upper bound on
+    $\mathrm{KL}(\pi_n \| \mathrm{ref})$.
 
     Exact when the reward's law under ``ref`` is continuous (``F(Y) ~ U(0,1)``,
     best-of-n density ``n u^(n-1)``, KL ``= log n + (n-1) E log U``).
+
+    >>> round(float(best_of_n_kl_bound(2.0)), 4)
+    0.1931
     """
     ok = require_in_range(n, "n", 1.0, float("inf"))
     n = float_input(n, "n")
@@ -160,12 +186,19 @@ def best_of_n_kl_bound(n) -> jax.Array:
 
 
 def best_of_n_expected_reward(log_ref: jax.Array, rewards: jax.Array, n) -> jax.Array:
-    """``E_{pi_n} r``, exactly."""
+    r"""$\mathbb E_{\pi_n} r = \sum_y \pi_n(y) r(y)$, exactly.
+
+    >>> import jax.numpy as jnp
+    >>> log_ref, rewards = jnp.log(jnp.full(4, 0.25)), jnp.arange(4.0)
+    >>> round(float(best_of_n_expected_reward(log_ref, rewards, 2.0)), 4)  # 0.1875 + 2 * 0.3125 + 3 * 0.4375
+    2.125
+    """
     return _summary_out(log_ref, rewards, n, 2)
 
 
 def best_of_n_win_rate(log_ref: jax.Array, rewards: jax.Array, n) -> jax.Array:
-    """Win rate of best-of-n against the reference, ties counted one half.
+    r"""Win rate of best-of-n against the reference, ties counted one half:
+    $w = \sum_c \pi_n(c)\,(F^-(c) + P(c)/2) \le n/(n+1)$.
 
     ``w = P(r(Y) > r(Y')) + P(r(Y) = r(Y')) / 2`` for ``Y ~ pi_n``, ``Y' ~ ref``
     independent, i.e. ``sum_c pi_n(c) (F^-(c) + P(c) / 2)``. This (mid-rank)
@@ -175,25 +208,41 @@ def best_of_n_win_rate(log_ref: jax.Array, rewards: jax.Array, n) -> jax.Array:
     ``v``, so the trapezoid under-estimates ``n/(n+1) (F^(n+1) - G^(n+1))``;
     equality holds for continuous rewards. (With ties counted as wins the
     "bound" fails: a one-point reference gives win rate 1.)
+
+    >>> import jax.numpy as jnp
+    >>> log_ref, rewards = jnp.log(jnp.full(4, 0.25)), jnp.arange(4.0)
+    >>> round(float(best_of_n_win_rate(log_ref, rewards, 2.0)), 4)  # <= 2/3
+    0.6562
     """
     return _summary_out(log_ref, rewards, n, 3)
 
 
 def best_of_n_win_rate_bound(n) -> jax.Array:
-    """``n / (n + 1)``: the win rate of best-of-n for continuous rewards, an upper bound otherwise."""
+    r"""$n / (n + 1)$: the win rate of best-of-n for continuous rewards, an upper bound otherwise
+    (Beirami et al. 2401.01879v3, Thm 5.3).
+
+    >>> round(float(best_of_n_win_rate_bound(2.0)), 4)
+    0.6667
+    """
     ok = require_in_range(n, "n", 1.0, float("inf"))
     n = float_input(n, "n")
     return guard(ok, n / (n + 1))
 
 
 def bon_kl_estimator(log_eps: jax.Array, n) -> jax.Array:
-    """Beirami et al.'s KL estimator ``D_hat(eps)`` (2401.01879, Section 4), in log space.
+    r"""Beirami et al.'s KL estimator (2401.01879v3, Section 4), in log space:
+    $\hat D(\epsilon) = (1-\epsilon)^n\big(\log n + (n-1)\log(1-\epsilon) - \tfrac{n-1}{n}\big)
+    + \big(1-(1-\epsilon)^n\big)\log\frac{1-(1-\epsilon)^n}{\epsilon}$.
 
     ``D_hat(eps) = (1-eps)^n (log n + (n-1) log(1-eps) - (n-1)/n)
     + (1 - (1-eps)^n) log((1 - (1-eps)^n) / eps)``, where ``eps = ref(y)`` is the
     reference probability of the selected output; pass ``log_eps = log ref(y)``.
     ``(1-eps)^n = exp(n log1mexp(log_eps))``, so tiny ``eps`` and huge ``n`` are
     exact. Lies in ``[0, log n - (n-1)/n]``: the bound at ``eps -> 0``, 0 at ``eps = 1``.
+
+    >>> import jax.numpy as jnp
+    >>> round(float(bon_kl_estimator(jnp.log(0.25), 4.0)), 4)
+    0.6159
     """
     log_eps = float_input(log_eps, "log_eps")
     ok = require_in_range(n, "n", 1.0, float("inf"))
@@ -211,5 +260,12 @@ def _estimator(log_eps, n):
 
 
 def expected_bon_kl_estimator(log_ref: jax.Array, rewards: jax.Array, n) -> jax.Array:
-    """``E_{y ~ pi_n} D_hat(ref(y))``, exactly (Beirami et al. 2401.01879, Conjecture 4.4 compares it to KL)."""
+    r"""$\mathbb E_{y \sim \pi_n} \hat D(\mathrm{ref}(y))$, exactly (Beirami et al. 2401.01879v3, Conjecture 4.4
+    compares it to KL).
+
+    >>> import jax.numpy as jnp
+    >>> log_ref, rewards = jnp.log(jnp.full(4, 0.25)), jnp.arange(4.0)
+    >>> round(float(expected_bon_kl_estimator(log_ref, rewards, 4.0)), 4)  # every ref(y) = 1/4
+    0.6159
+    """
     return _summary_out(log_ref, rewards, n, 4)
