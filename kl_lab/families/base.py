@@ -63,6 +63,11 @@ def nan_propagating(fn):
     Applied per row inside :func:`_map`: an invalid row (NaN, or replaced by NaN under ``jit`` because it
     left the parameter space) gives NaN in its own outputs only -- never a plausible number, whatever the
     member's formulas do with NaN (``where(in_domain, ..., inf)`` would otherwise turn it into ``inf``).
+
+    Example:
+      >>> f = nan_propagating(lambda a: jnp.where(a > 0, 1.0, jnp.inf))
+      >>> float(f(jnp.array(jnp.nan))), float(f(jnp.array(2.0)))
+      (nan, 1.0)
     """
 
     def wrapped(*args):
@@ -108,12 +113,20 @@ def _map(fn, *args, core: tuple[int, ...], cache: dict | None = None, name: str 
 
 
 def newton_dual(fun, grad_hess, in_domain, x0, *, tol, max_iter: int = 100):
-    """Minimise a smooth convex function by damped Newton with Armijo backtracking.
+    r"""Minimise a smooth convex function by damped Newton with Armijo backtracking.
 
     ``fun(x) -> f``, ``grad_hess(x) -> (g, H)``, ``in_domain(x) -> bool``. A step is halved (at most
     60 times) until the point is in the domain and ``f(x + t d) <= f(x) + 1e-4 t <g, d> + 8 eps (1 + |f|)``
     (the slack absorbs rounding near the optimum, where Newton's full step is right). Stops when
-    ``max|g| <= tol``. Returns ``(x, converged, iterations, max|g|)``.
+    ``max|g| <= tol``. Returns ``(x, converged, iterations, max|g|)``. The step is
+    $d = -(H + \epsilon\,\mathrm{tr}(H)/n)^{-1} g$ (a ridge of one ulp keeps a singular $H$ solvable).
+
+    Example:
+      >>> f = lambda x: 0.5 * jnp.dot(x, x) - x[0]               # minimum at (1, 0)
+      >>> gh = lambda x: (x - jnp.array([1.0, 0.0]), jnp.eye(2))
+      >>> x, ok, it, res = newton_dual(f, gh, lambda x: jnp.array(True), jnp.zeros(2), tol=1e-10)
+      >>> [round(float(v), 6) for v in x], bool(ok)
+      ([1.0, 0.0], True)
     """
     eps = jnp.finfo(x0.dtype).eps
 
@@ -163,7 +176,11 @@ def safe_dot(a: jax.Array, b: jax.Array) -> jax.Array:
       >>> float(safe_dot(jnp.array([0.0, 2.0]), jnp.array([-jnp.inf, 3.0])))
       6.0
     """
+    a, b = jnp.broadcast_arrays(a, b)
     return jnp.sum(jnp.where((a == 0) | (b == 0), 0.0, a * b), axis=-1)
+
+
+_SHARED_JIT: dict = {}  # family identity -> {name: jitted program}; see Family._jit_cache
 
 
 class Family:
@@ -256,9 +273,13 @@ class Family:
 
     @property
     def _jit_cache(self) -> dict:
+        """Compiled per-method programs, shared by equal members (same class and fixed quantities), so that
+        ``Gamma()`` made twice compiles once."""
         cache = self.__dict__.get("_jit_cache_")
         if cache is None:
-            cache = self.__dict__["_jit_cache_"] = {}
+            ident = self._identity()
+            cache = _SHARED_JIT.setdefault(ident, {}) if isinstance(ident[1], tuple) else {}
+            self.__dict__["_jit_cache_"] = cache
         return cache
 
     def _jmap(self, name, fn, *args, core):
@@ -316,7 +337,13 @@ class Family:
         return eta if is_concrete(ok) else jnp.where(rows[..., None], eta, jnp.asarray(jnp.nan, eta.dtype))
 
     def in_domain(self, theta: jax.Array) -> jax.Array:
-        """Boolean mask: is ``theta`` in the natural parameter space (for an exponential family: psi finite)?"""
+        r"""Boolean mask: is ``theta`` in the parameter space (for an exponential family: $\psi(\theta) < \infty$)?
+
+        Example:
+          >>> from kl_lab.families import Exponential
+          >>> [bool(v) for v in Exponential().in_domain(jnp.array([[-1.0], [2.0]]))]
+          [True, False]
+        """
         return self._jmap("in_domain", self._in_domain, self._theta(theta, check_domain=False), core=(1,))
 
     def _support_point(self, dtype):
@@ -327,7 +354,13 @@ class Family:
         return safe_dot(self.sufficient_stats(x), theta) + self.log_base_measure(x) - self._psi(theta)
 
     def sample(self, key: jax.Array, theta: jax.Array, shape: tuple[int, ...] = ()) -> jax.Array:
-        """Draw samples: output shape ``shape + theta.shape[:-1] + event_shape``."""
+        r"""Draw samples $X \sim p_\theta$: output shape ``shape + theta.shape[:-1] + event_shape``.
+
+        Example:
+          >>> from kl_lab.families import Exponential
+          >>> Exponential().sample(jax.random.PRNGKey(0), jnp.array([[-1.0], [-2.0]]), (5,)).shape
+          (5, 2)
+        """
         theta = self._theta(theta)
         shape = tuple(shape)
         batch = theta.shape[:-1]
@@ -342,7 +375,13 @@ class Family:
         return out.reshape(shape + batch + self.event_shape)
 
     def to_numpyro(self, theta: jax.Array):
-        """The equivalent ``numpyro.distributions`` object (``NotImplementedError`` where none exists)."""
+        """The equivalent ``numpyro.distributions`` object (``NotImplementedError`` where none exists).
+
+        Example:
+          >>> from kl_lab.families import Exponential
+          >>> type(Exponential().to_numpyro(jnp.array([-2.0]))).__name__
+          'Exponential'
+        """
         raise NotImplementedError(f"{type(self).__name__} has no numpyro equivalent")
 
     def __repr__(self) -> str:
@@ -360,7 +399,13 @@ class ExponentialFamily(Family):
         raise NotImplementedError
 
     def log_base_measure(self, x: jax.Array) -> jax.Array:
-        """``log h(x)``; default 0 (members with a nontrivial base measure override)."""
+        r"""$\log h(x)$; default 0 (members with a nontrivial base measure override).
+
+        Example:
+          >>> from kl_lab.families import Normal
+          >>> round(float(Normal().log_base_measure(0.0)), 6)   # -log(2 pi) / 2
+          -0.918939
+        """
         x = as_float_array(x, "x")
         return jnp.zeros(jnp.shape(x)[: jnp.ndim(x) - len(self.event_shape)], x.dtype)
 
@@ -376,7 +421,14 @@ class ExponentialFamily(Family):
 
     # ---------------------------------------------------------------- derived quantities
     def log_partition(self, theta: jax.Array) -> jax.Array:
-        """``psi(theta)``; ``+inf`` outside the natural parameter space (gradient there: zero)."""
+        r"""$\psi(\theta) = \log\int h(x) e^{\langle\theta, t(x)\rangle} dx$; ``+inf`` outside the natural parameter
+        space (gradient there: zero).
+
+        Example:
+          >>> from kl_lab.families import Exponential
+          >>> [round(float(v), 6) for v in Exponential().log_partition(jnp.array([[-2.0], [1.0]]))]   # -log 2, inf
+          [-0.693147, inf]
+        """
         theta = self._theta(theta, check_domain=False)
 
         def one(th):
@@ -390,34 +442,80 @@ class ExponentialFamily(Family):
         return jax.grad(self._psi)(theta)
 
     def mean(self, theta: jax.Array) -> jax.Array:
-        """Mean parameters ``eta = E_theta[t(X)] = grad psi(theta)``, shape ``(..., dim)``."""
+        r"""Mean parameters $\eta = E_\theta[t(X)] = \nabla\psi(\theta)$, shape ``(..., dim)``.
+
+        Example:
+          >>> from kl_lab.families import Exponential
+          >>> float(Exponential().mean(jnp.array([-2.0]))[0])   # 1 / rate
+          0.5
+        """
         return self._jmap("mean", self._mean, self._theta(theta), core=(1,))
 
     def mean_autodiff(self, theta: jax.Array) -> jax.Array:
-        """``grad psi`` by autodiff (the generic path, whatever the member overrides)."""
+        r"""$\nabla\psi$ by autodiff (the generic path, whatever the member overrides).
+
+        Example:
+          >>> from kl_lab.families import Gamma
+          >>> fam, theta = Gamma(), Gamma().from_params(2.0, 3.0)
+          >>> bool(jnp.allclose(fam.mean_autodiff(theta), fam.mean(theta)))
+          True
+        """
         return self._jmap("mean_autodiff", jax.grad(self._psi), self._theta(theta), core=(1,))
 
     def _fisher(self, theta):
         return jax.hessian(self._psi)(theta)
 
     def fisher(self, theta: jax.Array) -> jax.Array:
-        """Fisher information ``hess psi(theta) = Cov_theta t(X)``, shape ``(..., dim, dim)``."""
+        r"""Fisher information $\nabla^2\psi(\theta) = \mathrm{Cov}_\theta\, t(X)$, shape ``(..., dim, dim)``.
+
+        Example:
+          >>> from kl_lab.families import Exponential
+          >>> float(Exponential().fisher(jnp.array([-2.0]))[0, 0])   # Var X = 1 / rate^2
+          0.25
+        """
         return self._jmap("fisher", self._fisher, self._theta(theta), core=(1,))
 
     def fisher_autodiff(self, theta: jax.Array) -> jax.Array:
-        """``hess psi`` by autodiff (the generic path)."""
+        r"""$\nabla^2\psi$ by autodiff (the generic path).
+
+        Example:
+          >>> from kl_lab.families import Normal
+          >>> fam, theta = Normal(), Normal().from_params(1.0, 2.0)
+          >>> bool(jnp.allclose(fam.fisher_autodiff(theta), fam.fisher(theta)))
+          True
+        """
         return self._jmap("fisher_autodiff", jax.hessian(self._psi), self._theta(theta), core=(1,))
 
     def third_cumulant(self, theta: jax.Array) -> jax.Array:
-        """``psi_abc``: the third joint cumulant tensor of ``t(X)``, shape ``(..., dim, dim, dim)``."""
+        r"""$\psi_{abc} = \partial^3\psi/\partial\theta_a\partial\theta_b\partial\theta_c$: the third joint cumulant
+        tensor of $t(X)$, shape ``(..., dim, dim, dim)``.
+
+        Example:
+          >>> from kl_lab.families import Exponential
+          >>> float(Exponential().third_cumulant(jnp.array([-2.0])).ravel()[0])   # 2 / rate^3
+          0.25
+        """
         return self._jmap("third", jax.jacfwd(jax.hessian(self._psi)), self._theta(theta), core=(1,))
 
     def fourth_cumulant(self, theta: jax.Array) -> jax.Array:
-        """``psi_abcd``: the fourth joint cumulant tensor of ``t(X)``, shape ``(..., dim, dim, dim, dim)``."""
+        r"""$\psi_{abcd}$: the fourth joint cumulant tensor of $t(X)$, shape ``(..., dim, dim, dim, dim)``.
+
+        Example:
+          >>> from kl_lab.families import Exponential
+          >>> float(Exponential().fourth_cumulant(jnp.array([-2.0])).ravel()[0])   # 6 / rate^4
+          0.375
+        """
         return self._jmap("fourth", jax.jacfwd(jax.jacfwd(jax.hessian(self._psi))), self._theta(theta), core=(1,))
 
     def kl_bregman(self, theta_p: jax.Array, theta_q: jax.Array) -> jax.Array:
-        """``KL(p || q) = psi(tq) - psi(tp) - <tq - tp, grad psi(tp)>`` (clamped at 0 against rounding)."""
+        r"""$\mathrm{KL}(p \| q) = \psi(\theta_q) - \psi(\theta_p)
+        - \langle\theta_q - \theta_p, \nabla\psi(\theta_p)\rangle$ (clamped at 0 against rounding).
+
+        Example:
+          >>> from kl_lab.families import Exponential
+          >>> round(float(Exponential().kl_bregman(jnp.array([-2.0]), jnp.array([-1.0]))), 6)   # log 2 - 1/2
+          0.193147
+        """
         tp, tq = self._theta(theta_p, "theta_p"), self._theta(theta_q, "theta_q")
 
         def one(a, b):
@@ -427,13 +525,29 @@ class ExponentialFamily(Family):
         return self._jmap("kl_bregman", one, tp, tq, core=(1, 1))
 
     def kl(self, theta_p: jax.Array, theta_q: jax.Array) -> jax.Array:
-        """``KL(p_{theta_p} || p_{theta_q})`` -- the Bregman divergence of psi (members may override)."""
+        r"""$\mathrm{KL}(p_{\theta_p} \| p_{\theta_q})$ -- the Bregman divergence of $\psi$ (members may override with a
+        closed form). Between different families: :func:`kl_lab.divergences.cross_family.kl`.
+
+        Example:
+          >>> from kl_lab.families import Gamma
+          >>> fam = Gamma()
+          >>> round(float(fam.kl(fam.from_params(2.0, 1.0), fam.from_params(3.0, 2.0))), 6)   # scipy quad: 0.190921
+          0.190921
+        """
         return self.kl_bregman(theta_p, theta_q)
 
     def renyi(self, theta_p: jax.Array, theta_q: jax.Array, alpha: float | jax.Array) -> jax.Array:
-        """Rényi divergence of order ``alpha > 0``: see the module docstring; ``alpha = 1`` gives KL.
+        r"""Rényi divergence of order ``alpha > 0``, ``alpha = 1`` giving KL:
+        $$D_\alpha = \frac{\psi(\alpha\theta_p + (1-\alpha)\theta_q) - \alpha\psi(\theta_p)
+        - (1-\alpha)\psi(\theta_q)}{\alpha - 1}.$$
 
         ``+inf`` where ``alpha theta_p + (1 - alpha) theta_q`` leaves the natural parameter space.
+
+        Example:
+          >>> from kl_lab.families import Exponential
+          >>> fam, tp, tq = Exponential(), jnp.array([-2.0]), jnp.array([-1.0])
+          >>> bool(jnp.isclose(fam.renyi(tp, tq, 1.0), fam.kl(tp, tq))), float(fam.renyi(tq, tp, 3.0))
+          (True, inf)
         """
         ok = require_in_range(alpha, "alpha", 0.0, np.inf, low_inclusive=False, high_inclusive=False)
         tp, tq = self._theta(theta_p, "theta_p"), self._theta(theta_q, "theta_q")
@@ -455,7 +569,15 @@ class ExponentialFamily(Family):
         return self._jmap("renyi", one, tp, tq, a, core=(1, 1, 0))
 
     def bhattacharyya(self, theta_p: jax.Array, theta_q: jax.Array) -> jax.Array:
-        """``-log int sqrt(p q) = psi(tp)/2 + psi(tq)/2 - psi((tp + tq)/2)`` (= Rényi(1/2) / 2)."""
+        r"""$-\log\int\sqrt{pq} = \tfrac12\psi(\theta_p) + \tfrac12\psi(\theta_q)
+        - \psi(\tfrac{\theta_p + \theta_q}{2})$ (= Rényi(1/2) / 2).
+
+        Example:
+          >>> from kl_lab.families import Exponential
+          >>> fam, tp, tq = Exponential(), jnp.array([-2.0]), jnp.array([-1.0])
+          >>> bool(jnp.isclose(fam.bhattacharyya(tp, tq), fam.renyi(tp, tq, 0.5) / 2))
+          True
+        """
         tp, tq = self._theta(theta_p, "theta_p"), self._theta(theta_q, "theta_q")
 
         def one(p, q):
@@ -464,18 +586,39 @@ class ExponentialFamily(Family):
         return self._jmap("bhattacharyya", one, tp, tq, core=(1, 1))
 
     def squared_hellinger(self, theta_p: jax.Array, theta_q: jax.Array) -> jax.Array:
-        """``H^2 = 1 - int sqrt(p q) = -expm1(-bhattacharyya)`` (convention in [0, 1])."""
+        r"""$H^2 = 1 - \int\sqrt{pq} = -\mathrm{expm1}(-B)$, $B$ the Bhattacharyya distance (convention in [0, 1]).
+
+        Example:
+          >>> from kl_lab.families import Exponential
+          >>> round(float(Exponential().squared_hellinger(jnp.array([-2.0]), jnp.array([-1.0]))), 6)  # 1 - 2 sqrt 2 / 3
+          0.057191
+        """
         return -jnp.expm1(-self.bhattacharyya(theta_p, theta_q))
 
     def _entropy(self, theta):
         return self._psi(theta) - safe_dot(theta, self._mean(theta)) - self._expected_log_base_measure(theta)
 
     def entropy(self, theta: jax.Array) -> jax.Array:
-        """Shannon entropy (nats; differential for continuous members): ``psi - <theta, eta> - E[log h]``."""
+        r"""Shannon entropy (nats; differential for continuous members):
+        $H = \psi(\theta) - \langle\theta, \eta\rangle - E_\theta[\log h(X)]$.
+
+        Example:
+          >>> from kl_lab.families import Exponential
+          >>> round(float(Exponential().entropy(jnp.array([-2.0]))), 6)   # 1 - log 2
+          0.306853
+        """
         return self._jmap("entropy", self._entropy, self._theta(theta), core=(1,))
 
     def entropy_generic(self, theta: jax.Array) -> jax.Array:
-        """The generic entropy formula with the autodiff mean (whatever the member overrides)."""
+        r"""The generic entropy $\psi - \langle\theta, \nabla\psi\rangle - E[\log h]$ with the autodiff mean
+        (whatever the member overrides).
+
+        Example:
+          >>> from kl_lab.families import Gamma
+          >>> fam, theta = Gamma(), Gamma().from_params(2.0, 3.0)
+          >>> bool(jnp.isclose(fam.entropy_generic(theta), fam.entropy(theta)))
+          True
+        """
 
         def one(th):
             return self._psi(th) - jnp.dot(th, jax.grad(self._psi)(th)) - self._expected_log_base_measure(th)
@@ -483,18 +626,34 @@ class ExponentialFamily(Family):
         return self._jmap("entropy_generic", one, self._theta(theta), core=(1,))
 
     def log_prob(self, x: jax.Array, theta: jax.Array) -> jax.Array:
-        """``<theta, t(x)> + log h(x) - psi(theta)``; ``-inf`` outside the support. Batch dims broadcast."""
+        r"""$\log p_\theta(x) = \langle\theta, t(x)\rangle + \log h(x) - \psi(\theta)$; ``-inf`` outside the support.
+        Batch dims broadcast.
+
+        Example:
+          >>> from kl_lab.families import Exponential
+          >>> [round(float(v), 6) for v in Exponential().log_prob(jnp.array([1.0, -1.0]), jnp.array([-2.0]))]
+          [-1.306853, -inf]
+        """
         theta = self._theta(theta)
         x = as_float_array(x, "x")
         require_not_nan(x, "x")  # eager raise / checked; under jit a NaN x gives NaN (nan_propagating)
         er = len(self.event_shape)
 
-        def one(xx, th):
-            ins = self._in_support(xx)
-            xs = jnp.where(ins, xx, self._support_point(xx.dtype))
-            return jnp.where(ins, self._log_density(xs, th), -jnp.inf)
+        return self._jmap("log_prob", self.log_prob_at, x, theta, core=(er, 1))
 
-        return self._jmap("log_prob", one, x, theta, core=(er, 1))
+    def log_prob_at(self, x: jax.Array, theta: jax.Array) -> jax.Array:
+        r"""$\log p_\theta(x)$ at one ``theta`` (shape ``(dim,)``) and one point ``x`` (shape ``event_shape``; for a
+        univariate member ``x`` may have any shape), ``-inf`` outside the support: the kernel that
+        :meth:`log_prob` maps, with no validation or batching (for traced code such as quadrature).
+
+        Example:
+          >>> from kl_lab.families import Exponential
+          >>> [round(float(v), 6) for v in Exponential().log_prob_at(jnp.array([1.0, -1.0]), jnp.array([-2.0]))]
+          [-1.306853, -inf]
+        """
+        ins = self._in_support(x)
+        xs = jnp.where(ins, x, self._support_point(x.dtype))
+        return jnp.where(ins, self._log_density(xs, theta), -jnp.inf)
 
     # ---------------------------------------------------------------- inverse mean map
     def _mean_tolerance(self, eta):
@@ -508,6 +667,13 @@ class ExponentialFamily(Family):
         ``tol`` (on ``max|mean(theta) - eta|``) defaults to ``1000 eps (1 + max|eta|)``. A mean outside the
         interior of the mean space has no solution: the iterate runs to the domain's edge and the result has
         ``converged = False``.
+
+        Example:
+          >>> from kl_lab.families import Gamma
+          >>> fam, theta = Gamma(), Gamma().from_params(2.0, 3.0)
+          >>> res = fam.natural_from_mean_newton(fam.mean(theta))
+          >>> bool(res.converged), bool(jnp.allclose(res.theta, theta))
+          (True, True)
         """
         eta = self._eta(eta)
 
@@ -528,7 +694,13 @@ class ExponentialFamily(Family):
         return self._jmap(f"newton_{max_iter}_{tol}", one, eta, core=(1,))
 
     def natural_from_mean(self, eta: jax.Array, **kw) -> NaturalFromMeanResult:
-        """Inverse mean map ``theta = (grad psi)^{-1}(eta)``; closed form where the member has one."""
+        r"""Inverse mean map $\theta = (\nabla\psi)^{-1}(\eta)$; closed form where the member has one.
+
+        Example:
+          >>> from kl_lab.families import Exponential
+          >>> float(Exponential().natural_from_mean(jnp.array([0.5])).theta[0])   # -1 / mean
+          -2.0
+        """
         return self.natural_from_mean_newton(eta, **kw)
 
     def _closed_form_result(self, eta: jax.Array, theta: jax.Array) -> NaturalFromMeanResult:

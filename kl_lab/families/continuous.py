@@ -238,7 +238,14 @@ class GaussianPsi(ExponentialFamily):
         return jnp.array([[var, 2 * mu * var], [2 * mu * var, 2 * var**2 + 4 * mu**2 * var]])
 
     def kl(self, theta_p, theta_q):
-        """Closed form ``log(s_q/s_p) + (s_p^2 + (mu_p - mu_q)^2) / (2 s_q^2) - 1/2``."""
+        """Closed form ``log(s_q/s_p) + (s_p^2 + (mu_p - mu_q)^2) / (2 s_q^2) - 1/2``.
+
+        Example:
+          >>> from kl_lab.families import Normal
+          >>> fam = Normal()
+          >>> round(float(fam.kl(fam.from_params(0.0, 1.0), fam.from_params(1.0, 2.0))), 6)   # log 2 + (1 + 1)/8 - 1/2
+          0.443147
+        """
         mp, vp = self.to_params(self._theta(theta_p, "theta_p"))
         mq, vq = self.to_params(self._theta(theta_q, "theta_q"))
         r = vp / vq
@@ -251,12 +258,24 @@ class GaussianPsi(ExponentialFamily):
 
     @validated(loc=require_finite, scale=positive())
     def from_params(self, loc, scale):
-        """``theta`` from location ``loc`` and standard deviation ``scale``."""
+        """``theta`` from location ``loc`` and standard deviation ``scale``.
+
+        Example:
+          >>> from kl_lab.families import Normal
+          >>> [float(v) for v in Normal().from_params(1.0, 2.0)]   # (mu / s^2, -1 / (2 s^2))
+          [0.25, -0.125]
+        """
         loc, scale = jnp.broadcast_arrays(as_float_array(loc, "loc"), as_float_array(scale, "scale"))
         return jnp.stack([loc / scale**2, -0.5 / scale**2], axis=-1)
 
     def to_params(self, theta):
-        """``(mu, variance)`` from ``theta``."""
+        """``(mu, variance)`` from ``theta``.
+
+        Example:
+          >>> from kl_lab.families import Normal
+          >>> [float(v) for v in Normal().to_params(jnp.array([0.25, -0.125]))]
+          [1.0, 4.0]
+        """
         var = -0.5 / theta[..., 1]
         return theta[..., 0] * var, var
 
@@ -347,7 +366,13 @@ class NormalKnownVariance(ExponentialFamily):
 
     @validated(loc=require_finite)
     def from_params(self, loc):
-        """``theta = loc / variance`` from the mean ``loc``."""
+        """``theta = loc / variance`` from the mean ``loc``.
+
+        Example:
+          >>> from kl_lab.families import NormalKnownVariance
+          >>> float(NormalKnownVariance(4.0).from_params(2.0)[0])
+          0.5
+        """
         return as_float_array(loc, "loc")[..., None] / self.variance
 
     def to_numpyro(self, theta):

@@ -91,7 +91,14 @@ class FiniteExponentialFamily(ExponentialFamily):
         return jnp.sum(jnp.where(w > 0, w * jnp.where(jnp.isfinite(h), h, 0.0), 0.0))
 
     def log_probs(self, theta):
-        """``log p_theta(x_i)`` for every support point, shape ``(..., n)``."""
+        """``log p_theta(x_i)`` for every support point, shape ``(..., n)``.
+
+        Example:
+          >>> from kl_lab.families import ising_grid
+          >>> fam = ising_grid(1, 2, homogeneous=True)
+          >>> [round(float(v), 6) for v in jnp.exp(fam.log_probs(jnp.array([0.0, 0.0])))]   # uniform on 4 states
+          [0.25, 0.25, 0.25, 0.25]
+        """
         theta = self._theta(theta)
         scores = jnp.einsum("nd,...d->...n", jnp.asarray(self.stats, theta.dtype), theta) + jnp.asarray(
             self._log_h, theta.dtype
@@ -123,7 +130,13 @@ class FiniteExponentialFamily(ExponentialFamily):
         return jnp.asarray(self.support_points)[idx]
 
     def to_numpyro(self, theta):
-        """A ``numpyro`` Categorical over support *indices* (index ``i`` stands for ``support_points[i]``)."""
+        """A ``numpyro`` Categorical over support *indices* (index ``i`` stands for ``support_points[i]``).
+
+        Example:
+          >>> from kl_lab.families import ising_grid
+          >>> type(ising_grid(1, 2).to_numpyro(jnp.zeros(3))).__name__
+          'CategoricalLogits'
+        """
         import numpyro.distributions as dist
 
         return dist.CategoricalLogits(logits=self.log_probs(theta))
@@ -133,7 +146,12 @@ class FiniteExponentialFamily(ExponentialFamily):
 
 
 def grid_edges(rows: int, cols: int) -> np.ndarray:
-    """Nearest-neighbour edges ``(i, j)`` of a ``rows x cols`` grid (row-major sites, free boundary)."""
+    """Nearest-neighbour edges ``(i, j)`` of a ``rows x cols`` grid (row-major sites, free boundary).
+
+    Example:
+      >>> grid_edges(2, 2).tolist()
+      [[0, 1], [0, 2], [1, 3], [2, 3]]
+    """
     edges = []
     for r, c in itertools.product(range(rows), range(cols)):
         i = r * cols + c
@@ -145,10 +163,16 @@ def grid_edges(rows: int, cols: int) -> np.ndarray:
 
 
 def ising_grid(rows: int = 3, cols: int = 3, homogeneous: bool = False) -> FiniteExponentialFamily:
-    """The Ising model on a grid as a :class:`FiniteExponentialFamily` (enumerates ``2^(rows*cols)`` states).
+    r"""The Ising model on a grid as a :class:`FiniteExponentialFamily` (enumerates ``2^(rows*cols)`` states).
 
     ``p(x) ∝ exp(sum_i h_i x_i + sum_edges J_ij x_i x_j)``; ``theta = (h, J)`` per site/edge, or the two
-    scalars ``(h, J)`` when ``homogeneous``. Limited to 16 sites (65536 states).
+    scalars ``(h, J)`` when ``homogeneous``. Limited to 16 sites (65536 states):
+    $p(x) \propto \exp(h \sum_i x_i + J \sum_{(i,j)} x_i x_j)$, $x_i \in \{-1, 1\}$.
+
+    Example:
+      >>> fam = ising_grid(2, 2, homogeneous=True)
+      >>> [round(float(v), 6) for v in fam.mean(jnp.array([0.0, 0.0]))]   # no field, no coupling
+      [0.0, 0.0]
     """
     n = rows * cols
     if not (1 <= n <= 16):

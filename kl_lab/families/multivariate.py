@@ -48,12 +48,25 @@ class MultivariateNormal(ExponentialFamily):
 
     # ---------------------------------------------------------------- packing helpers
     def pack(self, h, m):
-        """``theta = (h, vech(M))`` from ``h = Lambda mu`` (..., d) and symmetric ``M = -Lambda/2`` (..., d, d)."""
+        """``theta = (h, vech(M))`` from ``h = Lambda mu`` (..., d) and symmetric ``M = -Lambda/2`` (..., d, d).
+
+        Example:
+          >>> from kl_lab.families import MultivariateNormal
+          >>> [float(v) + 0.0 for v in MultivariateNormal(2).pack(jnp.array([1.0, 2.0]), -0.5 * jnp.eye(2))]
+          [1.0, 2.0, -0.5, 0.0, -0.5]
+        """
         h, m = as_float_array(h, "h"), as_float_array(m, "m")
         return jnp.concatenate([h, m[..., self._iu[0], self._iu[1]]], axis=-1)
 
     def unpack(self, theta):
-        """``(h, M)`` with ``M`` symmetric (..., d, d) from a packed ``theta``."""
+        """``(h, M)`` with ``M`` symmetric (..., d, d) from a packed ``theta``.
+
+        Example:
+          >>> from kl_lab.families import MultivariateNormal
+          >>> h, m = MultivariateNormal(2).unpack(jnp.array([1.0, 2.0, -0.5, 0.1, -0.5]))
+          >>> m.tolist()
+          [[-0.5, 0.1], [0.1, -0.5]]
+        """
         theta = as_float_array(theta, "theta")
         d = self.d
         h, v = theta[..., :d], theta[..., d:]
@@ -62,19 +75,38 @@ class MultivariateNormal(ExponentialFamily):
         return h, m
 
     def from_params(self, mean, cov):
-        """``theta`` from a mean (..., d) and a covariance (..., d, d)."""
+        """``theta`` from a mean (..., d) and a covariance (..., d, d).
+
+        Example:
+          >>> from kl_lab.families import MultivariateNormal
+          >>> [float(v) + 0.0 for v in MultivariateNormal(2).from_params(jnp.array([1.0, 0.0]), 2 * jnp.eye(2))]
+          [0.5, 0.0, -0.25, 0.0, -0.25]
+        """
         mean, cov = as_float_array(mean, "mean"), as_float_array(cov, "cov")
         lam = jnp.linalg.inv(cov)
         return self.pack(jnp.einsum("...ij,...j->...i", lam, mean), -0.5 * lam)
 
     def to_params(self, theta):
-        """``(mu, Sigma)`` from ``theta``."""
+        """``(mu, Sigma)`` from ``theta``.
+
+        Example:
+          >>> from kl_lab.families import MultivariateNormal
+          >>> mu, cov = MultivariateNormal(2).to_params(jnp.array([0.5, 0.0, -0.25, 0.0, -0.25]))
+          >>> mu.tolist(), cov.tolist()
+          ([1.0, 0.0], [[2.0, 0.0], [0.0, 2.0]])
+        """
         h, m = self.unpack(theta)
         cov = jnp.linalg.inv(-2 * m)
         return jnp.einsum("...ij,...j->...i", cov, h), cov
 
     def pack_stats(self, first, second):
-        """Mean parameters from ``E[x]`` (..., d) and ``E[x x^T]`` (..., d, d): ``(E x, c_ij E[x_i x_j])``."""
+        """Mean parameters from ``E[x]`` (..., d) and ``E[x x^T]`` (..., d, d): ``(E x, c_ij E[x_i x_j])``.
+
+        Example:
+          >>> from kl_lab.families import MultivariateNormal
+          >>> [float(v) for v in MultivariateNormal(2).pack_stats(jnp.zeros(2), jnp.array([[1.0, 0.5], [0.5, 2.0]]))]
+          [0.0, 0.0, 1.0, 1.0, 2.0]
+        """
         first, second = as_float_array(first, "first"), as_float_array(second, "second")
         return jnp.concatenate([first, self._scale(second[..., self._iu[0], self._iu[1]])], axis=-1)
 
@@ -119,7 +151,15 @@ class MultivariateNormal(ExponentialFamily):
         return 0.5 * self.d * math.log(2 * math.pi * math.e) - jnp.sum(jnp.log(jnp.diagonal(chol)))
 
     def kl(self, theta_p, theta_q):
-        """Closed form ``[tr(S_q^-1 S_p) + (mu_q - mu_p)^T S_q^-1 (mu_q - mu_p) - d + log det S_q / det S_p] / 2``."""
+        """Closed form ``[tr(S_q^-1 S_p) + (mu_q - mu_p)^T S_q^-1 (mu_q - mu_p) - d + log det S_q / det S_p] / 2``.
+
+        Example:
+          >>> from kl_lab.families import MultivariateNormal
+          >>> fam = MultivariateNormal(2)
+          >>> tp, tq = fam.from_params(jnp.zeros(2), jnp.eye(2)), fam.from_params(jnp.ones(2), jnp.eye(2))
+          >>> round(float(fam.kl(tp, tq)), 6)   # |mu_p - mu_q|^2 / 2
+          1.0
+        """
         tp, tq = self._theta(theta_p, "theta_p"), self._theta(theta_q, "theta_q")
         tp, tq = jnp.broadcast_arrays(tp, tq)
         mp, sp = self.to_params(tp)
@@ -249,13 +289,14 @@ class Wishart(ExponentialFamily):
     def _sym(self, v):
         d = self.d
         m = jnp.zeros(v.shape[:-1] + (d, d), v.dtype).at[..., self._iu[0], self._iu[1]].set(v)
-        return m + jnp.swapaxes(m, -1, -2) - m * jnp.eye(d, dtype=v.dtype)
+        return m + jnp.swapaxes(m, -1, -2) - m * jnp.eye(d, dtype=v.dtype).reshape((1,) * (m.ndim - 2) + (d, d))
 
     def sufficient_stats(self, x):
         x = as_float_array(x, "x")
         logdet = jnp.linalg.slogdet(x)[1]
-        c = jnp.asarray(self._c, x.dtype)
-        return jnp.concatenate([logdet[..., None], c * x[..., self._iu[0], self._iu[1]]], axis=-1)
+        upper = x[..., self._iu[0], self._iu[1]]
+        c = jnp.broadcast_to(jnp.asarray(self._c, x.dtype), upper.shape)
+        return jnp.concatenate([logdet[..., None], c * upper], axis=-1)
 
     def _in_support(self, x):
         chol = jnp.linalg.cholesky(x)
@@ -287,18 +328,31 @@ class Wishart(ExponentialFamily):
         dof = n - jnp.arange(d, dtype=theta.dtype)  # A_ii^2 ~ chi2(n - i)
         diag = jnp.sqrt(2 * jax.random.gamma(k1, 0.5 * dof, shape + (d,), theta.dtype))
         low = jnp.tril(jax.random.normal(k2, shape + (d, d), theta.dtype), -1)
-        a = low + diag[..., None] * jnp.eye(d, dtype=theta.dtype)
+        a = low.at[..., jnp.arange(d), jnp.arange(d)].set(diag)
         la = jnp.einsum("ij,...jk->...ik", lv, a)
         return jnp.einsum("...ij,...kj->...ik", la, la)
 
     def from_params(self, df, scale):
-        """``theta`` from the degrees of freedom ``df`` (..., ) and the scale matrix ``scale`` (..., d, d)."""
+        """``theta`` from the degrees of freedom ``df`` (..., ) and the scale matrix ``scale`` (..., d, d).
+
+        Example:
+          >>> from kl_lab.families import Wishart
+          >>> [float(v) + 0.0 for v in Wishart(2).from_params(5.0, jnp.eye(2))]   # ((n - d - 1)/2, vech(-V^-1/2))
+          [1.0, -0.5, 0.0, -0.5]
+        """
         df, scale = as_float_array(df, "df"), as_float_array(scale, "scale")
         m = -0.5 * jnp.linalg.inv(scale)
         return jnp.concatenate([(0.5 * (df - self.d - 1))[..., None], m[..., self._iu[0], self._iu[1]]], axis=-1)
 
     def to_params(self, theta):
-        """``(df, scale)`` from ``theta``."""
+        """``(df, scale)`` from ``theta``.
+
+        Example:
+          >>> from kl_lab.families import Wishart
+          >>> n, v = Wishart(2).to_params(jnp.array([1.0, -0.5, 0.0, -0.5]))
+          >>> float(n), v.tolist()
+          (5.0, [[1.0, 0.0], [0.0, 1.0]])
+        """
         theta = as_float_array(theta, "theta")
         return 2 * theta[..., 0] + self.d + 1, jnp.linalg.inv(-2 * self._sym(theta[..., 1:]))
 

@@ -65,11 +65,19 @@ class NonExponentialFamily(Family):
         x = as_float_array(x, "x")
         require_not_nan(x, "x")
 
-        def one(xx, th):
-            ins = self._in_support_of(xx, th)
-            return jnp.where(ins, self._log_density(jnp.where(ins, xx, self._frame(th)[0]), th), -jnp.inf)
+        return self._jmap("log_prob", self.log_prob_at, x, theta, core=(0, 1))
 
-        return self._jmap("log_prob", one, x, theta, core=(0, 1))
+    def log_prob_at(self, x: jax.Array, theta: jax.Array) -> jax.Array:
+        r"""$\log p_\theta(x)$ at one ``theta`` (shape ``(dim,)``), ``x`` of any shape, ``-inf`` outside the support; no
+        validation or batching (the kernel :meth:`log_prob` maps; for traced code such as quadrature).
+
+        Example:
+          >>> from kl_lab.families import Cauchy
+          >>> round(float(Cauchy().log_prob_at(jnp.array(0.0), jnp.array([0.0, 1.0]))), 6)   # -log pi
+          -1.14473
+        """
+        ins = self._in_support_of(x, theta)
+        return jnp.where(ins, self._log_density(jnp.where(ins, x, self._frame(theta)[0]), theta), -jnp.inf)
 
     def entropy(self, theta: jax.Array) -> jax.Array:
         r"""Differential entropy $-\int p \log p$ (nats), closed form (module table).
@@ -117,7 +125,13 @@ class Uniform(NonExponentialFamily):
         return jax.random.uniform(key, shape, theta.dtype, theta[0], theta[1])
 
     def from_params(self, low, high):
-        """``theta = (low, high)``; ``ValueError`` unless both finite and ``low < high``."""
+        """``theta = (low, high)``; ``ValueError`` unless both finite and ``low < high``.
+
+        Example:
+          >>> from kl_lab.families import Uniform
+          >>> [float(v) for v in Uniform().from_params(1.0, 3.0)]
+          [1.0, 3.0]
+        """
         low, high = jnp.broadcast_arrays(as_float_array(low, "low"), as_float_array(high, "high"))
         ok = require_finite(low, "low") & require_finite(high, "high")
         ok = ok & require(high > low, "high must be > low; got low={low}, high={high}", low=low, high=high)
@@ -180,7 +194,13 @@ class StudentT(NonExponentialFamily):
 
     @validated(df=positive(), loc=require_finite, scale=positive())
     def from_params(self, df, loc, scale):
-        """``theta = (df, loc, scale)``."""
+        """``theta = (df, loc, scale)``.
+
+        Example:
+          >>> from kl_lab.families import StudentT
+          >>> [float(v) for v in StudentT().from_params(3.0, 0.0, 2.0)]
+          [3.0, 0.0, 2.0]
+        """
         arrs = jnp.broadcast_arrays(
             as_float_array(df, "df"), as_float_array(loc, "loc"), as_float_array(scale, "scale")
         )
@@ -230,7 +250,13 @@ class Cauchy(NonExponentialFamily):
 
     @validated(loc=require_finite, scale=positive())
     def from_params(self, loc, scale):
-        """``theta = (loc, scale)``."""
+        """``theta = (loc, scale)``.
+
+        Example:
+          >>> from kl_lab.families import Cauchy
+          >>> [float(v) for v in Cauchy().from_params(0.5, 2.0)]
+          [0.5, 2.0]
+        """
         loc, scale = jnp.broadcast_arrays(as_float_array(loc, "loc"), as_float_array(scale, "scale"))
         return jnp.stack([loc, scale], axis=-1)
 

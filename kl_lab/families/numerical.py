@@ -60,9 +60,15 @@ BASES = ("monomial", "legendre")
 
 
 def gauss_legendre(low: float, high: float, panels: int, order: int) -> tuple[np.ndarray, np.ndarray]:
-    """Composite Gauss-Legendre rule on ``[low, high]``: (nodes, weights), float64 NumPy, ``panels * order`` each.
+    r"""Composite Gauss-Legendre rule on ``[low, high]``: (nodes, weights), float64 NumPy, ``panels * order`` each.
 
-    Exact for polynomials of degree ``2 order - 1`` on each panel (Abramowitz & Stegun 25.4.29).
+    $\int_a^b f \approx \sum_i w_i f(x_i)$, exact for polynomials of degree ``2 order - 1`` on each panel
+    (Abramowitz & Stegun 25.4.29).
+
+    Example:
+      >>> x, w = gauss_legendre(0.0, 2.0, panels=2, order=3)
+      >>> round(float(w @ x**5), 10)   # int_0^2 x^5 dx = 64 / 6
+      10.6666666667
     """
     if not (np.isfinite(low) and np.isfinite(high) and low < high):
         raise ValueError(f"low < high must be finite; got low={low!r}, high={high!r}")
@@ -128,7 +134,14 @@ class QuadratureFamily(FiniteExponentialFamily):
         return jax.vmap(self._log_h_fn)(x.reshape(-1)).reshape(x.shape)
 
     def log_prob(self, x, theta):
-        """Log-density on ``[low, high]`` (``-inf`` outside); batch dims broadcast."""
+        """Log-density on ``[low, high]`` (``-inf`` outside); batch dims broadcast.
+
+        Example:
+          >>> from kl_lab.families import polynomial_family
+          >>> fam = polynomial_family(2, -12.0, 12.0)
+          >>> round(float(fam.log_prob(0.0, jnp.array([0.0, -0.5]))), 6)   # N(0, 1) at 0: -log(2 pi)/2
+          -0.918939
+        """
         return ExponentialFamily.log_prob(self, x, theta)
 
     def _in_support(self, x):
@@ -144,7 +157,13 @@ class QuadratureFamily(FiniteExponentialFamily):
         raise NotImplementedError("QuadratureFamily has no numpyro equivalent")
 
     def log_density_at_nodes(self, theta):
-        """``log p_theta(x_i)`` at the quadrature nodes, shape ``(..., panels * order)`` (divergences by quadrature)."""
+        r"""$\log p_\theta(x_i)$ at the quadrature nodes, shape ``(..., panels * order)`` (divergences by quadrature).
+
+        Example:
+          >>> fam = polynomial_family(2, -12.0, 12.0)
+          >>> fam.log_density_at_nodes(jnp.array([0.0, -0.5])).shape   # 64 panels of 16 nodes
+          (1024,)
+        """
         theta = self._theta(theta)
         t = jnp.asarray(self.stats, theta.dtype)
         log_h = jnp.asarray(self.log_h_nodes, theta.dtype)
@@ -165,11 +184,17 @@ def polynomial_family(
     panels: int = 64,
     order: int = 16,
 ) -> QuadratureFamily:
-    """Exponential-polynomial family on ``[low, high]``: log-density a polynomial of ``degree`` (module docstring).
+    r"""Exponential-polynomial family on ``[low, high]``: log-density a polynomial of ``degree`` (module docstring),
+    $p_\theta(x) \propto \exp(\sum_{j=1}^{\text{degree}} \theta_j u^j)$.
 
     ``basis="monomial"``: t(x) = (u, ..., u^degree), u = (x - center) / scale (the issue's t(x) = (x, .., x^4)
     with the defaults). ``basis="legendre"``: t(x) = (P_1(v), ..., P_degree(v)), v mapped from [low, high] to
     [-1, 1] (``center``/``scale`` unused); the same family, better conditioned.
+
+    Example:
+      >>> fam = polynomial_family(2, -12.0, 12.0)
+      >>> [round(float(v), 6) for v in fam.mean(jnp.array([0.0, -0.5]))]   # N(0, 1): E x, E x^2
+      [0.0, 1.0]
     """
     if int(degree) != degree or degree < 1:
         raise ValueError(f"degree must be a positive int; got {degree!r}")
@@ -203,7 +228,13 @@ class HistogramLaw(NamedTuple):
     probs: np.ndarray
 
     def sample(self, key: jax.Array, size: int) -> jax.Array:
-        """``size`` exact draws: a bin by its probability, then uniform inside it (traceable; float64 if x64)."""
+        """``size`` exact draws: a bin by its probability, then uniform inside it (traceable; float64 if x64).
+
+        Example:
+          >>> law = HistogramLaw(np.array([0.0, 1.0, 3.0]), np.array([0.5, 0.5]))
+          >>> law.sample(jax.random.PRNGKey(0), 4).shape
+          (4,)
+        """
         k1, k2 = jax.random.split(key)
         log_p = jnp.log(jnp.asarray(self.probs))
         idx = jax.random.categorical(k1, log_p, shape=(size,))
@@ -211,7 +242,13 @@ class HistogramLaw(NamedTuple):
         return lo + (hi - lo) * jax.random.uniform(k2, (size,), dtype=lo.dtype)
 
     def log_density(self, x: jax.Array) -> jax.Array:
-        """``log g(x)``: ``log(prob / width)`` of x's bin, ``-inf`` outside ``[edges[0], edges[-1]]``."""
+        r"""$\log g(x) = \log(p_k / (e_{k+1} - e_k))$ for $x$ in bin $k$, ``-inf`` outside ``[edges[0], edges[-1]]``.
+
+        Example:
+          >>> law = HistogramLaw(np.array([0.0, 1.0, 3.0]), np.array([0.5, 0.5]))
+          >>> [round(float(v), 6) for v in law.log_density(jnp.array([0.5, 2.0, 4.0]))]   # log 1/2, log 1/4
+          [-0.693147, -1.386294, -inf]
+        """
         x = jnp.asarray(x)
         edges = jnp.asarray(self.edges, x.dtype)
         dens = jnp.log(jnp.asarray(self.probs, x.dtype)) - jnp.log(jnp.diff(edges))
@@ -224,6 +261,12 @@ class HistogramLaw(NamedTuple):
 
         Exact for any polynomial t of degree <= 2 order - 1: feed to
         :func:`kl_lab.pn_criterion.stats_moments_from_distribution` for the cumulants of t(X) under this law.
+
+        Example:
+          >>> law = HistogramLaw(np.array([0.0, 1.0, 3.0]), np.array([0.5, 0.5]))
+          >>> nodes, log_w = law.quadrature(4)
+          >>> round(float(np.exp(log_w) @ nodes), 6)   # E X = 0.5 * 0.5 + 0.5 * 2
+          1.25
         """
         x, w = np.polynomial.legendre.leggauss(int(order))
         keep = self.probs > 0
@@ -235,9 +278,15 @@ class HistogramLaw(NamedTuple):
 
 
 def histogram_law(x, bins: int, low: float, high: float) -> HistogramLaw:
-    """The histogram of data ``x`` on ``bins`` equal bins of ``[low, high]`` as a :class:`HistogramLaw`.
+    r"""The histogram of data ``x`` on ``bins`` equal bins of ``[low, high]`` as a :class:`HistogramLaw`:
+    $p_k = n_k / n$.
 
     Every data point must lie in ``[low, high]`` (``ValueError`` otherwise).
+
+    Example:
+      >>> law = histogram_law([0.1, 0.2, 0.7, 0.9], bins=2, low=0.0, high=1.0)
+      >>> law.probs.tolist()
+      [0.5, 0.5]
     """
     x = np.asarray(x, dtype=np.float64).reshape(-1)
     if not (low < high) or np.any(x < low) or np.any(x > high):

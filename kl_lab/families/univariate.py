@@ -116,11 +116,23 @@ class Laplace(_OneNegative):
 
     @validated(scale=positive())
     def from_params(self, scale):
-        """``theta = -1 / scale``."""
+        """``theta = -1 / scale``.
+
+        Example:
+          >>> from kl_lab.families import Laplace
+          >>> float(Laplace().from_params(2.0)[0])
+          -0.5
+        """
         return -1 / as_float_array(scale, "scale")[..., None]
 
     def to_params(self, theta):
-        """The scale ``b = -1 / theta``."""
+        """The scale ``b = -1 / theta``.
+
+        Example:
+          >>> from kl_lab.families import Laplace
+          >>> float(Laplace().to_params(jnp.array([-0.5])))
+          2.0
+        """
         return -1 / theta[..., 0]
 
     def to_numpyro(self, theta):
@@ -218,11 +230,23 @@ class HalfNormal(_OneNegative):
 
     @validated(scale=positive())
     def from_params(self, scale):
-        r"""``theta = -1 / (2 scale^2)``."""
+        r"""``theta = -1 / (2 scale^2)``.
+
+        Example:
+          >>> from kl_lab.families import HalfNormal
+          >>> float(HalfNormal().from_params(2.0)[0])
+          -0.125
+        """
         return -0.5 / as_float_array(scale, "scale")[..., None] ** 2
 
     def to_params(self, theta):
-        r"""The scale $\sigma$."""
+        r"""The scale $\sigma$.
+
+        Example:
+          >>> from kl_lab.families import HalfNormal
+          >>> float(HalfNormal().to_params(jnp.array([-0.125])))
+          2.0
+        """
         return jnp.sqrt(-0.5 / theta[..., 0])
 
     def to_numpyro(self, theta):
@@ -280,12 +304,24 @@ class InverseGamma(PositiveSupport, ExponentialFamily):
 
     @validated(shape=positive(), scale=positive())
     def from_params(self, shape, scale):
-        """``theta = (-shape - 1, -scale)``."""
+        """``theta = (-shape - 1, -scale)``.
+
+        Example:
+          >>> from kl_lab.families import InverseGamma
+          >>> [float(v) for v in InverseGamma().from_params(3.0, 2.0)]
+          [-4.0, -2.0]
+        """
         shape, scale = jnp.broadcast_arrays(as_float_array(shape, "shape"), as_float_array(scale, "scale"))
         return jnp.stack([-shape - 1, -scale], axis=-1)
 
     def to_params(self, theta):
-        """``(shape a, scale b)``."""
+        """``(shape a, scale b)``.
+
+        Example:
+          >>> from kl_lab.families import InverseGamma
+          >>> [float(v) for v in InverseGamma().to_params(jnp.array([-4.0, -2.0]))]
+          [3.0, 2.0]
+        """
         return -theta[..., 0] - 1, -theta[..., 1]
 
     def to_numpyro(self, theta):
@@ -356,11 +392,23 @@ class Pareto(_OneNegative):
 
     @validated(alpha=positive())
     def from_params(self, alpha):
-        r"""``theta = -alpha - 1`` from the shape (tail index) $\alpha$."""
+        r"""``theta = -alpha - 1`` from the shape (tail index) $\alpha$.
+
+        Example:
+          >>> from kl_lab.families import Pareto
+          >>> float(Pareto(2.0).from_params(3.0)[0])
+          -4.0
+        """
         return -as_float_array(alpha, "alpha")[..., None] - 1
 
     def to_params(self, theta):
-        r"""The shape $\alpha$."""
+        r"""The shape $\alpha$.
+
+        Example:
+          >>> from kl_lab.families import Pareto
+          >>> float(Pareto(2.0).to_params(jnp.array([-4.0])))
+          3.0
+        """
         return -theta[..., 0] - 1
 
     def to_numpyro(self, theta):
@@ -428,11 +476,23 @@ class Weibull(_OneNegative):
 
     @validated(scale=positive())
     def from_params(self, scale):
-        r"""``theta = -scale^(-k)``."""
+        r"""``theta = -scale^(-k)``.
+
+        Example:
+          >>> from kl_lab.families import Weibull
+          >>> float(Weibull(2.0).from_params(2.0)[0])   # -scale^(-k)
+          -0.25
+        """
         return -(as_float_array(scale, "scale")[..., None] ** (-self.shape))
 
     def to_params(self, theta):
-        r"""The scale $\lambda = (-\theta)^{-1/k}$."""
+        r"""The scale $\lambda = (-\theta)^{-1/k}$.
+
+        Example:
+          >>> from kl_lab.families import Weibull
+          >>> float(Weibull(2.0).to_params(jnp.array([-0.25])))
+          2.0
+        """
         return (-theta[..., 0]) ** (-1 / self.shape)
 
     def to_numpyro(self, theta):

@@ -55,6 +55,10 @@ def float_input(x: Any, name: str) -> jax.Array:
     Lists and tuples are accepted (:func:`kl_lab.numerics.as_float_array`); bfloat16/float16 are
     promoted to float32 (:func:`kl_lab.numerics.compute_dtype`) so the arithmetic is done in float32.
     Callers that return arrays of the input's shape cast back with ``out.astype(input dtype)``.
+
+    Example:
+      >>> float_input([1, 2], "x").dtype == jnp.zeros(1).dtype
+      True
     """
     x = as_float_array(x, name)
     return x.astype(compute_dtype(x.dtype))
@@ -66,6 +70,10 @@ def guard(ok: Any, out: Any, int_fill: int | None = None) -> Any:
     A concrete ``ok`` is always ``True`` (an eager failure raised already), so eager results stay
     bit-identical and pay no extra dispatch. ``int_fill`` (e.g. ``-1``, not a valid index or bit) replaces
     integer leaves too, for functions whose output cannot be NaN.
+
+    Example:
+      >>> float(jax.jit(lambda x: guard(x > 0, jnp.sqrt(x)))(-1.0))
+      nan
     """
     if is_concrete(ok):
         return out
@@ -85,6 +93,13 @@ def validated(*, int_fill: int | None = None, **checks: Callable[[Any, str], Any
 
     Each check returns ``ok`` (raising eagerly); the argument name given to it is the public one, so messages
     name it. Example: ``@validated(epsilon=positive(allow_inf=True))``.
+
+    Example:
+      >>> @validated(scale=positive())
+      ... def log_scale(scale):
+      ...     return jnp.log(scale)
+      >>> float(jax.jit(log_scale)(-1.0))   # eagerly: ValueError naming scale
+      nan
     """
 
     def deco(fn):
@@ -105,17 +120,35 @@ def validated(*, int_fill: int | None = None, **checks: Callable[[Any, str], Any
 
 
 def positive(*, allow_zero: bool = False, allow_inf: bool = False) -> Callable[[Any, str], Any]:
-    """A :func:`validated` check: :func:`require_positive` with these options."""
+    """A :func:`validated` check: :func:`require_positive` with these options.
+
+    Example:
+      >>> bool(positive(allow_zero=True)(0.0, "rate"))
+      True
+    """
     return lambda x, name: require_positive(x, name, allow_zero=allow_zero, allow_inf=allow_inf)
 
 
 def in_range(low: float, high: float, **kw: bool) -> Callable[[Any, str], Any]:
-    """A :func:`validated` check: :func:`require_in_range` on ``[low, high]`` (``low_inclusive``/``high_inclusive``)."""
+    """A :func:`validated` check: :func:`require_in_range` on ``[low, high]`` (``low_inclusive``/``high_inclusive``).
+
+    Example:
+      >>> bool(in_range(0.0, 1.0)(0.5, "p"))
+      True
+    """
     return lambda x, name: require_in_range(x, name, low, high, **kw)
 
 
 def require_positive(x: Any, name: str, *, allow_zero: bool = False, allow_inf: bool = False) -> jax.Array:
-    """``x > 0`` (``>= 0`` with ``allow_zero``) and finite (unless ``allow_inf``); NaN always fails."""
+    """``x > 0`` (``>= 0`` with ``allow_zero``) and finite (unless ``allow_inf``); NaN always fails.
+
+    Example:
+      >>> try:
+      ...     require_positive(-1.0, "rate")
+      ... except ValueError as e:
+      ...     print(str(e)[:16])
+      rate must be > 0
+    """
     x = jnp.asarray(x)
     ok = (x >= 0) if allow_zero else (x > 0)
     if not allow_inf:
@@ -128,7 +161,12 @@ def require_positive(x: Any, name: str, *, allow_zero: bool = False, allow_inf: 
 def require_in_range(
     x: Any, name: str, low: float, high: float, *, low_inclusive: bool = True, high_inclusive: bool = True
 ) -> jax.Array:
-    """``x`` in the stated interval (NaN fails)."""
+    """``x`` in the stated interval (NaN fails).
+
+    Example:
+      >>> bool(require_in_range(1.0, "p", 0.0, 1.0))
+      True
+    """
     x = jnp.asarray(x)
     ok = ((x >= low) if low_inclusive else (x > low)) & ((x <= high) if high_inclusive else (x < high))
     interval = f"{'[' if low_inclusive else '('}{low:g}, {high:g}{']' if high_inclusive else ')'}"
@@ -136,13 +174,23 @@ def require_in_range(
 
 
 def require_finite(x: Any, name: str) -> jax.Array:
-    """Every entry of ``x`` finite (no NaN, no ±inf)."""
+    """Every entry of ``x`` finite (no NaN, no ±inf).
+
+    Example:
+      >>> bool(jax.jit(lambda x: require_finite(x, "x"))(jnp.inf))
+      False
+    """
     x = jnp.asarray(x)
     return require(jnp.isfinite(x), f"{name} must be finite (no NaN or inf); got {{value}}", value=x)
 
 
 def require_not_nan(x: Any, name: str) -> jax.Array:
-    """No NaN in ``x`` (±inf allowed)."""
+    """No NaN in ``x`` (±inf allowed).
+
+    Example:
+      >>> bool(require_not_nan(jnp.array([1.0, jnp.inf]), "x"))
+      True
+    """
     x = jnp.asarray(x)
     return require(~jnp.isnan(x), f"{name} must not contain NaN; got {{value}}", value=x)
 
@@ -154,6 +202,10 @@ def require_log_probs(log_p: Any, name: str, axis: int = -1) -> jax.Array:
     :func:`kl_lab.numerics.check_log_probs`) and ``8 eps`` for bfloat16/float16 (a few ulps of the rounded
     entries); the sum is taken in float32 for low-precision input. Eagerly ``check_log_probs`` raises its
     message; traced, the same conditions are returned as a boolean (and raised by ``checked``).
+
+    Example:
+      >>> bool(require_log_probs(jnp.log(jnp.array([0.25, 0.75])), "log_p"))
+      True
     """
     log_p = as_float_array(log_p, name)
     check_floating(log_p, name)
@@ -169,7 +221,15 @@ def require_log_probs(log_p: Any, name: str, axis: int = -1) -> jax.Array:
 
 
 def require_nonempty(x: Any, name: str, axis: int = -1, what: str = "distribution") -> None:
-    """Static: ``ValueError`` when the ``what`` axis of ``x`` has size 0 (an empty law or sample)."""
+    """Static: ``ValueError`` when the ``what`` axis of ``x`` has size 0 (an empty law or sample).
+
+    Example:
+      >>> try:
+      ...     require_nonempty(jnp.zeros((3, 0)), "log_p")
+      ... except ValueError as e:
+      ...     print(str(e)[:30])
+      log_p must hold at least one e
+    """
     shape = np.shape(x)
     if len(shape) == 0:
         return

@@ -167,7 +167,10 @@ def test_support_edges_and_domain():
     with pytest.raises(ValueError, match="k must"):
         F.Categorical(1)
     # a mean outside the mean space: closed form reports non-convergence rather than a silent inf
-    assert not bool(ber.natural_from_mean(jnp.array([1.0])).converged)
+    assert not bool(ber.natural_from_mean(jnp.array([1.5])).converged)
+    # mean 1 is the degenerate member p = 1 (theta = +inf), which Bernoulli now includes
+    res = ber.natural_from_mean(jnp.array([1.0]))
+    assert float(res.theta[0]) == np.inf and bool(res.converged)
     assert not bool(geo.natural_from_mean_newton(jnp.array([-0.5])).converged)
 
 
