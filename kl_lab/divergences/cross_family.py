@@ -12,8 +12,9 @@ chosen in this order:
    classes' MROs; :func:`register_kl` adds one): ``error = 0``. The table is torch.distributions' list of
    cross-family pairs (``torch/distributions/kl.py``) without the Gumbel and ContinuousBernoulli rows, plus
    Laplace, Pareto, Uniform and Cauchy pairs within a family whose fixed parameters differ, LogNormal‖Gamma,
-   HalfNormal‖Exponential and Bernoulli‖Poisson. Each is $-H(p) - E_p[\log q]$ with the moments of $p$ that
-   $\log q$ needs; they are tested against ``scipy.integrate.quad``.
+   Weibull‖Gamma (numpyro has it), HalfNormal‖Exponential and Bernoulli‖Poisson. Each is
+   $-H(p) - E_p[\log q]$ with the moments of $p$ that $\log q$ needs; they are tested against
+   ``scipy.integrate.quad``.
 2. **Same exponential family** (equal fixed parameters): the family's own ``kl`` (Bregman divergence of
    $\psi$), ``error = 0``.
 3. **Supports**: $+\infty$ when the support of $p$ is not inside that of $q$ (its hull $[a, b]$ from
@@ -297,11 +298,16 @@ def kl_quadrature(p: Law, q: Law, *, n: int = 64) -> KLResult:
       >>> round(float(r.value), 4), bool(r.error < 1e-8)
       (0.2024, True)
     """
+    return _generic(_quadrature_jit, p, q, n)
+
+
+def _generic(fn, p: Law, q: Law, static: int) -> KLResult:
+    """``fn(p, q, static) -> (value, error)`` where the support of p lies inside that of q, ``+inf`` elsewhere."""
     p, q = _as_law(p, "p"), _as_law(q, "q")
     out = _outside(p, q)
-    if _all_true(out):  # no quadrature needed (and none compiled)
+    if _all_true(out):  # no quadrature or sum needed (and none compiled)
         return KLResult(jnp.full(out.shape, jnp.inf, p.theta.dtype), jnp.zeros(out.shape, p.theta.dtype))
-    value, error = _quadrature_jit(p, q, n)
+    value, error = fn(p, q, static)
     return KLResult(jnp.where(out, jnp.inf, value), jnp.where(out, 0.0, error))
 
 
@@ -350,12 +356,7 @@ def kl_sum(p: Law, q: Law, *, window: int = 4096) -> KLResult:
       >>> round(float(kl_sum(p, q).value), 6)
       0.029497
     """
-    p, q = _as_law(p, "p"), _as_law(q, "q")
-    out = _outside(p, q)
-    if _all_true(out):
-        return KLResult(jnp.full(out.shape, jnp.inf, p.theta.dtype), jnp.zeros(out.shape, p.theta.dtype))
-    value, error = _sum_jit(p, q, window)
-    return KLResult(jnp.where(out, jnp.inf, value), jnp.where(out, 0.0, error))
+    return _generic(_sum_jit, p, q, window)
 
 
 @functools.partial(jax.jit, static_argnums=2)
@@ -603,6 +604,13 @@ def _cauchy_cauchy(p, q):
 def _lognormal_gamma(p, q):
     mu, var = p.family.to_params(p.theta)
     return -_entropy(p) + _minus_elog_gamma(q, mu, jnp.exp(mu + 0.5 * var))
+
+
+@register_kl(F.Weibull, F.Gamma)
+def _weibull_gamma(p, q):
+    k, lam = p.family.shape, p.family.to_params(p.theta)
+    elog = jnp.log(lam) - EULER_GAMMA / k
+    return -_entropy(p) + _minus_elog_gamma(q, elog, lam * math.gamma(1 + 1 / k))
 
 
 @register_kl(F.HalfNormal, F.Exponential)
