@@ -32,7 +32,6 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import optax
 
 from kl_lab.divergences import f_divergence
 from kl_lab.divergences.generators import Generator
@@ -89,7 +88,7 @@ class RegularisedOptimum(NamedTuple):
     objective: jax.Array
     converged: jax.Array
     iterations: jax.Array
-    residual: jax.Array  #: gradient norm of the negated objective in logit space
+    residual: jax.Array  #: Frank-Wolfe gap max a - E_pi a, an upper bound on J* - J
 
 
 @validated(beta=positive())
@@ -99,39 +98,76 @@ def regularised_optimum(
     beta: float,
     generator: Generator,
     *,
-    iterations: int = 3000,
-    tol: float = 1e-10,
+    iterations: int = 20_000,
+    tol: float = 1e-14,
+    newton_steps: int = 30,
 ) -> RegularisedOptimum:
-    """argmax_pi E_pi[r] - beta D_f(pi || pi_ref) by L-BFGS over logits (direct optimisation).
+    r"""$\arg\max_\pi \mathbb{E}_\pi[r] - \beta D_f(\pi \| \pi_{\mathrm{ref}})$, certified by its Frank-Wolfe gap.
 
-    Works for every f, admissible or not: where the optimum sits on the boundary
-    (some pi = 0) the logits run off to -inf and the returned policy approaches
-    it; ``residual`` is the logit-space gradient norm at the end.
+    The one solver of the f-regularised optimum (:mod:`kl_lab.preference.fdpo_certified` documents it and
+    re-exports it as :func:`~kl_lab.preference.fdpo_certified.certified_optimum`): mirror
+    (exponentiated-gradient) ascent on the logits from $\pi = \pi_{\mathrm{ref}}$ with an adaptive step,
+    Newton polishing, and the stopping rule
+
+    $$\text{gap} = \max_y a_y - \mathbb{E}_\pi a \;\ge\; J^* - J(\pi),\qquad a = r - \beta f'(\pi/\pi_{\mathrm{ref}}),$$
+
+    which certifies the objective's distance to the optimum whatever the scale of $\pi$. ``residual`` is
+    that gap; ``converged`` is ``gap <= tol``. Works for every f, admissible or not (boundary optima:
+    the logits of zero-mass outcomes run off to $-\infty$). Changed from the earlier L-BFGS solver, whose
+    logit-gradient stopping rule flagged non-optima as converged when $\min\pi \to 0$ (review D13).
+
+    Example:
+      >>> from kl_lab.divergences import generators as G
+      >>> opt = regularised_optimum(jnp.log(jnp.array([0.5, 0.5])), jnp.array([0.0, 1.0]), 1.0, G.kl)
+      >>> bool(opt.converged), round(float(jnp.exp(opt.log_probs[1])), 6)  # the tilt: e / (1 + e)
+      (True, 0.731059)
     """
     check_same_shape(log_ref, rewards, "log_ref", "rewards")
     check_positive(beta, "beta")
 
-    def loss(z):
-        return -regularised_objective(jax.nn.log_softmax(z), log_ref, rewards, beta, generator)
+    def obj(z):
+        return regularised_objective(jax.nn.log_softmax(z), log_ref, rewards, beta, generator)
 
-    opt = optax.lbfgs()
-    vg = optax.value_and_grad_from_state(loss)
+    def first_order(z):  # a = dJ/dpi (mod constants) and the Frank-Wolfe gap max a - E_pi a >= J* - J
+        lp = jax.nn.log_softmax(z)
+        a = rewards - implicit_reward(lp, log_ref, beta, generator)
+        return a, jnp.max(a) - jnp.exp(lp) @ a
 
-    def body(carry):
-        z, state, i, _ = carry
-        value, grad = vg(z, state=state)
-        updates, state = opt.update(grad, state, z, value=value, grad=grad, value_fn=loss)
-        return optax.apply_updates(z, updates), state, i + 1, jnp.linalg.norm(grad)
+    def body(c):
+        z, i, _, t = c
+        a, _ = first_order(z)
+        a = a - jnp.max(a)
+        j0 = obj(z)
 
-    def cond(carry):
-        return (carry[2] < iterations) & (carry[3] > tol)
+        def shrink(s):
+            return s[0] * 0.5, obj(z + s[0] * 0.5 * a)
+
+        t = jnp.minimum(2.0 * t, 1e6)  # try a larger step first, then halve until J does not decrease
+        t, _ = jax.lax.while_loop(lambda s: (s[1] < j0) & (s[0] > 1e-30), shrink, (t, obj(z + t * a)))
+        z = z + t * a
+        return z, i + 1, first_order(z)[1], t
+
+    def cond(c):
+        return (c[1] < iterations) & ~(c[2] <= tol)
 
     z0 = jnp.asarray(log_ref)
-    z, _, it, gnorm = jax.lax.while_loop(cond, body, (z0, opt.init(z0), 0, jnp.asarray(jnp.inf, z0.dtype)))
+    z, it, gap, _ = jax.lax.while_loop(cond, body, (z0, 0, jnp.asarray(jnp.inf, z0.dtype), jnp.asarray(1.0 / beta)))
+
+    # polish: Newton steps on the logits (pseudo-inverse: the constant shift is a null direction), each kept
+    # only if they lower the Frank-Wolfe gap; near the optimum they converge quadratically where mirror ascent crawls
+    hess = jax.hessian(obj)
+
+    def newton(_, zc):
+        a, _ = first_order(zc)
+        g = jnp.exp(jax.nn.log_softmax(zc)) * (a - jnp.exp(jax.nn.log_softmax(zc)) @ a)  # dJ/dz
+        cand = zc - jnp.linalg.pinv(hess(zc), hermitian=True) @ g
+        ok = jnp.isfinite(obj(cand)) & (first_order(cand)[1] <= first_order(zc)[1])  # J itself is flat to rounding
+        return jnp.where(ok, cand, zc)
+
+    z = jax.lax.fori_loop(0, newton_steps, newton, z)
+    gap = first_order(z)[1]
     log_pi = jax.nn.log_softmax(z)
-    return RegularisedOptimum(
-        log_pi, regularised_objective(log_pi, log_ref, rewards, beta, generator), gnorm <= tol, it, gnorm
-    )
+    return RegularisedOptimum(log_pi, obj(z), gap <= tol, it, gap)
 
 
 @validated(beta=positive())
