@@ -73,6 +73,8 @@ _COMPACT = (*_POLY, "cosine")
 def canonical_kernel(kernel: str) -> str:
     r"""The canonical name of ``kernel`` (aliases resolved); ``ValueError`` for an unknown name.
 
+    The kernel is $K(u) = k(|u|)/Z_d$ with the profile $k$ of the module table.
+
     Args:
       kernel: a name in :data:`KERNELS` or a key of :data:`KERNEL_ALIASES` (e.g. scikit-learn's
         ``"exponential"``, KDEpy's ``"epa"``).

@@ -205,7 +205,9 @@ def kde_point_stats(key, n: int, d: int, bandwidths, x_sq_norm=None, *, chunk: i
 
 @validated(bandwidths=positive())
 def kde_point_stats_full(key, n: int, d: int, bandwidths, x, *, chunk: int = 2**12) -> PointStats:
-    r"""Same statistics as :func:`kde_point_stats` from ``n`` drawn points (O(n d), the reference path).
+    r"""Same statistics as :func:`kde_point_stats` from ``n`` drawn points $y_i \sim \mathcal N(0, I_d)$ (O(n d)).
+
+    The reference path: $D_i = |x - y_i|^2$ from the points themselves, same reducer.
 
     Example:
       >>> kde_point_stats_full(jax.random.PRNGKey(0), 100, 3, 1.0, jnp.zeros(3)).log_kde.shape
