@@ -45,6 +45,7 @@ def main(argv: list[str]) -> int:
                 continue
             print(f"running {b.name} ...", file=sys.stderr, flush=True)
             timings.append(time_bench(b))
+            print(format_rows(timings[-1:]).splitlines()[2], file=sys.stderr, flush=True)  # progress, row by row
     header = _header()
     if markdown:
         print(format_markdown(timings, header=f"*{header}*\n"))

@@ -13,9 +13,9 @@ branch, timed in two more regimes against the same numpy formulation:
 Peers: optax's ``kl_divergence_with_log_targets`` on two ``log_softmax`` (and the plain jnp formulation);
 floors: reading both inputs once (bytes), and one ``exp`` per input element (the least arithmetic any
 softmax-based KL does). gaussian_kl: numpyro's KL registry and the plain jnp formulation as peers, the
-batched Cholesky of both covariances as the floor. numpyro's and the plain jnp peers hold two independent
-LAPACK calls in one program, the shape that can deadlock XLA:CPU on large batches (see
-kl_lab.divergences.gaussian); if `make bench` stalls there, that is it.
+batched Cholesky of both covariances as the floor. numpyro's KL runs eagerly: jitted, it holds independent
+LAPACK calls in one program, the shape that deadlocks XLA:CPU (see kl_lab.divergences.gaussian); the plain
+jnp peer chains its calls for the same reason.
 """
 
 from __future__ import annotations
@@ -104,17 +104,24 @@ def benchmarks() -> list[Bench]:
     def logits(regime):
         return _logits(regime)[2:]
 
-    @jax.jit
     def numpyro_kl(mp, cp, mq, cq):
+        # eager: jitted, numpyro's KL holds independent Cholesky and trsm calls in one program, and jaxlib's CPU
+        # LAPACK kernels then deadlock (each blocks a thread of the intra-op pool waiting for its batch
+        # slices, queued on the same pool: seen hanging here, gdb in kl_lab.divergences.gaussian._kl_full).
+        # Eagerly each call runs alone; at 10^4 pairs the dispatch overhead is small against the kernels.
         return dist.kl_divergence(dist.MultivariateNormal(mp, cp), dist.MultivariateNormal(mq, cq))
 
     @jax.jit
-    def jnp_gauss(mp, cp, mq, cq):  # the plain jax.numpy a user writes: Cholesky, cho_solve, slogdet
-        lq = jnp.linalg.cholesky(cq)
-        tr = jnp.trace(jax.scipy.linalg.cho_solve((lq, True), cp), axis1=-2, axis2=-1)
+    def jnp_gauss(mp, cp, mq, cq):  # plain jax.numpy: one Cholesky of both, one cho_solve (chained calls only)
+        fac = jnp.linalg.cholesky(jnp.stack([cp, cq]))
+        lp, lq = fac[0], fac[1]
         dm = mp - mq
-        quad = jnp.sum(dm * jax.scipy.linalg.cho_solve((lq, True), dm[..., None])[..., 0], axis=-1)
-        logdet = jnp.linalg.slogdet(cq)[1] - jnp.linalg.slogdet(cp)[1]
+        sol = jax.scipy.linalg.cho_solve((lq, True), jnp.concatenate([cp, dm[..., None]], axis=-1))
+        tr = jnp.trace(sol[..., :-1], axis1=-2, axis2=-1)
+        quad = jnp.sum(dm * sol[..., -1], axis=-1)
+        logdet = 2 * jnp.sum(
+            jnp.log(jnp.diagonal(lq, axis1=-2, axis2=-1)) - jnp.log(jnp.diagonal(lp, axis1=-2, axis2=-1)), -1
+        )
         return 0.5 * (tr - DIM + logdet + quad)
 
     def gauss():
@@ -173,7 +180,7 @@ def benchmarks() -> list[Bench]:
             numpy_loop,
             "numpy loop",
             peer=lambda: numpyro_kl(*gauss()),
-            peer_name="numpyro kl_divergence",
+            peer_name="numpyro kl_divergence (eager: jitted it can deadlock)",
             floor=lambda: chol_floor(gauss()[1], gauss()[3]),
             floor_name="batched Cholesky of both covariances",
             eager=lambda: dv.gaussian_kl(*gauss()),
