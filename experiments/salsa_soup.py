@@ -31,7 +31,7 @@ import optax
 
 from kl_lab import cli, experiment, plotting
 from kl_lab.checks import Checks, derived, law, paper
-from kl_lab.preference.salsa import regularised_optimum, soup_log_probs, soup_value_bound
+from kl_lab.preference.salsa import kl_tilted_optimum, soup_log_probs, soup_value_bound
 
 TITLE = "SALSA: KL-regularised optima against two SFT references and their weight-space soup (log-linear policies)"
 PAPER = experiment.Paper(authors="Chegini et al.", year=2024, arxiv="2411.01798v1", where="abstract")
@@ -64,7 +64,7 @@ class Config:
 def _three(log_p1, log_p2, reward, betas):
     """Optima against SFT 1, SFT 2 and the soup over the beta grid: arrays (3, n_beta)."""
     refs = jnp.stack([log_p1, log_p2, soup_log_probs(log_p1, log_p2)])
-    opt = jax.vmap(lambda b: jax.vmap(lambda lr: regularised_optimum(lr, reward, b))(refs))(betas)
+    opt = jax.vmap(lambda b: jax.vmap(lambda lr: kl_tilted_optimum(lr, reward, b))(refs))(betas)
     return {"reward": opt.reward.T, "kl": opt.kl.T, "ref_mass": jnp.exp(refs)}
 
 
@@ -92,14 +92,14 @@ def _instances(key, config):
     r = jnp.einsum("nkd,nd->nk", phi, theta)
     aligned = jax.nn.log_softmax(jnp.einsum("nkd,nsd->nsk", phi, w + theta[:, None] / beta), axis=-1)
     soup = jax.vmap(soup_log_probs)(lp[:, 0], lp[:, 1])
-    opt_soup = jax.vmap(lambda s, rr: regularised_optimum(s, rr, beta))(soup, r)
+    opt_soup = jax.vmap(lambda s, rr: kl_tilted_optimum(s, rr, beta))(soup, r)
     out["commute_aligned_soup"] = opt_soup.log_policy
     out["commute_soup_aligned"] = jax.vmap(soup_log_probs)(aligned[:, 0], aligned[:, 1])
     out["value_soup"] = opt_soup.value
     out["value_bound"] = jax.vmap(lambda a, b, rr: soup_value_bound(a, b, rr, beta))(lp[:, 0], lp[:, 1], r)
     # large beta: reward gain and KL against Var_ref(r)
     big = config.large_beta
-    opt_big = jax.vmap(lambda s, rr: regularised_optimum(s, rr, big))(soup, r)
+    opt_big = jax.vmap(lambda s, rr: kl_tilted_optimum(s, rr, big))(soup, r)
     p_soup = jnp.exp(soup)
     mean_r = jnp.sum(p_soup * r, -1)
     out["var_soup"] = jnp.sum(p_soup * r**2, -1) - mean_r**2
@@ -126,7 +126,7 @@ def _instances(key, config):
         return jax.nn.log_softmax(phi_i @ v)
 
     out["fit_policy"] = jax.vmap(fit)(phi[:m], w[:m, 0], r[:m])
-    out["tilt_policy"] = jax.vmap(lambda a, rr: regularised_optimum(a, rr, beta).log_policy)(lp[:m, 0], r[:m])
+    out["tilt_policy"] = jax.vmap(lambda a, rr: kl_tilted_optimum(a, rr, beta).log_policy)(lp[:m, 0], r[:m])
     # 0/1 rewards on random instances: the mass criterion against the reward curves over beta
     good = jax.random.bernoulli(kb, 0.25, (n, K)).at[:, 0].set(True).astype(lp.dtype)
     curves = jax.vmap(lambda a, b, g: _three(a, b, g, betas)["reward"])(lp[:, 0], lp[:, 1], good)

@@ -18,7 +18,7 @@ $$
 $\max_\pi \mathbb{E}_\pi r - \beta\,\mathrm{KL}(\pi\|\pi_{\mathrm{ref}})$, is the tilt
 $\pi^* \propto \pi_{\mathrm{ref}} e^{r/\beta}$ with value $J^* = \beta \log \mathbb{E}_{\mathrm{ref}} e^{r/\beta}$
 (Gibbs variational principle); when $r = \phi\,\theta_r$ lies in the feature span it stays in the family,
-$w^* = w_{\mathrm{ref}} + \theta_r/\beta$ (:func:`regularised_optimum`).
+$w^* = w_{\mathrm{ref}} + \theta_r/\beta$ (:func:`kl_tilted_optimum`).
 
 Exact consequences [derived; checked in ``experiments/salsa_soup.py``]:
 
@@ -46,10 +46,11 @@ import jax.numpy as jnp
 
 from kl_lab.divergences import kl
 from kl_lab.numerics import as_input, check_in_range, check_log_probs, check_positive, finish, logsumexp
+from kl_lab.projection import tilt
 
 Array = jax.Array
 
-__all__ = ["soup_log_probs", "RegularisedOptimum", "regularised_optimum", "soup_value_bound"]
+__all__ = ["soup_log_probs", "TiltedOptimum", "kl_tilted_optimum", "soup_value_bound"]
 
 
 def soup_log_probs(log_p1: Array, log_p2: Array, lam: float = 0.5) -> Array:
@@ -68,7 +69,7 @@ def soup_log_probs(log_p1: Array, log_p2: Array, lam: float = 0.5) -> Array:
     return finish(ok, mixed - logsumexp(mixed, axis=-1, keepdims=True))
 
 
-class RegularisedOptimum(NamedTuple):
+class TiltedOptimum(NamedTuple):
     """The KL-regularised optimum against one reference: policy, reward reached, KL to the reference, value."""
 
     log_policy: Array
@@ -77,7 +78,7 @@ class RegularisedOptimum(NamedTuple):
     value: Array
 
 
-def regularised_optimum(log_ref: Array, reward: Array, beta: float) -> RegularisedOptimum:
+def kl_tilted_optimum(log_ref: Array, reward: Array, beta: float) -> TiltedOptimum:
     r"""The KL-regularised optimum against a reference: the tilt $\pi^* \propto \pi_{\mathrm{ref}} e^{r/\beta}$.
 
     $\pi^* = \arg\max_\pi \mathbb{E}_\pi r - \beta\,\mathrm{KL}(\pi\|\pi_{\mathrm{ref}})$ (Gibbs variational principle).
@@ -85,17 +86,15 @@ def regularised_optimum(log_ref: Array, reward: Array, beta: float) -> Regularis
     Returns the optimum's log-probabilities, $\mathbb{E}_{\pi^*} r$, $\mathrm{KL}(\pi^*\|\pi_{\mathrm{ref}})$
     and the value $J^* = \beta \log \mathbb{E}_{\mathrm{ref}} e^{r/\beta} = \mathbb{E}_{\pi^*} r - \beta\,\mathrm{KL}$.
 
-    >>> opt = regularised_optimum(jnp.log(jnp.array([0.5, 0.5])), jnp.array([0.0, 1.0]), beta=1.0)
+    >>> opt = kl_tilted_optimum(jnp.log(jnp.array([0.5, 0.5])), jnp.array([0.0, 1.0]), beta=1.0)
     >>> round(float(opt.value), 4)  # log((1 + e) / 2)
     0.6201
     """
     log_ref, reward = as_input(log_ref, "log_ref"), as_input(reward, "reward")
     ok = check_log_probs(log_ref, "log_ref") & check_positive(beta, "beta")
-    logits = log_ref + reward / beta
-    lse = logsumexp(logits, axis=-1, keepdims=True)
-    log_pi = logits - lse
-    r_mean = jnp.sum(jnp.exp(log_pi) * reward, axis=-1)
-    return finish(ok, RegularisedOptimum(log_pi, r_mean, kl(log_pi, log_ref), beta * lse[..., 0]))
+    t = tilt(log_ref, reward, 1.0 / jnp.asarray(beta, log_ref.dtype))  # q ∝ ref e^{r / beta}: the one tilt
+    kl_to_ref = kl(t.log_probs, log_ref)  # = E_q r / beta - log E_ref e^{r/beta}, without the cancellation
+    return finish(ok, TiltedOptimum(t.log_probs, t.mean, kl_to_ref, beta * t.log_partition))
 
 
 def soup_value_bound(log_p1: Array, log_p2: Array, reward: Array, beta: float, lam: float = 0.5) -> Array:
@@ -112,6 +111,6 @@ def soup_value_bound(log_p1: Array, log_p2: Array, reward: Array, beta: float, l
     ok = check_in_range(lam, "lam", 0.0, 1.0)
     mixed = (1.0 - lam) * log_p1 + lam * log_p2
     log_z = logsumexp(mixed, axis=-1)
-    j1 = regularised_optimum(log_p1, reward, beta).value
-    j2 = regularised_optimum(log_p2, reward, beta).value
+    j1 = kl_tilted_optimum(log_p1, reward, beta).value
+    j2 = kl_tilted_optimum(log_p2, reward, beta).value
     return finish(ok, (1.0 - lam) * j1 + lam * j2 - beta * log_z)
