@@ -146,7 +146,10 @@ def _prepare_joint(log_pxy: Array, name: str, ndim: int):
     if jnp.ndim(x) < ndim:
         raise ValueError(f"{name} must have at least {ndim} axes (one per variable, last); got shape {jnp.shape(x)}")
     shape = jnp.shape(x)
-    flat, fin = K.prepare_one(jnp.reshape(x, (*shape[:-ndim], -1)), -1, name)
+    try:
+        flat, fin = K.prepare_one(jnp.reshape(x, (*shape[:-ndim], -1)), -1, name)
+    except ValueError as e:  # the message speaks of the flattened table: say which axes that was
+        raise ValueError(f"{e} ({name} is checked as one table over its last {ndim} axes)") from None
     return jnp.reshape(flat, shape), fin
 
 
