@@ -16,3 +16,4 @@ from kl_lab.distillation.losses import *  # noqa: F401,F403
 from kl_lab.distillation.paced import *  # noqa: F401,F403
 from kl_lab.distillation.pld import *  # noqa: F401,F403
 from kl_lab.distillation.sinkd import *  # noqa: F401,F403
+from kl_lab.distillation.trrd import *  # noqa: F401,F403
