@@ -8,7 +8,7 @@ only re-exports.
 """
 
 import kl_lab.divergences.cross_family as cross_family  # noqa: F401
-from kl_lab.divergences import estimators, exact_ot, generators, information, registry, spacing, transport  # noqa: F401
+from kl_lab.divergences import estimators, generators, information, ot_exact, registry, spacing, transport  # noqa: F401
 from kl_lab.divergences.discrete import *  # noqa: F401,F403
 from kl_lab.divergences.gaussian import *  # noqa: F401,F403
 from kl_lab.divergences.information import *  # noqa: F401,F403

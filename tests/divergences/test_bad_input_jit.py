@@ -24,9 +24,9 @@ from kl_lab import numerics as nm
 from kl_lab.distillation import toys
 from kl_lab.divergences import discrete as D
 from kl_lab.divergences import estimators as E
-from kl_lab.divergences import exact_ot, information, knn, transport
 from kl_lab.divergences import gaussian as Ga
 from kl_lab.divergences import generators as G
+from kl_lab.divergences import information, knn, ot_exact, transport
 
 NAN = np.nan
 LP = np.log(np.array([0.2, 0.3, 0.5]))
@@ -78,7 +78,7 @@ CASES = [
     ("renyi_negative-alpha", D.renyi_negative, (LP, LQ, -0.5), (LP, LQ, 0.5), "alpha"),
     ("tsallis_entropy-q", information.tsallis_entropy, (LP, 2.0), (LP, NAN), "q"),
     ("mutual_information", information.mutual_information, (LP.reshape(1, 3),), (LP_UNNORM.reshape(1, 3),), "log_pxy"),
-    ("wasserstein_1d", lambda x, y: exact_ot.wasserstein_1d(x, y, 2.0), (LP, LQ), (LP_NAN, LQ), "x"),
+    ("wasserstein_1d", lambda x, y: ot_exact.wasserstein_1d(x, y, 2.0), (LP, LQ), (LP_NAN, LQ), "x"),
     # *_from_logits
     *[(e.from_logits.__name__, e.from_logits, (Z, ZT), (Z_NAN, ZT), "logits_p") for e in NO_PARAMS],
     ("kl_from_logits-q", D.kl_from_logits, (Z, ZT), (Z, Z_NAN), "logits_q"),

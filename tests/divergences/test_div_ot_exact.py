@@ -14,7 +14,7 @@ import pytest
 import scipy.stats as st
 from scipy.optimize import linear_sum_assignment
 
-from kl_lab.divergences import exact_ot as E
+from kl_lab.divergences import ot_exact as E
 from kl_lab.divergences import transport as T
 
 RNG = np.random.default_rng(3)
