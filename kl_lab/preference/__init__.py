@@ -1,16 +1,41 @@
 """Preference-alignment and generalisation theory checks (issue: preference alignment).
 
-Submodules: ``fdpo`` (f-DPO reward map and f-DPG gradients), ``entanglement``
-(gradient entanglement of margin losses), ``nash`` (Nash mirror-prox/-descent),
-``difficulty`` (online difficulty filtering), ``diffusion_init`` (KL-optimal
-initial noise for diffusion samplers), ``generalization`` (information flow
-through noisy linear layers). Each lists its public names in ``__all__``.
+Submodules: ``fdpo`` (f-DPO reward map and f-DPG gradients; ``fdpo_certified`` its certified solver,
+``conventions`` the divergence-direction and parameter conventions), ``entanglement`` and
+``entanglement_weighted`` (gradient entanglement of margin losses), ``nash`` (Nash mirror-prox) and
+``nash_md`` (Nash-MD as published, and magnetic mirror descent), ``difficulty`` and ``filtering_theory``
+(online difficulty filtering), ``diffusion_init``, ``schedules`` and ``time_noise`` (KL-optimal initial
+noise for diffusion samplers), ``generalization`` and ``representations`` (information through layers),
+``salsa`` (weight-averaged references), ``tab_po`` (token-level DPO on low-separation pairs), ``apo``
+(difficulty-adaptive KL weights), ``recap`` (KL on one task vs forgetting on another). Each lists its
+public names in ``__all__``; the names of the original modules and of ``salsa`` are also re-exported here,
+the others are reached through their submodule (their generic names, e.g. ``train_pair``, would clash).
 """
 
-from kl_lab.preference import difficulty, diffusion_init, generalization  # noqa: F401
+from kl_lab.preference import (  # noqa: F401
+    apo,
+    conventions,
+    difficulty,
+    diffusion_init,
+    entanglement,
+    entanglement_weighted,
+    fdpo,
+    fdpo_certified,
+    filtering_theory,
+    generalization,
+    nash,
+    nash_md,
+    recap,
+    representations,
+    salsa,
+    schedules,
+    tab_po,
+    time_noise,
+)
 from kl_lab.preference.difficulty import *  # noqa: F401,F403
 from kl_lab.preference.diffusion_init import *  # noqa: F401,F403
 from kl_lab.preference.entanglement import *  # noqa: F401,F403
 from kl_lab.preference.fdpo import *  # noqa: F401,F403
 from kl_lab.preference.generalization import *  # noqa: F401,F403
 from kl_lab.preference.nash import *  # noqa: F401,F403
+from kl_lab.preference.salsa import *  # noqa: F401,F403
