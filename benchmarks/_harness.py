@@ -124,18 +124,21 @@ def format_markdown(timings: list[Timing], header: str = "") -> str:
         "|---|---|---|---|---|---|---|",
     ]
 
+    def esc(text: str) -> str:  # a "|" inside a cell (|V|) would end it
+        return text.replace("|", "\\|")
+
     def cell(t: Timing, col: str, name: str) -> str:
         s = t.seconds.get(col)
         if s is None:
             return "—"
-        return f"{_fmt_t(s)} ({name}; {_fmt_r(t.ratio(col, 'kl_lab'))})"
+        return f"{_fmt_t(s)} ({esc(name)}; {_fmt_r(t.ratio(col, 'kl_lab'))})"
 
     for t in timings:
         b = t.bench
         out.append(
-            f"| {b.name} | {_fmt_t(t.seconds['kl_lab'])} | {_fmt_r(t.ratio('eager', 'kl_lab'))} "
+            f"| {esc(b.name)} | {_fmt_t(t.seconds['kl_lab'])} | {_fmt_r(t.ratio('eager', 'kl_lab'))} "
             f"| {cell(t, 'reference', b.reference_name)} | {cell(t, 'peer', b.peer_name)} "
-            f"| {_fmt_t(t.seconds.get('floor')) + ' (' + b.floor_name + ')' if b.floor else '—'} "
+            f"| {_fmt_t(t.seconds.get('floor')) + ' (' + esc(b.floor_name) + ')' if b.floor else '—'} "
             f"| {_fmt_r(t.ratio('kl_lab', 'floor'))} |"
         )
     out.append("")

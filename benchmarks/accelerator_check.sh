@@ -50,7 +50,7 @@ $PY -c 'import xdist' 2>/dev/null || XDIST=()
 TESTS=(tests)
 EXPERIMENTS=(all)
 if [[ $DRY -eq 1 ]]; then
-    TESTS=(tests/divergences/test_div_gaussian.py)
+    TESTS=(tests/alignment/test_bon_shared_sort.py)
     EXPERIMENTS=(mode_seeking)
     BENCH_ARGS=${BENCH_ARGS:-"best_of_n_log_probs"}
     T_TESTS=120 T_F32=60 T_EXPERIMENTS=120 T_BENCH=240
