@@ -1,4 +1,16 @@
-"""MLE risk to order n^-2 for exponential families and the p-n criterion (Sheena 2021, arXiv:2105.08947)."""
+r"""MLE risk to order $n^{-2}$ for exponential families and the p-n criterion (Sheena 2021, arXiv:2105.08947).
+
+$R(n) = \mathbb{E}\,\mathrm{KL}(p_{\theta^*} \,\|\, p_{\hat\theta}) = C_1/n + C_2/n^2 + O(n^{-3})$
+(:mod:`kl_lab.pn_criterion.expansion`), checked against exact risks (:mod:`kl_lab.pn_criterion.exact`) and
+Monte Carlo (:mod:`kl_lab.pn_criterion.simulate`); the criterion asks $C_1/n + C_2/n^2 \le r^*(\epsilon)$
+(:mod:`kl_lab.pn_criterion.criterion`).
+
+Example:
+  >>> from kl_lab.pn_criterion import pn_criterion
+  >>> out = pn_criterion(0.5, 11 / 12, 0.1, n=10)   # Exponential, well specified: C1 = 1/2, C2 = 11/12
+  >>> float(out.n_min), bool(out.accepted)
+  (8.0, True)
+"""
 
 from kl_lab.pn_criterion.bayes_readings import (
     AbstractReading,

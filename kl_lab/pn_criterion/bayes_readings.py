@@ -1,29 +1,32 @@
-"""Two readings of the Bayes-error requirement behind the p-n criterion (Sheena 2021, arXiv:2105.08947).
+r"""Two readings of the Bayes-error requirement behind the p-n criterion (Sheena 2021, arXiv:2105.08947).
 
-P_e(p, q) = (1/2) int min(p, q) = (1 - TV(p, q))/2 is the Bayes error of telling p from q with equal priors;
-b is a concave increasing bound TV <= b(KL) (Pinsker or Bretagnolle-Huber, :mod:`kl_lab.pn_criterion.criterion`).
+$P_e(p, q) = \tfrac12 \int \min(p, q) = (1 - \mathrm{TV}(p, q))/2$ is the Bayes error of telling $p$ from $q$
+with equal priors; $b$ is a concave increasing bound $\mathrm{TV} \le b(\mathrm{KL})$ (Pinsker or
+Bretagnolle-Huber, :mod:`kl_lab.pn_criterion.criterion`).
 
 **The abstract's statement** (paper, abstract of v5): "the sufficient condition on the risk for the Bayes error
 rate between the true distribution and the information projection to be lower than a specified value is
 investigated". The inequality itself was not retrieved, so the form below is our formalisation of that sentence
-[hypothesis as to the paper's form, derived as to its validity]. For any third law g,
-|P_e(g, q1) - P_e(g, q2)| = |TV(g, q2) - TV(g, q1)| / 2 <= TV(q1, q2) / 2 (triangle inequality). With
-q1 = p_theta*, q2 = p_theta_hat and Jensen (b concave):
+[hypothesis as to the paper's form, derived as to its validity]. For any third law $g$,
+$|P_e(g, q_1) - P_e(g, q_2)| = |\mathrm{TV}(g, q_2) - \mathrm{TV}(g, q_1)|/2 \le \mathrm{TV}(q_1, q_2)/2$
+(triangle inequality). With $q_1 = p_{\theta^*}$, $q_2 = p_{\hat\theta}$ and Jensen ($b$ concave):
 
-    P_e(g, p_theta*) <= E_X P_e(g, p_theta_hat) + b(R(n)) / 2,
+$$P_e(g, p_{\theta^*}) \le \mathbb{E}_X P_e(g, p_{\hat\theta}) + b(R(n))/2,$$
 
-so ``E P_e(g, p_theta_hat) + b(R)/2 <= beta`` is sufficient for P_e(g, p_theta*) <= beta: the risk must stay
-below r_abs(beta) = b^-1(2 (beta - E P_e(g, p_theta_hat))) (``abstract_reading``). For ONE fitted model rather
-than its mean, Markov's inequality P(KL > R/delta) <= delta gives the same bound with R/delta, with probability
->= 1 - delta (``delta``). It needs the Bayes error between the truth and the fitted model, i.e. a truth with a
-density: for an atomic truth (the empirical law of a data set) against a continuous model P_e = 0 and the
-statement is empty.
+so $\mathbb{E} P_e(g, p_{\hat\theta}) + b(R)/2 \le \beta$ is sufficient for $P_e(g, p_{\theta^*}) \le \beta$: the
+risk must stay below $r_{\mathrm{abs}}(\beta) = b^{-1}(2(\beta - \mathbb{E} P_e(g, p_{\hat\theta})))$
+(``abstract_reading``). For ONE fitted model rather than its mean, Markov's inequality
+$P(\mathrm{KL} > R/\delta) \le \delta$ gives the same bound with $R/\delta$, with probability $\ge 1 - \delta$
+(``delta``). It needs the Bayes error between the truth and the fitted model, i.e. a truth with a density: for
+an atomic truth (the empirical law of a data set) against a continuous model $P_e = 0$ and the statement is
+empty.
 
 **kl_lab's reading** (:func:`kl_lab.pn_criterion.pn_criterion`, derived): the fitted model must be hard to tell
-from the projection, E P_e(p_theta*, p_theta_hat) >= (1 - b(R))/2 >= 1/2 - epsilon, sufficient when
-R <= r*(epsilon) = b^-1(2 epsilon). A lower bound on a different Bayes error (projection vs fitted model).
+from the projection, $\mathbb{E} P_e(p_{\theta^*}, p_{\hat\theta}) \ge (1 - b(R))/2 \ge 1/2 - \epsilon$,
+sufficient when $R \le r^*(\epsilon) = b^{-1}(2\epsilon)$. A lower bound on a different Bayes error (projection
+vs fitted model).
 
-``bayes_error`` computes P_e exactly from log-densities on common atoms or quadrature nodes.
+``bayes_error`` computes $P_e$ exactly from log-densities on common atoms or quadrature nodes.
 
 Example:
   >>> import jax.numpy as jnp
@@ -51,10 +54,15 @@ Array = jax.Array
 
 
 def bayes_error(log_p: Array, log_q: Array, log_weights: Array | None = None, axis: int = -1) -> Array:
-    """P_e(p, q) = (1/2) sum_i w_i min(p_i, q_i): exact for atoms (``log_weights`` None), a quadrature otherwise.
+    r"""$P_e(p, q) = \tfrac12 \sum_i w_i \min(p_i, q_i)$: exact for atoms (``log_weights`` None), a quadrature
+    otherwise.
 
-    ``log_p``, ``log_q``: log-masses, or log-densities at quadrature nodes with ``log_weights`` = log w_i.
+    ``log_p``, ``log_q``: log-masses, or log-densities at quadrature nodes with ``log_weights`` $= \log w_i$.
     ``-inf`` entries are zero mass. Broadcasts; reduces over ``axis``.
+
+    Example:
+      >>> round(float(bayes_error(jnp.log(jnp.array([0.5, 0.5])), jnp.log(jnp.array([0.9, 0.1])))), 6)
+      0.3
     """
     log_p, log_q = jnp.asarray(log_p), jnp.asarray(log_q)
     m = jnp.minimum(log_p, log_q)
@@ -66,11 +74,15 @@ def bayes_error(log_p: Array, log_q: Array, log_weights: Array | None = None, ax
 def projection_bayes_error_bound(
     plugin_bayes_error: Array, risk: Array, *, delta: float | None = None, inequality: str = "pinsker"
 ) -> Array:
-    """Upper bound on P_e(g, p_theta*): ``plugin_bayes_error + b(risk / delta) / 2`` (module docstring).
+    r"""Upper bound on $P_e(g, p_{\theta^*})$: $P_e^{\text{plug-in}} + b(R/\delta)/2$ (module docstring).
 
-    ``plugin_bayes_error``: E_X P_e(g, p_theta_hat) (``delta`` None) or P_e(g, p_theta_hat) of one fit, in
-    [0, 1/2]; ``risk`` >= 0; ``delta`` in (0, 1]: the bound then holds with probability >= 1 - delta.
-    Capped at 1/2. ``ValueError`` eagerly for values out of range; NaN under jit.
+    ``plugin_bayes_error``: $\mathbb{E}_X P_e(g, p_{\hat\theta})$ (``delta`` None) or $P_e(g, p_{\hat\theta})$ of
+    one fit, in $[0, 1/2]$; ``risk`` $R \ge 0$; ``delta`` in $(0, 1]$: the bound then holds with probability
+    $\ge 1 - \delta$. Capped at $1/2$. ``ValueError`` eagerly for values out of range; NaN under jit.
+
+    Example:
+      >>> round(float(projection_bayes_error_bound(0.05, 0.01)), 4)  # 0.05 + sqrt(0.01 / 2) / 2
+      0.0854
     """
     ok = check_in_range(plugin_bayes_error, "plugin_bayes_error", 0.0, 0.5)
     ok = ok & check_positive(risk, "risk", allow_zero=True, allow_inf=True)
@@ -84,8 +96,13 @@ def projection_bayes_error_bound(
 
 
 class AbstractReading(NamedTuple):
-    """``bound`` on P_e(g, p_theta*); ``risk_threshold`` r_abs(beta) (0 if beta <= plug-in error);
-    ``accepted``: bound <= beta (equivalently risk <= r_abs)."""
+    r"""``bound`` on $P_e(g, p_{\theta^*})$; ``risk_threshold`` $r_{\mathrm{abs}}(\beta)$ (0 if $\beta \le$ the
+    plug-in error); ``accepted``: bound $\le \beta$ (equivalently risk $\le r_{\mathrm{abs}}$).
+
+    Example:
+      >>> AbstractReading._fields
+      ('bound', 'risk_threshold', 'accepted')
+    """
 
     bound: Array
     risk_threshold: Array
@@ -100,10 +117,16 @@ def abstract_reading(
     delta: float | None = None,
     inequality: str = "pinsker",
 ) -> AbstractReading:
-    """The abstract's criterion, formalised: is P_e(g, p_theta*) <= ``beta`` guaranteed by the risk?
+    r"""The abstract's criterion, formalised: is $P_e(g, p_{\theta^*}) \le \beta$ guaranteed by the risk?
 
-    ``risk`` is R(n) (e.g. C1/n + C2/n^2); ``beta`` in (0, 1/2). See the module docstring for the inequality
-    and its origin.
+    ``risk`` is $R(n)$ (e.g. $C_1/n + C_2/n^2$); ``beta`` in $(0, 1/2)$. The threshold is
+    $r_{\mathrm{abs}}(\beta) = b^{-1}(2(\beta - P_e^{\text{plug-in}}))$ (times $\delta$ with ``delta``). See the
+    module docstring for the inequality and its origin.
+
+    Example:
+      >>> r = abstract_reading(0.05, 0.01, beta=0.1)
+      >>> round(float(r.risk_threshold), 4), bool(r.accepted)  # 8 (0.1 - 0.05)^2 = 0.02 >= 0.01
+      (0.02, True)
     """
     check_in_range(beta, "beta", 0.0, 0.5, low_inclusive=False, high_inclusive=False)
     bound = projection_bayes_error_bound(plugin_bayes_error, risk, delta=delta, inequality=inequality)

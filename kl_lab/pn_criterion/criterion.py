@@ -1,26 +1,33 @@
-"""The p-n criterion: is the MLE close enough to the information projection for this dimension and n?
+r"""The p-n criterion: is the MLE close enough to the information projection for this dimension and $n$?
 
 Decision (Sheena 2021, arXiv:2105.08947, Section 3, in the form of core-papers-math.md section 1; the paper's
-own constant was not available to us, so the inequality is a parameter). Let P_e be the Bayes error of telling
-p_theta* from p_theta_hat with equal priors: P_e = (1 - TV)/2. We require E P_e >= 1/2 - epsilon, i.e.
-E TV <= 2 epsilon. An inequality TV <= b(KL) with b concave and increasing gives, by Jensen,
-E TV <= E b(KL) <= b(E KL) = b(R(n)); so R(n) <= r*(epsilon) := b^-1(2 epsilon) is sufficient:
+own constant was not available to us, so the inequality is a parameter). Let $P_e$ be the Bayes error of
+telling $p_{\theta^*}$ from $p_{\hat\theta}$ with equal priors: $P_e = (1 - \mathrm{TV})/2$. We require
+$\mathbb{E} P_e \ge 1/2 - \epsilon$, i.e. $\mathbb{E}\,\mathrm{TV} \le 2\epsilon$. An inequality
+$\mathrm{TV} \le b(\mathrm{KL})$ with $b$ concave and increasing gives, by Jensen,
 
-* ``"pinsker"``: TV <= sqrt(KL/2) (Tsybakov 2009, Lemma 2.5)              -> r* = 8 epsilon^2;
-* ``"bretagnolle_huber"``: TV <= sqrt(1 - exp(-KL)) (Bretagnolle & Huber 1979; Canonne 2022, "A short note on
-  an inequality between KL and TV", eq. (2))                              -> r* = -log(1 - 4 epsilon^2);
-* ``"best"``: the larger r*, valid because each inequality alone suffices. Pinsker's is larger for
-  4 epsilon^2 < 0.7968 (r* < 1.5936, the crossing of the two bounds), i.e. in every practical regime.
+$$\mathbb{E}\,\mathrm{TV} \le \mathbb{E}\, b(\mathrm{KL}) \le b(\mathbb{E}\,\mathrm{KL}) = b(R(n)),$$
 
-R(n) is replaced by the two-term prediction C1/n + C2/n^2 (:mod:`kl_lab.pn_criterion.expansion`), so the
-criterion is asymptotic: it inherits the O(n^-3) error of the expansion.
+so $R(n) \le r^*(\epsilon) := b^{-1}(2\epsilon)$ is sufficient:
 
-Smallest n. With x = 1/n the condition is C2 x^2 + C1 x <= r*. For C1 > 0 its boundary is the root
-x* = 2 r* / (C1 + sqrt(C1^2 + 4 C2 r*)) (the stable form of the quadratic formula; for C2 < 0 it is the smaller
-positive root, beyond which the prediction is decreasing in n), so n_min = ceil(1/x*). If C2 < 0 and
-C1^2 + 4 C2 r* < 0 the prediction never exceeds r* and n_min = 1.
-Largest p. Given nested models of dimensions ``dims`` with coefficients (C1, C2) each, p_max is the largest
-dimension whose prediction at the given n is below r* (0 if none is).
+* ``"pinsker"``: $\mathrm{TV} \le \sqrt{\mathrm{KL}/2}$ (Tsybakov 2009, Lemma 2.5), so $r^* = 8\epsilon^2$;
+* ``"bretagnolle_huber"``: $\mathrm{TV} \le \sqrt{1 - e^{-\mathrm{KL}}}$ (Bretagnolle & Huber 1979; Canonne
+  2022, "A short note on an inequality between KL and TV", eq. (2)), so $r^* = -\log(1 - 4\epsilon^2)$;
+* ``"best"``: the larger $r^*$, valid because each inequality alone suffices. Pinsker's is larger for
+  $4\epsilon^2 < 0.7968$ ($r^* < 1.5936$, the crossing of the two bounds), i.e. in every practical regime.
+
+$R(n)$ is replaced by the two-term prediction $C_1/n + C_2/n^2$ (:mod:`kl_lab.pn_criterion.expansion`), so
+the criterion is asymptotic: it inherits the $O(n^{-3})$ error of the expansion.
+
+Smallest $n$. With $x = 1/n$ the condition is $C_2 x^2 + C_1 x \le r^*$. For $C_1 > 0$ its boundary is the root
+
+$$x^* = \frac{2 r^*}{C_1 + \sqrt{C_1^2 + 4 C_2 r^*}}$$
+
+(the stable form of the quadratic formula; for $C_2 < 0$ it is the smaller positive root, beyond which the
+prediction is decreasing in $n$), so $n_{\min} = \lceil 1/x^* \rceil$. If $C_2 < 0$ and
+$C_1^2 + 4 C_2 r^* < 0$ the prediction never exceeds $r^*$ and $n_{\min} = 1$.
+Largest $p$. Given nested models of dimensions ``dims`` with coefficients $(C_1, C_2)$ each, $p_{\max}$ is the
+largest dimension whose prediction at the given $n$ is below $r^*$ (0 if none is).
 """
 
 from __future__ import annotations
@@ -46,9 +53,14 @@ def _check_inequality(inequality: str) -> None:
 
 @validated(epsilon=in_range(0.0, 0.5, low_inclusive=False, high_inclusive=False))
 def kl_threshold(epsilon: Array, inequality: str = "pinsker") -> Array:
-    """r*(epsilon): expected KL below which the expected Bayes error is >= 1/2 - epsilon (module docstring).
+    r"""$r^*(\epsilon)$: expected KL below which the expected Bayes error is $\ge 1/2 - \epsilon$ (module docstring).
 
-    ``epsilon`` in (0, 1/2); r* -> inf as epsilon -> 1/2 for Bretagnolle-Huber.
+    $r^* = 8\epsilon^2$ (Pinsker), $r^* = -\log(1 - 4\epsilon^2)$ (Bretagnolle-Huber), or the larger of the
+    two (``"best"``). ``epsilon`` in $(0, 1/2)$; $r^* \to \infty$ as $\epsilon \to 1/2$ for Bretagnolle-Huber.
+
+    Example:
+      >>> round(float(kl_threshold(0.1)), 6), round(float(kl_threshold(0.1, "bretagnolle_huber")), 6)
+      (0.08, 0.040822)
     """
     _check_inequality(inequality)
     check_in_range(epsilon, "epsilon", 0.0, 0.5, low_inclusive=False, high_inclusive=False)
@@ -61,7 +73,15 @@ def kl_threshold(epsilon: Array, inequality: str = "pinsker") -> Array:
 
 @validated(kl=positive(allow_zero=True, allow_inf=True))
 def bayes_error_lower_bound(kl: Array, inequality: str = "pinsker") -> Array:
-    """Lower bound on the two-class Bayes error (equal priors) from KL: (1 - b(KL)) / 2, floored at 0."""
+    r"""Lower bound on the two-class Bayes error (equal priors) from KL: $(1 - b(\mathrm{KL}))/2$, floored at 0.
+
+    $b(\mathrm{KL}) = \min(\sqrt{\mathrm{KL}/2}, 1)$ (Pinsker), $\sqrt{1 - e^{-\mathrm{KL}}}$
+    (Bretagnolle-Huber) or the smaller of the two (``"best"``); $\mathrm{KL} = +\infty$ gives 0.
+
+    Example:
+      >>> round(float(bayes_error_lower_bound(0.08)), 6)  # Pinsker: (1 - sqrt(0.04)) / 2
+      0.4
+    """
     _check_inequality(inequality)
     kl = jnp.asarray(kl)
     kl = kl.astype(jnp.result_type(kl, float))
@@ -73,9 +93,14 @@ def bayes_error_lower_bound(kl: Array, inequality: str = "pinsker") -> Array:
 
 @validated(c1=positive(), c2=require_not_nan, risk_threshold=positive())
 def min_sample_size(c1: Array, c2: Array, risk_threshold: Array) -> Array:
-    """Smallest integer n >= 1 with C1/n + C2/n^2 <= risk_threshold for it and every larger n (float array).
+    r"""Smallest integer $n \ge 1$ with $C_1/n + C_2/n^2 \le r^*$ (``risk_threshold``) for it and every larger $n$.
 
-    Requires C1 > 0 (true whenever Cov_g t(X) is nonsingular) and risk_threshold > 0.
+    Returned as a float array: $n_{\min} = \lceil 1/x^* \rceil$ with $x^*$ the root of the module docstring.
+    Requires $C_1 > 0$ (true whenever $\mathrm{Cov}_g\, t(X)$ is nonsingular) and $r^* > 0$.
+
+    Example:
+      >>> float(min_sample_size(0.5, 0.0, 0.01))  # 0.5/n <= 0.01 from n = 50 on
+      50.0
     """
     check_positive(c1, "c1")
     check_positive(risk_threshold, "risk_threshold")
@@ -93,11 +118,16 @@ def min_sample_size(c1: Array, c2: Array, risk_threshold: Array) -> Array:
 
 
 class PNCriterion(NamedTuple):
-    """Outcome of :func:`pn_criterion` (per model where shaped like ``c1``).
+    r"""Outcome of :func:`pn_criterion` (per model where shaped like ``c1``).
 
-    risk_threshold: r*(epsilon). n_min: smallest sufficient n per model. predicted_risk: C1/n + C2/n^2 at
-    the given n (NaN-free; None-equivalent zeros if n was not given). accepted: prediction <= r* at n.
-    p_max: largest accepted dimension among ``dims`` (0 if none; -1 if n or dims was not given).
+    risk_threshold: $r^*(\epsilon)$. n_min: smallest sufficient $n$ per model. predicted_risk:
+    $C_1/n + C_2/n^2$ at the given $n$ (NaN-free; None-equivalent zeros if $n$ was not given). accepted:
+    prediction $\le r^*$ at $n$. p_max: largest accepted dimension among ``dims`` (0 if none; $-1$ if $n$ or
+    ``dims`` was not given).
+
+    Example:
+      >>> PNCriterion._fields
+      ('risk_threshold', 'n_min', 'predicted_risk', 'accepted', 'p_max')
     """
 
     risk_threshold: Array
@@ -117,7 +147,9 @@ def pn_criterion(
     dims: Array | None = None,
     inequality: str = "pinsker",
 ) -> PNCriterion:
-    """Apply the p-n criterion to one model or to nested models (module docstring for the inequality).
+    r"""Apply the p-n criterion to one model or to nested models (module docstring for the inequality).
+
+    A model is accepted at $n$ when $n \ge n_{\min}$, i.e. $C_1/n + C_2/n^2 \le r^*(\epsilon)$ from $n$ on.
 
     Args:
       c1, c2: risk coefficients (scalars, or arrays over models).
@@ -125,6 +157,11 @@ def pn_criterion(
       n: sample size at which to judge the models (needed for ``predicted_risk``, ``accepted``, ``p_max``).
       dims: model dimension p of each model (same shape as c1), for ``p_max``.
       inequality: ``"pinsker"``, ``"bretagnolle_huber"`` or ``"best"``.
+
+    Example:
+      >>> out = pn_criterion(jnp.array([0.5, 1.0, 2.0]), jnp.zeros(3), 0.1, n=100, dims=jnp.array([1, 2, 4]))
+      >>> out.n_min.tolist(), out.accepted.tolist(), int(out.p_max)
+      ([7.0, 13.0, 25.0], [True, True, True], 4)
     """
     r = kl_threshold(epsilon, inequality)
     c1 = jnp.asarray(c1, dtype=jnp.result_type(c1, c2, r))

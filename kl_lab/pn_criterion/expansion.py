@@ -1,40 +1,51 @@
-"""The MLE risk of an exponential family to order n^-2, under a possibly misspecified truth.
+r"""The MLE risk of an exponential family to order $n^{-2}$, under a possibly misspecified truth.
 
-Setting (Sheena 2021, arXiv:2105.08947, Sections 2-3). Model p_theta(x) = h(x) exp(theta . t(x) - psi(theta))
-with natural parameter theta in R^p; true law g, possibly outside the model; theta* the M-projection of g
-(moment matching, grad psi(theta*) = eta* := E_g t(X)); theta_hat the MLE from n i.i.d. draws of g
-(grad psi(theta_hat) = t_bar). The risk is R(n) = E_g[KL(p_theta* || p_theta_hat)] (projection first).
+Setting (Sheena 2021, arXiv:2105.08947, Sections 2-3). Model
+$p_\theta(x) = h(x) \exp(\theta \cdot t(x) - \psi(\theta))$ with natural parameter $\theta \in \mathbb{R}^p$;
+true law $g$, possibly outside the model; $\theta^*$ the M-projection of $g$ (moment matching,
+$\nabla\psi(\theta^*) = \eta^* := \mathbb{E}_g\, t(X)$); $\hat\theta$ the MLE from $n$ i.i.d. draws of $g$
+($\nabla\psi(\hat\theta) = \bar t$). The risk is
+$R(n) = \mathbb{E}_g[\mathrm{KL}(p_{\theta^*} \,\|\, p_{\hat\theta})]$ (projection first).
 
 Expansion (implemented here; the [D] derivation of core-papers-math.md section 1, re-derived and confirmed).
-With phi the convex dual of psi, KL(p_theta* || p_theta_hat) is the Bregman divergence
-phi(eta*) - phi(t_bar) + grad phi(t_bar) . (t_bar - eta*), whose Taylor series in Z = t_bar - eta* is
-(1/2) phi_ij Z_i Z_j + (1/3) phi_ijk Z_i Z_j Z_k + (1/8) phi_ijkl Z_i Z_j Z_k Z_l + O(|Z|^5). The moments of a
-sample mean, E Z_i Z_j = Sigma_ij / n, E Z_i Z_j Z_k = kappa_ijk / n^2,
-E Z_i Z_j Z_k Z_l = (Sigma_ij Sigma_kl + 2 perms) / n^2 + kappa4_ijkl / n^3, and E |Z|^5 = O(n^-3), give
+With $\phi$ the convex dual of $\psi$, $\mathrm{KL}(p_{\theta^*} \,\|\, p_{\hat\theta})$ is the Bregman divergence
+$\phi(\eta^*) - \phi(\bar t) + \nabla\phi(\bar t) \cdot (\bar t - \eta^*)$, whose Taylor series in
+$Z = \bar t - \eta^*$ is (summation over repeated indices)
 
-    R(n) = C1 / n + C2 / n^2 + O(n^-3),
-    C1 = (1/2) tr(G^-1 Sigma),
-    C2 = (1/3) phi_ijk kappa_ijk + (3/8) phi_ijkl Sigma_ij Sigma_kl,
+$$\tfrac12 \phi_{ij} Z_i Z_j + \tfrac13 \phi_{ijk} Z_i Z_j Z_k + \tfrac18 \phi_{ijkl} Z_i Z_j Z_k Z_l + O(|Z|^5).$$
 
-with G = hess psi(theta*), Sigma = Cov_g t(X), kappa = the third joint cumulant of t(X) under g, and
-phi_ijk = -G^ia G^jb G^kc psi_abc,
-phi_ijkl = G^ia G^jb G^kc G^ld [-psi_abcd + psi_abe G^ef psi_fcd + psi_ace G^ef psi_fbd + psi_ade G^ef psi_fbc].
-The fourth cumulant of the truth enters only at order n^-3, so C2 needs the true law's first three cumulants
-of t(X) and nothing more. Special cases (tested): well specified C1 = p/2; one-dimensional and well specified
-C2 = (19/24) rho3^2 - (3/8) rho4 (Exponential: 11/12); Normal with both parameters C2 = 61/12 (from the exact
-Wishart risk). The expansion is formal: where the MLE fails to exist with positive probability (Poisson with
-t_bar = 0) the risk is +inf for every n and C1/n + C2/n^2 describes E[KL | MLE exists] up to an exponentially
-small term.
+The moments of a sample mean, $\mathbb{E} Z_i Z_j = \Sigma_{ij}/n$, $\mathbb{E} Z_i Z_j Z_k = \kappa_{ijk}/n^2$,
+$\mathbb{E} Z_i Z_j Z_k Z_l = (\Sigma_{ij}\Sigma_{kl} + 2\text{ perms})/n^2 + \kappa^{(4)}_{ijkl}/n^3$, and
+$\mathbb{E}|Z|^5 = O(n^{-3})$, give
 
-Computation. Every derivative of psi is taken by JAX autodiff; nothing is coded per family. Two routes,
+$$R(n) = \frac{C_1}{n} + \frac{C_2}{n^2} + O(n^{-3}), \qquad
+C_1 = \tfrac12 \operatorname{tr}(G^{-1}\Sigma), \qquad
+C_2 = \tfrac13 \phi_{ijk}\kappa_{ijk} + \tfrac38 \phi_{ijkl}\Sigma_{ij}\Sigma_{kl},$$
+
+with $G = \nabla^2\psi(\theta^*)$, $\Sigma = \mathrm{Cov}_g\, t(X)$, $\kappa$ the third joint cumulant of $t(X)$
+under $g$, and
+
+$$\phi_{ijk} = -G^{ia} G^{jb} G^{kc} \psi_{abc}, \qquad
+\phi_{ijkl} = G^{ia} G^{jb} G^{kc} G^{ld} \left[-\psi_{abcd} + \psi_{abe} G^{ef} \psi_{fcd}
++ \psi_{ace} G^{ef} \psi_{fbd} + \psi_{ade} G^{ef} \psi_{fbc}\right].$$
+
+The fourth cumulant of the truth enters only at order $n^{-3}$, so $C_2$ needs the true law's first three
+cumulants of $t(X)$ and nothing more. Special cases (tested): well specified $C_1 = p/2$; one-dimensional and
+well specified $C_2 = \tfrac{19}{24}\rho_3^2 - \tfrac38\rho_4$ (Exponential: $11/12$); Normal with both
+parameters $C_2 = 61/12$ (from the exact Wishart risk). The expansion is formal: where the MLE fails to exist
+with positive probability (Poisson with $\bar t = 0$) the risk is $+\infty$ for every $n$ and
+$C_1/n + C_2/n^2$ describes $\mathbb{E}[\mathrm{KL} \mid \text{MLE exists}]$ up to an exponentially small term.
+
+Computation. Every derivative of $\psi$ is taken by JAX autodiff; nothing is coded per family. Two routes,
 chosen by ``derivatives``: ``"log_partition"`` differentiates ``family.log_partition`` four times;
-``"mean"`` (default) differentiates ``family.mean`` = grad psi three times. They agree to rounding (tested);
-the default exists because the mean map is first-order already (autodiff of psi in the families base class,
-or a member's closed form that the families tests check against autodiff), and it compiles 3-5 times
-faster for the MultivariateNormal member, whose psi goes through a Cholesky factor.
-With S = G^-1 Sigma G^-1 the quartic term is contracted without forming a p^4 tensor:
-psi_abcd S_ab S_cd = tr(S hess f) with f(theta) = tr(S hess psi(theta)), and psi_abe S_ab = grad f. Memory is
-O(p^3) (the third-derivative tensor and kappa), time O(p^4) for the contractions.
+``"mean"`` (default) differentiates ``family.mean`` $= \nabla\psi$ three times. They agree to rounding
+(tested); the default exists because the mean map is first-order already (autodiff of $\psi$ in the families
+base class, or a member's closed form that the families tests check against autodiff), and it compiles 3-5
+times faster for the MultivariateNormal member, whose $\psi$ goes through a Cholesky factor.
+With $S = G^{-1}\Sigma G^{-1}$ the quartic term is contracted without forming a $p^4$ tensor:
+$\psi_{abcd} S_{ab} S_{cd} = \operatorname{tr}(S\, \nabla^2 f)$ with
+$f(\theta) = \operatorname{tr}(S\, \nabla^2\psi(\theta))$, and $\psi_{abe} S_{ab} = \nabla f$. Memory is
+$O(p^3)$ (the third-derivative tensor and $\kappa$), time $O(p^4)$ for the contractions.
 """
 
 from __future__ import annotations
@@ -63,9 +74,13 @@ Array = jax.Array
 
 
 class RiskCoefficients(NamedTuple):
-    """``R(n) = c1 / n + c2 / n^2 + O(n^-3)``, with the M-projection it was evaluated at.
+    r"""$R(n) = c_1/n + c_2/n^2 + O(n^{-3})$, with the M-projection $\theta^*$ it was evaluated at.
 
     ``converged``, ``iterations`` and ``residual`` are those of ``family.natural_from_mean`` (the projection).
+
+    Example:
+      >>> RiskCoefficients._fields[:3]
+      ('c1', 'c2', 'theta_star')
     """
 
     c1: Array
@@ -77,7 +92,15 @@ class RiskCoefficients(NamedTuple):
 
 
 class StatsMoments(NamedTuple):
-    """Mean (p,), covariance (p, p) and third joint cumulant (p, p, p) of the sufficient statistic t(X)."""
+    r"""Mean $(p,)$, covariance $(p, p)$ and third joint cumulant $(p, p, p)$ of the sufficient statistic $t(X)$.
+
+    The third joint cumulant is $\kappa_{ijk} = \mathbb{E}[(t_i - \eta_i)(t_j - \eta_j)(t_k - \eta_k)]$ with
+    $\eta = \mathbb{E}\, t(X)$.
+
+    Example:
+      >>> StatsMoments._fields
+      ('mean', 'cov', 'third_cumulant')
+    """
 
     mean: Array
     cov: Array
@@ -85,9 +108,10 @@ class StatsMoments(NamedTuple):
 
 
 def require_covariance(cov: Array, name: str = "stats_cov") -> Array:
-    """``cov`` symmetric positive semi-definite and finite, under the one bad-value policy: returns ``ok``.
+    r"""``cov`` symmetric positive semi-definite and finite, under the one bad-value policy: returns ``ok``.
 
-    Tolerance: asymmetry ``<= 64 p eps max|cov|`` and smallest eigenvalue ``>= -64 p eps max|eig|`` (a few
+    Tolerance: asymmetry $\le 64\, p\, \varepsilon \max|\mathrm{cov}|$ and smallest eigenvalue
+    $\ge -64\, p\, \varepsilon \max|\lambda|$ (a few
     ulps of rounding per entry of a computed covariance, accumulated over ``p`` terms). Eagerly an invalid
     ``cov`` raises ``ValueError`` naming ``name``; under ``jit`` ``ok`` is a traced bool.
     """
@@ -121,7 +145,8 @@ DERIVATIVES = ("mean", "log_partition")
 
 
 def fisher_fn(family: Any, derivatives: str):
-    """theta -> hess psi(theta) by autodiff, from the mean map or from psi itself (module docstring)."""
+    r"""$\theta \mapsto \nabla^2\psi(\theta)$ by autodiff, from the mean map or from $\psi$ itself (module
+    docstring)."""
     if derivatives == "mean":
         return jax.jacfwd(family.mean)
     if derivatives == "log_partition":
@@ -132,18 +157,29 @@ def fisher_fn(family: Any, derivatives: str):
 def risk_coefficients_at(
     family: Any, theta_star: Array, stats_cov: Array, stats_third_cumulant: Array, *, derivatives: str = "mean"
 ):
-    """``(C1, C2)`` of the risk expansion at a known M-projection ``theta_star`` (module docstring).
+    r"""$(C_1, C_2)$ of the risk expansion at a known M-projection ``theta_star`` (module docstring).
+
+    $C_1 = \tfrac12 \operatorname{tr}(G^{-1}\Sigma)$ and
+    $C_2 = \tfrac13 \phi_{ijk}\kappa_{ijk} + \tfrac38 \phi_{ijkl}\Sigma_{ij}\Sigma_{kl}$ with
+    $G = \nabla^2\psi(\theta^*)$.
 
     Args:
       family: an exponential family (``kl_lab.families`` member); only ``log_partition`` is used.
-      theta_star: (p,) natural parameter of the M-projection of the true law (grad psi = E_g t).
-      stats_cov: (p, p) covariance of t(X) under the true law.
-      stats_third_cumulant: (p, p, p) third joint cumulant of t(X) under the true law.
+      theta_star: $(p,)$ natural parameter of the M-projection of the true law
+        ($\nabla\psi(\theta^*) = \mathbb{E}_g\, t$).
+      stats_cov: $(p, p)$ covariance $\Sigma$ of $t(X)$ under the true law.
+      stats_third_cumulant: $(p, p, p)$ third joint cumulant $\kappa$ of $t(X)$ under the true law.
       derivatives: ``"mean"`` or ``"log_partition"``: where the autodiff starts (module docstring).
 
     Returns:
       ``(c1, c2)`` scalars in the dtype of the inputs. jit/vmap/grad-compatible. A Fisher matrix that is not
       positive definite gives NaN under jit; eagerly it raises ``ValueError``.
+
+    Example:
+      >>> from kl_lab.families import Exponential
+      >>> c1, c2 = risk_coefficients_at(Exponential(), jnp.array([-1.0]), jnp.eye(1), jnp.full((1, 1, 1), 2.0))
+      >>> round(float(c1), 6), round(float(c2), 6)  # well specified: 1/2 and 11/12
+      (0.5, 0.916667)
     """
     theta_star = jnp.asarray(theta_star)
     check_floating(theta_star, "theta_star")
@@ -190,15 +226,21 @@ def _coefficients(family, derivatives, theta_star, stats_cov, stats_third_cumula
 def risk_coefficients(
     family: Any, stats_mean: Array, stats_cov: Array, stats_third_cumulant: Array, *, derivatives: str = "mean"
 ):
-    """Project the true law onto the family, then expand its MLE risk to order n^-2.
+    r"""Project the true law onto the family, then expand its MLE risk to order $n^{-2}$.
 
     ``theta_star = family.natural_from_mean(stats_mean).theta`` (the M-projection is moment matching), then
-    :func:`risk_coefficients_at`. Only the first three cumulants of t(X) under the truth are needed (the
-    fourth enters at order n^-3; module docstring).
+    :func:`risk_coefficients_at`. Only the first three cumulants of $t(X)$ under the truth are needed (the
+    fourth enters at order $n^{-3}$; module docstring).
 
     Returns:
       :class:`RiskCoefficients` ``(c1, c2, theta_star, converged, iterations, residual)``; check ``converged``
       (eagerly a non-converged projection raises ``ValueError``).
+
+    Example:
+      >>> from kl_lab.families import Exponential
+      >>> rc = risk_coefficients(Exponential(), jnp.array([2.0]), jnp.full((1, 1), 4.0), jnp.full((1, 1, 1), 16.0))
+      >>> round(float(rc.c1), 6), round(float(rc.c2), 6), round(float(rc.theta_star[0]), 6)
+      (0.5, 0.916667, -0.5)
     """
     stats_mean = as_float_array(stats_mean, "stats_mean")
     check_floating(stats_mean, "stats_mean")
@@ -220,7 +262,12 @@ def risk_coefficients(
 
 
 def predicted_risk(c1: Array, c2: Array, n: Array) -> Array:
-    """The two-term prediction ``c1 / n + c2 / n^2`` (broadcasts over all three)."""
+    r"""The two-term prediction $c_1/n + c_2/n^2$ (broadcasts over all three; $n > 0$).
+
+    Example:
+      >>> round(float(predicted_risk(0.5, 11 / 12, 10.0)), 6)
+      0.059167
+    """
     ok = require_positive(n, "n")
     n = float_input(n, "n").astype(jnp.result_type(c1, c2, float))
     return guard(ok, c1 / n + c2 / n**2)
@@ -235,12 +282,18 @@ def _moments(t: Array, weights: Array, correction: tuple[float, float]) -> Stats
 
 
 def stats_moments_from_samples(family: Any, x: Array, *, unbiased: bool = True) -> StatsMoments:
-    """Mean, covariance and third cumulant of t(X) from i.i.d. observations ``x`` (leading axis = samples).
+    r"""Mean, covariance and third cumulant of $t(X)$ from i.i.d. observations ``x`` (leading axis = samples).
 
-    ``unbiased=True`` gives the k-statistics (covariance with divisor n - 1, third cumulant
-    n / ((n - 1)(n - 2)) * sum u u u), unbiased for the true law's cumulants; ``unbiased=False`` gives the
-    cumulants of the empirical law itself (divisor n), which is what the bootstrap resamples from.
-    Memory O(n p + p^3).
+    ``unbiased=True`` gives the k-statistics (with $u_s = t(x_s) - \bar t$: covariance
+    $\frac{1}{n-1}\sum_s u_s u_s^\top$, third cumulant $\frac{n}{(n-1)(n-2)} \sum_s u_s \otimes u_s \otimes u_s$),
+    unbiased for the true law's cumulants; ``unbiased=False`` gives the cumulants of the empirical law itself
+    (divisor $n$), which is what the bootstrap resamples from. Needs $n \ge 3$. Memory $O(np + p^3)$.
+
+    Example:
+      >>> from kl_lab.families import Exponential
+      >>> m = stats_moments_from_samples(Exponential(), jnp.array([1.0, 2.0, 4.0]))
+      >>> round(float(m.mean[0]), 4), round(float(m.cov[0, 0]), 4), round(float(m.third_cumulant[0, 0, 0]), 4)
+      (2.3333, 2.3333, 3.3333)
     """
     x = jnp.asarray(x)
     n = x.shape[0] if x.ndim else 0
@@ -256,11 +309,17 @@ def stats_moments_from_samples(family: Any, x: Array, *, unbiased: bool = True) 
 
 
 def stats_moments_from_distribution(family: Any, support: Array, log_weights: Array) -> StatsMoments:
-    """Exact cumulants of t(X) for a law given by atoms ``support`` (leading axis) and ``log_weights``.
+    r"""Exact cumulants of $t(X)$ for a law given by atoms ``support`` (leading axis) and ``log_weights``.
 
     Covers a discrete law (its support, truncated where the tail mass is below the precision wanted) and a
     continuous law through a quadrature rule (nodes and log quadrature weights times the density). The
     weights are normalised here (``softmax``), so unnormalised log-masses are fine.
+
+    Example:
+      >>> from kl_lab.families import Poisson
+      >>> m = stats_moments_from_distribution(Poisson(), jnp.array([0.0, 1.0]), jnp.log(jnp.array([0.5, 0.5])))
+      >>> round(float(m.mean[0]), 6), round(float(m.cov[0, 0]), 6), round(float(m.third_cumulant[0, 0, 0]), 6)
+      (0.5, 0.25, 0.0)
     """
     support = jnp.asarray(support)
     log_weights = jnp.asarray(log_weights)

@@ -1,22 +1,25 @@
-"""Monte Carlo MLE risk E KL(p_theta* || p_theta_hat) at several n, with standard errors and a control variate.
+r"""Monte Carlo MLE risk $\mathbb{E}\,\mathrm{KL}(p_{\theta^*} \,\|\, p_{\hat\theta})$ at several $n$, with standard
+errors and a control variate.
 
-One trial draws ``max(n)`` observations once and reads the sample mean of t(X) at every requested n off the
-running sum (nested samples), so the cost is that of the largest n only; estimates at different n share
-draws (they are correlated) but each is unbiased with its own standard error. Trials are vmapped and sharded
-through :func:`kl_lab.sweep.sweep` (the trial keys are the sweep grid).
+One trial draws $\max(n)$ observations once and reads the sample mean of $t(X)$ at every requested $n$ off
+the running sum (nested samples), so the cost is that of the largest $n$ only; estimates at different $n$
+share draws (they are correlated) but each is unbiased with its own standard error. Trials are vmapped and
+sharded through :func:`kl_lab.sweep.sweep` (the trial keys are the sweep grid).
 
-Control variate. With Z = t_bar - eta* and G = hess psi(theta*), Q = (1/2) Z' G^-1 Z has E Q = C1/n exactly for
-every n (E Z Z' = Sigma/n). So ``excess = mean(KL - Q)`` estimates R(n) - C1/n, and its variance is
-O(n^-3) instead of the O(n^-2) of KL itself. When the true law's third cumulant kappa of t(X) is given, the
-cubic term is subtracted too: Q3 = (1/3) phi_ijk Z_i Z_j Z_k with phi_ijk = -G^ia G^jb G^kc psi_abc has
-E Q3 = (1/3) phi_ijk kappa_ijk / n^2 exactly, and KL - Q - Q3 has variance O(n^-4), so n^2 * excess -> C2 is
-tested with a z-score whose standard error does not grow with n (with Q alone it grows like n^1/2; with no
-control variate n^2 * stderr(R) grows like n). A control variate with known mean leaves the estimator
+Control variate. With $Z = \bar t - \eta^*$ and $G = \nabla^2\psi(\theta^*)$,
+$Q = \tfrac12 Z^\top G^{-1} Z$ has $\mathbb{E} Q = C_1/n$ exactly for every $n$
+($\mathbb{E} Z Z^\top = \Sigma/n$). So ``excess`` $= \overline{\mathrm{KL} - Q}$ estimates $R(n) - C_1/n$, and
+its variance is $O(n^{-3})$ instead of the $O(n^{-2})$ of KL itself. When the true law's third cumulant
+$\kappa$ of $t(X)$ is given, the cubic term is subtracted too: $Q_3 = \tfrac13 \phi_{ijk} Z_i Z_j Z_k$ with
+$\phi_{ijk} = -G^{ia} G^{jb} G^{kc} \psi_{abc}$ has $\mathbb{E} Q_3 = \tfrac13 \phi_{ijk}\kappa_{ijk}/n^2$
+exactly, and $\mathrm{KL} - Q - Q_3$ has variance $O(n^{-4})$, so $n^2 \cdot \text{excess} \to C_2$ is tested
+with a z-score whose standard error does not grow with $n$ (with $Q$ alone it grows like $n^{1/2}$; with no
+control variate $n^2\,\mathrm{se}(R)$ grows like $n$). A control variate with known mean leaves the estimator
 unbiased whatever its coefficients are, so this uses, but does not presuppose, the expansion.
 
-Trials whose MLE does not exist or whose solver did not converge (non-finite KL, e.g. Poisson with t_bar = 0)
-are excluded and counted in ``n_undefined``; ``risk`` is then E[KL | MLE exists], as in
-:func:`kl_lab.pn_criterion.exact.exact_risk_poisson`.
+Trials whose MLE does not exist or whose solver did not converge (non-finite KL, e.g. Poisson with
+$\bar t = 0$) are excluded and counted in ``n_undefined``; ``risk`` is then
+$\mathbb{E}[\mathrm{KL} \mid \text{MLE exists}]$, as in :func:`kl_lab.pn_criterion.exact.exact_risk_poisson`.
 """
 
 from __future__ import annotations
@@ -35,11 +38,15 @@ __all__ = ["RiskEstimate", "simulate_risk"]
 
 
 class RiskEstimate(NamedTuple):
-    """Per-n Monte Carlo estimates (NumPy arrays of shape (len(n),)).
+    r"""Per-$n$ Monte Carlo estimates (NumPy arrays of shape ``(len(n),)``).
 
     risk, stderr: mean KL over the trials with an MLE and its standard error.
-    excess, excess_stderr: mean of KL - Q (estimates R(n) - C1/n; module docstring) and its standard error.
-    n_undefined: trials excluded (MLE undefined or not converged); trials: trials run.
+    excess, excess_stderr: mean of $\mathrm{KL} - Q$ (estimates $R(n) - C_1/n$; module docstring) and its
+    standard error. n_undefined: trials excluded (MLE undefined or not converged); trials: trials run.
+
+    Example:
+      >>> RiskEstimate._fields[:3]
+      ('n', 'risk', 'stderr')
     """
 
     n: np.ndarray
@@ -78,6 +85,13 @@ def simulate_risk(
       name: the sweep's cache name. Inside an experiment's cache context it must differ between calls that
         use different families or samplers with the same key (the family's class name and max(n) are
         appended here; the sampler is not part of the key).
+
+    Example:
+      >>> from kl_lab.families import Exponential
+      >>> sampler = lambda k, m: jax.random.exponential(k, (m,))
+      >>> est = simulate_risk(Exponential(), sampler, [20, 40], 200, jax.random.key(0), theta_star=jnp.array([-1.0]))
+      >>> est.risk.shape, bool(abs(est.risk[0] - 0.5 / 20) < 4 * est.stderr[0] + 0.01)  # C1 / n, C1 = 1/2
+      ((2,), True)
     """
     ns = np.asarray(n, dtype=np.int64).reshape(-1)
     if ns.size == 0 or np.any(ns < 1) or np.any(np.diff(ns) <= 0):

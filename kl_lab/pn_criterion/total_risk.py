@@ -1,44 +1,56 @@
-"""Total risk = approximation + estimation, and its link to TIC/AIC (Sheena 2021, arXiv:2105.08947, Section 4).
+r"""Total risk = approximation + estimation, and its link to TIC/AIC (Sheena 2021, arXiv:2105.08947, Section 4).
 
-Setting as in :mod:`kl_lab.pn_criterion.expansion`: exponential family p_theta, true law g, projection theta*
-(grad psi(theta*) = eta* = E_g t), MLE theta_hat (grad psi(theta_hat) = t_bar), Z = t_bar - eta*, phi the dual
-of psi, and ell(theta) = (1/n) sum_i log p_theta(X_i) the mean log-likelihood.
+Setting as in :mod:`kl_lab.pn_criterion.expansion`: exponential family $p_\theta$, true law $g$, projection
+$\theta^*$ ($\nabla\psi(\theta^*) = \eta^* = \mathbb{E}_g t$), MLE $\hat\theta$ ($\nabla\psi(\hat\theta) = \bar t$),
+$Z = \bar t - \eta^*$, $\phi$ the dual of $\psi$, and $\ell(\theta) = \frac1n \sum_i \log p_\theta(X_i)$ the mean
+log-likelihood.
 
 Two exact identities (laws of exponential families; tested per sample):
 
-* Pythagoras: KL(g || p_theta) = KL(g || p_theta*) + KL(p_theta* || p_theta) for every theta, because
-  E_g log p_theta depends on g only through eta* = E_{theta*} t. Hence the **total risk** of the plug-in
-  predictive decomposes exactly as
+* Pythagoras:
+  $\mathrm{KL}(g \,\|\, p_\theta) = \mathrm{KL}(g \,\|\, p_{\theta^*}) + \mathrm{KL}(p_{\theta^*} \,\|\, p_\theta)$
+  for every $\theta$, because $\mathbb{E}_g \log p_\theta$ depends on $g$ only through
+  $\eta^* = \mathbb{E}_{\theta^*} t$. Hence the **total risk** of the plug-in predictive decomposes exactly as
 
-      E_X KL(g || p_theta_hat) = KL(g || p_theta*) + R(n),   R(n) = E KL(p_theta* || p_theta_hat) = C1/n + C2/n^2 + ...
+  $$\mathbb{E}_X \mathrm{KL}(g \,\|\, p_{\hat\theta}) = \mathrm{KL}(g \,\|\, p_{\theta^*}) + R(n), \qquad
+  R(n) = \mathbb{E}\,\mathrm{KL}(p_{\theta^*} \,\|\, p_{\hat\theta}) = C_1/n + C_2/n^2 + \dots$$
 
   (approximation error + estimation risk; the section title of Section 4 [V], the identity is ours to state).
-* Likelihood gain: ell(theta_hat) - ell(theta*) = KL(p_theta_hat || p_theta*) (expand both sides in psi).
-  So the in-sample cross-entropy -ell(theta_hat) under-estimates E_g[-log p_theta*] by the *reverse* risk
-  R_rev(n) = E KL(p_theta_hat || p_theta*).
+* Likelihood gain: $\ell(\hat\theta) - \ell(\theta^*) = \mathrm{KL}(p_{\hat\theta} \,\|\, p_{\theta^*})$ (expand both
+  sides in $\psi$). So the in-sample cross-entropy $-\ell(\hat\theta)$ under-estimates
+  $\mathbb{E}_g[-\log p_{\theta^*}]$ by the *reverse* risk
+  $R_{\mathrm{rev}}(n) = \mathbb{E}\,\mathrm{KL}(p_{\hat\theta} \,\|\, p_{\theta^*})$.
 
-Reverse risk [derived here]. KL(p_theta_hat || p_theta*) is the Bregman divergence of phi at eta*:
-phi(t_bar) - phi(eta*) - grad phi(eta*) . Z = (1/2) phi_ij Z Z + (1/6) phi_ijk Z Z Z + (1/24) phi_ijkl Z Z Z Z + ...,
-while the forward one is (1/2) phi_ij Z Z + (1/3) phi_ijk ZZZ + (1/8) phi_ijkl ZZZZ. With the sample-mean moments
-(expansion module) and A = phi_ijk kappa_ijk, B = phi_ijkl Sigma_ij Sigma_kl:
+Reverse risk [derived here]. $\mathrm{KL}(p_{\hat\theta} \,\|\, p_{\theta^*})$ is the Bregman divergence of
+$\phi$ at $\eta^*$:
+$\phi(\bar t) - \phi(\eta^*) - \nabla\phi(\eta^*) \cdot Z = \tfrac12 \phi_{ij} ZZ + \tfrac16 \phi_{ijk} ZZZ +
+\tfrac1{24} \phi_{ijkl} ZZZZ + \dots$,
+while the forward one is $\tfrac12 \phi_{ij} ZZ + \tfrac13 \phi_{ijk} ZZZ + \tfrac18 \phi_{ijkl} ZZZZ$. With the
+sample-mean moments (expansion module) and $A = \phi_{ijk}\kappa_{ijk}$, $B = \phi_{ijkl}\Sigma_{ij}\Sigma_{kl}$:
 
-    R(n)     = C1/n + (A/3 + 3B/8)/n^2,      R_rev(n) = C1/n + (A/6 + B/8)/n^2 (= C1/n + C2_rev/n^2).
+$$R(n) = \frac{C_1}{n} + \frac{A/3 + 3B/8}{n^2}, \qquad
+R_{\mathrm{rev}}(n) = \frac{C_1}{n} + \frac{A/6 + B/8}{n^2} \;\left(= \frac{C_1}{n} +
+\frac{C_2^{\mathrm{rev}}}{n^2}\right).$$
 
-``reverse_risk_coefficients_at`` gets A and B from two calls of
+``reverse_risk_coefficients_at`` gets $A$ and $B$ from two calls of
 :func:`kl_lab.pn_criterion.expansion.risk_coefficients_at` (with the true third cumulant and with zero):
-3B/8 = C2(kappa = 0) and A/3 = C2 - C2(kappa = 0), so C2_rev = (C2 - C2_0)/2 + C2_0/3.
-Exponential model, well specified: R_rev = log n - digamma(n) = 1/(2n) + 1/(12 n^2) + ... (tested).
+$3B/8 = C_2(\kappa = 0)$ and $A/3 = C_2 - C_2(\kappa = 0)$, so $C_2^{\mathrm{rev}} = (C_2 - C_2^0)/2 + C_2^0/3$.
+Exponential model, well specified: $R_{\mathrm{rev}} = \log n - \psi_0(n) = \frac{1}{2n} + \frac{1}{12 n^2} + \dots$
+($\psi_0$ the digamma function; tested).
 
 TIC/AIC. Combining, the expected cross-entropy of the plug-in predictive,
-E_X[-E_g log p_theta_hat] = H(g) + total risk, is estimated without bias to O(n^-3) by
+$\mathbb{E}_X[-\mathbb{E}_g \log p_{\hat\theta}] = H(g) + \text{total risk}$, is estimated without bias to
+$O(n^{-3})$ by
 
-    -ell(theta_hat) + 2 C1/n + (C2 + C2_rev)/n^2,
+$$-\ell(\hat\theta) + \frac{2 C_1}{n} + \frac{C_2 + C_2^{\mathrm{rev}}}{n^2},$$
 
-whose first-order part is Takeuchi's TIC / (2n): TIC = -2 n ell(theta_hat) + 2 tr(G^-1 Sigma) and
-tr(G^-1 Sigma) = 2 C1. When g is in the model, Sigma = G and 2 C1 = p: Akaike's penalty (a law, tested).
-For the Normal location model with known variance both KLs are exactly quadratic, C2 = C2_rev = 0, and the
-correction is exact at every n (tested). Comparing the estimate across models fitted to the SAME variables
-(H(g) is common to them) is the model comparison of Section 4 in this form.
+whose first-order part is Takeuchi's TIC$/(2n)$:
+$\mathrm{TIC} = -2n\,\ell(\hat\theta) + 2 \operatorname{tr}(G^{-1}\Sigma)$
+and $\operatorname{tr}(G^{-1}\Sigma) = 2 C_1$. When $g$ is in the model, $\Sigma = G$ and $2 C_1 = p$: Akaike's
+penalty (a law, tested). For the Normal location model with known variance both KLs are exactly quadratic,
+$C_2 = C_2^{\mathrm{rev}} = 0$, and the correction is exact at every $n$ (tested). Comparing the estimate across
+models fitted to the SAME variables ($H(g)$ is common to them) is the model comparison of Section 4 in this
+form.
 
 Example:
   >>> import jax.numpy as jnp
@@ -65,7 +77,12 @@ Array = jax.Array
 
 
 class TotalRisk(NamedTuple):
-    """``total = approximation + estimation``: KL(g || p_theta*) + (C1/n + C2/n^2)."""
+    r"""``total = approximation + estimation``: $\mathrm{KL}(g \,\|\, p_{\theta^*}) + (C_1/n + C_2/n^2)$.
+
+    Example:
+      >>> TotalRisk._fields
+      ('approximation', 'estimation', 'total')
+    """
 
     approximation: Array
     estimation: Array
@@ -73,10 +90,17 @@ class TotalRisk(NamedTuple):
 
 
 def total_risk(approximation_kl: Array, c1: Array, c2: Array, n: Array) -> TotalRisk:
-    """The total risk E KL(g || p_theta_hat) = KL(g || p_theta*) + C1/n + C2/n^2 (module docstring).
+    r"""The total risk
+    $\mathbb{E}\,\mathrm{KL}(g \,\|\, p_{\hat\theta}) = \mathrm{KL}(g \,\|\, p_{\theta^*}) + C_1/n + C_2/n^2$ (module
+    docstring).
 
-    ``approximation_kl`` >= 0 (may be ``inf``: an atomic truth against a continuous model), broadcasts with the
-    rest. ``ValueError`` eagerly for a negative or NaN ``approximation_kl`` or ``n <= 0``; NaN under jit.
+    ``approximation_kl`` $\ge 0$ (may be ``inf``: an atomic truth against a continuous model), broadcasts with
+    the rest. ``ValueError`` eagerly for a negative or NaN ``approximation_kl`` or $n \le 0$; NaN under jit.
+
+    Example:
+      >>> tr = total_risk(0.1, 2.0, 3.0, 100)   # 0.1 + 2/100 + 3/100^2
+      >>> round(float(tr.estimation), 6), round(float(tr.total), 6)
+      (0.0203, 0.1203)
     """
     check_positive(approximation_kl, "approximation_kl", allow_zero=True, allow_inf=True)
     est = predicted_risk(c1, c2, n)
@@ -87,9 +111,18 @@ def total_risk(approximation_kl: Array, c1: Array, c2: Array, n: Array) -> Total
 def reverse_risk_coefficients_at(
     family: Any, theta_star: Array, stats_cov: Array, stats_third_cumulant: Array, *, derivatives: str = "mean"
 ) -> tuple[Array, Array]:
-    """``(C1, C2_rev)`` of E KL(p_theta_hat || p_theta*) = C1/n + C2_rev/n^2 + O(n^-3) (module docstring).
+    r"""$(C_1, C_2^{\mathrm{rev}})$ of
+    $\mathbb{E}\,\mathrm{KL}(p_{\hat\theta} \,\|\, p_{\theta^*}) = C_1/n + C_2^{\mathrm{rev}}/n^2 + O(n^{-3})$ (module
+    docstring).
 
-    Same arguments as :func:`kl_lab.pn_criterion.risk_coefficients_at` (C1 is the same in both directions).
+    Same arguments as :func:`kl_lab.pn_criterion.risk_coefficients_at` ($C_1$ is the same in both directions);
+    $C_2^{\mathrm{rev}} = (C_2 - C_2^0)/2 + C_2^0/3$ with $C_2^0 = C_2(\kappa = 0)$.
+
+    Example:
+      >>> from kl_lab.families import Exponential
+      >>> c1, c2r = reverse_risk_coefficients_at(Exponential(), jnp.array([-1.0]), jnp.eye(1), jnp.full((1, 1, 1), 2.0))
+      >>> round(float(c1), 6), round(float(c2r), 6)   # log n - digamma(n) = 1/(2n) + 1/(12 n^2) + ...
+      (0.5, 0.083333)
     """
     c1, c2 = risk_coefficients_at(family, theta_star, stats_cov, stats_third_cumulant, derivatives=derivatives)
     zero = jnp.zeros_like(jnp.asarray(stats_third_cumulant, c2.dtype))
@@ -98,11 +131,16 @@ def reverse_risk_coefficients_at(
 
 
 def plugin_cross_entropy(neg_loglik: Array, c1: Array, c2: Array, c2_rev: Array, n: Array) -> Array:
-    """Estimate of E_X[-E_g log p_theta_hat] = H(g) + total risk: -ell + 2 C1/n + (C2 + C2_rev)/n^2.
+    r"""Estimate of $\mathbb{E}_X[-\mathbb{E}_g \log p_{\hat\theta}] = H(g) + \text{total risk}$:
+    $-\ell + 2C_1/n + (C_2 + C_2^{\mathrm{rev}})/n^2$.
 
-    ``neg_loglik`` is -ell(theta_hat), the MEAN negative log-likelihood of the fitted model on its own sample.
-    Unbiased to O(n^-3) when C1, C2, C2_rev are the true law's (module docstring); with plug-in coefficients
-    their own estimation error adds O(n^-3/2).
+    ``neg_loglik`` is $-\ell(\hat\theta)$, the MEAN negative log-likelihood of the fitted model on its own
+    sample. Unbiased to $O(n^{-3})$ when $C_1, C_2, C_2^{\mathrm{rev}}$ are the true law's (module docstring);
+    with plug-in coefficients their own estimation error adds $O(n^{-3/2})$.
+
+    Example:
+      >>> round(float(plugin_cross_entropy(1.5, 0.5, 11 / 12, 1 / 12, 10)), 6)  # 1.5 + 0.1 + 0.01
+      1.61
     """
     check_positive(n, "n")
     n = jnp.asarray(n, jnp.result_type(neg_loglik, c1, float))
@@ -110,12 +148,23 @@ def plugin_cross_entropy(neg_loglik: Array, c1: Array, c2: Array, c2_rev: Array,
 
 
 def tic(neg_loglik: Array, c1: Array, n: Array) -> Array:
-    """Takeuchi's information criterion -2 n ell + 2 tr(G^-1 Sigma), with tr(G^-1 Sigma) = 2 C1."""
+    r"""Takeuchi's information criterion $-2n\,\ell + 2\operatorname{tr}(G^{-1}\Sigma)$, with
+    $\operatorname{tr}(G^{-1}\Sigma) = 2C_1$.
+
+    Example:
+      >>> float(tic(1.5, 1.0, 100))
+      304.0
+    """
     check_positive(n, "n")
     return 2.0 * n * jnp.asarray(neg_loglik) + 4.0 * jnp.asarray(c1)
 
 
 def aic(neg_loglik: Array, p: Array, n: Array) -> Array:
-    """Akaike's information criterion -2 n ell + 2 p (TIC when the model is right: 2 C1 = p)."""
+    r"""Akaike's information criterion $-2n\,\ell + 2p$ (TIC when the model is right: $2C_1 = p$).
+
+    Example:
+      >>> float(aic(1.5, 2, 100))
+      304.0
+    """
     check_positive(n, "n")
     return 2.0 * n * jnp.asarray(neg_loglik) + 2.0 * jnp.asarray(p)
