@@ -1,7 +1,15 @@
 """Exponential families: one abstraction (``base``), members derived by autodiff on the log-partition.
 
 Every member takes a flat natural-parameter vector ``theta`` of shape ``(..., dim)``; see
-``base`` for the derived methods and each member module for its conventions.
+``base`` for the derived methods and each member module for its conventions. Non-exponential members
+(``Uniform``, ``StudentT``, ``Cauchy``) share the same surface through :class:`Family`; divergences between
+families are in :mod:`kl_lab.divergences.cross_family`.
+
+Example:
+  >>> from kl_lab import families as F
+  >>> fam = F.Gamma()
+  >>> round(float(fam.kl(fam.from_params(2.0, 1.0), fam.from_params(2.0, 2.0))), 6)   # 2 (1 - log 2)
+  0.613706
 """
 
 from kl_lab.families.base import ExponentialFamily, Family, NaturalFromMeanResult, newton_dual, safe_dot
