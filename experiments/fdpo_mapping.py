@@ -60,6 +60,8 @@ class Config:
     problems: int = 20  # random (reward, reference) pairs
     reward_scale: float = 1.0  # rewards ~ reward_scale * N(0, 1): chi^2 optima are interior iff r - lam >= -2 beta
     solver_iterations: int = 5000  # mirror-ascent steps before the Newton polish (fewer if certified)
+    conversion_betas: tuple[float, ...] = (0.1, 0.5, 2.0)
+    conversion_alphas: tuple[float, ...] = (0.1, 0.3, 0.7, 0.9)  # not 0.5: there a = 1 - alpha = alpha
 
     @classmethod
     def quick(cls) -> Config:
@@ -99,6 +101,34 @@ def run(config: Config, key: jax.Array) -> dict:
         res = [solve(k) for k in keys]
         for field in res[0]:
             out[f"{name}|{field}"] = np.stack([np.asarray(x[field]) for x in res])
+    out.update(_conversions(config, key))
+    return out
+
+
+def _conversions(config, key):
+    """f-DPO's implicit-reward margins beta [f'(u_w) - f'(u_l)] (the paper's f', numpy) against kl_lab's generators
+    through the conversions of :mod:`kl_lab.preference.conventions`, and without them."""
+    lu = np.asarray(jax.random.normal(jax.random.fold_in(key, 99), (2, 16)))  # log u_w, log u_l
+    u_w, u_l = np.exp(lu)
+    betas = np.asarray(config.conversion_betas)
+    out = {}
+
+    def kl_lab_margin(beta, gen):
+        zero = jnp.zeros(lu.shape[1])
+        rw = fdpo.implicit_reward(jnp.asarray(lu[0]), zero, beta, gen)
+        return np.asarray(rw - fdpo.implicit_reward(jnp.asarray(lu[1]), zero, beta, gen))
+
+    js = lambda u: np.log(2 * u / (1 + u))  # noqa: E731  f-DPO Table 1
+    out["js|paper"] = np.stack([b * (js(u_w) - js(u_l)) for b in betas])
+    out["js|converted"] = np.stack(
+        [kl_lab_margin(cv.kl_lab_beta(b, "Jensen-Shannon"), G.jensen_shannon) for b in betas]
+    )
+    out["js|unconverted"] = np.stack([kl_lab_margin(b, G.jensen_shannon) for b in betas])
+    for a in config.conversion_alphas:
+        fa = lambda u, a=a: (1 - u ** (-a)) / a  # noqa: E731  f-DPO Table 1
+        out[f"alpha{a:g}|paper"] = np.stack([b * (fa(u_w) - fa(u_l)) for b in betas])
+        out[f"alpha{a:g}|converted"] = np.stack([kl_lab_margin(b, cv.fdpo_generator("alpha", a)) for b in betas])
+        out[f"alpha{a:g}|unconverted"] = np.stack([kl_lab_margin(b, G.amari_alpha(a)) for b in betas])
     return out
 
 
@@ -145,6 +175,17 @@ def checks(results: dict, config: Config) -> Checks:
         claim="direct optimisation finds the chi^2 optimum pi_ref max(0, 1 + (r - lam) / (2 beta))",
         origin=boundary_model,
     )  # fmt: skip
+    conv = derived("kl_lab/preference/conventions.py: f-DPO's JS is twice kl_lab's; its alpha is kl_lab's 1 - a")
+    for name in ["js", *(f"alpha{a:g}" for a in config.conversion_alphas)]:
+        c.close(
+            f"fdpo_conversion_{name}", results[f"{name}|paper"], results[f"{name}|converted"], rtol=1e-10,
+            alternatives=[results[f"{name}|unconverted"]],
+            why="float64 logs and powers of u = e^{N(0,1)}: ~1e-15 relative; the unconverted margins differ by O(1)",
+            claim=f"f-DPO's implicit-reward margin beta [f'(u_w) - f'(u_l)] ({name}, Table 1's f') equals kl_lab's "
+            "through kl_lab_beta / kl_lab_amari_a at beta in " + str(tuple(config.conversion_betas))
+            + ", and not without the conversion",
+            origin=conv,
+        )  # fmt: skip
     return c
 
 
