@@ -84,7 +84,9 @@ phase experiments "$T_EXPERIMENTS" "$PY" -m kl_lab.cli check --quick --quiet "${
 # shellcheck disable=SC2086 # BENCH_ARGS is a list of words
 phase bench "$T_BENCH" "$PY" -m benchmarks --markdown ${BENCH_ARGS:-}
 
-checks_line=$(grep -Eio "[0-9]+ of [0-9]+ checks? pass[a-z]*|[0-9]+/[0-9]+ checks?[a-z ]*" "$LOGS/experiments.log" | tail -1 || true)
+# every experiment's check table ends in "N passed, M failed" (kl_lab.checks.format_table)
+checks_line=$(awk '/^[0-9]+ passed, [0-9]+ failed$/ {p += $1; f += $3; e += 1}
+    END {print p + 0 " checks passed, " f + 0 " failed, in " e + 0 " experiments"}' "$LOGS/experiments.log")
 failed_checks=$(grep -Ec "FAIL" "$LOGS/experiments.log" || true)
 {
     echo "# Accelerator check ($(date -u +%Y-%m-%dT%H:%MZ))"
@@ -96,7 +98,7 @@ failed_checks=$(grep -Ec "FAIL" "$LOGS/experiments.log" || true)
     echo "|---|---|---|---|"
     echo "| library tests, float64 | ${STATUS[tests_f64]} | ${SECS[tests_f64]} | $(summary tests_f64) |"
     echo "| float32 / low-precision tests (-k '$F32_K') | ${STATUS[tests_f32]} | ${SECS[tests_f32]} | $(summary tests_f32) |"
-    echo "| experiments' quick presets with checks | ${STATUS[experiments]} | ${SECS[experiments]} | ${checks_line:-see log}; lines with FAIL: $failed_checks |"
+    echo "| experiments' quick presets with checks | ${STATUS[experiments]} | ${SECS[experiments]} | $checks_line; lines with FAIL: $failed_checks |"
     echo "| benchmarks | ${STATUS[bench]} | ${SECS[bench]} | table below |"
     echo
     echo "## Failures"
@@ -108,7 +110,7 @@ failed_checks=$(grep -Ec "FAIL" "$LOGS/experiments.log" || true)
     echo
     echo "## Speed table"
     echo
-    grep -E "^\*backend|^\||^Times" "$LOGS/bench.log" || echo "(no table: ${STATUS[bench]})"
+    sed -n '/^\*backend/,$p' "$LOGS/bench.log" | grep -q . && sed -n '/^\*backend/,$p' "$LOGS/bench.log" || echo "(no table: ${STATUS[bench]})"
 } >"$REPORT"
 echo "report: $REPORT" >&2
 cat "$REPORT"
