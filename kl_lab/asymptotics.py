@@ -1,14 +1,14 @@
-"""Limits and coefficients of expansions in 1/n: from exact values (Richardson) and from noisy ones (WLS).
+r"""Limits and coefficients of expansions in $1/n$: from exact values (Richardson) and from noisy ones (WLS).
 
-* :func:`richardson_limit` -- the limit of ``f(n) = a0 + a1/n + ... + a_{k-1}/n^{k-1} + O(n^-k)`` from its
-  exact values at ``k`` sample sizes (the polynomial in ``1/n`` through the points, evaluated at ``1/n = 0``),
-  with an error estimate: the change of the limit when the smallest ``n`` is dropped (one order fewer).
-* :func:`extrapolate` -- the same with any correction terms (e.g. ``log(d)/d`` and ``1/d``): the limit from
+* :func:`richardson_limit` -- the limit of $f(n) = a_0 + a_1/n + \dots + a_{k-1}/n^{k-1} + O(n^{-k})$ from its
+  exact values at $k$ sample sizes (the polynomial in $1/n$ through the points, evaluated at $1/n = 0$),
+  with an error estimate: the change of the limit when the smallest $n$ is dropped (one order fewer).
+* :func:`extrapolate` -- the same with any correction terms (e.g. $\log(d)/d$ and $1/d$): the limit from
   the largest sizes, and as error its change when the window moves down by one size.
-* :func:`fit_inverse_powers` -- weighted least squares of noisy ``y(n) = sum_j a_j n^-j`` with known
-  standard errors; the coefficients and their standard errors ``sqrt(diag((X' W X)^-1))`` (independent
-  points), and a bound valid for any correlation between the points (estimates at several ``n`` from the
-  same simulated paths): ``sum_i |L_ji| se_i`` where ``coef = L y``.
+* :func:`fit_inverse_powers` -- weighted least squares of noisy $y(n) = \sum_j a_j n^{-j}$ with known
+  standard errors; the coefficients and their standard errors $\sqrt{\operatorname{diag}((X^\top W X)^{-1})}$
+  (independent points), and a bound valid for any correlation between the points (estimates at several $n$
+  from the same simulated paths): $\sum_i |L_{ji}|\, \mathrm{se}_i$ where $\hat a = L y$.
 
 Both are NumPy on the host (they run in the checks, after the simulation).
 """
@@ -24,7 +24,12 @@ __all__ = ["Limit", "richardson_limit", "extrapolate", "InverseFit", "fit_invers
 
 
 class Limit(NamedTuple):
-    """``value``: the extrapolated limit; ``error``: |value - the limit from one point fewer|."""
+    r"""``value``: the extrapolated limit; ``error``: $|\text{value} - \text{the limit from one point fewer}|$.
+
+    Example:
+      >>> Limit(2.0, 1e-6).value
+      2.0
+    """
 
     value: float
     error: float
@@ -35,10 +40,10 @@ def _vandermonde(n: np.ndarray, terms: int) -> np.ndarray:
 
 
 def richardson_limit(n: Any, f: Any) -> Limit:
-    """The ``n -> inf`` limit of exact values ``f`` at sample sizes ``n`` (at least 2, distinct).
+    r"""The $n \to \infty$ limit of exact values ``f`` at sample sizes ``n`` (at least 2, distinct).
 
-    ``f(n) = a0 + a1/n + ...``: the polynomial of degree ``len(n) - 1`` in ``1/n`` through the points gives
-    ``a0`` with a remainder ``O(n_min^-len(n))``; ``error`` is its change when the smallest ``n`` is dropped,
+    $f(n) = a_0 + a_1/n + \dots$: the polynomial of degree $k - 1$ in $1/n$ ($k$ = ``len(n)``) through the points
+    gives $a_0$ with a remainder $O(n_{\min}^{-k})$; ``error`` is its change when the smallest $n$ is dropped,
     which estimates the first neglected order.
 
     Example:
@@ -58,10 +63,10 @@ def richardson_limit(n: Any, f: Any) -> Limit:
 
 
 def extrapolate(x: Any, f: Any, corrections: Sequence[Callable[[np.ndarray], np.ndarray]]) -> Limit:
-    """The ``x -> inf`` limit of exact values ``f(x) = a0 + sum_j a_j c_j(x) + (smaller)`` with ``c_j -> 0``.
+    r"""The $x \to \infty$ limit of exact values $f(x) = a_0 + \sum_j a_j c_j(x) + (\text{smaller})$ with $c_j \to 0$.
 
     Needs ``len(corrections) + 2`` sizes. ``value``: the interpolant through the largest ``len(corrections) + 1``
-    sizes, at ``c = 0``; ``error``: its change when the window moves down by one size (an estimate of the
+    sizes, at $c = 0$; ``error``: its change when the window moves down by one size (an estimate of the
     neglected terms, which are larger at the smaller sizes).
 
     Example:
@@ -87,7 +92,17 @@ def extrapolate(x: Any, f: Any, corrections: Sequence[Callable[[np.ndarray], np.
 
 
 class InverseFit(NamedTuple):
-    """Coefficients ``a_j`` of ``sum_j a_j n^-j`` and their standard errors (from the given ``se``)."""
+    r"""Coefficients $a_j$ of $\sum_j a_j n^{-j}$ and their standard errors (from the given ``se``).
+
+    ``stderr`` holds $\sqrt{\operatorname{diag}((X^\top W X)^{-1})}$ for independent $y$'s;
+    ``stderr_any_correlation`` holds $\sum_i |L_{ji}|\, \mathrm{se}_i$, a bound for $y$'s with any correlation
+    (common paths); ``chi2`` is the weighted residual sum of squares (about ``len(n) - terms`` for independent
+    $y$'s).
+
+    Example:
+      >>> InverseFit._fields
+      ('coef', 'stderr', 'stderr_any_correlation', 'chi2')
+    """
 
     coef: np.ndarray
     stderr: np.ndarray  # for independent y's
@@ -96,7 +111,11 @@ class InverseFit(NamedTuple):
 
 
 def fit_inverse_powers(n: Any, y: Any, se: Any, terms: int = 2) -> InverseFit:
-    """Weighted least squares of ``y(n) = a_0 + a_1/n + ... + a_{terms-1}/n^{terms-1}`` with weights ``1/se^2``.
+    r"""Weighted least squares of $y(n) = a_0 + a_1/n + \dots + a_{T-1}/n^{T-1}$ ($T$ = ``terms``) with weights
+    $1/\mathrm{se}^2$.
+
+    With $X_{ij} = n_i^{-j}$ and $W = \operatorname{diag}(\mathrm{se}^{-2})$:
+    $\hat a = (X^\top W X)^{-1} X^\top W y = L y$.
 
     Example:
       >>> n = np.array([10.0, 20.0, 40.0, 80.0])
