@@ -52,6 +52,7 @@ __all__ = [
     "scaled_cgf",
     "scaled_cgf_renyi_divergence",
     "scaled_cgf_renyi_cross_entropy",
+    "tilted_scaled_cgf_renyi_cross_entropy",
 ]
 
 
@@ -226,3 +227,33 @@ def scaled_cgf_renyi_cross_entropy(t, log_p: jax.Array, rewards: jax.Array, lam)
         return -s * (renyi_cross_entropy(log_p, log_qr, 1 + s) - log_z)
 
     return guard(ok, lam_of(lam + t) - lam_of(lam))
+
+
+def tilted_scaled_cgf_renyi_cross_entropy(t, log_p: jax.Array, rewards: jax.Array, lam) -> jax.Array:
+    r"""The one-term Rényi cross-entropy form of the tilt's scaled CGF: $-t\,[H_{1+t}(\phi_\lambda; q_r) - \log Z_r]$.
+
+    Derived (ours): with $q_r = e^{r}/Z_r$ and $H_a(P;Q) = \log(\sum P Q^{a-1})/(1-a)$ (Thierrin, Alajaji &
+    Linder 2022), $\log\sum_y \phi_\lambda(y) e^{t r(y)} = \log \sum \phi_\lambda q_r^{t} + t\log Z_r$, so
+
+    $$\tfrac1m \log \mathbb{E}_{\phi_\lambda} e^{t\,r(y)} = -t\,\big[H_{1+t}(\phi_\lambda; q_r) - \log Z_r\big]
+    = \Lambda(\lambda+t) - \Lambda(\lambda),$$
+
+    one cross-entropy of the *tilted* law (against the two-term difference of
+    :func:`scaled_cgf_renyi_cross_entropy`). Its Legendre transform is the tilt's rate function
+    (:func:`tilted_rate_function`). Whether this is the normalisation Yang et al. (2404.01730v1) call the
+    "proper" Rényi cross entropy is not established (abstract only). Domain: ``t >= -1`` (order ``>= 0``).
+
+    Example:
+      >>> lp, r = jnp.log(jnp.array([0.5, 0.3, 0.2])), jnp.array([0.0, 0.5, 1.0])
+      >>> a = tilted_scaled_cgf_renyi_cross_entropy(0.7, lp, r, 1.5)
+      >>> bool(abs(a - scaled_cgf(0.7, lp, r, 1.5)) < 1e-12)
+      True
+    """
+    log_p, rewards, ok = check_law(log_p, rewards, rank=tuple(range(1, 8)), names=_P)
+    ok = ok & require_not_nan(lam, "lam")
+    t = jnp.asarray(t, log_p.dtype)
+    ok = ok & require(t >= -1.0, "t must be >= -1 (order >= 0); got t = {t}", t=t)
+    t = jnp.where(ok, t, 0.0)
+    log_phi = tilt(log_p, rewards, jnp.asarray(lam, log_p.dtype)).log_probs
+    log_z = logsumexp(rewards, axis=-1)
+    return guard(ok, -t * (renyi_cross_entropy(log_phi, rewards - log_z, 1 + t) - log_z))

@@ -122,3 +122,20 @@ def _forms(t, lp, r, lam):
         scaled_cgf_renyi_cross_entropy(t, lp, r, lam),
         1 + jnp.abs(log_mgf(lam + t, lp, r)),
     )
+
+
+def test_tilted_one_term_renyi_cross_entropy_form():
+    """-t [H_{1+t}(phi_lam; q_r) - log Z_r] = Lambda(lam + t) - Lambda(lam), against a NumPy log-MGF."""
+    from scipy.special import logsumexp as np_lse
+
+    from kl_lab.alignment import tilted_scaled_cgf_renyi_cross_entropy
+
+    lp = np.log(np.array([0.1, 0.2, 0.3, 0.4]))
+    r = np.array([-1.0, 0.0, 0.5, 2.0])
+    for lam in (-0.5, 0.0, 1.0, 3.0):
+        for t in (-1.0, -0.4, 0.0, 0.7, 5.0):
+            want = np_lse(lp + (lam + t) * r) - np_lse(lp + lam * r)
+            got = float(tilted_scaled_cgf_renyi_cross_entropy(t, lp, r, lam))
+            np.testing.assert_allclose(got, want, atol=1e-12)  # float64 log-sum-exp on both sides
+    with pytest.raises(ValueError, match="t must be >= -1"):
+        tilted_scaled_cgf_renyi_cross_entropy(-1.5, lp, r, 1.0)
