@@ -1,11 +1,11 @@
-"""Stable log-space primitives and input checks shared by every kl_lab module.
+r"""Stable log-space primitives and input checks shared by every kl_lab module.
 
 Conventions (tested in ``tests/test_numerics.py``; every module follows them):
 
-* ``0 * log 0 = 0`` and ``0 * log(0 / q) = 0``, with **zero gradient** at the
+* $0 \log 0 = 0$ and $0 \log(0/q) = 0$, with **zero gradient** at the
   zero (double-``where``: the unsafe branch never sees the bad value, so no
   ``nan`` leaks into the backward pass).
-* Mass of ``p`` where ``q`` has none gives ``+inf`` -- never ``nan``.
+* Mass of $p$ where $q$ has none gives $+\infty$ -- never ``nan``.
 * A gradient is finite wherever the value is finite.
 * Functions are pure, dtype-polymorphic (float32 and float64) and work under
   ``jax.jit``, ``jax.vmap`` and ``jax.grad``.
@@ -25,7 +25,7 @@ Bad input: the one policy (DESIGN.md, "Bad input"; every public function of the 
    trace), and the result goes through :func:`poison` ``(ok, out)``: NaN in every floating leaf,
    ``converged=False`` in a solver's ``NamedTuple``. One invalid entry poisons the whole result of
    that call (under ``vmap`` each mapped row separately). Validation under jit is one fused
-   reduction per argument (e.g. ``sum(exp(log_p))`` for log-probabilities), never a host round trip.
+   reduction per argument (e.g. $\sum_i e^{\log p_i}$ for log-probabilities), never a host round trip.
 4. ``checked(fn)`` runs ``fn`` jitted under ``jax.experimental.checkify`` and raises the eager
    message from compiled code::
 
@@ -90,11 +90,15 @@ __all__ = [
 # primitives
 # --------------------------------------------------------------------------
 def xlogy(x: Array, y: Array) -> Array:
-    """``x * log(y)`` with ``0 * log(y) = 0`` for every ``y >= 0``.
+    r"""$x \log y$ with $0 \cdot \log y = 0$ for every $y \ge 0$.
 
-    Gradient: zero with respect to both arguments where ``x == 0`` (also at
-    ``y == 0``); elsewhere the usual ``(log y, x / y)``. ``x > 0, y == 0``
-    gives ``-inf`` (the caller decides what that means).
+    Gradient: zero with respect to both arguments where $x = 0$ (also at
+    $y = 0$); elsewhere the usual $(\log y,\ x/y)$. $x > 0,\ y = 0$
+    gives $-\infty$ (the caller decides what that means).
+
+    Example:
+      >>> float(xlogy(0.0, 0.0)), round(float(xlogy(2.0, 3.0)), 6)
+      (0.0, 2.197225)
     """
     x, y = jnp.asarray(x), jnp.asarray(y)
     zero = x == 0
@@ -103,21 +107,29 @@ def xlogy(x: Array, y: Array) -> Array:
 
 
 def xlogx(x: Array) -> Array:
-    """``x * log(x)`` with ``0 log 0 = 0``.
+    r"""$x \log x$ with $0 \log 0 = 0$.
 
-    The derivative ``log x + 1`` is ``-inf`` at 0; we define the gradient at
+    The derivative $\log x + 1$ is $-\infty$ at 0; we define the gradient at
     exactly zero as 0 (the subgradient convention used for entropies of
     one-hot vectors), so ``grad`` stays finite wherever the value is.
+
+    Example:
+      >>> float(xlogx(0.0)), float(jax.grad(xlogx)(0.0))
+      (0.0, 0.0)
     """
     return xlogy(x, x)
 
 
 def mul_exp(x: Array, log_p: Array) -> Array:
-    """``x * exp(log_p)``, zero (value and gradient) where ``exp(log_p) == 0``.
+    r"""$x\, e^{\log p}$, zero (value and gradient) where $e^{\log p} = 0$.
 
     Holds even when ``x`` is ``nan`` or infinite there: a term weighted by an
     impossible outcome contributes nothing. This is distrax's ``mul_exp``
     convention and the building block of every expectation under ``p``.
+
+    Example:
+      >>> float(mul_exp(jnp.nan, -jnp.inf)), round(float(mul_exp(2.0, jnp.log(0.25))), 6)
+      (0.0, 0.5)
     """
     x, log_p = jnp.asarray(x), jnp.asarray(log_p)
     p = jnp.exp(log_p)
@@ -147,11 +159,16 @@ def _lse_last_jvp(primals, tangents):
 
 
 def logsumexp(a: Array, axis: int | None = -1, keepdims: bool = False) -> Array:
-    """``log(sum(exp(a)))`` along ``axis``, stable, with a safe gradient.
+    r"""$\log \sum_i e^{a_i}$ along ``axis``, stable, with a safe gradient.
 
-    All-``-inf`` input gives ``-inf`` with a **zero** gradient (``jax.nn``
-    gives ``nan`` there); entries equal to ``-inf`` receive zero gradient.
+    All-$-\infty$ input gives $-\infty$ with a **zero** gradient (``jax.nn``
+    gives ``nan`` there); entries equal to $-\infty$ receive zero gradient.
     ``axis=None`` reduces over all axes.
+
+    Example:
+      >>> a = jnp.array([-jnp.inf, -jnp.inf])
+      >>> float(logsumexp(a)), jax.grad(logsumexp)(a).tolist()
+      (-inf, [0.0, 0.0])
     """
     a = jnp.asarray(a)
     if axis is None:
@@ -163,12 +180,16 @@ def logsumexp(a: Array, axis: int | None = -1, keepdims: bool = False) -> Array:
 
 
 def log1mexp(x: Array) -> Array:
-    """``log(1 - exp(x))`` for ``x <= 0``, accurate over the whole range.
+    r"""$\log(1 - e^x)$ for $x \le 0$, accurate over the whole range.
 
-    Mächler (2012), "Accurately computing log(1 - exp(-|a|))": use
-    ``log(-expm1(x))`` for ``x > -log 2`` and ``log1p(-exp(x))`` below.
-    ``x = 0`` gives ``-inf``; ``x = -inf`` gives ``0``; ``x > 0`` gives
+    Mächler (2012), "Accurately computing $\log(1 - \exp(-|a|))$": use
+    $\log(-\operatorname{expm1}(x))$ for $x > -\log 2$ and $\operatorname{log1p}(-e^x)$ below.
+    $x = 0$ gives $-\infty$; $x = -\infty$ gives $0$; $x > 0$ gives
     ``nan`` (outside the domain -- callers must not pass it).
+
+    Example:
+      >>> round(float(log1mexp(-1e-10)), 4), bool(abs(float(log1mexp(-50.0)) / jnp.exp(-50.0) + 1) < 1e-6)
+      (-23.0259, True)
     """
     x = jnp.asarray(x)
     near = x > -math.log(2.0)
@@ -178,10 +199,14 @@ def log1mexp(x: Array) -> Array:
 
 
 def log_sub_exp(a: Array, b: Array) -> Array:
-    """``log(exp(a) - exp(b))`` for ``a >= b``; ``-inf`` when ``a == b``.
+    r"""$\log(e^a - e^b)$ for $a \ge b$; $-\infty$ when $a = b$.
 
-    Computed as ``a + log1mexp(b - a)``; ``a = b = -inf`` gives ``-inf`` with
+    Computed as $a + \operatorname{log1mexp}(b - a)$; $a = b = -\infty$ gives $-\infty$ with
     finite (zero) gradient.
+
+    Example:
+      >>> round(float(log_sub_exp(jnp.log(3.0), jnp.log(1.0))), 6)  # log 2
+      0.693147
     """
     a, b = jnp.asarray(a), jnp.asarray(b)
     a_fin = jnp.isfinite(a)
@@ -194,7 +219,12 @@ def log_sub_exp(a: Array, b: Array) -> Array:
 
 
 def safe_log(x: Array) -> Array:
-    """``log(x)`` with ``log 0 = -inf`` and a zero (not infinite) gradient at 0."""
+    r"""$\log x$ with $\log 0 = -\infty$ and a zero (not infinite) gradient at 0.
+
+    Example:
+      >>> float(safe_log(0.0)), float(jax.grad(safe_log)(0.0))
+      (-inf, 0.0)
+    """
     x = jnp.asarray(x)
     zero = x == 0
     return jnp.where(zero, jnp.full_like(x, -jnp.inf), jnp.log(jnp.where(zero, 1.0, x)))
@@ -204,7 +234,12 @@ def safe_log(x: Array) -> Array:
 # input checks
 # --------------------------------------------------------------------------
 def is_concrete(*xs: Any) -> bool:
-    """True when every argument is a concrete value (not a tracer under jit/vmap/grad)."""
+    r"""True when every argument is a concrete value (not a tracer under jit/vmap/grad).
+
+    Example:
+      >>> is_concrete(jnp.ones(2)), bool(jax.jit(lambda x: is_concrete(x))(1.0))
+      (True, False)
+    """
     return not any(isinstance(x, jax.core.Tracer) for x in xs)
 
 
@@ -215,15 +250,27 @@ def _describe(x: Any) -> str:
 
 
 def shown_value(v: Any) -> Any:
-    """What a traced message shows: the value itself when small, else its minimum (NaN propagates)."""
+    r"""What a traced message shows: the value itself when small, else its minimum (NaN propagates).
+
+    Example:
+      >>> float(shown_value(jnp.array([3.0, -1.0] * 10)))  # large: its minimum
+      -1.0
+    """
     return v if v.size <= 8 else jnp.min(v)
 
 
 def check_positive(value: Any, name: str, *, allow_zero: bool = False, allow_inf: bool = False) -> Any:
-    """``value > 0`` (``>= 0``), and finite unless ``allow_inf``, under the one policy (module docstring).
+    r"""``value > 0`` (``>= 0``), and finite unless ``allow_inf``, under the one policy (module docstring).
 
     Eagerly raises ``ValueError`` naming ``name`` and returns ``True``; under a trace returns the traced
     condition (feed it to :func:`poison`), and inside :func:`checked` a failure raises the same message.
+
+    Example:
+      >>> bool(check_positive(2.0, "scale"))
+      True
+      >>> check_positive(-1.0, "scale")
+      Traceback (most recent call last):
+      ValueError: ...
     """
     rel = ">= 0" if allow_zero else "> 0"
     fin = "" if allow_inf else " and finite"
@@ -245,7 +292,12 @@ def check_positive(value: Any, name: str, *, allow_zero: bool = False, allow_inf
 def check_in_range(
     value: Any, name: str, low: float, high: float, *, low_inclusive: bool = True, high_inclusive: bool = True
 ) -> Any:
-    """Every ``value`` in the stated interval (NaN never is), under the one policy (see :func:`check_positive`)."""
+    r"""Every ``value`` in the stated interval (NaN never is), under the one policy (see :func:`check_positive`).
+
+    Example:
+      >>> bool(check_in_range(0.3, "alpha", 0.0, 1.0))
+      True
+    """
     interval = f"{'[' if low_inclusive else '('}{low}, {high}{']' if high_inclusive else ')'}"
     if not is_concrete(value):
         v = jnp.asarray(value)
@@ -260,14 +312,25 @@ def check_in_range(
 
 
 def check_same_shape(a: Any, b: Any, name_a: str, name_b: str) -> None:
-    """Raise ``ValueError`` when two arrays' shapes differ (static; works under jit)."""
+    r"""Raise ``ValueError`` when two arrays' shapes differ (static; works under jit).
+
+    Example:
+      >>> check_same_shape(jnp.ones(3), jnp.ones(2), "log_p", "log_q")
+      Traceback (most recent call last):
+      ValueError: ...
+    """
     sa, sb = np.shape(a), np.shape(b)
     if sa != sb:
         raise ValueError(f"{name_a} and {name_b} must have the same shape; got {sa} and {sb}")
 
 
 def check_rank(x: Any, rank: int | tuple[int, ...], name: str) -> None:
-    """Raise ``ValueError`` unless ``x.ndim`` is ``rank`` (or one of ``rank``)."""
+    r"""Raise ``ValueError`` unless ``x.ndim`` is ``rank`` (or one of ``rank``).
+
+    Example:
+      >>> check_rank(jnp.ones((2, 3)), 2, "features") is None
+      True
+    """
     ranks = (rank,) if isinstance(rank, int) else tuple(rank)
     nd = np.ndim(x)  # np, not jnp: lists are accepted (jnp.ndim of a list is deprecated); tracers have .ndim
     if nd not in ranks:
@@ -276,14 +339,25 @@ def check_rank(x: Any, rank: int | tuple[int, ...], name: str) -> None:
 
 
 def check_floating(x: Any, name: str) -> None:
-    """Raise ``TypeError`` unless ``x`` has a floating dtype."""
+    r"""Raise ``TypeError`` unless ``x`` has a floating dtype.
+
+    Example:
+      >>> check_floating(jnp.arange(3), "x")
+      Traceback (most recent call last):
+      TypeError: ...
+    """
     dt = jnp.result_type(x)
     if not jnp.issubdtype(dt, jnp.floating):
         raise TypeError(f"{name} must have a floating dtype (float32 or float64); got {dt}")
 
 
 def check_finite(x: Any, name: str) -> Any:
-    """No NaN or ±inf in ``x``, under the one policy (see :func:`check_positive`)."""
+    r"""No NaN or ±inf in ``x``, under the one policy (see :func:`check_positive`).
+
+    Example:
+      >>> bool(check_finite(jnp.array([1.0, 2.0]), "x"))
+      True
+    """
     if not is_concrete(x):
         v = jnp.asarray(x)
         bad = jnp.sum(~jnp.isfinite(v))
@@ -295,10 +369,15 @@ def check_finite(x: Any, name: str) -> Any:
 
 
 def check_nonempty(x: Any, name: str, axis: int = -1, what: str = "outcome") -> None:
-    """Static: ``ValueError`` naming ``name`` when the distribution (or sample) ``axis`` of ``x`` is empty.
+    r"""Static: ``ValueError`` naming ``name`` when the distribution (or sample) ``axis`` of ``x`` is empty.
 
     The library's one behaviour for empty input (module docstring): an empty distribution axis is an error,
     batch axes of size 0 give an empty result.
+
+    Example:
+      >>> check_nonempty(jnp.ones((2, 0)), "log_p", -1)
+      Traceback (most recent call last):
+      ValueError: ...
     """
     shape = np.shape(x)
     if shape and shape[axis] == 0:
@@ -306,9 +385,13 @@ def check_nonempty(x: Any, name: str, axis: int = -1, what: str = "outcome") -> 
 
 
 def as_input(x: Any, name: str) -> Array:
-    """An array argument: lists, tuples and Python numbers through :func:`as_float_array`; arrays as they are.
+    r"""An array argument: lists, tuples and Python numbers through :func:`as_float_array`; arrays as they are.
 
     An integer *array* stays integer (the caller's :func:`check_floating` rejects it where floats are required).
+
+    Example:
+      >>> as_input([1, 2], "x").dtype.kind, as_input(jnp.arange(2), "x").dtype.kind
+      ('f', 'i')
     """
     if isinstance(x, (list, tuple, float, int)) and not isinstance(x, bool):
         return as_float_array(x, name)
@@ -316,14 +399,19 @@ def as_input(x: Any, name: str) -> Array:
 
 
 def log_prob_atol(dtype: Any) -> float:
-    """Tolerance on ``|sum_i p_i - 1|`` for log-probabilities stored in ``dtype``: ``k * eps(dtype)``.
+    r"""Tolerance on $|\sum_i p_i - 1|$ for log-probabilities stored in ``dtype``: $k\,\varepsilon(\text{dtype})$.
 
-    ``k = 1024`` for float32 and wider (float32: 1.2e-4, float64: 2.3e-13): log-probabilities produced in
-    that dtype from logits of magnitude up to ~1e3 carry a shift error ``|logsumexp| eps / 2`` plus a
-    summation error of ``log2(n) eps`` (n up to ~1e5), a few hundred ulps. ``k = 16`` for bfloat16 and
-    float16 (0.125 and 0.0156): rounding each ``log p_i`` to 8 (11) significant bits moves the sum by
-    ``H(p) eps / 2 <= log(n) eps / 2``, below ``6 eps`` for ``n <= 1e5`` -- 16 leaves a margin of about 3
-    while a distribution off by more than an eighth (a sixty-fourth for float16) is still rejected.
+    $k = 1024$ for float32 and wider (float32: $1.2 \times 10^{-4}$, float64: $2.3 \times 10^{-13}$):
+    log-probabilities produced in that dtype from logits of magnitude up to $\sim 10^3$ carry a shift error
+    $|\mathrm{logsumexp}|\,\varepsilon/2$ plus a summation error of $\log_2(n)\,\varepsilon$ ($n$ up to
+    $\sim 10^5$), a few hundred ulps. $k = 16$ for bfloat16 and float16 (0.125 and 0.0156): rounding each
+    $\log p_i$ to 8 (11) significant bits moves the sum by $H(p)\,\varepsilon/2 \le \log(n)\,\varepsilon/2$,
+    below $6\varepsilon$ for $n \le 10^5$ -- 16 leaves a margin of about 3 while a distribution off by more than
+    an eighth (a sixty-fourth for float16) is still rejected.
+
+    Example:
+      >>> log_prob_atol(jnp.float32) == 1024 * float(jnp.finfo(jnp.float32).eps)
+      True
     """
     dt = jnp.dtype(dtype)
     k = 16.0 if dt.itemsize < 4 else 1024.0
@@ -331,8 +419,13 @@ def log_prob_atol(dtype: Any) -> float:
 
 
 def move_axis_last(x: Any, axis: int) -> Any:
-    """``jnp.moveaxis(x, axis, -1)``, skipped when ``axis`` is already last: eagerly, ``jnp.moveaxis`` copies
-    even then (60 ms for 2^25 float32 entries)."""
+    r"""``jnp.moveaxis(x, axis, -1)``, skipped when ``axis`` is already last: eagerly, ``jnp.moveaxis`` copies
+    even then (60 ms for 2^25 float32 entries).
+
+    Example:
+      >>> move_axis_last(jnp.ones((2, 3)), 0).shape
+      (3, 2)
+    """
     x = jnp.asarray(x)
     if x.ndim == 0 or axis % x.ndim == x.ndim - 1:
         return x
@@ -350,31 +443,48 @@ def _last_axis_max_and_lse(x: Any):
 
 
 def slice_max(x: Any, axis: int = -1) -> np.ndarray:
-    """Maximum of every slice of a concrete array along ``axis``, as a numpy array, in one jitted pass.
+    r"""Maximum of every slice of a concrete array along ``axis``, as a numpy array, in one jitted pass.
 
     The validators read it instead of scanning in numpy (~7 ms for 2^25 float32 entries on one CPU core,
     against ~150 ms per numpy check): NaN anywhere in a slice makes its maximum NaN (XLA's max propagates
     NaN), ``+inf`` makes it ``+inf``, and an all ``-inf`` slice has maximum ``-inf``.
+
+    Example:
+      >>> slice_max(jnp.array([[1.0, jnp.nan], [0.0, 2.0]]), -1).tolist()
+      [nan, 2.0]
     """
     with jax.ensure_compile_time_eval():  # a concrete value inside an outer trace: evaluate, do not stage
         return np.asarray(_last_axis_max(move_axis_last(x, axis)))
 
 
 def slice_max_and_logsumexp(x: Any, axis: int = -1) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`slice_max` and the logsumexp of every slice (NaN/inf-propagating), in one jitted pass."""
+    r""":func:`slice_max` and the logsumexp of every slice (NaN/inf-propagating), in one jitted pass.
+
+    Example:
+      >>> mx, lse = slice_max_and_logsumexp(jnp.log(jnp.array([[0.5, 0.5]])), -1)
+      >>> [round(float(v), 6) for v in mx], [round(float(v), 6) for v in lse]
+      ([-0.693147], [0.0])
+    """
     with jax.ensure_compile_time_eval():
         m, lse = _last_axis_max_and_lse(move_axis_last(x, axis))
         return np.asarray(m), np.asarray(lse)
 
 
 def check_log_probs(log_p: Any, name: str, axis: int = -1, *, atol: float | None = None) -> Any:
-    """Check an array of log-probabilities along ``axis`` under the one policy (module docstring).
+    r"""Check an array of log-probabilities along ``axis`` under the one policy (module docstring).
 
     Entries must not be NaN or ``+inf`` (``-inf`` allowed for zero mass), and each slice must be
     normalised within ``atol`` (default :func:`log_prob_atol` of the dtype). Eagerly: one jitted pass
     (:func:`slice_max_and_logsumexp`), ``ValueError`` naming ``name``, returns ``True``. Under a trace:
-    returns the traced condition ``|sum exp(log_p) - 1| <= atol`` -- one fused reduction, false for NaN,
+    returns the traced condition $|\sum_i e^{\log p_i} - 1| \le \text{atol}$ -- one fused reduction, false for NaN,
     ``+inf`` and every unnormalised slice -- to feed :func:`poison`.
+
+    Example:
+      >>> bool(check_log_probs(jnp.log(jnp.array([0.25, 0.75])), "log_p"))
+      True
+      >>> check_log_probs(jnp.log(jnp.array([0.5, 0.75])), "log_p")
+      Traceback (most recent call last):
+      ValueError: ...
     """
     check_floating(log_p, name)
     if atol is None:
@@ -410,7 +520,12 @@ def check_log_probs(log_p: Any, name: str, axis: int = -1, *, atol: float | None
 
 
 def check_axis(axis: int, ndim: int, name: str = "axis") -> int:
-    """Normalise a possibly negative ``axis``; ``ValueError`` if out of range."""
+    r"""Normalise a possibly negative ``axis``; ``ValueError`` if out of range.
+
+    Example:
+      >>> check_axis(-1, 3, "axis")
+      2
+    """
     if not isinstance(axis, (int, np.integer)):
         raise TypeError(f"{name} must be an int; got {type(axis).__name__}")
     if not -max(ndim, 1) <= axis < max(ndim, 1):
@@ -471,11 +586,16 @@ def _show(v: Any) -> str:
 
 
 def poison(ok: Any, out: Any) -> Any:
-    """``out`` where ``ok`` holds; otherwise NaN in every floating leaf and ``converged=False``.
+    r"""``out`` where ``ok`` holds; otherwise NaN in every floating leaf and ``converged=False``.
 
     ``out`` may be an array or any pytree (a solver's ``NamedTuple`` result included: its boolean
     ``converged`` field becomes ``converged & ok``). Integer and boolean leaves other than ``converged``
     are left alone. Gradients flow through the valid branch only (``jnp.where``).
+
+    Example:
+      >>> out = poison(jnp.array(False), {"value": jnp.ones(2), "n": jnp.array(3)})
+      >>> out["value"].tolist(), int(out["n"])
+      ([nan, nan], 3)
     """
     if ok is True or (is_concrete(ok) and np.all(np.asarray(ok))):
         return out  # eager and valid: nothing to do (no copy of a large result)
@@ -553,10 +673,14 @@ def _is_numeric_sequence(v: Any) -> bool:
 
 
 def as_float_array(x: Any, name: str) -> Array:
-    """``x`` (array, list, tuple or scalar) as a floating JAX array; lists and tuples are accepted.
+    r"""``x`` (array, list, tuple or scalar) as a floating JAX array; lists and tuples are accepted.
 
     Integer input becomes the default float dtype; bfloat16/float16 are kept (callers compute in float32
     through :func:`compute_dtype` and cast back). Raises ``TypeError`` naming ``name`` for non-numeric input.
+
+    Example:
+      >>> as_float_array([1, 2], "x").dtype.kind
+      'f'
     """
     if isinstance(x, (list, tuple)):
         try:
@@ -572,14 +696,24 @@ def as_float_array(x: Any, name: str) -> Array:
 
 
 def compute_dtype(dtype: Any) -> Any:
-    """float32 for bfloat16/float16 (low-precision inputs are computed in float32 and cast back), else ``dtype``."""
+    r"""float32 for bfloat16/float16 (low-precision inputs are computed in float32 and cast back), else ``dtype``.
+
+    Example:
+      >>> compute_dtype(jnp.bfloat16) == jnp.float32
+      True
+    """
     dtype = jnp.dtype(dtype)
     return jnp.dtype(jnp.float32) if dtype.itemsize < 4 and jnp.issubdtype(dtype, jnp.floating) else dtype
 
 
 def finish(ok: Any, out: Any, dtype: Any = None) -> Any:
-    """:func:`poison` ``(ok, out)``, then floating leaves cast to ``dtype`` (the input dtype of a low-precision
-    call computed in :func:`compute_dtype`); ``dtype=None`` or a dtype already matching leaves them alone."""
+    r""":func:`poison` ``(ok, out)``, then floating leaves cast to ``dtype`` (the input dtype of a low-precision
+    call computed in :func:`compute_dtype`); ``dtype=None`` or a dtype already matching leaves them alone.
+
+    Example:
+      >>> finish(jnp.array(True), jnp.ones(2, jnp.float32), jnp.bfloat16).dtype == jnp.bfloat16
+      True
+    """
     out = poison(ok, out)
     if dtype is None:
         return out
@@ -664,20 +798,28 @@ def _log_beta_jvp(primals, tangents):
 
 
 def log_beta(a: Any, b: Any) -> Array:
-    """``log B(a, b) = log Gamma(a) + log Gamma(b) - log Gamma(a + b)`` for ``a, b > 0``, accurate for every size.
+    r"""$\log B(a, b) = \log\Gamma(a) + \log\Gamma(b) - \log\Gamma(a + b)$ for $a, b > 0$, accurate for every size.
 
-    ``jax.scipy.special.betaln`` (jaxlib 0.10.2) is off by ~1e-6 absolute for ``a >= 8`` (``betaln(8, 1.5)`` too
-    large by 1.16e-6; issue 18), and ``gammaln(a) + gammaln(b) - gammaln(a + b)`` cancels for large arguments. Here,
-    with ``p = min(a, b)``, ``q = max(a, b)`` and the Stirling remainder ``c(x) = log Gamma(x) - ((x - 1/2) log x - x +
-    log(2 pi) / 2)`` summed to ``x^-15`` for ``x >= 10`` (R's ``lbeta``, Boost's ``beta``):
+    ``jax.scipy.special.betaln`` (jaxlib 0.10.2) is off by $\sim 10^{-6}$ absolute for $a \ge 8$
+    (``betaln(8, 1.5)`` too large by $1.16 \times 10^{-6}$; issue 18), and ``gammaln(a) + gammaln(b) -
+    gammaln(a + b)`` cancels for large arguments. Here, with $p = \min(a, b)$, $q = \max(a, b)$ and the Stirling
+    remainder $c(x) = \log\Gamma(x) - \left((x - \tfrac12)\log x - x + \tfrac12\log(2\pi)\right)$ summed to
+    $x^{-15}$ for $x \ge 10$ (R's ``lbeta``, Boost's ``beta``):
 
-    * ``p >= 10``: ``-log(q)/2 + log(2 pi)/2 + c(p) + c(q) - c(p+q) + (p - 1/2) log(p/(p+q)) + q log1p(-p/(p+q))``;
-    * ``p < 10 <= q``: ``log Gamma(p) + c(q) - c(p+q) + p - p log(p+q) + (q - 1/2) log1p(-p/(p+q))``;
-    * both ``< 10``: the three ``gammaln`` (values of size 10, a few ulps of absolute error).
+    * $p \ge 10$: $-\tfrac12\log q + \tfrac12\log(2\pi) + c(p) + c(q) - c(p+q) + (p - \tfrac12)\log\frac{p}{p+q}
+      + q\,\operatorname{log1p}\!\left(-\frac{p}{p+q}\right)$;
+    * $p < 10 \le q$: $\log\Gamma(p) + c(q) - c(p+q) + p - p\log(p+q) + (q - \tfrac12)\,
+      \operatorname{log1p}\!\left(-\frac{p}{p+q}\right)$;
+    * both $< 10$: the three ``gammaln`` (values of size 10, a few ulps of absolute error).
 
-    Tested against mpmath (50 digits) over ``a, b`` in ``[1e-3, 1e8]`` to ``2e-14`` relative in float64
-    (``tests/test_special_functions.py``). The gradient is the closed form ``(psi(a) - psi(a+b), psi(b) - psi(a+b))``
-    (a ``custom_jvp``). Invalid ``a, b <= 0`` give NaN (the caller validates parameters).
+    Tested against mpmath (50 digits) over $a, b \in [10^{-3}, 10^8]$ to $2 \times 10^{-14}$ relative in float64
+    (``tests/test_special_functions.py``). The gradient is the closed form
+    $(\psi(a) - \psi(a+b),\ \psi(b) - \psi(a+b))$ (a ``custom_jvp``; $\psi$ the digamma function). Invalid
+    $a, b \le 0$ give NaN (the caller validates parameters).
+
+    Example:
+      >>> round(float(log_beta(2.0, 3.0)), 6)  # log(1/12)
+      -2.484907
     """
     a, b = jnp.broadcast_arrays(as_float_array(a, "a"), as_float_array(b, "b"))
     dtype = jnp.result_type(a, b)
