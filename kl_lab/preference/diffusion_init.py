@@ -1,22 +1,23 @@
-"""Analytic-Init: the isotropic Gaussian closest in KL to a noised data marginal.
+r"""Analytic-Init: the isotropic Gaussian closest in KL to a noised data marginal.
 
 Zhao et al., "Identifying and Solving Conditional Image Leakage in Image-to-Video
 Diffusion Model" (arXiv 2406.15735), the analytic initial noise: start the
-sampler at step M < T from the Gaussian q = N(mu, sigma^2 I) that minimises
-KL(p_M || q), where p_M is the law of x_M = sqrt(abar_M) x_0 + sqrt(1 - abar_M) eps.
+sampler at step $M < T$ from the Gaussian $q = N(\mu, \sigma^2 I)$ that minimises
+$\mathrm{KL}(p_M \,\|\, q)$, where $p_M$ is the law of
+$x_M = \sqrt{\bar\alpha_M}\, x_0 + \sqrt{1 - \bar\alpha_M}\, \varepsilon$.
 
-Over q = N(m, s^2 I), KL(p || q) = -H(p) + CE(p, q) and
-CE(p, q) = d/2 log(2 pi s^2) + (tr Cov_p + ||E_p x - m||^2) / (2 s^2), so the
-minimiser is moment matching (the M-projection onto isotropic Gaussians):
+Over $q = N(m, s^2 I)$, $\mathrm{KL}(p \,\|\, q) = -H(p) + \mathrm{CE}(p, q)$ and
+$\mathrm{CE}(p, q) = \frac d2 \log(2\pi s^2) + (\operatorname{tr}\mathrm{Cov}_p + \|\mathbb{E}_p x - m\|^2)/(2 s^2)$,
+so the minimiser is moment matching (the M-projection onto isotropic Gaussians):
 
-    mu      = sqrt(abar_M) E[x_0]
-    sigma^2 = 1 - abar_M + abar_M tr Cov(x_0) / d
+$$\mu = \sqrt{\bar\alpha_M}\, \mathbb{E}[x_0], \qquad
+\sigma^2 = 1 - \bar\alpha_M + \bar\alpha_M \operatorname{tr}\mathrm{Cov}(x_0)/d$$
 
 (matching the authors' code: ``mu_p = sqrt(abar) E[X0]``,
-``sigma_p = sqrt(1 - abar + abar Tr(Cov)/d)``). The entropy of p_M cancels in
+``sigma_p = sqrt(1 - abar + abar Tr(Cov)/d)``). The entropy of $p_M$ cancels in
 any difference of KLs, so the train-inference gap that the initialisation
-removes, KL(p_M || N(0, I)) - KL(p_M || q*), is exact in closed form; the
-absolute KLs need H(p_M), estimated by Monte Carlo for mixtures.
+removes, $\mathrm{KL}(p_M \,\|\, N(0, I)) - \mathrm{KL}(p_M \,\|\, q^*)$, is exact in closed form; the
+absolute KLs need $H(p_M)$, estimated by Monte Carlo for mixtures.
 """
 
 from __future__ import annotations
@@ -45,13 +46,26 @@ __all__ = [
 
 
 def linear_alpha_bar(steps: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02) -> jax.Array:
-    """abar_t = prod_{s<=t} (1 - beta_s) for the linear DDPM schedule (Ho et al. 2020), t = 1..steps."""
+    r"""$\bar\alpha_t = \prod_{s \le t} (1 - \beta_s)$ for the linear DDPM schedule (Ho et al. 2020), $t = 1, \dots$,
+    ``steps``.
+
+    Example:
+      >>> ab = linear_alpha_bar()
+      >>> ab.shape, round(float(ab[0]), 6), bool(ab[-1] < 1e-4)
+      ((1000,), 0.9999, True)
+    """
     betas = jnp.linspace(beta_start, beta_end, steps)
     return jnp.exp(jnp.cumsum(jnp.log1p(-betas)))
 
 
 class GaussianMixture(NamedTuple):
-    """sum_k w_k N(means[k], covs[k]) in d dimensions: log_weights (K,), means (K, d), covs (K, d, d)."""
+    r"""$\sum_k w_k N(\text{means}_k, \text{covs}_k)$ in $d$ dimensions: log_weights $(K,)$, means $(K, d)$, covs
+    $(K, d, d)$.
+
+    Example:
+      >>> GaussianMixture._fields
+      ('log_weights', 'means', 'covs')
+    """
 
     log_weights: jax.Array
     means: jax.Array
@@ -59,7 +73,17 @@ class GaussianMixture(NamedTuple):
 
 
 def mixture_moments(mix: GaussianMixture) -> tuple[jax.Array, jax.Array]:
-    """Mean and covariance of a Gaussian mixture (law of total covariance)."""
+    r"""Mean and covariance of a Gaussian mixture (law of total covariance).
+
+    $\mathbb{E} x = \sum_k w_k m_k$ and
+    $\mathrm{Cov}\, x = \sum_k w_k S_k + \sum_k w_k (m_k - \bar m)(m_k - \bar m)^\top$.
+
+    Example:
+      >>> mix = GaussianMixture(jnp.log(jnp.array([0.5, 0.5])), jnp.array([[-1.0], [1.0]]), jnp.ones((2, 1, 1)))
+      >>> mean, cov = mixture_moments(mix)
+      >>> round(float(mean[0]), 6), round(float(cov[0, 0]), 6)  # 1 + 1
+      (0.0, 2.0)
+    """
     w = jnp.exp(mix.log_weights)
     mean = w @ mix.means
     centred = mix.means - mean[None, :]
@@ -69,7 +93,17 @@ def mixture_moments(mix: GaussianMixture) -> tuple[jax.Array, jax.Array]:
 
 @validated(alpha_bar=in_range(0.0, 1.0))
 def noised_mixture(mix: GaussianMixture, alpha_bar: jax.Array) -> GaussianMixture:
-    """Law of sqrt(abar) x0 + sqrt(1 - abar) eps for x0 ~ mix: again a Gaussian mixture."""
+    r"""Law of $\sqrt{\bar\alpha}\, x_0 + \sqrt{1 - \bar\alpha}\, \varepsilon$ for $x_0 \sim$ ``mix``: again a Gaussian
+    mixture.
+
+    Component $k$ becomes $N(\sqrt{\bar\alpha}\, m_k,\ \bar\alpha S_k + (1 - \bar\alpha) I)$.
+
+    Example:
+      >>> mix = GaussianMixture(jnp.zeros(1), jnp.array([[2.0]]), jnp.full((1, 1, 1), 3.0))
+      >>> out = noised_mixture(mix, 0.25)
+      >>> round(float(out.means[0, 0]), 6), round(float(out.covs[0, 0, 0]), 6)  # 0.5 * 2; 0.75 + 0.75
+      (1.0, 1.5)
+    """
     check_in_range(alpha_bar, "alpha_bar", 0.0, 1.0)
     d = mix.means.shape[-1]
     return GaussianMixture(
@@ -81,20 +115,43 @@ def noised_mixture(mix: GaussianMixture, alpha_bar: jax.Array) -> GaussianMixtur
 
 @validated(alpha_bar=in_range(0.0, 1.0))
 def analytic_init(mean_x0: jax.Array, tr_cov_x0: jax.Array, alpha_bar: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """(mu, sigma^2) of the KL-closest isotropic Gaussian to p_M (module docstring)."""
+    r"""$(\mu, \sigma^2)$ of the KL-closest isotropic Gaussian to $p_M$ (module docstring).
+
+    $\mu = \sqrt{\bar\alpha}\, \mathbb{E} x_0$ and
+    $\sigma^2 = 1 - \bar\alpha + \bar\alpha \operatorname{tr}\mathrm{Cov}(x_0)/d$.
+
+    Example:
+      >>> mu, s2 = analytic_init(jnp.array([2.0, 0.0]), 4.0, 0.25)
+      >>> jnp.round(mu, 6).tolist(), round(float(s2), 6)  # 0.75 + 0.25 * 4 / 2
+      ([1.0, 0.0], 1.25)
+    """
     check_in_range(alpha_bar, "alpha_bar", 0.0, 1.0)
     d = jnp.shape(mean_x0)[-1]
     return jnp.sqrt(alpha_bar) * mean_x0, 1 - alpha_bar + alpha_bar * tr_cov_x0 / d
 
 
 def isotropic_cross_entropy(mean_p: jax.Array, cov_p: jax.Array, m: jax.Array, s2: jax.Array) -> jax.Array:
-    """CE(p, N(m, s2 I)) = E_p[-log q] from p's mean and covariance (any p with finite second moments)."""
+    r"""$\mathrm{CE}(p, N(m, s^2 I)) = \mathbb{E}_p[-\log q]$ from $p$'s mean and covariance (any $p$ with finite second
+    moments).
+
+    $\mathrm{CE} = \frac d2 \log(2\pi s^2) + (\operatorname{tr}\mathrm{Cov}_p + \|\mathbb{E}_p x - m\|^2)/(2 s^2)$.
+
+    Example:
+      >>> round(float(isotropic_cross_entropy(jnp.zeros(1), jnp.eye(1), jnp.zeros(1), 1.0)), 6)  # H(N(0, 1))
+      1.418939
+    """
     d = mean_p.shape[-1]
     return 0.5 * d * jnp.log(2 * math.pi * s2) + (jnp.trace(cov_p) + jnp.sum((mean_p - m) ** 2)) / (2 * s2)
 
 
 def gaussian_cross_entropy(mean_p: jax.Array, cov_p: jax.Array, mean_q: jax.Array, cov_q: jax.Array) -> jax.Array:
-    """CE(p, N(mean_q, cov_q)) = 1/2 [d log 2pi + log det S_q + tr(S_q^-1 S_p) + dm^T S_q^-1 dm]."""
+    r"""$\mathrm{CE}(p, N(m_q, S_q)) = \tfrac12\left[d \log 2\pi + \log\det S_q + \operatorname{tr}(S_q^{-1} S_p) +
+    \delta^\top S_q^{-1} \delta\right]$, $\delta = m_p - m_q$.
+
+    Example:
+      >>> round(float(gaussian_cross_entropy(jnp.zeros(2), jnp.eye(2), jnp.zeros(2), jnp.eye(2))), 6)  # log(2 pi e)
+      2.837877
+    """
     d = mean_p.shape[-1]
     chol = jnp.linalg.cholesky(cov_q)
     logdet = 2 * jnp.sum(jnp.log(jnp.diagonal(chol)))
@@ -105,6 +162,13 @@ def gaussian_cross_entropy(mean_p: jax.Array, cov_p: jax.Array, mean_q: jax.Arra
 
 
 class InitGap(NamedTuple):
+    r"""Result of :func:`init_gap`.
+
+    ``gap_isotropic`` $= \mathrm{KL}(p_M \,\|\, N(0, I)) - \mathrm{KL}(p_M \,\|\, N(\mu, \sigma^2 I)) \ge 0$ and
+    ``gap_full`` $= \mathrm{KL}(p_M \,\|\, N(0, I)) - \mathrm{KL}(p_M \,\|\, N(\mathbb{E} x_M, \mathrm{Cov}\, x_M))
+    \ge$ ``gap_isotropic``, both exact.
+    """
+
     mu: jax.Array  #: analytic mean
     sigma2: jax.Array  #: analytic variance
     gap_isotropic: jax.Array  #: KL(p_M || N(0,I)) - KL(p_M || N(mu, sigma2 I)) >= 0, exact
@@ -113,7 +177,17 @@ class InitGap(NamedTuple):
 
 @validated(alpha_bar=in_range(0.0, 1.0))
 def init_gap(mean_x0: jax.Array, cov_x0: jax.Array, alpha_bar: jax.Array) -> InitGap:
-    """Exact KL gains of the isotropic analytic init and of the full-covariance moment match."""
+    r"""Exact KL gains of the isotropic analytic init and of the full-covariance moment match.
+
+    Differences of cross-entropies (the entropy of $p_M$ cancels): with $p_M$ of mean
+    $\sqrt{\bar\alpha}\, \mathbb{E} x_0$ and covariance $\bar\alpha\, \mathrm{Cov}(x_0) + (1 - \bar\alpha) I$,
+    ``gap_isotropic`` $= \mathrm{CE}(p_M, N(0, I)) - \mathrm{CE}(p_M, N(\mu, \sigma^2 I))$.
+
+    Example:
+      >>> g = init_gap(jnp.array([2.0]), jnp.eye(1), 0.25)
+      >>> round(float(g.gap_isotropic), 6), bool(g.gap_full >= g.gap_isotropic - 1e-6)  # |mu|^2 / 2 = 0.5
+      (0.5, True)
+    """
     d = mean_x0.shape[-1]
     mean_m = jnp.sqrt(alpha_bar) * mean_x0
     cov_m = alpha_bar * cov_x0 + (1 - alpha_bar) * jnp.eye(d, dtype=cov_x0.dtype)
@@ -125,7 +199,14 @@ def init_gap(mean_x0: jax.Array, cov_x0: jax.Array, alpha_bar: jax.Array) -> Ini
 
 
 def mixture_log_prob(x: jax.Array, mix: GaussianMixture) -> jax.Array:
-    """log density of a Gaussian mixture at points x (..., d): logsumexp_k [log w_k + log N(x; m_k, S_k)]."""
+    r"""Log density of a Gaussian mixture at points ``x`` $(\dots, d)$:
+    $\log\sum_k \exp[\log w_k + \log N(x; m_k, S_k)]$.
+
+    Example:
+      >>> mix = GaussianMixture(jnp.zeros(1), jnp.zeros((1, 1)), jnp.ones((1, 1, 1)))
+      >>> round(float(mixture_log_prob(jnp.zeros((1, 1)), mix)[0]), 6)  # -log(2 pi) / 2
+      -0.918939
+    """
     d = mix.means.shape[-1]
     chol = jnp.linalg.cholesky(mix.covs)  # (K, d, d)
     half_logdet = jnp.sum(jnp.log(jnp.diagonal(chol, axis1=-2, axis2=-1)), axis=-1)  # (K,)
@@ -141,7 +222,14 @@ def mixture_log_prob(x: jax.Array, mix: GaussianMixture) -> jax.Array:
 
 
 def mixture_sample(key: jax.Array, mix: GaussianMixture, n: int) -> jax.Array:
-    """n draws from the mixture, shape (n, d)."""
+    r"""$n$ draws from the mixture, shape $(n, d)$ (component by ``categorical``, then $m_k + L_k z$ with
+    $S_k = L_k L_k^\top$).
+
+    Example:
+      >>> mix = GaussianMixture(jnp.zeros(1), jnp.zeros((1, 2)), jnp.eye(2)[None])
+      >>> mixture_sample(jax.random.key(0), mix, 5).shape
+      (5, 2)
+    """
     k1, k2 = jax.random.split(key)
     comp = jax.random.categorical(k1, mix.log_weights, shape=(n,))
     chol = jnp.linalg.cholesky(mix.covs)

@@ -1,21 +1,21 @@
-"""Gradient entanglement in margin-based preference optimisation.
+r"""Gradient entanglement in margin-based preference optimisation.
 
 Yuan et al., "A Common Pitfall of Margin-based Language Model Alignment:
-Gradient Entanglement" (arXiv 2410.13828). For a margin loss l(m),
-m = log pi_w - log pi_l, one gradient step moves theta by eta c (g_w - g_l)
-with c = -l'(m) > 0 and g = grad_theta log pi. To first order
+Gradient Entanglement" (arXiv 2410.13828). For a margin loss $\ell(m)$,
+$m = \log\pi_w - \log\pi_l$, one gradient step moves $\theta$ by $\eta c (g_w - g_l)$
+with $c = -\ell'(m) > 0$ and $g = \nabla_\theta \log\pi$. To first order
 
-    d log pi_w = eta c (||g_w||^2 - <g_w, g_l>)
-    d log pi_l = eta c (<g_w, g_l> - ||g_l||^2)
+$$\Delta \log\pi_w = \eta c\, (\|g_w\|^2 - \langle g_w, g_l\rangle), \qquad
+\Delta \log\pi_l = \eta c\, (\langle g_w, g_l\rangle - \|g_l\|^2),$$
 
-so both rise when ||g_l||^2 < <g_w, g_l> < ||g_w||^2 and both fall when
-||g_w||^2 < <g_w, g_l> < ||g_l||^2 (derived from the abstract's statement;
+so both rise when $\|g_l\|^2 < \langle g_w, g_l\rangle < \|g_w\|^2$ and both fall when
+$\|g_w\|^2 < \langle g_w, g_l\rangle < \|g_l\|^2$ (derived from the abstract's statement;
 the paper's exact conditions were not retrieved [D]).
 
-For the log-linear policy pi(y) ∝ exp(<theta, phi(y)>), g_y = phi(y) - E_pi phi
-and the Hessian of log pi(y) is -Cov_pi(phi), whose operator norm is at most
-max_y ||phi(y) - E_pi phi||^2; so the second-order remainder of each change is
-at most (1/2) (eta c)^2 ||g_w - g_l||^2 max_y ||phi(y) - E_pi phi||^2. Wherever
+For the log-linear policy $\pi(y) \propto \exp\langle\theta, \phi(y)\rangle$, $g_y = \phi(y) - \mathbb{E}_\pi\phi$
+and the Hessian of $\log\pi(y)$ is $-\mathrm{Cov}_\pi(\phi)$, whose operator norm is at most
+$\max_y \|\phi(y) - \mathbb{E}_\pi\phi\|^2$; so the second-order remainder of each change is
+at most $\tfrac12 (\eta c)^2 \|g_w - g_l\|^2 \max_y \|\phi(y) - \mathbb{E}_\pi\phi\|^2$. Wherever
 the first-order term exceeds that bound its sign is certain -- the experiment
 checks the prediction exactly there.
 """
@@ -33,6 +33,14 @@ __all__ = ["EntanglementPrediction", "loglinear_scores", "predict_changes", "mar
 
 
 class EntanglementPrediction(NamedTuple):
+    r"""First-order changes $\Delta\log\pi_w$, $\Delta\log\pi_l$, the bound on their second-order remainder, and
+    $\langle g_w, g_l\rangle$, $\|g_w\|^2$, $\|g_l\|^2$ (module docstring).
+
+    Example:
+      >>> EntanglementPrediction._fields[:2]
+      ('d_log_pi_w', 'd_log_pi_l')
+    """
+
     d_log_pi_w: jax.Array  #: first-order change of log pi_w
     d_log_pi_l: jax.Array  #: first-order change of log pi_l
     remainder_bound: jax.Array  #: bound on the second-order remainder of either change
@@ -42,7 +50,14 @@ class EntanglementPrediction(NamedTuple):
 
 
 def loglinear_scores(theta: jax.Array, features: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """log pi (V,) and the score vectors g_y = phi(y) - E_pi phi (V, D) of pi ∝ exp(features @ theta)."""
+    r"""$\log\pi$ $(V,)$ and the score vectors $g_y = \phi(y) - \mathbb{E}_\pi\phi$ $(V, D)$ of
+    $\pi \propto \exp(\text{features}\,\theta)$.
+
+    Example:
+      >>> log_pi, g = loglinear_scores(jnp.zeros(2), jnp.eye(2))
+      >>> jnp.round(jnp.exp(log_pi), 6).tolist(), jnp.round(g, 6).tolist()
+      ([0.5, 0.5], [[0.5, -0.5], [-0.5, 0.5]])
+    """
     log_pi = jax.nn.log_softmax(features @ theta)
     mean_phi = jnp.exp(log_pi) @ features
     return log_pi, features - mean_phi[None, :]
@@ -50,9 +65,16 @@ def loglinear_scores(theta: jax.Array, features: jax.Array) -> tuple[jax.Array, 
 
 @validated(step=require_not_nan)
 def predict_changes(theta: jax.Array, features: jax.Array, w: int, l: int, step: float) -> EntanglementPrediction:
-    """First-order changes of log pi_w, log pi_l for the step theta + step (g_w - g_l), with the remainder bound.
+    r"""First-order changes of $\log\pi_w$, $\log\pi_l$ for the step $\theta + s\,(g_w - g_l)$, with the remainder
+    bound.
 
-    ``step`` is eta c (learning rate times -l'(m)).
+    ``step`` $s = \eta c$ (learning rate times $-\ell'(m)$); the remainder bound is
+    $\tfrac12 s^2 \|g_w - g_l\|^2 \max_y \|g_y\|^2$.
+
+    Example:
+      >>> pred = predict_changes(jnp.zeros(2), jnp.eye(2), 0, 1, 0.1)
+      >>> round(float(pred.d_log_pi_w), 6), round(float(pred.d_log_pi_l), 6)  # 0.1 (0.5 + 0.5); -0.1
+      (0.1, -0.1)
     """
     _, g = loglinear_scores(theta, features)
     gw, gl = g[w], g[l]
@@ -64,7 +86,14 @@ def predict_changes(theta: jax.Array, features: jax.Array, w: int, l: int, step:
 
 @validated(step=require_not_nan)
 def margin_step(theta: jax.Array, features: jax.Array, w: int, l: int, step: float) -> tuple[jax.Array, jax.Array]:
-    """Observed changes of (log pi_w, log pi_l) after theta <- theta + step grad_theta (log pi_w - log pi_l)."""
+    r"""Observed changes of $(\log\pi_w, \log\pi_l)$ after
+    $\theta \leftarrow \theta + s\, \nabla_\theta(\log\pi_w - \log\pi_l)$.
+
+    Example:
+      >>> dw, dl = margin_step(jnp.zeros(2), jnp.eye(2), 0, 1, 0.1)
+      >>> round(float(dw), 4), round(float(dl), 4)  # first order: 0.1, -0.1
+      (0.095, -0.105)
+    """
 
     def margin(t):
         lp, _ = loglinear_scores(t, features)
