@@ -281,6 +281,8 @@ def checks(results: dict, config: Config) -> Checks:
 
 
 def plot(results: dict, config: Config):
+    from matplotlib.ticker import NullFormatter  # noqa: PLC0415
+
     fig, axes = plotting.subplots(1, 3, width=3.1, height=2.7)
     for ax, axis in zip(axes[:2], ("n", "eps")):
         t = results[axis]
@@ -295,6 +297,8 @@ def plot(results: dict, config: Config):
             ax.plot(t, m[-1] * (t / t[-1]) ** power, color=color, linestyle="--", linewidth=0.9)
         ax.set(xscale="log", yscale="log", xlabel={"eps": "ε"}.get(axis, "n"),
                title=f"error vs {'ε' if axis == 'eps' else 'n'} (d={config.d}, k={config.k})")  # fmt: skip
+        ax.set_xticks(t, [f"{v:.2g}" for v in t])
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.legend(fontsize=6)
     axes[0].set_ylabel("‖θ̂ − θ*‖₂ (mean ± 2 s.e.; dashed: paper's power)")
     tp = results["third_party"]
