@@ -1,4 +1,4 @@
-"""Information flow through noisy linear layers (binary Gaussian classification).
+r"""Information flow through noisy linear layers (binary Gaussian classification).
 
 He & Goldfeld, "Information-Theoretic Generalization Bounds for Deep Neural
 Networks" (arXiv 2404.03176): the KL-based bound shrinks with the layer index
@@ -10,23 +10,24 @@ between the two *classes'* representation laws, a labelled extension (class sepa
 layers and its SDPI contraction), not the paper's quantity. What is implemented here are closed forms,
 each verified independently:
 
-* Input X | Y = ±1 ~ N(±mu, Sigma_0); layer k: T_k = W_k T_{k-1} + sigma Z_k.
-  Under Y = ±1, T_k ~ N(±m_k, C_k) with m_k = W_k m_{k-1},
-  C_k = W_k C_{k-1} W_k^T + sigma^2 I. Then
-  KL_k = KL(N(m, C) || N(-m, C)) = 2 m_k^T C_k^{-1} m_k, and by data
-  processing KL_k <= KL_{k-1} (T_k is a Markov kernel applied to T_{k-1}).
-* W1 between the two class laws: both have covariance C_k, so translating by
-  2 m_k is a coupling with cost ||2 m_k||, and every coupling costs at least
-  ||E[X - X']|| = ||2 m_k|| (Jensen). Hence W1_k = W2_k = 2 ||m_k|| exactly;
-  W1 is not monotone in k (it scales with ||W_k m_{k-1}||), which is where an
+* Input $X \mid Y = \pm1 \sim N(\pm\mu, \Sigma_0)$; layer $k$: $T_k = W_k T_{k-1} + \sigma Z_k$.
+  Under $Y = \pm1$, $T_k \sim N(\pm m_k, C_k)$ with $m_k = W_k m_{k-1}$,
+  $C_k = W_k C_{k-1} W_k^\top + \sigma^2 I$. Then
+  $\mathrm{KL}_k = \mathrm{KL}(N(m, C) \,\|\, N(-m, C)) = 2 m_k^\top C_k^{-1} m_k$, and by data
+  processing $\mathrm{KL}_k \le \mathrm{KL}_{k-1}$ ($T_k$ is a Markov kernel applied to $T_{k-1}$).
+* $W_1$ between the two class laws: both have covariance $C_k$, so translating by
+  $2 m_k$ is a coupling with cost $\|2 m_k\|$, and every coupling costs at least
+  $\|\mathbb{E}[X - X']\| = \|2 m_k\|$ (Jensen). Hence $W_{1,k} = W_{2,k} = 2\|m_k\|$ exactly;
+  $W_1$ is not monotone in $k$ (it scales with $\|W_k m_{k-1}\|$), which is where an
   interior "funnel" layer can appear.
-* Gaussian-noise SDPI for inputs in a ball of radius R: the TV contraction
-  coefficient of x -> x + sigma Z is eta_TV = 1 - 2 Q(R / sigma) = erf(R / (sigma sqrt 2)),
+* Gaussian-noise SDPI for inputs in a ball of radius $R$: the TV contraction
+  coefficient of $x \mapsto x + \sigma Z$ is
+  $\eta_{\mathrm{TV}} = 1 - 2 Q(R/\sigma) = \operatorname{erf}(R/(\sigma\sqrt2))$,
   attained by antipodal point masses (Polyanskiy & Wu, "Strong data-processing
   inequalities for channels and Bayesian networks", 2017; recalled [I], checked
   by maximising the TV ratio over input pairs in ``tests/preference``).
-* Dropout with keep-nothing probability rho (all d units dropped, rho = p^d)
-  is a Doeblin channel: eta_TV <= 1 - rho; narrow layers contract more.
+* Dropout with keep-nothing probability $\rho$ (all $d$ units dropped, $\rho = p^d$)
+  is a Doeblin channel: $\eta_{\mathrm{TV}} \le 1 - \rho$; narrow layers contract more.
 """
 
 from __future__ import annotations
@@ -52,6 +53,14 @@ __all__ = [
 
 
 class LayerLaws(NamedTuple):
+    r"""Class-conditional laws per layer: means $m_k$ (class $-1$ has $-m_k$), covariances $C_k$,
+    $\mathrm{KL}_k = 2 m_k^\top C_k^{-1} m_k$ and $W_{1,k} = 2\|m_k\|$, $k = 0, \dots, L$.
+
+    Example:
+      >>> LayerLaws._fields
+      ('means', 'covs', 'kl', 'w1')
+    """
+
     means: list  #: m_k for k = 0..L (class +1; class -1 has -m_k)
     covs: list  #: C_k for k = 0..L
     kl: jax.Array  #: KL_k = 2 m_k^T C_k^{-1} m_k, shape (L + 1,)
@@ -59,7 +68,12 @@ class LayerLaws(NamedTuple):
 
 
 def symmetric_gaussian_kl(mean: jax.Array, cov: jax.Array) -> jax.Array:
-    """KL(N(m, C) || N(-m, C)) = 2 m^T C^{-1} m (Cholesky solve)."""
+    r"""$\mathrm{KL}(N(m, C) \,\|\, N(-m, C)) = 2 m^\top C^{-1} m$ (Cholesky solve).
+
+    Example:
+      >>> round(float(symmetric_gaussian_kl(jnp.array([1.0, 0.0]), 2.0 * jnp.eye(2))), 6)
+      1.0
+    """
     chol = jnp.linalg.cholesky(cov)
     z = jax.scipy.linalg.solve_triangular(chol, mean, lower=True)
     return 2 * jnp.sum(z**2)
@@ -67,9 +81,14 @@ def symmetric_gaussian_kl(mean: jax.Array, cov: jax.Array) -> jax.Array:
 
 @validated(sigma=positive())
 def linear_gaussian_layer_laws(mu: jax.Array, cov0: jax.Array, weights: list, sigma: float) -> LayerLaws:
-    """Class-conditional laws at every layer of T_k = W_k T_{k-1} + sigma Z_k (module docstring).
+    r"""Class-conditional laws at every layer of $T_k = W_k T_{k-1} + \sigma Z_k$ (module docstring).
 
-    ``weights[k]`` has shape (d_{k+1}, d_k); widths may change from layer to layer.
+    ``weights[k]`` has shape $(d_{k+1}, d_k)$; widths may change from layer to layer.
+
+    Example:
+      >>> laws = linear_gaussian_layer_laws(jnp.array([1.0]), jnp.eye(1), [jnp.eye(1)], 1.0)
+      >>> jnp.round(laws.kl, 6).tolist(), jnp.round(laws.w1, 6).tolist()  # 2/1 then 2/2: data processing
+      ([2.0, 1.0], [2.0, 2.0])
     """
     check_positive(sigma, "sigma")
     means, covs = [jnp.asarray(mu)], [jnp.asarray(cov0)]
@@ -85,24 +104,49 @@ def linear_gaussian_layer_laws(mu: jax.Array, cov0: jax.Array, weights: list, si
 
 @validated(sigma=positive())
 def gaussian_noise_tv(shift: jax.Array, sigma: jax.Array) -> jax.Array:
-    """TV(N(a, sigma^2 I), N(b, sigma^2 I)) = 2 Phi(||a - b|| / (2 sigma)) - 1 = erf(||a-b|| / (2 sqrt2 sigma))."""
+    r"""$\mathrm{TV}(N(a, \sigma^2 I), N(b, \sigma^2 I)) = 2\Phi(\|a - b\|/(2\sigma)) - 1 = \operatorname{erf}(\|a -
+    b\|/(2\sqrt2\,\sigma))$.
+
+    ``shift`` is $\|a - b\|$.
+
+    Example:
+      >>> round(float(gaussian_noise_tv(2.0, 1.0)), 6)  # 2 Phi(1) - 1
+      0.682689
+    """
     return erf(jnp.asarray(shift) / (2 * jnp.sqrt(2.0) * sigma))
 
 
 @validated(sigma=positive())
 def gaussian_noise_tv_contraction(radius: jax.Array, sigma: jax.Array) -> jax.Array:
-    """eta_TV of x -> x + sigma Z on the ball ||x|| <= R: 1 - 2 Q(R / sigma) = erf(R / (sqrt2 sigma))."""
+    r"""$\eta_{\mathrm{TV}}$ of $x \mapsto x + \sigma Z$ on the ball $\|x\| \le R$:
+    $1 - 2Q(R/\sigma) = \operatorname{erf}(R/(\sqrt2\,\sigma))$.
+
+    Example:
+      >>> round(float(gaussian_noise_tv_contraction(1.0, 1.0)), 6)  # the TV of N(-1, 1) and N(1, 1)
+      0.682689
+    """
     check_positive(sigma, "sigma")
     return erf(jnp.asarray(radius) / (jnp.sqrt(2.0) * sigma))
 
 
 @validated(drop_prob=in_range(0.0, 1.0))
 def dropout_tv_contraction_bound(drop_prob: jax.Array, width: int) -> jax.Array:
-    """Doeblin bound eta_TV <= 1 - p^d for dropout that drops all d units with probability p^d."""
+    r"""Doeblin bound $\eta_{\mathrm{TV}} \le 1 - p^d$ for dropout that drops all $d$ units with probability $p^d$.
+
+    Example:
+      >>> round(float(dropout_tv_contraction_bound(0.5, 2)), 6)
+      0.75
+    """
     return 1 - jnp.asarray(drop_prob) ** width
 
 
 def random_linear_network(key: jax.Array, widths: tuple[int, ...], dtype=jnp.float64) -> list:
-    """Gaussian weights W_k ~ N(0, 1/d_k) (variance preserving), widths = (d_0, d_1, ..., d_L)."""
+    r"""Gaussian weights $W_k \sim N(0, 1/d_{k-1})$ entrywise, shape $(d_k, d_{k-1})$ (variance preserving), ``widths``
+    $= (d_0, d_1, \dots, d_L)$.
+
+    Example:
+      >>> [w.shape for w in random_linear_network(jax.random.key(0), (3, 4, 2), jnp.float32)]
+      [(4, 3), (2, 4)]
+    """
     keys = jax.random.split(key, len(widths) - 1)
     return [jax.random.normal(k, (o, i), dtype) / jnp.sqrt(i) for k, i, o in zip(keys, widths[:-1], widths[1:])]
