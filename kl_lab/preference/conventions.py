@@ -34,7 +34,14 @@ KL_DIRECTIONS = {"reverse KL": "model", "forward KL": "target"}
 
 
 def kl_label(direction: str, model: str = "pi", target: str = "p") -> str:
-    """``"reverse KL(pi‖p)"`` or ``"forward KL(p‖pi)"``: a directed KL named by its arguments."""
+    r"""``"reverse KL(pi‖p)"`` or ``"forward KL(p‖pi)"``: a directed KL named by its arguments.
+
+    Reverse KL is $\mathrm{KL}(\pi\|p)$ (model first), forward KL is $\mathrm{KL}(p\|\pi)$ (target first).
+
+    Example:
+      >>> kl_label("forward KL", target="pi_ref")
+      'forward KL(pi_ref‖pi)'
+    """
     if direction not in KL_DIRECTIONS:
         raise ValueError(f"direction must be one of {tuple(KL_DIRECTIONS)}; got {direction!r}")
     first, second = (model, target) if KL_DIRECTIONS[direction] == "model" else (target, model)
@@ -42,26 +49,56 @@ def kl_label(direction: str, model: str = "pi", target: str = "p") -> str:
 
 
 def kl_generator(direction: str) -> Generator:
-    """The generator f with D_f(model || target) equal to the named directed KL."""
+    r"""The generator $f$ with $D_f(\text{model}\|\text{target})$ equal to the named directed KL.
+
+    Reverse KL: $f(u) = u\log u$ (``generators.kl``); forward KL: $f(u) = -\log u$ (``generators.reverse_kl``).
+
+    Example:
+      >>> kl_generator("reverse KL").name == G.kl.name
+      True
+    """
     if direction not in KL_DIRECTIONS:
         raise ValueError(f"direction must be one of {tuple(KL_DIRECTIONS)}; got {direction!r}")
     return G.kl if direction == "reverse KL" else G.reverse_kl
 
 
 def kl_lab_amari_a(fdpo_alpha: float) -> float:
-    """f-DPO's alpha-divergence parameter -> the ``a`` of kl_lab's ``amari_alpha(a)``: a = 1 - alpha."""
+    r"""f-DPO's $\alpha$-divergence parameter $\to$ the $a$ of kl_lab's ``amari_alpha(a)``: $a = 1 - \alpha$.
+
+    Wang et al. (2309.16240v1, Table 1): $f'(u) = (1 - u^{-\alpha})/\alpha$; checked at several $\alpha$ and
+    $\beta$ in ``experiments/fdpo_mapping.py``.
+
+    Example:
+      >>> kl_lab_amari_a(0.3)
+      0.7
+    """
     return 1.0 - float(fdpo_alpha)
 
 
 def kl_lab_beta(fdpo_beta: float, divergence: str) -> float:
-    """The beta to use with kl_lab's generator so that beta f'_kl_lab = f-DPO's beta f'_fDPO (JS: 2 beta)."""
+    r"""The $\beta$ to use with kl_lab's generator so that $\beta' f'_{\text{kl\_lab}} = \beta f'_{\text{f-DPO}}$.
+
+    Jensen–Shannon: kl_lab's generator is half of f-DPO's, so $\beta' = 2\beta$;
+    every other divergence: $\beta' = \beta$.
+
+    Example:
+      >>> kl_lab_beta(0.1, "Jensen-Shannon"), kl_lab_beta(0.1, "alpha")
+      (0.2, 0.1)
+    """
     if divergence not in ("reverse KL", "forward KL", "Jensen-Shannon", "alpha"):
         raise ValueError(f"unknown f-DPO divergence {divergence!r}")
     return 2.0 * fdpo_beta if divergence == "Jensen-Shannon" else float(fdpo_beta)
 
 
 def fdpo_generator(divergence: str, alpha: float | None = None) -> Generator:
-    """kl_lab's generator for f-DPO's named divergence (use with :func:`kl_lab_beta`)."""
+    r"""kl_lab's generator for f-DPO's named divergence (use with :func:`kl_lab_beta`).
+
+    ``"alpha"`` needs ``alpha`` and maps to ``amari_alpha(1 - alpha)`` (:func:`kl_lab_amari_a`).
+
+    Example:
+      >>> fdpo_generator("Jensen-Shannon").name == G.jensen_shannon.name
+      True
+    """
     if divergence == "alpha":
         if alpha is None:
             raise ValueError("the alpha-divergence needs alpha")
