@@ -1,30 +1,34 @@
-"""Online difficulty filtering: how far a binary-reward tilt moves a policy.
+r"""Online difficulty filtering: how far a binary-reward tilt moves a policy.
 
 Bae et al., "Online Difficulty Filtering for Reasoning Oriented Reinforcement
 Learning" (arXiv 2504.03380). For a prompt whose responses pass with
-probability ``p`` under the initial policy pi_0, the KL-regularised optimum
-with temperature beta is the tilt pi* ∝ pi_0 exp(lam r), lam = 1/beta, r in {0, 1}.
-Everything depends on pi_0 only through ``p`` (both policies are pi_0 times a
-function of r), so the two-point law (1 - p, p) carries the exact KL:
+probability $p$ under the initial policy $\pi_0$, the KL-regularised optimum
+with temperature $\beta$ is the tilt $\pi^* \propto \pi_0\, e^{\lambda r}$, $\lambda = 1/\beta$, $r \in \{0, 1\}$.
+Everything depends on $\pi_0$ only through $p$ (both policies are $\pi_0$ times a
+function of $r$), so the two-point law $(1 - p, p)$ carries the exact KL:
 
-    p*              = p e^lam / (p e^lam + 1 - p)
-    KL(pi* || pi_0) = lam p* - log(p e^lam + 1 - p) = int_0^lam s Var_{pi_s}(r) ds
-    proxy           = lam^2 p (1 - p) / 2               (second order in lam)
-    Pinsker         KL >= 2 (p* - p)^2 >= 2 [p (1 - p) (1 - e^{-lam})]^2
+$$\begin{aligned}
+p^* &= \frac{p e^\lambda}{p e^\lambda + 1 - p}, \\
+\mathrm{KL}(\pi^* \,\|\, \pi_0) &= \lambda p^* - \log(p e^\lambda + 1 - p) = \int_0^\lambda s\,
+\mathrm{Var}_{\pi_s}(r)\, ds, \\
+\text{proxy} &= \lambda^2 p (1 - p)/2 \qquad \text{(second order in } \lambda\text{)}, \\
+\text{Pinsker: } \mathrm{KL} &\ge 2 (p^* - p)^2 \ge 2 \left[p (1 - p)(1 - e^{-\lambda})\right]^2.
+\end{aligned}$$
 
-The last step uses p e^lam + 1 - p <= e^lam. The paper's own bound was not
+The last step uses $p e^\lambda + 1 - p \le e^\lambda$. The paper's own bound was not
 retrieved; this Pinsker-type bound is our derivation [D], tested.
 
 What holds and what does not (tested in ``tests/preference``): the bound holds
-for every p and lam; the KL is maximised at p = 1/2 only as lam -> 0 -- the
-maximiser is p(lam) = (lam e^lam - e^lam + 1) / (e^lam - 1)^2 = 1/2 - lam/6 + lam^3/180 + O(lam^5)
-(closed form and series: ``kl_lab.preference.filtering_theory``; the lam^2 term vanishes) and drifts
-toward 0 as regularisation weakens (argmax 0.2055 at lam = 2, 0.0023499 at lam = 8). "Balanced filtering
-(p ~ 1/2) is optimal" is a strong-regularisation statement.
+for every $p$ and $\lambda$; the KL is maximised at $p = 1/2$ only as $\lambda \to 0$ -- the
+maximiser is $p(\lambda) = (\lambda e^\lambda - e^\lambda + 1)/(e^\lambda - 1)^2
+= 1/2 - \lambda/6 + \lambda^3/180 + O(\lambda^5)$
+(closed form and series: ``kl_lab.preference.filtering_theory``; the $\lambda^2$ term vanishes) and drifts
+toward 0 as regularisation weakens (argmax 0.2055 at $\lambda = 2$, 0.0023499 at $\lambda = 8$). "Balanced
+filtering ($p \approx 1/2$) is optimal" is a strong-regularisation statement.
 
-For GRPO with groups of G rollouts, a group carries signal only if it is
-non-degenerate: P = 1 - p^G - (1-p)^G; the empirical pass rate has variance
-p (1 - p) / G.
+For GRPO with groups of $G$ rollouts, a group carries signal only if it is
+non-degenerate: $P = 1 - p^G - (1-p)^G$; the empirical pass rate has variance
+$p(1 - p)/G$.
 """
 
 from __future__ import annotations
@@ -51,6 +55,13 @@ __all__ = [
 
 
 class TiltedPassRate(NamedTuple):
+    r"""$p^* = P_{\pi^*}(r = 1)$, $\mathrm{KL}(\pi^* \,\|\, \pi_0)$ in nats and $\log(p e^\lambda + 1 - p)$.
+
+    Example:
+      >>> TiltedPassRate._fields
+      ('pass_rate', 'kl', 'log_partition')
+    """
+
     pass_rate: jax.Array  #: p* = P_{pi*}(r = 1)
     kl: jax.Array  #: KL(pi* || pi_0) in nats
     log_partition: jax.Array  #: log(p e^lam + 1 - p)
@@ -58,13 +69,18 @@ class TiltedPassRate(NamedTuple):
 
 @validated(p=in_range(0.0, 1.0), lam=require_not_nan)
 def tilted_pass_rate(p: jax.Array, lam: jax.Array) -> TiltedPassRate:
-    """Exact tilt of the two-point law (1 - p, p) by exp(lam r), in closed form.
+    r"""Exact tilt of the two-point law $(1 - p, p)$ by $e^{\lambda r}$, in closed form.
 
-    ``log_partition = log1p(p expm1(lam))`` and ``p* = p e^lam / (1 + p expm1(lam))``
-    are smooth in p on [0, 1] (value and gradient exact at p = 0 and 1, where
-    KL = 0). ``lam >= 0`` is lam = 1/beta; lam above ~700 overflows expm1 in
-    float64. Broadcasts over ``p`` and ``lam``. The tests check it against
-    :func:`kl_lab.projection.tilt` and against int_0^lam s Var_s ds.
+    ``log_partition`` $= \operatorname{log1p}(p \operatorname{expm1}(\lambda))$ and
+    $p^* = p e^\lambda / (1 + p \operatorname{expm1}(\lambda))$ are smooth in $p$ on $[0, 1]$ (value and
+    gradient exact at $p = 0$ and 1, where $\mathrm{KL} = 0$). $\lambda \ge 0$ is $\lambda = 1/\beta$;
+    $\lambda$ above $\sim 700$ overflows expm1 in float64. Broadcasts over ``p`` and ``lam``. The tests check it
+    against :func:`kl_lab.projection.tilt` and against $\int_0^\lambda s\, \mathrm{Var}_s\, ds$.
+
+    Example:
+      >>> t = tilted_pass_rate(0.5, jnp.log(3.0))   # p* = 3/4
+      >>> round(float(t.pass_rate), 6), round(float(t.kl), 6)  # (3/4) log 3 - log 2
+      (0.75, 0.130812)
     """
     p, lam = jnp.broadcast_arrays(jnp.asarray(p) * 1.0, jnp.asarray(lam) * 1.0)
     log_z = jnp.log1p(p * jnp.expm1(lam))
@@ -76,25 +92,42 @@ def tilted_pass_rate(p: jax.Array, lam: jax.Array) -> TiltedPassRate:
 
 @validated(p=in_range(0.0, 1.0), lam=require_not_nan)
 def filtering_kl(p: jax.Array, lam: jax.Array) -> jax.Array:
-    """KL(pi* || pi_0) = lam p* - log(p e^lam + 1 - p) (nats)."""
+    r"""$\mathrm{KL}(\pi^* \,\|\, \pi_0) = \lambda p^* - \log(p e^\lambda + 1 - p)$ (nats).
+
+    Example:
+      >>> round(float(filtering_kl(0.5, jnp.log(3.0))), 6)
+      0.130812
+    """
     return tilted_pass_rate(p, lam).kl
 
 
 @validated(p=in_range(0.0, 1.0), lam=require_not_nan)
 def filtering_kl_proxy(p: jax.Array, lam: jax.Array) -> jax.Array:
-    """The variance proxy lam^2 p (1 - p) / 2 (exact to second order in lam)."""
+    r"""The variance proxy $\lambda^2 p (1 - p)/2$ (exact to second order in $\lambda$).
+
+    Example:
+      >>> round(float(filtering_kl_proxy(0.5, 0.2)), 6), round(float(filtering_kl(0.5, 0.2)), 6)
+      (0.005, 0.004975)
+    """
     p, lam = jnp.asarray(p), jnp.asarray(lam)
     return lam**2 * p * (1 - p) / 2
 
 
 @validated(p=in_range(0.0, 1.0), lam=require_not_nan)
 def filtering_kl_lower_bound(p: jax.Array, lam: jax.Array) -> jax.Array:
-    """Pinsker-type lower bound 2 [p (1 - p) (1 - e^{-lam})]^2 <= KL(pi* || pi_0)."""
+    r"""Pinsker-type lower bound $2\left[p (1 - p)(1 - e^{-\lambda})\right]^2 \le \mathrm{KL}(\pi^* \,\|\, \pi_0)$.
+
+    Example:
+      >>> bool(filtering_kl_lower_bound(0.3, 2.0) <= filtering_kl(0.3, 2.0))
+      True
+    """
     p, lam = jnp.asarray(p), jnp.asarray(lam)
     return 2 * (p * (1 - p) * -jnp.expm1(-lam)) ** 2
 
 
 class ArgmaxResult(NamedTuple):
+    r"""The maximising pass rate, the solver's status and $|d\mathrm{KL}/dp|$ there."""
+
     p: jax.Array  #: the pass rate maximising KL(pi* || pi_0)
     converged: jax.Array
     iterations: jax.Array
@@ -103,15 +136,21 @@ class ArgmaxResult(NamedTuple):
 
 @validated(lam=positive())
 def filtering_kl_argmax(lam: jax.Array, *, iterations: int = 200, tol: float = 1e-12) -> ArgmaxResult:
-    """argmax over p in (0, 1) of KL(pi* || pi_0), by bisection on dKL/dp (KL is unimodal in p).
+    r"""$\arg\max_{p \in (0, 1)} \mathrm{KL}(\pi^* \,\|\, \pi_0)$, by bisection on $d\mathrm{KL}/dp$ (KL is unimodal in
+    $p$).
 
-    dKL/dp is positive at p -> 0 and negative at p -> 1 for lam > 0 (KL vanishes
+    $d\mathrm{KL}/dp$ is positive at $p \to 0$ and negative at $p \to 1$ for $\lambda > 0$ (KL vanishes
     at both ends), so bisection on its sign is safe (``kl_lab.solvers.bracketed_root``; ``tol`` is its
-    absolute tolerance on p). The bracket is ``[tiny, 1/2]``: the maximiser lies below 1/2 (it is
-    1/2 - lam/6 + O(lam^3) for small lam and decreases in lam), and dKL/dp(1/2) < 0 was checked on a
-    log grid of lam in [1e-4, 562]; near p = 1 dKL/dp underflows to an exact 0 in float64 (a spurious
-    root), which is why the bracket stops at 1/2. Beyond lam ~ 600 the KL overflows: NaN and
-    ``converged=False``. Works under vmap over lam.
+    absolute tolerance on $p$). The bracket is $[\text{tiny}, 1/2]$: the maximiser lies below 1/2 (it is
+    $1/2 - \lambda/6 + O(\lambda^3)$ for small $\lambda$ and decreases in $\lambda$), and
+    $d\mathrm{KL}/dp(1/2) < 0$ was checked on a log grid of $\lambda \in [10^{-4}, 562]$; near $p = 1$
+    $d\mathrm{KL}/dp$ underflows to an exact 0 in float64 (a spurious root), which is why the bracket stops at
+    1/2. Beyond $\lambda \sim 600$ the KL overflows: NaN and ``converged=False``. Works under vmap over lam.
+
+    Example:
+      >>> res = filtering_kl_argmax(2.0)
+      >>> bool(res.converged), round(float(res.p), 4)
+      (True, 0.2055)
     """
     check_positive(lam, "lam")
     lam = jnp.asarray(lam, float)
@@ -123,9 +162,13 @@ def filtering_kl_argmax(lam: jax.Array, *, iterations: int = 200, tol: float = 1
 
 @validated(p=in_range(0.0, 1.0))
 def nondegenerate_group_probability(p: jax.Array, group_size: int) -> jax.Array:
-    """P(a group of G Bernoulli(p) rollouts is not all-pass or all-fail) = 1 - p^G - (1-p)^G.
+    r"""P(a group of $G$ Bernoulli($p$) rollouts is not all-pass or all-fail) $= 1 - p^G - (1-p)^G$.
 
-    Computed as -expm1(log(p^G + (1-p)^G)) through log1mexp for accuracy near p = 0, 1.
+    Computed as $-\operatorname{expm1}(\log(p^G + (1-p)^G))$ through log1mexp for accuracy near $p = 0, 1$.
+
+    Example:
+      >>> round(float(nondegenerate_group_probability(0.5, 4)), 6)  # 1 - 2/16
+      0.875
     """
     if group_size < 1:
         raise ValueError(f"group_size must be >= 1; got {group_size}")
@@ -136,7 +179,12 @@ def nondegenerate_group_probability(p: jax.Array, group_size: int) -> jax.Array:
 
 @validated(p=in_range(0.0, 1.0))
 def group_accuracy_variance(p: jax.Array, group_size: int) -> jax.Array:
-    """Variance of the empirical pass rate of G rollouts: p (1 - p) / G."""
+    r"""Variance of the empirical pass rate of $G$ rollouts: $p(1 - p)/G$.
+
+    Example:
+      >>> round(float(group_accuracy_variance(0.5, 4)), 6)
+      0.0625
+    """
     if group_size < 1:
         raise ValueError(f"group_size must be >= 1; got {group_size}")
     p = jnp.asarray(p)
