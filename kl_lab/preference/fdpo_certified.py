@@ -66,18 +66,34 @@ def certified_optimum(
 
 
 def policy_tolerance(gap, log_star, log_ref, beta: float, generator: Generator) -> jax.Array:
-    """sqrt(2 gap / (beta m)), m = min_y h(u_y) / (u_y pi*_y) at the optimum pi* (module docstring)."""
+    r"""$\sqrt{2\,\text{gap}/(\beta m)}$, $m = \min_y h(u_y)/(u_y \pi^*_y)$ at the optimum $\pi^*$ (module docstring).
+
+    A first-order bound on $\max_y|\pi_y - \pi^*_y|$ from the Frank-Wolfe gap (strong concavity).
+
+    Example:
+      >>> from kl_lab.divergences import generators as G
+      >>> lr = jnp.log(jnp.array([0.5, 0.5]))
+      >>> round(float(policy_tolerance(1e-12, lr, lr, 1.0, G.kl)), 9)  # m = h(1) / 0.5 = 2: sqrt(1e-12)
+      1e-06
+    """
     log_u = log_star - log_ref
     m = jnp.min(generator.h(log_u) * jnp.exp(-log_u - log_star))
     return jnp.sqrt(2 * jnp.maximum(gap, 0.0) / (beta * m))
 
 
 def pearson_optimum(log_ref: jax.Array, rewards: jax.Array, beta: float, *, iterations: int = 200):
-    """The Pearson chi^2 optimum in closed form: pi = pi_ref max(0, 1 + (r - lam) / (2 beta)), lam by bisection.
+    r"""The Pearson $\chi^2$ optimum in closed form: $\pi = \pi_{\mathrm{ref}}\max(0, 1 + (r - \lambda)/(2\beta))$.
+
+    $\lambda$ by bisection on $\sum_y \pi_y = 1$.
 
     (f(u) = (u - 1)^2, f'(u) = 2 (u - 1): the KKT conditions with nonnegativity multipliers.) Returns
     ``(pi, lam, spread)`` with ``spread`` = lam - min_y (r_y + 2 beta) when some pi_y = 0 (there a = r - beta f'(0)
     = r + 2 beta < lam), else 0: the spread of r - beta f'(pi / pi_ref) at the optimum.
+
+    Example:
+      >>> pi, lam, spread = pearson_optimum(jnp.log(jnp.array([0.5, 0.5])), jnp.array([0.0, 3.0]), 0.5)
+      >>> [round(float(v), 6) for v in pi], bool(spread > 0)  # all mass on the better outcome
+      ([0.0, 1.0], True)
     """
     check_positive(beta, "beta")
     ref = jnp.exp(log_ref)
