@@ -59,12 +59,16 @@ __all__ = [
 
 
 def paced_weight(pass_rate: Array, alpha: float = 1.0, beta: float = 1.0) -> Array:
-    """PACED's Beta kernel ``w(p) = p^alpha (1-p)^beta`` (unnormalised).
+    r"""PACED's Beta kernel $w(p) = p^{\alpha}(1-p)^{\beta}$ (unnormalised).
 
     Source: arXiv:2603.11178 (abstract); v3's default is ``alpha = beta = 1``.
     Computed as ``exp(alpha log p + beta log1p(-p))``; ``w(0) = 0`` for
     ``alpha > 0`` and ``w(0) = 1`` for ``alpha = 0`` (``0^0 = 1``), likewise at 1.
     ``pass_rate`` must lie in ``[0, 1]``; ``alpha, beta >= 0``.
+
+    Example:
+      >>> [round(float(v), 4) for v in paced_weight(jnp.array([0.0, 0.5, 1.0]))]
+      [0.0, 0.25, 0.0]
     """
     pass_rate = as_input(pass_rate, "pass_rate")
     ok = (
@@ -85,11 +89,16 @@ class RolloutMoments(NamedTuple):
 
 
 def rollout_gradient_moments(pass_rate: Array, group_size: int) -> RolloutMoments:
-    """Exact moments of ``g = rbar (1 - rbar)``, ``rbar = K / G``, ``K ~ Binomial(G, p)`` [hypothesis model].
+    r"""Exact moments of $g = \bar r(1-\bar r)$, $\bar r = K/G$, $K \sim \mathrm{Binomial}(G, p)$ [hypothesis model].
 
     ``E g = (1 - 1/G) p (1 - p)``; the variance sums the ``G + 1`` binomial
     outcomes in log space (``O(G)`` per pass rate). ``group_size`` is a static
     int ``>= 2`` (with one rollout the baseline removes all signal).
+
+    Example:
+      >>> m = rollout_gradient_moments(jnp.array([0.5]), 4)
+      >>> round(float(m.signal[0]), 6)  # (1 - 1/4) 0.25
+      0.1875
     """
     if not isinstance(group_size, int) or group_size < 2:
         raise ValueError(f"group_size must be an int >= 2; got {group_size!r}")
@@ -107,7 +116,13 @@ def rollout_gradient_moments(pass_rate: Array, group_size: int) -> RolloutMoment
 
 
 def gradient_snr(pass_rate: Array, group_size: int, noise_floor: float = 0.0) -> Array:
-    """Per-problem gradient SNR ``s(p) / sqrt(Var g + noise_floor)`` [hypothesis model]; 0 at ``p in {0, 1}``."""
+    r"""Per-problem gradient SNR $s(p)/\sqrt{\mathrm{Var}\,g + \sigma_0^2}$ [hypothesis model]; 0 at $p \in \{0, 1\}$.
+
+    Example:
+      >>> snr = gradient_snr(jnp.array([0.0, 0.5, 1.0]), 4, 0.01)
+      >>> float(snr[0]), bool(snr[1] > 0), float(snr[2])
+      (0.0, True, 0.0)
+    """
     ok = check_positive(noise_floor, "noise_floor", allow_zero=True)
     m = rollout_gradient_moments(pass_rate, group_size)
     v = m.variance + noise_floor
@@ -116,12 +131,16 @@ def gradient_snr(pass_rate: Array, group_size: int, noise_floor: float = 0.0) ->
 
 
 def optimal_weight(pass_rate: Array, group_size: int, noise_floor: float = 0.0) -> Array:
-    """Optimal aggregation weight ``w*(p) = s(p) / v(p)`` (up to scale) [hypothesis model].
+    r"""Optimal aggregation weight $w^*(p) = s(p)/v(p)$ (up to scale) [hypothesis model].
 
     Maximises ``sum_i w_i s_i / sqrt(sum_i w_i^2 v_i)`` (Cauchy–Schwarz). At
     ``p in {0, 1}`` both ``s`` and ``Var g`` vanish; the weight there is its
     limit: 0 with a positive ``noise_floor``; without one, the finite limit
     ``lim_{p->0} s / Var g = (1 - 1/G) p / (p (1 - 1/G)^2 / G) = G^2 / (G - 1)`` (same at ``p -> 1``).
+
+    Example:
+      >>> [round(float(v), 4) for v in optimal_weight(jnp.array([0.0, 1.0]), 4)]  # G^2 / (G - 1) at the ends
+      [5.3333, 5.3333]
     """
     ok = check_positive(noise_floor, "noise_floor", allow_zero=True)
     m = rollout_gradient_moments(pass_rate, group_size)
@@ -132,11 +151,18 @@ def optimal_weight(pass_rate: Array, group_size: int, noise_floor: float = 0.0) 
 
 
 def weighting_efficiency(weights: Array, signal: Array, variance: Array, population: Array | None = None) -> Array:
-    """Squared SNR of ``weights`` relative to the optimum ``s / v``, in ``[0, 1]``.
+    r"""Squared SNR of ``weights`` relative to the optimum $s/v$, in $[0, 1]$.
+
+    $$\mathrm{eff}(w) = \frac{(\mathbb{E}_\pi[w s])^2}{\mathbb{E}_\pi[w^2 v]\,\mathbb{E}_\pi[s^2/v]}$$
 
     ``eff(w) = (E_pi[w s])^2 / (E_pi[w^2 v] E_pi[s^2 / v])`` over the last axis,
     with problem population weights ``pi`` (uniform when ``None``). Points with
     ``v = 0`` must carry ``s = 0`` and are dropped.
+
+    Example:
+      >>> s, v = jnp.array([1.0, 2.0]), jnp.array([1.0, 1.0])
+      >>> round(float(weighting_efficiency(s / v, s, v)), 6), round(float(weighting_efficiency(jnp.ones(2), s, v)), 6)
+      (1.0, 0.9)
     """
     w, s, v = jnp.asarray(weights), jnp.asarray(signal), jnp.asarray(variance)
     pi = jnp.ones_like(s) if population is None else jnp.asarray(population)
@@ -155,12 +181,18 @@ class BetaKernelFit(NamedTuple):
 
 
 def fit_beta_kernel(pass_rate: Array, target_weight: Array) -> BetaKernelFit:
-    """Least-squares fit of ``log w = c + alpha log p + beta log(1-p)`` to a positive target on ``(0, 1)``.
+    r"""Least-squares fit of $\log w = c + \alpha\log p + \beta\log(1-p)$ to a positive target on $(0, 1)$.
 
     ``pass_rate`` and ``target_weight`` are 1-D arrays of one length.
     A closed-form linear least-squares problem (``jnp.linalg.lstsq``) in log
     space; points with ``p in {0, 1}`` or a non-positive target are excluded by
     zero weights. Returns the exponents, the log-scale and the RMS residual.
+
+    Example:
+      >>> p = jnp.linspace(0.1, 0.9, 9)
+      >>> fit = fit_beta_kernel(p, paced_weight(p, 2.0, 0.5))
+      >>> round(float(fit.alpha), 6), round(float(fit.beta), 6)
+      (2.0, 0.5)
     """
     p, w = jnp.asarray(pass_rate), jnp.asarray(target_weight)
     check_rank(p, 1, "pass_rate")
