@@ -9,9 +9,9 @@ JOBS   ?= 2
 # JAX's persistent compilation cache, shared by every target below, their pytest-xdist workers, notebook
 # kernels and subprocesses: compilation is most of the suite's time, and `make mutants` recompiles what
 # `make test` compiled. `make test KL_LAB_JAX_CACHE=off` (or the variable in the environment) switches it
-# off; `make clean-jax-cache` empties it (it is never trimmed; ~100 MB after the suite).
+# off; `make clean-jax-cache` empties it (it is never trimmed). Every program is cached (MIN_SECS 0).
 KL_LAB_JAX_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/kl_lab/jax
-KL_LAB_JAX_CACHE_MIN_SECS ?= 0.2
+KL_LAB_JAX_CACHE_MIN_SECS ?= 0
 ifeq ($(filter off 0 false no none,$(KL_LAB_JAX_CACHE)),)
 JAXCACHE := JAX_COMPILATION_CACHE_DIR=$(KL_LAB_JAX_CACHE) JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=$(KL_LAB_JAX_CACHE_MIN_SECS)
 else

@@ -12,9 +12,11 @@ Compilation is most of the suite's time, so JAX's persistent compilation cache i
 through the environment, for every subprocess it starts: pytest-xdist workers, notebook kernels, the
 mutation harness, experiment scripts): a folder under the user's cache directory, ``$KL_LAB_JAX_CACHE``
 if set, else ``$XDG_CACHE_HOME/kl_lab/jax`` (``~/.cache/kl_lab/jax``). Every program that takes at least
-``$KL_LAB_JAX_CACHE_MIN_SECS`` (0.2 s) to compile is written there; a second run of the suite reads them back
-instead of compiling. ``KL_LAB_JAX_CACHE=off`` switches it off; delete the folder to empty it (it is never
-trimmed). A value already in ``JAX_COMPILATION_CACHE_DIR`` wins (``make`` sets it the same way).
+``$KL_LAB_JAX_CACHE_MIN_SECS`` to compile (default 0: every program -- most compile in well under a second;
+one mutant run of mode_seeking read back 73 entries, 512 KB, in 11 s against 39 s uncached and 19 s with a
+0.2 s threshold) is written there, and later runs read it back instead of compiling. ``KL_LAB_JAX_CACHE=off``
+switches it off; delete the folder to empty it (it is never trimmed). A value already in
+``JAX_COMPILATION_CACHE_DIR`` wins (``make`` sets it the same way).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ _CACHE = _compilation_cache_dir()
 if _CACHE is not None:
     os.makedirs(_CACHE, exist_ok=True)
     _MIN_SECS = os.environ.setdefault(
-        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", os.environ.get("KL_LAB_JAX_CACHE_MIN_SECS", "0.2")
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", os.environ.get("KL_LAB_JAX_CACHE_MIN_SECS", "0")
     )
     os.environ["JAX_COMPILATION_CACHE_DIR"] = _CACHE  # inherited by subprocesses (kernels, mutants, scripts)
     jax.config.update("jax_compilation_cache_dir", _CACHE)
