@@ -21,9 +21,13 @@ __all__ = ["gaussian_logits", "mixture_log_probs", "mode_mass"]
 
 
 def gaussian_logits(mean: Array, log_scale: Array, num_classes: int) -> Array:
-    """Logits ``-(i - mean)^2 / (2 exp(2 log_scale))`` over ``i = 0..K-1`` (shape ``[..., K]``).
+    r"""Logits $-(i - \mu)^2 / (2 e^{2\log\sigma})$ over $i = 0..K-1$ (shape ``[..., K]``).
 
     ``mean`` and ``log_scale`` broadcast; differentiable in both.
+
+    Example:
+      >>> gaussian_logits(1.0, 0.0, 3).tolist()
+      [-0.5, -0.0, -0.5]
     """
     if not isinstance(num_classes, int) or num_classes < 2:
         raise ValueError(f"num_classes must be an int >= 2; got {num_classes!r}")
@@ -34,9 +38,14 @@ def gaussian_logits(mean: Array, log_scale: Array, num_classes: int) -> Array:
 
 
 def mixture_log_probs(means, scales, weights, num_classes: int) -> Array:
-    """``log sum_j w_j softmax(gaussian_logits(m_j, log s_j))`` over ``K`` classes (``[K]``).
+    r"""$\log\sum_j w_j\,\mathrm{softmax}(\text{gaussian\_logits}(m_j, \log s_j))$ over $K$ classes (``[K]``).
 
     ``weights`` must be positive; they are normalised.
+
+    Example:
+      >>> lp = mixture_log_probs([2.0, 7.0], [1.0, 1.0], [0.6, 0.4], 10)
+      >>> round(float(jnp.exp(lp).sum()), 6)
+      1.0
     """
     means, scales, weights = jnp.asarray(means, float), jnp.asarray(scales, float), jnp.asarray(weights, float)
     ok = check_positive(scales, "scales") & check_positive(weights, "weights")
@@ -46,7 +55,14 @@ def mixture_log_probs(means, scales, weights, num_classes: int) -> Array:
 
 
 def mode_mass(log_p: Array, split: float) -> Array:
-    """Mass of ``p`` on classes ``i < split`` (the first mode's side); ``[..., K] -> [...]``."""
+    r"""Mass of $p$ on classes $i <$ ``split`` (the first mode's side): $\sum_{i < \text{split}} p_i$.
+
+    Shapes ``[..., K] -> [...]``.
+
+    Example:
+      >>> round(float(mode_mass(jnp.log(jnp.array([0.2, 0.3, 0.5])), 1.5)), 6)
+      0.5
+    """
     log_p = jnp.asarray(log_p)
     ok = check_log_probs(log_p, "log_p")
     i = jnp.arange(log_p.shape[-1]).reshape((1,) * (log_p.ndim - 1) + (-1,))
