@@ -83,40 +83,77 @@ def prepare_log_probs(student_logits: Array, teacher_logits: Array, temperature:
 
 
 def log_probs(student_logits: Array, teacher_logits: Array, temperature: float = 1.0) -> tuple[Array, Array]:
-    """``(log p_s, log p_t) = log_softmax(z / T)`` along the last axis, after shape/dtype/value/temperature checks."""
+    r"""``(log p_s, log p_t) = log_softmax(z / T)`` along the last axis, after shape/dtype/value/temperature checks.
+
+    $$\log p = \log\mathrm{softmax}(z/T).$$
+
+    Example:
+      >>> zs, zt = jnp.array([1.0, 0.0, -1.0]), jnp.array([0.0, 1.0, 0.0])
+      >>> ls, lt = log_probs(zs, zt)
+      >>> round(float(jnp.exp(ls).sum()), 6)
+      1.0
+    """
     ls, lt, fin = prepare_log_probs(student_logits, teacher_logits, temperature)
     return fin((ls, lt))
 
 
 def forward_kl_loss(student_logits: Array, teacher_logits: Array, *, temperature: float = 1.0) -> Array:
-    """Forward KL ``KL(p_t || p_s) = sum p_t log(p_t / p_s)``: mode-covering (Hinton et al. 2015, arXiv:1503.02531).
+    r"""Forward KL ``KL(p_t || p_s) = sum p_t log(p_t / p_s)``: mode-covering (Hinton et al. 2015, arXiv:1503.02531).
 
     Gradient w.r.t. the student logits: ``(p_s - p_t) / T``.
+
+    $$\mathrm{KL}(p_t\|p_s) = \sum_k p_{t,k}\log(p_{t,k}/p_{s,k}).$$
+
+    Example:
+      >>> zs, zt = jnp.array([1.0, 0.0, -1.0]), jnp.array([0.0, 1.0, 0.0])
+      >>> bool(forward_kl_loss(zs, zt) > 0), float(forward_kl_loss(zt, zt))
+      (True, 0.0)
     """
     ls, lt, fin = prepare_log_probs(student_logits, teacher_logits, temperature)
     return fin(K.kl_last(lt, ls))
 
 
 def reverse_kl_loss(student_logits: Array, teacher_logits: Array, *, temperature: float = 1.0) -> Array:
-    """Reverse KL ``KL(p_s || p_t)``: mode-seeking (Gu et al. 2024, MiniLLM, arXiv:2306.08543).
+    r"""Reverse KL ``KL(p_s || p_t)``: mode-seeking (Gu et al. 2024, MiniLLM, arXiv:2306.08543).
 
     Gradient w.r.t. the student logit ``k``: ``p_s,k (log(p_s,k / p_t,k) - KL(p_s || p_t)) / T``.
+
+    $$\mathrm{KL}(p_s\|p_t) = \sum_k p_{s,k}\log(p_{s,k}/p_{t,k}).$$
+
+    Example:
+      >>> zs, zt = jnp.array([1.0, 0.0, -1.0]), jnp.array([0.0, 1.0, 0.0])
+      >>> bool(reverse_kl_loss(zs, zt) > 0), float(reverse_kl_loss(zt, zt))
+      (True, 0.0)
     """
     ls, lt, fin = prepare_log_probs(student_logits, teacher_logits, temperature)
     return fin(K.kl_last(ls, lt))
 
 
 def js_loss(student_logits: Array, teacher_logits: Array, *, temperature: float = 1.0) -> Array:
-    """Jensen–Shannon divergence ``KL(p_s || m)/2 + KL(p_t || m)/2``, ``m = (p_s + p_t)/2`` (natural log, <= log 2).
+    r"""Jensen–Shannon divergence ``KL(p_s || m)/2 + KL(p_t || m)/2``, ``m = (p_s + p_t)/2`` (natural log, <= log 2).
 
     Symmetric; its gradient vanishes when the supports separate (SinKD, arXiv:2402.17110, abstract).
+
+    $$\mathrm{JS} = \tfrac12\mathrm{KL}(p_s\|m) + \tfrac12\mathrm{KL}(p_t\|m),\quad m = \tfrac12(p_s + p_t).$$
+
+    Example:
+      >>> zs, zt = jnp.array([1.0, 0.0, -1.0]), jnp.array([0.0, 1.0, 0.0])
+      >>> bool(0 < js_loss(zs, zt) < jnp.log(2.0))
+      True
     """
     ls, lt, fin = prepare_log_probs(student_logits, teacher_logits, temperature)
     return fin(K.js_last(ls, lt))
 
 
 def total_variation_loss(student_logits: Array, teacher_logits: Array, *, temperature: float = 1.0) -> Array:
-    """Total variation ``sum |p_s - p_t| / 2`` (Wen et al. 2023, f-divergence KD for sequences, arXiv:2307.15190)."""
+    r"""Total variation ``sum |p_s - p_t| / 2`` (Wen et al. 2023, f-divergence KD for sequences, arXiv:2307.15190).
+
+    $$\mathrm{TV} = \tfrac12\sum_k |p_{s,k} - p_{t,k}|.$$
+
+    Example:
+      >>> round(float(total_variation_loss(jnp.array([10.0, -10.0]), jnp.array([-10.0, 10.0]))), 6)
+      1.0
+    """
     ls, lt, fin = prepare_log_probs(student_logits, teacher_logits, temperature)
     return fin(K.total_variation_last(ls, lt))
 
@@ -130,10 +167,17 @@ def _log_mix(log_a: Array, log_b: Array, lam: float) -> Array:
 
 
 def skew_kl_loss(student_logits: Array, teacher_logits: Array, *, skew: float = 0.1, temperature: float = 1.0) -> Array:
-    """Skew KL ``KL(p_t || skew p_t + (1 - skew) p_s)`` (Ko et al. 2024, DistiLLM, arXiv:2402.03898, Eq. 3).
+    r"""Skew KL ``KL(p_t || skew p_t + (1 - skew) p_s)`` (Ko et al. 2024, DistiLLM, arXiv:2402.03898, Eq. 3).
 
     ``skew in [0, 1)``; ``skew = 0`` is the forward KL. Bounded by ``log(1/skew)``
     for ``skew > 0``, so it stays finite where ``p_s`` misses mass of ``p_t``.
+
+    $$\mathrm{KL}(p_t\,\|\,\lambda p_t + (1-\lambda) p_s).$$
+
+    Example:
+      >>> zs, zt = jnp.array([1.0, 0.0, -1.0]), jnp.array([0.0, 1.0, 0.0])
+      >>> bool(skew_kl_loss(zs, zt, skew=0.1) < forward_kl_loss(zs, zt))
+      True
     """
     ok = check_in_range(skew, "skew", 0.0, 1.0, high_inclusive=False)
     ls, lt, fin = prepare_log_probs(student_logits, teacher_logits, temperature)
@@ -143,9 +187,16 @@ def skew_kl_loss(student_logits: Array, teacher_logits: Array, *, skew: float = 
 def skew_reverse_kl_loss(
     student_logits: Array, teacher_logits: Array, *, skew: float = 0.1, temperature: float = 1.0
 ) -> Array:
-    """Skew reverse KL ``KL(p_s || skew p_s + (1 - skew) p_t)`` (DistiLLM, arXiv:2402.03898, Eq. 4).
+    r"""Skew reverse KL ``KL(p_s || skew p_s + (1 - skew) p_t)`` (DistiLLM, arXiv:2402.03898, Eq. 4).
 
     ``skew in [0, 1)``; ``skew = 0`` is the reverse KL.
+
+    $$\mathrm{KL}(p_s\,\|\,\lambda p_s + (1-\lambda) p_t).$$
+
+    Example:
+      >>> zs, zt = jnp.array([1.0, 0.0, -1.0]), jnp.array([0.0, 1.0, 0.0])
+      >>> bool(skew_reverse_kl_loss(zs, zt, skew=0.1) < reverse_kl_loss(zs, zt))
+      True
     """
     ok = check_in_range(skew, "skew", 0.0, 1.0, high_inclusive=False)
     ls, lt, fin = prepare_log_probs(student_logits, teacher_logits, temperature)
@@ -155,13 +206,20 @@ def skew_reverse_kl_loss(
 def generalized_js_loss(
     student_logits: Array, teacher_logits: Array, *, beta: float = 0.5, temperature: float = 1.0
 ) -> Array:
-    """Generalised JS ``beta KL(p_t || m) + (1 - beta) KL(p_s || m)``, ``m = beta p_t + (1 - beta) p_s``.
+    r"""Generalised JS ``beta KL(p_t || m) + (1 - beta) KL(p_s || m)``, ``m = beta p_t + (1 - beta) p_s``.
 
     Source: Agarwal et al. 2024 (GKD), arXiv:2306.13649, Sec. 3 (``JSD(beta)``).
     ``beta in [0, 1]``; ``beta = 1/2`` is :func:`js_loss`; ``beta in {0, 1}`` gives 0
     (the mixture equals one argument and that term's weight vanishes):
     ``JSD(beta) / beta -> KL(p_s || p_t)`` as ``beta -> 0`` and
     ``JSD(beta) / (1 - beta) -> KL(p_t || p_s)`` as ``beta -> 1``.
+
+    $$\beta\,\mathrm{KL}(p_t\|m) + (1-\beta)\,\mathrm{KL}(p_s\|m),\quad m = \beta p_t + (1-\beta) p_s.$$
+
+    Example:
+      >>> zs, zt = jnp.array([1.0, 0.0, -1.0]), jnp.array([0.0, 1.0, 0.0])
+      >>> bool(jnp.isclose(generalized_js_loss(zs, zt, beta=0.5), js_loss(zs, zt)))
+      True
     """
     ok = check_in_range(beta, "beta", 0.0, 1.0)
     ls, lt, fin = prepare_log_probs(student_logits, teacher_logits, temperature)
@@ -173,11 +231,18 @@ def generalized_js_loss(
 def alpha_divergence_loss(
     student_logits: Array, teacher_logits: Array, *, alpha: float = 0.5, temperature: float = 1.0
 ) -> Array:
-    """Amari alpha-divergence ``D_alpha(p_t || p_s)`` as defined in :func:`kl_lab.divergences.amari_alpha`.
+    r"""Amari alpha-divergence ``D_alpha(p_t || p_s)`` as defined in :func:`kl_lab.divergences.amari_alpha`.
 
     Source: Amari (1985); used for KD by Wang et al. 2021 (AlphaNet, arXiv:2102.07954).
     The convention (which ``alpha`` recovers which KL) is the one documented
     there; ``alpha`` outside its domain raises ``ValueError``.
+
+    $$D_\alpha(p_t\|p_s)\ \text{(Amari; see kl\_lab.divergences.amari\_alpha)}.$$
+
+    Example:
+      >>> zs, zt = jnp.array([1.0, 0.0, -1.0]), jnp.array([0.0, 1.0, 0.0])
+      >>> float(alpha_divergence_loss(zt, zt, alpha=0.5))
+      0.0
     """
     ls, lt, fin = prepare_log_probs(student_logits, teacher_logits, temperature)
     alpha, ok = K.check_alpha(alpha, allow_inf=False, low=None)
@@ -187,7 +252,7 @@ def alpha_divergence_loss(
 def beta_divergence_loss(
     student_logits: Array, teacher_logits: Array, *, beta: float = 2.0, temperature: float = 1.0
 ) -> Array:
-    """Beta-divergence ``D_beta(p_t || p_s)``, ``beta > 0`` (Basu et al. 1998; Cichocki & Amari 2010, Eq. 4).
+    r"""Beta-divergence ``D_beta(p_t || p_s)``, ``beta > 0`` (Basu et al. 1998; Cichocki & Amari 2010, Eq. 4).
 
         d_beta(x | y) = [x^beta + (beta - 1) y^beta - beta x y^(beta - 1)] / (beta (beta - 1)),
 
@@ -200,6 +265,13 @@ def beta_divergence_loss(
 
     with ``exprel(u) = (e^u - 1)/u``. Where ``y = 0 < x``: ``x^beta / (beta (beta - 1))`` for
     ``beta > 1`` and ``+inf`` for ``beta <= 1``; ``x = 0`` contributes ``y^beta / beta``.
+
+    $$D_\beta(p_t\|p_s) = \sum_k \frac{x_k^\beta + (\beta-1) y_k^\beta - \beta x_k y_k^{\beta-1}}{\beta(\beta-1)},\quad x = p_t,\ y = p_s.$$
+
+    Example:
+      >>> zs, zt = jnp.array([1.0, 0.0, -1.0]), jnp.array([0.0, 1.0, 0.0])
+      >>> bool(beta_divergence_loss(zs, zt, beta=2.0) > 0)
+      True
     """
     ok = check_positive(beta, "beta")
     ls, lt, fin = prepare_log_probs(student_logits, teacher_logits, temperature)
@@ -223,11 +295,18 @@ def beta_divergence_loss(
 
 
 def mixed_kl_loss(student_logits: Array, teacher_logits: Array, weight: Array, *, temperature: float = 1.0) -> Array:
-    """``weight * KL(p_t || p_s) + (1 - weight) * KL(p_s || p_t)``, ``weight`` in ``[0, 1]`` per example.
+    r"""``weight * KL(p_t || p_s) + (1 - weight) * KL(p_s || p_t)``, ``weight`` in ``[0, 1]`` per example.
 
     The family BD-KD's gate chooses from (:mod:`kl_lab.distillation.bdkd`);
     ``weight`` broadcasts against the batch shape ``[...]``. A zero weight
     multiplies an infinite KL to 0 (the term is dropped, not ``nan``).
+
+    $$w\,\mathrm{KL}(p_t\|p_s) + (1-w)\,\mathrm{KL}(p_s\|p_t).$$
+
+    Example:
+      >>> zs, zt = jnp.array([1.0, 0.0, -1.0]), jnp.array([0.0, 1.0, 0.0])
+      >>> bool(jnp.isclose(mixed_kl_loss(zs, zt, 1.0), forward_kl_loss(zs, zt)))
+      True
     """
     weight = as_input(weight, "weight")
     ok = check_in_range(weight, "weight", 0.0, 1.0)
