@@ -266,7 +266,7 @@ def beta_divergence_loss(
     with ``exprel(u) = (e^u - 1)/u``. Where ``y = 0 < x``: ``x^beta / (beta (beta - 1))`` for
     ``beta > 1`` and ``+inf`` for ``beta <= 1``; ``x = 0`` contributes ``y^beta / beta``.
 
-    $$D_\beta(p_t\|p_s) = \sum_k \frac{x_k^\beta + (\beta-1) y_k^\beta - \beta x_k y_k^{\beta-1}}{\beta(\beta-1)},\quad x = p_t,\ y = p_s.$$
+    $$D_\beta(p_t\|p_s) = \sum_k \frac{x_k^\beta + (\beta-1) y_k^\beta - \beta x_k y_k^{\beta-1}}{\beta(\beta-1)}$$
 
     Example:
       >>> zs, zt = jnp.array([1.0, 0.0, -1.0]), jnp.array([0.0, 1.0, 0.0])
