@@ -102,20 +102,34 @@ def _perm_one(teacher_logits: Array, label: Array) -> Array:
 
 
 def pld_permutation(teacher_logits: Array, labels: Array) -> Array:
-    """The target permutation ``pi*``: the label first, then classes by decreasing teacher logit.
+    r"""The target permutation ``pi*``: the label first, then classes by decreasing teacher logit.
 
     Args:
       teacher_logits: ``[..., C]``.
       labels: integer ``[...]``.
     Returns:
       integer ``[..., C]``; entry ``k`` is the class placed at rank ``k``.
+
+    $$\pi^* = (y, \text{classes} \ne y \text{ by decreasing } t_k).$$
+
+    Example:
+      >>> pld_permutation(jnp.array([0.0, 2.0, 1.0]), jnp.array(0)).tolist()
+      [0, 1, 2]
     """
     fn = jnp.vectorize(_perm_one, signature="(c),()->(c)")
     return fn(teacher_logits, labels)
 
 
 def pld_weights(teacher_logits: Array, labels: Array, temperature: float = 1.0) -> Array:
-    """``log alpha_k = log_softmax(t / tau)[pi*_k]``, in rank order (``[..., C]``, log space)."""
+    r"""``log alpha_k = log_softmax(t / tau)[pi*_k]``, in rank order (``[..., C]``, log space).
+
+    $$\log\alpha_k = \log\mathrm{softmax}(t/\tau)_{\pi^*_k}.$$
+
+    Example:
+      >>> lw = pld_weights(jnp.array([0.0, 2.0, 1.0]), jnp.array(0))
+      >>> round(float(jnp.exp(lw).sum()), 6)
+      1.0
+    """
     teacher_logits = as_input(teacher_logits, "teacher_logits")
     ok = _no_nan(teacher_logits, "teacher_logits") & check_positive(temperature, "temperature")
     perm = pld_permutation(teacher_logits, labels)
@@ -132,7 +146,7 @@ def _pl_one(s, perm, log_alpha):
 
 
 def plackett_luce_nll(student_logits: Array, permutation: Array, log_weights: Array) -> Array:
-    """Weighted Plackett–Luce NLL ``sum_k alpha_k [log sum_{l>=k} exp(s_{pi_l}) - s_{pi_k}]``.
+    r"""Weighted Plackett–Luce NLL ``sum_k alpha_k [log sum_{l>=k} exp(s_{pi_l}) - s_{pi_k}]``.
 
     The general form behind PLD (arXiv:2506.12542, Sec. 4): ``alpha = e_1`` gives
     cross-entropy on ``pi_1``; ``alpha_k = 1`` for all ``k`` gives ListMLE
@@ -143,6 +157,13 @@ def plackett_luce_nll(student_logits: Array, permutation: Array, log_weights: Ar
       student_logits: ``[..., C]``.
       permutation: integer ``[..., C]``, the class at each rank.
       log_weights: ``[..., C]`` ``log alpha_k`` in rank order (``-inf`` drops a rank).
+
+    $$\sum_k \alpha_k\Big[\log\sum_{l \ge k} e^{s_{\pi_l}} - s_{\pi_k}\Big].$$
+
+    Example:
+      >>> nll = plackett_luce_nll(jnp.zeros(2), jnp.array([0, 1]), jnp.log(jnp.array([1.0, 0.0])))
+      >>> round(float(nll), 6)  # alpha = e_1: cross-entropy of a uniform 2-way softmax
+      0.693147
     """
     student_logits = as_input(student_logits, "student_logits")
     log_weights = as_input(log_weights, "log_weights")
@@ -164,7 +185,7 @@ def _one(s, t, y, temperature):
 
 
 def pld_loss(student_logits: Array, teacher_logits: Array, labels: Array, *, temperature: float = 1.0) -> Array:
-    """PLD loss ``sum_k alpha_k [log sum_{l>=k} exp(s_{pi*_l}) - s_{pi*_k}]`` per example.
+    r"""PLD loss ``sum_k alpha_k [log sum_{l>=k} exp(s_{pi*_l}) - s_{pi*_k}]`` per example.
 
     Source: arXiv:2506.12542, Sec. 4, Eq. for ``L_PLD``. The teacher enters only
     through ``pi*`` and ``alpha`` (no gradient flows to it: ``pi*`` is piecewise
@@ -177,6 +198,13 @@ def pld_loss(student_logits: Array, teacher_logits: Array, labels: Array, *, tem
       temperature: ``tau > 0`` of the teacher's softmax.
     Returns:
       ``[...]`` losses, ``>= 0``.
+
+    $$L_{\mathrm{PLD}} = \sum_k \alpha_k\Big[\log\sum_{l \ge k} e^{s_{\pi^*_l}} - s_{\pi^*_k}\Big].$$
+
+    Example:
+      >>> z = jnp.array([0.0, 2.0, 1.0])
+      >>> bool(pld_loss(z + jnp.array([3.0, 0.0, 0.0]), z, jnp.array(0)) < pld_loss(z, z, jnp.array(0)))
+      True
     """
     s, t, labels, ok, dtype = _check(student_logits, teacher_logits, labels, temperature)
     t = jax.lax.stop_gradient(t)
@@ -196,13 +224,20 @@ def _grad_one(s, t, y, temperature):
 
 
 def pld_grad(student_logits: Array, teacher_logits: Array, labels: Array, *, temperature: float = 1.0) -> Array:
-    """Closed-form gradient ``sum_k alpha_k (sigma_k - e_{pi*_k})`` of :func:`pld_loss` w.r.t. the student logits.
+    r"""Closed-form gradient ``sum_k alpha_k (sigma_k - e_{pi*_k})`` of :func:`pld_loss` w.r.t. the student logits.
 
     Source: arXiv:2506.12542, App. A. Computed in ``O(C log C)`` with two
     cumulative log-sum-exps: in rank order, component ``j`` equals
     ``exp(s_j) * sum_{k <= j} alpha_k exp(-T_k) - alpha_j`` where
     ``T_k = log sum_{l >= k} exp(s_l)``. Components sum to 0 (translation
     invariance). Finite for finite student logits.
+
+    $$\nabla_s L_{\mathrm{PLD}} = \sum_k \alpha_k(\sigma_k - e_{\pi^*_k}).$$
+
+    Example:
+      >>> z, y = jnp.array([0.0, 2.0, 1.0]), jnp.array(0)
+      >>> bool(jnp.allclose(pld_grad(z, z, y), jax.grad(lambda s: pld_loss(s, z, y))(z)))
+      True
     """
     s, t, labels, ok, dtype = _check(student_logits, teacher_logits, labels, temperature)
     fn = jnp.vectorize(lambda s, tt, y: _grad_one(s, tt, y, temperature), signature="(c),(c),()->(c)")
