@@ -1,36 +1,48 @@
-"""Nash-MD as published, magnetic mirror descent, Nash mirror-prox, and the quantities their rates are about.
+r"""Nash-MD as published, magnetic mirror descent, Nash mirror-prox, and the quantities their rates are about.
 
-Three algorithms for the beta-regularised preference game of
-:mod:`kl_lab.preference.nash` (equilibrium pi* = softmax(log mu + P pi* / beta),
-mu = pi_ref):
+Three algorithms for the $\beta$-regularised preference game of
+:mod:`kl_lab.preference.nash` (equilibrium $\pi^* = \operatorname{softmax}(\log\mu + P\pi^*/\beta)$,
+$\mu = \pi_{\text{ref}}$):
 
 * **Nash-MD** -- Munos et al., "Nash Learning from Human Feedback" (arXiv 2312.00886v3, Sec. 5): play against
   the geometric mixture of the current policy and the reference,
 
-      pi_k^mu  ∝ pi_k^{1 - eta_k beta} mu^{eta_k beta}
-      pi_{k+1} ∝ pi_k^mu exp(eta_k P pi_k^mu)                    (one preference query per iteration)
+  $$\pi_k^\mu \propto \pi_k^{1 - \eta_k\beta} \mu^{\eta_k\beta}, \qquad
+  \pi_{k+1} \propto \pi_k^\mu \exp(\eta_k P \pi_k^\mu) \quad \text{(one preference query per iteration)}$$
 
-  (requires eta_k beta <= 1). Its fixed point for a constant step solves
-  log pi = log mu + P pi^mu / beta + const, which is not pi* unless pi = mu: with a constant step Nash-MD
-  converges linearly to a *biased* point, KL(pi* || pi_eta) = O((eta beta)^2) (pi^mu - pi = O(eta beta));
-  a decreasing step eta_k = 2 / (beta (k + 2)) (the paper's schedule) removes the bias at rate O(1/k).
+  (requires $\eta_k\beta \le 1$). Its fixed point for a constant step solves
+  $\log\pi = \log\mu + P\pi^\mu/\beta + \text{const}$, which is not $\pi^*$ unless $\pi = \mu$: with a constant
+  step Nash-MD converges linearly to a *biased* point, $\mathrm{KL}(\pi^* \,\|\, \pi_\eta) = O((\eta\beta)^2)$
+  ($\pi^\mu - \pi = O(\eta\beta)$); a decreasing step $\eta_k = 2/(\beta(k + 2))$ (the paper's schedule) removes
+  the bias at rate $O(1/k)$.
 * **MMD** -- magnetic mirror descent (Sokota et al., arXiv 2206.05825): the proximal step against the
-  current policy itself, pi_{k+1} ∝ exp([log pi_k + eta beta log mu + eta P pi_k] / (1 + eta beta)).
-  This is what :func:`kl_lab.preference.nash.run_nash` calls ``"md"``; it converges linearly to pi* itself.
+  current policy itself,
+  $\pi_{k+1} \propto \exp\left([\log\pi_k + \eta\beta\log\mu + \eta P\pi_k]/(1 + \eta\beta)\right)$.
+  This is what :func:`kl_lab.preference.nash.run_nash` calls ``"md"``; it converges linearly to $\pi^*$ itself.
 * **Nash-MP** -- Tiapkin et al. (arXiv 2505.19731v1): the same proximal step taken twice, the second with
   the payoff of the half step (two queries per iteration).
 
-Measured per query (:func:`trajectory`): KL(pi* || pi_k), the span semi-norm
-``span(log pi_k - log pi*) = max - min`` (the quantity Nash-MP's uniform rate is stated for; constants drop
-out) and the duality gap of the regularised game (:func:`duality_gap`).
+Measured per query (:func:`trajectory`): $\mathrm{KL}(\pi^* \,\|\, \pi_k)$, the span semi-norm
+$\operatorname{span}(\log\pi_k - \log\pi^*) = \max - \min$ (the quantity Nash-MP's uniform rate is stated for;
+constants drop out) and the duality gap of the regularised game (:func:`duality_gap`).
 
-Linearisation [D]: write delta = log pi - log pi* (modulo constants); pi - pi* = D delta + O(delta^2) with
-D = diag(pi*) - pi* pi*^T. One MMD step maps delta to A delta, A = (I + eta P D) / (1 + eta beta); one Nash-MP
-step to (I + eta P D A) / (1 + eta beta). Since P - 1/2 is antisymmetric and P D = (P - 1/2) D, P D has
-purely imaginary eigenvalues i lambda, so an MMD factor is sqrt(1 + eta^2 lambda^2) / (1 + eta beta) (above
-(1 + eta beta)^{-1}) and a Nash-MP factor is below (1 + eta beta)^{-1}. The span contracts asymptotically
-by the spectral radius rho (:func:`linearised_rate`) and KL, a quadratic form in delta, by rho^2: the
-measured KL factor of Nash-MP, ~(1 + eta beta)^{-2}, is the square of the rate the paper proves.
+Linearisation [D]: write $\delta = \log\pi - \log\pi^*$ (modulo constants); $\pi - \pi^* = D\delta + O(\delta^2)$
+with $D = \operatorname{diag}(\pi^*) - \pi^*\pi^{*\top}$. One MMD step maps $\delta$ to $A\delta$,
+$A = (I + \eta P D)/(1 + \eta\beta)$; one Nash-MP step to $(I + \eta P D A)/(1 + \eta\beta)$. Since $P - 1/2$ is
+antisymmetric and $P D = (P - 1/2) D$, $P D$ has purely imaginary eigenvalues $i\lambda$, so an MMD factor is
+$\sqrt{1 + \eta^2\lambda^2}/(1 + \eta\beta)$ (above $(1 + \eta\beta)^{-1}$) and a Nash-MP factor is below
+$(1 + \eta\beta)^{-1}$. The span contracts asymptotically by the spectral radius $\rho$
+(:func:`linearised_rate`) and KL, a quadratic form in $\delta$, by $\rho^2$: the measured KL factor of Nash-MP,
+$\approx (1 + \eta\beta)^{-2}$, is the square of the rate the paper proves.
+
+Example:
+  >>> from kl_lab.preference.nash import nash_equilibrium
+  >>> P = jnp.array([[0.5, 0.9], [0.1, 0.5]])
+  >>> ref = jnp.log(jnp.full(2, 0.5))
+  >>> log_star = nash_equilibrium(P, ref, 1.0, tol=1e-5).log_probs
+  >>> tr = trajectory(P, ref, log_star, 1.0, "nash_mp", 10, constant_step(1.0))
+  >>> tr.kl.shape, bool(tr.kl[-1] < 1e-3 * tr.kl[0]), tr.queries[-1].item()
+  ((11,), True, 20)
 """
 
 from __future__ import annotations
@@ -68,12 +80,27 @@ METHODS = tuple(QUERIES_PER_ITERATION)
 
 
 def geometric_mixture(log_pi: jax.Array, log_ref: jax.Array, weight: jax.Array | float) -> jax.Array:
-    """log of the normalised geometric mixture pi^{1 - weight} mu^{weight} (Nash-MD's opponent; weight = eta beta)."""
+    r"""Log of the normalised geometric mixture $\pi^{1 - w}\mu^{w}$ (Nash-MD's opponent; $w$ = ``weight``
+    $= \eta\beta$).
+
+    Example:
+      >>> lm = geometric_mixture(jnp.log(jnp.array([0.9, 0.1])), jnp.log(jnp.array([0.1, 0.9])), 0.5)
+      >>> [round(float(v), 6) for v in jnp.exp(lm)]  # sqrt(0.09) both: uniform
+      [0.5, 0.5]
+    """
     return jax.nn.log_softmax((1 - weight) * log_pi + weight * log_ref)
 
 
 def nash_md_step(log_pi, log_ref, pref, beta, eta) -> jax.Array:
-    """One Nash-MD iteration (Munos et al. 2312.00886v3, Sec. 5): pi' ∝ pi^mu exp(eta P pi^mu), pi^mu the mixture."""
+    r"""One Nash-MD iteration (Munos et al. 2312.00886v3, Sec. 5): $\pi' \propto \pi^\mu \exp(\eta P\pi^\mu)$, $\pi^\mu$
+    the mixture.
+
+    Example:
+      >>> u = jnp.log(jnp.full(2, 0.5))
+      >>> lp = nash_md_step(u, u, jnp.array([[0.5, 0.9], [0.1, 0.5]]), 1.0, 0.5)
+      >>> bool(jnp.exp(lp)[0] > 0.5), round(float(jnp.exp(lp).sum()), 6)
+      (True, 1.0)
+    """
     mix = geometric_mixture(log_pi, log_ref, eta * beta)
     return jax.nn.log_softmax(mix + eta * (pref @ jnp.exp(mix)))
 
@@ -83,12 +110,27 @@ def _prox(log_pi, log_ref, payoff, beta, eta):
 
 
 def mmd_step(log_pi, log_ref, pref, beta, eta) -> jax.Array:
-    """One magnetic-mirror-descent iteration: pi' ∝ exp([log pi + eta beta log mu + eta P pi] / (1 + eta beta))."""
+    r"""One magnetic-mirror-descent iteration:
+    $\pi' \propto \exp\left([\log\pi + \eta\beta\log\mu + \eta P\pi]/(1 + \eta\beta)\right)$.
+
+    Example:
+      >>> u = jnp.log(jnp.full(2, 0.5))
+      >>> lp = mmd_step(u, u, jnp.array([[0.5, 0.9], [0.1, 0.5]]), 1.0, 1.0)
+      >>> [round(float(v), 6) for v in jnp.exp(lp)]  # payoff (0.7, 0.3): logits 0.35 vs 0.15
+      [0.549834, 0.450166]
+    """
     return _prox(log_pi, log_ref, pref @ jnp.exp(log_pi), beta, eta)
 
 
 def nash_mp_step(log_pi, log_ref, pref, beta, eta) -> jax.Array:
-    """One Nash mirror-prox iteration: the proximal step, then again from pi with the half step's payoff."""
+    r"""One Nash mirror-prox iteration: the proximal step, then again from $\pi$ with the half step's payoff
+    $P\pi_{k+1/2}$.
+
+    Example:
+      >>> u = jnp.log(jnp.full(2, 0.5))
+      >>> bool(jnp.exp(nash_mp_step(u, u, jnp.array([[0.5, 0.9], [0.1, 0.5]]), 1.0, 1.0))[0] > 0.5)
+      True
+    """
     half = _prox(log_pi, log_ref, pref @ jnp.exp(log_pi), beta, eta)
     return _prox(log_pi, log_ref, pref @ jnp.exp(half), beta, eta)
 
@@ -97,27 +139,54 @@ _STEPS = {"nash_md": "nash_md_step", "mmd": "mmd_step", "nash_mp": "nash_mp_step
 
 
 def constant_step(eta: float) -> Callable[[jax.Array], jax.Array]:
-    """The schedule k -> eta."""
+    r"""The schedule $k \mapsto \eta$.
+
+    Example:
+      >>> round(float(constant_step(0.3)(jnp.asarray(5.0))), 6)
+      0.3
+    """
     return lambda k: jnp.asarray(eta, dtype=float) + 0.0 * k
 
 
 def munos_step(beta: float) -> Callable[[jax.Array], jax.Array]:
-    """Nash-MD's decreasing schedule eta_k = 2 / (beta (k + 2)) (so eta_0 beta = 1: the first mixture is mu)."""
+    r"""Nash-MD's decreasing schedule $\eta_k = 2/(\beta(k + 2))$ (so $\eta_0\beta = 1$: the first mixture is $\mu$).
+
+    Example:
+      >>> float(munos_step(2.0)(0.0)), float(munos_step(2.0)(2.0))
+      (0.5, 0.25)
+    """
     check_positive(beta, "beta")
     return lambda k: 2.0 / (beta * (k + 2.0))
 
 
 def span_seminorm(log_pi: jax.Array, log_star: jax.Array) -> jax.Array:
-    """max - min of log pi - log pi*: a norm on log-policies modulo constants."""
+    r"""$\max - \min$ of $\log\pi - \log\pi^*$: a norm on log-policies modulo constants.
+
+    Example:
+      >>> float(span_seminorm(jnp.array([0.0, 1.0, 3.0]), jnp.zeros(3)))
+      3.0
+    """
     d = log_pi - log_star
     return jnp.max(d, axis=-1) - jnp.min(d, axis=-1)
 
 
 def duality_gap(log_pi: jax.Array, pref: jax.Array, log_ref: jax.Array, beta: float) -> jax.Array:
-    """Duality gap of pi played by both players in the regularised game J(pi, pi') = pi^T P pi' - beta KL(pi||mu) +
-    beta KL(pi'||mu): max_{pi1} J(pi1, pi) - min_{pi2} J(pi, pi2) = 2 beta [lse(log mu + P pi / beta) + KL(pi||mu)] - 1.
+    r"""Duality gap of $\pi$ played by both players in the regularised game
+    $J(\pi, \pi') = \pi^\top P \pi' - \beta\,\mathrm{KL}(\pi \,\|\, \mu) + \beta\,\mathrm{KL}(\pi' \,\|\, \mu)$:
 
-    Non-negative, zero exactly at pi* (then beta lse = 1/2 - beta KL(pi*||mu), since pi*^T P pi* = 1/2).
+    $$\max_{\pi_1} J(\pi_1, \pi) - \min_{\pi_2} J(\pi, \pi_2)
+    = 2\beta\left[\operatorname{lse}(\log\mu + P\pi/\beta) + \mathrm{KL}(\pi \,\|\, \mu)\right] - 1.$$
+
+    Non-negative, zero exactly at $\pi^*$ (then
+    $\beta\,\operatorname{lse} = 1/2 - \beta\,\mathrm{KL}(\pi^* \,\|\, \mu)$,
+    since $\pi^{*\top} P \pi^* = 1/2$).
+
+    Example:
+      >>> from kl_lab.preference.nash import nash_equilibrium
+      >>> P, ref = jnp.array([[0.5, 0.9], [0.1, 0.5]]), jnp.log(jnp.full(2, 0.5))
+      >>> star = nash_equilibrium(P, ref, 1.0, tol=1e-5).log_probs
+      >>> bool(abs(duality_gap(star, P, ref, 1.0)) < 1e-5), bool(duality_gap(ref, P, ref, 1.0) > 0)
+      (True, True)
     """
     pi = jnp.exp(log_pi)
     lse = jax.scipy.special.logsumexp(log_ref + pref @ pi / beta)
@@ -125,6 +194,15 @@ def duality_gap(log_pi: jax.Array, pref: jax.Array, log_ref: jax.Array, beta: fl
 
 
 class Trajectory(NamedTuple):
+    r"""Per iterate $k = 0, \dots$: queries spent, $\mathrm{KL}(\pi^* \,\|\, \pi_k)$,
+    $\operatorname{span}(\log\pi_k - \log\pi^*)$,
+    the duality gap; and the last iterate's log-probabilities.
+
+    Example:
+      >>> Trajectory._fields
+      ('queries', 'kl', 'span', 'gap', 'log_probs')
+    """
+
     queries: jax.Array  #: preference queries spent before each iterate (k * queries per iteration)
     kl: jax.Array  #: KL(pi* || pi_k), k = 0..iterations
     span: jax.Array  #: span(log pi_k - log pi*)
@@ -141,9 +219,20 @@ def trajectory(
     iterations: int,
     schedule: Callable[[jax.Array], jax.Array],
 ) -> Trajectory:
-    """Run ``method`` (one of :data:`METHODS`) from pi_0 = mu for ``iterations`` iterations with step ``schedule(k)``.
+    r"""Run ``method`` (one of :data:`METHODS`) from $\pi_0 = \mu$ for ``iterations`` iterations with step
+    ``schedule(k)``.
 
-    Nash-MD needs eta_k beta <= 1 (a mixture weight); a larger step raises ``ValueError`` at k = 0.
+    Nash-MD needs $\eta_k\beta \le 1$ (a mixture weight); a larger step raises ``ValueError`` at $k = 0$.
+
+    Example:
+      >>> from kl_lab.preference.nash import nash_equilibrium
+      >>> P = jnp.array([[0.5, 0.9, 0.2], [0.1, 0.5, 0.8], [0.8, 0.2, 0.5]])
+      >>> ref = jnp.log(jnp.full(3, 1 / 3))
+      >>> star = nash_equilibrium(P, ref, 0.5, tol=1e-5).log_probs
+      >>> md = trajectory(P, ref, star, 0.5, "nash_md", 30, constant_step(1.0))
+      >>> mp = trajectory(P, ref, star, 0.5, "nash_mp", 30, constant_step(1.0))
+      >>> bool(md.kl[-1] > 1e-5), bool(mp.kl[-1] < 1e-6), mp.queries[-1].item()  # Nash-MD stalls at its bias
+      (True, True, 60)
     """
     if method not in _STEPS:
         raise ValueError(f"method must be one of {METHODS}; got {method!r}")
@@ -174,10 +263,20 @@ def _trajectory(pref, log_ref, log_star, beta, etas, method):
 
 
 def linearised_rate(pref, log_star, beta: float, eta: float, method: str) -> float:
-    """Spectral radius of one iteration's linearisation at pi*, on log-policies modulo constants (module docstring).
+    r"""Spectral radius of one iteration's linearisation at $\pi^*$, on log-policies modulo constants (module
+    docstring).
 
-    Asymptotic per-iteration factor of span(log pi_k - log pi*); KL's factor is its square. For ``"nash_md"``
-    with a constant step the linearisation is about Nash-MD's own (biased) fixed point, not computed here.
+    Asymptotic per-iteration factor of $\operatorname{span}(\log\pi_k - \log\pi^*)$; KL's factor is its square.
+    For ``"nash_md"`` with a constant step the linearisation is about Nash-MD's own (biased) fixed point, not
+    computed here.
+
+    Example:
+      >>> from kl_lab.preference.nash import nash_equilibrium
+      >>> P = jnp.array([[0.5, 0.9, 0.2], [0.1, 0.5, 0.8], [0.8, 0.2, 0.5]])
+      >>> star = nash_equilibrium(P, jnp.log(jnp.full(3, 1 / 3)), 0.5, tol=1e-5).log_probs
+      >>> rate = lambda method: linearised_rate(P, star, 0.5, 1.0, method)
+      >>> round(rate("nash_mp"), 3), round(1 / 1.5, 3), round(rate("mmd"), 3)  # below and above 1/(1 + eta beta)
+      (0.656, 0.667, 0.679)
     """
     if method not in ("mmd", "nash_mp"):
         raise ValueError(f"method must be 'mmd' or 'nash_mp'; got {method!r}")
