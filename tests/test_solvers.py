@@ -101,3 +101,84 @@ def test_fixed_point_of_cos_and_its_implicit_gradient():
     np.testing.assert_allclose(float(g), -dottie * np.sin(dottie) / (1 + np.sin(dottie)), rtol=1e-10)
     nan = jax.jit(lambda a: solvers.fixed_point(lambda y, a: jnp.cos(a * y), jnp.asarray(1.0), a))(jnp.nan)
     assert np.isnan(float(nan.value)) and not bool(nan.converged)
+
+
+def gamma_dual(theta, eta):
+    """psi(theta) - <theta, eta> for the Gamma family, t(x) = (log x, x), theta = (k - 1, -rate)."""
+    k, rate = theta[0] + 1.0, -theta[1]
+    return jax.scipy.special.gammaln(k) - k * jnp.log(rate) - jnp.dot(theta, eta)
+
+
+def gamma_domain(theta):
+    return (theta[0] > -1.0) & (theta[1] < 0.0)
+
+
+def test_newton_minimise_matches_scipy_on_the_gamma_dual():
+    # eta = (E log X, E X) of Gamma(k=3, rate=2): digamma(3) - log 2, 3/2
+    from scipy import special
+
+    eta = jnp.array([special.digamma(3.0) - np.log(2.0), 1.5])
+    res = solvers.newton_minimise(gamma_dual, jnp.array([0.0, -1.0]), eta, gtol=1e-12, in_domain=gamma_domain)
+    ref = optimize.minimize(
+        lambda t: float(gamma_dual(jnp.asarray(t), eta)) if t[0] > -1 and t[1] < 0 else np.inf,
+        np.array([0.0, -1.0]),
+        method="Nelder-Mead",
+        options=dict(xatol=1e-10, fatol=1e-15, maxiter=20_000),
+    )
+    assert bool(res.converged) and float(res.residual) <= 1e-12
+    np.testing.assert_allclose(np.asarray(res.value), [2.0, -2.0], rtol=1e-11)  # the generating (k-1, -rate)
+    np.testing.assert_allclose(np.asarray(res.value), ref.x, atol=1e-6)  # Nelder-Mead's xatol 1e-10, flat valley
+
+
+def test_newton_minimise_matches_scipy_trust_exact_on_a_logsumexp_dual():
+    # the I-projection dual: min_lam logsumexp(log p + (f - c) lam), 3 atoms, 2 features
+    log_p = jnp.log(jnp.array([0.2, 0.5, 0.3]))
+    f = jnp.array([[0.0, 1.0], [1.0, -1.0], [2.0, 0.5]])
+    c = jnp.array([1.2, 0.1])
+
+    def dual(lam, c):
+        return jax.scipy.special.logsumexp(log_p + (f - c[None, :]) @ lam)
+
+    res = solvers.newton_minimise(dual, jnp.zeros(2), c, gtol=1e-13)
+    ref = optimize.minimize(
+        lambda x: float(dual(jnp.asarray(x), c)),
+        np.zeros(2),
+        jac=lambda x: np.asarray(jax.grad(dual)(jnp.asarray(x), c)),
+        hess=lambda x: np.asarray(jax.hessian(dual)(jnp.asarray(x), c)),
+        method="trust-exact",
+        options=dict(gtol=1e-13),
+    )
+    assert bool(res.converged)
+    np.testing.assert_allclose(np.asarray(res.value), ref.x, rtol=1e-10)  # both stop at |grad| <= 1e-13, H ~ O(1)
+
+
+def test_newton_minimise_implicit_gradient_matches_finite_differences():
+    from scipy import special
+
+    def theta(eta):
+        res = solvers.newton_minimise(gamma_dual, jnp.array([0.0, -1.0]), eta, gtol=1e-13, in_domain=gamma_domain)
+        return res.value
+
+    eta = jnp.array([special.digamma(3.0) - np.log(2.0), 1.5])
+    jac = jax.jacobian(theta)(eta)
+    h = 1e-6  # central differences: truncation O(h^2), rounding ~ gtol / h ~ 1e-7 relative
+    fd = np.stack([(theta(eta.at[i].add(h)) - theta(eta.at[i].add(-h))) / (2 * h) for i in range(2)], axis=1)
+    np.testing.assert_allclose(np.asarray(jac), fd, rtol=1e-6)
+    # implicit function theorem: d theta / d eta = Fisher(theta)^{-1}
+    fisher = jax.hessian(lambda t: gamma_dual(t, jnp.zeros(2)))(theta(eta))
+    np.testing.assert_allclose(np.asarray(jac), np.linalg.inv(np.asarray(fisher)), rtol=1e-9)
+
+
+def test_newton_minimise_edges_nan_and_no_minimiser():
+    nan = jax.jit(
+        lambda eta: solvers.newton_minimise(gamma_dual, jnp.array([0.0, -1.0]), eta, gtol=1e-12, in_domain=gamma_domain)
+    )(jnp.array([jnp.nan, 1.5]))
+    assert np.all(np.isnan(np.asarray(nan.value))) and not bool(nan.converged)
+    # E log X > log E X is impossible (Jensen): no minimiser; the iterates run to the domain's edge
+    none = solvers.newton_minimise(
+        gamma_dual, jnp.array([0.0, -1.0]), jnp.array([1.0, 1.0]), gtol=1e-12, in_domain=gamma_domain, max_steps=60
+    )
+    assert not bool(none.converged) and float(none.residual) > 1e-3
+    # unbounded below: exp(y) + y has no minimiser
+    runaway = solvers.newton_minimise(lambda y, a: jnp.sum(jnp.exp(y) + y), jnp.zeros(1), gtol=1e-12, max_steps=50)
+    assert not bool(runaway.converged)
