@@ -1,14 +1,16 @@
-"""Theory checks: a claim, a prediction, a measurement and a tolerance with a reason.
+r"""Theory checks: a claim, a prediction, a measurement and a tolerance with a reason.
 
 A :class:`Check` is a plain frozen record. Build it with :func:`check`, which
-evaluates whether it passed from the comparison ``kind``:
+evaluates whether it passed from the comparison ``kind`` (with $m$ = ``measured``, $p$ = ``predicted``,
+$\tau$ = ``tolerance``):
 
-``abs``     ``|measured - predicted| <= tolerance``
-``rel``     ``|measured - predicted| <= tolerance * |predicted|``
-``zscore``  ``|measured - predicted| <= tolerance * stderr`` (Monte Carlo; ``stderr`` required)
-``slope``   a fitted log-log slope: ``|measured - predicted| <= tolerance``
-``bound``   an inequality: ``measured <= predicted + tolerance`` (``direction="upper"``)
-            or ``measured >= predicted - tolerance`` (``direction="lower"``)
+| kind | passes when |
+|---|---|
+| ``abs`` | $\lvert m - p\rvert \le \tau$ |
+| ``rel`` | $\lvert m - p\rvert \le \tau \lvert p\rvert$ |
+| ``zscore`` | $\lvert m - p\rvert \le \tau\, \mathrm{se}$ (Monte Carlo; ``stderr`` required) |
+| ``slope`` | a fitted log-log slope: $\lvert m - p\rvert \le \tau$ |
+| ``bound`` | an inequality: $m \le p + \tau$ (``direction="upper"``) or $m \ge p - \tau$ (``direction="lower"``) |
 
 ``predicted`` and ``measured`` may be arrays (broadcast); the check passes when
 every element does, and the table shows the worst element. Every tolerance
@@ -56,7 +58,14 @@ KINDS = ("abs", "rel", "zscore", "slope", "bound")
 
 @dataclasses.dataclass(frozen=True)
 class Check:
-    """One theory-vs-simulation comparison (see module docstring for the kinds)."""
+    """One theory-vs-simulation comparison (see module docstring for the kinds).
+
+    Example:
+      >>> c = check("mean", claim="E X = 1", source="law", kind="abs", predicted=1.0, measured=1.05,
+      ...           tolerance=0.1, reason="Monte Carlo error")
+      >>> c.passed, c.to_json()["kind"]
+      (True, 'abs')
+    """
 
     name: str
     claim: str
@@ -112,6 +121,12 @@ def check(
     ``stderr``, a negative or NaN tolerance, an empty ``reason`` or an unknown
     ``origin``. Prefer the verbs of :class:`Checks`, which fill in ``source``,
     ``origin`` and the mechanical parts of the reason.
+
+    Example:
+      >>> c = check("se", claim="E X = 0", source="law", kind="zscore", predicted=0.0, measured=[0.1, -0.2],
+      ...           stderr=0.1, tolerance=3.0, reason="3 standard errors")
+      >>> c.passed, round(c.worst, 6)  # the worst point is 2 standard errors away
+      (True, 2.0)
     """
     if origin not in ORIGINS + ("unspecified",):
         raise ValueError(f"origin must be one of {ORIGINS}; got {origin!r}")
@@ -237,7 +252,14 @@ def _fmt_resolution(r: float) -> str:
 
 
 def format_table(checks: Sequence[Check] | Iterable[tuple[str, Check]]) -> str:
-    """A fixed-width table: experiment, check, kind, predicted, measured, tolerance, worst, pass."""
+    """A fixed-width table: experiment, check, kind, predicted, measured, tolerance, worst, pass.
+
+    Example:
+      >>> c = check("x", claim="x = 1", source="law", kind="abs", predicted=1.0, measured=1.0, tolerance=0.0,
+      ...           reason="exact")
+      >>> format_table([c]).splitlines()[-1]
+      '1 passed, 0 failed'
+    """
     rows = []
     for item in checks:
         exp, c = item if isinstance(item, tuple) else ("", item)
@@ -278,7 +300,17 @@ def format_table(checks: Sequence[Check] | Iterable[tuple[str, Check]]) -> str:
 
 
 def assert_checks(checks: Sequence[Check]) -> None:
-    """Raise ``AssertionError`` with the table and each failure's claim and reason."""
+    """Raise ``AssertionError`` with the table and each failure's claim and reason.
+
+    Example:
+      >>> c = check("x", claim="x = 1", source="law", kind="abs", predicted=1.0, measured=2.0, tolerance=0.5,
+      ...           reason="rounding")
+      >>> try:
+      ...     assert_checks([c])
+      ... except AssertionError as e:
+      ...     print(str(e).splitlines()[1])
+      - x: x = 1 (predicted 1, measured 2, tolerance 0.5: rounding)
+    """
     failed = [c for c in checks if not c.passed]
     if failed:
         detail = "\n".join(
@@ -303,6 +335,10 @@ class Origin:
     ``kind`` is one of :data:`ORIGINS`; ``where`` is, for ``paper``, the location in the paper with its
     version ("Thm 3.1 (v3)"); for ``derived``, the docstring or module holding our derivation; for
     ``hypothesis``, the model we chose and why; for ``law``, the textbook identity.
+
+    Example:
+      >>> Origin("law", "Pinsker").kind
+      'law'
     """
 
     kind: str
@@ -321,22 +357,41 @@ def paper(where: str, of: Any = None) -> Origin:
 
     ``of``: the :class:`kl_lab.experiment.Paper` that states it, when it is not the experiment's own
     ``PAPER`` (an experiment that tests several papers' claims cites each one).
+
+    Example:
+      >>> paper("Thm 3.1 (v3)")
+      Origin(kind='paper', where='Thm 3.1 (v3)', of=None)
     """
     return Origin("paper", where, of)
 
 
 def derived(where: str) -> Origin:
-    """Our derivation from the paper's setting; ``where`` names the docstring or module that derives it."""
+    """Our derivation from the paper's setting; ``where`` names the docstring or module that derives it.
+
+    Example:
+      >>> derived("kl_lab.pn_criterion.expansion").kind
+      'derived'
+    """
     return Origin("derived", where)
 
 
 def hypothesis(which: str) -> Origin:
-    """A model we chose where the paper's text was not available; ``which`` says which model and why."""
+    """A model we chose where the paper's text was not available; ``which`` says which model and why.
+
+    Example:
+      >>> hypothesis("Gaussian rollout model: the paper's text was not available").kind
+      'hypothesis'
+    """
     return Origin("hypothesis", which)
 
 
 def law(name: str) -> Origin:
-    """A textbook identity or inequality (Pinsker, data processing, Stein's lemma...)."""
+    """A textbook identity or inequality (Pinsker, data processing, Stein's lemma...).
+
+    Example:
+      >>> law("data processing").where
+      'data processing'
+    """
     return Origin("law", name)
 
 
@@ -403,7 +458,15 @@ class Checks(list):
         origin: Origin | None = None,
         alternatives: Any = None,
     ) -> Check:
-        """``measured`` equals ``predicted`` within ``rtol`` (relative to ``|predicted|``) or ``atol``."""
+        r"""``measured`` equals ``predicted`` within ``rtol`` (relative to $|p|$) or ``atol``.
+
+        Kind ``rel``: $|m - p| \le \text{rtol}\,|p|$; kind ``abs``: $|m - p| \le \text{atol}$. Give exactly one.
+
+        Example:
+          >>> c = Checks(None, origin=law("identity"))
+          >>> c.close("x", 2.0, 2.01, rtol=0.01, why="1% rounding", claim="x = 2").passed
+          True
+        """
         if (rtol is None) == (atol is None):
             raise ValueError(f"check {name!r}: give exactly one of rtol and atol; got rtol={rtol}, atol={atol}")
         kind, tol = ("rel", rtol) if rtol is not None else ("abs", atol)
@@ -430,7 +493,13 @@ class Checks(list):
         claim: str,
         origin: Origin | None = None,
     ) -> Check:
-        """``value <= bound + slack`` elementwise (``inf <= inf`` holds)."""
+        r"""$\text{value} \le \text{bound} + \text{slack}$ elementwise ($\infty \le \infty$ holds).
+
+        Example:
+          >>> c = Checks(None, origin=law("Pinsker"))
+          >>> c.upper_bound("tv", 0.1, 0.2, claim="TV <= sqrt(KL/2)").passed
+          True
+        """
         return self._bound(name, value, bound, "upper", slack, why, claim, origin)
 
     def lower_bound(
@@ -444,7 +513,13 @@ class Checks(list):
         claim: str,
         origin: Origin | None = None,
     ) -> Check:
-        """``value >= bound - slack`` elementwise."""
+        r"""$\text{value} \ge \text{bound} - \text{slack}$ elementwise.
+
+        Example:
+          >>> c = Checks(None, origin=law("Gibbs"))
+          >>> c.lower_bound("kl", [0.0, 0.3], 0.0, claim="KL >= 0").passed
+          True
+        """
         return self._bound(name, value, bound, "lower", slack, why, claim, origin)
 
     def _bound(self, name, value, bound, direction, slack, why, claim, origin) -> Check:
@@ -465,7 +540,13 @@ class Checks(list):
         )
 
     def holds(self, name: str, condition: Any, *, why: str = "", claim: str, origin: Origin | None = None) -> Check:
-        """Every entry of the boolean ``condition`` is true (a bound ``#false <= 0``)."""
+        r"""Every entry of the boolean ``condition`` is true (a bound: number of false entries $\le 0$).
+
+        Example:
+          >>> c = Checks(None, origin=law("monotonicity"))
+          >>> c.holds("increasing", [True, False], claim="the risk decreases").passed
+          False
+        """
         bad = np.size(condition) - np.count_nonzero(np.asarray(condition, dtype=bool))
         return self._add(
             name,
@@ -492,10 +573,17 @@ class Checks(list):
         origin: Origin | None = None,
         alternatives: Any = None,
     ) -> Check:
-        """``|measured - predicted| <= z * se`` at every point (a Monte Carlo comparison).
+        r"""$|m - p| \le z\, \mathrm{se}$ at every point (a Monte Carlo comparison).
 
         With ``z=None`` the threshold is the Bonferroni quantile that keeps the family-wise false-alarm
-        rate at ``fwer`` over the points tested; either way the reason states that rate.
+        rate at ``fwer`` over the $k$ points tested, $z = \Phi^{-1}(1 - \text{fwer}/(2k))$; either way the reason
+        states that rate.
+
+        Example:
+          >>> c = Checks(None, origin=law("CLT"))
+          >>> ck = c.within_se("mean", 0.0, [0.1, -0.2], 0.1, claim="E X = 0")
+          >>> ck.passed, round(ck.tolerance, 2)  # Bonferroni z for 2 points at fwer 1e-3
+          (True, 3.48)
         """
         count = max(int(np.size(np.broadcast(np.asarray(predicted), np.asarray(measured), np.asarray(se)))), 1)
         if z is None:
@@ -530,7 +618,13 @@ class Checks(list):
         origin: Origin | None = None,
         alternatives: Any = None,
     ) -> Check:
-        """A measured exponent (log-log slope) equals ``predicted`` within ``tol`` (absolute)."""
+        r"""A measured exponent (log-log slope) equals ``predicted`` within ``tol``: $|m - p| \le \text{tol}$.
+
+        Example:
+          >>> c = Checks(None, origin=law("CLT"))
+          >>> c.slope("rate", -0.5, -0.48, tol=0.05, why="fit error", claim="se ~ n^-1/2").passed
+          True
+        """
         return self._add(
             name,
             claim=claim,
@@ -558,9 +652,15 @@ class Checks(list):
         origin: Origin | None = None,
         alternatives: Any = None,
     ) -> Check:
-        """Fit ``log y = slope log x + b`` (:func:`kl_lab.stats.loglog_slope`) and compare the slope.
+        r"""Fit $\log y = s \log x + b$ (:func:`kl_lab.stats.loglog_slope`) and compare the slope $s$.
 
         The tolerance is ``tol`` if given, else ``z`` standard errors of the fitted slope.
+
+        Example:
+          >>> c = Checks(None, origin=derived("C1/n"))
+          >>> x = np.array([10.0, 100.0, 1000.0])
+          >>> c.loglog_slope("rate", x, 0.5 / x, -1.0, tol=1e-9, why="exact power law", claim="R ~ 1/n").passed
+          True
         """
         fit = stats.loglog_slope(x, y)
         if tol is None:
