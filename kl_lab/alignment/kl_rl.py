@@ -71,10 +71,18 @@ def _delta(log_ref, r_shift, lam):
 
 
 def check_law(log_ref, rewards, rank=(1,), names=("log_ref", "rewards")):
-    """Validate a finite reference law and its rewards: ``(log_ref, rewards, ok)`` in the compute dtype.
+    r"""Validate a finite reference law and its rewards: ``(log_ref, rewards, ok)`` in the compute dtype.
 
     Static: rank, equal shapes, a non-empty outcome axis. Values (eager raise, traced ``ok``):
     ``log_ref`` normalised log-probabilities, ``rewards`` finite. ``names`` are the public argument names.
+
+    $$\sum_y e^{\log\pi_{\mathrm{ref}}(y)} = 1,\quad r \text{ finite}.$$
+
+    Example:
+      >>> lr, r = jnp.log(jnp.array([0.5, 0.3, 0.2])), jnp.array([0.0, 0.5, 1.0])
+      >>> a, b, ok = check_law(lr, r)
+      >>> bool(ok)
+      True
     """
     nl, nr = names
     check_rank(log_ref, rank, nl)
@@ -92,13 +100,29 @@ def _max_kl_budget(log_ref, rewards):
 
 
 def max_kl_budget(log_ref: jax.Array, rewards: jax.Array) -> jax.Array:
-    """``-log P_ref(r = max r)``: the supremum (not attained) of ``KL(phi_lam || ref)`` over ``lam``."""
+    r"""``-log P_ref(r = max r)``: the supremum (not attained) of ``KL(phi_lam || ref)`` over ``lam``.
+
+    $$\Delta_{\max} = -\log P_{\mathrm{ref}}(r = \max r).$$
+
+    Example:
+      >>> lr, r = jnp.log(jnp.array([0.5, 0.3, 0.2])), jnp.array([0.0, 0.5, 1.0])
+      >>> round(float(max_kl_budget(lr, r)), 6)  # -log 0.2
+      1.609438
+    """
     log_ref, rewards, ok = check_law(log_ref, rewards)
     return guard(ok, _max_kl_budget(log_ref, rewards))
 
 
 def tilt_kl(log_ref: jax.Array, rewards: jax.Array, lam) -> jax.Array:
-    """``Delta(lam) = lam Lambda'(lam) - Lambda(lam) = KL(phi_lam || ref)`` (reward shifted by its max)."""
+    r"""``Delta(lam) = lam Lambda'(lam) - Lambda(lam) = KL(phi_lam || ref)`` (reward shifted by its max).
+
+    $$\Delta(\lambda) = \lambda\Lambda'(\lambda) - \Lambda(\lambda) = \mathrm{KL}(\phi_\lambda\|\mathrm{ref}).$$
+
+    Example:
+      >>> lr, r = jnp.log(jnp.array([0.5, 0.3, 0.2])), jnp.array([0.0, 0.5, 1.0])
+      >>> abs(float(tilt_kl(lr, r, 0.0))) < 1e-15
+      True
+    """
     log_ref, rewards, ok = check_law(log_ref, rewards)
     ok = ok & require_not_nan(lam, "lam")
     return guard(ok, _delta(log_ref, _shifted(log_ref, rewards), lam)[0])
@@ -150,7 +174,7 @@ def _solve(log_ref, r_shift, budget, max_iter):
 
 
 def kl_rl_policy(log_ref: jax.Array, rewards: jax.Array, kl_budget, *, max_iter: int = 200) -> KLRLResult:
-    """The KL-constrained RL optimum ``phi_Delta = phi_{lam_Delta}`` (see the module docstring).
+    r"""The KL-constrained RL optimum ``phi_Delta = phi_{lam_Delta}`` (see the module docstring).
 
     ``lam_Delta`` is found by a monotone safeguarded root find: bracket by
     quadrupling ``lam`` from ``1 / (max r - min r)``, then Newton steps on
@@ -164,6 +188,15 @@ def kl_rl_policy(log_ref: jax.Array, rewards: jax.Array, kl_budget, *, max_iter:
     Raises ``ValueError`` (concrete inputs) for a budget outside
     ``[0, -log P_ref(r = max r))`` (or NaN) and for invalid ``log_ref``/``rewards``; under ``jit``
     such arguments give ``converged = False`` and NaN in every field.
+
+    $$\phi_\Delta = \arg\max\{\mathbb{E}_\phi r : \mathrm{KL}(\phi\|\mathrm{ref}) \le \Delta\}
+    = \mathrm{ref}\,e^{\lambda_\Delta r - \Lambda(\lambda_\Delta)}.$$
+
+    Example:
+      >>> lr, r = jnp.log(jnp.array([0.5, 0.3, 0.2])), jnp.array([0.0, 0.5, 1.0])
+      >>> opt = kl_rl_policy(lr, r, 0.1)
+      >>> bool(opt.converged), round(float(opt.kl), 6)
+      (True, 0.1)
     """
     log_ref, rewards, ok = check_law(log_ref, rewards)
     ok = ok & require_positive(kl_budget, "kl_budget", allow_zero=True)
@@ -201,11 +234,19 @@ def _policy(log_ref, rewards, budget, max_iter):
 
 
 def kl_to_tilt(log_phi: jax.Array, log_ref: jax.Array, rewards: jax.Array, lam) -> jax.Array:
-    """Right-hand side of the near-optimality identity, ``KL(phi||ref) - lam E_phi r + Lambda(lam)``.
+    r"""Right-hand side of the near-optimality identity, ``KL(phi||ref) - lam E_phi r + Lambda(lam)``.
 
     Equals ``KL(phi || phi_lam)`` for every ``phi`` absolutely continuous w.r.t. ``ref``
     (Yang et al. 2024, 2404.01730, Section 3); ``+inf`` when ``phi`` puts mass
     where ``ref`` has none.
+
+    $$\mathrm{KL}(\phi\|\phi_\lambda) = \mathrm{KL}(\phi\|\mathrm{ref}) - \lambda\,\mathbb{E}_\phi r
+    + \Lambda(\lambda).$$
+
+    Example:
+      >>> lr, r = jnp.log(jnp.array([0.5, 0.3, 0.2])), jnp.array([0.0, 0.5, 1.0])
+      >>> round(float(kl_to_tilt(lr, lr, r, 0.0)), 6)  # phi = ref = phi_0
+      0.0
     """
     check_same_shape(log_phi, log_ref, "log_phi", "log_ref")
     log_ref, rewards, ok = check_law(log_ref, rewards, rank=tuple(range(1, 8)))
@@ -218,7 +259,16 @@ def kl_to_tilt(log_phi: jax.Array, log_ref: jax.Array, rewards: jax.Array, lam) 
 
 
 def tilt_frontier(log_ref: jax.Array, rewards: jax.Array, lams: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """The reward-KL frontier of KL-constrained RL: ``(KL(phi_lam || ref), E_{phi_lam} r)`` at each ``lam``."""
+    r"""The reward-KL frontier of KL-constrained RL: ``(KL(phi_lam || ref), E_{phi_lam} r)`` at each ``lam``.
+
+    $$\lambda \mapsto (\mathrm{KL}(\phi_\lambda\|\mathrm{ref}),\ \mathbb{E}_{\phi_\lambda} r).$$
+
+    Example:
+      >>> lr, r = jnp.log(jnp.array([0.5, 0.3, 0.2])), jnp.array([0.0, 0.5, 1.0])
+      >>> kls, rews = tilt_frontier(lr, r, jnp.array([0.0, 1.0]))
+      >>> float(kls[0]), bool(rews[1] > rews[0])
+      (0.0, True)
+    """
     log_ref, rewards, ok = check_law(log_ref, rewards)
     ok = ok & require_not_nan(lams, "lams")
     lams = float_input(lams, "lams").astype(log_ref.dtype)

@@ -48,7 +48,7 @@ def _first_at_least(values: jax.Array, lo: jax.Array, hi: jax.Array, target: jax
 
 
 def best_of_n_sample(key: jax.Array, log_ref: jax.Array, rewards: jax.Array, n, shape: tuple[int, ...] = ()):
-    """Draw indices from the exact best-of-``n`` law of a 1-D reference ``log_ref``.
+    r"""Draw indices from the exact best-of-``n`` law of a 1-D reference ``log_ref``.
 
     Args:
       key: a PRNG key.
@@ -62,6 +62,13 @@ def best_of_n_sample(key: jax.Array, log_ref: jax.Array, rewards: jax.Array, n, 
       :func:`kl_lab.alignment.best_of_n_log_probs`. Outcomes with zero reference
       mass are never drawn. Invalid arguments raise ``ValueError`` eagerly; under ``jit``
       every index is ``-1`` (not a valid outcome: integers cannot be NaN).
+
+    $$Y = \arg\max_{i \le n} r(Y_i),\quad Y_1, \dots, Y_n \overset{\text{iid}}{\sim} \pi_{\mathrm{ref}}.$$
+
+    Example:
+      >>> idx = best_of_n_sample(jax.random.key(0), jnp.log(jnp.array([0.5, 0.5])), jnp.array([0.0, 1.0]), 4, (3,))
+      >>> idx.shape
+      (3,)
     """
     check_rank(log_ref, 1, "log_ref")
     log_ref, rewards, n, ok = check_bon_inputs(log_ref, rewards, n)
