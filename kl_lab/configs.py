@@ -36,7 +36,14 @@ __all__ = [
 
 
 def to_jsonable(x: Any) -> Any:
-    """Arrays -> nested lists; non-finite floats -> the strings 'inf', '-inf', 'nan'."""
+    """Arrays -> nested lists; non-finite floats -> the strings 'inf', '-inf', 'nan'.
+
+    Dataclasses and NamedTuples become dicts of their fields; booleans, strings and integers stay themselves.
+
+    Example:
+      >>> to_jsonable({"x": np.array([1.0, np.inf]), "n": np.int64(3)})
+      {'x': [1.0, 'inf'], 'n': 3}
+    """
     if dataclasses.is_dataclass(x) and not isinstance(x, type):
         return {f.name: to_jsonable(getattr(x, f.name)) for f in dataclasses.fields(x)}
     if isinstance(x, dict):
@@ -66,11 +73,22 @@ def to_jsonable(x: Any) -> Any:
 
 
 def map_nested(v: Any, f: Any) -> Any:
+    """``f`` applied to every leaf of nested lists ``v`` (a non-list is a leaf).
+
+    Example:
+      >>> map_nested([1, [2, 3]], lambda x: 10 * x)
+      [10, [20, 30]]
+    """
     return [map_nested(u, f) for u in v] if isinstance(v, list) else f(v)
 
 
 def from_jsonable(x: Any) -> Any:
-    """Inverse of :func:`to_jsonable` for results: nested lists -> arrays, 'inf'/'nan' -> floats."""
+    """Inverse of :func:`to_jsonable` for results: nested lists -> arrays, 'inf'/'nan' -> floats.
+
+    Example:
+      >>> from_jsonable({"x": [1.0, "-inf"], "name": "kl"})
+      {'x': array([  1., -inf]), 'name': 'kl'}
+    """
     if isinstance(x, dict):
         return {k: from_jsonable(v) for k, v in x.items()}
     if isinstance(x, str):
@@ -87,7 +105,17 @@ def from_jsonable(x: Any) -> Any:
 
 
 def config_from_jsonable(config_cls: type, d: dict) -> Any:
-    """Rebuild a ``Config`` dataclass from its JSON form (lists back to tuples where the default is one)."""
+    """Rebuild a ``Config`` dataclass from its JSON form (lists back to tuples where the default is one).
+
+    Example:
+      >>> import dataclasses
+      >>> @dataclasses.dataclass(frozen=True)
+      ... class Config:
+      ...     n: tuple = (10, 20)
+      ...     seed: int = 0
+      >>> config_from_jsonable(Config, {"n": [5, 6], "seed": 1})
+      Config(n=(5, 6), seed=1)
+    """
     kwargs = {}
     for f in dataclasses.fields(config_cls):
         if f.name not in d:
@@ -102,7 +130,12 @@ def _to_tuples(v: Any) -> Any:
 
 
 class ConfigOverrideError(ValueError):
-    """A ``--set field=value`` that names no field of ``Config`` or whose value does not parse."""
+    """A ``--set field=value`` that names no field of ``Config`` or whose value does not parse.
+
+    Example:
+      >>> issubclass(ConfigOverrideError, ValueError)
+      True
+    """
 
 
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
@@ -158,6 +191,15 @@ def parse_overrides(config_cls: type, items: Sequence[str] | None) -> dict[str, 
     ``1,2,3`` (tuples of pairs as ``0.2,0.1;1,0.4``). Raises
     :class:`ConfigOverrideError` naming the field, what was expected and what
     arrived, with the list of fields.
+
+    Example:
+      >>> import dataclasses
+      >>> @dataclasses.dataclass(frozen=True)
+      ... class Config:
+      ...     n: tuple[int, ...] = (10, 20)
+      ...     rate: float = 0.1
+      >>> parse_overrides(Config, ["n=1,2,3", "rate=0.5"])
+      {'n': (1, 2, 3), 'rate': 0.5}
     """
     fields = {f.name: f for f in dataclasses.fields(config_cls)}
     try:

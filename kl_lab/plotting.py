@@ -2,6 +2,12 @@
 
 Sizes are for a paper column (3.4 in wide per panel) and the palette is
 Okabe & Ito's colour-blind-safe set (Okabe & Ito 2008, "Color Universal Design").
+:data:`theory_style` draws a theoretical prediction (a dashed black line) and :data:`sim_style` a
+simulation (markers).
+
+Example:
+  >>> len(PALETTE), theory_style["linestyle"], sim_style["marker"]
+  (8, '--', 'o')
 """
 
 from __future__ import annotations
@@ -50,14 +56,30 @@ sim_style = {"marker": "o", "linestyle": "none", "markersize": 3.5}
 
 
 def subplots(nrows: int = 1, ncols: int = 1, *, width: float = 3.4, height: float = 2.6, **kw):
-    """``plt.subplots`` (squeezed axes) in the kl_lab style, each panel ``width`` x ``height`` inches."""
+    """``plt.subplots`` (squeezed axes) in the kl_lab style, each panel ``width`` x ``height`` inches.
+
+    Example:
+      >>> fig, axes = subplots(1, 2)
+      >>> len(axes), [round(float(v), 1) for v in fig.get_size_inches()]
+      (2, [6.8, 2.6])
+      >>> plt.close(fig)
+    """
     matplotlib.rcParams.update(STYLE)  # legends and text added later must use the style too
     fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), layout="constrained", **kw)
     return fig, axes
 
 
 def save(fig, stem: str | os.PathLike) -> dict[str, str]:
-    """Write ``<stem>.png`` and ``<stem>.pdf`` atomically and close the figure."""
+    """Write ``<stem>.png`` and ``<stem>.pdf`` atomically and close the figure.
+
+    Example:
+      >>> import tempfile
+      >>> fig, ax = subplots()
+      >>> _ = ax.plot([1, 2], [1, 4], **theory_style)
+      >>> with tempfile.TemporaryDirectory() as d:
+      ...     sorted(save(fig, Path(d) / "demo"))
+      ['pdf', 'png']
+    """
     stem = Path(stem)
     paths = {}
     with plt.rc_context(STYLE):

@@ -76,6 +76,13 @@ PROGRESS_INTERVAL_S = 5.0
 
 @dataclasses.dataclass(frozen=True)
 class CacheContext:
+    """Where :func:`sweep` caches its chunks inside a :func:`caching` context: directory, experiment, run key.
+
+    Example:
+      >>> CacheContext(Path("/tmp/cache"), "demo", "abc123").experiment
+      'demo'
+    """
+
     directory: Path
     experiment: str
     config_hash: str  # the run key: everything above the sweep that its numbers depend on
@@ -91,6 +98,13 @@ def caching(directory: str | os.PathLike, experiment: str, config_hash: str) -> 
 
     ``config_hash`` must identify everything outside the sweep call that the
     numbers depend on (the harness passes a hash of config, seed and code).
+
+    Example:
+      >>> import tempfile
+      >>> with tempfile.TemporaryDirectory() as d, caching(d, "demo", "key0") as ctx:
+      ...     out = sweep(lambda p: p["x"] ** 2, {"x": np.arange(4.0)}, progress=False)
+      >>> ctx.experiment, out.tolist()
+      ('demo', [0.0, 1.0, 4.0, 9.0])
     """
     ctx = CacheContext(Path(directory), experiment, config_hash)
     token = _CACHE.set(ctx)
@@ -102,7 +116,13 @@ def caching(directory: str | os.PathLike, experiment: str, config_hash: str) -> 
 
 @contextlib.contextmanager
 def reporting(enabled: bool | None) -> Iterator[None]:
-    """Default progress output of the sweeps run inside (``None``: on)."""
+    """Default progress output of the sweeps run inside (``None``: on).
+
+    Example:
+      >>> with reporting(False):
+      ...     sweep(lambda p: 2 * p, np.arange(3.0)).tolist()
+      [0.0, 2.0, 4.0]
+    """
     token = _REPORT.set(enabled)
     try:
         yield
@@ -115,6 +135,10 @@ def grid(**axes: Any) -> dict[str, np.ndarray]:
 
     ``grid(a=[1, 2], b=[10, 20, 30])`` gives ``{'a': [1,1,1,2,2,2], 'b': [10,20,30,10,20,30]}``;
     reshape a sweep's output to ``(len(a), len(b), ...)`` to get the grid back.
+
+    Example:
+      >>> {k: v.tolist() for k, v in grid(a=[1, 2], b=[10, 20, 30]).items()}
+      {'a': [1, 1, 1, 2, 2, 2], 'b': [10, 20, 30, 10, 20, 30]}
     """
     if not axes:
         raise ValueError("grid needs at least one axis; got none")
@@ -141,6 +165,13 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
     The file gets the mode a plain ``open(path, "w")`` would give it
     (``0o666`` less the umask), not ``mkstemp``'s private ``0o600``.
+
+    Example:
+      >>> import tempfile
+      >>> with tempfile.TemporaryDirectory() as d:
+      ...     atomic_write_bytes(Path(d) / "sub" / "x.bin", b"abc")
+      ...     (Path(d) / "sub" / "x.bin").read_bytes()
+      b'abc'
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -332,6 +363,12 @@ def sweep(
 
     Returns:
       ``fn``'s output pytree, each leaf with a leading axis of length ``P``.
+
+    Example:
+      >>> g = grid(a=[1.0, 2.0], b=[10.0, 20.0])
+      >>> out = sweep(lambda p: {"sum": p["a"] + p["b"]}, g, progress=False)
+      >>> out["sum"].reshape(2, 2).tolist()
+      [[11.0, 21.0], [12.0, 22.0]]
     """
     leaves, treedef = jax.tree_util.tree_flatten(params)
     if not leaves:
