@@ -1,4 +1,10 @@
-"""Small real data sets used by the experiments, shipped with their citation and licence (``data/README.md``)."""
+"""Small real data sets used by the experiments, shipped with their citation and licence (``data/README.md``).
+
+Example:
+  >>> from kl_lab.datasets import FILES, load_abalone
+  >>> sorted(FILES), len(load_abalone().rings)
+  (['abalone.csv', 'winequality-red.csv', 'winequality-white.csv'], 4177)
+"""
 
 from kl_lab.datasets.uci import (
     ABALONE_SEX_CODES,

@@ -56,7 +56,13 @@ _COLORS = ("red", "white")
 
 
 class WineQuality(NamedTuple):
-    """``features`` (n, 11) float64, ``target`` (n,) float64 (``quality``, integers 3..9), names, colour."""
+    """``features`` (n, 11) float64, ``target`` (n,) float64 (``quality``, integers 3..9), names, colour.
+
+    Example:
+      >>> w = load_wine_quality("white")
+      >>> w.color, w.target_name, int(w.target.min()), int(w.target.max())
+      ('white', 'quality', 3, 9)
+    """
 
     features: np.ndarray
     target: np.ndarray
@@ -66,7 +72,13 @@ class WineQuality(NamedTuple):
 
 
 class Abalone(NamedTuple):
-    """``features`` (n, 7) float64 measurements, ``sex`` (n,) int codes into ``sex_levels``, ``rings`` (n,)."""
+    """``features`` (n, 7) float64 measurements, ``sex`` (n,) int codes into ``sex_levels``, ``rings`` (n,).
+
+    Example:
+      >>> a = load_abalone()
+      >>> a.feature_names[0], sorted(set(a.sex.tolist())), int(a.rings.min())
+      ('Length', [0, 1, 2], 1)
+    """
 
     features: np.ndarray
     sex: np.ndarray
@@ -76,14 +88,24 @@ class Abalone(NamedTuple):
 
 
 def data_path(name: str):
-    """Path of a shipped data file (one of :data:`FILES`); ``ValueError`` for another name."""
+    """Path of a shipped data file (one of :data:`FILES`); ``ValueError`` for another name.
+
+    Example:
+      >>> data_path("abalone.csv").name
+      'abalone.csv'
+    """
     if name not in FILES:
         raise ValueError(f"name must be one of {tuple(FILES)}; got {name!r}")
     return resources.files("kl_lab.datasets").joinpath("data", name)
 
 
 def sha256(name: str) -> str:
-    """SHA-256 (hex) of a shipped data file, to compare with :data:`FILES`."""
+    """SHA-256 (hex) of a shipped data file, to compare with :data:`FILES`.
+
+    Example:
+      >>> sha256("winequality-red.csv") == FILES["winequality-red.csv"][1]
+      True
+    """
     return hashlib.sha256(data_path(name).read_bytes()).hexdigest()
 
 
@@ -107,6 +129,10 @@ def load_wine_quality(color: str = "red") -> WineQuality:
     """UCI Wine Quality, ``color`` ``"red"`` (n = 1599) or ``"white"`` (n = 4898); see the module docstring.
 
     Returns fresh copies of the arrays (callers may modify them).
+
+    Example:
+      >>> load_wine_quality("white").features.shape
+      (4898, 11)
     """
     if color not in _COLORS:
         raise ValueError(f"color must be one of {_COLORS}; got {color!r}")
@@ -123,6 +149,12 @@ def _abalone() -> Abalone:
 
 
 def load_abalone() -> Abalone:
-    """UCI Abalone (n = 4177): 7 measurements, ``sex`` coded 0/1/2 = M/F/I, ``rings``; see the module docstring."""
+    """UCI Abalone (n = 4177): 7 measurements, ``sex`` coded 0/1/2 = M/F/I, ``rings``; see the module docstring.
+
+    Example:
+      >>> a = load_abalone()
+      >>> a.features.shape, a.sex_levels[a.sex[0]]
+      ((4177, 7), 'M')
+    """
     a = _abalone()
     return a._replace(features=a.features.copy(), sex=a.sex.copy(), rings=a.rings.copy())
