@@ -81,12 +81,21 @@ def _check_tokens(log_p, m, size):
 
 
 def lattice_sum_law(log_p: jax.Array, m, lam=0.0, *, size: int | None = None) -> SumLaw:
-    """Law of ``S = y_1 + ... + y_m`` under the per-token tilt ``phi_lam ∝ p exp(lam j)`` (see module docstring).
+    r"""Law of ``S = y_1 + ... + y_m`` under the per-token tilt ``phi_lam ∝ p exp(lam j)`` (see module docstring).
 
     Returns arrays of length ``size`` (static; default ``m (K-1) + 1``, which
     needs a concrete int ``m``); entries ``k > m (K-1)`` are ``-inf``. With
     ``size`` given, ``m`` and ``lam`` may be traced (one compilation serves every
     ``m``: sweep over it). Cost O(size K + size log size). ``lam = 0`` gives the law under ``p``.
+
+    $$P_{\phi_\lambda}(S = k),\quad S = \textstyle\sum_{i=1}^m y_i,\quad
+    y_i \overset{\text{iid}}{\sim} \phi_\lambda \propto p\,e^{\lambda j}.$$
+
+    Example:
+      >>> coin = jnp.log(jnp.array([0.5, 0.5]))
+      >>> law = lattice_sum_law(coin, 2, size=3)
+      >>> [round(float(v), 6) for v in jnp.exp(law.log_pmf)]  # Binomial(2, 1/2)
+      [0.25, 0.5, 0.25]
     """
     log_p, size, ok = _check_tokens(log_p, m, size)
     ok = ok & require_not_nan(lam, "lam")
@@ -117,7 +126,7 @@ def _sum_law(log_p, m, lam, size):
 
 
 def tail_log_prob(log_p: jax.Array, m, x, lam=0.0, *, size: int | None = None) -> jax.Array:
-    """``log P_{phi_lam}(S >= m x)`` for ``E_{phi_lam} y <= x < K - 1``, exactly (tilted FFT).
+    r"""``log P_{phi_lam}(S >= m x)`` for ``E_{phi_lam} y <= x < K - 1``, exactly (tilted FFT).
 
     The law is computed at the tilt ``u`` whose mean is ``x`` (found by
     :func:`kl_lab.alignment.rate_function` on ``phi_lam``), so the summed terms
@@ -125,6 +134,13 @@ def tail_log_prob(log_p: jax.Array, m, x, lam=0.0, *, size: int | None = None) -
     beyond it. The lattice threshold is ``ceil(m x - 1e-9)``. ``size`` as in
     :func:`lattice_sum_law` (give it to trace or sweep ``m``, ``x``, ``lam``).
     Raises ``ValueError`` for a concrete ``x`` outside ``[E_phi y, K - 1)``.
+
+    $$\log P_{\phi_\lambda}(S \ge m x).$$
+
+    Example:
+      >>> coin = jnp.log(jnp.array([0.5, 0.5]))
+      >>> round(float(jnp.exp(tail_log_prob(coin, 4, 0.5))), 6)  # P(Binomial(4, 1/2) >= 2) = 11/16
+      0.6875
     """
     log_p, size, ok = _check_tokens(log_p, m, size)
     ok = ok & require_not_nan(lam, "lam") & require_not_nan(x, "x")
@@ -175,13 +191,21 @@ class SequenceBoN(NamedTuple):
 
 
 def best_of_n_sequence(log_p: jax.Array, m, delta, *, size: int | None = None) -> SequenceBoN:
-    """Exact best-of-N with ``N = exp(m delta)`` against ``phi_{m delta}`` (see the module docstring).
+    r"""Exact best-of-N with ``N = exp(m delta)`` against ``phi_{m delta}`` (see the module docstring).
 
     ``E[max] = sum_k (1 - F(k)^N)``; ``KL`` over reward classes with
     ``pi(k) = F(k)^N - F(k-1)^N`` evaluated as ``N log F(k) + log1mexp(N log(F(k-1)/F(k)))``.
     Where the tilted FFT window does not reach down to ``k = 0`` the terms below
     it are set to their limit 1 and ``truncation_bound`` bounds the error
     (``sum (1 - S(k))^N`` over ``S(k) >= 1/2``).
+
+    $$N = e^{m\delta}:\ \ \tfrac1m\mathbb{E}_{\mathrm{BoN}}[r(y)],\ \tfrac1m\mathrm{KL}(\mathrm{BoN}\|\phi_{m\delta}),
+    \ \tfrac1m\mathrm{KL}(\mathrm{BoN}\|p^m).$$
+
+    Example:
+      >>> out = best_of_n_sequence(jnp.log(jnp.array([0.5, 0.3, 0.2])), 8, 0.2)
+      >>> bool(out.kl_to_ref_per_token <= 0.2)
+      True
     """
     log_p, size, ok = _check_tokens(log_p, m, size)
     ok = ok & require_positive(delta, "delta")
