@@ -57,7 +57,15 @@ __all__ = [
 
 
 def log_mgf(s, log_p: jax.Array, rewards: jax.Array) -> jax.Array:
-    """Per-token log-MGF ``Lambda(s) = log sum_y p(y) exp(s r(y))`` (``tilt(...).log_partition``)."""
+    r"""Per-token log-MGF ``Lambda(s) = log sum_y p(y) exp(s r(y))`` (``tilt(...).log_partition``).
+
+    $$\Lambda(s) = \log\mathbb{E}_p e^{s r}.$$
+
+    Example:
+      >>> lp, r = jnp.log(jnp.array([0.5, 0.5])), jnp.array([0.0, 1.0])
+      >>> round(float(log_mgf(1.0, lp, r)), 6)  # log((1 + e) / 2)
+      0.620115
+    """
     log_p, rewards, ok = check_law(log_p, rewards, rank=tuple(range(1, 8)), names=_P)
     ok = ok & require_not_nan(s, "s")
     return guard(ok, tilt(log_p, rewards, s).log_partition)
@@ -131,7 +139,7 @@ def _rate_one(x, log_p, r, max_iter):
 
 
 def rate_function(x, log_p: jax.Array, rewards: jax.Array, *, max_iter: int = 200) -> RateResult:
-    """Cramér rate ``Lambda*(x) = sup_s [s x - Lambda(s)]`` of the per-token reward under ``p``.
+    r"""Cramér rate ``Lambda*(x) = sup_s [s x - Lambda(s)]`` of the per-token reward under ``p``.
 
     Interior points (``min r < x < max r``): safeguarded Newton on
     ``Lambda'(s) = x`` (bracket by quadrupling, bisection when a step leaves it),
@@ -141,6 +149,13 @@ def rate_function(x, log_p: jax.Array, rewards: jax.Array, *, max_iter: int = 20
     outside the support ``+inf``. ``x`` may have any shape (vectorised);
     ``log_p``, ``rewards`` are 1-D. Differentiable in ``x`` (derivative ``s``),
     ``log_p`` and ``rewards`` at interior points (envelope theorem).
+
+    $$\Lambda^*(x) = \sup_s\,[s x - \Lambda(s)].$$
+
+    Example:
+      >>> lp, r = jnp.log(jnp.array([0.5, 0.5])), jnp.array([0.0, 1.0])
+      >>> round(float(rate_function(0.75, lp, r).value), 6)  # KL(Bern(0.75) || Bern(0.5))
+      0.130812
     """
     log_p, rewards, ok = check_law(log_p, rewards, names=_P)
     ok = ok & require_not_nan(x, "x")
@@ -154,9 +169,17 @@ def _rate(x, log_p, rewards, max_iter):
 
 
 def tilted_rate_function(x, log_p: jax.Array, rewards: jax.Array, lam, *, max_iter: int = 200) -> jax.Array:
-    """LDP rate of ``r(y)/m`` under the tilt ``phi_lam``: ``I(x) = Lambda*(x) - lam x + Lambda(lam)``.
+    r"""LDP rate of ``r(y)/m`` under the tilt ``phi_lam``: ``I(x) = Lambda*(x) - lam x + Lambda(lam)``.
 
     Yang et al. (2404.01730), Section 4 (Cramér form). ``+inf`` outside the support.
+
+    $$I(x) = \Lambda^*(x) - \lambda x + \Lambda(\lambda).$$
+
+    Example:
+      >>> lp, r = jnp.log(jnp.array([0.5, 0.5])), jnp.array([0.0, 1.0])
+      >>> x = float(jax.nn.sigmoid(1.0))  # the tilt's own mean has rate 0
+      >>> abs(float(tilted_rate_function(x, lp, r, 1.0))) < 1e-10
+      True
     """
     ok = require_not_nan(lam, "lam")
     base = rate_function(x, log_p, rewards, max_iter=max_iter).value
@@ -165,10 +188,17 @@ def tilted_rate_function(x, log_p: jax.Array, rewards: jax.Array, lam, *, max_it
 
 
 def scaled_cumulant(order: int, log_p: jax.Array, rewards: jax.Array, lam) -> jax.Array:
-    """``Lambda^(order)(lam)``: the ``order``-th cumulant of ``r(y)`` under ``phi_lam``, divided by ``m``.
+    r"""``Lambda^(order)(lam)``: the ``order``-th cumulant of ``r(y)`` under ``phi_lam``, divided by ``m``.
 
     Nested forward-mode derivatives of ``kl_lab.projection.tilt``'s log-partition
     (``order`` is static, ``>= 1``). Exact for every ``m`` in the memoryless model.
+
+    $$\kappa_j(r(y))/m = \Lambda^{(j)}(\lambda).$$
+
+    Example:
+      >>> lp, r = jnp.log(jnp.array([0.5, 0.5])), jnp.array([0.0, 1.0])
+      >>> round(float(scaled_cumulant(2, lp, r, 0.0)), 6)  # Var Bern(1/2)
+      0.25
     """
     if not isinstance(order, int) or order < 1:
         raise ValueError(f"order must be an int >= 1; got {order!r}")
@@ -187,16 +217,31 @@ def _cumulant(order, log_p, rewards, lam):
 
 
 def scaled_cgf(t, log_p: jax.Array, rewards: jax.Array, lam) -> jax.Array:
-    """``(1/m) log E_phi exp(t r(y)) = Lambda(lam + t) - Lambda(lam)`` (exact for every ``m``)."""
+    r"""``(1/m) log E_phi exp(t r(y)) = Lambda(lam + t) - Lambda(lam)`` (exact for every ``m``).
+
+    $$\tfrac1m\log\mathbb{E}_{\phi_\lambda} e^{t\,r(y)} = \Lambda(\lambda + t) - \Lambda(\lambda).$$
+
+    Example:
+      >>> lp, r = jnp.log(jnp.array([0.5, 0.5])), jnp.array([0.0, 1.0])
+      >>> round(float(scaled_cgf(1.0, lp, r, 0.0)), 6)
+      0.620115
+    """
     ok = require_not_nan(t, "t") & require_not_nan(lam, "lam")
     return guard(ok, log_mgf(lam + t, log_p, rewards) - log_mgf(lam, log_p, rewards))
 
 
 def scaled_cgf_renyi_divergence(t, log_p: jax.Array, rewards: jax.Array, lam) -> jax.Array:
-    """``(t / lam) [Lambda(lam) + D_{1 + t/lam}(phi_lam || p)]``, equal to :func:`scaled_cgf`.
+    r"""``(t / lam) [Lambda(lam) + D_{1 + t/lam}(phi_lam || p)]``, equal to :func:`scaled_cgf`.
 
     Domain: ``lam > 0`` and ``t >= -lam`` (Rényi order ``>= 0``). The divergence
     is ``kl_lab.divergences.renyi``, computed from the two laws (not from ``Lambda``).
+
+    $$\tfrac{t}{\lambda}\,\big[\Lambda(\lambda) + D_{1+t/\lambda}(\phi_\lambda\|p)\big].$$
+
+    Example:
+      >>> lp, r = jnp.log(jnp.array([0.5, 0.5])), jnp.array([0.0, 1.0])
+      >>> bool(abs(scaled_cgf_renyi_divergence(0.5, lp, r, 1.0) - scaled_cgf(0.5, lp, r, 1.0)) < 1e-12)
+      True
     """
     log_p, rewards, ok = check_law(log_p, rewards, rank=tuple(range(1, 8)), names=_P)
     ok = ok & require_in_range(lam, "lam", 0.0, float("inf"), low_inclusive=False, high_inclusive=False)
@@ -209,10 +254,17 @@ def scaled_cgf_renyi_divergence(t, log_p: jax.Array, rewards: jax.Array, lam) ->
 
 
 def scaled_cgf_renyi_cross_entropy(t, log_p: jax.Array, rewards: jax.Array, lam) -> jax.Array:
-    """``Lambda(lam + t) - Lambda(lam)`` with ``Lambda(s) = -s [H_{1+s}(p; q_r) - log Z_r]``, ``q_r = exp(r)/Z_r``.
+    r"""``Lambda(lam + t) - Lambda(lam)`` with ``Lambda(s) = -s [H_{1+s}(p; q_r) - log Z_r]``, ``q_r = exp(r)/Z_r``.
 
     ``H`` is ``kl_lab.divergences.renyi_cross_entropy`` (Thierrin, Alajaji & Linder
     2022, Definition 1). Domain: ``lam >= -1`` and ``lam + t >= -1`` (order ``>= 0``).
+
+    $$\Lambda(s) = -s\,[H_{1+s}(p; q_r) - \log Z_r],\quad q_r = e^{r}/Z_r.$$
+
+    Example:
+      >>> lp, r = jnp.log(jnp.array([0.5, 0.5])), jnp.array([0.0, 1.0])
+      >>> bool(abs(scaled_cgf_renyi_cross_entropy(0.5, lp, r, 1.0) - scaled_cgf(0.5, lp, r, 1.0)) < 1e-12)
+      True
     """
     log_p, rewards, ok = check_law(log_p, rewards, rank=tuple(range(1, 8)), names=_P)
     ok = ok & require_in_range(lam, "lam", -1.0, float("inf"), high_inclusive=False)
