@@ -77,7 +77,12 @@ REQUIRED = ("Config", "run", "plot", "checks", "TITLE", "PAPER", "CLAIM", "RUNTI
 
 @dataclasses.dataclass(frozen=True)
 class Paper:
-    """Where a claim comes from: authors, year, arXiv id and the section/equation."""
+    """Where a claim comes from: authors, year, arXiv id and the section/equation.
+
+    Example:
+      >>> Paper("Sheena", 2021, "2105.08947v5", "Sec. 3").cite()
+      'Sheena (2021), arXiv:2105.08947v5, Sec. 3'
+    """
 
     authors: str
     year: int
@@ -85,13 +90,19 @@ class Paper:
     where: str = ""
 
     def cite(self) -> str:
+        """``"Authors (year), arXiv:id, where"`` (the location left out when empty)."""
         loc = f", {self.where}" if self.where else ""
         return f"{self.authors} ({self.year}), arXiv:{self.arxiv}{loc}"
 
 
 @dataclasses.dataclass
 class Record:
-    """What :func:`run_experiment` returns: the outputs and where they were written."""
+    """What :func:`run_experiment` returns: the outputs and where they were written.
+
+    Example:
+      >>> [f.name for f in dataclasses.fields(Record)]
+      ['name', 'config', 'results', 'checks', 'paths', 'wall_time_s']
+    """
 
     name: str
     config: Any
@@ -102,6 +113,13 @@ class Record:
 
 
 class UnknownExperimentError(KeyError):
+    """An experiment name that is not in :func:`list_experiments`; the message suggests close names.
+
+    Example:
+      >>> UnknownExperimentError("bernouli_bounds", ["bernoulli_bounds", "bon_kl"]).close
+      ['bernoulli_bounds']
+    """
+
     def __init__(self, name: str, known: Sequence[str]):
         close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
@@ -121,6 +139,11 @@ def source_root() -> Path | None:
 
     A checkout has the ``kl-lab`` project's ``pyproject.toml`` and an ``experiments/`` folder beside the
     package; site-packages has neither.
+
+    Example:
+      >>> root = source_root()
+      >>> root is None or (root / "experiments").is_dir()
+      True
     """
     root = Path(__file__).resolve().parents[1]
     try:
@@ -165,24 +188,45 @@ def experiments_dir() -> Path | None:
 
     ``None`` where there is none (then :func:`list_experiments` is empty and :func:`experiments_location`
     says where it looked).
+
+    Example:
+      >>> d = experiments_dir()
+      >>> d is None or (d / "bernoulli_bounds.py").is_file()
+      True
     """
     return _locate_experiments()[0]
 
 
 def experiments_location() -> str:
-    """Where :func:`experiments_dir` found the experiments, or where it looked, in words (for messages)."""
+    """Where :func:`experiments_dir` found the experiments, or where it looked, in words (for messages).
+
+    Example:
+      >>> isinstance(experiments_location(), str)
+      True
+    """
     return _locate_experiments()[1]
 
 
 def default_out_dir(quick: bool = False) -> Path:
     """Where results go without ``out``: ``paper_figures/`` of the source checkout, or of the current
-    directory when kl_lab is installed (never site-packages); quick runs in its ``quick/`` subfolder."""
+    directory when kl_lab is installed (never site-packages); quick runs in its ``quick/`` subfolder.
+
+    Example:
+      >>> default_out_dir().name, default_out_dir(quick=True).parts[-2:]
+      ('paper_figures', ('paper_figures', 'quick'))
+    """
     root = source_root()
     base = (root if root is not None else Path.cwd()) / "paper_figures"
     return base / "quick" if quick else base
 
 
 def list_experiments(directory: Path | None = None) -> list[str]:
+    """Sorted names of the experiment files in ``directory`` (default :func:`experiments_dir`); ``_*`` left out.
+
+    Example:
+      >>> "bernoulli_bounds" in list_experiments()
+      True
+    """
     d = directory or experiments_dir()
     if d is None:
         return []
@@ -193,7 +237,16 @@ _LOADED: dict[Path, ModuleType] = {}
 
 
 def load(name_or_path: str | os.PathLike, directory: Path | None = None) -> ModuleType:
-    """Import an experiment module by name (``"bernoulli_bounds"``) or file path."""
+    """Import an experiment module by name (``"bernoulli_bounds"``) or file path.
+
+    Raises :class:`UnknownExperimentError` for an unknown name and ``TypeError`` when the module lacks part
+    of the contract (``Config``, ``run``, ``plot``, ``checks``, ``TITLE``, ``PAPER``, ``CLAIM``, ``RUNTIME``).
+
+    Example:
+      >>> m = load("bernoulli_bounds")
+      >>> m.NAME, isinstance(m.PAPER, Paper)
+      ('bernoulli_bounds', True)
+    """
     p = Path(name_or_path)
     if p.suffix != ".py":
         known = list_experiments(directory)
@@ -216,7 +269,16 @@ def load(name_or_path: str | os.PathLike, directory: Path | None = None) -> Modu
 
 
 def config_hash(name: str, config: Any) -> str:
-    """Hash of (experiment name, config): the key of the config's sweep cache."""
+    """Hash of (experiment name, config): the key of the config's sweep cache.
+
+    The first 16 hex digits of the SHA-256 of the sorted JSON of both.
+
+    Example:
+      >>> m = load("bernoulli_bounds")
+      >>> h = config_hash("bernoulli_bounds", m.Config())
+      >>> len(h), h == config_hash("bernoulli_bounds", m.Config()), h == config_hash("x", m.Config())
+      (16, True, False)
+    """
     payload = json.dumps({"experiment": name, "config": to_jsonable(config)}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
@@ -251,6 +313,11 @@ def run_key(name: str, config: Any, seed: int, module: ModuleType) -> str:
     (with the key implementation), the code hash, the dtype mode and the jax
     version. The grid, chunking, traced program and device/process layout are
     added by each sweep (:func:`kl_lab.sweep.sweep`).
+
+    Example:
+      >>> m = load("bernoulli_bounds")
+      >>> run_key("bernoulli_bounds", m.Config(), 0, m) != run_key("bernoulli_bounds", m.Config(), 1, m)
+      True
     """
     key = jax.random.key(seed)
     payload = {
@@ -336,6 +403,12 @@ def run_experiment(
         :func:`parse_overrides`); recorded in the JSON as ``"overrides"``.
       progress: the sweeps' progress output (``None``: on, unless
         ``KL_LAB_PROGRESS=0``; ``False``: silent).
+
+    Example (a few seconds, and it switches on ``jax_enable_x64`` for the process, so it is not run by
+    the doctests; :func:`load_saved` below is):
+      >>> rec = run_experiment("bernoulli_bounds", quick=True, save=False, progress=False)  # doctest: +SKIP
+      >>> rec.name, all(c.passed for c in rec.checks)  # doctest: +SKIP
+      ('bernoulli_bounds', True)
     """
     jax.config.update("jax_enable_x64", True)
     module = load(name_or_module) if isinstance(name_or_module, str) else name_or_module
@@ -398,6 +471,11 @@ def load_saved(name: str, out: str | os.PathLike | None = None) -> tuple[ModuleT
 
     ``results`` is the saved pytree with arrays rebuilt, so ``module.checks(results, config)``
     re-evaluates the theory checks on the saved simulation without rerunning it.
+
+    Example:
+      >>> module, config, results, doc = load_saved("bernoulli_bounds")
+      >>> doc["name"], all(c.passed for c in module.checks(results, config)) == doc["all_passed"]
+      ('bernoulli_bounds', True)
     """
     module = load(name)
     out_dir = Path(out) if out is not None else default_out_dir()
