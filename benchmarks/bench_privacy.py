@@ -53,9 +53,7 @@ def benchmarks() -> list[Bench]:
     s_xy = unit * 2 * math.sqrt(D) * clip_x * clip_y
     keys = jax.random.split(jax.random.key(1), TRIALS)
     trials = jax.jit(
-        jax.vmap(
-            lambda k: P.nldp_sparse_regression(k, x, y, EPS, DELTA, sparsity=K, clip_x=clip_x, clip_y=clip_y).theta
-        )
+        jax.vmap(lambda k: P.nldp_topk_refit_regression(k, x, y, EPS, DELTA, K, tau1=clip_x, tau2=clip_y).theta)
     )
     xn, yn = np.asarray(x, np.float64), np.asarray(y, np.float64)
 
@@ -65,7 +63,7 @@ def benchmarks() -> list[Bench]:
 
     return [
         Bench(
-            f"nldp_sparse_regression x{TRIALS} (n=1e5, d=10)",
+            f"nldp_topk_refit_regression x{TRIALS} (n=1e5, d=10)",
             lambda: trials(keys),
             reference,
             "numpy loop (float64; same estimator)",
