@@ -53,7 +53,16 @@ def _log_cumsum(lp: jax.Array, shift: jax.Array, reverse: bool = False) -> jax.A
 
 
 def reward_classes(log_ref: jax.Array, rewards: jax.Array) -> RewardClasses:
-    """Sort one finite law by reward and compute its class masses and CDFs (1-D inputs)."""
+    r"""Sort one finite law by reward and compute its class masses and CDFs (1-D inputs).
+
+    For each sorted outcome $y$: $F(y) = P(r \le r(y))$, $F^-(y) = P(r < r(y))$ and the class mass
+    $P(r = r(y)) = F - F^-$, all in log space.
+
+    Example (this private module is outside the doctest run; checked by hand):
+      >>> c = reward_classes(jnp.log(jnp.array([0.2, 0.3, 0.5])), jnp.array([1.0, 0.0, 1.0]))
+      >>> [round(float(v), 6) for v in jnp.exp(c.log_cdf)]  # sorted by reward: 0.3 | 0.2, 0.5
+      [0.3, 1.0, 1.0]
+    """
     v = log_ref.shape[-1]
     perm = jnp.argsort(rewards, stable=True)
     r = rewards[perm]
@@ -94,12 +103,17 @@ def reward_classes(log_ref: jax.Array, rewards: jax.Array) -> RewardClasses:
 
 
 def log_ratio_cdf_below(c: RewardClasses) -> jax.Array:
-    """``log(F^- / F)`` per sorted element, accurate in both regimes, ``-inf`` for the lowest class.
+    r"""$\log(F^-/F)$ per sorted element, accurate in both regimes, $-\infty$ for the lowest class.
 
     Where ``F^- < F / 2`` the difference of the two accurate logs is used; otherwise
     ``log1mexp(log P_class - log F)`` (then ``P_class / F <= 1/2``, far from the
     ``log1mexp`` singularity). Inputs of the unused branch are replaced by safe
     values so no ``nan`` reaches a gradient.
+
+    Example (this private module is outside the doctest run; checked by hand):
+      >>> c = reward_classes(jnp.log(jnp.array([0.2, 0.3, 0.5])), jnp.array([1.0, 0.0, 1.0]))
+      >>> [round(float(v), 6) for v in log_ratio_cdf_below(c)]  # log(0.3 / 1) for the top class
+      [-inf, -1.203973, -1.203973]
     """
     zero_class = jnp.isneginf(c.log_mass)
     safe_cdf = jnp.where(zero_class, 0.0, c.log_cdf)
