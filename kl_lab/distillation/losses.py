@@ -58,8 +58,16 @@ __all__ = [
 
 
 def prepare_log_probs(student_logits: Array, teacher_logits: Array, temperature: Any):
-    """``(log p_s, log p_t, finish)`` in the compute dtype, for a loss built on them (every loss here, BD-KD's and
-    SinKD's): ``finish(loss)`` poisons the loss (invalid input under ``jit``) and casts it back to the input dtype."""
+    r"""``(log p_s, log p_t, finish)`` in the compute dtype, for a loss built on them (every loss here, BD-KD's and
+    SinKD's): ``finish(loss)`` poisons the loss (invalid input under ``jit``) and casts it back to the input dtype.
+
+    $$\log p_s = \log\mathrm{softmax}(z_s/T),\qquad \log p_t = \log\mathrm{softmax}(z_t/T).$$
+
+    Example:
+      >>> ls, lt, fin = prepare_log_probs(jnp.array([1.0, 0.0]), jnp.array([0.0, 0.0]), 1.0)
+      >>> round(float(fin(jnp.sum(jnp.exp(lt) * (lt - ls)))), 6)  # KL(p_t || p_s) through finish
+      0.120115
+    """
     student_logits = as_input(student_logits, "student_logits")
     teacher_logits = as_input(teacher_logits, "teacher_logits")
     check_floating(student_logits, "student_logits")
