@@ -72,6 +72,10 @@ def init_distributed(flag: bool = False) -> bool:
     ``JAX_COORDINATOR_ADDRESS`` is read by JAX itself; ``JAX_NUM_PROCESSES`` and
     ``JAX_PROCESS_ID`` are passed on when set (clusters JAX detects need none).
     Returns whether it initialised. Must run before anything touches a device.
+
+    Example:
+      >>> "JAX_COORDINATOR_ADDRESS" in os.environ or init_distributed(False) is False
+      True
     """
     if not (flag or os.environ.get("JAX_COORDINATOR_ADDRESS")):
         return False
@@ -228,6 +232,13 @@ def _add_run_arguments(s: argparse.ArgumentParser, cmd: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``kl-lab`` argument parser: subcommands ``list``, ``show``, ``run`` and ``check``.
+
+    Example:
+      >>> args = build_parser().parse_args(["check", "bernoulli_bounds", "--quick", "--seed", "3"])
+      >>> args.command, args.names, args.quick, args.seed
+      ('check', ['bernoulli_bounds'], True, 3)
+    """
     p = argparse.ArgumentParser(
         prog="kl-lab", description="kl_lab: divergences and the asymptotic theory built on them."
     )
@@ -257,6 +268,18 @@ def _guarded(fn) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The ``kl-lab`` command: parse ``argv`` (default ``sys.argv[1:]``), run the subcommand, return the exit status.
+
+    Exit status: 0 passed, 1 a check failed, 2 usage error, 3 an experiment crashed.
+
+    Example:
+      >>> import contextlib, io
+      >>> buf = io.StringIO()
+      >>> with contextlib.redirect_stdout(buf):
+      ...     status = main(["list"])
+      >>> status, "bernoulli_bounds" in buf.getvalue()
+      (0, True)
+    """
     args = build_parser().parse_args(argv)
     if args.command == "run" and not args.names:
         print("kl-lab run: name at least one experiment, or 'all'", file=sys.stderr)
@@ -275,6 +298,12 @@ def run_script(path: str | os.PathLike, argv: Sequence[str] | None = None) -> in
 
     What every experiment file calls under ``if __name__ == "__main__"``: the same options and exit status
     as ``kl-lab run <name>`` (0 passed, 1 a check failed, 2 usage error, 3 the experiment crashed).
+
+    Example:
+      >>> import contextlib, io
+      >>> with contextlib.redirect_stderr(io.StringIO()):  # the traceback of the failed import
+      ...     run_script("/nonexistent/experiment.py", ["--quick"])
+      3
     """
     parser = argparse.ArgumentParser(prog=Path(path).name, description=f"Run the {Path(path).stem} experiment.")
     _add_run_arguments(parser, "run")
