@@ -233,8 +233,8 @@ class _DampedNewton(optx.AbstractMinimiser):
     rtol: float
     atol: float  # the gradient tolerance: stop when max_i |g_i| <= atol
     norm: Callable = optx.max_norm
-    grad_hess: Callable | None = eqx.field(static=True, default=None)
-    in_domain: Callable | None = eqx.field(static=True, default=None)
+    grad_hess: Callable | None = None  # closure-converted (eqx.filter_closure_convert): no tracer in a static field
+    in_domain: Callable | None = None
 
     def _gh(self, fn, y, args):
         if self.grad_hess is not None:
@@ -321,6 +321,10 @@ def newton_minimise(
     gtol = jnp.asarray(gtol, dtype)
     f = lambda y, a: jnp.asarray(fn(y, a), dtype)  # noqa: E731
     gh = None if grad_hess is None else (lambda y, a: tuple(jnp.asarray(v, dtype) for v in grad_hess(y, a)))  # noqa: E731
+    if gh is not None:
+        gh = eqx.filter_closure_convert(gh, y0, args)
+    if in_domain is not None:
+        in_domain = eqx.filter_closure_convert(in_domain, y0)
     solver = _DampedNewton(rtol=0.0, atol=gtol, grad_hess=gh, in_domain=in_domain)
     sol = optx.minimise(f, solver, y0, args, max_steps=max_steps, throw=False)
     value = sol.value

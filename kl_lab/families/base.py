@@ -44,6 +44,7 @@ import numpy as np
 
 from kl_lab.families.validation import require_in_range, require_not_nan
 from kl_lab.numerics import as_float_array, compute_dtype, is_concrete, poison, require
+from kl_lab.solvers import newton_minimise
 
 __all__ = ["Family", "ExponentialFamily", "NaturalFromMeanResult", "newton_dual", "safe_dot"]
 
@@ -113,13 +114,16 @@ def _map(fn, *args, core: tuple[int, ...], cache: dict | None = None, name: str 
 
 
 def newton_dual(fun, grad_hess, in_domain, x0, *, tol, max_iter: int = 100):
-    r"""Minimise a smooth convex function by damped Newton with Armijo backtracking.
+    r"""Minimise a smooth convex function by damped Newton with Armijo backtracking
+    (:func:`kl_lab.solvers.newton_minimise`).
 
     ``fun(x) -> f``, ``grad_hess(x) -> (g, H)``, ``in_domain(x) -> bool``. A step is halved (at most
     60 times) until the point is in the domain and ``f(x + t d) <= f(x) + 1e-4 t <g, d> + 8 eps (1 + |f|)``
     (the slack absorbs rounding near the optimum, where Newton's full step is right). Stops when
     ``max|g| <= tol``. Returns ``(x, converged, iterations, max|g|)``. The step is
     $d = -(H + \epsilon\,\mathrm{tr}(H)/n)^{-1} g$ (a ridge of one ulp keeps a singular $H$ solvable).
+    Gradients of ``x`` with respect to whatever ``fun`` closes over: implicit (``grad_hess`` is only used to
+    find the point).
 
     Example:
       >>> f = lambda x: 0.5 * jnp.dot(x, x) - x[0]               # minimum at (1, 0)
@@ -128,40 +132,15 @@ def newton_dual(fun, grad_hess, in_domain, x0, *, tol, max_iter: int = 100):
       >>> [round(float(v), 6) for v in x], bool(ok)
       ([1.0, 0.0], True)
     """
-    eps = jnp.finfo(x0.dtype).eps
-
-    def direction(x):
-        g, h = grad_hess(x)
-        n = h.shape[-1]
-        ridge = eps * (jnp.trace(h) / n + 1.0)  # keeps a singular Hessian (redundant statistics) solvable
-        return g, -jnp.linalg.solve(h + ridge * jnp.eye(n, dtype=h.dtype), g)
-
-    def cond(state):
-        x, f, g, d, it = state
-        return (it < max_iter) & (jnp.max(jnp.abs(g)) > tol) & jnp.all(jnp.isfinite(d))
-
-    def body(state):
-        x, f, g, d, it = state
-        slope = jnp.dot(g, d)
-
-        def ls_cond(c):
-            t, k = c
-            xn = x + t * d
-            ok_dom = in_domain(xn)
-            fn_ = fun(jnp.where(ok_dom, xn, x))
-            ok = ok_dom & (fn_ <= f + 1e-4 * t * slope + 8 * eps * (1 + jnp.abs(f)))
-            return (~ok) & (k < 60)
-
-        t, _ = jax.lax.while_loop(ls_cond, lambda c: (c[0] * 0.5, c[1] + 1), (jnp.ones((), x.dtype), 0))
-        xn = x + t * d
-        xn = jnp.where(in_domain(xn), xn, x)
-        gn, dn = direction(xn)
-        return xn, fun(xn), gn, dn, it + 1
-
-    g0, d0 = direction(x0)
-    x, f, g, d, it = jax.lax.while_loop(cond, body, (x0, fun(x0), g0, d0, jnp.zeros((), jnp.int32)))
-    res = jnp.max(jnp.abs(g))
-    return x, res <= tol, it, res
+    r = newton_minimise(
+        lambda x, _: fun(x),
+        x0,
+        grad_hess=lambda x, _: grad_hess(x),
+        in_domain=in_domain,
+        gtol=tol,
+        max_steps=max_iter,
+    )
+    return r.value, r.converged, r.iterations.astype(jnp.int32), r.residual
 
 
 def safe_dot(a: jax.Array, b: jax.Array) -> jax.Array:
