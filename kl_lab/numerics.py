@@ -806,8 +806,8 @@ def log_beta(a: Any, b: Any) -> Array:
     remainder $c(x) = \log\Gamma(x) - \left((x - \tfrac12)\log x - x + \tfrac12\log(2\pi)\right)$ summed to
     $x^{-15}$ for $x \ge 10$ (R's ``lbeta``, Boost's ``beta``):
 
-    * $p \ge 10$: $-\tfrac12\log q + \tfrac12\log(2\pi) + c(p) + c(q) - c(p+q) + (p - \tfrac12)\log\frac{p}{p+q}
-      + q\,\operatorname{log1p}\!\left(-\frac{p}{p+q}\right)$;
+    * $p \ge 10$: $-\tfrac12\log q + \tfrac12\log(2\pi) + c(p) + c(q) - c(p+q) + (p - \tfrac12)\log\frac{p}{p+q} +
+      q\,\operatorname{log1p}\!\left(-\frac{p}{p+q}\right)$;
     * $p < 10 \le q$: $\log\Gamma(p) + c(q) - c(p+q) + p - p\log(p+q) + (q - \tfrac12)\,
       \operatorname{log1p}\!\left(-\frac{p}{p+q}\right)$;
     * both $< 10$: the three ``gammaln`` (values of size 10, a few ulps of absolute error).

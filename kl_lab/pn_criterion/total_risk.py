@@ -11,10 +11,8 @@ Two exact identities (laws of exponential families; tested per sample):
   $\mathrm{KL}(g \,\|\, p_\theta) = \mathrm{KL}(g \,\|\, p_{\theta^*}) + \mathrm{KL}(p_{\theta^*} \,\|\, p_\theta)$
   for every $\theta$, because $\mathbb{E}_g \log p_\theta$ depends on $g$ only through
   $\eta^* = \mathbb{E}_{\theta^*} t$. Hence the **total risk** of the plug-in predictive decomposes exactly as
-
-  $$\mathbb{E}_X \mathrm{KL}(g \,\|\, p_{\hat\theta}) = \mathrm{KL}(g \,\|\, p_{\theta^*}) + R(n), \qquad
-  R(n) = \mathbb{E}\,\mathrm{KL}(p_{\theta^*} \,\|\, p_{\hat\theta}) = C_1/n + C_2/n^2 + \dots$$
-
+  $\mathbb{E}_X \mathrm{KL}(g \,\|\, p_{\hat\theta}) = \mathrm{KL}(g \,\|\, p_{\theta^*}) + R(n)$ with
+  $R(n) = \mathbb{E}\,\mathrm{KL}(p_{\theta^*} \,\|\, p_{\hat\theta}) = C_1/n + C_2/n^2 + \dots$
   (approximation error + estimation risk; the section title of Section 4 [V], the identity is ours to state).
 * Likelihood gain: $\ell(\hat\theta) - \ell(\theta^*) = \mathrm{KL}(p_{\hat\theta} \,\|\, p_{\theta^*})$ (expand both
   sides in $\psi$). So the in-sample cross-entropy $-\ell(\hat\theta)$ under-estimates

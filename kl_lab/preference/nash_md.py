@@ -5,12 +5,9 @@ Three algorithms for the $\beta$-regularised preference game of
 $\mu = \pi_{\text{ref}}$):
 
 * **Nash-MD** -- Munos et al., "Nash Learning from Human Feedback" (arXiv 2312.00886v3, Sec. 5): play against
-  the geometric mixture of the current policy and the reference,
-
-  $$\pi_k^\mu \propto \pi_k^{1 - \eta_k\beta} \mu^{\eta_k\beta}, \qquad
-  \pi_{k+1} \propto \pi_k^\mu \exp(\eta_k P \pi_k^\mu) \quad \text{(one preference query per iteration)}$$
-
-  (requires $\eta_k\beta \le 1$). Its fixed point for a constant step solves
+  the geometric mixture $\pi_k^\mu \propto \pi_k^{1 - \eta_k\beta} \mu^{\eta_k\beta}$ of the current policy and
+  the reference, $\pi_{k+1} \propto \pi_k^\mu \exp(\eta_k P \pi_k^\mu)$ (one preference query per iteration;
+  requires $\eta_k\beta \le 1$). Its fixed point for a constant step solves
   $\log\pi = \log\mu + P\pi^\mu/\beta + \text{const}$, which is not $\pi^*$ unless $\pi = \mu$: with a constant
   step Nash-MD converges linearly to a *biased* point, $\mathrm{KL}(\pi^* \,\|\, \pi_\eta) = O((\eta\beta)^2)$
   ($\pi^\mu - \pi = O(\eta\beta)$); a decreasing step $\eta_k = 2/(\beta(k + 2))$ (the paper's schedule) removes
