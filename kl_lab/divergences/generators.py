@@ -43,6 +43,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from kl_lab.solvers import bracketed_root
+
 Array = Any
 _LOG2 = math.log(2.0)
 
@@ -160,7 +162,14 @@ class Generator:
         return self.conjugate_numeric(t)
 
     def conjugate_numeric(self, t: Array, iterations: int = 200) -> Array:
-        """``f*(t)`` by bisection on ``f'(e^L) = t`` over ``|L| <= log(max float)/2``.
+        r"""``f*(t)`` by bisection (:func:`kl_lab.solvers.bracketed_root`) on $f'(e^L) = t$ over
+        $|L| \le \log(\text{max float})/2$, ``iterations`` halvings.
+
+        $f^*(t) = t e^{L^\star}$ $- f(e^{L^\star})$ with $L^\star = \inf\{L : f'(e^L) \ge t\}$ (an exact tie counts as
+        $\ge$, so on a flat stretch of $f'$ the left end is taken, as for total variation at $t = \pm 1/2$);
+        $-f(0^+)$ for $t \le f'(0^+)$, $+\infty$ for $t$ above the slope at infinity; NaN where the root lies
+        outside the bracket or ``t`` is NaN. Gradient: the envelope theorem (Danskin),
+        $\partial f^*/\partial t = e^{L^\star}$, so $L^\star$ is not differentiated.
 
         Examples:
           >>> bool(abs(float(kl.conjugate_numeric(0.5)) - float(kl.conjugate(0.5))) < 1e-9)
@@ -168,18 +177,19 @@ class Generator:
         """
         t = jnp.asarray(t)
         lim = 0.5 * math.log(float(jnp.finfo(t.dtype).max))
-        lo = jnp.full_like(t, -lim)
-        hi = jnp.full_like(t, lim)
+        tiny = float(jnp.finfo(t.dtype).tiny)
 
-        def body(_, bounds):
-            lo, hi = bounds
-            mid = 0.5 * (lo + hi)
-            go_up = self.df(mid) < t
-            return jnp.where(go_up, mid, lo), jnp.where(go_up, hi, mid)
+        def gap(L, ti):
+            d = self.df(L) - ti
+            return jnp.where(d == 0, tiny, d)  # a tie is "not below": the left end of a flat stretch
 
-        lo, hi = jax.lax.fori_loop(0, iterations, body, (lo, hi))
-        L = 0.5 * (lo + hi)
-        val = t * jnp.exp(L) - self.f(L)
+        def one(ti):
+            # tolerances 0: all ``iterations`` halvings, down to adjacent floats (f*(0) = 0 exactly for amari)
+            return bracketed_root(gap, ti, lower=-lim, upper=lim, max_steps=iterations, rtol=0.0, atol=0.0).value
+
+        L = jax.lax.stop_gradient(jax.vmap(one)(t.reshape(-1)).reshape(t.shape))
+        L_safe = jnp.where(jnp.isnan(L), 0.0, L)  # no NaN into the unselected branch's gradient
+        val = jnp.where(jnp.isnan(L), jnp.nan, t * jnp.exp(L_safe) - self.f(L_safe))
         val = jnp.where(t <= self.df0, -self.f0, val)
         return jnp.where(t > self.slope_inf, jnp.inf, val)
 
