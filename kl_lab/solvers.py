@@ -94,7 +94,7 @@ def increasing_root(
     >>> round(float(r.value), 12), bool(r.converged)
     (2.0, True)
     """
-    lower = jnp.asarray(lower, dtype=jnp.result_type(float))
+    lower = jnp.asarray(lower, dtype=jnp.result_type(lower, float))  # a float32 bracket solves in float32
     dtype = lower.dtype
     upper_guess = jnp.asarray(upper_guess, dtype)
     rtol, atol = _tolerances(dtype, rtol, atol)
@@ -151,7 +151,7 @@ def bracketed_root(
     >>> round(float(r.value), 5), bool(r.converged)  # float32 unless x64 is on: 16 eps ~ 2e-6
     (1.5708, True)
     """
-    lower = jnp.asarray(lower, dtype=jnp.result_type(float))
+    lower = jnp.asarray(lower, dtype=jnp.result_type(lower, float))  # a float32 bracket solves in float32
     dtype = lower.dtype
     upper = jnp.asarray(upper, dtype)
     rtol, atol = _tolerances(dtype, rtol, atol)

@@ -35,6 +35,7 @@ from kl_lab.families.validation import (
 )
 from kl_lab.numerics import check_rank, check_same_shape, is_concrete, logsumexp, mul_exp, require
 from kl_lab.projection import tilt
+from kl_lab.solvers import increasing_root
 
 __all__ = [
     "KLRLResult",
@@ -129,60 +130,28 @@ def tilt_kl(log_ref: jax.Array, rewards: jax.Array, lam) -> jax.Array:
 
 
 def _solve(log_ref, r_shift, budget, max_iter):
-    dtype = log_ref.dtype
-    eps = jnp.finfo(dtype).eps
-    tol = 16 * eps * jnp.maximum(1.0, budget)
+    """``lam_Delta``: the root of the increasing ``Delta(lam) - budget`` on ``lam >= 0`` (kl_lab.solvers)."""
     support = ~jnp.isneginf(log_ref)
     spread = -jnp.min(jnp.where(support, r_shift, 0.0))
-    spread = jnp.where(spread > 0, spread, 1.0)
-
-    # phase 1: bracket [lo, hi] with Delta(lo) <= budget <= Delta(hi), hi growing x4
-    def b_cond(s):
-        lo, hi, it = s
-        return (_delta(log_ref, r_shift, hi)[0] < budget) & (it < max_iter)
-
-    def b_body(s):
-        lo, hi, it = s
-        return hi, 4 * hi, it + 1
-
-    lo, hi, it = jax.lax.while_loop(b_cond, b_body, (jnp.zeros((), dtype), 1.0 / spread, jnp.zeros((), jnp.int32)))
-
-    # phase 2: Newton on g(lam) = Delta(lam) - budget, bisection when Newton leaves the bracket
-    def n_cond(s):
-        lo, hi, x, g, it = s
-        return (jnp.abs(g) > tol) & (hi - lo > 4 * eps * hi) & (it < max_iter)
-
-    def n_body(s):
-        lo, hi, x, g, it = s
-        _, dg, _ = _delta(log_ref, r_shift, x)
-        newton = x - g / jnp.where(dg > 0, dg, jnp.inf)
-        inside = (newton > lo) & (newton < hi) & (dg > 0)
-        x_new = jnp.where(inside, newton, 0.5 * (lo + hi))
-        g_new = _delta(log_ref, r_shift, x_new)[0] - budget
-        lo = jnp.where(g_new <= 0, x_new, lo)
-        hi = jnp.where(g_new > 0, x_new, hi)
-        return lo, hi, x_new, g_new, it + 1
-
-    x0 = 0.5 * (lo + hi)
-    g0 = _delta(log_ref, r_shift, x0)[0] - budget
-    at_zero = budget <= 0
-    lo, hi, x, g, it2 = jax.lax.while_loop(
-        n_cond, n_body, (lo, hi, jnp.where(at_zero, 0.0, x0), jnp.where(at_zero, 0.0, g0), it)
+    spread = jax.lax.stop_gradient(jnp.where(spread > 0, spread, 1.0))
+    return increasing_root(
+        lambda lam, a: _delta(a[0], a[1], lam)[0] - a[2],
+        (log_ref, r_shift, budget),
+        lower=jnp.zeros((), log_ref.dtype),
+        upper_guess=1.0 / spread,
+        max_steps=max_iter,
     )
-    converged = (jnp.abs(g) <= tol) | (hi - lo <= 4 * eps * hi)
-    return x, g, converged, it2
 
 
 def kl_rl_policy(log_ref: jax.Array, rewards: jax.Array, kl_budget, *, max_iter: int = 200) -> KLRLResult:
     r"""The KL-constrained RL optimum ``phi_Delta = phi_{lam_Delta}`` (see the module docstring).
 
-    ``lam_Delta`` is found by a monotone safeguarded root find: bracket by
+    ``lam_Delta`` is found by :func:`kl_lab.solvers.increasing_root`: bracket by
     quadrupling ``lam`` from ``1 / (max r - min r)``, then Newton steps on
-    ``Delta(lam) - budget`` (derivative ``lam Lambda''(lam)``), replaced by
-    bisection whenever a step leaves the bracket. The tilt itself is
+    ``Delta(lam) - budget`` (derivative ``lam Lambda''(lam)``) clipped to the bracket. The tilt itself is
     ``kl_lab.projection.tilt``. Gradients with respect to ``kl_budget``,
     ``log_ref`` and ``rewards`` flow by implicit differentiation
-    (``d lam / d budget = 1 / (lam Lambda'')``; set to 0 at ``budget = 0``,
+    (``d lam / d budget = 1 / (lam Lambda'')``; 0 at ``budget = 0``,
     where it is infinite).
 
     Raises ``ValueError`` (concrete inputs) for a budget outside
@@ -220,14 +189,9 @@ def kl_rl_policy(log_ref: jax.Array, rewards: jax.Array, kl_budget, *, max_iter:
 @jax.jit(static_argnums=3)
 def _policy(log_ref, rewards, budget, max_iter):
     r_shift = _shifted(log_ref, rewards)
-    lam_star, g, converged, it = _solve(
-        jax.lax.stop_gradient(log_ref), jax.lax.stop_gradient(r_shift), jax.lax.stop_gradient(budget), max_iter
-    )
-    # implicit differentiation: one Newton step whose value is zero but whose tangent is -dg/dtheta / g'
-    g_live, dg, _ = _delta(log_ref, r_shift, lam_star)
-    g_live = g_live - budget
-    dg_safe = jax.lax.stop_gradient(jnp.where(dg > 0, dg, jnp.inf))
-    lam = lam_star - (g_live - jax.lax.stop_gradient(g_live)) / dg_safe
+    # implicit gradients (kl_lab.solvers); at budget = 0 (lam pinned at 0, d lam / d budget infinite) they are 0
+    lam, converged, it, g = _solve(log_ref, r_shift, budget, max_iter)
+    it = it.astype(jnp.int32)
     kl, _, t = _delta(log_ref, r_shift, lam)
     r_max = jnp.max(rewards - r_shift)
     return KLRLResult(t.log_probs, lam, kl, t.mean + r_max, t.log_partition + lam * r_max, converged, it, g)
