@@ -40,6 +40,7 @@ from kl_lab.divergences import renyi, renyi_cross_entropy
 from kl_lab.families.validation import guard, require_in_range, require_not_nan
 from kl_lab.numerics import logsumexp, require
 from kl_lab.projection import tilt
+from kl_lab.solvers import increasing_root
 
 _P = ("log_p", "rewards")
 
@@ -83,7 +84,6 @@ class RateResult(NamedTuple):
 
 def _rate_one(x, log_p, r, max_iter):
     dtype = log_p.dtype
-    eps = jnp.finfo(dtype).eps
     support = ~jnp.isneginf(log_p)
     r_hi = jnp.max(jnp.where(support, r, -jnp.inf))
     r_lo = jnp.min(jnp.where(support, r, jnp.inf))
@@ -99,50 +99,32 @@ def _rate_one(x, log_p, r, max_iter):
     at_edge = (xs == 0) & ~outside
     interior = ~outside & ~at_mean & ~at_edge
 
-    def f(s):
-        t = tilt(log_p, rs, s)
-        return t.mean - xs, t.variance
-
-    def b_cond(st):
-        lo, hi, it = st
-        return (f(hi)[0] < 0) & (it < max_iter) & interior
-
-    lo, hi, it = jax.lax.while_loop(
-        b_cond, lambda st: (st[1], 4 * st[1], st[2] + 1), (jnp.zeros((), dtype), 1.0 / spread, jnp.zeros((), jnp.int32))
+    # Lambda'(s) = x on s >= 0 (kl_lab.solvers); non-interior points solve the trivial equation at the mean
+    # (root s = 0, no iteration) and are replaced below
+    x_solve = jnp.where(interior, xs, tilt(log_p, rs, 0.0).mean)
+    root = increasing_root(
+        lambda s, a: tilt(a[0], a[1], s).mean - a[2],
+        (log_p, rs, x_solve),
+        lower=jnp.zeros((), dtype),
+        upper_guess=1.0 / spread,
+        max_steps=max_iter,
     )
-    tol = 8 * eps * (jnp.abs(xs) + eps * spread)
-
-    def n_cond(st):
-        lo, hi, s, g, it = st
-        return (jnp.abs(g) > tol) & (hi - lo > 4 * eps * hi) & (it < max_iter) & interior
-
-    def n_body(st):
-        lo, hi, s, g, it = st
-        _, dg = f(s)
-        newton = s - g / jnp.where(dg > 0, dg, jnp.inf)
-        inside = (newton > lo) & (newton < hi) & (dg > 0)
-        s_new = jnp.where(inside, newton, 0.5 * (lo + hi))
-        g_new = f(s_new)[0]
-        return jnp.where(g_new <= 0, s_new, lo), jnp.where(g_new > 0, s_new, hi), s_new, g_new, it + 1
-
-    s0 = 0.5 * (lo + hi)
-    lo, hi, s, g, it = jax.lax.while_loop(n_cond, n_body, (lo, hi, s0, f(s0)[0], it))
-    s = jax.lax.stop_gradient(jnp.where(interior, s, 0.0))
+    s = jax.lax.stop_gradient(jnp.where(interior, root.value, 0.0))
     # envelope theorem: the value s x - Lambda(s) at the (stopped) optimum has the right gradient in x, p, r
     value_int = s * xs - tilt(log_p, rs, s).log_partition
     log_top = logsumexp(jnp.where(support & (rs == 0), log_p, -jnp.inf))
     value = jnp.where(interior, value_int, jnp.where(at_edge, -log_top, jnp.where(outside, jnp.inf, 0.0)))
     s_out = jnp.where(outside | at_edge, sign * jnp.inf, sign * s)
-    converged = ~interior | (jnp.abs(g) <= tol) | (hi - lo <= 4 * eps * hi)
-    residual = jnp.where(interior, g, 0.0)
-    return value, s_out, converged, it, residual
+    converged = ~interior | root.converged
+    residual = jnp.where(interior, root.residual, 0.0)
+    return value, s_out, converged, root.iterations.astype(jnp.int32), residual
 
 
 def rate_function(x, log_p: jax.Array, rewards: jax.Array, *, max_iter: int = 200) -> RateResult:
     r"""Cramér rate ``Lambda*(x) = sup_s [s x - Lambda(s)]`` of the per-token reward under ``p``.
 
-    Interior points (``min r < x < max r``): safeguarded Newton on
-    ``Lambda'(s) = x`` (bracket by quadrupling, bisection when a step leaves it),
+    Interior points (``min r < x < max r``): :func:`kl_lab.solvers.increasing_root` on
+    ``Lambda'(s) = x`` (bracket by quadrupling, Newton clipped to the bracket),
     with rewards reflected/shifted so ``s >= 0`` and the top reward is 0 (no
     cancellation near the boundary). Boundary: ``Lambda*(max r) = -log p(r = max r)``
     and ``Lambda*(min r) = -log p(r = min r)`` exactly (``s = +-inf``);
