@@ -38,6 +38,7 @@ from jax.scipy.special import log_ndtr
 
 from kl_lab.families.validation import float_input, guard, require_in_range, require_positive
 from kl_lab.numerics import as_float_array, is_concrete, log_sub_exp
+from kl_lab.solvers import bracketed_root
 
 __all__ = [
     "laplace_mechanism",
@@ -186,15 +187,15 @@ class GaussianCalibration(NamedTuple):
     log_delta: jax.Array  #: log delta(sigma) actually achieved (<= log delta when converged)
     converged: jax.Array  #: the achieved delta is <= the target (to 64 ulps of log delta)
     iterations: int  #: bisection steps
-    residual: jax.Array  #: width of the final bracket in log sigma
+    residual: jax.Array  #: log delta(sigma) - log delta (<= 0 up to rounding; 0 for epsilon = inf)
 
 
 def gaussian_sigma_analytic(epsilon, delta, sensitivity) -> GaussianCalibration:
     r"""Smallest ``sigma`` with ``delta(sigma) <= delta`` (analytic Gaussian mechanism, Balle & Wang 2018).
 
-    Bisection on ``log sigma`` over ``log Delta +- 40`` (``delta(sigma)`` is
-    continuous and decreasing in sigma), returning the upper end of the final
-    bracket so the returned sigma is always private. ``epsilon = inf`` gives
+    Bisection (:func:`kl_lab.solvers.bracketed_root`, 80 halvings) on ``log sigma`` over ``log Delta +- 40``
+    (``delta(sigma)`` is continuous and decreasing in sigma), moved one ulp up where the last midpoint is not
+    private, so the returned sigma is always private. ``epsilon = inf`` gives
     ``sigma = 0``. Works under ``jit``/``vmap`` in ``epsilon`` and ``delta``.
     Raises ``ValueError`` for concrete ``delta`` outside ``(0, 1)`` or ``epsilon <= 0``.
 
@@ -218,23 +219,35 @@ def gaussian_sigma_analytic(epsilon, delta, sensitivity) -> GaussianCalibration:
 @jax.jit
 def _analytic_bisection(eps, delta, d) -> GaussianCalibration:
     eps, log_target, d = jnp.broadcast_arrays(eps, jnp.log(delta), d)
-    lo = jnp.log(d) - 40.0
-    hi = jnp.log(d) + 40.0
 
-    def body(_, bracket):
-        lo, hi = bracket
-        mid = 0.5 * (lo + hi)
-        private = _log_delta(jnp.exp(mid), eps, d) <= log_target
-        return jnp.where(private, lo, mid), jnp.where(private, mid, hi)
+    def excess(u, a):  # log delta(e^u) - log target: decreasing in u = log sigma
+        return _log_delta(jnp.exp(u), a[0], a[2]) - a[1]
 
-    lo, hi = jax.lax.fori_loop(0, _BISECTION_STEPS, body, (lo, hi))
+    def one(e, lt, dd):
+        # tolerances 0: exactly _BISECTION_STEPS halvings of [log d - 40, log d + 40], down to adjacent floats
+        args = (e, lt, dd)
+        r = bracketed_root(
+            excess,
+            args,
+            lower=jnp.log(dd) - 40.0,
+            upper=jnp.log(dd) + 40.0,
+            max_steps=_BISECTION_STEPS,
+            rtol=0.0,
+            atol=0.0,
+        )
+        # the private side of the root: one ulp up where the last midpoint is not private
+        u = jnp.where(excess(r.value, args) <= 0, r.value, jnp.nextafter(r.value, jnp.inf))
+        return u, excess(u, args)
+
+    u, resid = jax.vmap(one)(eps.ravel(), log_target.ravel(), d.ravel())
+    hi, resid = u.reshape(eps.shape), resid.reshape(eps.shape)
     fin = jnp.isfinite(eps)
     sigma = jnp.where(fin, jnp.exp(hi), jnp.zeros_like(hi))
     log_delta = _log_delta(sigma, eps, d)
     # the loop's comparisons and this re-evaluation may be compiled differently: allow a few ulps of log delta
     slack = 64 * jnp.finfo(eps.dtype).eps * jnp.maximum(1.0, jnp.abs(log_target))
     converged = (log_delta <= log_target + slack) | ~fin
-    return GaussianCalibration(sigma, log_delta, converged, _BISECTION_STEPS, hi - lo)
+    return GaussianCalibration(sigma, log_delta, converged, _BISECTION_STEPS, jnp.where(fin, resid, 0.0))
 
 
 def gaussian_sigma(epsilon, delta, sensitivity, calibration: str = "analytic"):
