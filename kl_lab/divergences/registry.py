@@ -53,6 +53,11 @@ class Laws:
       symmetric: ``D(p, q) = D(q, p)``.
       upper: an upper bound of ``D`` (``inf`` when unbounded).
       law_params: parameter tuples (after ``log_p, log_q``) at which the laws are tested.
+
+    Examples:
+      >>> from kl_lab.divergences.registry import DIVERGENCES, Laws
+      >>> Laws(symmetric=True).symmetric, DIVERGENCES["js"].laws.symmetric
+      (True, True)
     """
 
     identity: bool = True
@@ -66,7 +71,13 @@ class Laws:
 @dataclasses.dataclass(frozen=True)
 class Param:
     """A parameter after ``log_p, log_q``: its ``check(value) -> (value, ok)`` under the one policy, or
-    ``static=True`` for a hashable Python object (a generator) passed to the kernel as a static argument."""
+    ``static=True`` for a hashable Python object (a generator) passed to the kernel as a static argument.
+
+    Examples:
+      >>> from kl_lab.divergences.registry import DIVERGENCES
+      >>> [(p.name, p.static) for p in DIVERGENCES["f_divergence"].params]
+      [('generator', True)]
+    """
 
     name: str
     check: Callable[[Any], tuple[Any, Any]] | None = None
@@ -75,7 +86,14 @@ class Param:
 
 @dataclasses.dataclass(frozen=True)
 class Entry:
-    """One registered divergence: its kernel, laws and the two public functions made from it."""
+    """One registered divergence: its kernel, laws and the two public functions made from it.
+
+    Examples:
+      >>> from kl_lab.divergences.registry import DIVERGENCES
+      >>> entry = DIVERGENCES["renyi"]
+      >>> entry.name, entry.fn.__name__, entry.from_logits.__name__, [p.name for p in entry.params]
+      ('renyi', 'renyi', 'renyi_from_logits', ['alpha'])
+    """
 
     name: str
     kernel: Callable[..., Array]
@@ -97,7 +115,13 @@ def _exact_zero(kernel: Callable[..., Array]) -> Callable[..., Array]:
 
 
 class Registry(Mapping[str, Entry]):
-    """An ordered table of :class:`Entry`; ``DIVERGENCES`` is the library's (a test may make its own)."""
+    """An ordered table of :class:`Entry`; ``DIVERGENCES`` is the library's (a test may make its own).
+
+    Examples:
+      >>> from kl_lab.divergences.registry import DIVERGENCES, Registry
+      >>> len(Registry()), "kl" in DIVERGENCES, next(iter(DIVERGENCES))
+      (0, True, 'kl')
+    """
 
     def __init__(self) -> None:
         self._entries: dict[str, Entry] = {}
@@ -150,6 +174,40 @@ class Registry(Mapping[str, Entry]):
             return entry.fn
 
         return decorate
+
+
+def _logits_example(module: str, name: str, params: tuple[Param, ...], laws: Laws) -> str:
+    """The ``Examples:`` section of a generated ``*_from_logits`` docstring: shift invariance and agreement
+    with the public function on the log-softmaxes, at one of the entry's ``law_params`` (or 0.5)."""
+    choices = laws.law_params or ((0.5,) * len(params),)
+    values = choices[len(choices) // 2]
+    if not all(isinstance(v, float) for v in values):
+        values = choices[0]
+    head = []
+    args = []
+    for v in values:
+        if isinstance(v, float):
+            args.append(repr(v))
+        else:  # a static generator: the instance of that name in kl_lab.divergences.generators
+            head.append("    >>> from kl_lab.divergences import generators")
+            args.append(f"generators.{v.name}")
+    extra = "".join(f", {a}" for a in args)
+    lines = [
+        "",
+        "",
+        "Examples:",
+        "    >>> import jax",
+        "    >>> import jax.numpy as jnp",
+        f"    >>> from {module} import {name}, {name}_from_logits",
+        *head,
+        "    >>> a, b = jnp.array([0.0, 1.0, 2.0]), jnp.array([1.0, 0.0, 0.5])",
+        f"    >>> v = {name}_from_logits(a, b{extra})",
+        f"    >>> bool(jnp.isclose({name}_from_logits(a + 10.0, b - 3.0{extra}), v, rtol=1e-5))",
+        "    True",
+        f"    >>> bool(jnp.isclose({name}(jax.nn.log_softmax(a), jax.nn.log_softmax(b){extra}), v, rtol=1e-5))",
+        "    True",
+    ]
+    return "\n".join(lines)
 
 
 def _make_entry(spec, kernel, params: tuple[Param, ...], laws: Laws, logits_kernel) -> Entry:
@@ -221,6 +279,8 @@ def _make_entry(spec, kernel, params: tuple[Param, ...], laws: Laws, logits_kern
     )
     if logits_kernel is not None and logits_kernel.__doc__:
         from_logits.__doc__ = f"``{name}`` between the two softmaxes, fused: {inspect.cleandoc(logits_kernel.__doc__)}"
+    if ">>>" not in from_logits.__doc__:
+        from_logits.__doc__ += _logits_example(spec.__module__, name, params, laws)
     return Entry(name, kernel, params, laws, fn, from_logits)
 
 
