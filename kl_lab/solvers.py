@@ -160,14 +160,16 @@ def bracketed_root(
     # converged=False and NaN instead, so an invalid bracket is solved as a stand-in equation and poisoned
     g_lo, g_hi = g(lower, args), g(upper, args)
     valid = jax.lax.stop_gradient(jnp.sign(g_lo) * jnp.sign(g_hi) < 0)  # False for NaN
-    mid = 0.5 * (lower + upper)
+    # the stand-in is y - 1/2 on [0, 1], so that a NaN bracket end cannot reach optimistix's check either
+    lo_s, hi_s = jnp.where(valid, lower, 0.0), jnp.where(valid, upper, 1.0)
+    mid = 0.5 * (lo_s + hi_s)
     g_safe = lambda y, a: jnp.where(valid, g(y, a), y - mid)  # noqa: E731
     sol = optx.root_find(
         g_safe,
         optx.Bisection(rtol=rtol, atol=atol),
-        0.5 * (lower + upper),
+        mid,
         args,
-        options=dict(lower=lower, upper=upper),
+        options=dict(lower=lo_s, upper=hi_s),
         max_steps=max_steps,
         throw=False,
     )

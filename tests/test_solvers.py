@@ -182,3 +182,9 @@ def test_newton_minimise_edges_nan_and_no_minimiser():
     # unbounded below: exp(y) + y has no minimiser
     runaway = solvers.newton_minimise(lambda y, a: jnp.sum(jnp.exp(y) + y), jnp.zeros(1), gtol=1e-12, max_steps=50)
     assert not bool(runaway.converged)
+
+
+def test_bracketed_root_with_a_nan_bracket_end_under_jit():
+    # a bracket computed from NaN data must not reach optimistix's in-jit bracket check
+    res = jax.jit(lambda lo: solvers.bracketed_root(lambda y, a: jnp.cos(y), lower=lo, upper=3.0))(jnp.nan)
+    assert np.isnan(float(res.value)) and not bool(res.converged)
