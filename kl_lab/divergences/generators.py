@@ -161,22 +161,23 @@ class Generator:
             return self.conjugate_closed(t)
         return self.conjugate_numeric(t)
 
-    def conjugate_numeric(self, t: Array, iterations: int = 200) -> Array:
-        r"""``f*(t)`` by bisection (:func:`kl_lab.solvers.bracketed_root`) on $f'(e^L) = t$ over
-        $|L| \le \log(\text{max float})/2$, ``iterations`` halvings.
+    def df_inverse(self, t: Array, *, bound: float | None = None, iterations: int = 200) -> Array:
+        r"""$L^\star = \inf\{L \in [-B, B] : f'(e^L) \ge t\}$, the log of $(f')^{-1}(t)$, elementwise, by bisection
+        (:func:`kl_lab.solvers.bracketed_root`, ``iterations`` halvings, down to adjacent floats).
 
-        $f^*(t) = t e^{L^\star}$ $- f(e^{L^\star})$ with $L^\star = \inf\{L : f'(e^L) \ge t\}$ (an exact tie counts as
-        $\ge$, so on a flat stretch of $f'$ the left end is taken, as for total variation at $t = \pm 1/2$);
-        $-f(0^+)$ for $t \le f'(0^+)$, $+\infty$ for $t$ above the slope at infinity; NaN where the root lies
-        outside the bracket or ``t`` is NaN. Gradient: the envelope theorem (Danskin),
-        $\partial f^*/\partial t = e^{L^\star}$, so $L^\star$ is not differentiated.
+        $B$ = ``bound`` (default $\log(\text{max float})/2$). An exact tie counts as $\ge$, so on a flat stretch of
+        $f'$ the left end is taken (total variation at $t = \pm 1/2$). Clipped to the bracket: $-B$ where
+        $f'(e^{-B}) \ge t$ (e.g. $t \le f'(0^+)$: $u \to 0$), $B$ where $f'(e^{B}) < t$; NaN for NaN ``t``.
+        Not differentiated (callers use the envelope theorem or their own implicit gradients).
 
         Examples:
-          >>> bool(abs(float(kl.conjugate_numeric(0.5)) - float(kl.conjugate(0.5))) < 1e-9)
-          True
+          >>> round(float(kl.df_inverse(1.5)), 9)  # f'(u) = log u + 1: L = t - 1
+          0.5
         """
         t = jnp.asarray(t)
-        lim = 0.5 * math.log(float(jnp.finfo(t.dtype).max))
+        if not jnp.issubdtype(t.dtype, jnp.floating):
+            t = t.astype(jnp.result_type(float))
+        lim = 0.5 * math.log(float(jnp.finfo(t.dtype).max)) if bound is None else float(bound)
         tiny = float(jnp.finfo(t.dtype).tiny)
 
         def gap(L, ti):
@@ -184,10 +185,28 @@ class Generator:
             return jnp.where(d == 0, tiny, d)  # a tie is "not below": the left end of a flat stretch
 
         def one(ti):
+            lo, hi = jnp.asarray(-lim, t.dtype), jnp.asarray(lim, t.dtype)
             # tolerances 0: all ``iterations`` halvings, down to adjacent floats (f*(0) = 0 exactly for amari)
-            return bracketed_root(gap, ti, lower=-lim, upper=lim, max_steps=iterations, rtol=0.0, atol=0.0).value
+            root = bracketed_root(gap, ti, lower=lo, upper=hi, max_steps=iterations, rtol=0.0, atol=0.0).value
+            return jnp.where(gap(lo, ti) > 0, lo, jnp.where(gap(hi, ti) < 0, hi, root))
 
-        L = jax.lax.stop_gradient(jax.vmap(one)(t.reshape(-1)).reshape(t.shape))
+        L = jax.vmap(one)(t.reshape(-1)).reshape(t.shape)
+        return jax.lax.stop_gradient(jnp.where(jnp.isnan(t), jnp.nan, L))
+
+    def conjugate_numeric(self, t: Array, iterations: int = 200) -> Array:
+        r"""``f*(t)`` from :meth:`df_inverse` ($f'(e^L) = t$ over $|L| \le \log(\text{max float})/2$,
+        ``iterations`` halvings): $f^*(t) = t e^{L^\star} - f(e^{L^\star})$.
+
+        $-f(0^+)$ for $t \le f'(0^+)$, $+\infty$ for $t$ above the slope at infinity; NaN for NaN ``t``.
+        Gradient: the envelope theorem (Danskin), $\partial f^*/\partial t = e^{L^\star}$, so $L^\star$ is not
+        differentiated.
+
+        Examples:
+          >>> bool(abs(float(kl.conjugate_numeric(0.5)) - float(kl.conjugate(0.5))) < 1e-9)
+          True
+        """
+        t = jnp.asarray(t)
+        L = self.df_inverse(t, iterations=iterations)
         L_safe = jnp.where(jnp.isnan(L), 0.0, L)  # no NaN into the unselected branch's gradient
         val = jnp.where(jnp.isnan(L), jnp.nan, t * jnp.exp(L_safe) - self.f(L_safe))
         val = jnp.where(t <= self.df0, -self.f0, val)
