@@ -37,6 +37,7 @@ from kl_lab.divergences import f_divergence
 from kl_lab.divergences.generators import Generator
 from kl_lab.families.validation import positive, validated
 from kl_lab.numerics import check_positive, check_same_shape
+from kl_lab.solvers import bracketed_root
 
 __all__ = [
     "is_admissible",
@@ -202,8 +203,9 @@ def kkt_optimum(
     r"""The interior KKT solution pi = pi_ref (f')^{-1}((r - lam) / beta), lam fixed by normalisation.
 
     Valid for admissible f only (then the solution is interior). (f')^{-1} is
-    found by bisection in log u (f' is increasing); lam by an outer bisection
-    on sum pi = 1 (decreasing in lam). Independent of :func:`regularised_optimum`.
+    found by bisection in log u (:meth:`Generator.df_inverse`; f' is increasing); lam by an outer bisection
+    (:func:`kl_lab.solvers.bracketed_root`) on sum pi = 1 (decreasing in lam).
+    Independent of :func:`regularised_optimum`.
 
     $$\pi(y) = \pi_{\mathrm{ref}}(y)\,(f')^{-1}\big((r(y) - \lambda)/\beta\big),\qquad \sum_y \pi(y) = 1.$$
 
@@ -214,28 +216,16 @@ def kkt_optimum(
       0.731059
     """
 
-    def inv_df(t):
-        def body(_, b):
-            lo, hi = b
-            mid = 0.5 * (lo + hi)
-            up = generator.df(mid) < t
-            return jnp.where(up, mid, lo), jnp.where(up, hi, mid)
+    def inv_df(t):  # log u, clipped to [-300, 300] (u -> 0 where t <= f'(0+))
+        return generator.df_inverse(t, bound=300.0, iterations=iterations)
 
-        lo, hi = jax.lax.fori_loop(0, iterations, body, (jnp.full_like(t, -300.0), jnp.full_like(t, 300.0)))
-        return 0.5 * (lo + hi)  # log u
-
-    def mass(lam):
+    def mass(lam, _):  # log sum pi: decreasing in lam
         return jax.scipy.special.logsumexp(log_ref + inv_df((rewards - lam) / beta))
 
-    def body(_, b):
-        lo, hi = b
-        mid = 0.5 * (lo + hi)
-        too_much = mass(mid) > 0
-        return jnp.where(too_much, mid, lo), jnp.where(too_much, hi, mid)
-
     span = jnp.max(rewards) - jnp.min(rewards)
-    lo, hi = jax.lax.fori_loop(0, iterations, body, (jnp.min(rewards) - 50 * beta - span, jnp.max(rewards) + 50 * beta))
-    lam = 0.5 * (lo + hi)
+    lo, hi = jnp.min(rewards) - 50 * beta - span, jnp.max(rewards) + 50 * beta
+    # tolerances 0: ``iterations`` halvings, down to adjacent floats
+    lam = bracketed_root(mass, lower=lo, upper=hi, max_steps=iterations, rtol=0.0, atol=0.0).value
     log_pi = log_ref + inv_df((rewards - lam) / beta)
     return log_pi - jax.scipy.special.logsumexp(log_pi)
 
