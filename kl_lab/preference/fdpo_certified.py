@@ -26,6 +26,7 @@ import jax.numpy as jnp
 from kl_lab.divergences.generators import Generator
 from kl_lab.numerics import check_positive
 from kl_lab.preference.fdpo import regularised_optimum
+from kl_lab.solvers import bracketed_root
 
 __all__ = ["CertifiedOptimum", "certified_optimum", "policy_tolerance", "pearson_optimum"]
 
@@ -98,17 +99,12 @@ def pearson_optimum(log_ref: jax.Array, rewards: jax.Array, beta: float, *, iter
     check_positive(beta, "beta")
     ref = jnp.exp(log_ref)
 
-    def mass(lam):
-        return jnp.sum(ref * jnp.maximum(0.0, 1 + (rewards - lam) / (2 * beta)))
+    def excess(lam, _):  # sum pi - 1: decreasing in lam
+        return jnp.sum(ref * jnp.maximum(0.0, 1 + (rewards - lam) / (2 * beta))) - 1
 
-    def body(_, b):
-        lo, hi = b
-        mid = 0.5 * (lo + hi)
-        big = mass(mid) > 1
-        return jnp.where(big, mid, lo), jnp.where(big, hi, mid)
-
-    lo, hi = jax.lax.fori_loop(0, iterations, body, (jnp.min(rewards) - 4 * beta, jnp.max(rewards) + 2 * beta))
-    lam = 0.5 * (lo + hi)
+    lo, hi = jnp.min(rewards) - 4 * beta, jnp.max(rewards) + 2 * beta
+    # tolerances 0: ``iterations`` halvings, down to adjacent floats (kl_lab.solvers)
+    lam = bracketed_root(excess, lower=lo, upper=hi, max_steps=iterations, rtol=0.0, atol=0.0).value
     pi = ref * jnp.maximum(0.0, 1 + (rewards - lam) / (2 * beta))
     spread = jnp.maximum(lam - jnp.min(rewards + 2 * beta), 0.0)
     return pi, lam, spread
