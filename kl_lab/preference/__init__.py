@@ -1,4 +1,4 @@
-"""Preference-alignment and generalisation theory checks (issue: preference alignment).
+r"""Preference-alignment and generalisation theory checks (issue: preference alignment).
 
 Submodules: ``fdpo`` (f-DPO reward map and f-DPG gradients; ``fdpo_certified`` its certified solver,
 ``conventions`` the divergence-direction and parameter conventions), ``entanglement`` and
@@ -10,6 +10,16 @@ noise for diffusion samplers), ``generalization`` and ``representations`` (infor
 (difficulty-adaptive KL weights), ``recap`` (KL on one task vs forgetting on another). Each lists its
 public names in ``__all__``; the names of the original modules and of ``salsa`` are also re-exported here,
 the others are reached through their submodule (their generic names, e.g. ``train_pair``, would clash).
+
+The example shows the KL-regularised optimum $\pi^* \propto \pi_{\mathrm{ref}} e^{r/\beta}$ and its value
+$\beta \log \mathbb{E}_{\mathrm{ref}} e^{r/\beta}$.
+
+Example:
+  >>> import jax.numpy as jnp
+  >>> from kl_lab.preference import kl_tilted_optimum
+  >>> opt = kl_tilted_optimum(jnp.log(jnp.array([0.5, 0.5])), jnp.array([0.0, 1.0]), beta=1.0)
+  >>> round(float(opt.value), 4)  # log((1 + e) / 2)
+  0.6201
 """
 
 from kl_lab.preference import (  # noqa: F401
