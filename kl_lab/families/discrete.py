@@ -63,7 +63,9 @@ class Bernoulli(ExponentialFamily):
     The degenerate laws are members: ``theta = +inf`` is the point mass at 1 ($p = 1$), ``-inf`` at 0
     (``from_params(1.0)``, ``from_params(0.0)``). KL, Rényi and entropy are computed from
     $\log p_1 = -\mathrm{softplus}(-\theta)$ and $\log p_0 = -\mathrm{softplus}(\theta)$ with $0 \log 0 = 0$:
+
     $$\mathrm{KL}(p \| q) = \sum_{x \in \{0,1\}} p_x (\log p_x - \log q_x),$$
+
     which is $+\infty$ when $q$ puts no mass where $p$ does and 0 between equal point masses; entropy 0 at
     the point masses.
 
@@ -312,14 +314,16 @@ _RATE_SWITCH = 1600.0
 
 
 def poisson_expected_log_factorial(rate):
-    r"""``E[log X!]`` for ``X ~ Poisson(rate)``, accurate to ~1e-13 absolute in float64.
+    r"""$\mathbb{E}[\log X!]$ for $X \sim \mathrm{Poisson}(r)$ (``rate`` $= r$), accurate to ~1e-13 absolute in
+    float64:
 
-    ``rate <= 1600``: the sum over a fixed window of 2048 integers starting at
-    ``max(0, floor(rate) - 1024)`` (the mass outside is below ``exp(-300)``).
-    Larger rates: ``H = log(2 pi e rate)/2 - 1/(12 r) - 1/(24 r^2) - 19/(360 r^3) + O(r^-4)``
-    (Evans & Boersma 1988) and ``E[log X!] = H - r + r log r``; the next term is
-    below 1e-12 there. Tested against mpmath. Rate 0: 0 (the point mass at 0).
-    $$E[\log X!] = \sum_{k \ge 0} e^{-r} \frac{r^k}{k!} \log k!.$$
+    $$\mathbb{E}[\log X!] = \sum_{k \ge 0} e^{-r} \frac{r^k}{k!} \log k!.$$
+
+    $r \le 1600$: the sum over a fixed window of 2048 integers starting at $\max(0, \lfloor r \rfloor - 1024)$
+    (the mass outside is below $e^{-300}$). Larger rates: the Poisson entropy
+    $H = \tfrac12 \log(2 \pi e r) - \frac{1}{12 r} - \frac{1}{24 r^2} - \frac{19}{360 r^3} + O(r^{-4})$
+    (Evans & Boersma 1988) and $\mathbb{E}[\log X!] = H - r + r \log r$; the next term is below 1e-12 there.
+    Tested against mpmath. Rate 0: 0 (the point mass at 0).
 
     Example:
       >>> round(float(poisson_expected_log_factorial(1.0)), 6)   # mpmath: 0.304842242256252

@@ -26,8 +26,8 @@ Exact consequences [derived; checked in ``experiments/salsa_soup.py``]:
    soup-referenced optimum is the geometric mixture of the two SFT-referenced optima.
 2. *Value bound* (Hölder): $J^*(\text{soup}) \le (1-\lambda) J^*_1 + \lambda J^*_2 - \beta \log Z_\lambda$
    (:func:`soup_value_bound`); equality iff $\pi_1 e^{r/\beta} \propto \pi_2 e^{r/\beta}$, i.e. $\pi_1 = \pi_2$.
-3. *Small deviation* ($\beta \to \infty$): reward reached $= \mathbb{E}_{\mathrm{ref}} r
-   + \mathrm{Var}_{\mathrm{ref}}(r)/\beta + O(\beta^{-2})$ and
+3. *Small deviation* ($\beta \to \infty$): the reward reached is
+   $\mathbb{E}_{\mathrm{ref}} r + \mathrm{Var}_{\mathrm{ref}}(r)/\beta + O(\beta^{-2})$ and
    $\mathrm{KL}(\pi^*\|\pi_{\mathrm{ref}}) = \mathrm{Var}_{\mathrm{ref}}(r)/(2\beta^2) + O(\beta^{-3})$: at equal
    $\beta$ the soup deviates more in KL iff it has the larger reward variance, and it reaches more reward
    iff its mean reward is larger -- which holds when the rewarded responses are ones both SFT models
