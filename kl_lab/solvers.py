@@ -28,6 +28,10 @@ Solvers:
   convex-dual equation such as $\Lambda'(s) = x$): bracket by quadrupling an upper guess, then Newton's
   method with its iterates clipped to the bracket.
 * :func:`bracketed_root` — a sign change on a given bracket: bisection (robust, no derivative).
+* :func:`first_crossing` — where a nondecreasing function first reaches 0 on a bracket, clipped to it:
+  bisection for a fixed number of halvings (the generalised inverse of a monotone map).
+* :func:`newton_minimise` — a smooth convex minimisation (a convex dual) by damped Newton with Armijo
+  backtracking and a domain test.
 * :func:`fixed_point` — $y = T(y)$ by iterating a contraction $T$ (optimistix ``FixedPointIteration``).
 """
 
@@ -41,7 +45,7 @@ import jax
 import jax.numpy as jnp
 import optimistix as optx
 
-__all__ = ["SolverResult", "increasing_root", "bracketed_root", "fixed_point", "newton_minimise"]
+__all__ = ["SolverResult", "increasing_root", "bracketed_root", "first_crossing", "fixed_point", "newton_minimise"]
 
 
 class SolverResult(NamedTuple):
@@ -183,6 +187,45 @@ def bracketed_root(
         out.iterations,
         jnp.where(valid, out.residual, jnp.where(at_end, 0.0, out.residual)),
     )
+
+
+def first_crossing(
+    fn: Callable[[jax.Array, Any], jax.Array],
+    args: Any = None,
+    *,
+    lower: float | jax.Array,
+    upper: float | jax.Array,
+    steps: int = 200,
+) -> SolverResult:
+    r"""$y^\star = \inf\{y \in [\text{lower}, \text{upper}] : g(y) \ge 0\}$ for a nondecreasing $g$, by exactly
+    ``steps`` halvings (:func:`bracketed_root` with zero tolerances: down to adjacent floats).
+
+    An exact zero counts as "reached", so on a flat stretch at 0 the left end is returned. Clipped to the
+    bracket: ``lower`` where $g(\text{lower}) \ge 0$, ``upper`` where $g(\text{upper}) < 0$ (then
+    ``converged=False``); NaN in $g$ at the answer gives NaN and ``converged=False``. ``iterations`` is
+    ``steps``; ``residual`` $= g(y^\star)$. Gradients: implicit, as for :func:`bracketed_root` (callers with a
+    closed-form derivative wrap this in their own ``custom_jvp``).
+
+    >>> r = first_crossing(lambda y, a: jnp.floor(y) - a, 1.0, lower=0.0, upper=4.0)  # first y with floor(y) >= 1
+    >>> round(float(r.value), 12), bool(r.converged)
+    (1.0, True)
+    """
+    lower = jnp.asarray(lower, dtype=jnp.result_type(lower, float))
+    dtype = lower.dtype
+    upper = jnp.asarray(upper, dtype)
+    tiny = float(jnp.finfo(dtype).tiny)
+
+    def gap(y, a):
+        d = jnp.asarray(fn(y, a), dtype)
+        return jnp.where(d == 0, tiny, d)  # a tie is "reached": the left end of a flat stretch
+
+    r = bracketed_root(gap, args, lower=lower, upper=upper, max_steps=steps, rtol=0.0, atol=0.0)
+    g_lo, g_hi = gap(lower, args), gap(upper, args)
+    value = jnp.where(g_lo > 0, lower, jnp.where(g_hi < 0, upper, r.value))
+    value = jnp.where(jnp.isnan(g_lo) | jnp.isnan(g_hi), jnp.nan, value)
+    residual = jnp.asarray(fn(value, args), dtype)
+    ok = (g_hi >= 0) & jnp.isfinite(value) & ~jnp.isnan(residual)
+    return SolverResult(value, ok, jnp.asarray(steps), residual)
 
 
 def fixed_point(

@@ -188,3 +188,23 @@ def test_bracketed_root_with_a_nan_bracket_end_under_jit():
     # a bracket computed from NaN data must not reach optimistix's in-jit bracket check
     res = jax.jit(lambda lo: solvers.bracketed_root(lambda y, a: jnp.cos(y), lower=lo, upper=3.0))(jnp.nan)
     assert np.isnan(float(res.value)) and not bool(res.converged)
+
+
+def test_first_crossing_matches_brentq_ties_left_and_clips():
+    # smooth: the first zero of the increasing y^3 + y - a, against brentq
+    res = solvers.first_crossing(lambda y, a: y**3 + y - a, 3.0, lower=-10.0, upper=10.0)
+    ref = optimize.brentq(lambda y: y**3 + y - 3.0, -10, 10, xtol=1e-15, rtol=1e-15)
+    np.testing.assert_allclose(float(res.value), ref, rtol=1e-14)  # 200 halvings: adjacent floats
+    assert bool(res.converged)
+    # flat stretch at 0 on [1, 2]: the left end (the generalised inverse)
+    flat = solvers.first_crossing(
+        lambda y, a: jnp.minimum(y - 1.0, 0.0) + jnp.maximum(y - 2.0, 0.0), lower=-3.0, upper=5.0
+    )
+    np.testing.assert_allclose(float(flat.value), 1.0, atol=1e-15)
+    # clipping: no crossing below the top -> upper, converged False; already reached at lower -> lower
+    top = solvers.first_crossing(lambda y, a: y - 9.0, lower=0.0, upper=4.0)
+    assert float(top.value) == 4.0 and not bool(top.converged)
+    low = solvers.first_crossing(lambda y, a: y + 9.0, lower=0.0, upper=4.0)
+    assert float(low.value) == 0.0 and bool(low.converged)
+    nan = jax.jit(lambda a: solvers.first_crossing(lambda y, a: y - a, a, lower=0.0, upper=4.0))(jnp.nan)
+    assert np.isnan(float(nan.value)) and not bool(nan.converged)
