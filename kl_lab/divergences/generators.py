@@ -43,7 +43,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from kl_lab.solvers import bracketed_root
+from kl_lab.solvers import first_crossing
 
 Array = Any
 _LOG2 = math.log(2.0)
@@ -163,7 +163,7 @@ class Generator:
 
     def df_inverse(self, t: Array, *, bound: float | None = None, iterations: int = 200) -> Array:
         r"""$L^\star = \inf\{L \in [-B, B] : f'(e^L) \ge t\}$, the log of $(f')^{-1}(t)$, elementwise, by bisection
-        (:func:`kl_lab.solvers.bracketed_root`, ``iterations`` halvings, down to adjacent floats).
+        (:func:`kl_lab.solvers.first_crossing`, ``iterations`` halvings, down to adjacent floats).
 
         $B$ = ``bound`` (default $\log(\text{max float})/2$). An exact tie counts as $\ge$, so on a flat stretch of
         $f'$ the left end is taken (total variation at $t = \pm 1/2$). Clipped to the bracket: $-B$ where
@@ -178,17 +178,10 @@ class Generator:
         if not jnp.issubdtype(t.dtype, jnp.floating):
             t = t.astype(jnp.result_type(float))
         lim = 0.5 * math.log(float(jnp.finfo(t.dtype).max)) if bound is None else float(bound)
-        tiny = float(jnp.finfo(t.dtype).tiny)
-
-        def gap(L, ti):
-            d = self.df(L) - ti
-            return jnp.where(d == 0, tiny, d)  # a tie is "not below": the left end of a flat stretch
 
         def one(ti):
             lo, hi = jnp.asarray(-lim, t.dtype), jnp.asarray(lim, t.dtype)
-            # tolerances 0: all ``iterations`` halvings, down to adjacent floats (f*(0) = 0 exactly for amari)
-            root = bracketed_root(gap, ti, lower=lo, upper=hi, max_steps=iterations, rtol=0.0, atol=0.0).value
-            return jnp.where(gap(lo, ti) > 0, lo, jnp.where(gap(hi, ti) < 0, hi, root))
+            return first_crossing(lambda L, a: self.df(L) - a, ti, lower=lo, upper=hi, steps=iterations).value
 
         L = jax.vmap(one)(t.reshape(-1)).reshape(t.shape)
         return jax.lax.stop_gradient(jnp.where(jnp.isnan(t), jnp.nan, L))
