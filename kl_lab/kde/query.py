@@ -51,6 +51,7 @@ import jax
 import jax.numpy as jnp
 
 from kl_lab.families.validation import float_input, guard, require_positive
+from kl_lab.solvers import first_crossing
 
 __all__ = [
     "QueryThresholds",
@@ -107,15 +108,9 @@ def _rate(t, c, q, m):
     return t * d1 - lam
 
 
-def _bisect(below, lo, hi):
-    def body(_, lohi):
-        lo, hi = lohi
-        mid = 0.5 * (lo + hi)
-        up = below(mid)
-        return jnp.where(up, mid, lo), jnp.where(up, hi, mid)
-
-    lo, hi = jax.lax.fori_loop(0, _STEPS, body, (lo, hi))
-    return 0.5 * (lo + hi)
+def _crossing(g, lo, hi):
+    """Where the nondecreasing ``g`` first reaches 0 on ``[lo, hi]`` (clipped), by ``_STEPS`` halvings."""
+    return first_crossing(lambda u, _: g(u), lower=lo, upper=hi, steps=_STEPS).value
 
 
 def _t_star(alpha, c, q, m, shift=None):
@@ -125,7 +120,7 @@ def _t_star(alpha, c, q, m, shift=None):
         t = -jnp.exp(u)
         return _rate(t, c, q, m) + (0.0 if shift is None else shift(t))
 
-    return -jnp.exp(_bisect(lambda u: f(u) < alpha, jnp.asarray(-40.0, c.dtype), 2.0 * alpha + 40.0))
+    return -jnp.exp(_crossing(lambda u: f(u) - alpha, jnp.asarray(-40.0, c.dtype), 2.0 * alpha + 40.0))
 
 
 @jax.jit
@@ -135,11 +130,11 @@ def _thresholds(alpha, c, q, m):
     hg2 = 0.5 / -t
     condensed = s < hg2
 
-    def g_below(v):  # annealed optimum: t' in (t*, 0) with Lambda'(t') + 1/(2 t') = 0; g decreasing in t'
+    def g_up(v):  # annealed optimum: t' in (t*, 0) with Lambda'(t') + 1/(2 t') = 0; this is increasing in v
         tt = t * jnp.exp(-jnp.exp(v))  # v in R maps onto (t*, 0)
-        return _cgf(tt, c, q, m)[1] + 0.5 / tt > 0
+        return -(_cgf(tt, c, q, m)[1] + 0.5 / tt)
 
-    v = _bisect(g_below, jnp.asarray(-40.0, c.dtype), jnp.asarray(6.0, c.dtype))
+    v = _crossing(g_up, jnp.asarray(-40.0, c.dtype), jnp.asarray(6.0, c.dtype))
     ta = t * jnp.exp(-jnp.exp(v))
     h_kl2 = jnp.where(condensed, s, 0.5 / -ta)
     return QueryThresholds(t, s, jnp.sqrt(h_kl2), jnp.sqrt(hg2), jnp.sqrt(2.0 * hg2), condensed)
