@@ -58,6 +58,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from kl_lab.families.validation import float_input, guard, require_in_range, require_positive
+from kl_lab.solvers import first_crossing
 
 __all__ = [
     "Thresholds",
@@ -132,27 +133,20 @@ def _u_bracket(alpha):
     return lo, jnp.maximum(2.0 * alpha + 1.0, lo + 1.0)
 
 
-def _bisect(below, lo, hi):
-    """Bisection on ``[lo, hi]`` for the root of an increasing function; ``below(u)``: is ``u`` left of it."""
-
-    def body(_, lohi):
-        lo, hi = lohi
-        mid = 0.5 * (lo + hi)
-        up = below(mid)
-        return jnp.where(up, mid, lo), jnp.where(up, hi, mid)
-
-    lo, hi = jax.lax.fori_loop(0, _BISECT_STEPS, body, (lo, hi))
-    return 0.5 * (lo + hi)
+def _crossing(g, lo, hi):
+    """Where the increasing ``g`` first reaches 0 on ``[lo, hi]`` (clipped), by ``_BISECT_STEPS`` halvings."""
+    return first_crossing(lambda u, _: g(u), lower=lo, upper=hi, steps=_BISECT_STEPS).value
 
 
 @jax.jit
+@jnp.vectorize
 def _solve_u(alpha):
     lo, hi = _u_bracket(alpha)
     # compare J itself (relative precision eps) unless J(root) = alpha is near the underflow threshold, where
     # log J is used (relative precision |log alpha| eps)
     linear = alpha > jnp.finfo(alpha.dtype).tiny * 2.0**40
     log_alpha = jnp.log(alpha)
-    return _bisect(lambda u: jnp.where(linear, _rate_u(u) < alpha, _log_rate_u(u) < log_alpha), lo, hi)
+    return _crossing(lambda u: jnp.where(linear, _rate_u(u) - alpha, _log_rate_u(u) - log_alpha), lo, hi)
 
 
 @jax.custom_jvp
@@ -306,6 +300,7 @@ def _log_bahadur_rao_u(u, d):
 
 
 @jax.jit
+@jnp.vectorize
 def _solve_effective(alpha, d, count):
     shift = jnp.log(count) / d
 
@@ -315,7 +310,7 @@ def _solve_effective(alpha, d, count):
     lo, hi = _u_bracket(alpha)
     lo = jnp.minimum(lo, -jnp.log(count) - 0.5 * jnp.log(3.0 * jnp.pi * d) - 1.0)
     hi = hi + 2.0 * jnp.abs(shift) + 2.0
-    u = _bisect(lambda u: fun(u) < alpha, lo, hi)
+    u = _crossing(lambda u: fun(u) - alpha, lo, hi)
     return _rate_u(u)
 
 
