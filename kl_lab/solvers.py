@@ -280,6 +280,8 @@ class _DampedNewton(optx.AbstractMinimiser):
     norm: Callable = optx.max_norm
     grad_hess: Callable | None = None  # closure-converted (eqx.filter_closure_convert): no tracer in a static field
     in_domain: Callable | None = None
+    nonconvex: bool = eqx.field(static=True, default=False)  # fall back to a gradient step where H is not pd
+    max_step: float | None = eqx.field(static=True, default=None)  # clip max_i |d_i|
 
     def _gh(self, fn, y, args):
         if self.grad_hess is not None:
@@ -292,7 +294,13 @@ class _DampedNewton(optx.AbstractMinimiser):
         n = h.shape[-1]
         eps = jnp.finfo(y.dtype).eps
         ridge = eps * (jnp.trace(h) / n + 1.0)  # one ulp of ridge keeps a singular Hessian solvable
-        return g, -jnp.linalg.solve(h + ridge * jnp.eye(n, dtype=h.dtype), g)
+        d = -jnp.linalg.solve(h + ridge * jnp.eye(n, dtype=h.dtype), g)
+        if self.nonconvex:  # not locally convex: a step of 1/2 along -g (in its largest coordinate)
+            pd = jnp.all(jnp.linalg.eigvalsh(h) > 0)
+            d = jnp.where(pd, d, -0.5 * g / jnp.maximum(jnp.max(jnp.abs(g)), jnp.finfo(y.dtype).tiny))
+        if self.max_step is not None:
+            d = d * jnp.minimum(1.0, self.max_step / jnp.maximum(jnp.max(jnp.abs(d)), jnp.finfo(y.dtype).tiny))
+        return g, d
 
     def _ok(self, y):
         return jnp.asarray(True) if self.in_domain is None else jnp.asarray(self.in_domain(y))
@@ -338,6 +346,8 @@ def newton_minimise(
     grad_hess: Callable[[jax.Array, Any], tuple[jax.Array, jax.Array]] | None = None,
     in_domain: Callable[[jax.Array], jax.Array] | None = None,
     max_steps: int = 100,
+    nonconvex: bool = False,
+    max_step: float | None = None,
 ) -> SolverResult:
     r"""The minimiser of a smooth convex $f(y)$, $y \in \mathbb{R}^n$, by damped Newton with Armijo backtracking.
 
@@ -347,7 +357,9 @@ def newton_minimise(
     $$f(y + t d) \le f(y) + 10^{-4}\, t\, \langle g, d\rangle + 8\varepsilon(1 + |f(y)|)$$
     (the slack absorbs rounding near the optimum, where Newton's full step is right). Stops when
     $\max_i |g_i| \le$ ``gtol`` (Nocedal & Wright 2006, *Numerical Optimization*, Alg. 3.1 with Newton
-    directions). ``grad_hess(y, args) -> (g, H)`` defaults to autodiff of ``fn``.
+    directions). ``grad_hess(y, args) -> (g, H)`` defaults to autodiff of ``fn``. For a function that is not
+    convex everywhere, ``nonconvex=True`` takes the step $-\tfrac12\, g / \max_i |g_i|$ wherever $H$ is not
+    positive definite, and ``max_step`` clips $\max_i |d_i|$ (then a local minimiser is found).
 
     Returns ``SolverResult(value, converged, iterations, residual)`` with ``residual`` $= \max_i |g_i|$ and
     ``converged`` $=$ residual $\le$ ``gtol`` with a finite value: a problem without a minimiser (a target
@@ -370,7 +382,9 @@ def newton_minimise(
         gh = eqx.filter_closure_convert(gh, y0, args)
     if in_domain is not None:
         in_domain = eqx.filter_closure_convert(in_domain, y0)
-    solver = _DampedNewton(rtol=0.0, atol=gtol, grad_hess=gh, in_domain=in_domain)
+    solver = _DampedNewton(
+        rtol=0.0, atol=gtol, grad_hess=gh, in_domain=in_domain, nonconvex=nonconvex, max_step=max_step
+    )
     sol = optx.minimise(f, solver, y0, args, max_steps=max_steps, throw=False)
     value = sol.value
     g = sol.state.grad

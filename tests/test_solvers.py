@@ -208,3 +208,14 @@ def test_first_crossing_matches_brentq_ties_left_and_clips():
     assert float(low.value) == 0.0 and bool(low.converged)
     nan = jax.jit(lambda a: solvers.first_crossing(lambda y, a: y - a, a, lower=0.0, upper=4.0))(jnp.nan)
     assert np.isnan(float(nan.value)) and not bool(nan.converged)
+
+
+def test_newton_minimise_nonconvex_fallback_finds_the_local_minimiser():
+    # y^4 - 3 y^2 + y: concave at the start y = 0 (H = -6): gradient steps of 1/2, then Newton in the basin
+    f = lambda y, a: jnp.sum(y**4 - 3 * y**2 + y)  # noqa: E731
+    res = solvers.newton_minimise(f, jnp.zeros(1), gtol=1e-12, nonconvex=True, max_step=1.0)
+    ref = optimize.minimize_scalar(
+        lambda y: y**4 - 3 * y**2 + y, bounds=(-3, 0), method="bounded", options=dict(xatol=1e-12)
+    )
+    assert bool(res.converged)
+    np.testing.assert_allclose(float(res.value[0]), ref.x, rtol=1e-8)  # bounded Brent stops at xatol 1e-12 ~ 1e-11 rel
