@@ -5,10 +5,10 @@ variance, ``ddof = 1``): Scott ``h = sigma n^(-1/(d+4))``; Silverman
 ``h = sigma (n (d + 2) / 4)^(-1/(d+4))``. They are AMISE-optimal for Gaussian data in fixed ``d``
 and are far from the KL-optimal bandwidth when ``log n / d`` is fixed (``regimes.py``).
 
-Cross-validation selectors optimise ``u = log h`` by a safeguarded Newton method run inside
-``jax.lax.while_loop`` (gradient and curvature by ``jax.grad``): the step is ``-g / H`` when the
+Cross-validation selectors optimise ``u = log h`` by a safeguarded Newton method
+(:func:`kl_lab.solvers.newton_minimise`, gradient and curvature by autodiff): the step is ``-g / H`` when the
 objective is locally concave (``H < 0``), otherwise ``0.5 sign(g)``; steps are clipped to
-``|du| <= 1`` and halved until the objective does not decrease. They return
+``|du| <= 1`` and halved until the objective increases by the Armijo rule. They return
 :class:`BandwidthResult` with ``converged`` (``|d obj / d log h| <= tol``) and ``iterations``.
 
 * Likelihood CV maximises the mean leave-one-out log-likelihood (any kernel).
@@ -28,6 +28,7 @@ import jax.numpy as jnp
 from kl_lab.families.validation import float_input, guard, require_finite, require_positive
 from kl_lab.kde.estimator import chunked_log_kernel_sum, kde_loo_log_likelihood, prepare_kde_inputs
 from kl_lab.numerics import check_rank
+from kl_lab.solvers import newton_minimise
 
 __all__ = ["BandwidthResult", "scott", "silverman", "likelihood_cv", "least_squares_cv", "lscv_objective"]
 
@@ -84,33 +85,12 @@ def silverman(data):
 
 
 def _maximise_log_h(objective, h0, tol, max_iter, dtype):
-    """Safeguarded Newton ascent of ``objective(log h)``; see the module docstring."""
-    g_fn = jax.grad(objective)
-    gg_fn = jax.grad(g_fn)
-
-    def cond(state):
-        u, f, g, it = state
-        return (jnp.abs(g) > tol) & (it < max_iter)
-
-    def body(state):
-        u, f, g, it = state
-        curv = gg_fn(u)
-        step = jnp.where(curv < 0, -g / jnp.where(curv < 0, curv, -1.0), 0.5 * jnp.sign(g))
-        step = jnp.clip(step, -1.0, 1.0)
-
-        def shrink(s):
-            return s[0] * 0.5, objective(u + s[0] * 0.5)
-
-        def bad(s):
-            return (s[1] < f) & (jnp.abs(s[0]) > 1e-12)
-
-        step, f_new = jax.lax.while_loop(bad, shrink, (step * 2.0, jnp.asarray(-jnp.inf, u.dtype)))
-        u_new = u + step
-        return u_new, f_new, g_fn(u_new), it + 1
-
-    u0 = jnp.log(jnp.asarray(h0, dtype))
-    u, f, g, it = jax.lax.while_loop(cond, body, (u0, objective(u0), g_fn(u0), jnp.asarray(0, jnp.int32)))
-    return BandwidthResult(jnp.exp(u), f, g, jnp.abs(g) <= tol, it)
+    """Safeguarded Newton ascent of ``objective(log h)`` (:func:`kl_lab.solvers.newton_minimise`)."""
+    u0 = jnp.log(jnp.asarray(h0, dtype)).reshape(1)
+    res = newton_minimise(lambda u, _: -objective(u[0]), u0, gtol=tol, max_steps=max_iter, nonconvex=True, max_step=1.0)
+    u = res.value[0]
+    f, g = jax.value_and_grad(objective)(u)  # one evaluation at the optimum for the reported values
+    return BandwidthResult(jnp.exp(u), f, g, res.converged, res.iterations.astype(jnp.int32))
 
 
 def likelihood_cv(
