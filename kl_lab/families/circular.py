@@ -86,7 +86,15 @@ def log_i0(x: jax.Array) -> jax.Array:
 
 
 class VonMises(ExponentialFamily):
-    """Von Mises on ``[-pi, pi)``; see the module docstring for the parametrisation."""
+    """Von Mises on ``[-pi, pi)``; see the module docstring for the parametrisation.
+
+    Examples:
+      >>> from kl_lab.families import VonMises
+      >>> fam = VonMises()
+      >>> theta = fam.from_params(0.0, 2.0)
+      >>> float(fam.kl(theta, theta)), fam.dim
+      (0.0, 2)
+    """
 
     dim = 2
 

@@ -50,7 +50,14 @@ class PositiveSupport:
 
 
 class Exponential(ExponentialFamily):
-    """Exponential(rate): ``t(x) = x``, ``theta = -rate``, ``mean = 1/rate``."""
+    """Exponential(rate): ``t(x) = x``, ``theta = -rate``, ``mean = 1/rate``.
+
+    Examples:
+      >>> from kl_lab.families import Exponential
+      >>> fam = Exponential()
+      >>> round(float(fam.kl(fam.from_params(1.0), fam.from_params(2.0))), 6)   # log(1/2) + 2 - 1
+      0.306853
+    """
 
     dim = 1
     domain = "theta < 0"
@@ -100,7 +107,14 @@ class Exponential(ExponentialFamily):
 
 
 class Gamma(PositiveSupport, ExponentialFamily):
-    """Gamma(shape k, rate b), density ``b^k x^(k-1) e^(-b x) / Gamma(k)``: ``theta = (k - 1, -b)``."""
+    """Gamma(shape k, rate b), density ``b^k x^(k-1) e^(-b x) / Gamma(k)``: ``theta = (k - 1, -b)``.
+
+    Examples:
+      >>> from kl_lab.families import Gamma
+      >>> fam = Gamma()
+      >>> round(float(fam.entropy(fam.from_params(1.0, 1.0))), 6)   # Gamma(1, 1) = Exponential(1): entropy 1
+      1.0
+    """
 
     dim = 2
     domain = "theta[0] > -1 and theta[1] < 0"
@@ -154,7 +168,14 @@ class Gamma(PositiveSupport, ExponentialFamily):
 
 
 class Beta(ExponentialFamily):
-    """Beta(a, b): ``t(x) = (log x, log(1 - x))``, ``theta = (a - 1, b - 1)``, ``psi = log B(a, b)``."""
+    """Beta(a, b): ``t(x) = (log x, log(1 - x))``, ``theta = (a - 1, b - 1)``, ``psi = log B(a, b)``.
+
+    Examples:
+      >>> from kl_lab.families import Beta
+      >>> fam = Beta()
+      >>> [round(float(v), 6) for v in fam.mean(fam.from_params(1.0, 1.0))]   # uniform: E log x = E log(1-x) = -1
+      [-1.0, -1.0]
+    """
 
     dim = 2
     domain = "theta > -1 elementwise"
@@ -284,6 +305,12 @@ class Normal(GaussianPsi):
     """Normal(mu, sigma^2), both unknown: ``t(x) = (x, x^2)``, ``theta = (mu / s^2, -1 / (2 s^2))``.
 
     ``mean = (mu, mu^2 + s^2)``; ``log h = -log(2 pi) / 2``.
+
+    Examples:
+      >>> from kl_lab.families import Normal
+      >>> fam = Normal()
+      >>> round(float(fam.kl(fam.from_params(0.0, 1.0), fam.from_params(1.0, 1.0))), 6)   # (mu_p - mu_q)^2 / 2
+      0.5
     """
 
     def sufficient_stats(self, x):

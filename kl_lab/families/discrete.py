@@ -176,7 +176,14 @@ class Bernoulli(ExponentialFamily):
 
 
 class Binomial(ExponentialFamily):
-    """Binomial(trials, p) with a fixed number of trials: ``theta = logit p``, ``log h = log C(n, x)``."""
+    """Binomial(trials, p) with a fixed number of trials: ``theta = logit p``, ``log h = log C(n, x)``.
+
+    Examples:
+      >>> from kl_lab.families import Binomial
+      >>> fam = Binomial(10)
+      >>> round(float(fam.mean(fam.from_params(0.3))[0]), 6)   # n p
+      3.0
+    """
 
     dim = 1
     discrete = True
@@ -234,7 +241,15 @@ class Binomial(ExponentialFamily):
 
 
 class Categorical(ExponentialFamily):
-    """Categorical over ``{0, ..., k-1}``: ``t(x) = onehot(x)[1:]``, ``theta_j = log(p_j / p_0)``, dim ``k - 1``."""
+    """Categorical over ``{0, ..., k-1}``: ``t(x) = onehot(x)[1:]``, ``theta_j = log(p_j / p_0)``, dim ``k - 1``.
+
+    Examples:
+      >>> import math
+      >>> from kl_lab.families import Categorical
+      >>> fam = Categorical(3)
+      >>> round(float(fam.entropy(fam.from_params([1 / 3, 1 / 3, 1 / 3]))), 6) == round(math.log(3), 6)
+      True
+    """
 
     discrete = True
 
@@ -460,6 +475,12 @@ class Geometric(ExponentialFamily):
     """Geometric(p) counting failures before the first success, ``P(x) = p (1-p)^x``.
 
     ``theta = log(1 - p) < 0``, ``psi = -log(1 - e^theta)``, ``mean = e^theta / (1 - e^theta)``.
+
+    Examples:
+      >>> from kl_lab.families import Geometric
+      >>> fam = Geometric()
+      >>> round(float(fam.mean(fam.from_params(0.25))[0]), 4)   # (1 - p) / p failures
+      3.0
     """
 
     dim = 1

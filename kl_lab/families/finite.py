@@ -34,6 +34,13 @@ class FiniteExponentialFamily(ExponentialFamily):
 
     ``log_prob(x, theta)`` evaluates ``stats_fn(x)``: ``x`` is assumed to be a support point (membership
     is not checked: it would cost a search over the support). :meth:`log_probs` gives the whole table.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from kl_lab.families.finite import FiniteExponentialFamily
+      >>> fam = FiniteExponentialFamily(jnp.array([0.0, 1.0, 2.0]), lambda x: x[..., None])   # t(x) = x
+      >>> [round(float(v), 6) for v in jnp.exp(fam.log_probs(jnp.array([0.0])))]   # theta = 0: uniform
+      [0.333333, 0.333333, 0.333333]
     """
 
     def __init__(self, support_points, stats_fn: Callable, log_base_measure=None):

@@ -41,6 +41,14 @@ class NonExponentialFamily(Family):
     A member supplies ``_log_density(x, theta)`` (on the support), ``_entropy(theta)``, ``_in_domain``,
     ``_support``, ``_frame`` and ``_sample``; batching, validation (an eager ``ValueError`` naming ``theta``
     or ``x``; NaN rows under ``jit``) and the ``-inf`` outside the support are done here.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from kl_lab.families import Uniform
+      >>> from kl_lab.families.non_exponential import NonExponentialFamily
+      >>> fam = Uniform()
+      >>> isinstance(fam, NonExponentialFamily), round(float(fam.entropy(jnp.array([0.0, 2.0]))), 6)   # log 2
+      (True, 0.693147)
     """
 
     def _log_density(self, x, theta):  # pragma: no cover - abstract

@@ -96,6 +96,13 @@ class QuadratureFamily(FiniteExponentialFamily):
       low, high: the support.
       panels, order: the quadrature rule (``panels * order`` nodes).
       log_base_measure: optional ``x -> log h(x)`` for one ``x`` (default 0: Lebesgue measure on the interval).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from kl_lab.families.numerical import QuadratureFamily
+      >>> fam = QuadratureFamily(lambda x: x[..., None], 0.0, 2.0)   # t(x) = x on [0, 2]
+      >>> round(float(fam.log_partition(jnp.array([0.0]))), 4)   # theta = 0: log of the interval's length
+      0.6931
     """
 
     domain = "R^dim (bounded support)"
@@ -222,7 +229,15 @@ def polynomial_family(
 
 
 class HistogramLaw(NamedTuple):
-    """A piecewise-constant density: ``edges`` (bins + 1,) increasing, ``probs`` (bins,) summing to 1 (NumPy)."""
+    """A piecewise-constant density: ``edges`` (bins + 1,) increasing, ``probs`` (bins,) summing to 1 (NumPy).
+
+    Examples:
+      >>> import numpy as np
+      >>> from kl_lab.families.numerical import HistogramLaw
+      >>> law = HistogramLaw(np.array([0.0, 1.0, 3.0]), np.array([0.5, 0.5]))
+      >>> law.edges.tolist(), law.probs.tolist()
+      ([0.0, 1.0, 3.0], [0.5, 0.5])
+    """
 
     edges: np.ndarray
     probs: np.ndarray
