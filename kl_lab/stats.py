@@ -106,7 +106,14 @@ def kstat(x: Any, order: int = 2, axis: int = 0) -> np.ndarray:
 
 
 class LinearFit(NamedTuple):
-    """Least-squares line ``y = slope * x + intercept`` with the standard error of the slope."""
+    """Least-squares line ``y = slope * x + intercept`` with the standard error of the slope.
+
+    Examples:
+      >>> from kl_lab.stats import linear_fit
+      >>> f = linear_fit([0.0, 1.0, 2.0], [1.0, 3.0, 5.0])
+      >>> round(f.slope, 12), round(f.intercept, 12), f.stderr
+      (2.0, 1.0, 0.0)
+    """
 
     slope: float
     intercept: float

@@ -47,6 +47,21 @@ _LOG_HALF = -math.log(2.0)
 
 
 class SumLaw(NamedTuple):
+    r"""The law of the sum $S$ of $m$ i.i.d. tokens under the tilted law $\phi_\lambda$ (:func:`lattice_sum_law`).
+
+    Fields: ``log_pmf`` $= \log P_{\phi_\lambda}(S = k)$ for $k = 0, \dots, m(K-1)$ ($-\infty$ where not reliable);
+    ``reliable``, the entries above ``FLOOR`` times the peak (float64) or $\sqrt{\varepsilon}$ times the peak
+    (float32); ``log_partition``, the per-token $\Lambda(\lambda)$, so that
+    $\log P_p(S = k) = \log P_{\phi_\lambda}(S = k) - \lambda k + m \Lambda(\lambda)$.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from kl_lab.alignment.memoryless import lattice_sum_law
+      >>> law = lattice_sum_law(jnp.log(jnp.array([0.5, 0.5])), 2, size=3)
+      >>> [round(float(v), 6) for v in jnp.exp(law.log_pmf)]   # Binomial(2, 1/2)
+      [0.25, 0.5, 0.25]
+    """
+
     log_pmf: jax.Array  #: log P_{phi_lam}(S = k), k = 0..m(K-1); -inf where not reliable
     reliable: jax.Array  #: bool mask: entry above FLOOR * peak (float64) / sqrt(eps) * peak (float32)
     log_partition: jax.Array  #: per-token Lambda(lam), so log P_p(S=k) = log_pmf - lam k + m Lambda(lam)
@@ -180,7 +195,15 @@ def _log_neg_log1mexp(z: jax.Array) -> jax.Array:
 
 
 class SequenceBoN(NamedTuple):
-    """Best-of-N (N = exp(m delta)) over m i.i.d. tokens against the KL-RL optimum with budget m delta."""
+    """Best-of-N (N = exp(m delta)) over m i.i.d. tokens against the KL-RL optimum with budget m delta.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from kl_lab.alignment.memoryless import best_of_n_sequence
+      >>> out = best_of_n_sequence(jnp.log(jnp.array([0.5, 0.3, 0.2])), 8, 0.2)
+      >>> bool(out.kl_to_ref_per_token <= 0.2)   # per-token KL to the reference at most delta
+      True
+    """
 
     reward_per_token: jax.Array  #: E_BoN[r(y)] / m
     kl_to_tilt_per_token: jax.Array  #: KL(BoN || phi_{m delta}) / m

@@ -43,7 +43,15 @@ __all__ = ["BdkdWeights", "entropy_gap", "bdkd_weights", "bdkd_loss"]
 
 
 class BdkdWeights(NamedTuple):
-    """Per-example weights of the forward and the reverse KL (they sum to 1)."""
+    """Per-example weights of the forward and the reverse KL (they sum to 1).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from kl_lab.distillation.bdkd import bdkd_weights
+      >>> w = bdkd_weights(jnp.array([4.0, 0.0]), jnp.array([0.0, 0.0]))
+      >>> float(w.forward), float(w.reverse)   # confident student: all weight on the forward KL
+      (1.0, 0.0)
+    """
 
     forward: Array
     reverse: Array

@@ -81,7 +81,15 @@ def paced_weight(pass_rate: Array, alpha: float = 1.0, beta: float = 1.0) -> Arr
 
 
 class RolloutMoments(NamedTuple):
-    """Signal ``E g``, variance ``Var g`` (excluding the noise floor) and ``E g^2`` of the rollout gradient."""
+    """Signal ``E g``, variance ``Var g`` (excluding the noise floor) and ``E g^2`` of the rollout gradient.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from kl_lab.distillation.paced import rollout_gradient_moments
+      >>> m = rollout_gradient_moments(jnp.array([0.5]), 4)
+      >>> round(float(m.signal[0]), 6)   # (1 - 1/4) 0.25
+      0.1875
+    """
 
     signal: Array
     variance: Array
@@ -174,6 +182,16 @@ def weighting_efficiency(weights: Array, signal: Array, variance: Array, populat
 
 
 class BetaKernelFit(NamedTuple):
+    r"""The Beta-kernel fit $w(p) \approx e^{c} p^{\alpha} (1 - p)^{\beta}$ of :func:`fit_beta_kernel`: ``alpha``,
+    ``beta``, ``log_scale`` $= c$ and ``residual``, the root-mean-square of the log-space residual.
+
+    Examples:
+      >>> from kl_lab.distillation.paced import BetaKernelFit
+      >>> fit = BetaKernelFit(alpha=2.0, beta=0.5, log_scale=0.0, residual=0.0)
+      >>> fit.alpha, fit.beta
+      (2.0, 0.5)
+    """
+
     alpha: Array
     beta: Array
     log_scale: Array

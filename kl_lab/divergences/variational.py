@@ -44,7 +44,13 @@ Array = jax.Array
 
 
 class VariationalResult(NamedTuple):
-    """A trained variational bound on KL(p || q)."""
+    """A trained variational bound on KL(p || q).
+
+    Examples:
+      >>> from kl_lab.divergences.variational import VariationalResult
+      >>> VariationalResult._fields[:3]
+      ('estimate', 'stderr', 'converged')
+    """
 
     estimate: Array  #: the bound at the trained critic, on the evaluation samples
     stderr: Array  #: its Monte Carlo standard error (CLT / delta method)

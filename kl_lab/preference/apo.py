@@ -39,7 +39,13 @@ __all__ = ["TabularTrace", "dads_weight", "k3_gradient", "train_tabular"]
 
 
 class TabularTrace(NamedTuple):
-    """Trajectories of :func:`train_tabular` (initial point included), averaged over prompts."""
+    """Trajectories of :func:`train_tabular` (initial point included), averaged over prompts.
+
+    Examples:
+      >>> from kl_lab.preference.apo import TabularTrace
+      >>> TabularTrace._fields
+      ('reward', 'entropy', 'kl', 'logits')
+    """
 
     reward: jax.Array  #: mean accuracy
     entropy: jax.Array  #: mean policy entropy (nats)

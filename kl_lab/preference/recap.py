@@ -55,7 +55,13 @@ __all__ = ["TwoTaskTrace", "conditional_log_probs", "task_kl", "tilt_kl", "null_
 
 
 class TwoTaskTrace(NamedTuple):
-    """Trajectories of :func:`train_two_task` (one row per step, the initial point included)."""
+    """Trajectories of :func:`train_two_task` (one row per step, the initial point included).
+
+    Examples:
+      >>> from kl_lab.preference.recap import TwoTaskTrace
+      >>> TwoTaskTrace._fields[:4]
+      ('reward_a', 'reward_b', 'kl_a', 'kl_b')
+    """
 
     reward_a: jax.Array  #: E_A r_A
     reward_b: jax.Array  #: E_B r_B

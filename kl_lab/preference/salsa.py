@@ -70,7 +70,18 @@ def soup_log_probs(log_p1: Array, log_p2: Array, lam: float = 0.5) -> Array:
 
 
 class TiltedOptimum(NamedTuple):
-    """The KL-regularised optimum against one reference: policy, reward reached, KL to the reference, value."""
+    """The KL-regularised optimum against one reference: policy, reward reached, KL to the reference, value.
+
+    Examples:
+      >>> import math
+      >>> import jax.numpy as jnp
+      >>> from kl_lab.preference.salsa import kl_tilted_optimum
+      >>> opt = kl_tilted_optimum(jnp.log(jnp.array([0.5, 0.5])), jnp.array([0.0, 1.0]), beta=1.0)
+      >>> round(float(opt.reward), 6) == round(math.e / (1 + math.e), 6)   # pi* = (1, e) / (1 + e)
+      True
+      >>> abs(float(opt.value - (opt.reward - opt.kl))) < 1e-6   # value = reward - beta KL
+      True
+    """
 
     log_policy: Array
     reward: Array

@@ -54,7 +54,13 @@ __all__ = ["SqueezePrediction", "PairTrace", "token_log_probs", "margin_gradient
 
 
 class SqueezePrediction(NamedTuple):
-    """First-order changes of both sequence log-probabilities under the margin step (module docstring)."""
+    """First-order changes of both sequence log-probabilities under the margin step (module docstring).
+
+    Examples:
+      >>> from kl_lab.preference.tab_po import SqueezePrediction
+      >>> SqueezePrediction._fields[:3]
+      ('d_log_pi_w', 'd_log_pi_l', 'common')
+    """
 
     d_log_pi_w: jax.Array  #: s <S + G^w, d>
     d_log_pi_l: jax.Array  #: s <S + G^l, d>
@@ -64,7 +70,13 @@ class SqueezePrediction(NamedTuple):
 
 
 class PairTrace(NamedTuple):
-    """Trajectories of :func:`train_pair` (initial point included)."""
+    """Trajectories of :func:`train_pair` (initial point included).
+
+    Examples:
+      >>> from kl_lab.preference.tab_po import PairTrace
+      >>> PairTrace._fields
+      ('log_pi_w', 'log_pi_l', 'loss')
+    """
 
     log_pi_w: jax.Array
     log_pi_l: jax.Array

@@ -30,6 +30,17 @@ DESIGNS = ("gaussian", "rademacher", "uniform")
 
 
 class RegressionData(NamedTuple):
+    """A sparse linear-regression sample from :func:`make_sparse_regression`: covariates ``x`` (n, d),
+    responses ``y`` (n,) and the k-sparse parameter ``theta`` (d,).
+
+    Examples:
+      >>> import jax
+      >>> from kl_lab.privacy.data import make_sparse_regression
+      >>> data = make_sparse_regression(jax.random.key(0), 100, 5, 2, noise_std=0.0)
+      >>> data.x.shape, data.y.shape, int((data.theta != 0).sum())
+      ((100, 5), (100,), 2)
+    """
+
     x: jax.Array  #: (n, d) covariates
     y: jax.Array  #: (n,) responses
     theta: jax.Array  #: (d,) the k-sparse parameter

@@ -135,6 +135,17 @@ POWERS = {
 
 
 class SlopeFit(NamedTuple):
+    """A log-log slope of :func:`fit_loglog_slope`: least-squares ``slope`` and ``intercept`` of log(mean
+    error) on log(t), the bootstrap standard deviation ``stderr`` of the slope and its bootstrap quantiles
+    ``low`` and ``high``.
+
+    Examples:
+      >>> from kl_lab.privacy.rates import SlopeFit
+      >>> fit = SlopeFit(slope=-0.5, intercept=0.0, stderr=0.01, low=-0.52, high=-0.48)
+      >>> fit.low < fit.slope < fit.high
+      True
+    """
+
     slope: float  #: least-squares slope of log(mean error) on log(t)
     intercept: float
     stderr: float  #: bootstrap standard deviation of the slope

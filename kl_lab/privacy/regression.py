@@ -30,12 +30,9 @@ Everything else below is our reconstruction ([D] in ``papers/core-papers-math.md
 
    L2 sensitivities, ``sensitivity="tight"`` (default, attained) or ``"classic"`` (triangle inequality,
    the constants of a classical implementation):
-
-   $$\Delta_1^{\rm tight} = \min\big(\sqrt2\, r^2,\ \tau^2\sqrt{d(d + 1/2)}\big), \qquad
-     \Delta_1^{\rm classic} = \min\big(2 r^2,\ 2 d \tau^2\big), \qquad
-     \Delta_2 = 2\sqrt d\, \tau_1 \tau_2,$$
-
-   where $\tau$ is the coordinate clip of the covariance input ($\infty$ on the paper's path). Proof
+   $\Delta_1^{\rm tight} = \min\big(\sqrt2\, r^2,\ \tau^2\sqrt{d(d + 1/2)}\big)$,
+   $\Delta_1^{\rm classic} = \min\big(2 r^2,\ 2 d \tau^2\big)$ and
+   $\Delta_2 = 2\sqrt d\, \tau_1 \tau_2$, where $\tau$ is the coordinate clip of the covariance input ($\infty$ on the paper's path). Proof
    of the tight one: $\|x x^\top - x' x'^\top\|_F^2 = \|x\|^4 + \|x'\|^4 - 2\langle x, x'\rangle^2 \le 2r^4$
    (equality for orthogonal $x, x'$ of norm $r$), and the released upper triangle has
    $\|\mathrm{upper}(A)\|^2 = (\|A\|_F^2 + \|\mathrm{diag} A\|^2)/2 \le \|A\|_F^2$; with a coordinate clip,
@@ -99,7 +96,16 @@ SENSITIVITIES = ("tight", "classic")
 
 class LDPRegressionResult(NamedTuple):
     """An estimate and its diagnostics. ``clipped_fraction`` and ``min_eigenvalue`` look at the raw data:
-    they are for the experimenter (simulation diagnostics), not quantities the server could release."""
+    they are for the experimenter (simulation diagnostics), not quantities the server could release.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> from kl_lab.privacy import make_sparse_regression, nonprivate_sparse_regression
+      >>> data = make_sparse_regression(jax.random.key(0), 200, 5, 2, noise_std=0.1)
+      >>> fit = nonprivate_sparse_regression(data.x, data.y, noise_scale=0.1)
+      >>> fit.theta.shape, bool(jnp.all(fit.support == (data.theta != 0)))
+      ((5,), True)
+    """
 
     theta: jax.Array  #: (d,) the estimate
     theta_unthresholded: jax.Array  #: (d,) (Sigma^+)^{-1} b^ (non-interactive) or the last gradient step (IHT)
