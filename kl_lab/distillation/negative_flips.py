@@ -15,8 +15,10 @@ is the plain minimiser with the new classes' intercepts lowered by $b$ [D] (the 
 intercepts only through $c + b\,1[\text{new}]$) -- a post-hoc logit adjustment.
 
 **Focal distillation (KL form).** With teacher logits $t$, student logits $s$, temperature $\tau$,
+
 $$\mathrm{FD} = \frac1n\sum_i\bigl(\alpha + \beta\,1[\arg\max t_i = y_i]\bigr)\,
 \mathrm{KL}\bigl(\mathrm{softmax}(t_i/\tau)\,\|\,\mathrm{softmax}(s_i/\tau)\bigr)$$
+
 (:func:`focal_distillation`). The double-source loss distils the old model on the old classes' logits and
 an independently trained new model on all logits; MPT adds both to the calibrated cross-entropy
 (:func:`mpt_loss`).

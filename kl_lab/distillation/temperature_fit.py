@@ -7,7 +7,9 @@ this module computes what a model can: the best student of a restricted family a
 
 **Student.** Logits $s = \Phi\theta$ (features $\Phi$ ``(N, D)``, $\theta$ ``(D, K)``) for teacher logits $t$
 ``(N, K)``; the $\tau$-fit minimises
+
 $$\tau^2\,\frac1N\sum_i\mathrm{KL}\bigl(\mathrm{softmax}(t_i/\tau)\,\|\,\mathrm{softmax}(s_i/\tau)\bigr),$$
+
 which is convex in $\theta$ (:func:`fit_student`; the $\tau^2$ factor is Hinton et al.'s gradient scaling).
 
 **Fidelity [D].** The $\tau = 1$ fit minimises the $\tau = 1$ KL over the family, so every other temperature's

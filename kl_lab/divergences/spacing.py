@@ -7,8 +7,8 @@ $X_{(j)} = X_{(1)}$ for $j < 1$, $X_{(j)} = X_{(n)}$ for $j > n$:
 * Vasicek (1976), JRSS B 38(1):54-59, eq. (1.3):
   $\hat H_V = \frac1n \sum_{i=1}^n \log\!\big(\frac{n}{2m} (X_{(i+m)} - X_{(i-m)})\big)$;
 * van Es (1992), Scand. J. Statist. 19(1):61-72:
-  $\hat H_{VE} = \frac{1}{n-m} \sum_{i=1}^{n-m} \log\!\big(\frac{n+1}{m} (X_{(i+m)} - X_{(i)})\big)
-  + \sum_{k=m}^{n} \frac1k + \log m - \log(n+1)$;
+  $\hat H_{VE} = \frac{1}{n-m} \sum_{i=1}^{n-m} \log\!\big(\frac{n+1}{m} (X_{(i+m)} - X_{(i)})\big) +
+  \sum_{k=m}^{n} \frac1k + \log m - \log(n+1)$;
 * Ebrahimi, Pflughoeft & Soofi (1994), Stat. Probab. Lett. 20(3):225-234:
   $\hat H_E = \frac1n \sum_{i=1}^n \log\!\big(\frac{n}{c_i m} (X_{(i+m)} - X_{(i-m)})\big)$ with
   $c_i = 1 + \frac{i-1}{m}$ ($i \le m$), $2$ (interior), $1 + \frac{n-i}{m}$ ($i > n - m$), which corrects the
@@ -25,8 +25,8 @@ consistent as $n \to \infty$, $m \to \infty$, $m/n \to 0$; Vasicek's is biased d
 $U_{(b)} - U_{(a)}$ is $\mathrm{Beta}(b - a, n - b + a + 1)$, so $E \log(U_{(b)} - U_{(a)}) = \psi(b - a) - \psi(n+1)$,
 and summing over the $n$ windows ($n - 2m$ of width $2m$, and $2 \times$ widths $m, \dots, 2m-1$ at the ends)
 
-$$E[\hat H_V] - H = \log\frac{n}{2m} + \Big(1 - \frac{2m}{n}\Big)\psi(2m) + \frac2n \sum_{i=1}^m \psi(i + m - 1)
-- \psi(n + 1),$$
+$$E[\hat H_V] - H = \log\frac{n}{2m} + \Big(1 - \frac{2m}{n}\Big)\psi(2m) + \frac2n \sum_{i=1}^m \psi(i + m - 1) -
+\psi(n + 1),$$
 
 the correction of Wieczorkowski & Grzegorzewski (1999), J. Statist. Comput. Simul. 64(2):113-126. By the
 probability integral transform it is also the leading bias for other laws (it is exact only for the uniform).
