@@ -33,7 +33,13 @@ def _avoid_xla_cpu_lapack_deadlock() -> None:
     flag it finished in 9 of 9 (and ``--xla_cpu_multi_thread_eigen=false``, the workaround reported in
     PyAutoFit#1528, still hung in 2 of 3; ``OPENBLAS_NUM_THREADS=1`` and ``--xla_cpu_use_thunk_runtime=false``
     in 3 of 3). The scheduler only reorders independent operations to run them concurrently, so results are
-    unchanged. XLA reads ``XLA_FLAGS`` once, when its CPU backend starts: import kl_lab before the first JAX
+    unchanged. It lowers the risk; it does not remove it: the cause (found with gdb) is that jaxlib's batched
+    LAPACK kernels split their batch over XLA's intra-op pool and block a pool thread until the pieces finish,
+    so two such kernels running at once on a 2-thread pool wait for each other forever. A full-size
+    ``analytic_init`` run still hung once with the flag set (two ``trsm`` calls parked in
+    ``ParallelBatchMap``). kl_lab's Gaussian closed forms chain their LAPACK calls, which is the robust fix;
+    a program of your own that holds independent batched factorisations should do the same.
+    XLA reads ``XLA_FLAGS`` once, when its CPU backend starts: import kl_lab before the first JAX
     computation for this to take effect. Set ``KL_LAB_KEEP_XLA_FLAGS=1`` to leave ``XLA_FLAGS`` alone.
     """
     if os.environ.get("KL_LAB_KEEP_XLA_FLAGS", "") not in ("", "0"):
