@@ -34,7 +34,15 @@ __all__ = ["BandwidthResult", "scott", "silverman", "likelihood_cv", "least_squa
 
 
 class BandwidthResult(NamedTuple):
-    """A selected bandwidth, the objective there, and how the optimiser ended."""
+    """A selected bandwidth, the objective there, and how the optimiser ended.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from kl_lab.kde.bandwidth import likelihood_cv
+      >>> r = likelihood_cv(jnp.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.5, 0.5]]))
+      >>> bool(r.converged), round(float(r.bandwidth), 4)
+      (True, 0.6201)
+    """
 
     bandwidth: jax.Array
     objective: jax.Array

@@ -40,7 +40,14 @@ __all__ = ["FiniteSize", "ncx2_log_pdf", "exact_point_moments", "kernel_log_mome
 
 
 class FiniteSize(NamedTuple):
-    """Exact finite-size expectations at one query, one entry per bandwidth."""
+    """Exact finite-size expectations at one query, one entry per bandwidth.
+
+    Examples:
+      >>> from kl_lab.kde.finite_size import exact_point_moments
+      >>> ex = exact_point_moments(1, 4, 1.0, n_grid=256, n_v=512)   # one point: sum w^2 = 1
+      >>> round(float(ex.mean_sum_w2[0]), 4)
+      1.0
+    """
 
     mean_log_kde: jax.Array
     mean_sum_w2: jax.Array

@@ -70,6 +70,12 @@ class QueryThresholds(NamedTuple):
     r"""Per-query thresholds (bandwidths are standard deviations): $t_*$, $s_{\min}$, $h_{KL}$, $h_G$, $h_{CLT}$.
 
     ``condensed``: whether $h_{KL} < h_G$ (the optimum lies in the condensed phase).
+
+    Examples:
+      >>> from kl_lab.kde.query import query_thresholds
+      >>> t = query_thresholds(0.2, [1.0], [50.0], [50.0])   # isotropic, typical query
+      >>> round(float(t.h_kl**2), 5), bool(t.condensed)
+      (0.79511, True)
     """
 
     t: jax.Array

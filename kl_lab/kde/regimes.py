@@ -82,7 +82,14 @@ _SERIES = ((-1.0) ** _K * (_K**2 - 1.0) / _K)[::-1]  # Horner order: coefficient
 
 
 class Thresholds(NamedTuple):
-    """Bandwidths (kernel standard deviations, not squared) and the level ``a`` at one ``alpha``."""
+    """Bandwidths (kernel standard deviations, not squared) and the level ``a`` at one ``alpha``.
+
+    Examples:
+      >>> from kl_lab.kde.regimes import thresholds
+      >>> t = thresholds(0.2)
+      >>> round(float(t.h_kl**2), 5), round(float(t.h_g**2), 5)
+      (0.79511, 1.09339)
+    """
 
     a: jax.Array
     h_kl: jax.Array
@@ -91,7 +98,14 @@ class Thresholds(NamedTuple):
 
 
 class RootResult(NamedTuple):
-    """Root of ``J(a) + correction = alpha``: ``a``, a convergence flag, iterations and the residual."""
+    """Root of ``J(a) + correction = alpha``: ``a``, a convergence flag, iterations and the residual.
+
+    Examples:
+      >>> from kl_lab.kde.regimes import solve_a
+      >>> r = solve_a(0.2)
+      >>> round(float(r.a), 6), bool(r.converged)
+      (1.914588, True)
+    """
 
     a: jax.Array
     converged: jax.Array
@@ -315,7 +329,7 @@ def _solve_effective(alpha, d, count):
 
 
 def effective_alpha(alpha, d, count=1.0):
-    r"""Finite-$d$ correction: $\alpha_{\rm eff} = J(a_d)$ at the level where $n P(s \le s(a_d)) = $ ``count``.
+    r"""Finite-$d$ correction: $\alpha_{\rm eff} = J(a_d)$ at the level where $n P(s \le s(a_d))$ equals ``count``.
 
     Solves $J(a) + [\log(|t| \sigma \sqrt{2\pi d}) + \log(\text{count})]/d = \alpha$ (Bahadur–Rao lower
     tail; module docstring); $\alpha_{\rm eff} = \alpha - \log(d)/(2d) + O(1/d)$. ``count = exp(-EULER_GAMMA)``

@@ -44,6 +44,13 @@ class PointStats(NamedTuple):
     ``log_kde``: ``log rho_hat(x)``; ``log_sum_w2``: ``log sum_i w_i^2`` with ``w_i`` the normalised
     kernel weights (so ``exp(-log_sum_w2)`` is the participation ratio); ``log_max_w``: log of the
     largest weight; ``min_sq_dist``: ``min_i |x - y_i|^2`` (shared by all bandwidths).
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> from kl_lab.kde.simulate import kde_point_stats_full
+      >>> st = kde_point_stats_full(jax.random.PRNGKey(0), 100, 3, 1.0, jnp.zeros(3))
+      >>> st.log_kde.shape, bool(jnp.all(st.log_sum_w2 <= 0.0))   # sum of squared weights at most 1
+      ((1,), True)
     """
 
     log_kde: jax.Array
