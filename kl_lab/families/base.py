@@ -50,7 +50,15 @@ __all__ = ["Family", "ExponentialFamily", "NaturalFromMeanResult", "newton_dual"
 
 
 class NaturalFromMeanResult(NamedTuple):
-    """Inverse mean map (or M-projection) result."""
+    """Inverse mean map (or M-projection) result.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from kl_lab.families import Exponential
+      >>> res = Exponential().natural_from_mean(jnp.array([0.5]))   # mean 1/rate = 1/2
+      >>> [round(float(v), 6) for v in res.theta], bool(res.converged)
+      ([-2.0], True)
+    """
 
     theta: jax.Array  #: natural parameters, shape (..., dim)
     converged: jax.Array  #: bool, residual <= tolerance and theta in the domain
@@ -173,6 +181,12 @@ class Family:
     ``extended_domain = True`` lets a member accept infinite natural parameters that its ``_in_domain``
     admits (the degenerate laws Bernoulli $p \in \{0, 1\}$, Poisson rate 0): only NaN is then invalid
     by itself.
+
+    Examples:
+      >>> from kl_lab.families import Normal, Uniform
+      >>> from kl_lab.families.base import Family
+      >>> isinstance(Normal(), Family), isinstance(Uniform(), Family), Normal().dim
+      (True, True, 2)
     """
 
     dim: int = 1
@@ -369,7 +383,15 @@ class Family:
 
 class ExponentialFamily(Family):
     """Base class of the exponential families: see the module docstring. Subclasses set ``dim``, ``event_shape``,
-    ``domain`` and supply ``sufficient_stats``, ``_psi`` and the hooks of :class:`Family`."""
+    ``domain`` and supply ``sufficient_stats``, ``_psi`` and the hooks of :class:`Family`.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from kl_lab.families import Exponential
+      >>> fam = Exponential()   # theta = -rate, psi = -log(-theta)
+      >>> round(float(fam.log_partition(jnp.array([-2.0]))), 6), round(float(fam.mean(jnp.array([-2.0]))[0]), 6)
+      (-0.693147, 0.5)
+    """
 
     space_name = "natural parameter space"
 
@@ -517,8 +539,9 @@ class ExponentialFamily(Family):
 
     def renyi(self, theta_p: jax.Array, theta_q: jax.Array, alpha: float | jax.Array) -> jax.Array:
         r"""Rényi divergence of order ``alpha > 0``, ``alpha = 1`` giving KL:
-        $$D_\alpha = \frac{\psi(\alpha\theta_p + (1-\alpha)\theta_q) - \alpha\psi(\theta_p)
-        - (1-\alpha)\psi(\theta_q)}{\alpha - 1}.$$
+
+        $$D_\alpha = \frac{\psi(\alpha\theta_p + (1-\alpha)\theta_q) - \alpha\psi(\theta_p) -
+        (1-\alpha)\psi(\theta_q)}{\alpha - 1}.$$
 
         ``+inf`` where ``alpha theta_p + (1 - alpha) theta_q`` leaves the natural parameter space.
 
