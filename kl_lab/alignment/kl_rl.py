@@ -48,7 +48,15 @@ __all__ = [
 
 
 class KLRLResult(NamedTuple):
-    """The KL-constrained optimum ``phi_lam`` for one budget."""
+    """The KL-constrained optimum ``phi_lam`` for one budget.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from kl_lab.alignment.kl_rl import kl_rl_policy
+      >>> opt = kl_rl_policy(jnp.log(jnp.array([0.5, 0.3, 0.2])), jnp.array([0.0, 0.5, 1.0]), 0.1)
+      >>> bool(opt.converged), round(float(opt.kl), 6)   # the budget is met
+      (True, 0.1)
+    """
 
     log_probs: jax.Array  #: log phi_lam, shape (V,)
     lam: jax.Array  #: the tilt lambda_Delta >= 0

@@ -73,7 +73,15 @@ def log_mgf(s, log_p: jax.Array, rewards: jax.Array) -> jax.Array:
 
 
 class RateResult(NamedTuple):
-    """``Lambda*(x)`` and the maximising tilt ``s`` (``Lambda'(s) = x``)."""
+    """``Lambda*(x)`` and the maximising tilt ``s`` (``Lambda'(s) = x``).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from kl_lab.alignment.large_deviations import rate_function
+      >>> res = rate_function(0.75, jnp.log(jnp.array([0.5, 0.5])), jnp.array([0.0, 1.0]))
+      >>> round(float(res.value), 6), round(float(res.s), 6)   # KL(Bern(3/4) || Bern(1/2)); tilt s = log 3
+      (0.130812, 1.098612)
+    """
 
     value: jax.Array  #: Lambda*(x); +inf outside [min r, max r]
     s: jax.Array  #: argmax tilt; +-inf at/outside the boundary of the support

@@ -75,7 +75,14 @@ def _sp(x):
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Generator:
-    """A Csiszár f-generator, evaluated from ``L = log u``. See the module docstring."""
+    """A Csiszár f-generator, evaluated from ``L = log u``. See the module docstring.
+
+    Examples:
+      >>> import math
+      >>> from kl_lab.divergences.generators import kl
+      >>> round(float(kl.f(math.log(2.0))), 6), kl.f0   # f(u) = u log u at u = 2; f(0) = 0
+      (1.386294, 0.0)
+    """
 
     name: str
     f_low: Callable[[Array], Array]

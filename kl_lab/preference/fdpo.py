@@ -110,6 +110,19 @@ def regularised_objective(
 
 
 class RegularisedOptimum(NamedTuple):
+    r"""The $f$-regularised optimum of :func:`regularised_optimum`: ``log_probs`` of $\pi^*$, the ``objective``
+    $J(\pi^*)$, ``converged``, ``iterations`` and ``residual``, the Frank-Wolfe gap
+    $\max_y a_y - \mathbb{E}_{\pi} a$, an upper bound on $J^* - J$.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from kl_lab.divergences import generators as G
+      >>> from kl_lab.preference.fdpo import regularised_optimum
+      >>> opt = regularised_optimum(jnp.log(jnp.array([0.5, 0.5])), jnp.array([0.0, 1.0]), 1.0, G.kl)
+      >>> bool(opt.converged), round(float(jnp.exp(opt.log_probs[1])), 6)   # the tilt: e / (1 + e)
+      (True, 0.731059)
+    """
+
     log_probs: jax.Array
     objective: jax.Array
     converged: jax.Array

@@ -181,7 +181,14 @@ def _log_delta(sigma, epsilon, sensitivity):
 
 
 class GaussianCalibration(NamedTuple):
-    """Result of :func:`gaussian_sigma_analytic`."""
+    """Result of :func:`gaussian_sigma_analytic`.
+
+    Examples:
+      >>> from kl_lab.privacy.mechanisms import gaussian_sigma_analytic
+      >>> cal = gaussian_sigma_analytic(1.0, 1e-5, 1.0)
+      >>> round(float(cal.sigma), 4), bool(cal.converged)
+      (3.7306, True)
+    """
 
     sigma: jax.Array  #: the smallest noise scale with delta(sigma) <= delta (to bisection precision)
     log_delta: jax.Array  #: log delta(sigma) actually achieved (<= log delta when converged)
