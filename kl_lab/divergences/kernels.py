@@ -78,7 +78,18 @@ _EXP_CLIP = 50.0  # expm1 argument clip in the series branch (the branch is disc
 
 class Finish(NamedTuple):
     """What a public function does to its result: :func:`kl_lab.numerics.finish` with the validity ``ok`` of
-    its inputs (``True`` eagerly, traced under jit) and the dtype to cast back to (low precision)."""
+    its inputs (``True`` eagerly, traced under jit) and the dtype to cast back to (low precision).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from kl_lab.divergences.kernels import Finish
+      >>> fin = Finish(jnp.array(True), jnp.float32)
+      >>> out = fin(jnp.array(0.5))
+      >>> float(out), out.dtype.name   # valid input: the value, cast back to float32
+      (0.5, 'float32')
+      >>> float(fin.also(jnp.array(False))(jnp.array(0.5)))   # a failed parameter check poisons it
+      nan
+    """
 
     ok: Any
     dtype: Any
