@@ -34,6 +34,7 @@ import jax.numpy as jnp
 
 from kl_lab.numerics import as_input, check_positive, check_same_shape, finish, require
 from kl_lab.numerics import logsumexp as _lse
+from kl_lab.solvers import bracketed_root
 
 Array = jax.Array
 
@@ -145,12 +146,13 @@ def kdrl_k3_optimum(log_teacher: Array, rewards: Array, beta: float, *, iteratio
     def mass(lam):
         return jnp.sum(beta * pt / (beta + lam - r))
 
-    def body(_, b):
-        lo, hi = b
-        mid = (lo + hi) / 2
-        big = mass(mid) > 1  # mass decreases in lam
-        return jnp.where(big, mid, lo), jnp.where(big, hi, mid)
-
-    lo, hi = jax.lax.fori_loop(0, iterations, body, (jnp.max(r) - beta + 1e-300, jnp.max(r) + 1.0))
-    lam = (lo + hi) / 2
+    # mass decreases in lam from +inf (the pole at max r - beta) to below 1 at max r + 1: bisection
+    lam = bracketed_root(
+        lambda lam, _: mass(lam) - 1,
+        lower=jnp.max(r) - beta + 1e-300,
+        upper=jnp.max(r) + 1.0,
+        max_steps=iterations,
+        rtol=0.0,
+        atol=0.0,
+    ).value
     return finish(ok, jnp.log(beta * pt / (beta + lam - r)))
