@@ -32,7 +32,8 @@ Everything else below is our reconstruction ([D] in ``papers/core-papers-math.md
    the constants of a classical implementation):
    $\Delta_1^{\rm tight} = \min\big(\sqrt2\, r^2,\ \tau^2\sqrt{d(d + 1/2)}\big)$,
    $\Delta_1^{\rm classic} = \min\big(2 r^2,\ 2 d \tau^2\big)$ and
-   $\Delta_2 = 2\sqrt d\, \tau_1 \tau_2$, where $\tau$ is the coordinate clip of the covariance input ($\infty$ on the paper's path). Proof
+   $\Delta_2 = 2\sqrt d\, \tau_1 \tau_2$, where $\tau$ is the coordinate clip of the covariance input
+   ($\infty$ on the paper's path). Proof
    of the tight one: $\|x x^\top - x' x'^\top\|_F^2 = \|x\|^4 + \|x'\|^4 - 2\langle x, x'\rangle^2 \le 2r^4$
    (equality for orthogonal $x, x'$ of norm $r$), and the released upper triangle has
    $\|\mathrm{upper}(A)\|^2 = (\|A\|_F^2 + \|\mathrm{diag} A\|^2)/2 \le \|A\|_F^2$; with a coordinate clip,
