@@ -1,20 +1,27 @@
-"""Variational lower bounds on KL(p || q) with a neural critic (flax) trained by optax.
+r"""Variational lower bounds on $\mathrm{KL}(p \,\|\, q)$ with a neural critic (flax) trained by optax.
 
-For samples ``x ~ p`` and ``y ~ q`` and any critic ``T``:
+For samples ``x ~ p`` and ``y ~ q`` and any critic $T$:
 
 * Donsker–Varadhan (Donsker & Varadhan 1983; as an estimator, MINE: Belghazi et al. 2018,
-  arXiv:1801.04062, eq. 6)::
-
-      KL(p || q) = sup_T  E_p[T] - log E_q[exp T],   optimum T* = log p/q + const;
-
+  arXiv:1801.04062, eq. 6), below (DV);
 * NWJ (Nguyen, Wainwright & Jordan 2010, IEEE TIT 56(11), eq. 21; Poole et al. 2019,
-  arXiv:1905.06922, eq. 9)::
+  arXiv:1905.06922, eq. 9), below (NWJ).
 
-      KL(p || q) = sup_T  E_p[T] - E_q[exp(T - 1)],   optimum T* = 1 + log p/q.
+DV:
 
-NWJ <= DV <= KL for every fixed T (log z <= z/e). Both are lower bounds in *expectation*;
-evaluated on the samples the critic was trained on they can overshoot KL (the critic
-overfits). Pass held-out ``x_eval, y_eval`` for an honest estimate; its standard error is
+$$
+\mathrm{KL}(p \,\|\, q) = \sup_T\ E_p[T] - \log E_q[e^T], \qquad T^* = \log \frac{p}{q} + \mathrm{const};
+$$
+
+NWJ:
+
+$$
+\mathrm{KL}(p \,\|\, q) = \sup_T\ E_p[T] - E_q[e^{T - 1}], \qquad T^* = 1 + \log \frac{p}{q}.
+$$
+
+$\mathrm{NWJ} \le \mathrm{DV} \le \mathrm{KL}$ for every fixed $T$ ($\log z \le z/e$).
+Both are lower bounds in *expectation*; evaluated on the samples the critic was trained on they can
+overshoot KL (the critic overfits). Pass held-out ``x_eval, y_eval`` for an honest estimate; its standard error is
 from the CLT (delta method for the log in DV).
 
 The critic is a small MLP (``flax.linen``; tanh hidden layers), trained full batch with
@@ -44,7 +51,7 @@ Array = jax.Array
 
 
 class VariationalResult(NamedTuple):
-    """A trained variational bound on KL(p || q).
+    r"""A trained variational bound on $\mathrm{KL}(p \,\|\, q)$.
 
     Examples:
       >>> from kl_lab.divergences.variational import VariationalResult
@@ -156,7 +163,7 @@ def donsker_varadhan(
     learning_rate: float = 5e-3,
     tol: float = 1e-3,
 ) -> VariationalResult:
-    r"""Donsker–Varadhan lower bound ``E_p[T] - log E_q[e^T]`` on KL(p || q), critic trained by Adam.
+    r"""Donsker–Varadhan lower bound $E_p[T] - \log E_q[e^T]$ on $\mathrm{KL}(p \,\|\, q)$, critic trained by Adam.
 
     $$\mathrm{KL}(p \,\|\, q) \ge \sup_T\ E_p[T] - \log E_q[e^T].$$
 
@@ -188,7 +195,7 @@ def nwj(
     learning_rate: float = 5e-3,
     tol: float = 1e-3,
 ) -> VariationalResult:
-    r"""NWJ lower bound ``E_p[T] - E_q[e^(T-1)]`` on KL(p || q), critic trained by Adam.
+    r"""NWJ lower bound $E_p[T] - E_q[e^{T-1}]$ on $\mathrm{KL}(p \,\|\, q)$, critic trained by Adam.
 
     $$\mathrm{KL}(p \,\|\, q) \ge \sup_T\ E_p[T] - E_q[e^{T - 1}].$$
 
