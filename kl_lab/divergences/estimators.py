@@ -1,29 +1,31 @@
-"""Sample estimators of KL(p || q): Monte Carlo (k1, k2, k3), importance weighted, kNN, variational.
+r"""Sample estimators of $\mathrm{KL}(p \,\|\, q)$: Monte Carlo (k1, k2, k3), importance weighted, kNN, variational.
 
 **Monte Carlo from log densities** (Schulman 2020, "Approximating KL Divergence", blog note).
-With samples ``x ~ p`` and the log-ratio ``l = log q(x) - log p(x)`` (``r = q/p``):
+With samples $x \sim p$ and the log-ratio $l = \log q(x) - \log p(x)$ ($r = q/p$):
 
-====  ======================  ==========================================================
-k1    ``-l``                  unbiased, high variance: Var = Var_p[l]
-k2    ``l^2 / 2``             biased: E[k2] = E_p[l^2]/2 = (Var_p[l] + KL^2)/2, since E_p[l] = -KL;
-                              for Gaussians with equal covariance, E[k2] = KL + KL^2/2 exactly
-k3    ``(r - 1) - l``         unbiased (E_p[r] = 1), >= 0, low variance near p = q
-====  ======================  ==========================================================
+| estimator | term $k(x)$ | properties |
+|-----------|-------------|------------|
+| k1 | $-l$ | unbiased, high variance: $\mathrm{Var} = \mathrm{Var}_p[l]$ |
+| k2 | $l^2 / 2$ | biased: $E[k_2] = E_p[l^2]/2 = (\mathrm{Var}_p[l] + \mathrm{KL}^2)/2$ as $E_p[l] = -\mathrm{KL}$ |
+| k3 | $(r - 1) - l$ | unbiased ($E_p[r] = 1$), $\ge 0$, low variance near $p = q$ |
 
-**The pitfall (used as a loss).** Suppose ``p = pi_theta`` is a policy, ``q = ref`` is
-fixed, samples ``x ~ pi`` are drawn and then *held fixed* (no score-function term), and
-``mean(k(x; theta))`` is differentiated. Then, exactly,
+For Gaussians with equal covariance, $E[k_2] = \mathrm{KL} + \mathrm{KL}^2/2$ exactly.
 
-* ``E_pi[grad k1] = E_pi[grad log pi] = 0``;
-* ``E_pi[grad k2] = E_pi[(log pi - log ref) grad log pi] = grad KL(pi || ref)``;
-* ``E_pi[grad k3] = E_pi[(1 - ref/pi) grad log pi] = -sum_x ref(x) grad log pi(x)
-  = grad KL(ref || pi)`` -- the *forward*, mode-covering KL, not the reverse KL whose
+**The pitfall (used as a loss).** Suppose $p = \pi_\theta$ is a policy, $q = \mathrm{ref}$ is
+fixed, samples $x \sim \pi$ are drawn and then *held fixed* (no score-function term), and
+$\operatorname{mean}(k(x; \theta))$ is differentiated. Then, exactly,
+
+* $E_\pi[\nabla k_1] = E_\pi[\nabla \log \pi] = 0$;
+* $E_\pi[\nabla k_2] = E_\pi[(\log \pi - \log \mathrm{ref}) \nabla \log \pi]
+  = \nabla \mathrm{KL}(\pi \,\|\, \mathrm{ref})$;
+* $E_\pi[\nabla k_3] = E_\pi[(1 - \mathrm{ref}/\pi) \nabla \log \pi] = -\sum_x \mathrm{ref}(x) \nabla \log \pi(x)
+  = \nabla \mathrm{KL}(\mathrm{ref} \,\|\, \pi)$ -- the *forward*, mode-covering KL, not the reverse KL whose
   value k3 estimates without bias.
 
 So "reverse KL via k3" as a loss optimises the other direction (verl#2953). The
 importance-weighted k3 of :func:`mc_kl_importance` with the proposal held fixed at
-``stop_gradient(pi)`` has expected gradient ``grad KL(pi || ref)`` (the ratio ``pi/pi_old``
-carries the score term; slime#1004, "unbiased KL" of DeepSeek-V3.2). Both facts are
+``stop_gradient(pi)`` has expected gradient $\nabla \mathrm{KL}(\pi \,\|\, \mathrm{ref})$
+(the ratio $\pi/\pi_{\mathrm{old}}$ carries the score term; slime#1004, "unbiased KL" of DeepSeek-V3.2). Both facts are
 proved by exact enumeration on a categorical in ``tests/divergences/test_div_estimators.py``.
 
 The kNN estimator lives in :mod:`kl_lab.divergences.knn` and the variational bounds in
@@ -94,10 +96,10 @@ def _check_estimator(estimator: str) -> None:
 
 
 def _expm1_minus_x(l: Array) -> Array:
-    """``exp(l) - 1 - l`` without cancellation near 0: Taylor series through l^15 for |l| < 1/2.
+    r"""``exp(l) - 1 - l`` without cancellation near 0: Taylor series through $l^{15}$ for $|l| < 1/2$.
 
     The direct form loses ``eps / (l^2/2)`` relative accuracy near 0; the series' truncation
-    error at |l| = 1/2 is 2 (1/2)^14 / 16! ~ 6e-18 relative (below float64 rounding).
+    error at $|l| = 1/2$ is $2 (1/2)^{14} / 16! \approx 6 \cdot 10^{-18}$ relative (below float64 rounding).
     """
     small = jnp.abs(l) < 0.5
     ls = jnp.where(small, l, jnp.zeros_like(l))
@@ -109,7 +111,7 @@ def _expm1_minus_x(l: Array) -> Array:
 
 
 def mc_kl_terms(log_p_at_x: Array, log_q_at_x: Array, estimator: str = "k1") -> Array:
-    r"""Per-sample terms ``k(x)`` whose mean over ``x ~ p`` estimates KL(p || q).
+    r"""Per-sample terms ``k(x)`` whose mean over ``x ~ p`` estimates $\mathrm{KL}(p \,\|\, q)$.
 
     ``l = log q(x) - log p(x)``; k1 = ``-l``, k2 = ``l^2/2``, k3 = ``expm1(l) - l`` (computed
     without cancellation near ``l = 0``; always >= 0). ``log q = -inf`` (q has no mass at a
@@ -211,10 +213,10 @@ def _mean_se(terms: Array, axis: int) -> MCEstimate:
 
 
 def mc_kl(log_p_at_x: Array, log_q_at_x: Array, estimator: str = "k1", axis: int = -1) -> MCEstimate:
-    r"""Monte Carlo KL(p || q) from log densities at samples ``x ~ p`` (the first argument).
+    r"""Monte Carlo $\mathrm{KL}(p \,\|\, q)$ from log densities at samples ``x ~ p`` (the first argument).
 
     Returns the mean of :func:`mc_kl_terms` along ``axis`` and its standard error
-    ``std(ddof=1)/sqrt(n)``. k1 and k3 are unbiased for KL(p || q); k2 estimates
+    ``std(ddof=1)/sqrt(n)``. k1 and k3 are unbiased for $\mathrm{KL}(p \,\|\, q)$; k2 estimates
     ``E_p[(log q/p)^2]/2`` (biased; see the module table). If ``log_q_at_x`` is ``-inf``
     at a sample, the mean and standard error are ``+inf``.
 
@@ -247,15 +249,16 @@ def mc_kl_importance(
     self_normalized: bool = False,
     axis: int = -1,
 ) -> MCEstimate:
-    r"""Importance-weighted Monte Carlo KL(p || q) from samples ``x ~ s`` (the proposal).
+    r"""Importance-weighted Monte Carlo $\mathrm{KL}(p \,\|\, q)$ from samples ``x ~ s`` (the proposal).
 
-    With ``w = p(x)/s(x)``: the plain estimate ``mean(w k(x))`` (unbiased for E_p[k]) or
+    With ``w = p(x)/s(x)``: the plain estimate ``mean(w k(x))`` (unbiased for $E_p[k]$) or
     the self-normalised ``sum(w k) / sum(w)`` (consistent; needs the proposal only up to a constant;
     standard error by the delta method, ``sqrt(sum wn^2 (k - est)^2)`` with ``wn = w / sum w``).
     The weights are formed in log space (``exp(log_p - log_s)``, normalised by logsumexp).
 
     As a loss with ``s = stop_gradient(pi_theta)`` and ``p = pi_theta`` (the on-policy case),
-    the weight carries the score-function term, so ``E[grad mean(w k3)] = grad KL(pi || ref)``
+    the weight carries the score-function term, so
+    $E[\nabla \operatorname{mean}(w k_3)] = \nabla \mathrm{KL}(\pi \,\|\, \mathrm{ref})$
     exactly -- unlike plain k3 (module docstring).
 
     Raises as :func:`mc_kl`; also for ``log_proposal_at_x = -inf`` (eager).
