@@ -1,13 +1,15 @@
-"""Conventions that differ between papers and kl_lab, stated once, with conversions.
+r"""Conventions that differ between papers and kl_lab, stated once, with conversions.
 
 **Directions of KL.** kl_lab names a directed KL by its arguments, model first or target first:
 
-* ``reverse KL`` = KL(model || target) -- KL(pi || p) in f-DPG (Go et al., arXiv 2302.08215v2, where it is the
-  RLHF objective), KL(pi || pi_ref) in f-DPO (Wang et al., arXiv 2309.16240v1, "reverse KL" = DPO); the f-generator
-  is f(u) = u log u (kl_lab's ``generators.kl``) in D_f(pi || target);
-* ``forward KL`` = KL(target || model) -- KL(p || pi) in f-DPG (DPG/GDC), KL(pi_ref || pi) in f-DPO; generator
-  f(u) = -log u (kl_lab's ``generators.reverse_kl``: the *generator* is named after the divergence it gives
-  in D_f(p || q) with p first, the opposite reading).
+* ``reverse KL`` = $\mathrm{KL}(\text{model} \,\|\, \text{target})$ -- $\mathrm{KL}(\pi \,\|\, p)$ in f-DPG
+  (Go et al., arXiv 2302.08215v2, where it is the RLHF objective), $\mathrm{KL}(\pi \,\|\, \pi_{\mathrm{ref}})$ in
+  f-DPO (Wang et al., arXiv 2309.16240v1, "reverse KL" = DPO); the f-generator is $f(u) = u \log u$ (kl_lab's
+  ``generators.kl``) in $D_f(\pi \,\|\, \text{target})$;
+* ``forward KL`` = $\mathrm{KL}(\text{target} \,\|\, \text{model})$ -- $\mathrm{KL}(p \,\|\, \pi)$ in f-DPG
+  (DPG/GDC), $\mathrm{KL}(\pi_{\mathrm{ref}} \,\|\, \pi)$ in f-DPO; generator $f(u) = -\log u$ (kl_lab's
+  ``generators.reverse_kl``: the *generator* is named after the divergence it gives in $D_f(p \,\|\, q)$ with $p$
+  first, the opposite reading).
 
 Every experiment label of a directed KL is ``"<direction> KL(<first>‖<second>)"`` (:func:`kl_label`), with
 ``direction`` one of :data:`KL_DIRECTIONS`; ``tests/test_direction_names.py`` checks it against the generator
@@ -15,11 +17,11 @@ actually used.
 
 **f-DPO's divergences** (Wang et al. 2309.16240v1, Table 1) against kl_lab's generators:
 
-* Jensen-Shannon: f-DPO's f(u) = u log u - (u + 1) log((u + 1) / 2), f'(u) = log(2u / (1 + u)); kl_lab's
-  ``jensen_shannon`` is half of it (weights 1/2), so f-DPO at beta is kl_lab's JS at 2 beta
+* Jensen-Shannon: f-DPO's $f(u) = u \log u - (u + 1) \log((u + 1) / 2)$, $f'(u) = \log(2u / (1 + u))$; kl_lab's
+  ``jensen_shannon`` is half of it (weights 1/2), so f-DPO at $\beta$ is kl_lab's JS at $2 \beta$
   (:func:`kl_lab_beta`);
-* alpha-divergence: f-DPO's f'(u) = (1 - u^{-alpha}) / alpha is kl_lab's ``amari_alpha(a)`` with a = 1 - alpha
-  (:func:`kl_lab_amari_a`); the two agree only at alpha = a = 1/2.
+* $\alpha$-divergence: f-DPO's $f'(u) = (1 - u^{-\alpha}) / \alpha$ is kl_lab's ``amari_alpha(a)`` with
+  $a = 1 - \alpha$ (:func:`kl_lab_amari_a`); the two agree only at $\alpha = a = 1/2$.
 """
 
 from __future__ import annotations
