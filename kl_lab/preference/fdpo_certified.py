@@ -1,19 +1,21 @@
-"""The f-regularised optimum by mirror ascent in logit space, certified by its Frank-Wolfe gap.
+r"""The f-regularised optimum by mirror ascent in logit space, certified by its Frank-Wolfe gap.
 
 :func:`kl_lab.preference.fdpo.regularised_optimum` is this solver (review D13 replaced its L-BFGS, which
 stopped on the logit-space gradient norm
-||pi * (a - E_pi a)||, a = r - beta f'(pi / pi_ref). That norm vanishes as min pi -> 0 whether or not the
-optimum is reached: with Jensen-Shannon at beta = 0.5 it returned min pi ~ 1e-29 flagged converged, with a
-reward-map spread of 11.9 and an objective 0.6 below the optimum). Here the concave objective
-J(pi) = E_pi[r] - beta D_f(pi || pi_ref) is maximised by mirror (exponentiated-gradient) ascent,
-z <- z + t (a - max a), pi = softmax(z), with an adaptive step (doubled, then halved until J does not
-decrease), polished by Newton steps on the logits (kept only where they lower the gap), and stopped on the
-Frank-Wolfe gap max_y a_y - E_pi a >= J* - J (concavity): a certificate of the
-objective's distance to the optimum, whatever the scale of pi.
+$\|\pi \odot (a - \mathbb{E}_\pi a)\|$, $a = r - \beta f'(\pi / \pi_{\mathrm{ref}})$. That norm vanishes as
+$\min \pi \to 0$ whether or not the optimum is reached: with Jensen-Shannon at $\beta = 0.5$ it returned
+$\min \pi \approx 10^{-29}$ flagged converged, with a reward-map spread of 11.9 and an objective 0.6 below the
+optimum). Here the concave objective
+$J(\pi) = \mathbb{E}_\pi[r] - \beta D_f(\pi \,\|\, \pi_{\mathrm{ref}})$ is maximised by mirror
+(exponentiated-gradient) ascent, $z \leftarrow z + t (a - \max a)$, $\pi = \operatorname{softmax}(z)$, with an
+adaptive step (doubled, then halved until $J$ does not decrease), polished by Newton steps on the logits (kept
+only where they lower the gap), and stopped on the Frank-Wolfe gap $\max_y a_y - \mathbb{E}_\pi a \ge J^* - J$
+(concavity): a certificate of the objective's distance to the optimum, whatever the scale of $\pi$.
 
-With J strongly concave on the segment to the optimum, J* - J >= (beta / 2) m ||pi - pi*||^2,
-m = min_y f''(u_y) / pi_ref(y) = min_y h(u_y) / (u_y pi_y) (h(u) = f''(u) u^2): so
-max |pi - pi*| <= sqrt(2 gap / (beta m)) (:func:`policy_tolerance`, m taken at the optimum: first order).
+With $J$ strongly concave on the segment to the optimum, $J^* - J \ge (\beta / 2)\, m \|\pi - \pi^*\|^2$,
+$m = \min_y f''(u_y) / \pi_{\mathrm{ref}}(y) = \min_y h(u_y) / (u_y \pi_y)$ ($h(u) = f''(u) u^2$): so
+$\max |\pi - \pi^*| \le \sqrt{2\, \text{gap} / (\beta m)}$ (:func:`policy_tolerance`, $m$ taken at the optimum:
+first order).
 """
 
 from __future__ import annotations
