@@ -1,26 +1,34 @@
-"""f-DPO and f-DPG: preference optimisation under f-divergence regularisation.
+r"""f-DPO and f-DPG: preference optimisation under f-divergence regularisation.
 
 f-DPO -- Wang et al., "Beyond Reverse KL: Generalizing Direct Preference
 Optimization with Diverse Divergence Constraints" (arXiv 2309.16240). For
 
-    max_pi  E_pi[r] - beta D_f(pi || pi_ref),   D_f(pi || pi_ref) = sum pi_ref f(pi / pi_ref),
+$$
+\max_\pi\ \mathbb{E}_\pi[r] - \beta D_f(\pi \,\|\, \pi_{\mathrm{ref}}), \qquad
+D_f(\pi \,\|\, \pi_{\mathrm{ref}}) = \sum \pi_{\mathrm{ref}} f(\pi / \pi_{\mathrm{ref}}),
+$$
 
-the KKT conditions with pi > 0 give r(y) = beta f'(pi*(y) / pi_ref(y)) + lambda
-(lambda normalises; it cancels in Bradley-Terry), so the implicit reward of a
-policy is beta f'(pi / pi_ref) and the f-DPO loss is
--log sigma(beta [f'(u_w) - f'(u_l)]), u = pi / pi_ref. This needs the
-nonnegativity multipliers to vanish: f' invertible (f strictly convex) and
-f'(0+) = -inf ("0 not in the domain of f'"), recalled [I] and tested here:
-reverse KL (our generator ``kl``: f = u log u), forward KL (``reverse_kl``:
-f = -log u), Jensen-Shannon and alpha-divergences with alpha in (0, 1) are
-admissible; Pearson chi^2 (f'(0+) = -2) is not -- its optimum puts zero mass
+the KKT conditions with $\pi > 0$ give $r(y) = \beta f'(\pi^*(y) / \pi_{\mathrm{ref}}(y)) + \lambda$
+($\lambda$ normalises; it cancels in Bradley-Terry), so the implicit reward of a
+policy is $\beta f'(\pi / \pi_{\mathrm{ref}})$ and the f-DPO loss is
+$-\log \sigma(\beta [f'(u_w) - f'(u_l)])$, $u = \pi / \pi_{\mathrm{ref}}$. This needs the
+nonnegativity multipliers to vanish: $f'$ invertible ($f$ strictly convex) and
+$f'(0^+) = -\infty$ ("0 not in the domain of $f'$"), recalled [I] and tested here:
+reverse KL (our generator ``kl``: $f = u \log u$), forward KL (``reverse_kl``:
+$f = -\log u$), Jensen-Shannon and $\alpha$-divergences with $\alpha \in (0, 1)$ are
+admissible; Pearson $\chi^2$ ($f'(0^+) = -2$) is not -- its optimum puts zero mass
 on low-reward outcomes and the reward map fails there.
 
 f-DPG -- Go et al., "Aligning Language Models with Preferences through
-f-divergence Minimization" (arXiv 2302.08215): grad_theta D_f(pi_theta || p)
-= E_{x ~ pi_theta}[f'(pi_theta(x) / p(x)) grad log pi_theta(x)] (because
-grad sum_x p f(pi/p) = sum_x f'(pi/p) grad pi), i.e. REINFORCE with the
-pseudo-reward -f'. Exact on a finite space; tested against jax.grad.
+f-divergence Minimization" (arXiv 2302.08215):
+
+$$
+\nabla_\theta D_f(\pi_\theta \,\|\, p)
+= \mathbb{E}_{x \sim \pi_\theta}\big[f'(\pi_\theta(x) / p(x))\, \nabla \log \pi_\theta(x)\big]
+$$
+
+(because $\nabla \sum_x p f(\pi/p) = \sum_x f'(\pi/p) \nabla \pi$), i.e. REINFORCE with the
+pseudo-reward $-f'$. Exact on a finite space; tested against ``jax.grad``.
 
 Generators come from :mod:`kl_lab.divergences.generators` and are evaluated
 from log-ratios (``df(log u) = f'(u)``).
@@ -213,11 +221,11 @@ def regularised_optimum(
 def kkt_optimum(
     log_ref: jax.Array, rewards: jax.Array, beta: float, generator: Generator, *, iterations: int = 200
 ) -> jax.Array:
-    r"""The interior KKT solution pi = pi_ref (f')^{-1}((r - lam) / beta), lam fixed by normalisation.
+    r"""The interior KKT solution $\pi = \pi_{\mathrm{ref}} (f')^{-1}((r - \lambda) / \beta)$; $\lambda$ normalises.
 
-    Valid for admissible f only (then the solution is interior). (f')^{-1} is
-    found by bisection in log u (:meth:`Generator.df_inverse`; f' is increasing); lam by an outer bisection
-    (:func:`kl_lab.solvers.bracketed_root`) on sum pi = 1 (decreasing in lam).
+    Valid for admissible $f$ only (then the solution is interior). $(f')^{-1}$ is
+    found by bisection in $\log u$ (:meth:`Generator.df_inverse`; $f'$ is increasing); $\lambda$ by an outer bisection
+    (:func:`kl_lab.solvers.bracketed_root`) on $\sum \pi = 1$ (decreasing in $\lambda$).
     Independent of :func:`regularised_optimum`.
 
     $$\pi(y) = \pi_{\mathrm{ref}}(y)\,(f')^{-1}\big((r(y) - \lambda)/\beta\big),\qquad \sum_y \pi(y) = 1.$$
@@ -275,7 +283,7 @@ def fdpg_gradient_exact(logits: jax.Array, log_target: jax.Array, generator: Gen
 def fdpg_reinforce_samples(
     key: jax.Array, logits: jax.Array, log_target: jax.Array, generator: Generator, n: int
 ) -> jax.Array:
-    """n single-sample REINFORCE estimates f'(pi(x)/p(x)) grad log pi(x), x ~ pi; shape (n, K).
+    r"""n single-sample REINFORCE estimates $f'(\pi(x)/p(x)) \nabla \log \pi(x)$, $x \sim \pi$; shape (n, K).
 
     Their mean is unbiased for the exact gradient (module docstring); their
     spread gives its standard error.
