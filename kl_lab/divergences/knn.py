@@ -1,14 +1,16 @@
-"""k-nearest-neighbour estimator of KL(p || q) from samples (Wang, Kulkarni & Verdú 2009).
+r"""k-nearest-neighbour estimator of $\mathrm{KL}(p \,\|\, q)$ from samples (Wang, Kulkarni & Verdú 2009).
 
 Wang, Kulkarni, Verdú, "Divergence estimation for multidimensional densities via
-k-nearest-neighbor distances", IEEE Trans. Inf. Theory 55(5), 2009, eq. (5)::
+k-nearest-neighbor distances", IEEE Trans. Inf. Theory 55(5), 2009, eq. (5):
 
-    D_hat = (d / n) sum_i log(nu_k(i) / rho_k(i)) + log(m / (n - 1))
+$$
+\hat D = \frac{d}{n} \sum_i \log \frac{\nu_k(i)}{\rho_k(i)} + \log \frac{m}{n - 1}
+$$
 
-with ``x_1..x_n ~ p`` and ``y_1..y_m ~ q`` in R^d, ``rho_k(i)`` the Euclidean distance from
-``x_i`` to its k-th nearest neighbour among the other ``x_j`` and ``nu_k(i)`` the distance from
-``x_i`` to its k-th nearest neighbour among the ``y_j``. Consistent (Theorem 1) for densities
-with no ties; its bias decays with n like the kNN density estimate's (slowly in high d).
+with $x_1, \dots, x_n \sim p$ and $y_1, \dots, y_m \sim q$ in $\mathbb{R}^d$, $\rho_k(i)$ the Euclidean distance
+from $x_i$ to its $k$-th nearest neighbour among the other $x_j$ and $\nu_k(i)$ the distance from
+$x_i$ to its $k$-th nearest neighbour among the $y_j$. Consistent (Theorem 1) for densities
+with no ties; its bias decays with $n$ like the kNN density estimate's (slowly in high $d$).
 
 Computation: brute force, exact, jit-compiled. Queries are cut into blocks of
 ``block_size`` rows and the reference points into blocks of ``block_size`` columns; a
@@ -152,7 +154,7 @@ def _safe_log(a: Array) -> Array:
 
 
 def knn_kl(x: Array, y: Array, k: int = 1, *, block_size: int = 2048) -> Array:
-    r"""Wang–Kulkarni–Verdú k-NN estimate of KL(p || q) from ``x ~ p`` (n, d) and ``y ~ q`` (m, d).
+    r"""Wang–Kulkarni–Verdú k-NN estimate of $\mathrm{KL}(p \,\|\, q)$ from ``x ~ p`` (n, d) and ``y ~ q`` (m, d).
 
     ``D_hat = (d/n) sum_i log(nu_k(i)/rho_k(i)) + log(m/(n-1))`` (module docstring; WKV 2009
     eq. 5). Exact brute force, chunked (memory ``O(block_size^2)``), jit-compiled; differentiable
