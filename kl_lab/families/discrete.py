@@ -1,16 +1,14 @@
-"""Discrete members: Bernoulli, Binomial, Categorical, Poisson, Geometric.
+r"""Discrete members: Bernoulli, Binomial, Categorical, Poisson, Geometric.
 
 Conventions (statistic, natural parameter, log-partition, base measure):
 
-=============  ==================  ===============================  ===========================  ====================
-member         t(x)                theta                            psi(theta)                   log h(x)
-=============  ==================  ===============================  ===========================  ====================
-Bernoulli      x in {0, 1}         logit p                          softplus(theta)              0
-Binomial(n)    x in {0..n}         logit p                          n softplus(theta)            log C(n, x)
-Categorical(k) onehot(x)[1:]       log(p_j / p_0), j = 1..k-1       log(1 + sum_j exp theta_j)   0
-Poisson        x in {0, 1, ...}    log rate                         exp(theta)                   -log x!
-Geometric      x in {0, 1, ...}    log(1 - p) < 0 (x = failures)    -log(1 - exp theta)          0
-=============  ==================  ===============================  ===========================  ====================
+| member | $t(x)$ | $\theta$ | $\psi(\theta)$ | $\log h(x)$ |
+|--------|--------|----------|----------------|-------------|
+| Bernoulli | $x \in \{0, 1\}$ | $\mathrm{logit}\, p$ | $\mathrm{softplus}(\theta)$ | $0$ |
+| Binomial($n$) | $x \in \{0, \dots, n\}$ | $\mathrm{logit}\, p$ | $n\, \mathrm{softplus}(\theta)$ | $\log \binom{n}{x}$ |
+| Categorical($k$) | $\mathrm{onehot}(x)_{1:}$ | $\log(p_j / p_0)$, $1 \le j < k$ | $\log(1 + \sum_j e^{\theta_j})$ | $0$ |
+| Poisson | $x \in \{0, 1, \dots\}$ | $\log$ rate | $e^\theta$ | $-\log x!$ |
+| Geometric | $x \in \{0, 1, \dots\}$ | $\log(1 - p) < 0$ ($x$ = failures) | $-\log(1 - e^\theta)$ | $0$ |
 
 Categorical uses the minimal (reference-class 0) parametrisation so that its Fisher
 information is invertible. Samples are returned as floating arrays (integer-valued).
