@@ -5,8 +5,8 @@ Conventions (statistic, natural parameter, log-partition, base measure):
 | member | $t(x)$ | $\theta$ | $\psi(\theta)$ | $\log h(x)$ |
 |--------|--------|----------|----------------|-------------|
 | Bernoulli | $x \in \{0, 1\}$ | $\mathrm{logit}\, p$ | $\mathrm{softplus}(\theta)$ | $0$ |
-| Binomial($n$) | $x \in \{0, \dots, n\}$ | $\mathrm{logit}\, p$ | $n\, \mathrm{softplus}(\theta)$ | $\log \binom{n}{x}$ |
-| Categorical($k$) | $\mathrm{onehot}(x)_{1:}$ | $\log(p_j / p_0)$, $1 \le j < k$ | $\log(1 + \sum_j e^{\theta_j})$ | $0$ |
+| Binomial($n$) | $0 \le x \le n$ | $\mathrm{logit}\, p$ | $n\, \mathrm{softplus}(\theta)$ | $\log \binom{n}{x}$ |
+| Categorical($k$) | $\mathrm{onehot}(x)_{1:}$ | $\log(p_j / p_0)_{j \ge 1}$ | $\log(1 + \sum_j e^{\theta_j})$ | $0$ |
 | Poisson | $x \in \{0, 1, \dots\}$ | $\log$ rate | $e^\theta$ | $-\log x!$ |
 | Geometric | $x \in \{0, 1, \dots\}$ | $\log(1 - p) < 0$ ($x$ = failures) | $-\log(1 - e^\theta)$ | $0$ |
 
