@@ -1,20 +1,21 @@
-"""Plackett–Luce distillation (PLD): a listwise ranking loss weighted by the teacher.
+r"""Plackett–Luce distillation (PLD): a listwise ranking loss weighted by the teacher.
 
 Source: Bassam, Zhu & Bian (2025), "PLD: A Choice-Theoretic List-Wise Knowledge
 Distillation", arXiv:2506.12542, Sec. 4 (loss), App. A (gradient), App. C (code).
 
-For one example with student logits ``s`` (C classes), teacher logits ``t`` and
-label ``y``:
+For one example with student logits $s$ ($C$ classes), teacher logits $t$ and
+label $y$:
 
-* the target permutation ``pi*`` puts ``y`` first, then the other classes by
+* the target permutation $\pi^*$ puts $y$ first, then the other classes by
   decreasing teacher logit (ties broken by class index, a stable sort);
-* the weights are ``alpha_k = softmax(t / tau)[pi*_k]``;
-* the loss is the alpha-weighted Plackett–Luce negative log-likelihood of ``pi*``
+* the weights are $\alpha_k = \mathrm{softmax}(t / \tau)_{\pi^*_k}$;
+* the loss $L(s)$ is the $\alpha$-weighted Plackett–Luce negative log-likelihood of $\pi^*$, below;
+* and its gradient (App. A) is $\sum_k \alpha_k (\sigma_k - e_{\pi^*_k})$ with
+  $\sigma_k$ the softmax of $s$ restricted to the tail $\{\pi^*_k, \dots, \pi^*_C\}$.
 
-      L(s) = sum_k alpha_k [ log sum_{l >= k} exp(s_{pi*_l}) - s_{pi*_k} ],
-
-* and its gradient (App. A) is ``sum_k alpha_k (sigma_k - e_{pi*_k})`` with
-  ``sigma_k`` the softmax of ``s`` restricted to the tail ``{pi*_k, ..., pi*_C}``.
+$$
+L(s) = \sum_k \alpha_k \Big[ \log \sum_{l \ge k} \exp(s_{\pi^*_l}) - s_{\pi^*_k} \Big].
+$$
 
 Special cases (tested): ``alpha = e_1`` gives cross-entropy on ``y``; uniform
 ``alpha`` gives ListMLE. Properties (tested in ``experiments/pld_properties.py``):
