@@ -1,24 +1,33 @@
-"""Optimal transport: entropic OT, the debiased Sinkhorn divergence (through ott-jax) and exact W1.
+r"""Optimal transport: entropic OT, the debiased Sinkhorn divergence (through ott-jax) and exact W1.
 
 Entropic OT (Cuturi 2013, NeurIPS; the KL form of Peyré & Cuturi 2019, "Computational
-Optimal Transport", eq. 4.2) between histograms ``a`` (n) and ``b`` (m) on a cost ``C``::
+Optimal Transport", eq. 4.2) between histograms $a$ ($n$) and $b$ ($m$) on a cost $C$:
 
-    OT_eps(a, b) = min_{P 1 = a, P^T 1 = b}  <P, C> + eps KL(P || a b^T)
+$$
+\mathrm{OT}_\varepsilon(a, b) = \min_{P 1 = a,\ P^\top 1 = b} \langle P, C \rangle
++ \varepsilon\, \mathrm{KL}(P \,\|\, a b^\top)
+$$
 
-(ott's ``reg_ot_cost``). For every eps > 0, with ``W = OT_0`` the unregularised cost,
+(ott's ``reg_ot_cost``). For every $\varepsilon > 0$, with $W = \mathrm{OT}_0$ the unregularised cost,
 
-    W <= OT_eps(a, b) <= W + eps min(H(a), H(b))                                   (*)
+$$
+W \le \mathrm{OT}_\varepsilon(a, b) \le W + \varepsilon \min(H(a), H(b)) \qquad (*)
+$$
 
-(lower: KL >= 0; upper: evaluate at an optimal plan P0 of W, whose KL(P0 || a b^T) =
-H(a) + H(b) - H(P0) <= min(H(a), H(b)) because H(P0) >= max(H(a), H(b))). The debiased
-Sinkhorn divergence (Genevay, Peyré & Cuturi 2018, AISTATS; Feydy et al. 2019, AISTATS, eq. 3)::
+(lower: $\mathrm{KL} \ge 0$; upper: evaluate at an optimal plan $P_0$ of $W$, whose
+$\mathrm{KL}(P_0 \,\|\, a b^\top) = H(a) + H(b) - H(P_0) \le \min(H(a), H(b))$ because
+$H(P_0) \ge \max(H(a), H(b))$). The debiased
+Sinkhorn divergence (Genevay, Peyré & Cuturi 2018, AISTATS; Feydy et al. 2019, AISTATS, eq. 3):
 
-    S_eps(a, b) = OT_eps(a, b) - OT_eps(a, a)/2 - OT_eps(b, b)/2,
+$$
+S_\varepsilon(a, b) = \mathrm{OT}_\varepsilon(a, b) - \tfrac12 \mathrm{OT}_\varepsilon(a, a)
+- \tfrac12 \mathrm{OT}_\varepsilon(b, b),
+$$
 
-is >= 0, zero iff a = b (Feydy et al. Theorem 1, for a cost -log of a universal kernel,
-e.g. |x - y| and |x - y|^2) and by (*) lies in
-``[W - eps (H(a) + H(b))/2, W + eps min(H(a), H(b))]``, so both tend to W as eps -> 0.
-Tests check (*) against :func:`w1_ordered` and exact 1-D / assignment references.
+is $\ge 0$, zero iff $a = b$ (Feydy et al. Theorem 1, for a cost $-\log$ of a universal kernel,
+e.g. $|x - y|$ and $|x - y|^2$) and by $(*)$ lies in
+$[W - \varepsilon (H(a) + H(b))/2,\ W + \varepsilon \min(H(a), H(b))]$, so both tend to $W$ as
+$\varepsilon \to 0$. Tests check $(*)$ against :func:`w1_ordered` and exact 1-D / assignment references.
 
 The Sinkhorn iterations are ott-jax's (``ott.solvers.linear.solve``, log-domain,
 implicit differentiation), never re-implemented here. Histograms are given as
@@ -33,15 +42,19 @@ implicit-differentiation backward pass is traced by the caller's ``grad`` and fa
 **Large eps.** ott evaluates ``OT_eps`` from dual potentials through log-sum-exps of ``(f + g - C) / eps``;
 its absolute error is about ``eps * u`` (u the machine epsilon): at ``eps = 1e300`` it returned ``9.5e286``
 with ``converged=True``. The limit is known in closed form: with ``P = a b^T (1 + H)`` and ``H`` small,
-minimising ``<P, C> + eps KL(P || a b^T)`` gives [derived here; tested against ott at moderate eps]
+minimising $\langle P, C \rangle + \varepsilon\, \mathrm{KL}(P \,\|\, a b^\top)$ gives [derived here; tested against
+ott at moderate eps]
 
-    OT_eps(a, b) = <a, C b> - V(a, b) / (2 eps) + O(R^3 / eps^2),
+$$
+\mathrm{OT}_\varepsilon(a, b) = \langle a, C b \rangle - \frac{V(a, b)}{2 \varepsilon} + O(R^3 / \varepsilon^2),
+$$
 
-``V(a, b) = sum_ij a_i b_j Ct_ij^2`` with ``Ct`` the doubly centred cost ``C_ij - (C b)_i - (a^T C)_j + a^T C b``
-and ``R = max |C|``; so ``S_eps -> <a, C b> - <a, C a>/2 - <b, C b>/2`` (an MMD with kernel ``-C``) as
-``eps -> inf``. Above ``eps = R u^(-1/3)`` (float64: 1.6e5 R; float32: 200 R) both errors are below
-``R u^(2/3)``, and the value is this expansion instead of ott's (``iterations`` and ``converged`` are still
-ott's: at such eps Sinkhorn converges at once).
+$V(a, b) = \sum_{ij} a_i b_j \tilde C_{ij}^2$ with $\tilde C$ the doubly centred cost
+$C_{ij} - (C b)_i - (a^\top C)_j + a^\top C b$ and $R = \max |C|$; so
+$S_\varepsilon \to \langle a, C b \rangle - \langle a, C a \rangle/2 - \langle b, C b \rangle/2$ (an MMD with
+kernel $-C$) as $\varepsilon \to \infty$. Above $\varepsilon = R u^{-1/3}$ (float64: $1.6 \cdot 10^5 R$; float32:
+$200 R$) both errors are below $R u^{2/3}$, and the value is this expansion instead of ott's (``iterations`` and
+``converged`` are still ott's: at such eps Sinkhorn converges at once).
 
 **Bad input** (:mod:`kl_lab.numerics`, "Bad input"): shapes, empty histograms or clouds, a non-positive
 Python ``epsilon``, ``threshold``, ``max_iterations`` raise ``ValueError``; values (unnormalised or NaN
@@ -50,7 +63,7 @@ log-weights, a non-finite cost or cloud, a traced ``epsilon <= 0``) raise eagerl
 float16 inputs are solved in float32 and the result cast back.
 
 ``w1_ordered`` is the exact W1 between histograms on ordered classes,
-``sum_i |F_p(i) - F_q(i)| (s_{i+1} - s_i)`` (Vallender 1973, "Calculation of the
+$\sum_i |F_p(i) - F_q(i)|\, (s_{i+1} - s_i)$ (Vallender 1973, "Calculation of the
 Wasserstein distance between probability distributions on the line").
 """
 
