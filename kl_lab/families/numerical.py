@@ -1,30 +1,35 @@
-"""Exponential families whose normalising constant has no closed form: psi by quadrature, derivatives by autodiff.
+r"""Exponential families whose normalising constant has no closed form: $\psi$ by quadrature, derivatives by autodiff.
 
-``QuadratureFamily(stats_fn, low, high)`` is the family ``p_theta(x) = h(x) exp(theta . t(x) - psi(theta))`` on
-the interval ``[low, high]`` with
+``QuadratureFamily(stats_fn, low, high)`` is the family $p_\theta(x) = h(x) \exp(\theta \cdot t(x) - \psi(\theta))$
+on the interval ``[low, high]`` with
 
-    psi(theta) = log int_low^high h(x) exp(theta . t(x)) dx  ~  logsumexp_i (log w_i + log h(x_i) + theta . t(x_i)),
+$$
+\psi(\theta) = \log \int_{\mathrm{low}}^{\mathrm{high}} h(x)\, e^{\theta \cdot t(x)}\, dx
+\approx \operatorname{logsumexp}_i \big(\log w_i + \log h(x_i) + \theta \cdot t(x_i)\big),
+$$
 
-the composite Gauss-Legendre rule with ``panels`` equal panels of ``order`` nodes each (nodes x_i, weights w_i).
-The family this defines is the one whose psi is that sum; it differs from the exact integral by the
-quadrature error only (below 1e-13 relative in psi for the smooth, well-resolved integrands of the tests, and
+the composite Gauss-Legendre rule with ``panels`` equal panels of ``order`` nodes each (nodes $x_i$, weights
+$w_i$). The family this defines is the one whose $\psi$ is that sum; it differs from the exact integral by the
+quadrature error only (below 1e-13 relative in $\psi$ for the smooth, well-resolved integrands of the tests, and
 checked there against scipy's adaptive quadrature and against the Normal's closed form). Every derivative the
 library takes (mean map, Fisher matrix, the third and fourth cumulant tensors that the p-n risk expansion
-needs) is the exact derivative of that sum: a weighted moment of t over the nodes. So C1 and C2 of
-:mod:`kl_lab.pn_criterion.expansion` run through this family unchanged, by autodiff, with no psi written down
+needs) is the exact derivative of that sum: a weighted moment of $t$ over the nodes. So C1 and C2 of
+:mod:`kl_lab.pn_criterion.expansion` run through this family unchanged, by autodiff, with no $\psi$ written down
 (Sheena 2021, arXiv:2105.08947, abstract: the exponential-family criterion "can be used for a complex model
 with no explicit form of normalizing constant"; the quadrature is our choice of how to compute it).
 
-Because the support is bounded, psi is finite for every theta: the natural parameter space is all of R^dim,
+Because the support is bounded, $\psi$ is finite for every $\theta$: the natural parameter space is all of
+$\mathbb{R}^{\mathrm{dim}}$,
 and ``natural_from_mean`` (the base class's damped Newton) never leaves it. A family "on R" such as
-t(x) = (x, x^2, x^3, x^4) with theta_4 < 0 is the limit of wide intervals; choose ``[low, high]`` so that the
-densities you use put negligible mass outside (the tests compare with the Normal at t = (x, x^2) on [-12, 12],
-where the truncated mass is 2e-33). Choose ``panels`` so that each panel is narrower than the width over which
-the density changes by a factor of e^2 or so; the error falls like (panel width)^(2 order).
+$t(x) = (x, x^2, x^3, x^4)$ with $\theta_4 < 0$ is the limit of wide intervals; choose ``[low, high]`` so that the
+densities you use put negligible mass outside (the tests compare with the Normal at $t = (x, x^2)$ on $[-12, 12]$,
+where the truncated mass is $2 \cdot 10^{-33}$). Choose ``panels`` so that each panel is narrower than the width
+over which the density changes by a factor of $e^2$; the error falls like $(\text{panel width})^{2\,\text{order}}$.
 
-``polynomial_family(degree, low, high)``: t(x) = (u, u^2, ..., u^degree) with u = (x - center) / scale, or the
-Legendre polynomials P_1(v)..P_degree(v) of v = (2x - low - high)/(high - low) in [-1, 1] (``basis="legendre"``,
-much better conditioned for degree >= 4; the same family, linearly reparametrised, hence the same MLE risk).
+``polynomial_family(degree, low, high)``: $t(x) = (u, u^2, \dots, u^{\mathrm{degree}})$ with
+$u = (x - \mathrm{center}) / \mathrm{scale}$, or the Legendre polynomials $P_1(v), \dots, P_{\mathrm{degree}}(v)$ of
+$v = (2x - \mathrm{low} - \mathrm{high})/(\mathrm{high} - \mathrm{low}) \in [-1, 1]$ (``basis="legendre"``,
+much better conditioned for degree $\ge 4$; the same family, linearly reparametrised, hence the same MLE risk).
 
 ``HistogramLaw``: a piecewise-constant density (a histogram of data), a continuous law that can be sampled
 exactly and integrated exactly (Gauss-Legendre on each bin), used as a known "true law" outside the model.
