@@ -1,19 +1,23 @@
-"""KL-constrained RL: the optimal policy is an exponential tilt of the reference.
+r"""KL-constrained RL: the optimal policy is an exponential tilt of the reference.
 
-``max_phi E_phi r  subject to  KL(phi || ref) <= Delta`` is solved by
-``phi_lam ∝ ref exp(lam r)`` (Yang et al. 2024, arXiv 2404.01730, Section 3;
-Csiszár 1975), with ``lam >= 0`` the root of
+$\max_\phi \mathbb{E}_\phi r$ subject to $\mathrm{KL}(\phi \,\|\, \mathrm{ref}) \le \Delta$ is solved by
+$\phi_\lambda \propto \mathrm{ref}\, e^{\lambda r}$ (Yang et al. 2024, arXiv 2404.01730, Section 3;
+Csiszár 1975), with $\lambda \ge 0$ the root of
 
-    Delta(lam) = KL(phi_lam || ref) = lam Lambda'(lam) - Lambda(lam) = Delta,
+$$
+\Delta(\lambda) = \mathrm{KL}(\phi_\lambda \,\|\, \mathrm{ref}) = \lambda \Lambda'(\lambda) - \Lambda(\lambda) = \Delta,
+$$
 
-``Lambda(lam) = log E_ref exp(lam r)``. ``Delta(.)`` increases (``Delta' = lam
-Lambda''``) from 0 to ``-log ref(argmax r)`` (the mass of the top reward
-class), so a root exists iff ``0 <= Delta < -log P_ref(r = max r)``.
+$\Lambda(\lambda) = \log \mathbb{E}_{\mathrm{ref}} e^{\lambda r}$. $\Delta(\cdot)$ increases
+($\Delta' = \lambda \Lambda''$) from 0 to $-\log \mathrm{ref}(\arg\max r)$ (the mass of the top reward
+class), so a root exists iff $0 \le \Delta < -\log P_{\mathrm{ref}}(r = \max r)$.
 
-Near-optimality identity (every ``phi``; direct from the tilt's form):
-``KL(phi || phi_lam) = KL(phi || ref) - lam E_phi r + Lambda(lam)``. With
-``lam = lam_Delta``, if ``KL(phi || ref) <= Delta`` and ``E_phi r >= E_{phi_Delta} r - eps``,
-then ``KL(phi || phi_Delta) <= lam_Delta eps``.
+Near-optimality identity (every $\phi$; direct from the tilt's form):
+$\mathrm{KL}(\phi \,\|\, \phi_\lambda) = \mathrm{KL}(\phi \,\|\, \mathrm{ref}) - \lambda \mathbb{E}_\phi r
++ \Lambda(\lambda)$.
+With $\lambda = \lambda_\Delta$, if $\mathrm{KL}(\phi \,\|\, \mathrm{ref}) \le \Delta$ and
+$\mathbb{E}_\phi r \ge \mathbb{E}_{\phi_\Delta} r - \varepsilon$, then
+$\mathrm{KL}(\phi \,\|\, \phi_\Delta) \le \lambda_\Delta \varepsilon$.
 """
 
 from __future__ import annotations
