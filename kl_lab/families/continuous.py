@@ -1,15 +1,14 @@
-"""Univariate continuous members: Exponential, Gamma, Beta, Normal, NormalKnownVariance.
+r"""Univariate continuous members: Exponential, Gamma, Beta, Normal, NormalKnownVariance.
 
-=============  =====================  ==========================  ====================================  =============
-member         t(x)                   theta                       psi(theta)                            log h(x)
-=============  =====================  ==========================  ====================================  =============
-Exponential    x > 0                  -rate < 0                   -log(-theta)                          0
-Gamma          (log x, x), x > 0      (shape - 1, -rate)          lgamma(t0+1) - (t0+1) log(-t1)        0
-Beta           (log x, log(1-x))      (a - 1, b - 1)              lbeta(t0 + 1, t1 + 1)                 0
-Normal         (x, x^2)               (mu/s^2, -1/(2 s^2))        -t0^2/(4 t1) - log(-2 t1)/2           -log(2 pi)/2
-=============  =====================  ==========================  ====================================  =============
+| member | $t(x)$ | $\theta$ | $\psi(\theta)$ | $\log h(x)$ |
+|--------|--------|----------|----------------|-------------|
+| Exponential | $x > 0$ | -rate $< 0$ | $-\log(-\theta)$ | $0$ |
+| Gamma | $(\log x, x)$, $x > 0$ | (shape - 1, -rate) | $\log\Gamma(\theta_0+1) - (\theta_0+1) \log(-\theta_1)$ | $0$ |
+| Beta | $(\log x, \log(1-x))$ | $(a - 1, b - 1)$ | $\log B(\theta_0 + 1, \theta_1 + 1)$ | $0$ |
+| Normal | $(x, x^2)$ | $(\mu/s^2, -1/(2 s^2))$ | $-\theta_0^2/(4 \theta_1) - \log(-2 \theta_1)/2$ | $-\log(2 \pi)/2$ |
 
-NormalKnownVariance(s^2): t(x) = x, theta = mu / s^2, psi = s^2 theta^2 / 2, log h = log N(x; 0, s^2).
+NormalKnownVariance($s^2$): $t(x) = x$, $\theta = \mu / s^2$, $\psi = s^2 \theta^2 / 2$,
+$\log h = \log N(x; 0, s^2)$.
 
 Gamma and Beta have no closed-form inverse mean map (digamma inversion): they use the
 generic Newton solve, started from Minka's (2002) approximation for Gamma.
