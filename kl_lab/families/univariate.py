@@ -6,16 +6,16 @@ map, Fisher information, KL (Bregman divergence of $\psi$), Rényi and entropy f
 Jordan 2008, Sec. 3). Conventions (standard densities, e.g. Johnson, Kotz & Balakrishnan, *Continuous
 Univariate Distributions*):
 
-============  ================  ====================  ===========================  ===================
-member        t(x)              theta                 psi(theta)                   log h(x)
-============  ================  ====================  ===========================  ===================
-Laplace(m)    abs(x - m)        -1/b < 0              log 2 - log(-theta)          0
-LogNormal     (log x, log^2 x)  (mu/s^2, -1/(2s^2))   -t0^2/(4 t1) - log(-2t1)/2   -log x - log(2pi)/2
-HalfNormal    x^2, x >= 0       -1/(2 s^2)            log(pi / (-4 theta)) / 2     0
-InverseGamma  (log x, 1/x)      (-a - 1, -b)          lgamma(a) - a log b          0
-Pareto(s)     log x, x >= s     -alpha - 1            -log(alpha) - alpha log s    0
-Weibull(k)    x^k, x >= 0       -lambda^(-k)          -log(-theta)                 log k + (k-1) log x
-============  ================  ====================  ===========================  ===================
+| member | $t(x)$ | $\theta$ | $\psi(\theta)$ | $\log h(x)$ |
+|--------|--------|----------|----------------|-------------|
+| Laplace($m$) | $\lvert x - m \rvert$ | $-1/b < 0$ | $\log 2 - \log(-\theta)$ | $0$ |
+| LogNormal | $(\log x, \log^2 x)$ | $(\mu/s^2, -1/(2s^2))$ | $\psi_N(\theta)$ (below) | $-\log x - \log(2\pi)/2$ |
+| HalfNormal | $x^2$, $x \ge 0$ | $-1/(2 s^2)$ | $\log(\pi / (-4 \theta)) / 2$ | $0$ |
+| InverseGamma | $(\log x, 1/x)$ | $(-a - 1, -b)$ | $\log\Gamma(a) - a \log b$ | $0$ |
+| Pareto($s$) | $\log x$, $x \ge s$ | $-\alpha - 1$ | $-\log \alpha - \alpha \log s$ | $0$ |
+| Weibull($k$) | $x^k$, $x \ge 0$ | $-\lambda^{-k}$ | $-\log(-\theta)$ | $\log k + (k-1) \log x$ |
+
+with $\psi_N(\theta) = -\theta_0^2/(4 \theta_1) - \log(-2\theta_1)/2$, the Normal's log-partition.
 
 Fixed quantities (the Laplace location, the Pareto scale, the Weibull shape) are constructor arguments: a
 family whose support or statistic moves with a parameter is not exponential. Outside the support
