@@ -6,14 +6,18 @@ entropy in closed form, and divergences between members (or with any other famil
 :func:`kl_lab.divergences.cross_family.kl` -- a closed form where one is registered, else the generic
 quadrature. The parameter vector ``theta`` is the ordinary parameters:
 
-=========  ========================  ==============================================================  ==========
-member     theta                     log p(x)                                                        support
-=========  ========================  ==============================================================  ==========
-Uniform    (low, high), low < high   -log(high - low)                                                [low, high]
-StudentT   (df, loc, scale)          lgamma((v+1)/2) - lgamma(v/2) - log(sqrt(v pi) s)               R
-                                     - (v+1)/2 log(1 + z^2/v),  z = (x - loc)/s
-Cauchy     (loc, scale)              -log(pi s) - log(1 + z^2)                                       R
-=========  ========================  ==============================================================  ==========
+| member | $\theta$ | $\log p(x)$ | support |
+|--------|----------|-------------|---------|
+| Uniform | (low, high) $= (a, b)$, $a < b$ | $-\log(b - a)$ | $[a, b]$ |
+| StudentT | $(\nu, \mathrm{loc}, s)$ (df, loc, scale) | below | $\mathbb{R}$ |
+| Cauchy | $(\mathrm{loc}, s)$ (loc, scale) | $-\log(\pi s) - \log(1 + z^2)$ | $\mathbb{R}$ |
+
+with $z = (x - \mathrm{loc})/s$ and, for StudentT,
+
+$$
+\log p(x) = \log\Gamma\left(\frac{\nu+1}{2}\right) - \log\Gamma\left(\frac{\nu}{2}\right) - \log(\sqrt{\nu \pi}\, s)
+- \frac{\nu+1}{2} \log\left(1 + \frac{z^2}{\nu}\right).
+$$
 
 Entropies (Lazo & Rathie 1978, Table 1): Uniform $\log(b - a)$; Cauchy $\log(4\pi s)$; StudentT
 $\frac{\nu+1}{2}\left[\Psi\left(\frac{\nu+1}{2}\right) - \Psi\left(\frac{\nu}{2}\right)\right]
