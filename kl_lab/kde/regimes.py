@@ -1,9 +1,12 @@
-"""Regime theory of the Gaussian KDE in high dimensions (Biroli & Mézard, arXiv 2408.05807).
+r"""Regime theory of the Gaussian KDE in high dimensions (Biroli & Mézard, arXiv 2408.05807).
 
 Setting: data ``y_i ~ N(0, I_d)``, ``i = 1..n`` with ``n = exp(alpha d)``; a query ``x`` with
 ``|x|^2 = d`` (a typical point); Gaussian kernel of standard deviation ``h`` per coordinate. Then
 
-    rho_hat(x) = (2 pi h^2)^(-d/2) (1/n) sum_i exp(-d s_i / (2 h^2)),   s_i = |x - y_i|^2 / d,
+$$
+\hat\rho(x) = (2 \pi h^2)^{-d/2} \frac1n \sum_i \exp\Big(-\frac{d\, s_i}{2 h^2}\Big), \qquad
+s_i = \frac{\lVert x - y_i \rVert^2}{d},
+$$
 
 and the ``s_i`` are i.i.d. (scaled non-central chi-square, ``simulate.py``): a Random Energy
 Model with ``n = e^{alpha d}`` levels at inverse temperature ``beta = 1 / (2 h^2)``.
@@ -14,7 +17,9 @@ experiments). The per-coordinate cumulant generating function of ``(x_k - y_k)^2
 ``|x|^2 = d`` is ``Lambda(t) = -1/2 log(1 - 2t) + t / (1 - 2t)``. With ``a = 1 - 2t > 1`` the
 lower-tail rate function at ``s = (a + 1) / a^2`` is
 
-    J(a) = 1/2 [log a - (a - 1) / a^2],          dJ/da = (a + 2)(a - 1) / (2 a^3) > 0.
+$$
+J(a) = \tfrac12 \Big[\log a - \frac{a - 1}{a^2}\Big], \qquad \frac{dJ}{da} = \frac{(a + 2)(a - 1)}{2 a^3} > 0.
+$$
 
 * nearest-neighbour level: ``a(alpha)`` solves ``J(a) = alpha``; ``s_min = (a + 1) / a^2``;
 * stability index of the kernel sum: ``mu = |J'(s_min)| / beta = h^2 (a - 1)``
