@@ -1,10 +1,12 @@
-"""Gaussian KDE at one query point, simulated through the law of the distances.
+r"""Gaussian KDE at one query point, simulated through the law of the distances.
 
 For data ``y_i ~ N(0, I_d)`` and a fixed query ``x`` with ``|x|^2 = lam``, the squared distances
 ``D_i = |x - y_i|^2`` are i.i.d. non-central chi-square with ``d`` degrees of freedom and
 non-centrality ``lam``. Rotating ``x`` onto the first axis,
 
-    D = (Z + sqrt(lam))^2 + 2 G,    Z ~ N(0, 1),  G ~ Gamma((d - 1) / 2),
+$$
+D = (Z + \sqrt{\lambda})^2 + 2 G, \qquad Z \sim N(0, 1), \quad G \sim \mathrm{Gamma}((d - 1) / 2),
+$$
 
 so one dataset of ``n`` points costs O(n) draws, not O(n d). The Gamma variates come from an
 exact vectorised Marsaglia-Tsang (2000) sampler (``jax.random.gamma`` is ~20x slower on CPU):
