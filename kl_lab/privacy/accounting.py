@@ -1,8 +1,10 @@
-"""Privacy guarantees written as divergences between output laws of neighbouring inputs.
+r"""Privacy guarantees written as divergences between output laws of neighbouring inputs.
 
-A randomizer ``M`` is ``eps``-LDP iff for every pair of inputs ``x, x'``
+A randomizer $M$ is $\varepsilon$-LDP iff for every pair of inputs $x, x'$
 
-    D_inf(M(x) || M(x')) = sup_z log( P(M(x) = z) / P(M(x') = z) ) <= eps,
+$$
+D_\infty(M(x) \,\|\, M(x')) = \sup_z \log \frac{P(M(x) = z)}{P(M(x') = z)} \le \varepsilon,
+$$
 
 the max-divergence (Rényi divergence of order infinity; Dwork & Roth 2014, Def. 3.5 and
 Sec. 3.5.1). For a finite randomizer with a table of output log-probabilities (row ``i`` =
@@ -12,10 +14,12 @@ computed with :func:`kl_lab.divergences.renyi` at ``alpha = inf`` when that func
 
 Continuous mechanisms have closed forms:
 
-* Laplace: ``D_inf(Lap(mu, b) || Lap(mu', b)) = |mu - mu'| / b`` (summed over coordinates).
-* Gaussian: the Rényi-DP curve ``D_alpha(N(mu, s^2 I) || N(mu', s^2 I)) = alpha ||mu - mu'||^2 / (2 s^2)``
-  (Mironov 2017, Prop. 7), converted to ``(eps, delta)`` by
-  ``eps(delta) = min_alpha rdp(alpha) + log(1/delta)/(alpha - 1)`` (Mironov 2017, Prop. 3).
+* Laplace: $D_\infty(\mathrm{Lap}(\mu, b) \,\|\, \mathrm{Lap}(\mu', b)) = |\mu - \mu'| / b$ (summed over
+  coordinates).
+* Gaussian: the Rényi-DP curve
+  $D_\alpha(N(\mu, s^2 I) \,\|\, N(\mu', s^2 I)) = \alpha \lVert\mu - \mu'\rVert^2 / (2 s^2)$
+  (Mironov 2017, Prop. 7), converted to $(\varepsilon, \delta)$ by
+  $\varepsilon(\delta) = \min_\alpha \mathrm{rdp}(\alpha) + \log(1/\delta)/(\alpha - 1)$ (Mironov 2017, Prop. 3).
   The exact profile is :func:`kl_lab.privacy.mechanisms.analytic_gaussian_log_delta`.
 """
 
