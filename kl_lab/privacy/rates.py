@@ -1,22 +1,20 @@
-"""The five l2-error rates of Zhu, Ding, Aggarwal, Xu, Wang (ICLR 2024, arXiv 2310.07367, abstract) and slope fits.
+r"""The five l2-error rates of Zhu, Ding, Aggarwal, Xu, Wang (ICLR 2024, arXiv 2310.07367, abstract) and slope fits.
 
 Each bound is returned with its constant set to 1 (the paper states them up to constants and,
 for the upper bounds, logarithmic factors):
 
-=============================  ==========================================  ===========================
-setting                        bound                                       powers (n, d, k, eps)
-=============================  ==========================================  ===========================
-non-interactive, lower         ``sqrt(d k log d) / (sqrt(n) eps)``         (-1/2, 1/2 + log, 1/2, -1)
-non-interactive, upper         ``d sqrt(k) / (sqrt(n) eps)``               (-1/2, 1, 1/2, -1)
-public unlabelled x, upper     ``sqrt(d k) / (sqrt(n) eps)``               (-1/2, 1/2, 1/2, -1)
-sequentially interactive, low  ``sqrt(d k) / (sqrt(n) eps)``               (-1/2, 1/2, 1/2, -1)
-sequentially interactive, up   ``k sqrt(d) / (sqrt(n) eps)``               (-1/2, 1/2, 1, -1)
-=============================  ==========================================  ===========================
+| setting | bound | powers $(n, d, k, \varepsilon)$ |
+|---------|-------|---------------------------------|
+| non-interactive, lower | $\sqrt{d k \log d} / (\sqrt{n}\, \varepsilon)$ | $(-1/2, 1/2 + \log, 1/2, -1)$ |
+| non-interactive, upper | $d \sqrt{k} / (\sqrt{n}\, \varepsilon)$ | $(-1/2, 1, 1/2, -1)$ |
+| public unlabelled $x$, upper | $\sqrt{d k} / (\sqrt{n}\, \varepsilon)$ | $(-1/2, 1/2, 1/2, -1)$ |
+| sequentially interactive, lower | $\sqrt{d k} / (\sqrt{n}\, \varepsilon)$ | $(-1/2, 1/2, 1/2, -1)$ |
+| sequentially interactive, upper | $k \sqrt{d} / (\sqrt{n}\, \varepsilon)$ | $(-1/2, 1/2, 1, -1)$ |
 
-The abstract's "improved by a factor sqrt(d)" with public data is relative to the non-interactive
-upper bound; note that ``sqrt(dk)`` is *below* the non-interactive lower bound ``sqrt(dk log d)``:
+The abstract's "improved by a factor $\sqrt{d}$" with public data is relative to the non-interactive
+upper bound; note that $\sqrt{dk}$ is *below* the non-interactive lower bound $\sqrt{dk \log d}$:
 public covariates leave the lower bound's model. The interactive upper bound is the one rectified
-in the paper (Wang & Xu 2021 had ``sqrt(dk)``, from a misapplied Hölder step; reviews of 2310.07367).
+in the paper (Wang & Xu 2021 had $\sqrt{dk}$, from a misapplied Hölder step; reviews of 2310.07367).
 
 :func:`fit_loglog_slope` fits ``log err = a + b log t`` by least squares and gives a bootstrap
 band for ``b`` (resampling the Monte Carlo trials within each grid point).
