@@ -76,14 +76,20 @@ def run(config: Config, key: jax.Array) -> dict:
     abar = np.asarray(schedules[config.schedule])[steps]
     d, n = config.dim, config.mc_samples
 
+    # XLA:CPU (jaxlib 0.10.2) can deadlock when independent batched LAPACK calls run at once (README, "A deadlock
+    # in XLA:CPU"); this experiment hung at full size. optimization_barrier makes each factorisation wait for the
+    # previous one's result, so the four Cholesky/solve chains run one after another.
+    chain = jax.lax.optimization_barrier
+
     def point(pt):
         a = pt["abar"]
         gap = ai.init_gap(mean0, cov0, a)
         mean_m = jnp.sqrt(a) * mean0
-        cov_m = a * cov0 + (1 - a) * jnp.eye(d)
-        mix_m = ai.noised_mixture(mix, a)
+        mix_m, gap = chain((ai.noised_mixture(mix, a), gap))
         x = ai.mixture_sample(pt["key"], mix_m, n)
+        x, mix_m = chain((x, mix_m))
         neg_logp = -ai.mixture_log_prob(x, mix_m)
+        cov_m, neg_logp = chain((a * cov0 + (1 - a) * jnp.eye(d), neg_logp))
         ce0 = 0.5 * jnp.sum(x**2, axis=1) + 0.5 * d * jnp.log(2 * jnp.pi)
         kl0_samples = ce0 - neg_logp  # log p - log N(0, I) at x ~ p_M
         sim_var = jnp.sum((x - mean_m) ** 2, axis=1) / d
