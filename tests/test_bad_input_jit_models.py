@@ -100,7 +100,7 @@ CASES = [
     ("log_likelihood_per_dim", lambda a: KR.log_likelihood_per_dim(1.0, a), -0.2, "alpha"),
     ("min_kl_per_dim", KR.min_kl_per_dim, -0.2, "alpha"),
     ("effective_alpha", lambda d: KR.effective_alpha(0.2, d), 0.0, "d"),
-    ("regimes.rate_function", KR.rate_function, 0.5, "a"),
+    ("regimes.lower_tail_rate", KR.lower_tail_rate, 0.5, "a"),
     # families
     ("Normal.kl NaN", lambda t: F.Normal().kl(t, TH_N), jnp.array([NAN, -0.5]), "theta_p"),
     ("Poisson.kl NaN", lambda t: F.Poisson().kl(t, jnp.array([0.0])), jnp.array([NAN]), "theta_p"),

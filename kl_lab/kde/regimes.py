@@ -68,7 +68,7 @@ from kl_lab.solvers import first_crossing
 __all__ = [
     "Thresholds",
     "RootResult",
-    "rate_function",
+    "lower_tail_rate",
     "solve_a",
     "thresholds",
     "s_min",
@@ -186,14 +186,14 @@ def _alpha(alpha):
     return float_input(alpha, "alpha"), ok
 
 
-def rate_function(a):
+def lower_tail_rate(a):
     r"""$J(a) = \frac12\big[\log a - (a - 1)/a^2\big]$ for $a \ge 1$ (lower-tail rate at $s = (a+1)/a^2$).
 
     Accurate near $a = 1$ (series in $a - 1$); ``a = inf`` gives ``inf``. $a < 1$ or NaN: eagerly
     ``ValueError``, under ``jit`` NaN.
 
     Example:
-      >>> round(float(rate_function(2.0)), 6)  # (log 2 - 1/4) / 2
+      >>> round(float(lower_tail_rate(2.0)), 6)  # (log 2 - 1/4) / 2
       0.221574
     """
     ok = require_in_range(a, "a", 1.0, float("inf"))

@@ -31,7 +31,7 @@ def test_reference_values(alpha):
     assert abs(float(t.a) - _a_brentq(alpha)) < 1e-12  # independent root finder, float64
 
 
-def test_rate_function_is_legendre_transform():
+def test_lower_tail_rate_is_legendre_transform():
     # J(s) = sup_{t<0} [t s - Lambda(t)], computed numerically, at s = (a + 1) / a^2
     lam = lambda t: -0.5 * np.log(1 - 2 * t) + t / (1 - 2 * t)  # noqa: E731
     for a in (1.3, 2.0, 5.0):
@@ -39,16 +39,16 @@ def test_rate_function_is_legendre_transform():
         res = so.minimize_scalar(
             lambda t, s=s: lam(t) - t * s, bounds=(-50, 0), method="bounded", options={"xatol": 1e-12}
         )
-        assert abs(-res.fun - float(regimes.rate_function(a))) < 1e-9  # bounded Brent, xatol 1e-12 on a smooth max
+        assert abs(-res.fun - float(regimes.lower_tail_rate(a))) < 1e-9  # bounded Brent, xatol 1e-12 on a smooth max
 
 
-def test_rate_function_matches_noncentral_chi2_tail():
+def test_lower_tail_rate_matches_noncentral_chi2_tail():
     # -(1/d) log P(|x - y|^2 <= d s) -> J with the Bahadur-Rao prefactor; exact cdf from scipy
     a = 2.0
     s = (a + 1) / a**2
     for d in (200, 800):
         logp = st.ncx2.logcdf(d * s, d, d)
-        br = -d * float(regimes.rate_function(a)) - d * float(regimes._log_bahadur_rao_u(math.log(a - 1.0), d))
+        br = -d * float(regimes.lower_tail_rate(a)) - d * float(regimes._log_bahadur_rao_u(math.log(a - 1.0), d))
         assert abs(logp - br) < 3.0 / d  # Bahadur-Rao's relative error is O(1/d)
 
 
