@@ -42,7 +42,7 @@ from kl_lab.numerics import logsumexp, require
 from kl_lab.projection import tilt
 from kl_lab.solvers import increasing_root
 
-_P = ("log_p", "rewards")
+_P = ("log_ref", "rewards")
 
 __all__ = [
     "log_mgf",
@@ -57,7 +57,7 @@ __all__ = [
 ]
 
 
-def log_mgf(s, log_p: jax.Array, rewards: jax.Array) -> jax.Array:
+def log_mgf(s, log_ref: jax.Array, rewards: jax.Array) -> jax.Array:
     r"""Per-token log-MGF ``Lambda(s) = log sum_y p(y) exp(s r(y))`` (``tilt(...).log_partition``).
 
     $$\Lambda(s) = \log\mathbb{E}_p e^{s r}.$$
@@ -67,9 +67,9 @@ def log_mgf(s, log_p: jax.Array, rewards: jax.Array) -> jax.Array:
       >>> round(float(log_mgf(1.0, lp, r)), 6)  # log((1 + e) / 2)
       0.620115
     """
-    log_p, rewards, ok = check_law(log_p, rewards, rank=tuple(range(1, 8)), names=_P)
+    log_ref, rewards, ok = check_law(log_ref, rewards, rank=tuple(range(1, 8)), names=_P)
     ok = ok & require_not_nan(s, "s")
-    return guard(ok, tilt(log_p, rewards, s).log_partition)
+    return guard(ok, tilt(log_ref, rewards, s).log_partition)
 
 
 class RateResult(NamedTuple):
@@ -90,12 +90,12 @@ class RateResult(NamedTuple):
     residual: jax.Array  #: Lambda'(s) - x (0 at the boundary)
 
 
-def _rate_one(x, log_p, r, max_iter):
-    dtype = log_p.dtype
-    support = ~jnp.isneginf(log_p)
+def _rate_one(x, log_ref, r, max_iter):
+    dtype = log_ref.dtype
+    support = ~jnp.isneginf(log_ref)
     r_hi = jnp.max(jnp.where(support, r, -jnp.inf))
     r_lo = jnp.min(jnp.where(support, r, jnp.inf))
-    mean = tilt(log_p, r, 0.0).mean
+    mean = tilt(log_ref, r, 0.0).mean
     # reduce to x >= mean, s >= 0 by reflecting r; shift so that the top reward is 0
     sign = jnp.where(x >= mean, 1.0, -1.0).astype(dtype)
     top = jnp.where(sign > 0, r_hi, -r_lo)
@@ -109,18 +109,18 @@ def _rate_one(x, log_p, r, max_iter):
 
     # Lambda'(s) = x on s >= 0 (kl_lab.solvers); non-interior points solve the trivial equation at the mean
     # (root s = 0, no iteration) and are replaced below
-    x_solve = jnp.where(interior, xs, tilt(log_p, rs, 0.0).mean)
+    x_solve = jnp.where(interior, xs, tilt(log_ref, rs, 0.0).mean)
     root = increasing_root(
         lambda s, a: tilt(a[0], a[1], s).mean - a[2],
-        (log_p, rs, x_solve),
+        (log_ref, rs, x_solve),
         lower=jnp.zeros((), dtype),
         upper_guess=1.0 / spread,
         max_steps=max_iter,
     )
     s = jax.lax.stop_gradient(jnp.where(interior, root.value, 0.0))
     # envelope theorem: the value s x - Lambda(s) at the (stopped) optimum has the right gradient in x, p, r
-    value_int = s * xs - tilt(log_p, rs, s).log_partition
-    log_top = logsumexp(jnp.where(support & (rs == 0), log_p, -jnp.inf))
+    value_int = s * xs - tilt(log_ref, rs, s).log_partition
+    log_top = logsumexp(jnp.where(support & (rs == 0), log_ref, -jnp.inf))
     value = jnp.where(interior, value_int, jnp.where(at_edge, -log_top, jnp.where(outside, jnp.inf, 0.0)))
     s_out = jnp.where(outside | at_edge, sign * jnp.inf, sign * s)
     converged = ~interior | root.converged
@@ -128,7 +128,7 @@ def _rate_one(x, log_p, r, max_iter):
     return value, s_out, converged, root.iterations.astype(jnp.int32), residual
 
 
-def rate_function(x, log_p: jax.Array, rewards: jax.Array, *, max_iter: int = 200) -> RateResult:
+def rate_function(x, log_ref: jax.Array, rewards: jax.Array, *, max_iter: int = 200) -> RateResult:
     r"""Cramér rate ``Lambda*(x) = sup_s [s x - Lambda(s)]`` of the per-token reward under ``p``.
 
     Interior points (``min r < x < max r``): :func:`kl_lab.solvers.increasing_root` on
@@ -137,8 +137,8 @@ def rate_function(x, log_p: jax.Array, rewards: jax.Array, *, max_iter: int = 20
     cancellation near the boundary). Boundary: ``Lambda*(max r) = -log p(r = max r)``
     and ``Lambda*(min r) = -log p(r = min r)`` exactly (``s = +-inf``);
     outside the support ``+inf``. ``x`` may have any shape (vectorised);
-    ``log_p``, ``rewards`` are 1-D. Differentiable in ``x`` (derivative ``s``),
-    ``log_p`` and ``rewards`` at interior points (envelope theorem).
+    ``log_ref``, ``rewards`` are 1-D. Differentiable in ``x`` (derivative ``s``),
+    ``log_ref`` and ``rewards`` at interior points (envelope theorem).
 
     $$\Lambda^*(x) = \sup_s\,[s x - \Lambda(s)].$$
 
@@ -147,18 +147,18 @@ def rate_function(x, log_p: jax.Array, rewards: jax.Array, *, max_iter: int = 20
       >>> round(float(rate_function(0.75, lp, r).value), 6)  # KL(Bern(0.75) || Bern(0.5))
       0.130812
     """
-    log_p, rewards, ok = check_law(log_p, rewards, names=_P)
+    log_ref, rewards, ok = check_law(log_ref, rewards, names=_P)
     ok = ok & require_not_nan(x, "x")
-    x = jnp.asarray(x, dtype=log_p.dtype)
-    return guard(ok, RateResult(*_rate(x, log_p, rewards, max_iter)))
+    x = jnp.asarray(x, dtype=log_ref.dtype)
+    return guard(ok, RateResult(*_rate(x, log_ref, rewards, max_iter)))
 
 
 @jax.jit(static_argnums=3)
-def _rate(x, log_p, rewards, max_iter):
-    return jnp.vectorize(lambda xx: _rate_one(xx, log_p, rewards, max_iter))(x)
+def _rate(x, log_ref, rewards, max_iter):
+    return jnp.vectorize(lambda xx: _rate_one(xx, log_ref, rewards, max_iter))(x)
 
 
-def tilted_rate_function(x, log_p: jax.Array, rewards: jax.Array, lam, *, max_iter: int = 200) -> jax.Array:
+def tilted_rate_function(x, log_ref: jax.Array, rewards: jax.Array, lam, *, max_iter: int = 200) -> jax.Array:
     r"""LDP rate of ``r(y)/m`` under the tilt ``phi_lam``: ``I(x) = Lambda*(x) - lam x + Lambda(lam)``.
 
     Yang et al. (2404.01730), Section 4 (Cramér form). ``+inf`` outside the support.
@@ -172,12 +172,12 @@ def tilted_rate_function(x, log_p: jax.Array, rewards: jax.Array, lam, *, max_it
       True
     """
     ok = require_not_nan(lam, "lam")
-    base = rate_function(x, log_p, rewards, max_iter=max_iter).value
+    base = rate_function(x, log_ref, rewards, max_iter=max_iter).value
     lam = jnp.asarray(lam, dtype=base.dtype)
-    return guard(ok, jnp.where(jnp.isinf(base), base, base - lam * x + log_mgf(lam, log_p, rewards)))
+    return guard(ok, jnp.where(jnp.isinf(base), base, base - lam * x + log_mgf(lam, log_ref, rewards)))
 
 
-def scaled_cumulant(order: int, log_p: jax.Array, rewards: jax.Array, lam) -> jax.Array:
+def scaled_cumulant(order: int, log_ref: jax.Array, rewards: jax.Array, lam) -> jax.Array:
     r"""``Lambda^(order)(lam)``: the ``order``-th cumulant of ``r(y)`` under ``phi_lam``, divided by ``m``.
 
     Nested forward-mode derivatives of ``kl_lab.projection.tilt``'s log-partition
@@ -192,21 +192,21 @@ def scaled_cumulant(order: int, log_p: jax.Array, rewards: jax.Array, lam) -> ja
     """
     if not isinstance(order, int) or order < 1:
         raise ValueError(f"order must be an int >= 1; got {order!r}")
-    log_p, rewards, ok = check_law(log_p, rewards, names=_P)
+    log_ref, rewards, ok = check_law(log_ref, rewards, names=_P)
     ok = ok & require_not_nan(lam, "lam")
-    lam = jnp.asarray(lam, dtype=log_p.dtype)
-    return guard(ok, _cumulant(order, log_p, rewards, lam))
+    lam = jnp.asarray(lam, dtype=log_ref.dtype)
+    return guard(ok, _cumulant(order, log_ref, rewards, lam))
 
 
 @jax.jit(static_argnums=0)
-def _cumulant(order, log_p, rewards, lam):
-    fn = lambda s: log_mgf(s, log_p, rewards)  # noqa: E731
+def _cumulant(order, log_ref, rewards, lam):
+    fn = lambda s: log_mgf(s, log_ref, rewards)  # noqa: E731
     for _ in range(order):
         fn = jax.grad(fn)
     return jnp.vectorize(fn)(lam)
 
 
-def scaled_cgf(t, log_p: jax.Array, rewards: jax.Array, lam) -> jax.Array:
+def scaled_cgf(t, log_ref: jax.Array, rewards: jax.Array, lam) -> jax.Array:
     r"""``(1/m) log E_phi exp(t r(y)) = Lambda(lam + t) - Lambda(lam)`` (exact for every ``m``).
 
     $$\tfrac1m\log\mathbb{E}_{\phi_\lambda} e^{t\,r(y)} = \Lambda(\lambda + t) - \Lambda(\lambda).$$
@@ -217,10 +217,10 @@ def scaled_cgf(t, log_p: jax.Array, rewards: jax.Array, lam) -> jax.Array:
       0.620115
     """
     ok = require_not_nan(t, "t") & require_not_nan(lam, "lam")
-    return guard(ok, log_mgf(lam + t, log_p, rewards) - log_mgf(lam, log_p, rewards))
+    return guard(ok, log_mgf(lam + t, log_ref, rewards) - log_mgf(lam, log_ref, rewards))
 
 
-def scaled_cgf_renyi_divergence(t, log_p: jax.Array, rewards: jax.Array, lam) -> jax.Array:
+def scaled_cgf_renyi_divergence(t, log_ref: jax.Array, rewards: jax.Array, lam) -> jax.Array:
     r"""``(t / lam) [Lambda(lam) + D_{1 + t/lam}(phi_lam || p)]``, equal to :func:`scaled_cgf`.
 
     Domain: ``lam > 0`` and ``t >= -lam`` (Rényi order ``>= 0``). The divergence
@@ -233,17 +233,17 @@ def scaled_cgf_renyi_divergence(t, log_p: jax.Array, rewards: jax.Array, lam) ->
       >>> bool(abs(scaled_cgf_renyi_divergence(0.5, lp, r, 1.0) - scaled_cgf(0.5, lp, r, 1.0)) < 1e-12)
       True
     """
-    log_p, rewards, ok = check_law(log_p, rewards, rank=tuple(range(1, 8)), names=_P)
+    log_ref, rewards, ok = check_law(log_ref, rewards, rank=tuple(range(1, 8)), names=_P)
     ok = ok & require_in_range(lam, "lam", 0.0, float("inf"), low_inclusive=False, high_inclusive=False)
-    t = jnp.asarray(t, log_p.dtype)
+    t = jnp.asarray(t, log_ref.dtype)
     ok = ok & require(t >= -jnp.asarray(lam), "t must be >= -lam (Renyi order >= 0); got t = {t}", t=t)
-    lam = jnp.where(ok, jnp.asarray(lam, log_p.dtype), 1.0)  # a safe order for the (discarded) invalid branch
-    log_phi = tilt(log_p, rewards, lam).log_probs
+    lam = jnp.where(ok, jnp.asarray(lam, log_ref.dtype), 1.0)  # a safe order for the (discarded) invalid branch
+    log_phi = tilt(log_ref, rewards, lam).log_probs
     alpha = 1 + t / lam
-    return guard(ok, (t / lam) * (log_mgf(lam, log_p, rewards) + renyi(log_phi, log_p, alpha)))
+    return guard(ok, (t / lam) * (log_mgf(lam, log_ref, rewards) + renyi(log_phi, log_ref, alpha)))
 
 
-def scaled_cgf_renyi_cross_entropy(t, log_p: jax.Array, rewards: jax.Array, lam) -> jax.Array:
+def scaled_cgf_renyi_cross_entropy(t, log_ref: jax.Array, rewards: jax.Array, lam) -> jax.Array:
     r"""``Lambda(lam + t) - Lambda(lam)`` with ``Lambda(s) = -s [H_{1+s}(p; q_r) - log Z_r]``, ``q_r = exp(r)/Z_r``.
 
     ``H`` is ``kl_lab.divergences.renyi_cross_entropy`` (Thierrin, Alajaji & Linder
@@ -256,22 +256,22 @@ def scaled_cgf_renyi_cross_entropy(t, log_p: jax.Array, rewards: jax.Array, lam)
       >>> bool(abs(scaled_cgf_renyi_cross_entropy(0.5, lp, r, 1.0) - scaled_cgf(0.5, lp, r, 1.0)) < 1e-12)
       True
     """
-    log_p, rewards, ok = check_law(log_p, rewards, rank=tuple(range(1, 8)), names=_P)
+    log_ref, rewards, ok = check_law(log_ref, rewards, rank=tuple(range(1, 8)), names=_P)
     ok = ok & require_in_range(lam, "lam", -1.0, float("inf"), high_inclusive=False)
-    t = jnp.asarray(t, log_p.dtype)
+    t = jnp.asarray(t, log_ref.dtype)
     ok = ok & require(t >= -1.0 - jnp.asarray(lam), "t must be >= -1 - lam (order >= 0); got t = {t}", t=t)
-    lam = jnp.where(ok, jnp.asarray(lam, log_p.dtype), 0.0)
+    lam = jnp.where(ok, jnp.asarray(lam, log_ref.dtype), 0.0)
     t = jnp.where(ok, t, 0.0)  # safe orders for the (discarded) invalid branch
     log_z = logsumexp(rewards, axis=-1)
     log_qr = rewards - log_z
 
     def lam_of(s):
-        return -s * (renyi_cross_entropy(log_p, log_qr, 1 + s) - log_z)
+        return -s * (renyi_cross_entropy(log_ref, log_qr, 1 + s) - log_z)
 
     return guard(ok, lam_of(lam + t) - lam_of(lam))
 
 
-def tilted_scaled_cgf_renyi_cross_entropy(t, log_p: jax.Array, rewards: jax.Array, lam) -> jax.Array:
+def tilted_scaled_cgf_renyi_cross_entropy(t, log_ref: jax.Array, rewards: jax.Array, lam) -> jax.Array:
     r"""The one-term Rényi cross-entropy form of the tilt's scaled CGF: $-t\,[H_{1+t}(\phi_\lambda; q_r) - \log Z_r]$.
 
     Derived (ours): with $q_r = e^{r}/Z_r$ and $H_a(P;Q) = \log(\sum P Q^{a-1})/(1-a)$ (Thierrin, Alajaji &
@@ -291,11 +291,11 @@ def tilted_scaled_cgf_renyi_cross_entropy(t, log_p: jax.Array, rewards: jax.Arra
       >>> bool(abs(a - scaled_cgf(0.7, lp, r, 1.5)) < 1e-12)
       True
     """
-    log_p, rewards, ok = check_law(log_p, rewards, rank=tuple(range(1, 8)), names=_P)
+    log_ref, rewards, ok = check_law(log_ref, rewards, rank=tuple(range(1, 8)), names=_P)
     ok = ok & require_not_nan(lam, "lam")
-    t = jnp.asarray(t, log_p.dtype)
+    t = jnp.asarray(t, log_ref.dtype)
     ok = ok & require(t >= -1.0, "t must be >= -1 (order >= 0); got t = {t}", t=t)
     t = jnp.where(ok, t, 0.0)
-    log_phi = tilt(log_p, rewards, jnp.asarray(lam, log_p.dtype)).log_probs
+    log_phi = tilt(log_ref, rewards, jnp.asarray(lam, log_ref.dtype)).log_probs
     log_z = logsumexp(rewards, axis=-1)
     return guard(ok, -t * (renyi_cross_entropy(log_phi, rewards - log_z, 1 + t) - log_z))

@@ -71,8 +71,8 @@ def _floor(dtype) -> float:
     return FLOOR if jnp.finfo(dtype).bits >= 64 else 1e3 * float(jnp.finfo(dtype).eps)
 
 
-def _size(log_p, m, size) -> int:
-    k = jnp.shape(log_p)[-1]
+def _size(log_ref, m, size) -> int:
+    k = jnp.shape(log_ref)[-1]
     if size is None:
         if not isinstance(m, (int, np.integer)) or m < 1:
             raise ValueError(f"m must be a Python int >= 1 when size is not given (it fixes the shape); got {m!r}")
@@ -84,18 +84,18 @@ def _size(log_p, m, size) -> int:
     return size
 
 
-def _check_tokens(log_p, m, size):
-    """``(log_p, size, ok)``: a 1-D token law (normalised; checked under the one policy) and a valid ``m``."""
-    check_rank(log_p, 1, "log_p")
-    ok = require_log_probs(log_p, "log_p")
-    size = _size(log_p, m, size)
-    k = jnp.shape(log_p)[-1]
+def _check_tokens(log_ref, m, size):
+    """``(log_ref, size, ok)``: a 1-D token law (normalised; checked under the one policy) and a valid ``m``."""
+    check_rank(log_ref, 1, "log_ref")
+    ok = require_log_probs(log_ref, "log_ref")
+    size = _size(log_ref, m, size)
+    k = jnp.shape(log_ref)[-1]
     mm = jnp.asarray(m)
     ok = ok & require((mm >= 1) & (mm * (k - 1) + 1 <= size), f"m must satisfy 1 <= m and m (K - 1) + 1 <= {size}")
-    return float_input(log_p, "log_p"), size, ok
+    return float_input(log_ref, "log_ref"), size, ok
 
 
-def lattice_sum_law(log_p: jax.Array, m, lam=0.0, *, size: int | None = None) -> SumLaw:
+def lattice_sum_law(log_ref: jax.Array, m, lam=0.0, *, size: int | None = None) -> SumLaw:
     r"""Law of ``S = y_1 + ... + y_m`` under the per-token tilt ``phi_lam ∝ p exp(lam j)`` (see module docstring).
 
     Returns arrays of length ``size`` (static; default ``m (K-1) + 1``, which
@@ -112,22 +112,22 @@ def lattice_sum_law(log_p: jax.Array, m, lam=0.0, *, size: int | None = None) ->
       >>> [round(float(v), 6) for v in jnp.exp(law.log_pmf)]  # Binomial(2, 1/2)
       [0.25, 0.5, 0.25]
     """
-    log_p, size, ok = _check_tokens(log_p, m, size)
+    log_ref, size, ok = _check_tokens(log_ref, m, size)
     ok = ok & require_not_nan(lam, "lam")
-    dtype = log_p.dtype
-    return guard(ok, _sum_law(log_p, jnp.asarray(m, dtype), jnp.asarray(lam, dtype), size))
+    dtype = log_ref.dtype
+    return guard(ok, _sum_law(log_ref, jnp.asarray(m, dtype), jnp.asarray(lam, dtype), size))
 
 
 @jax.jit(static_argnums=3)
-def _sum_law(log_p, m, lam, size):
-    k = log_p.shape[0]
+def _sum_law(log_ref, m, lam, size):
+    k = log_ref.shape[0]
     n_fft = 1 << max(1, math.ceil(math.log2(size)))
-    t = tilt(log_p, jnp.arange(k, dtype=log_p.dtype), lam)
+    t = tilt(log_ref, jnp.arange(k, dtype=log_ref.dtype), lam)
     q = jnp.exp(t.log_probs)
     # w = c(omega) - 1 = sum_j q_j (exp(-i omega j) - 1), evaluated without cancellation so that
     # m log c = m log1p(w) keeps relative (not absolute) precision: the phase error stays O(eps |m log c|)
-    omega = (2 * jnp.pi / n_fft) * jnp.arange(n_fft // 2 + 1, dtype=log_p.dtype)
-    wj = omega[:, None] * jnp.arange(k, dtype=log_p.dtype)[None, :]
+    omega = (2 * jnp.pi / n_fft) * jnp.arange(n_fft // 2 + 1, dtype=log_ref.dtype)
+    wj = omega[:, None] * jnp.arange(k, dtype=log_ref.dtype)[None, :]
     re = -2 * jnp.sum(q[None, :] * jnp.sin(wj / 2) ** 2, axis=-1)
     im = -jnp.sum(q[None, :] * jnp.sin(wj), axis=-1)
     log_abs = 0.5 * jnp.log1p(2 * re + re**2 + im**2)
@@ -135,12 +135,12 @@ def _sum_law(log_p, m, lam, size):
     cm = jnp.exp(m * log_abs) * (jnp.cos(phase) + 1j * jnp.sin(phase))
     pmf = jnp.fft.irfft(cm, n=n_fft)[:size]
     in_range = jnp.arange(size) <= m * (k - 1)
-    reliable = in_range & (pmf > _floor(log_p.dtype) * jnp.max(pmf))
+    reliable = in_range & (pmf > _floor(log_ref.dtype) * jnp.max(pmf))
     log_pmf = jnp.where(reliable, jnp.log(jnp.where(reliable, pmf, 1.0)), -jnp.inf)
     return SumLaw(log_pmf, reliable, t.log_partition)
 
 
-def tail_log_prob(log_p: jax.Array, m, x, lam=0.0, *, size: int | None = None) -> jax.Array:
+def tail_log_prob(log_ref: jax.Array, m, x, lam=0.0, *, size: int | None = None) -> jax.Array:
     r"""``log P_{phi_lam}(S >= m x)`` for ``E_{phi_lam} y <= x < K - 1``, exactly (tilted FFT).
 
     The law is computed at the tilt ``u`` whose mean is ``x`` (found by
@@ -157,30 +157,30 @@ def tail_log_prob(log_p: jax.Array, m, x, lam=0.0, *, size: int | None = None) -
       >>> round(float(jnp.exp(tail_log_prob(coin, 4, 0.5))), 6)  # P(Binomial(4, 1/2) >= 2) = 11/16
       0.6875
     """
-    log_p, size, ok = _check_tokens(log_p, m, size)
+    log_ref, size, ok = _check_tokens(log_ref, m, size)
     ok = ok & require_not_nan(lam, "lam") & require_not_nan(x, "x")
-    dtype = log_p.dtype
+    dtype = log_ref.dtype
     if is_concrete(x, lam):
-        mean = float(tilt(log_p, jnp.arange(log_p.shape[0], dtype=dtype), lam).mean)
-        if not mean <= float(x) < log_p.shape[0] - 1:
-            raise ValueError(f"x must lie in [E_phi y, K - 1) = [{mean:.6g}, {log_p.shape[0] - 1}); got {x}")
+        mean = float(tilt(log_ref, jnp.arange(log_ref.shape[0], dtype=dtype), lam).mean)
+        if not mean <= float(x) < log_ref.shape[0] - 1:
+            raise ValueError(f"x must lie in [E_phi y, K - 1) = [{mean:.6g}, {log_ref.shape[0] - 1}); got {x}")
     else:
-        mean = tilt(log_p, jnp.arange(log_p.shape[0], dtype=dtype), lam).mean
+        mean = tilt(log_ref, jnp.arange(log_ref.shape[0], dtype=dtype), lam).mean
         xx = jnp.asarray(x, dtype)
-        ok = ok & require((mean <= xx) & (xx < log_p.shape[0] - 1), "x must lie in [E_phi y, K - 1); got {x}", x=xx)
-    return guard(ok, _tail(log_p, jnp.asarray(m, dtype), jnp.asarray(x, dtype), jnp.asarray(lam, dtype), size))
+        ok = ok & require((mean <= xx) & (xx < log_ref.shape[0] - 1), "x must lie in [E_phi y, K - 1); got {x}", x=xx)
+    return guard(ok, _tail(log_ref, jnp.asarray(m, dtype), jnp.asarray(x, dtype), jnp.asarray(lam, dtype), size))
 
 
 @jax.jit(static_argnums=4)
-def _tail(log_p, m, x, lam, size):
+def _tail(log_ref, m, x, lam, size):
     from kl_lab.alignment.large_deviations import rate_function
 
-    j = jnp.arange(log_p.shape[0], dtype=log_p.dtype)
-    phi = tilt(log_p, j, lam)
+    j = jnp.arange(log_ref.shape[0], dtype=log_ref.dtype)
+    phi = tilt(log_ref, j, lam)
     s = rate_function(x, phi.log_probs, j).s
     s = jnp.where(jnp.isfinite(s), s, 0.0)
-    law = _sum_law(log_p, m, lam + s, size)
-    kk = jnp.arange(size, dtype=log_p.dtype)
+    law = _sum_law(log_ref, m, lam + s, size)
+    kk = jnp.arange(size, dtype=log_ref.dtype)
     log_phi_law = law.log_pmf - s * kk + m * (law.log_partition - phi.log_partition)
     k0 = jnp.ceil(m * x - 1e-9)
     return logsumexp(jnp.where(kk >= k0, log_phi_law, -jnp.inf))
@@ -213,7 +213,7 @@ class SequenceBoN(NamedTuple):
     truncation_bound: jax.Array  #: bound on |error| of reward_per_token from the FFT's unreliable lower window
 
 
-def best_of_n_sequence(log_p: jax.Array, m, delta, *, size: int | None = None) -> SequenceBoN:
+def best_of_n_sequence(log_ref: jax.Array, m, delta, *, size: int | None = None) -> SequenceBoN:
     r"""Exact best-of-N with ``N = exp(m delta)`` against ``phi_{m delta}`` (see the module docstring).
 
     ``E[max] = sum_k (1 - F(k)^N)``; ``KL`` over reward classes with
@@ -230,23 +230,23 @@ def best_of_n_sequence(log_p: jax.Array, m, delta, *, size: int | None = None) -
       >>> bool(out.kl_to_ref_per_token <= 0.2)
       True
     """
-    log_p, size, ok = _check_tokens(log_p, m, size)
+    log_ref, size, ok = _check_tokens(log_ref, m, size)
     ok = ok & require_positive(delta, "delta")
-    dtype = log_p.dtype
-    return guard(ok, _bon_sequence(log_p, jnp.asarray(m, dtype), jnp.asarray(delta, dtype), size))
+    dtype = log_ref.dtype
+    return guard(ok, _bon_sequence(log_ref, jnp.asarray(m, dtype), jnp.asarray(delta, dtype), size))
 
 
 @jax.jit(static_argnums=3)
-def _bon_sequence(log_p, m, delta, size):
-    j = jnp.arange(log_p.shape[0], dtype=log_p.dtype)
-    opt = kl_rl_policy(log_p, j, delta)
+def _bon_sequence(log_ref, m, delta, size):
+    j = jnp.arange(log_ref.shape[0], dtype=log_ref.dtype)
+    opt = kl_rl_policy(log_ref, j, delta)
     lam = opt.lam
-    law = _sum_law(log_p, m, lam, size)
-    kk = jnp.arange(law.log_pmf.shape[0], dtype=log_p.dtype)
-    log_n = m * jnp.asarray(delta, log_p.dtype)
+    law = _sum_law(log_ref, m, lam, size)
+    kk = jnp.arange(law.log_pmf.shape[0], dtype=log_ref.dtype)
+    log_n = m * jnp.asarray(delta, log_ref.dtype)
     log_phi_k = law.log_pmf
     log_ref_k = log_phi_k - lam * kk + m * law.log_partition
-    neg = jnp.full((1,), -jnp.inf, log_p.dtype)
+    neg = jnp.full((1,), -jnp.inf, log_ref.dtype)
     log_tail = jnp.concatenate([lax.cumlogsumexp(log_ref_k, reverse=True)[1:], neg])  # log P(S > k)
     lower = lax.cumlogsumexp(log_ref_k)  # log P(S <= k), reliable mass only
     use_tail = log_tail < _LOG_HALF
