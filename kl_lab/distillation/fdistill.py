@@ -13,7 +13,7 @@ $\phi = f(r) - r f'(r)$, $\nabla_\theta D_f = \nabla_\theta \mathbb{E}_{q_\theta
 fixed $\phi$, and $\nabla_x \phi = -r^2 f''(r)\,\nabla_x \log r$; the
 reparametrisation $x = G_\theta(z)$ gives the identity. The generators
 ($f$, $f'$, $f''$, $h$) are :mod:`kl_lab.divergences.generators`, computed from
-$\log r$. Normalisation: kl_lab's ``jensen_shannon`` is half of the table's
+$\log r$. Normalisation: kl_lab's ``js`` is half of the table's
 (its $h$ is $r / (2(r+1))$); ``squared_hellinger``'s $h = \sqrt r / 4$ equals the
 table's. Neither matters for any normalised quantity.
 
@@ -312,7 +312,7 @@ def weight_tail_exponents(generator: Generator, log_r: float = 40.0) -> tuple[Ar
 
     Example:
       >>> from kl_lab.divergences import generators as gen
-      >>> [tuple(round(float(e), 3) for e in weight_tail_exponents(g)) for g in (gen.kl, gen.jensen_shannon)]
+      >>> [tuple(round(float(e), 3) for e in weight_tail_exponents(g)) for g in (gen.kl, gen.js)]
       [(1.0, 1.0), (1.0, 0.0)]
     """
     _check_generator(generator)

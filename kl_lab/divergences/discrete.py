@@ -450,7 +450,7 @@ tsallis_from_logits = DIVERGENCES["tsallis"].from_logits
 skew_js_from_logits = DIVERGENCES["skew_js"].from_logits
 renyi_negative_from_logits = DIVERGENCES["renyi_negative"].from_logits
 
-#: alias of :func:`js` (the spelling of ``kl_lab.divergences.generators.jensen_shannon``)
+#: alias of :func:`js` (the README lists it; the generator is ``kl_lab.divergences.generators.js``)
 jensen_shannon = js
 
 

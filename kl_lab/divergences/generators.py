@@ -24,8 +24,12 @@ these two, everything else follows:
 Boundary constants used by :func:`kl_lab.divergences.f_divergence`: ``f0 = f(0+)``
 and ``slope_inf = lim_{u -> inf} f(u)/u``.
 
+Names: each generator carries the name of its divergence in :mod:`kl_lab.divergences.discrete`
+(``kl``, ``js``, ``pearson_chi2``, ``neyman_chi2``, ...); ``jensen_shannon`` and ``pearson`` are
+aliases of ``js`` and ``pearson_chi2`` kept for the notebooks.
+
 Normalisations (so that ``f_divergence(p, q, g)`` equals the dedicated function):
-``jensen_shannon`` is half of TFP's (our ``js`` has the 1/2 weights; its ``h`` is
+``js`` is half of TFP's Jensen-Shannon (it has the 1/2 weights; its ``h`` is
 ``r / (2 (r + 1))``, half the f-distill table's entry, which uses TFP's f);
 ``squared_hellinger`` is ``(sqrt u - 1)^2 / 2`` (TFP omits the 1/2);
 ``jeffreys`` is ``(u - 1) log u`` (TFP's is half of it); ``modified_gan`` and
@@ -52,11 +56,13 @@ __all__ = [
     "Generator",
     "kl",
     "reverse_kl",
+    "js",
     "jensen_shannon",
     "total_variation",
     "squared_hellinger",
+    "pearson_chi2",
     "pearson",
-    "neyman",
+    "neyman_chi2",
     "amari_alpha",
     "jeffreys",
     "triangular",
@@ -287,8 +293,8 @@ def _js_core(L):  # u log u - (u + 1) log((u + 1)/2), for L <= 0
     return L * jnp.exp(L) - (1.0 + jnp.exp(L)) * (_sp(L) - _LOG2)
 
 
-jensen_shannon = Generator(
-    "jensen_shannon",
+js = Generator(
+    "js",
     f_low=lambda L: 0.5 * _js_core(L),
     f_high=lambda L: 0.5 * (-L * jnp.exp(-L) - (1.0 + jnp.exp(-L)) * (_sp(-L) - _LOG2)),
     df=lambda L: 0.5 * (_LOG2 - _sp(-L)),
@@ -328,8 +334,8 @@ squared_hellinger = Generator(
 )
 """Squared Hellinger, ``f(u) = (sqrt u - 1)^2 / 2``; ``f*(t) = t / (1 - 2t)`` for ``t < 1/2``."""
 
-pearson = Generator(
-    "pearson",
+pearson_chi2 = Generator(
+    "pearson_chi2",
     f_low=lambda L: jnp.square(jnp.expm1(L)),
     f_high=lambda L: -jnp.expm1(L) * jnp.expm1(-L),
     df=lambda L: 2.0 * jnp.expm1(L),
@@ -341,8 +347,8 @@ pearson = Generator(
 )
 """Pearson chi^2, ``f(u) = (u - 1)^2``; ``f*(t) = t^2/4 + t`` for ``t >= -2``, ``-1`` below."""
 
-neyman = Generator(
-    "neyman",
+neyman_chi2 = Generator(
+    "neyman_chi2",
     f_low=lambda L: -jnp.expm1(L) * jnp.expm1(-L),
     f_high=lambda L: jnp.square(jnp.expm1(-L)),
     df=lambda L: -jnp.expm1(-2.0 * L),
@@ -352,6 +358,12 @@ neyman = Generator(
     conjugate_closed=lambda t: _where_dom(t <= 1.0, 2.0 - 2.0 * jnp.sqrt(1.0 - jnp.minimum(t, 1.0))),
 )
 """Neyman chi^2, ``f(u) = (u - 1)^2 / u``; ``f*(t) = 2 - 2 sqrt(1 - t)`` for ``t <= 1``."""
+
+#: alias of :data:`js` (the notebooks' spelling); each generator is named after its divergence in
+#: :mod:`kl_lab.divergences.discrete` (``js``, ``pearson_chi2``, ``neyman_chi2``)
+jensen_shannon = js
+#: alias of :data:`pearson_chi2` (the notebooks' spelling)
+pearson = pearson_chi2
 
 
 def amari_alpha(alpha: float) -> Generator:
@@ -499,11 +511,11 @@ ALL: dict[str, Generator] = {
     for g in (
         kl,
         reverse_kl,
-        jensen_shannon,
+        js,
         total_variation,
         squared_hellinger,
-        pearson,
-        neyman,
+        pearson_chi2,
+        neyman_chi2,
         amari_alpha(0.5),
         amari_alpha(2.0),
         amari_alpha(-1.0),

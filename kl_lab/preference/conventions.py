@@ -18,7 +18,7 @@ actually used.
 **f-DPO's divergences** (Wang et al. 2309.16240v1, Table 1) against kl_lab's generators:
 
 * Jensen-Shannon: f-DPO's $f(u) = u \log u - (u + 1) \log((u + 1) / 2)$, $f'(u) = \log(2u / (1 + u))$; kl_lab's
-  ``jensen_shannon`` is half of it (weights 1/2), so f-DPO at $\beta$ is kl_lab's JS at $2 \beta$
+  ``js`` is half of it (weights 1/2), so f-DPO at $\beta$ is kl_lab's JS at $2 \beta$
   (:func:`kl_lab_beta`);
 * $\alpha$-divergence: f-DPO's $f'(u) = (1 - u^{-\alpha}) / \alpha$ is kl_lab's ``amari_alpha(a)`` with
   $a = 1 - \alpha$ (:func:`kl_lab_amari_a`); the two agree only at $\alpha = a = 1/2$.
@@ -98,7 +98,7 @@ def fdpo_generator(divergence: str, alpha: float | None = None) -> Generator:
     ``"alpha"`` needs ``alpha`` and maps to ``amari_alpha(1 - alpha)`` (:func:`kl_lab_amari_a`).
 
     Example:
-      >>> fdpo_generator("Jensen-Shannon").name == G.jensen_shannon.name
+      >>> fdpo_generator("Jensen-Shannon").name == G.js.name
       True
     """
     if divergence == "alpha":
@@ -106,5 +106,5 @@ def fdpo_generator(divergence: str, alpha: float | None = None) -> Generator:
             raise ValueError("the alpha-divergence needs alpha")
         return G.amari_alpha(kl_lab_amari_a(alpha))
     if divergence == "Jensen-Shannon":
-        return G.jensen_shannon
+        return G.js
     return kl_generator(divergence)

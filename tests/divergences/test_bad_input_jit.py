@@ -85,7 +85,7 @@ CASES = [
     ("entropy_from_logits", D.entropy_from_logits, (Z,), (np.full((2, 4), -np.inf),), "logits"),
     (
         "f_divergence_from_logits",
-        lambda a, b: D.f_divergence_from_logits(a, b, G.jensen_shannon),
+        lambda a, b: D.f_divergence_from_logits(a, b, G.js),
         (Z, ZT),
         (Z_NAN, ZT),
         "logits_p",

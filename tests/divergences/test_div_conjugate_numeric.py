@@ -10,7 +10,8 @@ from kl_lab.divergences import generators as G
 
 def test_conjugate_numeric_gradient_is_the_envelope_and_matches_finite_differences():
     t = jnp.array([-1.5, 0.2, 0.9])
-    for g, u_star in [(G.kl, jnp.exp(t - 1.0)), (G.neyman, 1.0 / jnp.sqrt(1.0 - t))]:  # f'(u) = log u + 1, 1 - u^-2
+    # f'(u) = log u + 1 (kl), 1 - u^-2 (neyman_chi2)
+    for g, u_star in [(G.kl, jnp.exp(t - 1.0)), (G.neyman_chi2, 1.0 / jnp.sqrt(1.0 - t))]:
         grad = jax.grad(lambda t, g=g: jnp.sum(g.conjugate_numeric(t)))(t)
         # bisection down to adjacent floats: u* to a few ulp
         np.testing.assert_allclose(np.asarray(grad), np.asarray(u_star), rtol=1e-12, err_msg=g.name)
@@ -20,5 +21,5 @@ def test_conjugate_numeric_gradient_is_the_envelope_and_matches_finite_differenc
 
 
 def test_conjugate_numeric_nan_under_jit():
-    out = jax.jit(G.jensen_shannon.conjugate_numeric)(jnp.array([jnp.nan, 0.1]))
+    out = jax.jit(G.js.conjugate_numeric)(jnp.array([jnp.nan, 0.1]))
     assert np.isnan(float(out[0])) and np.isfinite(float(out[1]))

@@ -39,7 +39,7 @@ def test_fdistill_table_weights():
     table = {
         G.reverse_kl: jnp.ones_like(r),
         G.softened_reverse_kl: 1 / (r + 1),
-        G.jensen_shannon: 0.5 * r / (r + 1),  # the table's f is twice ours
+        G.js: 0.5 * r / (r + 1),  # the table's f is twice ours
         G.squared_hellinger: jnp.sqrt(r) / 4,
         G.kl: r,
         G.jeffreys: r + 1,
@@ -53,11 +53,11 @@ def test_f_divergence_equals_dedicated_functions(pq):
     cases = [
         (G.kl, D.kl(lp, lq)),
         (G.reverse_kl, D.kl(lq, lp)),
-        (G.jensen_shannon, D.js(lp, lq)),
+        (G.js, D.js(lp, lq)),
         (G.total_variation, D.total_variation(lp, lq)),
         (G.squared_hellinger, D.squared_hellinger(lp, lq)),
-        (G.pearson, D.pearson_chi2(lp, lq)),
-        (G.neyman, D.neyman_chi2(lp, lq)),
+        (G.pearson_chi2, D.pearson_chi2(lp, lq)),
+        (G.neyman_chi2, D.neyman_chi2(lp, lq)),
         (G.jeffreys, D.jeffreys(lp, lq)),
         (G.triangular, D.triangular(lp, lq)),
         (G.amari_alpha(-1.5), D.amari_alpha(lp, lq, -1.5)),
@@ -80,11 +80,11 @@ def test_f_divergence_equals_dedicated_functions(pq):
 
 
 def test_named_duals():
-    for g, d in [(G.kl, G.reverse_kl), (G.pearson, G.neyman), (G.amari_alpha(2.0), G.amari_alpha(-1.0))]:
+    for g, d in [(G.kl, G.reverse_kl), (G.pearson_chi2, G.neyman_chi2), (G.amari_alpha(2.0), G.amari_alpha(-1.0))]:
         np.testing.assert_allclose(g.dual().f(L_GRID), d.f(L_GRID), rtol=1e-13, atol=1e-15)
         np.testing.assert_allclose(g.dual().h(L_GRID), d.h(L_GRID), rtol=1e-13)
     for g in (
-        G.jensen_shannon,
+        G.js,
         G.squared_hellinger,
         G.total_variation,
         G.triangular,
@@ -105,7 +105,7 @@ def test_conjugates_against_scipy_optimisation_and_fenchel_young():
         if g.conjugate_closed is not None:  # closed form against the bisection
             np.testing.assert_allclose(g.conjugate(t), g.conjugate_numeric(t), rtol=1e-10, atol=1e-12)
     # scipy: maximise t u - f(u) over log u for a few generators and t values
-    for g, t in [(G.kl, 0.3), (G.jensen_shannon, 0.1), (G.neyman, -2.0), (G.triangular, 0.4), (G.jeffreys, 1.5)]:
+    for g, t in [(G.kl, 0.3), (G.js, 0.1), (G.neyman_chi2, -2.0), (G.triangular, 0.4), (G.jeffreys, 1.5)]:
         res = minimize_scalar(
             lambda L, g=g, t=t: -(t * np.exp(L) - float(g.f(L))),
             bounds=(-20, 20),
@@ -116,7 +116,7 @@ def test_conjugates_against_scipy_optimisation_and_fenchel_young():
     # domain edges: +inf beyond the slope at infinity, -f(0+) below f'(0+)
     assert float(G.squared_hellinger.conjugate(0.7)) == np.inf
     assert float(G.total_variation.conjugate(-3.0)) == -0.5
-    assert float(G.pearson.conjugate(-5.0)) == -1.0
+    assert float(G.pearson_chi2.conjugate(-5.0)) == -1.0
     assert float(G.triangular.conjugate_numeric(jnp.asarray(-4.0))) == -1.0
     assert float(G.reverse_kl.conjugate(0.1)) == np.inf
     # amari conjugate: ((1 + (a-1) t)^{a/(a-1)} - 1) / a (derived in the docstring)
@@ -137,7 +137,7 @@ def test_extreme_log_ratios_do_not_overflow():
     # a KL term p log(p/q) with q = e^-800 (underflows as a probability, not in log space)
     lp, lq = jnp.log(jnp.array([0.5, 0.5])), jnp.array([-800.0, jnp.log1p(-jnp.exp(-800.0))])
     np.testing.assert_allclose(D.f_divergence(lp, lq, G.kl), D.kl(lp, lq), rtol=1e-13)
-    np.testing.assert_allclose(D.f_divergence(lp, lq, G.jensen_shannon), D.js(lp, lq), rtol=1e-13)
+    np.testing.assert_allclose(D.f_divergence(lp, lq, G.js), D.js(lp, lq), rtol=1e-13)
 
 
 def test_bad_parameters():

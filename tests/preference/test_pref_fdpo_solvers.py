@@ -22,8 +22,8 @@ def test_pearson_lambda_matches_brentq():
 def test_df_inverse_closed_forms_and_clipping():
     t = jnp.array([-0.5, 0.3, 2.0])
     np.testing.assert_allclose(G.kl.df_inverse(t), t - 1.0, atol=1e-13)  # f'(u) = log u + 1
-    np.testing.assert_allclose(G.neyman.df_inverse(t[:2]), -0.5 * jnp.log(1 - t[:2]), rtol=1e-13)  # f' = 1 - u^-2
-    assert float(G.neyman.df_inverse(2.0, bound=300.0)) == 300.0  # f' < 1 everywhere: clipped at the top
+    np.testing.assert_allclose(G.neyman_chi2.df_inverse(t[:2]), -0.5 * jnp.log(1 - t[:2]), rtol=1e-13)  # f' = 1 - u^-2
+    assert float(G.neyman_chi2.df_inverse(2.0, bound=300.0)) == 300.0  # f' < 1 everywhere: clipped at the top
     assert float(G.pearson.df_inverse(-5.0, bound=300.0)) == -300.0  # f'(0+) = -2 > -5: u -> 0
 
 
