@@ -219,3 +219,64 @@ def test_newton_minimise_nonconvex_fallback_finds_the_local_minimiser():
     )
     assert bool(res.converged)
     np.testing.assert_allclose(float(res.value[0]), ref.x, rtol=1e-8)  # bounded Brent stops at xatol 1e-12 ~ 1e-11 rel
+
+
+def _entropic(lp, c):
+    """E_pi c + H(pi): concave on the simplex, maximised by softmax(c)."""
+    return jnp.exp(lp) @ c - jnp.exp(lp) @ lp
+
+
+def _entropic_ascent(lp, c):
+    """dJ/dpi = c - log pi - 1, up to the constant."""
+    return c - lp
+
+
+def _project_to_simplex(v):
+    """Euclidean projection onto the simplex by sorting (Held, Wolfe & Crowder 1974; Duchi et al. 2008, Fig. 1)."""
+    u = np.sort(v)[::-1]
+    css = np.cumsum(u)
+    rho = np.nonzero(u - (css - 1) / np.arange(1, len(v) + 1) > 0)[0][-1]
+    return np.maximum(v - (css[rho] - 1) / (rho + 1), 0.0)
+
+
+def _entropic_optimum(c, **kw):
+    return solvers.simplex_mirror_ascent(_entropic, jnp.zeros(c.shape[-1]), c, ascent=_entropic_ascent, **kw)
+
+
+def test_simplex_mirror_ascent_interior_optimum_and_its_implicit_gradient():
+    c = jnp.array([0.3, -1.2, 2.0, 0.0])
+    res = _entropic_optimum(c, tol=1e-13)
+    assert bool(res.converged) and 0 <= float(res.residual) <= 1e-13
+    # the gap alone bounds |pi - pi*|_1 by sqrt(2 gap) ~ 4e-7 (J is 1-strongly concave in l1: Pinsker); the
+    # Newton polish converges quadratically, so pi is exact to rounding (a few ulp of the largest pi)
+    np.testing.assert_allclose(np.exp(res.value), np.asarray(jax.nn.softmax(c)), atol=1e-14)
+    jac = jax.jacobian(lambda c: jnp.exp(_entropic_optimum(c, tol=1e-13).value))(c)
+    p = np.asarray(jax.nn.softmax(c))
+    # implicit gradient at the polished optimum: exact up to the rounding of the pseudo-inverse solve (cond ~ 1/min p)
+    np.testing.assert_allclose(np.asarray(jac), np.diag(p) - np.outer(p, p), atol=1e-10)  # d softmax / dc
+
+
+def test_simplex_mirror_ascent_boundary_optimum_is_certified_by_the_gap():
+    # c . pi - |pi|^2 / 2 is maximised by the Euclidean projection of c onto the simplex: two zero coordinates
+    c = np.array([2.0, 0.5, -1.0, 1.8])
+    want = _project_to_simplex(c)
+    assert np.sum(want == 0) == 2
+    res = solvers.simplex_mirror_ascent(
+        lambda lp, c: jnp.exp(lp) @ c - 0.5 * jnp.sum(jnp.exp(2 * lp)),
+        jnp.zeros(4),
+        jnp.asarray(c),
+        ascent=lambda lp, c: c - jnp.exp(lp),  # dJ/dpi in closed form (finite where pi underflows to 0)
+        tol=1e-10,
+    )
+    assert bool(res.converged)
+    # the certificate: J is 1-strongly concave in the l2 norm, so |pi - pi*|_2 <= sqrt(2 gap)
+    # (+ 1e-15: rounding of pi near 1; the Newton polish takes the gap to ~0, so this pins pi to rounding)
+    assert np.linalg.norm(np.exp(res.value) - want) <= np.sqrt(2 * float(res.residual)) + 1e-15
+
+
+def test_simplex_mirror_ascent_nan_and_too_few_steps():
+    nan = jax.jit(lambda c: _entropic_optimum(c, tol=1e-12))(jnp.array([0.0, jnp.nan, 1.0]))
+    assert np.all(np.isnan(np.asarray(nan.value))) and not bool(nan.converged)
+    assert int(nan.iterations) <= 1  # a NaN gap stops at once instead of running max_steps
+    short = _entropic_optimum(jnp.array([0.0, 5.0, 1.0]), tol=1e-12, max_steps=1, polish_steps=0)
+    assert not bool(short.converged) and float(short.residual) > 1e-12 and int(short.iterations) == 1

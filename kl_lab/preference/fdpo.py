@@ -45,7 +45,7 @@ from kl_lab.divergences import f_divergence
 from kl_lab.divergences.generators import Generator
 from kl_lab.families.validation import positive, validated
 from kl_lab.numerics import check_positive, check_same_shape
-from kl_lab.solvers import bracketed_root
+from kl_lab.solvers import bracketed_root, simplex_mirror_ascent
 
 __all__ = [
     "is_admissible",
@@ -152,16 +152,20 @@ def regularised_optimum(
     r"""$\arg\max_\pi \mathbb{E}_\pi[r] - \beta D_f(\pi \| \pi_{\mathrm{ref}})$, certified by its Frank-Wolfe gap.
 
     The one solver of the f-regularised optimum (:mod:`kl_lab.preference.fdpo_certified` documents it and
-    re-exports it as :func:`~kl_lab.preference.fdpo_certified.certified_optimum`): mirror
-    (exponentiated-gradient) ascent on the logits from $\pi = \pi_{\mathrm{ref}}$ with an adaptive step,
-    Newton polishing, and the stopping rule
+    re-exports it as :func:`~kl_lab.preference.fdpo_certified.certified_optimum`):
+    :func:`kl_lab.solvers.simplex_mirror_ascent` -- mirror (exponentiated-gradient) ascent on the logits from
+    $\pi = \pi_{\mathrm{ref}}$ with an adaptive step (first step $2/\beta$), at most ``iterations`` steps,
+    then at most ``newton_steps`` Newton steps on the logits, and the stopping rule
 
     $$\text{gap} = \max_y a_y - \mathbb{E}_\pi a \;\ge\; J^* - J(\pi),\qquad a = r - \beta f'(\pi/\pi_{\mathrm{ref}}),$$
 
     which certifies the objective's distance to the optimum whatever the scale of $\pi$. ``residual`` is
-    that gap; ``converged`` is ``gap <= tol``. Works for every f, admissible or not (boundary optima:
-    the logits of zero-mass outcomes run off to $-\infty$). Changed from the earlier L-BFGS solver, whose
-    logit-gradient stopping rule flagged non-optima as converged when $\min\pi \to 0$ (review D13).
+    that gap; ``converged`` is ``gap <= tol``; ``iterations`` counts mirror and Newton steps. NaN rewards give
+    NaN ``log_probs`` and ``converged=False`` under ``jit``; reverse-mode gradients are implicit (exact at an
+    interior optimum). Independent of :func:`kkt_optimum`, which solves the KKT equations instead. Works for
+    every f, admissible or not (boundary optima: the logits of zero-mass outcomes run off to $-\infty$).
+    Changed from the earlier L-BFGS solver, whose logit-gradient stopping rule flagged non-optima as converged
+    when $\min\pi \to 0$ (review D13).
 
     Example:
       >>> from kl_lab.divergences import generators as G
@@ -172,49 +176,22 @@ def regularised_optimum(
     check_same_shape(log_ref, rewards, "log_ref", "rewards")
     check_positive(beta, "beta")
 
-    def obj(z):
-        return regularised_objective(jax.nn.log_softmax(z), log_ref, rewards, beta, generator)
+    def objective(lp, _):
+        return regularised_objective(lp, log_ref, rewards, beta, generator)
 
-    def first_order(z):  # a = dJ/dpi (mod constants) and the Frank-Wolfe gap max a - E_pi a >= J* - J
-        lp = jax.nn.log_softmax(z)
-        a = rewards - implicit_reward(lp, log_ref, beta, generator)
-        return a, jnp.max(a) - jnp.exp(lp) @ a
+    def ascent(lp, _):  # a = dJ/dpi up to a constant, from log-ratios (exact where pi underflows)
+        return rewards - implicit_reward(lp, log_ref, beta, generator)
 
-    def body(c):
-        z, i, _, t = c
-        a, _ = first_order(z)
-        a = a - jnp.max(a)
-        j0 = obj(z)
-
-        def shrink(s):
-            return s[0] * 0.5, obj(z + s[0] * 0.5 * a)
-
-        t = jnp.minimum(2.0 * t, 1e6)  # try a larger step first, then halve until J does not decrease
-        t, _ = jax.lax.while_loop(lambda s: (s[1] < j0) & (s[0] > 1e-30), shrink, (t, obj(z + t * a)))
-        z = z + t * a
-        return z, i + 1, first_order(z)[1], t
-
-    def cond(c):
-        return (c[1] < iterations) & ~(c[2] <= tol)
-
-    z0 = jnp.asarray(log_ref)
-    z, it, gap, _ = jax.lax.while_loop(cond, body, (z0, 0, jnp.asarray(jnp.inf, z0.dtype), jnp.asarray(1.0 / beta)))
-
-    # polish: Newton steps on the logits (pseudo-inverse: the constant shift is a null direction), each kept
-    # only if they lower the Frank-Wolfe gap; near the optimum they converge quadratically where mirror ascent crawls
-    hess = jax.hessian(obj)
-
-    def newton(_, zc):
-        a, _ = first_order(zc)
-        g = jnp.exp(jax.nn.log_softmax(zc)) * (a - jnp.exp(jax.nn.log_softmax(zc)) @ a)  # dJ/dz
-        cand = zc - jnp.linalg.pinv(hess(zc), hermitian=True) @ g
-        ok = jnp.isfinite(obj(cand)) & (first_order(cand)[1] <= first_order(zc)[1])  # J itself is flat to rounding
-        return jnp.where(ok, cand, zc)
-
-    z = jax.lax.fori_loop(0, newton_steps, newton, z)
-    gap = first_order(z)[1]
-    log_pi = jax.nn.log_softmax(z)
-    return RegularisedOptimum(log_pi, obj(z), gap <= tol, it, gap)
+    out = simplex_mirror_ascent(
+        objective,
+        log_ref,
+        ascent=ascent,
+        tol=tol,
+        step0=1.0 / beta,
+        max_steps=iterations,
+        polish_steps=newton_steps,
+    )
+    return RegularisedOptimum(out.value, objective(out.value, None), out.converged, out.iterations, out.residual)
 
 
 @validated(beta=positive())

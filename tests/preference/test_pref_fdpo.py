@@ -96,3 +96,33 @@ def test_bad_beta_raises(problem):
     log_ref, r = problem
     with pytest.raises(ValueError, match="beta must be > 0"):
         fdpo.regularised_optimum(log_ref, r, 0.0, G.kl)
+
+
+def test_regularised_optimum_pearson_boundary_matches_the_closed_form(problem):
+    # chi^2 at reward scale 3: zero-mass outcomes; the closed form pi = ref max(0, 1 + (r - lam) / (2 beta))
+    from kl_lab.preference.fdpo_certified import pearson_optimum
+
+    log_ref, r = problem
+    opt = fdpo.regularised_optimum(log_ref, 3 * r, 0.5, G.pearson)
+    pi, _, _ = pearson_optimum(log_ref, 3 * r, 0.5)
+    assert np.any(np.asarray(pi) == 0)
+    # |pi - pi*|_2 <= sqrt(2 gap / (beta m)), m = min 2 / ref (chi^2 is (2/ref)-strongly convex in pi); + rounding
+    bound = np.sqrt(2 * float(opt.residual) / (0.5 * float(np.min(2 / np.exp(log_ref))))) + 1e-14
+    assert np.linalg.norm(np.exp(opt.log_probs) - np.asarray(pi)) <= bound
+
+
+def test_regularised_optimum_gradient_is_the_tilts(problem):
+    # reverse KL: pi* = ref e^{r / beta} / Z, so d pi* / d r = (diag(pi) - pi pi^T) / beta
+    log_ref, r = problem
+    beta = 0.5
+    jac = jax.jacobian(lambda r: jnp.exp(fdpo.regularised_optimum(log_ref, r, beta, G.kl).log_probs))(r)
+    p = np.exp(np.asarray(tilt(log_ref, r, 1 / beta).log_probs))
+    # implicit gradient through a pseudo-inverse of the logit Hessian: rounding ~ eps cond, cond ~ 1 / min pi
+    np.testing.assert_allclose(np.asarray(jac), (np.diag(p) - np.outer(p, p)) / beta, atol=1e-10)
+
+
+def test_regularised_optimum_nan_rewards_under_jit(problem):
+    log_ref, r = problem
+    opt = jax.jit(lambda r: fdpo.regularised_optimum(log_ref, r, 0.5, G.jensen_shannon))(r.at[2].set(jnp.nan))
+    assert np.all(np.isnan(np.asarray(opt.log_probs))) and not bool(opt.converged)
+    assert int(opt.iterations) <= 1  # stops at once, not after 20 000 mirror steps
