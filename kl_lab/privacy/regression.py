@@ -237,8 +237,31 @@ def shrink_l2(x, radius):
     return x * jnp.minimum(1.0, radius / safe)
 
 
-def _prepare(x, y, epsilon, delta, tau1, tau2, x_scale, y_scale, theta_norm, public_x):
-    """Shared argument handling of the two non-interactive estimators."""
+class _Settings(NamedTuple):
+    """The resolved settings both non-interactive estimators pass to ``_nldp_core`` (a pytree it traces)."""
+
+    tau1: jax.Array
+    tau2: jax.Array
+    cov_clip: jax.Array  #: coordinate clip of the covariance input (inf on the paper's path)
+    radius: jax.Array
+    x_scale: float
+    y_scale: float
+    theta_norm: float
+    eig_floor: jax.Array | None
+    threshold: jax.Array | None  #: lam (None: the union-bound default)
+    public_x: jax.Array | None
+    beta: float
+
+
+def _estimate(
+    key, x, y, epsilon, delta, *, sparsity, lam, beta, tau1, tau2, r, x_scale, y_scale, theta_norm, eig_floor,
+    public_x, calibration, sensitivity, per_user,
+):  # fmt: skip
+    """Validate and resolve the keywords the two non-interactive estimators share, then run the estimator.
+
+    ``sparsity=None`` is the paper's path (soft threshold ``lam``; ``r=None``: :func:`default_radius`), an int
+    the top-k + refit variant (the covariance input also clipped at ``tau1``).
+    """
     x, y, ok = validate_regression_inputs(x, y, epsilon, delta)
     n, d = x.shape
     y_scale = math.sqrt(theta_norm**2 * x_scale**2 + 1.0) if y_scale is None else y_scale
@@ -251,7 +274,20 @@ def _prepare(x, y, epsilon, delta, tau1, tau2, x_scale, y_scale, theta_norm, pub
         if public_x.shape[1] != d:
             raise ValueError(f"public_x must have d={d} columns; got shape {public_x.shape}")
         public_x = jnp.asarray(public_x, x.dtype)
-    return x, y, ok, y_scale, no_priv, tau1, tau2, public_x
+    if sparsity is not None and not (isinstance(sparsity, int) and 1 <= sparsity <= d):
+        raise ValueError(f"sparsity must be an int in [1, d={d}]; got {sparsity!r}")
+    if r is None and sparsity is None:
+        r = math.inf if no_priv else default_radius(n, d, x_scale)
+    ok = ok & require_positive(r, "r", allow_inf=True)
+    if lam is not None:
+        ok = ok & require_positive(lam, "lam", allow_zero=True)
+    cov_clip = math.inf if sparsity is None else tau1
+    settings = _Settings(tau1, tau2, cov_clip, r, x_scale, y_scale, theta_norm, eig_floor, lam, public_x, beta)
+    core = _nldp_core(
+        key, x, y, epsilon, delta, settings,
+        sparsity=sparsity, calibration=calibration, sensitivity=sensitivity, per_user=per_user,
+    )  # fmt: skip
+    return guard(ok, core)
 
 
 def nldp_sparse_regression(
@@ -303,21 +339,10 @@ def nldp_sparse_regression(
     >>> bool(jnp.all(fit.support == (data.theta != 0)))
     True
     """
-    x, y, ok, y_scale, no_priv, tau1, tau2, public_x = _prepare(
-        x, y, epsilon, delta, tau1, tau2, x_scale, y_scale, theta_norm, public_x
-    )
-    n, d = x.shape
-    if r is None:
-        r = math.inf if no_priv else default_radius(n, d, x_scale)
-    ok = ok & require_positive(r, "r", allow_inf=True)
-    if lam is not None:
-        ok = ok & require_positive(lam, "lam", allow_zero=True)
-    return guard(
-        ok,
-        _nldp_core(
-            key, x, y, epsilon, delta, tau1, tau2, math.inf, r, x_scale, y_scale, theta_norm, eig_floor, lam,
-            public_x, beta, sparsity=None, calibration=calibration, sensitivity=sensitivity, per_user=per_user,
-        ),
+    return _estimate(
+        key, x, y, epsilon, delta, sparsity=None, lam=lam, beta=beta, tau1=tau1, tau2=tau2, r=r, x_scale=x_scale,
+        y_scale=y_scale, theta_norm=theta_norm, eig_floor=eig_floor, public_x=public_x, calibration=calibration,
+        sensitivity=sensitivity, per_user=per_user,
     )  # fmt: skip
 
 
@@ -355,19 +380,10 @@ def nldp_topk_refit_regression(
     >>> bool(jnp.all(fit.support == (data.theta != 0)))
     True
     """
-    x, y, ok, y_scale, no_priv, tau1, tau2, public_x = _prepare(
-        x, y, epsilon, delta, tau1, tau2, x_scale, y_scale, theta_norm, public_x
-    )
-    d = x.shape[1]
-    if not (isinstance(sparsity, int) and 1 <= sparsity <= d):
-        raise ValueError(f"sparsity must be an int in [1, d={d}]; got {sparsity!r}")
-    ok = ok & require_positive(r, "r", allow_inf=True)
-    return guard(
-        ok,
-        _nldp_core(
-            key, x, y, epsilon, delta, tau1, tau2, tau1, r, x_scale, y_scale, theta_norm, eig_floor, None,
-            public_x, 0.05, sparsity=sparsity, calibration=calibration, sensitivity=sensitivity, per_user=per_user,
-        ),
+    return _estimate(
+        key, x, y, epsilon, delta, sparsity=sparsity, lam=None, beta=0.05, tau1=tau1, tau2=tau2, r=r,
+        x_scale=x_scale, y_scale=y_scale, theta_norm=theta_norm, eig_floor=eig_floor, public_x=public_x,
+        calibration=calibration, sensitivity=sensitivity, per_user=per_user,
     )  # fmt: skip
 
 
@@ -386,10 +402,8 @@ def _threshold_and_refit(cov, b, v, sparsity, lam):
 
 
 @functools.partial(jax.jit, static_argnames=("sparsity", "calibration", "sensitivity", "per_user"))
-def _nldp_core(
-    key, x, y, epsilon, delta, tau1, tau2, cov_clip, radius, x_scale, y_scale, theta_norm, eig_floor, threshold,
-    public_x, beta, *, sparsity, calibration, sensitivity, per_user,
-):  # fmt: skip
+def _nldp_core(key, x, y, epsilon, delta, settings: _Settings, *, sparsity, calibration, sensitivity, per_user):
+    tau1, tau2, cov_clip, radius, x_scale, y_scale, theta_norm, eig_floor, threshold, public_x, beta = settings
     n, d = x.shape
     dtype = x.dtype
     tau1, tau2 = jnp.asarray(tau1, dtype), jnp.asarray(tau2, dtype)
