@@ -7,7 +7,8 @@ the original function in every loaded ``kl_lab`` and experiment module is replac
 experiments' quick presets without saving (``python tests/mutants.py none EXPERIMENT`` runs one experiment
 unmutated, the baseline), and prints a JSON line: for each experiment, the checks that
 failed. ``tests/test_mutants.py`` (``make mutants``, run by CI after ``make test``) asserts that every
-mutant fails at least one check of an experiment of its topic, and that no check fails unmutated.
+mutant fails at least one check of an experiment of its topic; that no check fails unmutated is
+``tests/test_experiments.py`` (same quick presets, seed and precision), which ``make test`` runs first.
 
 Add a mutant: one entry in :data:`MUTANTS`. The wrapper receives the original function and returns the
 mutated one; it must keep the signature and return type.
