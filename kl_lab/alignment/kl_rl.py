@@ -117,6 +117,13 @@ def max_kl_budget(log_ref: jax.Array, rewards: jax.Array) -> jax.Array:
 
     $$\Delta_{\max} = -\log P_{\mathrm{ref}}(r = \max r).$$
 
+    Args:
+      log_ref: ``(K,)`` log-probabilities of the reference law (log space, normalised; ``-inf`` = no mass), float32/64.
+      rewards: ``(K,)`` finite rewards of the outcomes (linear space), the shape of ``log_ref``.
+
+    Returns:
+      scalar ``Delta_max`` in nats (``0`` when every outcome has the top reward).
+
     Example:
       >>> lr, r = jnp.log(jnp.array([0.5, 0.3, 0.2])), jnp.array([0.0, 0.5, 1.0])
       >>> round(float(max_kl_budget(lr, r)), 6)  # -log 0.2
@@ -130,6 +137,14 @@ def tilt_kl(log_ref: jax.Array, rewards: jax.Array, lam) -> jax.Array:
     r"""``Delta(lam) = lam Lambda'(lam) - Lambda(lam) = KL(phi_lam || ref)`` (reward shifted by its max).
 
     $$\Delta(\lambda) = \lambda\Lambda'(\lambda) - \Lambda(\lambda) = \mathrm{KL}(\phi_\lambda\|\mathrm{ref}).$$
+
+    Args:
+      log_ref: ``(K,)`` log-probabilities of the reference law (log space, normalised; ``-inf`` = no mass), float32/64.
+      rewards: ``(K,)`` finite rewards of the outcomes (linear space), the shape of ``log_ref``.
+      lam: the tilt ``lam`` (real scalar; NaN is invalid).
+
+    Returns:
+      scalar ``KL(phi_lam || ref)`` in nats.
 
     Example:
       >>> lr, r = jnp.log(jnp.array([0.5, 0.3, 0.2])), jnp.array([0.0, 0.5, 1.0])
@@ -172,6 +187,12 @@ def kl_rl_policy(log_ref: jax.Array, rewards: jax.Array, kl_budget, *, max_iter:
 
     $$\phi_\Delta = \arg\max\{\mathbb{E}_\phi r : \mathrm{KL}(\phi\|\mathrm{ref}) \le \Delta\}
     = \mathrm{ref}\,e^{\lambda_\Delta r - \Lambda(\lambda_\Delta)}.$$
+
+    Args:
+      log_ref: ``(K,)`` log-probabilities of the reference law (log space, normalised; ``-inf`` = no mass), float32/64.
+      rewards: ``(K,)`` finite rewards of the outcomes (linear space), the shape of ``log_ref``.
+      kl_budget: the budget ``Delta`` in nats, in ``[0, max_kl_budget)``.
+      max_iter: cap on the bracketing + Newton iterations (static int).
 
     Example:
       >>> lr, r = jnp.log(jnp.array([0.5, 0.3, 0.2])), jnp.array([0.0, 0.5, 1.0])
@@ -219,6 +240,16 @@ def kl_to_tilt(log_phi: jax.Array, log_ref: jax.Array, rewards: jax.Array, lam) 
     $$\mathrm{KL}(\phi\|\phi_\lambda) = \mathrm{KL}(\phi\|\mathrm{ref}) - \lambda\,\mathbb{E}_\phi r
     + \Lambda(\lambda).$$
 
+    Args:
+      log_phi: ``(..., K)`` log-probabilities of any law ``phi`` (log space, normalised), the shape of ``log_ref``.
+      log_ref: ``(..., K)`` log-probabilities of the reference law (log space, normalised over the last axis; ``-inf`` =
+        no mass).
+      rewards: finite rewards of the outcomes (linear space), the shape of ``log_ref``.
+      lam: the tilt ``lam`` (real scalar or broadcasting against the batch).
+
+    Returns:
+      ``(...)`` ``KL(phi || phi_lam)`` in nats; ``+inf`` where ``phi`` charges an outcome ``ref`` does not.
+
     Example:
       >>> lr, r = jnp.log(jnp.array([0.5, 0.3, 0.2])), jnp.array([0.0, 0.5, 1.0])
       >>> round(float(kl_to_tilt(lr, lr, r, 0.0)), 6)  # phi = ref = phi_0
@@ -238,6 +269,14 @@ def tilt_frontier(log_ref: jax.Array, rewards: jax.Array, lams: jax.Array) -> tu
     r"""The reward-KL frontier of KL-constrained RL: ``(KL(phi_lam || ref), E_{phi_lam} r)`` at each ``lam``.
 
     $$\lambda \mapsto (\mathrm{KL}(\phi_\lambda\|\mathrm{ref}),\ \mathbb{E}_{\phi_\lambda} r).$$
+
+    Args:
+      log_ref: ``(K,)`` log-probabilities of the reference law (log space, normalised; ``-inf`` = no mass), float32/64.
+      rewards: ``(K,)`` finite rewards of the outcomes (linear space), the shape of ``log_ref``.
+      lams: ``(L,)`` tilts ``lam`` (real).
+
+    Returns:
+      ``(kls, expected_rewards)``, two ``(L,)`` arrays.
 
     Example:
       >>> lr, r = jnp.log(jnp.array([0.5, 0.3, 0.2])), jnp.array([0.0, 0.5, 1.0])

@@ -62,6 +62,15 @@ def log_mgf(s, log_ref: jax.Array, rewards: jax.Array) -> jax.Array:
 
     $$\Lambda(s) = \log\mathbb{E}_p e^{s r}.$$
 
+    Args:
+      s: the tilt ``s`` (real; broadcasts against the batch of ``log_ref``).
+      log_ref: ``(..., K)`` log-probabilities of the reference law (log space, normalised over the last axis; ``-inf`` =
+        no mass).
+      rewards: finite rewards of the outcomes (linear space), the shape of ``log_ref``.
+
+    Returns:
+      ``Lambda(s)`` in nats, shape of the batch.
+
     Example:
       >>> lp, r = jnp.log(jnp.array([0.5, 0.5])), jnp.array([0.0, 1.0])
       >>> round(float(log_mgf(1.0, lp, r)), 6)  # log((1 + e) / 2)
@@ -85,8 +94,8 @@ class RateResult(NamedTuple):
 
     value: jax.Array  #: Lambda*(x); +inf outside [min r, max r]
     s: jax.Array  #: argmax tilt; +-inf at/outside the boundary of the support
-    converged: jax.Array
-    iterations: jax.Array
+    converged: jax.Array  #: the root finder met its tolerance (True at the boundary)
+    iterations: jax.Array  #: bracketing + Newton iterations used
     residual: jax.Array  #: Lambda'(s) - x (0 at the boundary)
 
 
@@ -142,6 +151,15 @@ def rate_function(x, log_ref: jax.Array, rewards: jax.Array, *, max_iter: int = 
 
     $$\Lambda^*(x) = \sup_s\,[s x - \Lambda(s)].$$
 
+    Args:
+      x: the per-token mean reward ``x`` (real, any shape: vectorised).
+      log_ref: ``(K,)`` log-probabilities of the reference law (log space, normalised; ``-inf`` = no mass), float32/64.
+      rewards: ``(K,)`` finite rewards of the outcomes (linear space), the shape of ``log_ref``.
+      max_iter: cap on the bracketing + Newton iterations (static int).
+
+    Returns:
+      a :class:`RateResult` of ``x``'s shape.
+
     Example:
       >>> lp, r = jnp.log(jnp.array([0.5, 0.5])), jnp.array([0.0, 1.0])
       >>> round(float(rate_function(0.75, lp, r).value), 6)  # KL(Bern(0.75) || Bern(0.5))
@@ -165,6 +183,16 @@ def tilted_rate_function(x, log_ref: jax.Array, rewards: jax.Array, lam, *, max_
 
     $$I(x) = \Lambda^*(x) - \lambda x + \Lambda(\lambda).$$
 
+    Args:
+      x: the per-token mean reward ``x`` (real; array broadcasts).
+      log_ref: ``(K,)`` log-probabilities of the reference law (log space, normalised; ``-inf`` = no mass), float32/64.
+      rewards: ``(K,)`` finite rewards of the outcomes (linear space), the shape of ``log_ref``.
+      lam: the tilt ``lam`` of ``phi_lam`` (real).
+      max_iter: cap on the bracketing + Newton iterations (static int).
+
+    Returns:
+      ``I(x)`` in nats (shape of ``x``); ``+inf`` outside ``[min r, max r]``.
+
     Example:
       >>> lp, r = jnp.log(jnp.array([0.5, 0.5])), jnp.array([0.0, 1.0])
       >>> x = float(jax.nn.sigmoid(1.0))  # the tilt's own mean has rate 0
@@ -184,6 +212,15 @@ def scaled_cumulant(order: int, log_ref: jax.Array, rewards: jax.Array, lam) -> 
     (``order`` is static, ``>= 1``). Exact for every ``m`` in the memoryless model.
 
     $$\kappa_j(r(y))/m = \Lambda^{(j)}(\lambda).$$
+
+    Args:
+      order: the cumulant's order ``j >= 1`` (static int).
+      log_ref: ``(K,)`` log-probabilities of the reference law (log space, normalised; ``-inf`` = no mass), float32/64.
+      rewards: ``(K,)`` finite rewards of the outcomes (linear space), the shape of ``log_ref``.
+      lam: the tilt ``lam`` of ``phi_lam`` (real).
+
+    Returns:
+      scalar ``Lambda^(j)(lam)``.
 
     Example:
       >>> lp, r = jnp.log(jnp.array([0.5, 0.5])), jnp.array([0.0, 1.0])
@@ -211,6 +248,16 @@ def scaled_cgf(t, log_ref: jax.Array, rewards: jax.Array, lam) -> jax.Array:
 
     $$\tfrac1m\log\mathbb{E}_{\phi_\lambda} e^{t\,r(y)} = \Lambda(\lambda + t) - \Lambda(\lambda).$$
 
+    Args:
+      t: the argument ``t`` of the CGF (real).
+      log_ref: ``(..., K)`` log-probabilities of the reference law (log space, normalised over the last axis; ``-inf`` =
+        no mass).
+      rewards: finite rewards of the outcomes (linear space), the shape of ``log_ref``.
+      lam: the tilt ``lam`` of ``phi_lam`` (real).
+
+    Returns:
+      ``(1/m) log E_phi exp(t r(y))`` in nats, shape of the batch.
+
     Example:
       >>> lp, r = jnp.log(jnp.array([0.5, 0.5])), jnp.array([0.0, 1.0])
       >>> round(float(scaled_cgf(1.0, lp, r, 0.0)), 6)
@@ -227,6 +274,16 @@ def scaled_cgf_renyi_divergence(t, log_ref: jax.Array, rewards: jax.Array, lam) 
     is ``kl_lab.divergences.renyi``, computed from the two laws (not from ``Lambda``).
 
     $$\tfrac{t}{\lambda}\,\big[\Lambda(\lambda) + D_{1+t/\lambda}(\phi_\lambda\|p)\big].$$
+
+    Args:
+      t: the argument ``t`` of the CGF (real).
+      log_ref: ``(..., K)`` log-probabilities of the reference law (log space, normalised over the last axis; ``-inf`` =
+        no mass).
+      rewards: finite rewards of the outcomes (linear space), the shape of ``log_ref``.
+      lam: the tilt ``lam`` of ``phi_lam`` (real).
+
+    Returns:
+      ``(1/m) log E_phi exp(t r(y))`` in nats, shape of the batch.
 
     Example:
       >>> lp, r = jnp.log(jnp.array([0.5, 0.5])), jnp.array([0.0, 1.0])
@@ -250,6 +307,16 @@ def scaled_cgf_renyi_cross_entropy(t, log_ref: jax.Array, rewards: jax.Array, la
     2022, Definition 1). Domain: ``lam >= -1`` and ``lam + t >= -1`` (order ``>= 0``).
 
     $$\Lambda(s) = -s\,[H_{1+s}(p; q_r) - \log Z_r],\quad q_r = e^{r}/Z_r.$$
+
+    Args:
+      t: the argument ``t`` of the CGF (real).
+      log_ref: ``(..., K)`` log-probabilities of the reference law (log space, normalised over the last axis; ``-inf`` =
+        no mass).
+      rewards: finite rewards of the outcomes (linear space), the shape of ``log_ref``.
+      lam: the tilt ``lam`` of ``phi_lam`` (real).
+
+    Returns:
+      ``(1/m) log E_phi exp(t r(y))`` in nats, shape of the batch.
 
     Example:
       >>> lp, r = jnp.log(jnp.array([0.5, 0.5])), jnp.array([0.0, 1.0])
@@ -284,6 +351,16 @@ def tilted_scaled_cgf_renyi_cross_entropy(t, log_ref: jax.Array, rewards: jax.Ar
     :func:`scaled_cgf_renyi_cross_entropy`). Its Legendre transform is the tilt's rate function
     (:func:`tilted_rate_function`). Whether this is the normalisation Yang et al. (2404.01730v1) call the
     "proper" Rényi cross entropy is not established (abstract only). Domain: ``t >= -1`` (order ``>= 0``).
+
+    Args:
+      t: the argument ``t`` of the CGF (real).
+      log_ref: ``(..., K)`` log-probabilities of the reference law (log space, normalised over the last axis; ``-inf`` =
+        no mass).
+      rewards: finite rewards of the outcomes (linear space), the shape of ``log_ref``.
+      lam: the tilt ``lam`` of ``phi_lam`` (real).
+
+    Returns:
+      ``(1/m) log E_phi exp(t r(y))`` in nats, shape of the batch.
 
     Example:
       >>> lp, r = jnp.log(jnp.array([0.5, 0.3, 0.2])), jnp.array([0.0, 0.5, 1.0])

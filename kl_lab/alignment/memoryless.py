@@ -106,6 +106,13 @@ def lattice_sum_law(log_ref: jax.Array, m, lam=0.0, *, size: int | None = None) 
     $$P_{\phi_\lambda}(S = k),\quad S = \textstyle\sum_{i=1}^m y_i,\quad
     y_i \overset{\text{iid}}{\sim} \phi_\lambda \propto p\,e^{\lambda j}.$$
 
+    Args:
+      log_ref: ``(K,)`` log-probabilities of the per-token reference law ``p`` (log space, normalised); token ``j`` has
+        reward ``j``.
+      m: number of tokens (positive; a concrete int unless ``size`` is given).
+      lam: the per-token tilt ``lam`` (real; 0 = the law under ``p``).
+      size: static length of the law of ``S`` (default ``m (K - 1) + 1``, needs a concrete int ``m``).
+
     Example:
       >>> coin = jnp.log(jnp.array([0.5, 0.5]))
       >>> law = lattice_sum_law(coin, 2, size=3)
@@ -151,6 +158,17 @@ def tail_log_prob(log_ref: jax.Array, m, x, lam=0.0, *, size: int | None = None)
     Raises ``ValueError`` for a concrete ``x`` outside ``[E_phi y, K - 1)``.
 
     $$\log P_{\phi_\lambda}(S \ge m x).$$
+
+    Args:
+      log_ref: ``(K,)`` log-probabilities of the per-token reference law ``p`` (log space, normalised); token ``j`` has
+        reward ``j``.
+      m: number of tokens (positive; a concrete int unless ``size`` is given).
+      x: the per-token level, ``E_phi y <= x < K - 1``.
+      lam: the per-token tilt ``lam`` (real).
+      size: static length of the law of ``S`` (default ``m (K - 1) + 1``, needs a concrete int ``m``).
+
+    Returns:
+      scalar ``log P(S >= m x)`` (log space).
 
     Example:
       >>> coin = jnp.log(jnp.array([0.5, 0.5]))
@@ -224,6 +242,13 @@ def best_of_n_sequence(log_ref: jax.Array, m, delta, *, size: int | None = None)
 
     $$N = e^{m\delta}:\ \ \tfrac1m\mathbb{E}_{\mathrm{BoN}}[r(y)],\ \tfrac1m\mathrm{KL}(\mathrm{BoN}\|\phi_{m\delta}),
     \ \tfrac1m\mathrm{KL}(\mathrm{BoN}\|p^m).$$
+
+    Args:
+      log_ref: ``(K,)`` log-probabilities of the per-token reference law ``p`` (log space, normalised); token ``j`` has
+        reward ``j``.
+      m: number of tokens (positive; a concrete int unless ``size`` is given).
+      delta: per-token KL budget: ``log N = m delta`` (positive).
+      size: static length of the law of ``S`` (default ``m (K - 1) + 1``, needs a concrete int ``m``).
 
     Example:
       >>> out = best_of_n_sequence(jnp.log(jnp.array([0.5, 0.3, 0.2])), 8, 0.2)
