@@ -128,6 +128,16 @@ def kl(log_p: Array, log_q: Array, axis: int = -1, *, base: float | None = None)
     Kullback & Leibler (1951). $p_i = 0$ terms are 0 (value and gradient); $p_i > 0 = q_i$ gives
     ``+inf``. Agrees with ``scipy.special.rel_entr(p, q).sum()`` and ``scipy.stats.entropy(p, q, base=base)``.
 
+    Args:
+      log_p: ``(..., K)`` log-probabilities of ``p`` along ``axis`` (log space: pass ``jnp.log(p)``; ``-inf`` = no
+        mass); float dtype, lists accepted (16-bit computed in float32).
+      log_q: ``(..., K)`` log-probabilities of ``q``, as ``log_p``; the batch dimensions of the two broadcast.
+      axis: the outcome axis (default the last); the same length in both arguments.
+      base: logarithm base of the unit (``None``: nats; ``2``: bits).
+
+    Returns:
+      the value, shape of the broadcast batch (``axis`` removed); NaN under ``jit`` for invalid input.
+
     Examples:
       >>> import numpy as np
       >>> round(float(kl(np.log([0.5, 0.5]), np.log([0.25, 0.75]), base=2)), 6)
@@ -146,6 +156,16 @@ def js(log_p: Array, log_q: Array, axis: int = -1, *, base: float | None = None)
     is the divergence, i.e. ``scipy.spatial.distance.jensenshannon(p, q) ** 2``. The weighted form is
     :func:`skew_js`.
 
+    Args:
+      log_p: ``(..., K)`` log-probabilities of ``p`` along ``axis`` (log space: pass ``jnp.log(p)``; ``-inf`` = no
+        mass); float dtype, lists accepted (16-bit computed in float32).
+      log_q: ``(..., K)`` log-probabilities of ``q``, as ``log_p``; the batch dimensions of the two broadcast.
+      axis: the outcome axis (default the last); the same length in both arguments.
+      base: logarithm base of the unit (``None``: nats; ``2``: bits).
+
+    Returns:
+      the value, shape of the broadcast batch (``axis`` removed); NaN under ``jit`` for invalid input.
+
     Examples:
       >>> import numpy as np
       >>> float(js([0.0, -np.inf], [-np.inf, 0.0], base=2))
@@ -162,6 +182,15 @@ def total_variation(log_p: Array, log_q: Array, axis: int = -1) -> Array:
     Each $|p_i - q_i| = \max(p_i, q_i)\,(1 - e^{-|\log p_i - \log q_i|})$: no cancellation
     when $p_i \approx q_i$. f-generator $|u - 1| / 2$.
 
+    Args:
+      log_p: ``(..., K)`` log-probabilities of ``p`` along ``axis`` (log space: pass ``jnp.log(p)``; ``-inf`` = no
+        mass); float dtype, lists accepted (16-bit computed in float32).
+      log_q: ``(..., K)`` log-probabilities of ``q``, as ``log_p``; the batch dimensions of the two broadcast.
+      axis: the outcome axis (default the last); the same length in both arguments.
+
+    Returns:
+      the value, shape of the broadcast batch (``axis`` removed); NaN under ``jit`` for invalid input.
+
     Examples:
       >>> import numpy as np
       >>> round(float(total_variation(np.log([0.5, 0.5]), np.log([0.2, 0.8]))), 6)
@@ -177,6 +206,15 @@ def squared_hellinger(log_p: Array, log_q: Array, axis: int = -1) -> Array:
 
     Normalisation with the 1/2 (Le Cam & Yang 2000; f-generator $(\sqrt u - 1)^2 / 2$); TFP's
     ``squared_hellinger`` and some texts omit the 1/2. Summed term by term, accurate also when $p \approx q$.
+
+    Args:
+      log_p: ``(..., K)`` log-probabilities of ``p`` along ``axis`` (log space: pass ``jnp.log(p)``; ``-inf`` = no
+        mass); float dtype, lists accepted (16-bit computed in float32).
+      log_q: ``(..., K)`` log-probabilities of ``q``, as ``log_p``; the batch dimensions of the two broadcast.
+      axis: the outcome axis (default the last); the same length in both arguments.
+
+    Returns:
+      the value, shape of the broadcast batch (``axis`` removed); NaN under ``jit`` for invalid input.
 
     Examples:
       >>> import numpy as np
@@ -195,6 +233,15 @@ def bhattacharyya(log_p: Array, log_q: Array, axis: int = -1) -> Array:
     $H^2 > 1/2$ it is computed in log space, ``-logsumexp((log p + log q) / 2)``, not from $H^2$
     (which rounds to ``1 - ulp`` there).
 
+    Args:
+      log_p: ``(..., K)`` log-probabilities of ``p`` along ``axis`` (log space: pass ``jnp.log(p)``; ``-inf`` = no
+        mass); float dtype, lists accepted (16-bit computed in float32).
+      log_q: ``(..., K)`` log-probabilities of ``q``, as ``log_p``; the batch dimensions of the two broadcast.
+      axis: the outcome axis (default the last); the same length in both arguments.
+
+    Returns:
+      the value, shape of the broadcast batch (``axis`` removed); NaN under ``jit`` for invalid input.
+
     Examples:
       >>> import numpy as np
       >>> round(float(bhattacharyya(np.log([0.5, 0.5]), np.log([0.1, 0.9]))), 6)
@@ -212,6 +259,15 @@ def pearson_chi2(log_p: Array, log_q: Array, axis: int = -1) -> Array:
     $q (u-1)^2$ for $u = p/q \le 1$ and $p (u-1)(1 - 1/u)$ above, so nothing overflows
     before the true term does.
 
+    Args:
+      log_p: ``(..., K)`` log-probabilities of ``p`` along ``axis`` (log space: pass ``jnp.log(p)``; ``-inf`` = no
+        mass); float dtype, lists accepted (16-bit computed in float32).
+      log_q: ``(..., K)`` log-probabilities of ``q``, as ``log_p``; the batch dimensions of the two broadcast.
+      axis: the outcome axis (default the last); the same length in both arguments.
+
+    Returns:
+      the value, shape of the broadcast batch (``axis`` removed); NaN under ``jit`` for invalid input.
+
     Examples:
       >>> import numpy as np
       >>> round(float(pearson_chi2(np.log([0.5, 0.5]), np.log([0.25, 0.75]))), 6)
@@ -226,6 +282,15 @@ def neyman_chi2(log_p: Array, log_q: Array, axis: int = -1) -> Array:
     $$\chi^2_N(p \,\|\, q) = \sum_i \frac{(p_i - q_i)^2}{p_i}.$$
 
     Neyman (1949). f-generator $(u - 1)^2 / u$. ``+inf`` where $q_i > 0 = p_i$.
+
+    Args:
+      log_p: ``(..., K)`` log-probabilities of ``p`` along ``axis`` (log space: pass ``jnp.log(p)``; ``-inf`` = no
+        mass); float dtype, lists accepted (16-bit computed in float32).
+      log_q: ``(..., K)`` log-probabilities of ``q``, as ``log_p``; the batch dimensions of the two broadcast.
+      axis: the outcome axis (default the last); the same length in both arguments.
+
+    Returns:
+      the value, shape of the broadcast batch (``axis`` removed); NaN under ``jit`` for invalid input.
 
     Examples:
       >>> import numpy as np
@@ -244,6 +309,15 @@ def triangular(log_p: Array, log_q: Array, axis: int = -1) -> Array:
     some texts call half of this "Le Cam's distance". Term $\max(p,q)\, t'^2 / (1 + t)$ with
     $t = e^{-|\log p - \log q|}$ and $t' = 1 - t$.
 
+    Args:
+      log_p: ``(..., K)`` log-probabilities of ``p`` along ``axis`` (log space: pass ``jnp.log(p)``; ``-inf`` = no
+        mass); float dtype, lists accepted (16-bit computed in float32).
+      log_q: ``(..., K)`` log-probabilities of ``q``, as ``log_p``; the batch dimensions of the two broadcast.
+      axis: the outcome axis (default the last); the same length in both arguments.
+
+    Returns:
+      the value, shape of the broadcast batch (``axis`` removed); NaN under ``jit`` for invalid input.
+
     Examples:
       >>> import numpy as np
       >>> float(triangular([0.0, -np.inf], [-np.inf, 0.0]))
@@ -259,6 +333,16 @@ def jeffreys(log_p: Array, log_q: Array, axis: int = -1, *, base: float | None =
 
     Jeffreys (1946). f-generator $(u - 1) \log u$. (TFP's ``jeffreys`` is half of this.)
 
+    Args:
+      log_p: ``(..., K)`` log-probabilities of ``p`` along ``axis`` (log space: pass ``jnp.log(p)``; ``-inf`` = no
+        mass); float dtype, lists accepted (16-bit computed in float32).
+      log_q: ``(..., K)`` log-probabilities of ``q``, as ``log_p``; the batch dimensions of the two broadcast.
+      axis: the outcome axis (default the last); the same length in both arguments.
+      base: logarithm base of the unit (``None``: nats; ``2``: bits).
+
+    Returns:
+      the value, shape of the broadcast batch (``axis`` removed); NaN under ``jit`` for invalid input.
+
     Examples:
       >>> import numpy as np
       >>> round(float(jeffreys(np.log([0.5, 0.5]), np.log([0.25, 0.75]))), 6)
@@ -271,6 +355,16 @@ def cross_entropy(log_p: Array, log_q: Array, axis: int = -1, *, base: float | N
     r"""Cross entropy, in nats (or units of ``base``); ``+inf`` where $p_i > 0 = q_i$:
 
     $$H(p, q) = -\sum_i p_i \log q_i.$$
+
+    Args:
+      log_p: ``(..., K)`` log-probabilities of ``p`` along ``axis`` (log space: pass ``jnp.log(p)``; ``-inf`` = no
+        mass); float dtype, lists accepted (16-bit computed in float32).
+      log_q: ``(..., K)`` log-probabilities of ``q``, as ``log_p``; the batch dimensions of the two broadcast.
+      axis: the outcome axis (default the last); the same length in both arguments.
+      base: logarithm base of the unit (``None``: nats; ``2``: bits).
+
+    Returns:
+      the value, shape of the broadcast batch (``axis`` removed); NaN under ``jit`` for invalid input.
 
     Examples:
       >>> import numpy as np
@@ -296,6 +390,16 @@ def f_divergence(log_p: Array, log_q: Array, generator: Any, axis: int = -1) -> 
     $q_i = 0 < p_i$ gives $p_i \lim_{u\to\infty} f(u)/u$ (``generator.slope_inf``); both zero
     give 0. For normalised inputs and $f(1) = 0$ the result is clamped at 0.
 
+    Args:
+      log_p: ``(..., K)`` log-probabilities of ``p`` along ``axis`` (log space: pass ``jnp.log(p)``; ``-inf`` = no
+        mass); float dtype, lists accepted (16-bit computed in float32).
+      log_q: ``(..., K)`` log-probabilities of ``q``, as ``log_p``; the batch dimensions of the two broadcast.
+      generator: a :class:`kl_lab.divergences.generators.Generator` (e.g. ``generators.js``).
+      axis: the outcome axis (default the last); the same length in both arguments.
+
+    Returns:
+      the value, shape of the broadcast batch (``axis`` removed); NaN under ``jit`` for invalid input.
+
     Examples:
       >>> import numpy as np
       >>> from kl_lab.divergences import generators
@@ -320,6 +424,17 @@ def renyi(log_p: Array, log_q: Array, alpha: Any, axis: int = -1, *, base: float
     $\alpha$ when the supports are disjoint. Stable near $\alpha = 1$ (:func:`kl_lab.divergences.kernels.cgf`).
     Negative orders: :func:`renyi_negative`.
 
+    Args:
+      log_p: ``(..., K)`` log-probabilities of ``p`` along ``axis`` (log space: pass ``jnp.log(p)``; ``-inf`` = no
+        mass); float dtype, lists accepted (16-bit computed in float32).
+      log_q: ``(..., K)`` log-probabilities of ``q``, as ``log_p``; the batch dimensions of the two broadcast.
+      alpha: the order in ``[0, inf]`` (scalar or broadcasting against the batch); NaN or negative is invalid.
+      axis: the outcome axis (default the last); the same length in both arguments.
+      base: logarithm base of the unit (``None``: nats; ``2``: bits).
+
+    Returns:
+      the value, shape of the broadcast batch (``axis`` removed); NaN under ``jit`` for invalid input.
+
     Examples:
       >>> import numpy as np
       >>> lp, lq = np.log([0.5, 0.5]), np.log([0.25, 0.75])
@@ -340,6 +455,16 @@ def amari_alpha(log_p: Array, log_q: Array, alpha: Any, axis: int = -1) -> Array
     ``amari_alpha(p, q, a) = amari_alpha(q, p, 1 - a)``. Written as $\mathrm{expm1}(K) / (\alpha (\alpha-1))$
     with $K = (\alpha - 1) D_\alpha$ (Rényi), and as $D_\alpha\, \mathrm{expm1}(K)/K / \alpha$ when $|K| < 1$.
 
+    Args:
+      log_p: ``(..., K)`` log-probabilities of ``p`` along ``axis`` (log space: pass ``jnp.log(p)``; ``-inf`` = no
+        mass); float dtype, lists accepted (16-bit computed in float32).
+      log_q: ``(..., K)`` log-probabilities of ``q``, as ``log_p``; the batch dimensions of the two broadcast.
+      alpha: the order, any finite real (scalar or broadcasting against the batch).
+      axis: the outcome axis (default the last); the same length in both arguments.
+
+    Returns:
+      the value, shape of the broadcast batch (``axis`` removed); NaN under ``jit`` for invalid input.
+
     Examples:
       >>> import numpy as np
       >>> round(float(amari_alpha(np.log([0.5, 0.5]), np.log([0.25, 0.75]), 2.0)), 6)
@@ -358,6 +483,17 @@ def renyi_cross_entropy(log_p: Array, log_q: Array, alpha: Any, axis: int = -1, 
     best-of-N asymptotics, core-papers-math.md). Limits implemented exactly: $\alpha = 1$ is
     the Shannon cross entropy $-\sum p \log q$; $\alpha = \infty$ is $-\log \max_{p_i > 0} q_i$.
     $H_\alpha(p; p)$ is the Rényi entropy of $p$ of order $\alpha$ (tested).
+
+    Args:
+      log_p: ``(..., K)`` log-probabilities of ``p`` along ``axis`` (log space: pass ``jnp.log(p)``; ``-inf`` = no
+        mass); float dtype, lists accepted (16-bit computed in float32).
+      log_q: ``(..., K)`` log-probabilities of ``q``, as ``log_p``; the batch dimensions of the two broadcast.
+      alpha: the order in ``[0, inf]`` (scalar or broadcasting against the batch).
+      axis: the outcome axis (default the last); the same length in both arguments.
+      base: logarithm base of the unit (``None``: nats; ``2``: bits).
+
+    Returns:
+      the value, shape of the broadcast batch (``axis`` removed); NaN under ``jit`` for invalid input.
 
     Examples:
       >>> import numpy as np
@@ -379,6 +515,16 @@ def tsallis(log_p: Array, log_q: Array, q: Any, axis: int = -1) -> Array:
     f-divergence with $f(u) = (u^q - u)/(q - 1)$, so every law of the table holds. $q \to 1$ gives
     $\mathrm{KL}$ (implemented exactly at $q = 1$); ``+inf`` for $q \ge 1$ when $p$ charges a zero of $r$.
 
+    Args:
+      log_p: ``(..., K)`` log-probabilities of ``p`` along ``axis`` (log space: pass ``jnp.log(p)``; ``-inf`` = no
+        mass); float dtype, lists accepted (16-bit computed in float32).
+      log_q: ``(..., K)`` log-probabilities of ``q``, as ``log_p``; the batch dimensions of the two broadcast.
+      q: the index ``q > 0`` (scalar or broadcasting against the batch).
+      axis: the outcome axis (default the last); the same length in both arguments.
+
+    Returns:
+      the value, shape of the broadcast batch (``axis`` removed); NaN under ``jit`` for invalid input.
+
     Examples:
       >>> import numpy as np
       >>> round(float(tsallis(np.log([0.5, 0.5]), np.log([0.25, 0.75]), 2.0)), 6)  # = chi^2
@@ -396,6 +542,17 @@ def skew_js(log_p: Array, log_q: Array, weight: Any, axis: int = -1, *, base: fl
     Lin (1991), IEEE Trans. Inf. Theory 37(1), Section IV (the $\pi$-weighted form). In
     $[0, h(\pi)] \subset [0, \log 2]$ with $h$ the binary entropy; $\pi = 1/2$ is :func:`js`; $\pi \in \{0, 1\}$
     gives 0. The Jensen gap of any other entropy: :func:`kl_lab.divergences.information.jensen_gap`.
+
+    Args:
+      log_p: ``(..., K)`` log-probabilities of ``p`` along ``axis`` (log space: pass ``jnp.log(p)``; ``-inf`` = no
+        mass); float dtype, lists accepted (16-bit computed in float32).
+      log_q: ``(..., K)`` log-probabilities of ``q``, as ``log_p``; the batch dimensions of the two broadcast.
+      weight: the weight on ``p``, in ``[0, 1]`` (scalar or broadcasting against the batch).
+      axis: the outcome axis (default the last); the same length in both arguments.
+      base: logarithm base of the unit (``None``: nats; ``2``: bits).
+
+    Returns:
+      the value, shape of the broadcast batch (``axis`` removed); NaN under ``jit`` for invalid input.
 
     Examples:
       >>> import numpy as np
@@ -421,6 +578,17 @@ def renyi_negative(log_p: Array, log_q: Array, alpha: Any, axis: int = -1, *, ba
     $q$ charges a zero of $p$ (then $\sum p^\alpha q^{1-\alpha} = \infty$); $\alpha = -\infty$ gives
     $-D_\infty(q \| p)$. Not a divergence in the usual sense (it is $\le 0$ and reverses data processing),
     so its laws are the upper bound 0 only; the definition is tested against mpmath.
+
+    Args:
+      log_p: ``(..., K)`` log-probabilities of ``p`` along ``axis`` (log space: pass ``jnp.log(p)``; ``-inf`` = no
+        mass); float dtype, lists accepted (16-bit computed in float32).
+      log_q: ``(..., K)`` log-probabilities of ``q``, as ``log_p``; the batch dimensions of the two broadcast.
+      alpha: the order, in ``[-inf, 0)`` (scalar or broadcasting against the batch).
+      axis: the outcome axis (default the last); the same length in both arguments.
+      base: logarithm base of the unit (``None``: nats; ``2``: bits).
+
+    Returns:
+      the value, shape of the broadcast batch (``axis`` removed); NaN under ``jit`` for invalid input.
 
     Examples:
       >>> import numpy as np
@@ -465,6 +633,15 @@ def entropy(log_p: Array, axis: int = -1, *, base: float | None = None) -> Array
     Agrees with ``scipy.stats.entropy(p, base=base)``; Tsallis and Rényi entropies:
     :mod:`kl_lab.divergences.information`.
 
+    Args:
+      log_p: ``(..., K)`` log-probabilities of ``p`` along ``axis`` (log space: pass ``jnp.log(p)``; ``-inf`` = no
+        mass); float dtype, lists accepted (16-bit computed in float32).
+      axis: the outcome axis (default the last).
+      base: logarithm base of the unit (``None``: nats; ``2``: bits).
+
+    Returns:
+      the value, shape of the broadcast batch (``axis`` removed); NaN under ``jit`` for invalid input.
+
     Examples:
       >>> import numpy as np
       >>> round(float(entropy(np.log([0.25, 0.25, 0.5]), base=2)), 12)
@@ -479,6 +656,14 @@ def entropy(log_p: Array, axis: int = -1, *, base: float | None = None) -> Array
 def entropy_from_logits(logits: Array, axis: int = -1, *, base: float | None = None) -> Array:
     r"""Shannon entropy of $\mathrm{softmax}(z)$ along ``axis``, in nats (or ``base``); shift-invariant
     (max-shifted log-softmax).
+
+    Args:
+      logits: ``(..., K)`` unnormalised log-probabilities along ``axis`` (log space; normalised by a log-softmax).
+      axis: the outcome axis (default the last).
+      base: logarithm base of the unit (``None``: nats; ``2``: bits).
+
+    Returns:
+      the value, shape of the broadcast batch (``axis`` removed); NaN under ``jit`` for invalid input.
 
     Examples:
       >>> round(float(entropy_from_logits([0.0, 0.0, 0.0, 0.0], base=2)), 12)

@@ -120,6 +120,14 @@ def mc_kl_terms(log_p_at_x: Array, log_q_at_x: Array, estimator: str = "k1") -> 
 
     $$k_1 = -l, \qquad k_2 = \tfrac12 l^2, \qquad k_3 = (e^l - 1) - l, \qquad l = \log q(x) - \log p(x).$$
 
+    Args:
+      log_p_at_x: ``log p(x_j)`` at samples ``x_j ~ p`` (log space, any shape).
+      log_q_at_x: ``log q(x_j)`` at the same samples (log space, the same shape).
+      estimator: ``'k1'``, ``'k2'`` or ``'k3'`` (the per-sample term; module docstring).
+
+    Returns:
+      the per-sample terms ``k(x_j)``, the shape of the inputs.
+
     Examples:
       >>> [round(float(t), 6) for t in mc_kl_terms([0.0, 0.0, 0.0], [-1.0, -1.0, -1.0], "k3")]
       [0.367879, 0.367879, 0.367879]
@@ -265,6 +273,18 @@ def mc_kl_importance(
 
     $$\widehat{\mathrm{KL}} = \frac1n \sum_j w_j\, k(x_j)
     \quad\text{or}\quad \frac{\sum_j w_j k(x_j)}{\sum_j w_j}, \qquad w_j = \frac{p(x_j)}{s(x_j)},\ x_j \sim s.$$
+
+    Args:
+      log_p_at_x: ``(..., n)`` ``log p(x_j)`` at the samples (log space; normalised densities or probabilities).
+      log_q_at_x: ``(..., n)`` ``log q(x_j)`` at the same samples (log space).
+      log_proposal_at_x: ``(..., n)`` ``log s(x_j)`` of the proposal the samples came from (log space; up to a constant
+        if ``self_normalized``).
+      estimator: ``'k1'``, ``'k2'`` or ``'k3'`` (the per-sample term; module docstring).
+      self_normalized: use the self-normalised estimate ``sum(w k) / sum(w)``.
+      axis: the sample axis (default the last).
+
+    Returns:
+      an :class:`MCEstimate` (``mean``, ``stderr``), the batch shape.
 
     Examples:
       >>> import numpy as np

@@ -176,6 +176,15 @@ def gaussian_kl(mean_p: Array, cov_p: Array, mean_q: Array, cov_q: Array) -> Arr
     $\tfrac12(\|L_q^{-1}L_p\|_F^2 - d - 2\sum_i \log (L_p)_{ii} + 2\sum_i \log (L_q)_{ii} + \|L_q^{-1}
     (\mu_p-\mu_q)\|^2)$ from the Cholesky factors; clipped at 0 (rounding). Batched by broadcasting.
 
+    Args:
+      mean_p: ``(..., d)`` mean of ``p`` (linear space, float); batch dimensions broadcast.
+      cov_p: ``(..., d, d)`` covariance of ``p``, symmetric positive definite.
+      mean_q: ``(..., d)`` mean of ``q``.
+      cov_q: ``(..., d, d)`` covariance of ``q``, symmetric positive definite.
+
+    Returns:
+      ``(...)`` in nats (the batch shape).
+
     >>> import jax.numpy as jnp
     >>> d = gaussian_kl(jnp.zeros(2), jnp.eye(2), jnp.ones(2), 2.0 * jnp.eye(2))
     >>> round(float(d), 4)  # (2 * 1/2 - 2 + 2 log 2 + 2 / 2) / 2
@@ -235,6 +244,16 @@ def gaussian_renyi(mean_p: Array, cov_p: Array, mean_q: Array, cov_q: Array, alp
     when $S_\alpha$ is not positive definite ($\alpha > 1$), KL at $\alpha = 1$, 0 at $\alpha = 0$, the limit at
     $\alpha = \infty$ (module docstring).
 
+    Args:
+      mean_p: ``(..., d)`` mean of ``p`` (linear space, float); batch dimensions broadcast.
+      cov_p: ``(..., d, d)`` covariance of ``p``, symmetric positive definite.
+      mean_q: ``(..., d)`` mean of ``q``.
+      cov_q: ``(..., d, d)`` covariance of ``q``, symmetric positive definite.
+      alpha: the order, in ``[0, inf]`` (scalar or broadcasting against the batch).
+
+    Returns:
+      ``(...)`` in nats (the batch shape).
+
     >>> import jax.numpy as jnp
     >>> m, c = jnp.zeros(2), jnp.eye(2)
     >>> round(float(gaussian_renyi(m, c, m + 1.0, c, 0.5)), 4)  # alpha |delta|^2 / 2 for equal covariances
@@ -252,6 +271,15 @@ def gaussian_bhattacharyya(mean_p: Array, cov_p: Array, mean_q: Array, cov_q: Ar
     $\tfrac18 \delta^\top S^{-1}\delta + \tfrac12\log\frac{\det S}{\sqrt{\det\Sigma_p\det\Sigma_q}}$,
     $S = (\Sigma_p + \Sigma_q)/2$ (Bhattacharyya 1943; Kailath 1967).
 
+    Args:
+      mean_p: ``(..., d)`` mean of ``p`` (linear space, float); batch dimensions broadcast.
+      cov_p: ``(..., d, d)`` covariance of ``p``, symmetric positive definite.
+      mean_q: ``(..., d)`` mean of ``q``.
+      cov_q: ``(..., d, d)`` covariance of ``q``, symmetric positive definite.
+
+    Returns:
+      ``(...)`` in nats (the batch shape).
+
     >>> import jax.numpy as jnp
     >>> round(float(gaussian_bhattacharyya(jnp.zeros(1), jnp.eye(1), jnp.full(1, 2.0), jnp.eye(1))), 4)
     0.5
@@ -262,6 +290,15 @@ def gaussian_bhattacharyya(mean_p: Array, cov_p: Array, mean_q: Array, cov_q: Ar
 
 def gaussian_squared_hellinger(mean_p: Array, cov_p: Array, mean_q: Array, cov_q: Array) -> Array:
     r"""Squared Hellinger $H^2 = 1 - \int\sqrt{pq} = 1 - e^{-D_B}$ (computed as ``-expm1(-D_B)``), in $[0, 1]$.
+
+    Args:
+      mean_p: ``(..., d)`` mean of ``p`` (linear space, float); batch dimensions broadcast.
+      cov_p: ``(..., d, d)`` covariance of ``p``, symmetric positive definite.
+      mean_q: ``(..., d)`` mean of ``q``.
+      cov_q: ``(..., d, d)`` covariance of ``q``, symmetric positive definite.
+
+    Returns:
+      ``(...)`` in ``[0, 1]``.
 
     >>> import jax.numpy as jnp
     >>> round(float(gaussian_squared_hellinger(jnp.zeros(1), jnp.eye(1), jnp.full(1, 2.0), jnp.eye(1))), 4)
@@ -288,6 +325,15 @@ def gaussian_w2(mean_p: Array, cov_p: Array, mean_q: Array, cov_q: Array) -> Arr
     - 2\operatorname{tr}(\Sigma_p^{1/2}\Sigma_q\Sigma_p^{1/2})^{1/2}$ (Dowson & Landau 1982; Givens & Shortt 1984).
 
     Gradient: zero (not NaN) at $W_2 = 0$.
+
+    Args:
+      mean_p: ``(..., d)`` mean of ``p`` (linear space, float); batch dimensions broadcast.
+      cov_p: ``(..., d, d)`` covariance of ``p``, symmetric positive definite.
+      mean_q: ``(..., d)`` mean of ``q``.
+      cov_q: ``(..., d, d)`` covariance of ``q``, symmetric positive definite.
+
+    Returns:
+      ``(...)`` the 2-Wasserstein distance (not squared).
 
     >>> import jax.numpy as jnp
     >>> round(float(gaussian_w2(jnp.zeros(2), jnp.eye(2), jnp.ones(2), 4.0 * jnp.eye(2))), 4)  # sqrt(2 + 2)
@@ -331,6 +377,15 @@ def gaussian_kl_diag(mean_p: Array, var_p: Array, mean_q: Array, var_q: Array) -
     r"""KL between diagonal Gaussians: $\tfrac12\sum_i \big(r_i - 1 - \log r_i + (\mu_{p,i}-\mu_{q,i})^2/v_{q,i}\big)$,
     $r = v_p / v_q$, with $r - 1 - \log r$ = ``expm1(log r) - log r`` (no cancellation at $r \approx 1$).
 
+    Args:
+      mean_p: ``(..., d)`` mean of ``p`` (linear space, float); batch dimensions broadcast.
+      var_p: ``(..., d)`` per-coordinate variances of ``p`` (positive).
+      mean_q: ``(..., d)`` mean of ``q``.
+      var_q: ``(..., d)`` per-coordinate variances of ``q`` (positive).
+
+    Returns:
+      ``(...)`` in nats (the batch shape).
+
     >>> import jax.numpy as jnp
     >>> round(float(gaussian_kl_diag(jnp.zeros(2), jnp.ones(2), jnp.ones(2), jnp.full(2, 2.0))), 4)
     0.6931
@@ -345,6 +400,16 @@ def gaussian_renyi_diag(mean_p: Array, var_p: Array, mean_q: Array, var_q: Array
     + \alpha(\mu_p-\mu_q)^2 / (2(\alpha v_q + (1-\alpha)v_p))$,
     $r = v_p/v_q$ (``log1p``, no loss near $\alpha = 1$); $+\infty$ where $\alpha v_q + (1-\alpha) v_p \le 0$.
 
+    Args:
+      mean_p: ``(..., d)`` mean of ``p`` (linear space, float); batch dimensions broadcast.
+      var_p: ``(..., d)`` per-coordinate variances of ``p`` (positive).
+      mean_q: ``(..., d)`` mean of ``q``.
+      var_q: ``(..., d)`` per-coordinate variances of ``q`` (positive).
+      alpha: the order, in ``[0, inf]`` (scalar or broadcasting against the batch).
+
+    Returns:
+      ``(...)`` in nats (the batch shape).
+
     >>> import jax.numpy as jnp
     >>> round(float(gaussian_renyi_diag(jnp.zeros(1), jnp.ones(1), jnp.ones(1), jnp.ones(1), 2.0)), 4)
     1.0
@@ -357,6 +422,15 @@ def gaussian_renyi_diag(mean_p: Array, var_p: Array, mean_q: Array, var_q: Array
 def gaussian_bhattacharyya_diag(mean_p: Array, var_p: Array, mean_q: Array, var_q: Array) -> Array:
     r"""Bhattacharyya distance between diagonal Gaussians, $D_{1/2}/2$.
 
+    Args:
+      mean_p: ``(..., d)`` mean of ``p`` (linear space, float); batch dimensions broadcast.
+      var_p: ``(..., d)`` per-coordinate variances of ``p`` (positive).
+      mean_q: ``(..., d)`` mean of ``q``.
+      var_q: ``(..., d)`` per-coordinate variances of ``q`` (positive).
+
+    Returns:
+      ``(...)`` in nats (the batch shape).
+
     >>> import jax.numpy as jnp
     >>> round(float(gaussian_bhattacharyya_diag(jnp.zeros(1), jnp.ones(1), jnp.full(1, 2.0), jnp.ones(1))), 4)
     0.5
@@ -367,6 +441,15 @@ def gaussian_bhattacharyya_diag(mean_p: Array, var_p: Array, mean_q: Array, var_
 
 def gaussian_squared_hellinger_diag(mean_p: Array, var_p: Array, mean_q: Array, var_q: Array) -> Array:
     r"""Squared Hellinger $1 - e^{-D_B}$ between diagonal Gaussians.
+
+    Args:
+      mean_p: ``(..., d)`` mean of ``p`` (linear space, float); batch dimensions broadcast.
+      var_p: ``(..., d)`` per-coordinate variances of ``p`` (positive).
+      mean_q: ``(..., d)`` mean of ``q``.
+      var_q: ``(..., d)`` per-coordinate variances of ``q`` (positive).
+
+    Returns:
+      ``(...)`` in ``[0, 1]``.
 
     >>> import jax.numpy as jnp
     >>> round(float(gaussian_squared_hellinger_diag(jnp.zeros(1), jnp.ones(1), jnp.zeros(1), jnp.ones(1))), 4)
@@ -383,6 +466,15 @@ def _w2_diag(mp, vp, mq, vq):
 
 def gaussian_w2_diag(mean_p: Array, var_p: Array, mean_q: Array, var_q: Array) -> Array:
     r"""$W_2$ between diagonal Gaussians: $\sqrt{\|\mu_p-\mu_q\|^2 + \|\sqrt{v_p}-\sqrt{v_q}\|^2}$.
+
+    Args:
+      mean_p: ``(..., d)`` mean of ``p`` (linear space, float); batch dimensions broadcast.
+      var_p: ``(..., d)`` per-coordinate variances of ``p`` (positive).
+      mean_q: ``(..., d)`` mean of ``q``.
+      var_q: ``(..., d)`` per-coordinate variances of ``q`` (positive).
+
+    Returns:
+      ``(...)``, as :func:`gaussian_w2`.
 
     >>> import jax.numpy as jnp
     >>> round(float(gaussian_w2_diag(jnp.zeros(1), jnp.ones(1), jnp.full(1, 3.0), jnp.full(1, 25.0))), 4)

@@ -83,6 +83,20 @@ def _sp(x):
 class Generator:
     """A Csiszár f-generator, evaluated from ``L = log u``. See the module docstring.
 
+    Calling the generator, ``g(logu)``, is ``g.f(logu)``: ``logu`` is ``log u`` (log space, any shape, float),
+    the result ``f(u)`` has its shape.
+
+    Args:
+      name: the name of the divergence it generates (the key in :data:`ALL`).
+      f_low: ``L -> f(e^L)``, used for ``L <= 0`` (must not overflow there).
+      f_high: ``L -> f(e^L) / e^L``, used for ``L > 0``.
+      df: ``L -> f'(e^L)``.
+      h: ``L -> f''(u) u^2`` at ``u = e^L`` (the f-distill weight).
+      f0: ``f(0+)`` (may be ``inf``).
+      slope_inf: ``lim f(u)/u`` as ``u -> inf`` (may be ``inf``).
+      df0: ``f'(0+)`` (default ``-inf``).
+      conjugate_closed: ``t -> f*(t)`` in closed form, or ``None`` (bisection).
+
     Examples:
       >>> import math
       >>> from kl_lab.divergences.generators import kl

@@ -89,6 +89,14 @@ def tsallis_entropy(log_p: Array, q: Any, axis: int = -1) -> Array:
     function of :mod:`kl_lab.divergences.kernels`, so it is continuous through $q = 1$ to float accuracy.
     Not logarithmic, so it has no ``base``. Related: $S_2 = 1 - \sum p^2$ (Gini impurity).
 
+    Args:
+      log_p: ``(..., K)`` log-probabilities along ``axis`` (log space, normalised; ``-inf`` = no mass).
+      q: the index ``q >= 0`` (finite; scalar or broadcasting against the batch).
+      axis: the outcome axis (default the last).
+
+    Returns:
+      ``(...)`` ``S_q(p)``, ``axis`` removed.
+
     Examples:
       >>> import numpy as np
       >>> round(float(tsallis_entropy(np.log([0.25, 0.25, 0.5]), 2.0)), 6)  # 1 - sum p^2
@@ -212,6 +220,14 @@ def joint_entropy(log_pxy: Array, *, base: float | None = None) -> Array:
     r"""Joint entropy of $(X, Y)$ from $\log p(x, y)$ on the last two axes, in nats (or ``base``):
     $H(X, Y) = -\sum_{x,y} p(x,y) \log p(x,y)$ (Cover & Thomas 2006, eq. (2.8)).
 
+    Args:
+      log_pxy: ``(..., X, Y)`` joint log-probabilities ``log p(x, y)`` on the last two axes (log space, normalised;
+        ``-inf`` = no mass).
+      base: logarithm base of the unit (``None``: nats; ``2``: bits).
+
+    Returns:
+      ``(...)`` ``H(X, Y)``.
+
     Examples:
       >>> import numpy as np
       >>> round(float(joint_entropy(np.log(np.full((2, 2), 0.25)), base=2)), 12)
@@ -224,6 +240,13 @@ def joint_entropy(log_pxy: Array, *, base: float | None = None) -> Array:
 def marginal(log_pxy: Array, axis: int = -1) -> Array:
     r"""Log-marginal $\log p(x) = \log \sum_y p(x, y)$: ``axis`` is summed out (a logsumexp; exact zeros stay
     ``-inf``). Not validated (a helper for the quantities here and for tests).
+
+    Args:
+      log_pxy: ``(..., X, Y)`` joint log-probabilities (log space).
+      axis: the axis summed out (default the last, ``y``).
+
+    Returns:
+      the log-marginal (log space), ``axis`` removed.
 
     Examples:
       >>> import numpy as np
@@ -240,6 +263,14 @@ def conditional_entropy(log_pxy: Array, *, base: float | None = None) -> Array:
 
     (Cover & Thomas 2006, eq. (2.10); the chain rule is their Thm 2.2.1). Summed term by term (each term is
     $\ge 0$), not as the difference of entropies. Swap the axes (``jnp.swapaxes``) for $H(X \mid Y)$.
+
+    Args:
+      log_pxy: ``(..., X, Y)`` joint log-probabilities ``log p(x, y)`` on the last two axes (log space, normalised;
+        ``-inf`` = no mass).
+      base: logarithm base of the unit (``None``: nats; ``2``: bits).
+
+    Returns:
+      ``(...)`` ``H(Y | X)``.
 
     Examples:
       >>> import numpy as np
@@ -258,6 +289,14 @@ def mutual_information(log_pxy: Array, *, base: float | None = None) -> Array:
 
     (Cover & Thomas 2006, eqs. (2.28), (2.39)). $\ge 0$, 0 iff independent, $\le \min(H(X), H(Y))$.
 
+    Args:
+      log_pxy: ``(..., X, Y)`` joint log-probabilities ``log p(x, y)`` on the last two axes (log space, normalised;
+        ``-inf`` = no mass).
+      base: logarithm base of the unit (``None``: nats; ``2``: bits).
+
+    Returns:
+      ``(...)`` ``I(X; Y)``.
+
     Examples:
       >>> import numpy as np
       >>> float(mutual_information([[-np.log(2), -np.inf], [-np.inf, -np.log(2)]], base=2))  # one bit
@@ -275,6 +314,13 @@ def conditional_mutual_information(log_pxyz: Array, *, base: float | None = None
 
     (Cover & Thomas 2006, eq. (2.60)). $\ge 0$; chain rule $I(X; Y, Z) = I(X; Z) + I(X; Y \mid Z)$ (their
     Thm 2.5.2, tested).
+
+    Args:
+      log_pxyz: ``(..., X, Y, Z)`` joint log-probabilities on the last three axes (log space, normalised).
+      base: logarithm base of the unit (``None``: nats; ``2``: bits).
+
+    Returns:
+      ``(...)`` ``I(X; Y | Z)``.
 
     Examples:
       >>> import numpy as np
@@ -295,6 +341,15 @@ def conditional_kl(log_pxy: Array, log_qxy: Array, *, base: float | None = None)
     (Cover & Thomas 2006, eq. (2.65); chain rule $\mathrm{KL}(p_{XY} \| q_{XY}) = \mathrm{KL}(p_X \| q_X) +$ this,
     their Thm 2.5.3, tested). ``+inf`` where $p(x,y) > 0$ and $q(y \mid x) = 0$, including where $q(x) = 0 < p(x)$
     ($q$'s conditional is undefined there; the joint KL is infinite too).
+
+    Args:
+      log_pxy: ``(..., X, Y)`` joint log-probabilities ``log p(x, y)`` on the last two axes (log space, normalised;
+        ``-inf`` = no mass).
+      log_qxy: ``(..., X, Y)`` joint log-probabilities of ``q`` (log space), as ``log_pxy``.
+      base: logarithm base of the unit (``None``: nats; ``2``: bits).
+
+    Returns:
+      ``(...)`` the conditional KL.
 
     Examples:
       >>> import numpy as np

@@ -106,6 +106,13 @@ def prepare_pair(log_p: Array, log_q: Array, axis: int, names=("log_p", "log_q")
     """Check, broadcast, move ``axis`` last, cast to the compute dtype. Returns ``(lp, lq, finish)``:
     one shape and dtype, and the :class:`Finish` to apply to the result (poison if invalid, cast back).
 
+    Args:
+      log_p: ``(..., K)`` log-probabilities of ``p`` along ``axis`` (log space).
+      log_q: ``(..., K)`` log-probabilities of ``q``, broadcasting against ``log_p``.
+      axis: the outcome axis.
+      names: the two public argument names, for messages.
+      check_values: also check the values (normalised, no NaN/``+inf``), not only dtype and shape.
+
     Examples:
       >>> lp, lq, fin = prepare_pair([[0.0, -jnp.inf]], [0.0, -jnp.inf], -1)
       >>> lp.shape, lq.shape
@@ -142,6 +149,12 @@ def prepare_pair(log_p: Array, log_q: Array, axis: int, names=("log_p", "log_q")
 def prepare_one(log_p: Array, axis: int, name: str = "log_p", check_values: bool = True):
     """:func:`prepare_pair` for one argument: ``(lp, finish)``.
 
+    Args:
+      log_p: ``(..., K)`` log-probabilities along ``axis`` (log space).
+      axis: the outcome axis.
+      name: the public argument's name, for messages.
+      check_values: also check the values (normalised, no NaN/``+inf``), not only dtype and shape.
+
     Examples:
       >>> lp, fin = prepare_one([[-0.6931471805599453, -0.6931471805599453]], -1)
       >>> lp.shape
@@ -163,6 +176,13 @@ def wsum(x: Array, log_w: Array) -> Array:
     r"""``sum_i exp(log_w_i) x_i`` over the last axis; terms with zero weight vanish (value and gradient).
 
     $\sum_i e^{w_i} x_i$
+
+    Args:
+      x: ``(..., K)`` values (linear space).
+      log_w: ``(..., K)`` log-weights (log space; ``-inf`` = zero weight).
+
+    Returns:
+      ``(...)`` the weighted sum over the last axis.
 
     Examples:
       >>> float(wsum(jnp.array([1.0, jnp.inf]), jnp.array([0.0, -jnp.inf])))
@@ -232,6 +252,12 @@ def cross_entropy_last(lp: Array, lq: Array) -> Array:
 
 def entropy_last(lp: Array) -> Array:
     r"""$-\sum_i p_i \log p_i$ on the last axis, $0 \log 0 = 0$.
+
+    Args:
+      lp: ``(..., K)`` log-probabilities (log space), outcome axis last.
+
+    Returns:
+      ``(...)`` the entropy in nats.
 
     Examples:
       >>> round(float(entropy_last(jnp.log(jnp.array([0.5, 0.5])))), 6)
@@ -362,6 +388,11 @@ def f_divergence_last(lp: Array, lq: Array, gen: Any) -> Array:
 
     $\sum_i q_i f(p_i / q_i)$ (boundary conventions of :func:`kl_lab.divergences.discrete.f_divergence`).
 
+    Args:
+      lp: ``(..., K)`` log-probabilities of ``p`` (log space), outcome axis last.
+      lq: ``(..., K)`` log-probabilities of ``q``.
+      gen: the generator (static).
+
     Examples:
       >>> lp, lq = jnp.log(jnp.array([0.5, 0.5])), jnp.log(jnp.array([0.25, 0.75]))
       >>> from kl_lab.divergences import generators
@@ -387,6 +418,12 @@ def check_alpha(alpha: Any, name: str = "alpha", *, allow_inf: bool = True, low:
     :mod:`kl_lab.numerics`). Written with ``isfinite`` rather than a bound at the largest float, which a float32
     ``alpha`` would round to ``inf``.
 
+    Args:
+      alpha: the order to check (scalar or array).
+      name: the public argument's name, for the message.
+      allow_inf: accept ``alpha = inf``.
+      low: the lower bound (inclusive), or ``None`` for none.
+
     Examples:
       >>> alpha, ok = check_alpha(2.0)
       >>> float(alpha), bool(ok)
@@ -409,6 +446,14 @@ def check_logits(x: Array, name: str, axis: int) -> Any:
     policy: no NaN, no ``+inf``, a finite logit in every slice. Eagerly ``ValueError`` (one jitted
     max-reduction, numpy only counts offenders); traced, the condition ``isfinite(row max)`` -- the same
     reduction the kernels start with, so XLA computes it once.
+
+    Args:
+      x: logits with the outcome axis last.
+      name: the public argument's name, for the message.
+      axis: the caller's outcome axis (for the message only).
+
+    Returns:
+      the traced condition (``True`` eagerly when valid).
 
     Examples:
       >>> bool(check_logits(jnp.array([[0.0, 1.0]]), 'logits', -1))
@@ -454,6 +499,11 @@ def log_softmax(a: Array) -> Array:
 
 def prepare_logits(logits_p: Array, logits_q: Array, axis: int):
     """``(a, b, finish)``: checked, broadcast, outcome axis last, in the compute dtype (float32 for 16-bit).
+
+    Args:
+      logits_p: ``(..., K)`` logits of ``p`` along ``axis`` (any finite reals).
+      logits_q: ``(..., K)`` logits of ``q``, broadcasting against ``logits_p``.
+      axis: the outcome axis.
 
     Examples:
       >>> a, b, fin = prepare_logits([0.0, 1.0], [2.0, 3.0], -1)
@@ -538,6 +588,11 @@ def renyi_last(lp: Array, lq: Array, alpha: Array):
 def amari_alpha_last(lp: Array, lq: Array, alpha: Array) -> Array:
     r"""$\big(\sum_i p_i^\alpha q_i^{1-\alpha} - 1\big) / (\alpha(\alpha - 1))$.
 
+    Args:
+      lp: ``(..., K)`` log-probabilities of ``p`` (log space), outcome axis last.
+      lq: ``(..., K)`` log-probabilities of ``q``.
+      alpha: the order, a finite real array broadcasting against the batch.
+
     Examples:
       >>> lp, lq = jnp.log(jnp.array([0.5, 0.5])), jnp.log(jnp.array([0.25, 0.75]))
       >>> round(float(amari_alpha_last(lp, lq, jnp.asarray(2.0))), 6)
@@ -564,6 +619,11 @@ def amari_alpha_last(lp: Array, lq: Array, alpha: Array) -> Array:
 def renyi_cross_entropy_last(lp: Array, lq: Array, alpha: Array) -> Array:
     r"""$\frac{1}{1 - \alpha} \log \sum_i p_i q_i^{\alpha - 1}$.
 
+    Args:
+      lp: ``(..., K)`` log-probabilities of ``p`` (log space), outcome axis last.
+      lq: ``(..., K)`` log-probabilities of ``q``.
+      alpha: the order in ``[0, inf]``, an array broadcasting against the batch.
+
     Examples:
       >>> lp, lq = jnp.log(jnp.array([0.5, 0.5])), jnp.log(jnp.array([0.25, 0.75]))
       >>> round(float(renyi_cross_entropy_last(lp, lq, jnp.asarray(2.0))), 6)
@@ -584,6 +644,11 @@ def renyi_cross_entropy_last(lp: Array, lq: Array, alpha: Array) -> Array:
 
 def renyi_last_value(lp: Array, lq: Array, alpha: Array) -> Array:
     """The Rényi divergence alone (:func:`renyi_last` also returns ``K``).
+
+    Args:
+      lp: ``(..., K)`` log-probabilities of ``p`` (log space), outcome axis last.
+      lq: ``(..., K)`` log-probabilities of ``q``.
+      alpha: the order in ``[0, inf]``, an array broadcasting against the batch.
 
     Examples:
       >>> lp, lq = jnp.log(jnp.array([0.5, 0.5])), jnp.log(jnp.array([0.25, 0.75]))
@@ -675,6 +740,10 @@ def skew_js_last(lp: Array, lq: Array, w: Array) -> Array:
 def check_weight(w: Any, name: str = "weight"):
     """``(w as an array, ok)``: ``w`` in ``[0, 1]`` under the one policy (:func:`check_alpha`'s conventions).
 
+    Args:
+      w: the weight to check (scalar or array).
+      name: the public argument's name, for the message.
+
     Examples:
       >>> w, ok = check_weight(0.3)
       >>> float(w), bool(ok)
@@ -687,6 +756,13 @@ def check_weight(w: Any, name: str = "weight"):
 
 def check_order(q: Any, name: str = "q", *, low: float = 0.0, strict: bool = True, high: float = math.inf):
     """``(q as an array, ok)``: ``q`` finite with ``low < q`` (``<=`` unless ``strict``) and ``q < high``.
+
+    Args:
+      q: the index to check (scalar or array).
+      name: the public argument's name, for the message.
+      low: the lower bound.
+      strict: ``low`` itself excluded.
+      high: the (excluded) upper bound.
 
     Examples:
       >>> q, ok = check_order(2.0)

@@ -139,6 +139,12 @@ def knn_log_distances(x: Array, y: Array, k: int = 1, *, block_size: int = 2048)
 
     $\log \rho_k(i)^2$ and $\log \nu_k(i)^2$ as in :func:`knn_kl`.
 
+    Args:
+      x: ``(n, d)`` samples of ``p`` (finite, float).
+      y: ``(m, d)`` samples of ``q`` (finite, float).
+      k: which neighbour (``k >= 1``).
+      block_size: points per block of the pairwise-distance computation (static int; memory ``O(block_size n)``).
+
     Examples:
       >>> import numpy as np
       >>> lr, ln = knn_log_distances(np.array([[0.0], [1.0], [3.0]]), np.array([[0.5]]))
@@ -214,6 +220,14 @@ def knn_entropy(x: Array, k: int = 1, *, block_size: int = 2048) -> Array:
 
     Bad input as :func:`knn_kl` (non-finite points and ties: ``ValueError`` eagerly, NaN under ``jit``);
     ``n >= k + 1`` points are needed.
+
+    Args:
+      x: ``(n, d)`` samples of ``p`` (finite, float; ``n > k``).
+      k: which neighbour (``k >= 1``).
+      block_size: points per block of the pairwise-distance computation (static int; memory ``O(block_size n)``).
+
+    Returns:
+      scalar entropy estimate in nats.
 
     Examples:
       >>> import numpy as np

@@ -176,6 +176,34 @@ class Registry(Mapping[str, Entry]):
         return decorate
 
 
+_LOGITS_ARGS = (
+    "  logits_p: ``(..., K)`` logits of ``p`` along ``axis`` (unnormalised log-probabilities: any finite reals;\n"
+    "    shifting a row by a constant changes nothing).",
+    "  logits_q: ``(..., K)`` logits of ``q``, as ``logits_p``; the batch dimensions of the two broadcast.",
+)
+
+
+def _logits_args(doc: str | None, names: tuple[str, str]) -> str:
+    """The ``Args:`` and ``Returns:`` sections of a generated ``*_from_logits`` docstring: the spec's, with its
+    two distributions (``names``) replaced by ``logits_p``/``logits_q``; empty if the spec has no ``Args:``."""
+    lines = inspect.cleandoc(doc or "").splitlines()
+    if "Args:" not in lines:
+        return ""
+    out, keep = ["", "", "Args:", *_LOGITS_ARGS], False
+    for line in lines[lines.index("Args:") + 1 :]:
+        if line and not line.startswith(" "):
+            if line != "Returns:":
+                break
+            out += ["", line]
+            keep = True
+            continue
+        if line.startswith("  ") and not line.startswith("   "):  # a new entry
+            keep = line.split(":", 1)[0].strip() not in names
+        if line.strip() and keep:
+            out.append(line)
+    return "\n".join(out)
+
+
 def _logits_example(module: str, name: str, params: tuple[Param, ...], laws: Laws) -> str:
     """The ``Examples:`` section of a generated ``*_from_logits`` docstring: shift invariance and agreement
     with the public function on the log-softmaxes, at one of the entry's ``law_params`` (or 0.5)."""
@@ -279,6 +307,7 @@ def _make_entry(spec, kernel, params: tuple[Param, ...], laws: Laws, logits_kern
     )
     if logits_kernel is not None and logits_kernel.__doc__:
         from_logits.__doc__ = f"``{name}`` between the two softmaxes, fused: {inspect.cleandoc(logits_kernel.__doc__)}"
+    from_logits.__doc__ += _logits_args(spec.__doc__, (names[0], names[1]))
     if ">>>" not in from_logits.__doc__:
         from_logits.__doc__ += _logits_example(spec.__module__, name, params, laws)
     return Entry(name, kernel, params, laws, fn, from_logits)

@@ -356,6 +356,15 @@ def sinkhorn_divergence(
     Other arguments and errors as :func:`entropic_ot`; for different supports use
     :func:`sinkhorn_divergence_pointcloud`.
 
+    Args:
+      log_p: ``(..., n)`` log-probabilities of ``p`` (log space, normalised).
+      log_q: ``(..., n)`` log-probabilities of ``q`` on the same classes.
+      cost: ``(..., n, n)`` cost matrix (linear space).
+      epsilon: entropic regularisation in cost units (``None``: ott's default, 0.05 x the std of the cost entries).
+      threshold: Sinkhorn's stopping threshold on the marginal error (passed to ott).
+      max_iterations: cap on Sinkhorn iterations (passed to ott).
+      solve_kwargs: extra hashable keywords for ott's ``sinkhorn.Sinkhorn`` (``None``: none).
+
     Examples:
       >>> import numpy as np
       >>> c = np.array([[0.0, 1.0], [1.0, 0.0]])
@@ -428,6 +437,17 @@ def entropic_ot_pointcloud(
     ``ott.geometry.costs.CostFn``. The n x m cost is formed inside ott (its online
     ``batch_size`` mode is broken with jax >= 0.9, ott#700). Other arguments as :func:`entropic_ot`.
 
+    Args:
+      x: ``(..., n, d)`` points of the first cloud.
+      y: ``(..., m, d)`` points of the second cloud.
+      epsilon: entropic regularisation in cost units (``None``: ott's default, 0.05 x the std of the cost entries).
+      log_a: ``(..., n)`` log-weights of ``x`` (log space, normalised; ``None``: uniform).
+      log_b: ``(..., m)`` log-weights of ``y`` (``None``: uniform).
+      cost_fn: ``'sqeuclidean'``, ``'euclidean'`` or an ``ott.geometry.costs.CostFn``.
+      threshold: Sinkhorn's stopping threshold on the marginal error (passed to ott).
+      max_iterations: cap on Sinkhorn iterations (passed to ott).
+      solve_kwargs: extra hashable keywords for ott's ``sinkhorn.Sinkhorn`` (``None``: none).
+
     Examples:
       >>> import numpy as np
       >>> x = np.array([[0.0], [1.0]])
@@ -457,6 +477,18 @@ def sinkhorn_divergence_pointcloud(
 
     Arguments as :func:`entropic_ot_pointcloud`; ``epsilon`` is shared by the three terms.
 
+    Args:
+      x: ``(..., n, d)`` points of the first cloud.
+      y: ``(..., m, d)`` points of the second cloud.
+      epsilon: entropic regularisation in cost units (``None``: ott's default, 0.05 x the std of the cost entries).
+        Shared by the three terms.
+      log_a: ``(..., n)`` log-weights of ``x`` (log space, normalised; ``None``: uniform).
+      log_b: ``(..., m)`` log-weights of ``y`` (``None``: uniform).
+      cost_fn: ``'sqeuclidean'``, ``'euclidean'`` or an ``ott.geometry.costs.CostFn``.
+      threshold: Sinkhorn's stopping threshold on the marginal error (passed to ott).
+      max_iterations: cap on Sinkhorn iterations (passed to ott).
+      solve_kwargs: extra hashable keywords for ott's ``sinkhorn.Sinkhorn`` (``None``: none).
+
     Examples:
       >>> import numpy as np
       >>> x = np.array([[0.0], [1.0]])
@@ -477,6 +509,15 @@ def w1_ordered(log_p: Array, log_q: Array, support: Array | float | None = None,
     K increasing class positions. Batched over the other axes; differentiable (subgradient
     0 where the CDFs touch). Raises ``ValueError`` for shape mismatch, a non-increasing or
     wrongly sized support, and (eager) non-normalised inputs.
+
+    Args:
+      log_p: ``(..., K)`` log-probabilities of ``p`` along ``axis`` (log space, normalised).
+      log_q: ``(..., K)`` log-probabilities of ``q``, the same shape.
+      support: ``None`` (unit spacing), a positive scalar spacing, or ``(K,)`` increasing class positions.
+      axis: the class axis (default the last).
+
+    Returns:
+      ``(...)`` ``W_1`` in the units of ``support``.
 
     Examples:
       >>> import numpy as np

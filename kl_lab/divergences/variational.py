@@ -172,6 +172,20 @@ def donsker_varadhan(
     dimension mismatch, fewer than 2 samples, ``steps < 2``, a non-positive learning rate or
     tolerance, or (eager) non-finite samples.
 
+    Args:
+      x: ``(n, d)`` samples of ``p`` (finite, float; ``n >= 2``).
+      y: ``(m, d)`` samples of ``q``.
+      key: PRNG key that initialises the critic.
+      x_eval: ``(n', d)`` held-out samples of ``p`` the bound is evaluated on (``None``: ``x``).
+      y_eval: ``(m', d)`` held-out samples of ``q`` (``None``: ``y``).
+      hidden: widths of the critic MLP's hidden layers (static tuple of ints).
+      steps: Adam steps (static int >= 2).
+      learning_rate: Adam's learning rate (positive).
+      tol: convergence tolerance on the change of the mean loss over the last tenth of the steps (positive).
+
+    Returns:
+      a :class:`VariationalResult`.
+
     Examples:
       >>> import jax, numpy as np
       >>> x = np.random.default_rng(0).normal(1.0, 1.0, size=(400, 1))
@@ -202,6 +216,20 @@ def nwj(
     Same arguments, result and errors as :func:`donsker_varadhan`. The NWJ objective is
     linear in the q-expectation, so its minibatch gradients are unbiased (DV's are not);
     at a fixed critic NWJ <= DV.
+
+    Args:
+      x: ``(n, d)`` samples of ``p`` (finite, float; ``n >= 2``).
+      y: ``(m, d)`` samples of ``q``.
+      key: PRNG key that initialises the critic.
+      x_eval: ``(n', d)`` held-out samples of ``p`` the bound is evaluated on (``None``: ``x``).
+      y_eval: ``(m', d)`` held-out samples of ``q`` (``None``: ``y``).
+      hidden: widths of the critic MLP's hidden layers (static tuple of ints).
+      steps: Adam steps (static int >= 2).
+      learning_rate: Adam's learning rate (positive).
+      tol: convergence tolerance on the change of the mean loss over the last tenth of the steps (positive).
+
+    Returns:
+      a :class:`VariationalResult`.
 
     Examples:
       >>> import jax, numpy as np
