@@ -197,3 +197,53 @@ def test_bad_input():
         best_of_n_kl(lp, r.at[0].set(jnp.nan), 2)
     with pytest.raises(TypeError, match="log_ref must be (a )?numeric"):
         best_of_n_kl(["a", "b", "c", "d"], r, 2)
+
+
+def test_ties_signed_zero_and_zero_mass_against_mpmath():
+    # the classes come from a sort of integer keys (best_of_n._rank_classes): -0.0 and +0.0 must be one class,
+    # ties one class, zero-mass outcomes -inf; reference: pi(y) = ref(y) / P(y) (F^n - F^-^n) in mpmath
+    mpmath.mp.dps = 40
+    r = np.array([0.0, -0.0, 1.5, -2.0, 1.5, 0.0, 3.0, -2.0, 1e-30, -1e-30, 3.0, 0.25])
+    w = np.array([3.0, 1.0, 2.0, 0.0, 5.0, 1.0, 0.5, 2.0, 1.0, 4.0, 0.0, 1.0])
+    p = w / w.sum()
+    lp = jnp.log(jnp.asarray(p))
+    for n in (1.0, 7.5, 1e6):
+        pm = [mpmath.mpf(x) / mpmath.mpf(w.sum()) for x in w]
+        expected = []
+        for i in range(len(r)):
+            cls = mpmath.fsum(pm[j] for j in range(len(r)) if r[j] == r[i])
+            f = mpmath.fsum(pm[j] for j in range(len(r)) if r[j] <= r[i])
+            fm = f - cls
+            expected.append(-np.inf if p[i] == 0 else float(mpmath.log(pm[i] / cls * (f**n - fm**n))))
+        got = np.asarray(best_of_n_log_probs(lp, r, n))
+        np.testing.assert_allclose(got, expected, rtol=1e-12)  # float64 sums of 12 terms, log1mexp to ~ulp
+        for dtype in (jnp.float32, jnp.float64):  # the integer keys are int32 / int64
+            got = np.asarray(best_of_n_log_probs(lp.astype(dtype), jnp.asarray(r, dtype), n), float)
+            tol = 1e-12 if dtype == jnp.float64 else 2e-5 * max(1.0, np.log10(n))  # n log F: rel. error of F times n
+            keep = np.isfinite(expected)
+            np.testing.assert_allclose(got[keep], np.asarray(expected)[keep], rtol=tol, atol=tol)
+            assert np.all(np.isneginf(got[~keep]))
+
+
+def test_unsorted_classes_match_the_sorted_ones(key):
+    # best-of-n's permutation-free classes against the sort-based ones (kl_lab.alignment._classes, used by the
+    # sampler), un-sorted: two independent routes to F, F^- and the class mass, ties and zero masses included
+    from kl_lab.alignment._classes import reward_classes
+    from kl_lab.alignment.best_of_n import _rank_classes
+
+    for i, v in enumerate((7, 300, 5000)):
+        k1, k2 = jax.random.split(jax.random.fold_in(key, i))
+        logits = jnp.where(jax.random.uniform(k1, (v,)) < 0.1, -jnp.inf, 4 * jax.random.normal(k1, (v,)))
+        lp = jax.nn.log_softmax(logits)
+        r = jnp.round(jax.random.normal(k2, (v,)), 1 if v > 7 else 0)  # many ties
+        ours = _rank_classes(lp, r)
+        srt = reward_classes(lp, r)
+        for field in ("log_cdf", "log_cdf_below", "log_mass"):
+            want = np.empty(v)
+            want[np.asarray(srt.perm)] = np.asarray(getattr(srt, field))
+            got = np.asarray(getattr(ours, field))
+            fin = np.isfinite(want)
+            assert np.array_equal(fin, np.isfinite(got)), field
+            # both sum <= V nonnegative float64 terms; the sorted route's within-class mass is a difference of
+            # two running sums (absolute error ~ V eps relative to the running total), hence 1e-9
+            np.testing.assert_allclose(got[fin], want[fin], rtol=1e-9, atol=1e-12, err_msg=field)
