@@ -97,12 +97,20 @@ def benchmarks() -> list[Bench]:
     rs = rng.standard_normal(small_v)
     lps, rsj = jnp.asarray(np.log(ps)), jnp.asarray(rs)
     key = jax.random.key(0)
-    sample = jax.jit(lambda k: best_of_n_sample(k, lps, rsj, 64.0, (1_000_000,)))
+    sample_jit = jax.jit(lambda k, lp, r: best_of_n_sample(k, lp, r, 64.0, (1_000_000,)))  # arguments, not constants
+
+    def sample(k):
+        return sample_jit(k, lps, rsj)
 
     pk = np.array([0.1, 0.2, 0.3, 0.25, 0.15])
     rk = np.array([0.0, 1.0, 2.0, 3.0, 4.0])
     xs = np.linspace(0.05, 3.95, 10_000)
-    rate = jax.jit(lambda x: rate_function(x, jnp.log(jnp.asarray(pk)), jnp.asarray(rk)).value)
+    rate_jit = jax.jit(lambda x, lp, r: rate_function(x, lp, r).value)
+    lpk, rkj = jnp.log(jnp.asarray(pk)), jnp.asarray(rk)
+
+    def rate(x):
+        return rate_jit(x, lpk, rkj)
+
     xj = jnp.asarray(xs)
     nsj = jnp.asarray(ns, jnp.float32)
     return [
