@@ -46,9 +46,9 @@ class BandwidthResult(NamedTuple):
 
     bandwidth: jax.Array
     objective: jax.Array
-    grad_log_h: jax.Array
+    grad_log_h: jax.Array  #: d objective / d log h at the result (0 at an interior optimum)
     converged: jax.Array
-    iterations: jax.Array
+    iterations: jax.Array  #: optimiser iterations used
 
 
 def _sigma(data):
@@ -82,6 +82,12 @@ def silverman(data):
 
     Equal to Scott's rule in $d = 2$. Same input rules as :func:`scott`.
 
+    Args:
+      data: ``(n, d)`` data points ``y_i`` (finite, float; lists accepted). ``n >= 2``.
+
+    Returns:
+      scalar bandwidth.
+
     Example:
       >>> y = jnp.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.5, 0.5]])
       >>> round(float(silverman(y)), 6)  # d = 2: (n (d+2)/4) = n
@@ -110,6 +116,18 @@ def likelihood_cv(
     Scott's rule. For compact kernels the objective is ``-inf`` below the nearest-neighbour distance; start
     above it. ``tol`` bounds $|\partial\, \mathrm{objective} / \partial \log h|$.
 
+    Args:
+      data: ``(n, d)`` data points ``y_i`` (finite, float; lists accepted).
+      kernel: a kernel name of :data:`kl_lab.kde.kernels.KERNELS` (or an alias).
+      h0: starting bandwidth (``None``: :func:`scott`).
+      df: degrees of freedom of the ``'student_t'`` kernel (``None`` for the others).
+      tol: tolerance on ``|d objective / d log h|``.
+      max_iter: cap on the optimiser's iterations.
+      chunk_size: data points per scan step (static int; memory ``O(n chunk_size)``).
+
+    Returns:
+      a :class:`BandwidthResult`.
+
     Example:
       >>> y = jnp.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.5, 0.5]])
       >>> r = likelihood_cv(y)
@@ -131,6 +149,14 @@ def lscv_objective(data, bandwidth, *, chunk_size: int = 2048):
 
     $\int \hat\rho^2 = \frac{1}{n^2} \sum_{i,j} \mathcal N(y_i - y_j; 0, 2h^2 I)$ (Gaussian convolution);
     it estimates $\int (\hat\rho - \rho)^2 - \int \rho^2$.
+
+    Args:
+      data: ``(n, d)`` data points ``y_i`` (finite, float; lists accepted).
+      bandwidth: bandwidth ``h > 0`` (the kernel's scale per coordinate; scalar).
+      chunk_size: data points per scan step (static int; memory ``O(n chunk_size)``).
+
+    Returns:
+      scalar LSCV score.
 
     Example:
       >>> y = jnp.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.5, 0.5]])
@@ -154,6 +180,16 @@ def least_squares_cv(data, *, h0=None, tol: float = 1e-8, max_iter: int = 100, c
 
     The score is rescaled by its value at ``h0`` inside the optimiser (the minimiser is unchanged), so
     ``tol`` is relative. ``h0`` defaults to Silverman's rule.
+
+    Args:
+      data: ``(n, d)`` data points ``y_i`` (finite, float; lists accepted).
+      h0: starting bandwidth (``None``: :func:`silverman`).
+      tol: relative tolerance on the rescaled score.
+      max_iter: cap on the optimiser's iterations.
+      chunk_size: data points per scan step (static int; memory ``O(n chunk_size)``).
+
+    Returns:
+      a :class:`BandwidthResult`.
 
     Example:
       >>> y = jnp.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.5, 0.5]])

@@ -65,7 +65,7 @@ class Skewness(NamedTuple):
     """
 
     value: jax.Array
-    stderr: jax.Array
+    stderr: jax.Array  #: normal-theory standard error of ``value``
 
 
 def sum_sq_weights(log_terms, axis: int = -1):
@@ -74,6 +74,14 @@ def sum_sq_weights(log_terms, axis: int = -1):
     Computed as $e^{\mathrm{lse}(2\ell) - 2\,\mathrm{lse}(\ell)}$.
 
     In the condensed phase ($\mu < 1$) $\mathbb E Y_2 \to 1 - \mu$ (Poisson–Dirichlet); $Y_2 \to 0$ above $h_G$.
+
+    Args:
+      log_terms: ``(..., n)`` log-terms ``l_i`` of a kernel sum (log space); the weights are ``w = softmax(l)`` along
+        ``axis``.
+      axis: the axis of the terms (default the last).
+
+    Returns:
+      ``Y_2``, ``axis`` removed.
 
     Example:
       >>> round(float(sum_sq_weights(jnp.log(jnp.array([1.0, 1.0, 2.0])))), 6)  # w = (1/4, 1/4, 1/2)
@@ -86,6 +94,14 @@ def sum_sq_weights(log_terms, axis: int = -1):
 def participation_ratio(log_terms, axis: int = -1):
     r"""$1 / \sum_i w_i^2 \in [1, n]$: the effective number of terms in the kernel sum.
 
+    Args:
+      log_terms: ``(..., n)`` log-terms ``l_i`` of a kernel sum (log space); the weights are ``w = softmax(l)`` along
+        ``axis``.
+      axis: the axis of the terms (default the last).
+
+    Returns:
+      ``1 / sum_i w_i^2``, ``axis`` removed.
+
     Example:
       >>> round(float(participation_ratio(jnp.log(jnp.array([1.0, 1.0, 2.0])))), 6)
       2.666667
@@ -96,6 +112,14 @@ def participation_ratio(log_terms, axis: int = -1):
 
 def largest_weight_fraction(log_terms, axis: int = -1):
     r"""$\max_i w_i \in [1/n, 1]$: the share of the largest term in the kernel sum.
+
+    Args:
+      log_terms: ``(..., n)`` log-terms ``l_i`` of a kernel sum (log space); the weights are ``w = softmax(l)`` along
+        ``axis``.
+      axis: the axis of the terms (default the last).
+
+    Returns:
+      ``max_i w_i``, ``axis`` removed.
 
     Example:
       >>> round(float(largest_weight_fraction(jnp.log(jnp.array([1.0, 1.0, 2.0])))), 6)
@@ -128,6 +152,13 @@ def hill_tail_index(log_x, k: int | None = None) -> TailIndex:
     values far below the float range are fine. ``k`` (static) must satisfy $1 \le k < m$; default
     :func:`default_hill_k`.
 
+    Args:
+      log_x: ``(m,)`` logs of the samples ``X_j > 0`` (log space).
+      k: number of upper order statistics (static; ``None``: :func:`default_hill_k`).
+
+    Returns:
+      a :class:`TailIndex`.
+
     Example:
       >>> u = jnp.linspace(0.0005, 0.9995, 2000)
       >>> t = hill_tail_index(-jnp.log1p(-u) / 1.5)  # Pareto quantiles with index 1.5
@@ -151,6 +182,13 @@ def skewness(x, axis: int = -1) -> Skewness:
     $\sqrt{6(m-2)/((m+1)(m+3))}$.
 
     A constant sample has skewness 0 (not NaN).
+
+    Args:
+      x: samples (linear space, float) along ``axis``.
+      axis: the sample axis (default the last).
+
+    Returns:
+      a :class:`Skewness` (``axis`` removed).
 
     Example:
       >>> s = skewness(jnp.array([-1.0, 0.0, 1.0, 5.0]))

@@ -94,6 +94,12 @@ def prepare_kde_inputs(x_query, data, bandwidth, query_name: str = "x_query"):
     finite, ``x_query`` without NaN (``±inf`` queries are far from every point), ``bandwidth`` $h > 0$
     finite. Lists are accepted; bfloat16/float16 are computed in float32.
 
+    Args:
+      x_query: ``(m, d)`` query points.
+      data: ``(n, d)`` data points.
+      bandwidth: bandwidth ``h > 0`` (the kernel's scale per coordinate; scalar).
+      query_name: the public name of ``x_query``, for messages.
+
     Example:
       >>> x, y, h, ok = prepare_kde_inputs([[0.0, 1.0]], [[1.0, 1.0], [2.0, 0.0]], 0.5)
       >>> x.shape, y.shape, bool(ok)
@@ -121,6 +127,11 @@ def prepare_weights(weights, n: int, dtype=None):
     ``weights`` of shape ``(n,)``, every entry $\ge 0$ and finite, with a positive sum (eager
     ``ValueError`` naming ``weights``; under ``jit`` ``ok`` is traced and the caller returns NaN). A zero
     weight gives $\log w_i = -\infty$ (that point is ignored).
+
+    Args:
+      weights: ``(n,)`` nonnegative sample weights (linear space), or ``None``.
+      n: number of data points.
+      dtype: float dtype of ``log_w`` (``None``: the weights' own).
 
     Example:
       >>> log_w, ok = prepare_weights([1.0, 3.0], 2)
@@ -179,6 +190,19 @@ def chunked_log_kernel_sum(x_query, data, bandwidth, kernel, df, chunk_size, exc
     Inputs are assumed validated (:func:`prepare_kde_inputs`); ``log_weights`` (``(n,)`` or None for
     $w_i = 1$); ``exclude_self`` drops the term $i = j$ (leave-one-out, queries are the data).
 
+    Args:
+      x_query: ``(m, d)`` query points (validated).
+      data: ``(n, d)`` data points (validated).
+      bandwidth: bandwidth ``h > 0`` (the kernel's scale per coordinate; scalar).
+      kernel: a kernel name of :data:`kl_lab.kde.kernels.KERNELS` (or an alias).
+      df: degrees of freedom of the ``'student_t'`` kernel (``None`` for the others).
+      chunk_size: data points per scan step (static int; memory ``O(n chunk_size)``).
+      exclude_self: drop the term ``i = j`` (leave-one-out; the queries are the data).
+      log_weights: ``(n,)`` normalised log-weights (log space), or ``None`` for ``w_i = 1``.
+
+    Returns:
+      ``(m,)`` log kernel sums (log space).
+
     Example:
       >>> x = jnp.zeros((1, 1))
       >>> round(float(chunked_log_kernel_sum(x, x, 1.0, "gaussian", None, 8, False)[0]), 6)
@@ -235,6 +259,16 @@ def kde_loo_log_density(data, bandwidth, kernel: str = "gaussian", *, df=None, c
 
     Needs ``n >= 2``. Can be ``-inf`` for compact kernels (an isolated point).
 
+    Args:
+      data: ``(n, d)`` data points ``y_i`` (finite, float; lists accepted). ``n >= 2``.
+      bandwidth: bandwidth ``h > 0`` (the kernel's scale per coordinate; scalar).
+      kernel: a kernel name of :data:`kl_lab.kde.kernels.KERNELS` (or an alias).
+      df: degrees of freedom of the ``'student_t'`` kernel (``None`` for the others).
+      chunk_size: data points per scan step (static int; memory ``O(n chunk_size)``).
+
+    Returns:
+      ``(n,)`` leave-one-out log-densities (log space).
+
     Example:
       >>> y = jnp.array([[0.0], [1.0]])
       >>> [round(float(v), 6) for v in kde_loo_log_density(y, 1.0)]  # log N(1; 0, 1) twice
@@ -253,6 +287,16 @@ def kde_loo_log_density(data, bandwidth, kernel: str = "gaussian", *, df=None, c
 
 def kde_loo_log_likelihood(data, bandwidth, kernel: str = "gaussian", *, df=None, chunk_size: int = 2048):
     r"""Mean leave-one-out log-likelihood $\frac1n \sum_i \log \hat\rho_{-i}(y_i)$ (the likelihood-CV objective).
+
+    Args:
+      data: ``(n, d)`` data points ``y_i`` (finite, float; lists accepted). ``n >= 2``.
+      bandwidth: bandwidth ``h > 0`` (the kernel's scale per coordinate; scalar).
+      kernel: a kernel name of :data:`kl_lab.kde.kernels.KERNELS` (or an alias).
+      df: degrees of freedom of the ``'student_t'`` kernel (``None`` for the others).
+      chunk_size: data points per scan step (static int; memory ``O(n chunk_size)``).
+
+    Returns:
+      scalar mean leave-one-out log-likelihood.
 
     Example:
       >>> round(float(kde_loo_log_likelihood(jnp.array([[0.0], [1.0]]), 1.0)), 6)

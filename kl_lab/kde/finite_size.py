@@ -49,7 +49,7 @@ class FiniteSize(NamedTuple):
       1.0
     """
 
-    mean_log_kde: jax.Array
+    mean_log_kde: jax.Array  #: E log rho_hat(x), one entry per bandwidth
     mean_sum_w2: jax.Array
 
 
@@ -79,6 +79,15 @@ def ncx2_log_pdf(x, d: int, lam: float, n_terms: int | None = None):
     summed in log space over ``j < n_terms`` (default $\ge \lambda/2 + 12\sqrt{\lambda/2} + 40$: the
     omitted Poisson mass is $< 10^{-30}$).
 
+    Args:
+      x: points ``x > 0`` (linear space).
+      d: degrees of freedom.
+      lam: non-centrality ``lambda >= 0``.
+      n_terms: Poisson terms summed (``None``: the default above).
+
+    Returns:
+      log density (log space), the shape of ``x``.
+
     Example:
       >>> round(float(ncx2_log_pdf(jnp.array([1.0]), 2, 0.0)[0]), 6)  # chi2_2: exp(-x/2)/2
       -1.193147
@@ -101,6 +110,14 @@ def exact_point_moments(
     (module docstring for the quadrature). ``n``, ``d`` positive ints (traced inside: one compilation
     serves every ``(n, d)`` with the same grid sizes); ``bandwidths`` a scalar or vector (> 0). Cost
     O(n_grid x n_v) per bandwidth, independent of ``n``.
+
+    Args:
+      n: number of data points (positive int).
+      d: dimension (positive int).
+      bandwidths: scalar or ``(B,)`` bandwidths ``h > 0``.
+      x_sq_norm: squared norm ``|x|^2 = lambda`` of the query (``None``: ``d``, a typical point).
+      n_grid: quadrature nodes in ``v`` (static).
+      n_v: quadrature nodes of the inner integral (static).
 
     Example:
       >>> ex = exact_point_moments(1, 4, 1.0, n_grid=256, n_v=512)  # one point: sum w^2 = 1
@@ -161,6 +178,15 @@ def kernel_log_moment(k, h, d, x_sq_norm):
 
     Broadcasts over all arguments (NumPy or JAX arrays; ``k > -h^2`` for finiteness).
 
+    Args:
+      k: the moment order (real, ``k > -h^2``).
+      h: bandwidth ``h > 0``.
+      d: dimension.
+      x_sq_norm: squared norm ``|x|^2 = lambda`` of the query.
+
+    Returns:
+      ``log E X^k``, the broadcast shape.
+
     Example:
       >>> round(float(kernel_log_moment(1.0, 1.0, 2, 0.0)), 6)  # E exp(-chi2_2 / 2) = 1/2
       -0.693147
@@ -179,6 +205,15 @@ def log_kde_skewness(n, h, d, x_sq_norm):
 
     (expand $\log Z$ to second order around $\mathbb E Z$). Meaningful in the CLT regime ($h > h_{CLT}$),
     where $r_3 / n^{1/2}$ and $r_2 / n$ are small; used by ``experiments/kde_fluctuations.py``.
+
+    Args:
+      n: number of data points.
+      h: bandwidth ``h > 0``.
+      d: dimension.
+      x_sq_norm: squared norm ``|x|^2 = lambda`` of the query.
+
+    Returns:
+      the leading-order skewness, the broadcast shape.
 
     Example:
       >>> round(float(log_kde_skewness(10**6, 3.0, 10, 10.0)), 4)

@@ -109,6 +109,18 @@ def kde_sample(key, data, bandwidth, num: int, kernel: str = "gaussian", *, weig
     ``gaussian`` and ``tophat``; scipy's ``gaussian_kde.resample`` the Gaussian with covariance
     ``factor^2 Cov``). ``num`` is static.
 
+    Args:
+      key: PRNG key.
+      data: ``(n, d)`` data points ``y_i`` (finite, float; lists accepted).
+      bandwidth: bandwidth ``h > 0`` (the kernel's scale per coordinate; scalar).
+      num: number of draws (static int).
+      kernel: a kernel name of :data:`kl_lab.kde.kernels.KERNELS` (or an alias).
+      weights: ``(n,)`` nonnegative weights of the data points (``None``: uniform).
+      df: degrees of freedom of the ``'student_t'`` kernel (``None`` for the others).
+
+    Returns:
+      ``(num, d)`` draws.
+
     Example:
       >>> s = kde_sample(jax.random.PRNGKey(0), jnp.array([[0.0], [10.0]]), 0.5, 4000, "epanechnikov")
       >>> bool(jnp.all(jnp.minimum(jnp.abs(s), jnp.abs(s - 10.0)) < 0.5))

@@ -208,6 +208,14 @@ def kernel_variance(kernel: str, d: int, df=None):
     ``student_t``: $\nu/(\nu-2)$ for $\nu > 2$, ``inf`` otherwise. A KDE with bandwidth $h$ has covariance
     $\mathrm{Cov}(\text{data}) + h^2 \mathrm{Var}(U_1) I$.
 
+    Args:
+      kernel: a kernel name of :data:`kl_lab.kde.kernels.KERNELS` (or an alias).
+      d: dimension.
+      df: degrees of freedom of the ``'student_t'`` kernel (``None`` for the others).
+
+    Returns:
+      scalar ``Var(U_1)``.
+
     Example:
       >>> round(float(kernel_variance("epanechnikov", 1)), 12), round(float(kernel_variance("gaussian", 7)), 12)
       (0.2, 1.0)

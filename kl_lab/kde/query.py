@@ -79,10 +79,10 @@ class QueryThresholds(NamedTuple):
     """
 
     t: jax.Array
-    s_min: jax.Array
+    s_min: jax.Array  #: nearest-neighbour level min_i |x - y_i|^2 / d
     h_kl: jax.Array
-    h_g: jax.Array
-    h_clt: jax.Array
+    h_g: jax.Array  #: condensation threshold (mu = 1)
+    h_clt: jax.Array  #: CLT threshold sqrt(2) h_g (mu = 2)
     condensed: jax.Array
 
 
@@ -172,6 +172,15 @@ def query_thresholds(alpha, variances, query_sq, multiplicity=None) -> QueryThre
     Reduces to :func:`kl_lab.kde.regimes.thresholds` for $C = I$ and a typical query ($q = d$). Invalid
     ``alpha`` (``<= 0``, NaN, inf) or spectrum: eagerly ``ValueError``, under ``jit`` NaN.
 
+    Args:
+      alpha: ``alpha = log(n) / d > 0`` (finite).
+      variances: ``(B,)`` distinct eigenvalues ``c_b > 0`` of the data covariance ``C``.
+      query_sq: ``(B,)`` squared norms ``q_b = |P_b x|^2`` of the query's projection on each eigenspace.
+      multiplicity: ``(B,)`` their multiplicities ``m_b`` (``None``: all 1); ``d = sum m_b``.
+
+    Returns:
+      a :class:`QueryThresholds`.
+
     Example:
       >>> t = query_thresholds(0.2, [1.0], [50.0], [50.0])  # isotropic, typical query: a = 1.9146...
       >>> round(float(t.h_g**2), 5), round(float(t.h_kl**2), 5), bool(t.condensed)
@@ -185,6 +194,16 @@ def query_thresholds(alpha, variances, query_sq, multiplicity=None) -> QueryThre
 
 def query_log_likelihood_per_dim(h, alpha, variances, query_sq, multiplicity=None):
     r"""$d \to \infty$ limit of $L(h) = \frac1d \mathbb E \log \hat\rho(x)$ at one query (both phases; broadcasts).
+
+    Args:
+      h: bandwidths ``h > 0`` (broadcasts).
+      alpha: ``alpha = log(n) / d > 0`` (finite).
+      variances: ``(B,)`` distinct eigenvalues ``c_b > 0`` of the data covariance ``C``.
+      query_sq: ``(B,)`` squared norms ``q_b = |P_b x|^2`` of the query's projection on each eigenspace.
+      multiplicity: ``(B,)`` their multiplicities ``m_b`` (``None``: all 1); ``d = sum m_b``.
+
+    Returns:
+      ``L(h)``, the shape of ``h``.
 
     Example:
       >>> round(float(query_log_likelihood_per_dim(1.0, 0.2, [1.0], [50.0], [50.0])), 6)  # annealed side
@@ -232,6 +251,17 @@ def query_nearest_level(alpha, d, variances, query_sq, multiplicity=None, count=
     ``count = exp(-EULER_GAMMA)`` gives the level of $\mathbb E \min_i |x - y_i|^2 / d$ (Gumbel minimum).
     As $d \to \infty$ it tends to $s_{\min}$ of :func:`query_thresholds`.
 
+    Args:
+      alpha: ``alpha = log(n) / d > 0`` (finite).
+      d: dimension.
+      variances: ``(B,)`` distinct eigenvalues ``c_b > 0`` of the data covariance ``C``.
+      query_sq: ``(B,)`` squared norms ``q_b = |P_b x|^2`` of the query's projection on each eigenspace.
+      multiplicity: ``(B,)`` their multiplicities ``m_b`` (``None``: all 1); ``d = sum m_b``.
+      count: expected number of points below the level (positive).
+
+    Returns:
+      scalar level ``s``.
+
     Example:
       >>> s = query_nearest_level(0.2, 1e8, [1.0], [1.0])
       >>> abs(float(s) - float(query_thresholds(0.2, [1.0], [1.0]).s_min)) < 1e-6
@@ -247,6 +277,18 @@ def query_stability_index(h, alpha, variances, query_sq, multiplicity=None, *, d
 
     In the condensed phase the normalised weights are Poisson–Dirichlet($\mu$), so
     $\mathbb E \sum_i w_i^2 \to 1 - \mu$; $\mu = 1$ at $h_G(x)$, $\mu = 2$ at $h_{CLT}(x)$. Broadcasts in ``h``.
+
+    Args:
+      h: bandwidths ``h > 0`` (broadcasts).
+      alpha: ``alpha = log(n) / d > 0`` (finite).
+      variances: ``(B,)`` distinct eigenvalues ``c_b > 0`` of the data covariance ``C``.
+      query_sq: ``(B,)`` squared norms ``q_b = |P_b x|^2`` of the query's projection on each eigenspace.
+      multiplicity: ``(B,)`` their multiplicities ``m_b`` (``None``: all 1); ``d = sum m_b``.
+      d: dimension for the finite-``d`` level (``None``: ``d -> inf``).
+      count: expected number of points at the level (finite ``d`` only).
+
+    Returns:
+      ``mu``, the shape of ``h``.
 
     Example:
       >>> t = query_thresholds(0.2, [3.0, 1 / 3], [60.0, 20.0 / 3], [20.0, 20.0])

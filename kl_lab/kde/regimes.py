@@ -99,7 +99,7 @@ class Thresholds(NamedTuple):
     a: jax.Array
     h_kl: jax.Array
     h_g: jax.Array
-    h_clt: jax.Array
+    h_clt: jax.Array  #: CLT threshold sqrt(2) h_g
 
 
 class RootResult(NamedTuple):
@@ -210,6 +210,12 @@ def solve_a(alpha) -> RootResult:
     $J$ and of $u$: $64\,\epsilon\,\alpha + 4\,\epsilon \max(1, |u|)\, dJ/du$. Invalid $\alpha$ ($\le 0$,
     NaN, inf): eagerly ``ValueError``, under ``jit`` NaN and ``converged = False``.
 
+    Args:
+      alpha: ``alpha = log(n) / d > 0`` (finite; scalar or array).
+
+    Returns:
+      a :class:`RootResult` of ``alpha``'s shape.
+
     Example:
       >>> r = solve_a(0.2)
       >>> round(float(r.a), 6), bool(r.converged)
@@ -238,6 +244,12 @@ def thresholds(alpha) -> Thresholds:
     Limits: $\alpha \to 0$: $h_G^2 \sim (4\alpha/3)^{-1/2}$; $\alpha \to \infty$: $h_G^2 \sim e^{-2\alpha}$.
     Valid for every finite $\alpha > 0$ (module docstring, "Domain and accuracy").
 
+    Args:
+      alpha: ``alpha = log(n) / d > 0`` (finite; scalar or array).
+
+    Returns:
+      a :class:`Thresholds` of ``alpha``'s shape.
+
     Example:
       >>> t = thresholds(0.2)
       >>> round(float(t.h_kl**2), 5), round(float(t.h_g**2), 5), round(float(t.h_clt**2), 5)
@@ -249,6 +261,12 @@ def thresholds(alpha) -> Thresholds:
 
 def s_min(alpha):
     r"""Nearest-neighbour level $\min_i |x - y_i|^2/d \to s_{\min} = (a+1)/a^2$ (equal to $h_{KL}^2$).
+
+    Args:
+      alpha: ``alpha = log(n) / d > 0`` (finite; scalar or array).
+
+    Returns:
+      ``s_min``, the shape of ``alpha``.
 
     Example:
       >>> round(float(s_min(0.2)), 5)
@@ -263,6 +281,13 @@ def stability_index(h, alpha):
     r"""$\mu(h, \alpha) = h^2 (a(\alpha) - 1)$: tail index of the kernel terms (broadcasts).
 
     $\mu < 1$ condensed, $1 < \mu < 2$ $\alpha$-stable, $\mu > 2$ CLT.
+
+    Args:
+      h: bandwidths ``h > 0`` (broadcasts).
+      alpha: ``alpha = log(n) / d > 0`` (finite; scalar or array).
+
+    Returns:
+      ``mu``, the broadcast shape.
 
     Example:
       >>> round(float(stability_index(thresholds(0.2).h_g, 0.2)), 9)
@@ -281,6 +306,13 @@ def log_likelihood_per_dim(h, alpha):
     -\alpha - \frac12 \log(2\pi h^2) - \frac{s_{\min}}{2h^2} & h < h_G \text{ (condensed)}\end{cases}$$
 
     Continuous at $h_G$ with a continuous derivative; maximal at $h_{KL}$.
+
+    Args:
+      h: bandwidths ``h > 0`` (broadcasts).
+      alpha: ``alpha = log(n) / d > 0`` (finite; scalar or array).
+
+    Returns:
+      ``L(h)``, the broadcast shape.
 
     Example:
       >>> round(float(log_likelihood_per_dim(thresholds(0.2).h_kl, 0.2)), 5)
@@ -302,6 +334,12 @@ def min_kl_per_dim(alpha):
     r"""$\min_h \mathrm{KL}(\rho \,\|\, \hat\rho)/d \to \alpha + \frac12 \log s_{\min}$.
 
     (The entropy $\frac12\log(2\pi e)$ minus $L(h_{KL})$.)
+
+    Args:
+      alpha: ``alpha = log(n) / d > 0`` (finite; scalar or array).
+
+    Returns:
+      ``KL / d``, the shape of ``alpha``.
 
     Example:
       >>> round(float(min_kl_per_dim(0.2)), 5)

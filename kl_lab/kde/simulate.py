@@ -70,6 +70,15 @@ def gamma_marsaglia_tsang(key, shape_param: float, size: int, dtype=None):
     the number of rounds is random but finite with probability one). $k < 1$ uses
     $\mathrm{Gamma}(k) = \mathrm{Gamma}(k+1)\, U^{1/k}$. Static ``shape_param > 0``.
 
+    Args:
+      key: PRNG key.
+      shape_param: the Gamma shape ``k > 0`` (static).
+      size: number of draws (static int).
+      dtype: float dtype of the draws (``None``: the default float dtype).
+
+    Returns:
+      ``(size,)`` draws.
+
     Example:
       >>> g = gamma_marsaglia_tsang(jax.random.PRNGKey(0), 3.0, 20000)
       >>> abs(float(g.mean()) - 3.0) < 0.05  # stderr sqrt(3 / 20000) = 0.012
@@ -133,6 +142,16 @@ def sample_sq_distances(key, n: int, d: int, x_sq_norm, dtype=None):
     $|x - y|^2 = (Z + \sqrt\lambda)^2 + 2G$, $Z \sim \mathcal N(0, 1)$, $G \sim \mathrm{Gamma}((d-1)/2)$
     (rotate $x$ onto the first axis).
 
+    Args:
+      key: PRNG key.
+      n: number of draws.
+      d: dimension.
+      x_sq_norm: squared norm ``|x|^2 = lambda`` of the query.
+      dtype: float dtype of the draws (``None``: the default float dtype).
+
+    Returns:
+      ``(n,)`` squared distances.
+
     Example:
       >>> s = sample_sq_distances(jax.random.PRNGKey(0), 20000, 10, 5.0)
       >>> abs(float(s.mean()) - 15.0) < 0.3  # E = d + lam; stderr sqrt(2 (d + 2 lam) / n) = 0.045
@@ -149,6 +168,16 @@ def sample_sq_distances(key, n: int, d: int, x_sq_norm, dtype=None):
 
 def sample_sq_distances_full(key, n: int, d: int, x, dtype=None):
     r"""$|x - y_i|^2$ for ``n`` drawn points $y_i \sim \mathcal N(0, I_d)$ (O(n d); the reference path).
+
+    Args:
+      key: PRNG key.
+      n: number of drawn points.
+      d: dimension.
+      x: ``(d,)`` the query point.
+      dtype: float dtype of the draws (``None``: the default float dtype).
+
+    Returns:
+      ``(n,)`` squared distances.
 
     Example:
       >>> sample_sq_distances_full(jax.random.PRNGKey(0), 5, 3, jnp.zeros(3)).shape
@@ -198,6 +227,14 @@ def kde_point_stats(key, n: int, d: int, bandwidths, x_sq_norm=None, *, chunk: i
     for each bandwidth $h$ (a vector is allowed), with $D_i$ drawn by :func:`sample_sq_distances` one chunk
     at a time (chunk ``i`` uses ``fold_in(key, i)``); memory O(chunk x len(bandwidths)).
 
+    Args:
+      key: PRNG key.
+      n: number of data points.
+      d: dimension.
+      bandwidths: scalar or ``(B,)`` bandwidths ``h > 0``.
+      x_sq_norm: squared norm ``|x|^2 = lambda`` of the query (``None``: ``d``, a typical point).
+      chunk: draws per streamed chunk (static).
+
     Example:
       >>> st = kde_point_stats(jax.random.PRNGKey(0), 1000, 10, jnp.array([0.5, 2.0]))
       >>> st.log_kde.shape, bool(jnp.all(st.log_sum_w2 <= 0.0))
@@ -217,6 +254,14 @@ def kde_point_stats_full(key, n: int, d: int, bandwidths, x, *, chunk: int = 2**
     r"""Same statistics as :func:`kde_point_stats` from ``n`` drawn points $y_i \sim \mathcal N(0, I_d)$ (O(n d)).
 
     The reference path: $D_i = |x - y_i|^2$ from the points themselves, same reducer.
+
+    Args:
+      key: PRNG key.
+      n: number of data points.
+      d: dimension.
+      bandwidths: scalar or ``(B,)`` bandwidths ``h > 0``.
+      x: ``(d,)`` the query point.
+      chunk: points per streamed chunk (static).
 
     Example:
       >>> kde_point_stats_full(jax.random.PRNGKey(0), 100, 3, 1.0, jnp.zeros(3)).log_kde.shape
@@ -259,6 +304,17 @@ def sample_sq_distances_spectrum(key, n: int, variances, multiplicity, query_sq,
     (ints >= 2) is static; ``variances`` and ``query_sq`` may be traced (one compilation serves every query
     with the same multiplicities).
 
+    Args:
+      key: PRNG key.
+      n: number of draws.
+      variances: ``(B,)`` distinct eigenvalues ``c_b > 0`` of the data covariance ``C``.
+      multiplicity: ``(B,)`` multiplicities ``m_b`` (static ints >= 2).
+      query_sq: ``(B,)`` squared norms ``q_b = |P_b x|^2`` of the query's projection on each eigenspace.
+      dtype: float dtype of the draws (``None``: the default float dtype).
+
+    Returns:
+      ``(n,)`` squared distances.
+
     Example:
       >>> s = sample_sq_distances_spectrum(jax.random.PRNGKey(0), 20000, (3.0, 1/3), (10, 10), (0.0, 20.0))
       >>> abs(float(s.mean()) - (30.0 + 10 / 3 + 20.0)) < 0.5  # E = sum_b (m_b c_b + q_b); stderr ~0.07
@@ -276,6 +332,18 @@ def kde_point_stats_spectrum(key, n: int, variances, multiplicity, query_sq, ban
 
     $C$ and the query are given per eigenspace as in :func:`sample_sq_distances_spectrum`;
     $d = \sum_b m_b$. The kernel is isotropic with standard deviation ``bandwidths`` (a vector is allowed).
+
+    Args:
+      key: PRNG key.
+      n: number of data points.
+      variances: ``(B,)`` distinct eigenvalues ``c_b > 0`` of the data covariance ``C``.
+      multiplicity: ``(B,)`` multiplicities ``m_b`` (static ints).
+      query_sq: ``(B,)`` squared norms ``q_b = |P_b x|^2`` of the query's projection on each eigenspace.
+      bandwidths: scalar or ``(B',)`` bandwidths ``h > 0``.
+      chunk: draws per streamed chunk (static).
+
+    Returns:
+      a :class:`PointStats`.
 
     Example:
       >>> st = kde_point_stats_spectrum(jax.random.PRNGKey(0), 1000, (2.0, 0.5), (3, 3), (6.0, 1.5), [1.0, 2.0])
