@@ -60,6 +60,14 @@ class BdkdWeights(NamedTuple):
 def entropy_gap(student_logits: Array, teacher_logits: Array, *, temperature: float = 1.0) -> Array:
     r"""$H(p_s) - H(p_t)$ per example (nats); negative means the student is more confident.
 
+    Args:
+      student_logits: ``[..., C]`` student logits (any finite reals; float).
+      teacher_logits: ``[..., C]`` teacher logits, the shape of ``student_logits``.
+      temperature: softmax temperature ``T > 0`` applied to both (``log_softmax(z / T)``).
+
+    Returns:
+      ``[...]`` ``H(p_s) - H(p_t)`` in nats.
+
     Example:
       >>> round(float(entropy_gap(jnp.array([4.0, 0.0]), jnp.array([0.0, 0.0]))), 4)  # confident student
       -0.6031
@@ -108,6 +116,17 @@ def bdkd_loss(
     ``weights`` (a :class:`BdkdWeights` or the forward weight as an array)
     overrides the hypothesised gate of :func:`bdkd_weights`; pass the paper's
     rule here when it is known.
+
+    Args:
+      student_logits: ``[..., C]`` student logits (any finite reals; float).
+      teacher_logits: ``[..., C]`` teacher logits, the shape of ``student_logits``.
+      weights: a :class:`BdkdWeights`, the forward weight as an array broadcasting against the batch, or ``None`` (the
+        hypothesised gate).
+      sharpness: gate sharpness as in :func:`bdkd_weights` (used only when ``weights`` is ``None``).
+      temperature: softmax temperature ``T > 0`` applied to both (``log_softmax(z / T)``).
+
+    Returns:
+      ``[...]`` the loss per example (nats), the batch shape.
 
     Example:
       >>> z = jnp.array([1.0, 0.0, -1.0])

@@ -105,6 +105,16 @@ def mixture_score(x: Array, sigma: Array, ref_means, ref_scales, ref_weights) ->
     $q_t = \sum_j w_j N(m_j, s_j^2 + \sigma^2)$, so the score is the responsibility-weighted
     $-\sum_j r_j(x)(x - m_j)/(s_j^2 + \sigma^2)$ (responsibilities by a softmax; stable in the tails).
 
+    Args:
+      x: points (linear space, any shape).
+      sigma: noise level ``sigma >= 0`` (broadcasts against ``x``).
+      ref_means: ``(J,)`` component means ``m_j``.
+      ref_scales: ``(J,)`` component standard deviations ``s_j > 0``.
+      ref_weights: ``(J,)`` positive component weights (normalised inside).
+
+    Returns:
+      the score at ``x``, the broadcast shape.
+
     >>> round(float(mixture_score(1.0, 0.0, [0.0], [1.0], [1.0])), 6)  # N(0, 1): score -x
     -1.0
     """
@@ -132,6 +142,14 @@ def _theta(theta, name):
 
 def generator_score(x: Array, sigma: Array, theta: Array) -> Array:
     r"""Score of the affine generator's diffused law $N(\mu, e^{2\ell} + \sigma^2)$, $\theta = (\mu, \ell)$.
+
+    Args:
+      x: points (linear space, any shape).
+      sigma: noise level ``sigma >= 0`` (broadcasts against ``x``).
+      theta: ``(2,)`` generator parameters ``(mu, l)``: the affine generator ``x = mu + e^l z``.
+
+    Returns:
+      the score at ``x``, the broadcast shape.
 
     >>> round(float(generator_score(2.0, 1.0, jnp.array([0.0, 0.0]))), 6)  # -(2 - 0) / (1 + 1)
     -1.0
@@ -169,6 +187,18 @@ def score_divergence(
     ``(means, scales, weights)`` of the reference mixture at $t = 0$; ``c=None`` uses $d(y) = y^2$
     (a Fisher divergence), else pseudo-Huber with constant ``c``. Quadrature: module docstring.
 
+    Args:
+      theta: ``(2,)`` generator parameters ``(mu, l)``: the affine generator ``x = mu + e^l z``.
+      sampling_theta: ``(2,)`` parameters of the sampling law (stop-gradient of ``theta`` for DI*'s regulariser).
+      ref: ``(means, scales, weights)`` of the reference Gaussian mixture at ``t = 0`` (each ``(J,)``).
+      sigmas: ``(L,)`` noise levels ``sigma_k > 0``.
+      time_weights: ``(L,)`` nonnegative time weights ``w_k``.
+      c: pseudo-Huber constant (``None``: ``d(y) = y^2``).
+      num_nodes: trapezoid nodes of the quadrature (static int).
+
+    Returns:
+      scalar divergence.
+
     >>> ref = ([0.0], [1.0], [1.0])
     >>> round(float(score_divergence(jnp.array([0.0, 0.0]), jnp.array([0.0, 0.0]), ref, [0.5], [1.0])), 9)
     0.0
@@ -196,6 +226,17 @@ def tractable_score_loss(
     $(z, \varepsilon)$ is rotated onto $w \propto e^{\ell} z + \sigma \varepsilon$ (trapezoid, ``num_nodes``)
     and the orthogonal direction (3-point Gauss--Hermite, exact to degree 5: the integrand is quadratic in it); the
     rotation uses the stop-gradient parameters, so it leaves $L$ and its gradient unchanged.
+
+    Args:
+      theta: ``(2,)`` generator parameters ``(mu, l)``: the affine generator ``x = mu + e^l z``.
+      ref: ``(means, scales, weights)`` of the reference Gaussian mixture at ``t = 0`` (each ``(J,)``).
+      sigmas: ``(L,)`` noise levels ``sigma_k > 0``.
+      time_weights: ``(L,)`` nonnegative time weights ``w_k``.
+      c: pseudo-Huber constant (``None``: ``d(y) = y^2``).
+      num_nodes: trapezoid nodes of the quadrature (static int).
+
+    Returns:
+      scalar loss (only its gradient is meaningful).
 
     >>> ref = ([0.0], [1.0], [1.0])
     >>> g = jax.grad(tractable_score_loss)(jnp.array([0.0, 0.0]), ref, [0.5], [1.0])
@@ -232,6 +273,14 @@ def generator_reverse_kl(theta: Array, ref, num_nodes: int = 2001) -> Array:
 
     $= -\tfrac12\log(2\pi e) - \ell - \mathbb{E}_{p_\theta} \log q_0$; the usual RLHF regulariser DI*
     replaces (reverse KL: mode-seeking).
+
+    Args:
+      theta: ``(2,)`` generator parameters ``(mu, l)``: the affine generator ``x = mu + e^l z``.
+      ref: ``(means, scales, weights)`` of the reference Gaussian mixture at ``t = 0`` (each ``(J,)``).
+      num_nodes: trapezoid nodes of the quadrature (static int).
+
+    Returns:
+      scalar KL in nats.
 
     >>> round(float(generator_reverse_kl(jnp.array([1.0, 0.0]), ([0.0], [1.0], [1.0]))), 6)  # (1 - 0)^2 / 2
     0.5

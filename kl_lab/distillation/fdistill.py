@@ -124,6 +124,16 @@ def fdistill_surrogate_loss(
     the value of $L$ is meaningless, only its gradient
     $\frac1N\sum_n h(r_n) (s_q - s_p)\cdot \partial_\theta x_n$ matters (arXiv:2502.15681v2, Sec. 3).
 
+    Args:
+      generator: the f-divergence :class:`~kl_lab.divergences.generators.Generator`.
+      log_ratio: ``[N]`` ``log p(x_n) - log q(x_n)`` at the samples (log space).
+      score_student: ``[N, D]`` or ``[N]`` student score ``grad_x log q`` at the samples.
+      score_teacher: ``[N, D]`` or ``[N]`` teacher score ``grad_x log p`` at the samples.
+      samples: ``[N, D]`` or ``[N]`` generator samples ``x_n(theta)`` (carry the gradient).
+
+    Returns:
+      scalar surrogate loss.
+
     Example:
       >>> from kl_lab.divergences import generators as gen
       >>> x = jnp.array([0.5, -1.0])
@@ -177,6 +187,19 @@ def practical_fdistill_weight(
     the code's ``+1e-6`` in denominators and its EMA over steps (off by default) are left out.
     ``ratio_range=None`` skips the clip, ``normalise_ratio=False`` the division by the bin mean,
     ``logit_clamp=None`` the clamp. The output has mean 1 under ``weights``.
+
+    Args:
+      generator: the f-divergence :class:`~kl_lab.divergences.generators.Generator`.
+      log_ratio: ``[..., N]`` log density ratios ``log r = log p - log q`` at the samples (log space).
+      weights: ``[..., N]`` nonnegative weights of the samples (``None``: uniform).
+      bin_index: ``[..., N]`` noise-level bin of each sample (``None``: one bin).
+      num_bins: number of bins (static int).
+      ratio_range: clip ``(a, b)`` of the ratio (``None``: no clip).
+      normalise_ratio: divide the clipped ratio by its per-bin mean.
+      logit_clamp: clamp of ``log r`` (``None``: no clamp).
+
+    Returns:
+      ``[..., N]`` weights ``h~`` (mean one).
 
     Example:
       >>> from kl_lab.divergences import generators as gen
@@ -242,6 +265,16 @@ def normalised_weight_variance(
     Optional non-negative ``weights`` (quadrature or Monte Carlo; uniform by default) define the
     moments. Scale-free, so the generators' normalisation does not matter.
 
+    Args:
+      generator: the f-divergence :class:`~kl_lab.divergences.generators.Generator`.
+      log_ratio: ``[..., N]`` log density ratios ``log r = log p - log q`` at the samples (log space).
+      weights: ``[..., N]`` nonnegative weights of the samples (``None``: uniform).
+      ratio_range: clip ``(a, b)`` of the ratio (``None``: no clip).
+      normalise_ratio: divide the (clipped) ratio by its mean.
+
+    Returns:
+      ``[...]`` ``Var[h] / E[h]^2``.
+
     Example:
       >>> from kl_lab.divergences import generators as gen
       >>> import numpy as np
@@ -283,6 +316,15 @@ def gaussian_clipped_ratio_moment(k: float, mu: Array, lower: float, upper: floa
     $r = 1$ and the moment is $\operatorname{clip}(1, a, b)^k$. Without a clip ($a \to 0$, $b \to \infty$)
     it is $e^{k(k-1)\mu^2/2}$.
 
+    Args:
+      k: the moment order (real).
+      mu: the shift ``mu`` (real array).
+      lower: lower clip ``a >= 0``.
+      upper: upper clip ``b > a`` (may be ``inf``).
+
+    Returns:
+      the moment, the shape of ``mu``.
+
     Example:
       >>> m1, m2 = (gaussian_clipped_ratio_moment(k, 3.0, 0.1, 20.0) for k in (1, 2))
       >>> round(float(m2 / m1**2 - 1), 2)  # forward KL's clipped weight variance at mu = 3
@@ -309,6 +351,13 @@ def weight_tail_exponents(generator: Generator, log_r: float = 40.0) -> tuple[Ar
     slopes tend to $(\kappa_0, \kappa_\infty)$ (autodiff of $\log h$ in $\log r$; the corrections
     are $O(e^{-\text{log\_r}})$ for Table 1's rational weights). $\kappa_\infty = 1$ (forward KL, Jeffreys)
     is what makes the exact weight's variance grow like $e^{\mu^2}$ in the Gaussian example.
+
+    Args:
+      generator: the f-divergence :class:`~kl_lab.divergences.generators.Generator`.
+      log_r: the ``|log r|`` at which the slopes are taken (positive).
+
+    Returns:
+      ``(kappa_0, kappa_inf)`` scalars.
 
     Example:
       >>> from kl_lab.divergences import generators as gen

@@ -63,6 +63,11 @@ def prepare_log_probs(student_logits: Array, teacher_logits: Array, temperature:
 
     $$\log p_s = \log\mathrm{softmax}(z_s/T),\qquad \log p_t = \log\mathrm{softmax}(z_t/T).$$
 
+    Args:
+      student_logits: ``[..., C]`` student logits (any finite reals; float).
+      teacher_logits: ``[..., C]`` teacher logits, the shape of ``student_logits``.
+      temperature: softmax temperature ``T > 0`` applied to both (``log_softmax(z / T)``).
+
     Example:
       >>> ls, lt, fin = prepare_log_probs(jnp.array([1.0, 0.0]), jnp.array([0.0, 0.0]), 1.0)
       >>> round(float(fin(jnp.sum(jnp.exp(lt) * (lt - ls)))), 6)  # KL(p_t || p_s) through finish
@@ -95,6 +100,14 @@ def log_probs(student_logits: Array, teacher_logits: Array, temperature: float =
 
     $$\log p = \log\mathrm{softmax}(z/T).$$
 
+    Args:
+      student_logits: ``[..., C]`` student logits (any finite reals; float).
+      teacher_logits: ``[..., C]`` teacher logits, the shape of ``student_logits``.
+      temperature: softmax temperature ``T > 0`` applied to both (``log_softmax(z / T)``).
+
+    Returns:
+      ``(log p_s, log p_t)``, each ``[..., C]`` (log space).
+
     Example:
       >>> zs, zt = jnp.array([1.0, 0.0, -1.0]), jnp.array([0.0, 1.0, 0.0])
       >>> ls, lt = log_probs(zs, zt)
@@ -112,6 +125,14 @@ def forward_kl_loss(student_logits: Array, teacher_logits: Array, *, temperature
 
     $$\mathrm{KL}(p_t\|p_s) = \sum_k p_{t,k}\log(p_{t,k}/p_{s,k}).$$
 
+    Args:
+      student_logits: ``[..., C]`` student logits (any finite reals; float).
+      teacher_logits: ``[..., C]`` teacher logits, the shape of ``student_logits``.
+      temperature: softmax temperature ``T > 0`` applied to both (``log_softmax(z / T)``).
+
+    Returns:
+      ``[...]`` the loss per example (nats), the batch shape.
+
     Example:
       >>> zs, zt = jnp.array([1.0, 0.0, -1.0]), jnp.array([0.0, 1.0, 0.0])
       >>> bool(forward_kl_loss(zs, zt) > 0), float(forward_kl_loss(zt, zt))
@@ -127,6 +148,14 @@ def reverse_kl_loss(student_logits: Array, teacher_logits: Array, *, temperature
     Gradient w.r.t. the student logit ``k``: ``p_s,k (log(p_s,k / p_t,k) - KL(p_s || p_t)) / T``.
 
     $$\mathrm{KL}(p_s\|p_t) = \sum_k p_{s,k}\log(p_{s,k}/p_{t,k}).$$
+
+    Args:
+      student_logits: ``[..., C]`` student logits (any finite reals; float).
+      teacher_logits: ``[..., C]`` teacher logits, the shape of ``student_logits``.
+      temperature: softmax temperature ``T > 0`` applied to both (``log_softmax(z / T)``).
+
+    Returns:
+      ``[...]`` the loss per example (nats), the batch shape.
 
     Example:
       >>> zs, zt = jnp.array([1.0, 0.0, -1.0]), jnp.array([0.0, 1.0, 0.0])
@@ -144,6 +173,14 @@ def js_loss(student_logits: Array, teacher_logits: Array, *, temperature: float 
 
     $$\mathrm{JS} = \tfrac12\mathrm{KL}(p_s\|m) + \tfrac12\mathrm{KL}(p_t\|m),\quad m = \tfrac12(p_s + p_t).$$
 
+    Args:
+      student_logits: ``[..., C]`` student logits (any finite reals; float).
+      teacher_logits: ``[..., C]`` teacher logits, the shape of ``student_logits``.
+      temperature: softmax temperature ``T > 0`` applied to both (``log_softmax(z / T)``).
+
+    Returns:
+      ``[...]`` the loss per example (nats), the batch shape.
+
     Example:
       >>> zs, zt = jnp.array([1.0, 0.0, -1.0]), jnp.array([0.0, 1.0, 0.0])
       >>> bool(0 < js_loss(zs, zt) < jnp.log(2.0))
@@ -157,6 +194,14 @@ def total_variation_loss(student_logits: Array, teacher_logits: Array, *, temper
     r"""Total variation ``sum |p_s - p_t| / 2`` (Wen et al. 2023, f-divergence KD for sequences, arXiv:2307.15190).
 
     $$\mathrm{TV} = \tfrac12\sum_k |p_{s,k} - p_{t,k}|.$$
+
+    Args:
+      student_logits: ``[..., C]`` student logits (any finite reals; float).
+      teacher_logits: ``[..., C]`` teacher logits, the shape of ``student_logits``.
+      temperature: softmax temperature ``T > 0`` applied to both (``log_softmax(z / T)``).
+
+    Returns:
+      ``[...]`` the loss per example (nats), the batch shape.
 
     Example:
       >>> round(float(total_variation_loss(jnp.array([10.0, -10.0]), jnp.array([-10.0, 10.0]))), 6)
@@ -182,6 +227,15 @@ def skew_kl_loss(student_logits: Array, teacher_logits: Array, *, skew: float = 
 
     $$\mathrm{KL}(p_t\,\|\,\lambda p_t + (1-\lambda) p_s).$$
 
+    Args:
+      student_logits: ``[..., C]`` student logits (any finite reals; float).
+      teacher_logits: ``[..., C]`` teacher logits, the shape of ``student_logits``.
+      skew: mixing ``skew`` in ``[0, 1)``.
+      temperature: softmax temperature ``T > 0`` applied to both (``log_softmax(z / T)``).
+
+    Returns:
+      ``[...]`` the loss per example (nats), the batch shape.
+
     Example:
       >>> zs, zt = jnp.array([1.0, 0.0, -1.0]), jnp.array([0.0, 1.0, 0.0])
       >>> bool(skew_kl_loss(zs, zt, skew=0.1) < forward_kl_loss(zs, zt))
@@ -200,6 +254,15 @@ def skew_reverse_kl_loss(
     ``skew in [0, 1)``; ``skew = 0`` is the reverse KL.
 
     $$\mathrm{KL}(p_s\,\|\,\lambda p_s + (1-\lambda) p_t).$$
+
+    Args:
+      student_logits: ``[..., C]`` student logits (any finite reals; float).
+      teacher_logits: ``[..., C]`` teacher logits, the shape of ``student_logits``.
+      skew: mixing ``skew`` in ``[0, 1)``.
+      temperature: softmax temperature ``T > 0`` applied to both (``log_softmax(z / T)``).
+
+    Returns:
+      ``[...]`` the loss per example (nats), the batch shape.
 
     Example:
       >>> zs, zt = jnp.array([1.0, 0.0, -1.0]), jnp.array([0.0, 1.0, 0.0])
@@ -224,6 +287,15 @@ def generalized_js_loss(
 
     $$\beta\,\mathrm{KL}(p_t\|m) + (1-\beta)\,\mathrm{KL}(p_s\|m),\quad m = \beta p_t + (1-\beta) p_s.$$
 
+    Args:
+      student_logits: ``[..., C]`` student logits (any finite reals; float).
+      teacher_logits: ``[..., C]`` teacher logits, the shape of ``student_logits``.
+      beta: mixture weight ``beta`` in ``[0, 1]``.
+      temperature: softmax temperature ``T > 0`` applied to both (``log_softmax(z / T)``).
+
+    Returns:
+      ``[...]`` the loss per example (nats), the batch shape.
+
     Example:
       >>> zs, zt = jnp.array([1.0, 0.0, -1.0]), jnp.array([0.0, 1.0, 0.0])
       >>> bool(jnp.isclose(generalized_js_loss(zs, zt, beta=0.5), js_loss(zs, zt)))
@@ -246,6 +318,15 @@ def alpha_divergence_loss(
     there; ``alpha`` outside its domain raises ``ValueError``.
 
     $$D_\alpha(p_t\|p_s)\ \text{(Amari; see kl\_lab.divergences.amari\_alpha)}.$$
+
+    Args:
+      student_logits: ``[..., C]`` student logits (any finite reals; float).
+      teacher_logits: ``[..., C]`` teacher logits, the shape of ``student_logits``.
+      alpha: Amari order (real; the domain of :func:`kl_lab.divergences.amari_alpha`).
+      temperature: softmax temperature ``T > 0`` applied to both (``log_softmax(z / T)``).
+
+    Returns:
+      ``[...]`` the loss per example (nats), the batch shape.
 
     Example:
       >>> zs, zt = jnp.array([1.0, 0.0, -1.0]), jnp.array([0.0, 1.0, 0.0])
@@ -275,6 +356,15 @@ def beta_divergence_loss(
     ``beta > 1`` and ``+inf`` for ``beta <= 1``; ``x = 0`` contributes ``y^beta / beta``.
 
     $$D_\beta(p_t\|p_s) = \sum_k \frac{x_k^\beta + (\beta-1) y_k^\beta - \beta x_k y_k^{\beta-1}}{\beta(\beta-1)}$$
+
+    Args:
+      student_logits: ``[..., C]`` student logits (any finite reals; float).
+      teacher_logits: ``[..., C]`` teacher logits, the shape of ``student_logits``.
+      beta: order ``beta > 0``.
+      temperature: softmax temperature ``T > 0`` applied to both (``log_softmax(z / T)``).
+
+    Returns:
+      ``[...]`` the loss per example (nats), the batch shape.
 
     Example:
       >>> zs, zt = jnp.array([1.0, 0.0, -1.0]), jnp.array([0.0, 1.0, 0.0])
@@ -310,6 +400,15 @@ def mixed_kl_loss(student_logits: Array, teacher_logits: Array, weight: Array, *
     multiplies an infinite KL to 0 (the term is dropped, not ``nan``).
 
     $$w\,\mathrm{KL}(p_t\|p_s) + (1-w)\,\mathrm{KL}(p_s\|p_t).$$
+
+    Args:
+      student_logits: ``[..., C]`` student logits (any finite reals; float).
+      teacher_logits: ``[..., C]`` teacher logits, the shape of ``student_logits``.
+      weight: ``[...]`` forward-KL weight in ``[0, 1]``, broadcasting against the batch.
+      temperature: softmax temperature ``T > 0`` applied to both (``log_softmax(z / T)``).
+
+    Returns:
+      ``[...]`` the loss per example (nats), the batch shape.
 
     Example:
       >>> zs, zt = jnp.array([1.0, 0.0, -1.0]), jnp.array([0.0, 1.0, 0.0])

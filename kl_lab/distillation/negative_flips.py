@@ -39,6 +39,14 @@ __all__ = ["negative_flip_rate", "calibrated_logits", "focal_distillation", "mpt
 def negative_flip_rate(pred_old: jax.Array, pred_new: jax.Array, labels: jax.Array) -> jax.Array:
     r"""$\frac1n\sum_i 1[\hat y^{old}_i = y_i \ne \hat y^{new}_i]$.
 
+    Args:
+      pred_old: ``(n,)`` int predictions of the old model.
+      pred_new: ``(n,)`` int predictions of the new model.
+      labels: ``(n,)`` int labels.
+
+    Returns:
+      scalar rate in ``[0, 1]``.
+
     >>> import jax.numpy as jnp
     >>> float(negative_flip_rate(jnp.array([0, 1, 2, 2]), jnp.array([0, 2, 2, 1]), jnp.array([0, 1, 1, 2])))
     0.5
@@ -48,6 +56,14 @@ def negative_flip_rate(pred_old: jax.Array, pred_new: jax.Array, labels: jax.Arr
 
 def calibrated_logits(logits: jax.Array, new_mask: jax.Array, offset) -> jax.Array:
     r"""$z_c + b\,1[c\ \text{new}]$: the training-time logits of margin calibration (``offset`` $= b$).
+
+    Args:
+      logits: ``(..., C)`` logits.
+      new_mask: ``(C,)`` bool, the new classes.
+      offset: the margin ``b`` added to new classes' logits.
+
+    Returns:
+      ``(..., C)`` calibrated logits.
 
     >>> import jax.numpy as jnp
     >>> calibrated_logits(jnp.zeros(3), jnp.array([False, False, True]), 2.0).tolist()
@@ -60,6 +76,17 @@ def focal_distillation(student_logits, teacher_logits, labels, *, alpha=1.0, bet
     r"""The focal KL distillation of the module docstring (the authors' ``focal_distillation_fdkl_loss``).
 
     ``tau > 0``, ``alpha, beta >= 0`` (eager ``ValueError``; NaN under ``jit``).
+
+    Args:
+      student_logits: ``(n, C)`` student logits.
+      teacher_logits: ``(n, C)`` teacher logits.
+      labels: ``(n,)`` int class labels.
+      alpha: base weight ``alpha >= 0``.
+      beta: focal weight ``beta >= 0`` on the teacher-correct examples.
+      tau: temperature ``tau > 0``.
+
+    Returns:
+      scalar mean loss.
 
     >>> import jax.numpy as jnp
     >>> s = jnp.array([[1.0, 0.0]]); t = jnp.array([[0.0, 1.0]])
@@ -81,6 +108,20 @@ def mpt_loss(logits, labels, new_mask, *, offset=0.0, old_logits=None, new_logit
     ``old_logits`` ``(n, C_old)`` distil the student's first ``C_old`` logits; ``new_logits`` ``(n, C)`` distil
     all of them; either may be None (then that term is absent). ``offset = 0`` and both None: plain
     cross-entropy.
+
+    Args:
+      logits: ``(n, C)`` student logits.
+      labels: ``(n,)`` int class labels.
+      new_mask: ``(C,)`` bool, the new classes.
+      offset: calibration margin ``b``.
+      old_logits: ``(n, C_old)`` old model's logits, or ``None``.
+      new_logits: ``(n, C)`` new model's logits, or ``None``.
+      alpha: as :func:`focal_distillation`.
+      beta: as :func:`focal_distillation`.
+      tau: as :func:`focal_distillation`.
+
+    Returns:
+      scalar loss.
 
     >>> import jax.numpy as jnp
     >>> z = jnp.zeros((2, 3)); y = jnp.array([0, 2]); new = jnp.array([False, False, True])
@@ -111,6 +152,15 @@ def linear_logits(params: tuple[jax.Array, jax.Array], x: jax.Array) -> jax.Arra
 
 def train_linear(x, labels, classes: int, loss_fn, *, lr=0.5, steps=500, l2=1e-3) -> tuple[jax.Array, jax.Array]:
     r"""Full-batch gradient descent from zero on ``loss_fn(logits, labels) + l2/2 ||W||^2`` (intercepts free).
+
+    Args:
+      x: ``(n, d)`` features.
+      labels: ``(n,)`` int labels.
+      classes: number of classes ``C``.
+      loss_fn: ``(logits, labels) -> scalar`` loss.
+      lr: gradient-descent step size.
+      steps: number of steps.
+      l2: weight decay on ``W``.
 
     >>> import jax.numpy as jnp
     >>> x = jnp.array([[-1.0], [1.0]]); y = jnp.array([0, 1])

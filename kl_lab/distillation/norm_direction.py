@@ -82,6 +82,14 @@ def kl_optimal_aligned_norm(mean_true_class_prob: Array, num_classes: int, mean_
     ``mean_true_class_prob`` $q \in (0, 1)$ is the teacher's average true-class probability, ``mean_norm``
     $m$ the class means' norm (module docstring); $q = 1/C$ gives $\rho^* = 0$.
 
+    Args:
+      mean_true_class_prob: teacher's average true-class probability ``q`` in ``(0, 1)``.
+      num_classes: number of classes ``C >= 2``.
+      mean_norm: norm ``m > 0`` of the class means.
+
+    Returns:
+      ``rho*``, the shape of ``mean_true_class_prob``.
+
     >>> round(float(kl_optimal_aligned_norm(0.5, 3, 2.0)), 6)  # log(2) / 2
     0.346574
     """

@@ -93,7 +93,7 @@ class RolloutMoments(NamedTuple):
 
     signal: Array
     variance: Array
-    second_moment: Array
+    second_moment: Array  #: E g^2
 
 
 def rollout_gradient_moments(pass_rate: Array, group_size: int) -> RolloutMoments:
@@ -102,6 +102,13 @@ def rollout_gradient_moments(pass_rate: Array, group_size: int) -> RolloutMoment
     ``E g = (1 - 1/G) p (1 - p)``; the variance sums the ``G + 1`` binomial
     outcomes in log space (``O(G)`` per pass rate). ``group_size`` is a static
     int ``>= 2`` (with one rollout the baseline removes all signal).
+
+    Args:
+      pass_rate: ``(...)`` pass rates ``p`` in ``[0, 1]`` of the problems.
+      group_size: rollouts per problem ``G`` (static int ``>= 2``).
+
+    Returns:
+      a :class:`RolloutMoments` of the batch shape.
 
     Example:
       >>> m = rollout_gradient_moments(jnp.array([0.5]), 4)
@@ -126,6 +133,14 @@ def rollout_gradient_moments(pass_rate: Array, group_size: int) -> RolloutMoment
 def gradient_snr(pass_rate: Array, group_size: int, noise_floor: float = 0.0) -> Array:
     r"""Per-problem gradient SNR $s(p)/\sqrt{\mathrm{Var}\,g + \sigma_0^2}$ [hypothesis model]; 0 at $p \in \{0, 1\}$.
 
+    Args:
+      pass_rate: ``(...)`` pass rates ``p`` in ``[0, 1]`` of the problems.
+      group_size: rollouts per problem ``G`` (static int ``>= 2``).
+      noise_floor: variance floor ``sigma_0^2 >= 0`` added to ``Var g``.
+
+    Returns:
+      ``(...)`` SNR.
+
     Example:
       >>> snr = gradient_snr(jnp.array([0.0, 0.5, 1.0]), 4, 0.01)
       >>> float(snr[0]), bool(snr[1] > 0), float(snr[2])
@@ -145,6 +160,14 @@ def optimal_weight(pass_rate: Array, group_size: int, noise_floor: float = 0.0) 
     ``p in {0, 1}`` both ``s`` and ``Var g`` vanish; the weight there is its
     limit: 0 with a positive ``noise_floor``; without one, the finite limit
     ``lim_{p->0} s / Var g = (1 - 1/G) p / (p (1 - 1/G)^2 / G) = G^2 / (G - 1)`` (same at ``p -> 1``).
+
+    Args:
+      pass_rate: ``(...)`` pass rates ``p`` in ``[0, 1]`` of the problems.
+      group_size: rollouts per problem ``G`` (static int ``>= 2``).
+      noise_floor: variance floor ``sigma_0^2 >= 0`` added to ``Var g``.
+
+    Returns:
+      ``(...)`` weights (up to scale).
 
     Example:
       >>> [round(float(v), 4) for v in optimal_weight(jnp.array([0.0, 1.0]), 4)]  # G^2 / (G - 1) at the ends
@@ -166,6 +189,15 @@ def weighting_efficiency(weights: Array, signal: Array, variance: Array, populat
     ``eff(w) = (E_pi[w s])^2 / (E_pi[w^2 v] E_pi[s^2 / v])`` over the last axis,
     with problem population weights ``pi`` (uniform when ``None``). Points with
     ``v = 0`` must carry ``s = 0`` and are dropped.
+
+    Args:
+      weights: ``[..., P]`` weights of the problems.
+      signal: ``[..., P]`` signals ``s``.
+      variance: ``[..., P]`` variances ``v >= 0``.
+      population: ``[..., P]`` population weights ``pi`` (``None``: uniform).
+
+    Returns:
+      ``[...]`` efficiency in ``[0, 1]``.
 
     Example:
       >>> s, v = jnp.array([1.0, 2.0]), jnp.array([1.0, 1.0])

@@ -108,6 +108,7 @@ def pld_permutation(teacher_logits: Array, labels: Array) -> Array:
     Args:
       teacher_logits: ``[..., C]``.
       labels: integer ``[...]``.
+
     Returns:
       integer ``[..., C]``; entry ``k`` is the class placed at rank ``k``.
 
@@ -125,6 +126,11 @@ def pld_weights(teacher_logits: Array, labels: Array, temperature: float = 1.0) 
     r"""``log alpha_k = log_softmax(t / tau)[pi*_k]``, in rank order (``[..., C]``, log space).
 
     $$\log\alpha_k = \log\mathrm{softmax}(t/\tau)_{\pi^*_k}.$$
+
+    Args:
+      teacher_logits: ``[..., C]`` teacher logits, any finite reals.
+      labels: ``[...]`` int true-class labels.
+      temperature: teacher softmax temperature ``tau > 0``.
 
     Example:
       >>> lw = pld_weights(jnp.array([0.0, 2.0, 1.0]), jnp.array(0))
@@ -197,6 +203,7 @@ def pld_loss(student_logits: Array, teacher_logits: Array, labels: Array, *, tem
       teacher_logits: ``[..., C]`` floating (``-inf`` allowed: weight 0).
       labels: integer ``[...]`` ground-truth classes.
       temperature: ``tau > 0`` of the teacher's softmax.
+
     Returns:
       ``[...]`` losses, ``>= 0``.
 
@@ -234,6 +241,15 @@ def pld_grad(student_logits: Array, teacher_logits: Array, labels: Array, *, tem
     invariance). Finite for finite student logits.
 
     $$\nabla_s L_{\mathrm{PLD}} = \sum_k \alpha_k(\sigma_k - e_{\pi^*_k}).$$
+
+    Args:
+      student_logits: ``[..., C]`` student logits (any finite reals; float).
+      teacher_logits: ``[..., C]`` teacher logits, the shape of ``student_logits``.
+      labels: ``[...]`` int true-class labels.
+      temperature: softmax temperature ``T > 0`` applied to both (``log_softmax(z / T)``).
+
+    Returns:
+      ``[..., C]`` gradient w.r.t. the student logits.
 
     Example:
       >>> z, y = jnp.array([0.0, 2.0, 1.0]), jnp.array(0)

@@ -25,6 +25,11 @@ def gaussian_logits(mean: Array, log_scale: Array, num_classes: int) -> Array:
 
     ``mean`` and ``log_scale`` broadcast; differentiable in both.
 
+    Args:
+      mean: ``[...]`` centre ``mu`` (class units).
+      log_scale: ``[...]`` ``log sigma`` (log space).
+      num_classes: number of classes ``K``.
+
     Example:
       >>> gaussian_logits(1.0, 0.0, 3).tolist()
       [-0.5, -0.0, -0.5]
@@ -42,6 +47,12 @@ def mixture_log_probs(means, scales, weights, num_classes: int) -> Array:
 
     ``weights`` must be positive; they are normalised.
 
+    Args:
+      means: ``(J,)`` component centres.
+      scales: ``(J,)`` component widths ``s_j > 0`` (linear space).
+      weights: ``(J,)`` positive weights.
+      num_classes: number of classes ``K``.
+
     Example:
       >>> lp = mixture_log_probs([2.0, 7.0], [1.0, 1.0], [0.6, 0.4], 10)
       >>> round(float(jnp.exp(lp).sum()), 6)
@@ -58,6 +69,10 @@ def mode_mass(log_p: Array, split: float) -> Array:
     r"""Mass of $p$ on classes $i <$ ``split`` (the first mode's side): $\sum_{i < \text{split}} p_i$.
 
     Shapes ``[..., K] -> [...]``.
+
+    Args:
+      log_p: ``[..., K]`` log-probabilities (log space).
+      split: class index where the second mode starts.
 
     Example:
       >>> round(float(mode_mass(jnp.log(jnp.array([0.2, 0.3, 0.5])), 1.5)), 6)

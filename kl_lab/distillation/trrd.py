@@ -52,6 +52,14 @@ def geometric_anchor(log_old: Array, log_teacher: Array, alpha: float) -> tuple[
 
     $M = \sum_y m(y) \le 1$ by Hölder, with equality iff $\pi_{\text{old}} = \pi_T$ (for $0 < \alpha < 1$).
 
+    Args:
+      log_old: ``(Y,)`` log-probabilities of ``pi_old`` (log space).
+      log_teacher: ``(Y,)`` teacher log-probabilities ``log pi_T`` (log space, normalised).
+      alpha: interpolation weight in ``[0, 1]``.
+
+    Returns:
+      ``(log m, log M)``.
+
     Example:
       >>> _, log_mass = geometric_anchor(jnp.log(jnp.array([0.9, 0.1])), jnp.log(jnp.array([0.1, 0.9])), 0.5)
       >>> round(float(jnp.exp(log_mass)), 4)  # 2 sqrt(0.09) = 0.6 < 1
@@ -75,6 +83,17 @@ def trrd_surrogate(
     Exact expectation over a finite space (module docstring; the clipped form is our hypothesis for RLAD's
     TRRD). ``alpha = 1``: GRPO's clipped surrogate with ratio $\pi/\pi_{\text{old}}$.
 
+    Args:
+      log_pi: ``(Y,)`` log-probabilities of the current policy ``pi``.
+      log_old: ``(Y,)`` log-probabilities of ``pi_old``.
+      log_teacher: ``(Y,)`` teacher log-probabilities ``log pi_T`` (log space, normalised).
+      advantages: ``(Y,)`` advantages ``A``.
+      alpha: anchor weight in ``[0, 1]``.
+      epsilon: clip ``epsilon`` in ``(0, 1)``.
+
+    Returns:
+      scalar ``J(pi)``.
+
     Example:
       >>> lp = jnp.log(jnp.array([0.5, 0.5]))
       >>> round(float(trrd_surrogate(lp, lp, lp, jnp.array([0.5, -0.5]), 1.0)), 6)  # rho = 1: E A = 0
@@ -97,6 +116,10 @@ def trrd_stall_ratios(alpha: float, epsilon: float = 0.2) -> tuple[float, float]
 
     Derived (module docstring); ``alpha = 1`` (GRPO) gives ``(0, inf)``: no teacher-anchored bound.
 
+    Args:
+      alpha: anchor weight in ``[0, 1]``.
+      epsilon: clip ``epsilon`` in ``(0, 1)``.
+
     Example:
       >>> tuple(round(v, 4) for v in trrd_stall_ratios(0.5, 0.2))
       (0.64, 1.44)
@@ -116,6 +139,14 @@ def kdrl_optimum(log_teacher: Array, rewards: Array, beta: float) -> Array:
 
     The maximiser of $\mathbb{E}_\pi r - \beta\,\mathrm{KL}(\pi\|\pi_T)$ (Gibbs variational principle).
 
+    Args:
+      log_teacher: ``(Y,)`` teacher log-probabilities ``log pi_T`` (log space, normalised).
+      rewards: ``(Y,)`` rewards (linear space, finite).
+      beta: KL coefficient ``beta > 0``.
+
+    Returns:
+      ``(Y,)`` log-probabilities of the optimum.
+
     Example:
       >>> lp = kdrl_optimum(jnp.log(jnp.array([0.5, 0.5])), jnp.array([1.0, 0.0]), 1.0)
       >>> round(float(jnp.exp(lp[0])), 6)  # e / (1 + e)
@@ -133,6 +164,15 @@ def kdrl_k3_optimum(log_teacher: Array, rewards: Array, beta: float, *, iteratio
     Softmax stationarity $\pi(r - \mathbb{E}_\pi r) = \beta(\pi - \pi_T)$ gives
     $\pi(y) = \beta\pi_T(y)/(\beta + \lambda - r(y))$ with $\lambda > \max r - \beta$ fixed by
     $\sum_y \pi(y) = 1$ (bisection on $\lambda$, ``iterations`` halvings).
+
+    Args:
+      log_teacher: ``(Y,)`` teacher log-probabilities ``log pi_T`` (log space, normalised).
+      rewards: ``(Y,)`` rewards (linear space, finite).
+      beta: KL coefficient ``beta > 0``.
+      iterations: bisection halvings.
+
+    Returns:
+      ``(Y,)`` log-probabilities of the optimum.
 
     Example:
       >>> lp = kdrl_k3_optimum(jnp.log(jnp.array([0.5, 0.5])), jnp.array([1.0, 0.0]), 1.0)
