@@ -56,6 +56,12 @@ class TabularTrace(NamedTuple):
 def dads_weight(difficulty: jax.Array) -> jax.Array:
     r"""$w(d) = 1 - e^{-e(1-d)}$ on $(0, 1)$, $1$ at $d \in \{0, 1\}$ (authors' ``calculate_kl_weight``).
 
+    Args:
+      difficulty: difficulty ``d`` in ``[0, 1]`` (any shape).
+
+    Returns:
+      the weight, the shape of ``difficulty``.
+
     >>> import jax.numpy as jnp
     >>> [round(float(w), 4) for w in dads_weight(jnp.array([0.0, 0.5, 0.9, 1.0]))]
     [1.0, 0.7431, 0.238, 1.0]
@@ -69,6 +75,14 @@ def k3_gradient(logits: jax.Array, ref_logits: jax.Array, weights: jax.Array) ->
     r"""$\sum_y\pi(y)w(y)(1-\rho(y))(e_y - \pi)$: expected gradient of the weighted $k_3$ KL loss on the logits.
 
     With ``weights`` all 1 it is the gradient of $\mathrm{KL}(\pi_{ref}\|\pi)$ in the logits.
+
+    Args:
+      logits: ``(Y,)`` policy logits.
+      ref_logits: ``(Y,)`` reference logits.
+      weights: ``(Y,)`` per-response weights ``w(y)``.
+
+    Returns:
+      ``(Y,)`` gradient in the logits.
 
     >>> import jax, jax.numpy as jnp
     >>> z, zr = jnp.array([0.5, -1.0, 0.2]), jnp.zeros(3)

@@ -40,6 +40,11 @@ def kl_label(direction: str, model: str = "pi", target: str = "p") -> str:
 
     Reverse KL is $\mathrm{KL}(\pi\|p)$ (model first), forward KL is $\mathrm{KL}(p\|\pi)$ (target first).
 
+    Args:
+      direction: ``'reverse KL'`` or ``'forward KL'``.
+      model: symbol of the model.
+      target: symbol of the target.
+
     Example:
       >>> kl_label("forward KL", target="pi_ref")
       'forward KL(pi_ref‖pi)'
@@ -54,6 +59,9 @@ def kl_generator(direction: str) -> Generator:
     r"""The generator $f$ with $D_f(\text{model}\|\text{target})$ equal to the named directed KL.
 
     Reverse KL: $f(u) = u\log u$ (``generators.kl``); forward KL: $f(u) = -\log u$ (``generators.reverse_kl``).
+
+    Args:
+      direction: ``'reverse KL'`` or ``'forward KL'`` (a name of :data:`KL_DIRECTIONS`).
 
     Example:
       >>> kl_generator("reverse KL").name == G.kl.name
@@ -70,6 +78,9 @@ def kl_lab_amari_a(fdpo_alpha: float) -> float:
     Wang et al. (2309.16240v1, Table 1): $f'(u) = (1 - u^{-\alpha})/\alpha$; checked at several $\alpha$ and
     $\beta$ in ``experiments/fdpo_mapping.py``.
 
+    Args:
+      fdpo_alpha: f-DPO's ``alpha`` (real).
+
     Example:
       >>> kl_lab_amari_a(0.3)
       0.7
@@ -82,6 +93,10 @@ def kl_lab_beta(fdpo_beta: float, divergence: str) -> float:
 
     Jensen–Shannon: kl_lab's generator is half of f-DPO's, so $\beta' = 2\beta$;
     every other divergence: $\beta' = \beta$.
+
+    Args:
+      fdpo_beta: f-DPO's ``beta > 0``.
+      divergence: f-DPO's divergence name (e.g. ``'Jensen-Shannon'``).
 
     Example:
       >>> kl_lab_beta(0.1, "Jensen-Shannon"), kl_lab_beta(0.1, "alpha")

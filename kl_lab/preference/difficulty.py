@@ -94,6 +94,13 @@ def tilted_pass_rate(p: jax.Array, lam: jax.Array) -> TiltedPassRate:
 def filtering_kl(p: jax.Array, lam: jax.Array) -> jax.Array:
     r"""$\mathrm{KL}(\pi^* \,\|\, \pi_0) = \lambda p^* - \log(p e^\lambda + 1 - p)$ (nats).
 
+    Args:
+      p: pass rates ``p`` in ``[0, 1]`` (any shape).
+      lam: tilt ``lambda > 0`` (broadcasts against ``p``).
+
+    Returns:
+      KL in nats, the broadcast shape.
+
     Example:
       >>> round(float(filtering_kl(0.5, jnp.log(3.0))), 6)
       0.130812
@@ -104,6 +111,13 @@ def filtering_kl(p: jax.Array, lam: jax.Array) -> jax.Array:
 @validated(p=in_range(0.0, 1.0), lam=require_not_nan)
 def filtering_kl_proxy(p: jax.Array, lam: jax.Array) -> jax.Array:
     r"""The variance proxy $\lambda^2 p (1 - p)/2$ (exact to second order in $\lambda$).
+
+    Args:
+      p: pass rates ``p`` in ``[0, 1]`` (any shape).
+      lam: tilt ``lambda > 0`` (broadcasts against ``p``).
+
+    Returns:
+      the proxy, the broadcast shape.
 
     Example:
       >>> round(float(filtering_kl_proxy(0.5, 0.2)), 6), round(float(filtering_kl(0.5, 0.2)), 6)
@@ -116,6 +130,13 @@ def filtering_kl_proxy(p: jax.Array, lam: jax.Array) -> jax.Array:
 @validated(p=in_range(0.0, 1.0), lam=require_not_nan)
 def filtering_kl_lower_bound(p: jax.Array, lam: jax.Array) -> jax.Array:
     r"""Pinsker-type lower bound $2\left[p (1 - p)(1 - e^{-\lambda})\right]^2 \le \mathrm{KL}(\pi^* \,\|\, \pi_0)$.
+
+    Args:
+      p: pass rates ``p`` in ``[0, 1]`` (any shape).
+      lam: tilt ``lambda > 0`` (broadcasts against ``p``).
+
+    Returns:
+      the bound, the broadcast shape.
 
     Example:
       >>> bool(filtering_kl_lower_bound(0.3, 2.0) <= filtering_kl(0.3, 2.0))
@@ -147,6 +168,11 @@ def filtering_kl_argmax(lam: jax.Array, *, iterations: int = 200, tol: float = 1
     $d\mathrm{KL}/dp$ underflows to an exact 0 in float64 (a spurious root), which is why the bracket stops at
     1/2. Beyond $\lambda \sim 600$ the KL overflows: NaN and ``converged=False``. Works under vmap over lam.
 
+    Args:
+      lam: tilts ``lambda > 0`` (any shape; vmapped).
+      iterations: cap on bisection steps.
+      tol: absolute tolerance on ``p``.
+
     Example:
       >>> res = filtering_kl_argmax(2.0)
       >>> bool(res.converged), round(float(res.p), 4)
@@ -166,6 +192,13 @@ def nondegenerate_group_probability(p: jax.Array, group_size: int) -> jax.Array:
 
     Computed as $-\operatorname{expm1}(\log(p^G + (1-p)^G))$ through log1mexp for accuracy near $p = 0, 1$.
 
+    Args:
+      p: pass rates ``p`` in ``[0, 1]`` (any shape).
+      group_size: rollouts per prompt ``G`` (positive int).
+
+    Returns:
+      the probability, the shape of ``p``.
+
     Example:
       >>> round(float(nondegenerate_group_probability(0.5, 4)), 6)  # 1 - 2/16
       0.875
@@ -180,6 +213,13 @@ def nondegenerate_group_probability(p: jax.Array, group_size: int) -> jax.Array:
 @validated(p=in_range(0.0, 1.0))
 def group_accuracy_variance(p: jax.Array, group_size: int) -> jax.Array:
     r"""Variance of the empirical pass rate of $G$ rollouts: $p(1 - p)/G$.
+
+    Args:
+      p: pass rates ``p`` in ``[0, 1]`` (any shape).
+      group_size: rollouts per prompt ``G`` (positive int).
+
+    Returns:
+      ``p (1 - p) / G``.
 
     Example:
       >>> round(float(group_accuracy_variance(0.5, 4)), 6)

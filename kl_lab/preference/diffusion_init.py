@@ -49,6 +49,14 @@ def linear_alpha_bar(steps: int = 1000, beta_start: float = 1e-4, beta_end: floa
     r"""$\bar\alpha_t = \prod_{s \le t} (1 - \beta_s)$ for the linear DDPM schedule (Ho et al. 2020), $t = 1, \dots$,
     ``steps``.
 
+    Args:
+      steps: number of steps ``T``.
+      beta_start: first ``beta_1``.
+      beta_end: last ``beta_T``.
+
+    Returns:
+      ``(steps,)`` ``alpha_bar_t``.
+
     Example:
       >>> ab = linear_alpha_bar()
       >>> ab.shape, round(float(ab[0]), 6), bool(ab[-1] < 1e-4)
@@ -98,6 +106,10 @@ def noised_mixture(mix: GaussianMixture, alpha_bar: jax.Array) -> GaussianMixtur
 
     Component $k$ becomes $N(\sqrt{\bar\alpha}\, m_k,\ \bar\alpha S_k + (1 - \bar\alpha) I)$.
 
+    Args:
+      mix: the data law, a :class:`GaussianMixture`.
+      alpha_bar: ``alpha_bar`` in ``(0, 1]`` (scalar).
+
     Example:
       >>> mix = GaussianMixture(jnp.zeros(1), jnp.array([[2.0]]), jnp.full((1, 1, 1), 3.0))
       >>> out = noised_mixture(mix, 0.25)
@@ -120,6 +132,14 @@ def analytic_init(mean_x0: jax.Array, tr_cov_x0: jax.Array, alpha_bar: jax.Array
     $\mu = \sqrt{\bar\alpha}\, \mathbb{E} x_0$ and
     $\sigma^2 = 1 - \bar\alpha + \bar\alpha \operatorname{tr}\mathrm{Cov}(x_0)/d$.
 
+    Args:
+      mean_x0: ``(..., d)`` mean of the data ``x_0``.
+      tr_cov_x0: ``(...)`` trace of the data covariance.
+      alpha_bar: ``alpha_bar`` in ``(0, 1]`` (cumulative signal fraction; any shape).
+
+    Returns:
+      ``(mu, sigma2)``: ``(..., d)`` mean and ``(...)`` variance.
+
     Example:
       >>> mu, s2 = analytic_init(jnp.array([2.0, 0.0]), 4.0, 0.25)
       >>> jnp.round(mu, 6).tolist(), round(float(s2), 6)  # 0.75 + 0.25 * 4 / 2
@@ -136,6 +156,15 @@ def isotropic_cross_entropy(mean_p: jax.Array, cov_p: jax.Array, m: jax.Array, s
 
     $\mathrm{CE} = \frac d2 \log(2\pi s^2) + (\operatorname{tr}\mathrm{Cov}_p + \|\mathbb{E}_p x - m\|^2)/(2 s^2)$.
 
+    Args:
+      mean_p: ``(d,)`` mean of ``p``.
+      cov_p: ``(d, d)`` covariance of ``p``.
+      m: ``(d,)`` mean of ``q``.
+      s2: variance ``s^2 > 0`` of ``q``.
+
+    Returns:
+      scalar cross-entropy in nats.
+
     Example:
       >>> round(float(isotropic_cross_entropy(jnp.zeros(1), jnp.eye(1), jnp.zeros(1), 1.0)), 6)  # H(N(0, 1))
       1.418939
@@ -147,6 +176,15 @@ def isotropic_cross_entropy(mean_p: jax.Array, cov_p: jax.Array, m: jax.Array, s
 def gaussian_cross_entropy(mean_p: jax.Array, cov_p: jax.Array, mean_q: jax.Array, cov_q: jax.Array) -> jax.Array:
     r"""$\mathrm{CE}(p, N(m_q, S_q)) = \tfrac12\left[d \log 2\pi + \log\det S_q + \operatorname{tr}(S_q^{-1} S_p) +
     \delta^\top S_q^{-1} \delta\right]$, $\delta = m_p - m_q$.
+
+    Args:
+      mean_p: ``(d,)`` mean of ``p``.
+      cov_p: ``(d, d)`` covariance of ``p``.
+      mean_q: ``(d,)`` mean of ``q``.
+      cov_q: ``(d, d)`` covariance of ``q`` (positive definite).
+
+    Returns:
+      scalar cross-entropy in nats.
 
     Example:
       >>> round(float(gaussian_cross_entropy(jnp.zeros(2), jnp.eye(2), jnp.zeros(2), jnp.eye(2))), 6)  # log(2 pi e)
@@ -182,6 +220,11 @@ def init_gap(mean_x0: jax.Array, cov_x0: jax.Array, alpha_bar: jax.Array) -> Ini
     Differences of cross-entropies (the entropy of $p_M$ cancels): with $p_M$ of mean
     $\sqrt{\bar\alpha}\, \mathbb{E} x_0$ and covariance $\bar\alpha\, \mathrm{Cov}(x_0) + (1 - \bar\alpha) I$,
     ``gap_isotropic`` $= \mathrm{CE}(p_M, N(0, I)) - \mathrm{CE}(p_M, N(\mu, \sigma^2 I))$.
+
+    Args:
+      mean_x0: ``(d,)`` mean of the data ``x_0``.
+      cov_x0: ``(d, d)`` covariance of the data.
+      alpha_bar: ``alpha_bar`` in ``(0, 1]`` (scalar).
 
     Example:
       >>> g = init_gap(jnp.array([2.0]), jnp.eye(1), 0.25)

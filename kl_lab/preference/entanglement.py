@@ -53,6 +53,10 @@ def loglinear_scores(theta: jax.Array, features: jax.Array) -> tuple[jax.Array, 
     r"""$\log\pi$ $(V,)$ and the score vectors $g_y = \phi(y) - \mathbb{E}_\pi\phi$ $(V, D)$ of
     $\pi \propto \exp(\text{features}\,\theta)$.
 
+    Args:
+      theta: ``(D,)`` parameters of the log-linear policy.
+      features: ``(V, D)`` features ``phi(y)`` of the ``V`` responses.
+
     Example:
       >>> log_pi, g = loglinear_scores(jnp.zeros(2), jnp.eye(2))
       >>> jnp.round(jnp.exp(log_pi), 6).tolist(), jnp.round(g, 6).tolist()
@@ -71,6 +75,13 @@ def predict_changes(theta: jax.Array, features: jax.Array, w: int, l: int, step:
     ``step`` $s = \eta c$ (learning rate times $-\ell'(m)$); the remainder bound is
     $\tfrac12 s^2 \|g_w - g_l\|^2 \max_y \|g_y\|^2$.
 
+    Args:
+      theta: ``(D,)`` parameters of the log-linear policy.
+      features: ``(V, D)`` features ``phi(y)`` of the ``V`` responses.
+      w: index of the chosen response.
+      l: index of the rejected response.
+      step: step ``s = eta c``.
+
     Example:
       >>> pred = predict_changes(jnp.zeros(2), jnp.eye(2), 0, 1, 0.1)
       >>> round(float(pred.d_log_pi_w), 6), round(float(pred.d_log_pi_l), 6)  # 0.1 (0.5 + 0.5); -0.1
@@ -88,6 +99,13 @@ def predict_changes(theta: jax.Array, features: jax.Array, w: int, l: int, step:
 def margin_step(theta: jax.Array, features: jax.Array, w: int, l: int, step: float) -> tuple[jax.Array, jax.Array]:
     r"""Observed changes of $(\log\pi_w, \log\pi_l)$ after
     $\theta \leftarrow \theta + s\, \nabla_\theta(\log\pi_w - \log\pi_l)$.
+
+    Args:
+      theta: ``(D,)`` parameters of the log-linear policy.
+      features: ``(V, D)`` features ``phi(y)`` of the ``V`` responses.
+      w: index of the chosen response.
+      l: index of the rejected response.
+      step: step ``s`` (linear space).
 
     Example:
       >>> dw, dl = margin_step(jnp.zeros(2), jnp.eye(2), 0, 1, 0.1)

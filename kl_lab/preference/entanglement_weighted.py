@@ -39,6 +39,16 @@ StepPrediction = EntanglementPrediction  # the same fields: first-order changes,
 def direction(gw: jax.Array, gl: jax.Array, a_w, a_l, normalised: bool) -> jax.Array:
     r"""The update direction: $a_w g_w - a_l g_l$, or $g_w/\|g_w\| - g_l/\|g_l\|$ when ``normalised``.
 
+    Args:
+      gw: ``(D,)`` score ``g_w`` of the chosen response.
+      gl: ``(D,)`` score ``g_l`` of the rejected response.
+      a_w: margin weight of ``log pi_w``.
+      a_l: margin weight of ``log pi_l``.
+      normalised: use the normalised direction.
+
+    Returns:
+      ``(D,)`` direction.
+
     Example:
       >>> direction(jnp.array([3.0, 0.0]), jnp.array([0.0, 2.0]), 1.0, 1.0, normalised=True).tolist()
       [1.0, -1.0]
@@ -53,6 +63,16 @@ def predict_step(theta, features, w: int, l: int, step: float, a_w=1.0, a_l=1.0,
     the remainder bound.
 
     $\Delta\log\pi_y = s\, \langle g_y, d\rangle$; remainder at most $\tfrac12 s^2 \|d\|^2 \max_y \|g_y\|^2$.
+
+    Args:
+      theta: ``(D,)`` parameters of the log-linear policy.
+      features: ``(V, D)`` features ``phi(y)`` of the ``V`` responses.
+      w: index of the chosen response.
+      l: index of the rejected response.
+      step: step ``s``.
+      a_w: margin weight of ``log pi_w``.
+      a_l: margin weight of ``log pi_l``.
+      normalised: step along the normalised direction.
 
     Example:
       >>> pred = predict_step(jnp.zeros(2), jnp.eye(2), 0, 1, 0.1, normalised=True)
@@ -70,6 +90,16 @@ def predict_step(theta, features, w: int, l: int, step: float, a_w=1.0, a_l=1.0,
 def observe_step(theta, features, w: int, l: int, step: float, a_w=1.0, a_l=1.0, normalised: bool = False):
     r"""Observed changes of $(\log\pi_w, \log\pi_l)$ after the step, the direction taken from ``jax.grad`` of the
     margin $a_w \log\pi_w - a_l \log\pi_l$ (or of the two log-probabilities separately, normalised).
+
+    Args:
+      theta: ``(D,)`` parameters of the log-linear policy.
+      features: ``(V, D)`` features ``phi(y)`` of the ``V`` responses.
+      w: index of the chosen response.
+      l: index of the rejected response.
+      step: step ``s``.
+      a_w: margin weight of ``log pi_w``.
+      a_l: margin weight of ``log pi_l``.
+      normalised: step along the normalised direction.
 
     Example:
       >>> dw, dl = observe_step(jnp.zeros(2), jnp.eye(2), 0, 1, 0.1)

@@ -70,6 +70,15 @@ def certified_optimum(
     :func:`kl_lab.preference.fdpo.regularised_optimum` is the solver (one code path); this returns its
     result with the Frank-Wolfe gap under the name ``gap``.
 
+    Args:
+      log_ref: ``(Y,)`` reference log-probabilities ``log pi_ref`` (log space, normalised).
+      rewards: ``(Y,)`` rewards (finite).
+      beta: regularisation ``beta > 0``.
+      generator: the f-divergence :class:`~kl_lab.divergences.generators.Generator`.
+      iterations: cap on mirror-ascent iterations.
+      tol: tolerance on the Frank-Wolfe gap.
+      newton_steps: Newton steps of the normalisation.
+
     Example:
       >>> from kl_lab.divergences import generators as G
       >>> opt = certified_optimum(jnp.log(jnp.array([0.5, 0.5])), jnp.array([0.0, 1.0]), 1.0, G.kl)
@@ -86,6 +95,16 @@ def policy_tolerance(gap, log_star, log_ref, beta: float, generator: Generator) 
     r"""$\sqrt{2\,\text{gap}/(\beta m)}$, $m = \min_y h(u_y)/(u_y \pi^*_y)$ at the optimum $\pi^*$ (module docstring).
 
     A first-order bound on $\max_y|\pi_y - \pi^*_y|$ from the Frank-Wolfe gap (strong concavity).
+
+    Args:
+      gap: Frank-Wolfe gap at ``pi*`` (nonnegative).
+      log_star: ``(Y,)`` log-probabilities of the optimum ``pi*``.
+      log_ref: ``(Y,)`` reference log-probabilities ``log pi_ref`` (log space, normalised).
+      beta: regularisation ``beta > 0``.
+      generator: the f-divergence :class:`~kl_lab.divergences.generators.Generator`.
+
+    Returns:
+      scalar bound on ``max_y |pi_y - pi*_y|``.
 
     Example:
       >>> from kl_lab.divergences import generators as G
@@ -106,6 +125,12 @@ def pearson_optimum(log_ref: jax.Array, rewards: jax.Array, beta: float, *, iter
     (f(u) = (u - 1)^2, f'(u) = 2 (u - 1): the KKT conditions with nonnegativity multipliers.) Returns
     ``(pi, lam, spread)`` with ``spread`` = lam - min_y (r_y + 2 beta) when some pi_y = 0 (there a = r - beta f'(0)
     = r + 2 beta < lam), else 0: the spread of r - beta f'(pi / pi_ref) at the optimum.
+
+    Args:
+      log_ref: ``(Y,)`` reference log-probabilities ``log pi_ref`` (log space, normalised).
+      rewards: ``(Y,)`` rewards (finite).
+      beta: regularisation ``beta > 0``.
+      iterations: bisection halvings.
 
     Example:
       >>> pi, lam, spread = pearson_optimum(jnp.log(jnp.array([0.5, 0.5])), jnp.array([0.0, 3.0]), 0.5)

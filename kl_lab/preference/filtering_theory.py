@@ -49,6 +49,12 @@ def filtering_kl_argmax_closed_form(lam: jax.Array) -> jax.Array:
     accurate for small $\lambda$ (where it tends to 1/2) and does not overflow for large $\lambda$ (where it is
     $\sim \lambda e^{-\lambda}$).
 
+    Args:
+      lam: tilts ``lambda > 0`` (any shape).
+
+    Returns:
+      the maximising pass rate, the shape of ``lam``.
+
     Example:
       >>> round(float(filtering_kl_argmax_closed_form(8.0)), 7)
       0.0023499
@@ -63,6 +69,13 @@ def filtering_kl_argmax_closed_form(lam: jax.Array) -> jax.Array:
 def one_step_improvement(p: jax.Array, lam: jax.Array) -> jax.Array:
     r"""$p^* - p = p(1 - p)(e^\lambda - 1) / (1 + p(e^\lambda - 1))$: the pass-rate gain of one tilt step.
 
+    Args:
+      p: pass rates ``p`` in ``[0, 1]`` (any shape).
+      lam: tilt ``lambda > 0`` (broadcasts against ``p``).
+
+    Returns:
+      ``p* - p``, the broadcast shape.
+
     Example:
       >>> round(float(one_step_improvement(0.5, jnp.log(3.0))), 6)  # p* = 3/4
       0.25
@@ -75,6 +88,9 @@ def one_step_improvement(p: jax.Array, lam: jax.Array) -> jax.Array:
 @validated(lam=positive())
 def one_step_improvement_argmax(lam: jax.Array) -> tuple[jax.Array, jax.Array]:
     r"""$\left(1/(1 + e^{\lambda/2}),\ \tanh(\lambda/4)\right)$: the maximising pass rate and the maximal gain.
+
+    Args:
+      lam: tilts ``lambda > 0`` (any shape).
 
     Example:
       >>> p, gain = one_step_improvement_argmax(2.0)
@@ -89,6 +105,15 @@ def one_step_improvement_argmax(lam: jax.Array) -> tuple[jax.Array, jax.Array]:
 def band_filter_keep_probability(p: jax.Array, group_size: int, lo: float, hi: float) -> jax.Array:
     r"""$P(\text{lo} \le K/G \le \text{hi})$ for $K \sim \mathrm{Binomial}(G, p)$: the chance a prompt survives a
     pass-rate band filter.
+
+    Args:
+      p: pass rates ``p`` in ``[0, 1]`` (any shape).
+      group_size: rollouts per prompt ``G`` (positive int).
+      lo: lower edge of the band (fraction).
+      hi: upper edge of the band (fraction).
+
+    Returns:
+      the probability, the shape of ``p``.
 
     Example:
       >>> round(float(band_filter_keep_probability(0.5, 4, 0.25, 0.75)), 6)  # 1 - 2/16

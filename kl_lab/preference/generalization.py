@@ -70,6 +70,13 @@ class LayerLaws(NamedTuple):
 def symmetric_gaussian_kl(mean: jax.Array, cov: jax.Array) -> jax.Array:
     r"""$\mathrm{KL}(N(m, C) \,\|\, N(-m, C)) = 2 m^\top C^{-1} m$ (Cholesky solve).
 
+    Args:
+      mean: ``(d,)`` mean ``m``.
+      cov: ``(d, d)`` covariance ``C`` (positive definite).
+
+    Returns:
+      scalar KL in nats.
+
     Example:
       >>> round(float(symmetric_gaussian_kl(jnp.array([1.0, 0.0]), 2.0 * jnp.eye(2))), 6)
       1.0
@@ -84,6 +91,12 @@ def linear_gaussian_layer_laws(mu: jax.Array, cov0: jax.Array, weights: list, si
     r"""Class-conditional laws at every layer of $T_k = W_k T_{k-1} + \sigma Z_k$ (module docstring).
 
     ``weights[k]`` has shape $(d_{k+1}, d_k)$; widths may change from layer to layer.
+
+    Args:
+      mu: ``(d_0,)`` class mean (the classes are at ``+-mu``).
+      cov0: ``(d_0, d_0)`` input covariance ``Sigma_0``.
+      weights: list of layer matrices ``W_k``.
+      sigma: layer noise standard deviation ``sigma >= 0``.
 
     Example:
       >>> laws = linear_gaussian_layer_laws(jnp.array([1.0]), jnp.eye(1), [jnp.eye(1)], 1.0)
@@ -109,6 +122,13 @@ def gaussian_noise_tv(shift: jax.Array, sigma: jax.Array) -> jax.Array:
 
     ``shift`` is $\|a - b\|$.
 
+    Args:
+      shift: ``||a - b|| >= 0``.
+      sigma: noise standard deviation ``sigma > 0``.
+
+    Returns:
+      TV in ``[0, 1]``.
+
     Example:
       >>> round(float(gaussian_noise_tv(2.0, 1.0)), 6)  # 2 Phi(1) - 1
       0.682689
@@ -120,6 +140,13 @@ def gaussian_noise_tv(shift: jax.Array, sigma: jax.Array) -> jax.Array:
 def gaussian_noise_tv_contraction(radius: jax.Array, sigma: jax.Array) -> jax.Array:
     r"""$\eta_{\mathrm{TV}}$ of $x \mapsto x + \sigma Z$ on the ball $\|x\| \le R$:
     $1 - 2Q(R/\sigma) = \operatorname{erf}(R/(\sqrt2\,\sigma))$.
+
+    Args:
+      radius: radius ``R >= 0`` of the input ball.
+      sigma: noise standard deviation ``sigma > 0``.
+
+    Returns:
+      ``eta_TV`` in ``[0, 1]``.
 
     Example:
       >>> round(float(gaussian_noise_tv_contraction(1.0, 1.0)), 6)  # the TV of N(-1, 1) and N(1, 1)
@@ -133,6 +160,13 @@ def gaussian_noise_tv_contraction(radius: jax.Array, sigma: jax.Array) -> jax.Ar
 def dropout_tv_contraction_bound(drop_prob: jax.Array, width: int) -> jax.Array:
     r"""Doeblin bound $\eta_{\mathrm{TV}} \le 1 - p^d$ for dropout that drops all $d$ units with probability $p^d$.
 
+    Args:
+      drop_prob: dropout probability ``p`` in ``[0, 1]``.
+      width: number of units ``d``.
+
+    Returns:
+      the bound ``1 - p^d``.
+
     Example:
       >>> round(float(dropout_tv_contraction_bound(0.5, 2)), 6)
       0.75
@@ -143,6 +177,11 @@ def dropout_tv_contraction_bound(drop_prob: jax.Array, width: int) -> jax.Array:
 def random_linear_network(key: jax.Array, widths: tuple[int, ...], dtype=jnp.float64) -> list:
     r"""Gaussian weights $W_k \sim N(0, 1/d_{k-1})$ entrywise, shape $(d_k, d_{k-1})$ (variance preserving), ``widths``
     $= (d_0, d_1, \dots, d_L)$.
+
+    Args:
+      key: PRNG key.
+      widths: ``(d_0, ..., d_L)`` layer widths.
+      dtype: float dtype of the weights.
 
     Example:
       >>> [w.shape for w in random_linear_network(jax.random.key(0), (3, 4, 2), jnp.float32)]

@@ -44,6 +44,14 @@ def random_preference_matrix(key: jax.Array, n: int, scale: float = 1.0) -> jax.
     r"""$P = \tfrac12 + \tfrac12\tanh(A)$ with $A$ antisymmetric Gaussian (an intransitive game): $P + P^\top = 1$,
     $P_{ii} = 1/2$.
 
+    Args:
+      key: PRNG key.
+      n: number of responses.
+      scale: standard deviation of the antisymmetric Gaussian ``A``.
+
+    Returns:
+      ``(n, n)`` matrix ``P``.
+
     Example:
       >>> P = random_preference_matrix(jax.random.key(0), 4)
       >>> P.shape, bool(jnp.allclose(P + P.T, 1.0)), bool(jnp.allclose(jnp.diag(P), 0.5))
@@ -59,6 +67,16 @@ def mirror_step(log_pi: jax.Array, log_ref: jax.Array, payoff: jax.Array, beta: 
     r"""One KL mirror step with a magnet: the log of the normalised law ($u$ = ``payoff``)
 
     $$\pi' \propto \exp\left(\frac{\log\pi + \eta\beta \log\pi_{\text{ref}} + \eta u}{1 + \eta\beta}\right).$$
+
+    Args:
+      log_pi: ``(Y,)`` log-probabilities of the policy ``pi`` (log space, normalised).
+      log_ref: ``(Y,)`` reference log-probabilities ``log pi_ref`` (log space, normalised).
+      payoff: ``(Y,)`` payoff ``u``.
+      beta: regularisation ``beta > 0``.
+      eta: step size ``eta > 0``.
+
+    Returns:
+      ``(Y,)`` log-probabilities of ``pi'``.
 
     Example:
       >>> half = jnp.log(jnp.full(2, 0.5))
@@ -110,6 +128,14 @@ def nash_equilibrium(
     (two mirror steps), stopped when successive log-policies differ by less than ``tol / 10``; the
     equilibrium is differentiable in ``pref``, ``log_ref`` and ``beta`` by the implicit function theorem.
 
+    Args:
+      pref: ``(Y, Y)`` preference matrix ``P`` with ``P + P^T = 1``.
+      log_ref: ``(Y,)`` reference log-probabilities ``log pi_ref`` (log space, normalised).
+      beta: regularisation ``beta > 0``.
+      eta: Nash-MP step (``None``: a default that contracts).
+      max_iterations: cap on iterations.
+      tol: tolerance on the fixed-point residual.
+
     Example:
       >>> P = jnp.array([[0.5, 0.9], [0.1, 0.5]])
       >>> res = nash_equilibrium(P, jnp.log(jnp.full(2, 0.5)), 1.0, tol=1e-5)
@@ -145,6 +171,18 @@ def run_nash(
     ``"md"`` is kept as an alias of ``"mmd"`` (the name this update had before it was recognised as
     magnetic mirror descent rather than Munos et al.'s Nash-MD; see ``kl_lab.preference.nash_md``).
 
+    Args:
+      pref: ``(Y, Y)`` preference matrix ``P`` with ``P + P^T = 1``.
+      log_ref: ``(Y,)`` reference log-probabilities ``log pi_ref`` (log space, normalised).
+      log_star: ``(Y,)`` log-probabilities of the equilibrium ``pi*`` (log space).
+      beta: regularisation ``beta > 0``.
+      eta: step size ``eta > 0``.
+      iterations: number of iterations.
+      method: ``'mp'`` or ``'mmd'`` (``'md'`` an alias).
+
+    Returns:
+      ``(iterations + 1,)`` KL values.
+
     Example:
       >>> P = jnp.array([[0.5, 0.9], [0.1, 0.5]])
       >>> ref = jnp.log(jnp.full(2, 0.5))
@@ -171,6 +209,13 @@ def run_nash(
 
 def exploitability(log_pi: jax.Array, pref: jax.Array) -> jax.Array:
     r"""$\max_y (P\pi)_y - \pi^\top P \pi = \max_y (P\pi)_y - 1/2$: how much a best response wins against $\pi$.
+
+    Args:
+      log_pi: ``(Y,)`` log-probabilities of the policy ``pi`` (log space, normalised).
+      pref: ``(Y, Y)`` preference matrix ``P`` with ``P + P^T = 1``.
+
+    Returns:
+      scalar exploitability.
 
     Example:
       >>> round(float(exploitability(jnp.log(jnp.full(2, 0.5)), jnp.array([[0.5, 0.9], [0.1, 0.5]]))), 6)

@@ -80,6 +80,14 @@ def geometric_mixture(log_pi: jax.Array, log_ref: jax.Array, weight: jax.Array |
     r"""Log of the normalised geometric mixture $\pi^{1 - w}\mu^{w}$ (Nash-MD's opponent; $w$ = ``weight``
     $= \eta\beta$).
 
+    Args:
+      log_pi: ``(Y,)`` log-probabilities of the policy ``pi`` (log space, normalised).
+      log_ref: ``(Y,)`` log-probabilities of ``mu``.
+      weight: mixture weight ``w`` in ``[0, 1]``.
+
+    Returns:
+      ``(Y,)`` log-probabilities.
+
     Example:
       >>> lm = geometric_mixture(jnp.log(jnp.array([0.9, 0.1])), jnp.log(jnp.array([0.1, 0.9])), 0.5)
       >>> [round(float(v), 6) for v in jnp.exp(lm)]  # sqrt(0.09) both: uniform
@@ -91,6 +99,16 @@ def geometric_mixture(log_pi: jax.Array, log_ref: jax.Array, weight: jax.Array |
 def nash_md_step(log_pi, log_ref, pref, beta, eta) -> jax.Array:
     r"""One Nash-MD iteration (Munos et al. 2312.00886v3, Sec. 5): $\pi' \propto \pi^\mu \exp(\eta P\pi^\mu)$, $\pi^\mu$
     the mixture.
+
+    Args:
+      log_pi: ``(Y,)`` log-probabilities of the policy ``pi`` (log space, normalised).
+      log_ref: ``(Y,)`` log-probabilities of ``mu``.
+      pref: ``(Y, Y)`` preference matrix ``P`` with ``P + P^T = 1``.
+      beta: regularisation ``beta > 0``.
+      eta: step ``eta`` with ``eta beta <= 1``.
+
+    Returns:
+      ``(Y,)`` log-probabilities of ``pi'``.
 
     Example:
       >>> u = jnp.log(jnp.full(2, 0.5))
@@ -110,6 +128,16 @@ def mmd_step(log_pi, log_ref, pref, beta, eta) -> jax.Array:
     r"""One magnetic-mirror-descent iteration:
     $\pi' \propto \exp\left([\log\pi + \eta\beta\log\mu + \eta P\pi]/(1 + \eta\beta)\right)$.
 
+    Args:
+      log_pi: ``(Y,)`` log-probabilities of the policy ``pi`` (log space, normalised).
+      log_ref: ``(Y,)`` log-probabilities of ``mu``.
+      pref: ``(Y, Y)`` preference matrix ``P`` with ``P + P^T = 1``.
+      beta: regularisation ``beta > 0``.
+      eta: step size ``eta > 0``.
+
+    Returns:
+      ``(Y,)`` log-probabilities of ``pi'``.
+
     Example:
       >>> u = jnp.log(jnp.full(2, 0.5))
       >>> lp = mmd_step(u, u, jnp.array([[0.5, 0.9], [0.1, 0.5]]), 1.0, 1.0)
@@ -122,6 +150,16 @@ def mmd_step(log_pi, log_ref, pref, beta, eta) -> jax.Array:
 def nash_mp_step(log_pi, log_ref, pref, beta, eta) -> jax.Array:
     r"""One Nash mirror-prox iteration: the proximal step, then again from $\pi$ with the half step's payoff
     $P\pi_{k+1/2}$.
+
+    Args:
+      log_pi: ``(Y,)`` log-probabilities of the policy ``pi`` (log space, normalised).
+      log_ref: ``(Y,)`` log-probabilities of ``mu``.
+      pref: ``(Y, Y)`` preference matrix ``P`` with ``P + P^T = 1``.
+      beta: regularisation ``beta > 0``.
+      eta: step size ``eta > 0``.
+
+    Returns:
+      ``(Y,)`` log-probabilities of ``pi'``.
 
     Example:
       >>> u = jnp.log(jnp.full(2, 0.5))
@@ -138,6 +176,9 @@ _STEPS = {"nash_md": "nash_md_step", "mmd": "mmd_step", "nash_mp": "nash_mp_step
 def constant_step(eta: float) -> Callable[[jax.Array], jax.Array]:
     r"""The schedule $k \mapsto \eta$.
 
+    Args:
+      eta: step size ``eta > 0``.
+
     Example:
       >>> round(float(constant_step(0.3)(jnp.asarray(5.0))), 6)
       0.3
@@ -147,6 +188,9 @@ def constant_step(eta: float) -> Callable[[jax.Array], jax.Array]:
 
 def munos_step(beta: float) -> Callable[[jax.Array], jax.Array]:
     r"""Nash-MD's decreasing schedule $\eta_k = 2/(\beta(k + 2))$ (so $\eta_0\beta = 1$: the first mixture is $\mu$).
+
+    Args:
+      beta: regularisation ``beta > 0``.
 
     Example:
       >>> float(munos_step(2.0)(0.0)), float(munos_step(2.0)(2.0))
@@ -158,6 +202,13 @@ def munos_step(beta: float) -> Callable[[jax.Array], jax.Array]:
 
 def span_seminorm(log_pi: jax.Array, log_star: jax.Array) -> jax.Array:
     r"""$\max - \min$ of $\log\pi - \log\pi^*$: a norm on log-policies modulo constants.
+
+    Args:
+      log_pi: ``(Y,)`` log-probabilities of the policy ``pi`` (log space, normalised).
+      log_star: ``(Y,)`` log-probabilities of the equilibrium ``pi*`` (log space).
+
+    Returns:
+      scalar span.
 
     Example:
       >>> float(span_seminorm(jnp.array([0.0, 1.0, 3.0]), jnp.zeros(3)))
@@ -177,6 +228,15 @@ def duality_gap(log_pi: jax.Array, pref: jax.Array, log_ref: jax.Array, beta: fl
     Non-negative, zero exactly at $\pi^*$ (then
     $\beta\,\operatorname{lse} = 1/2 - \beta\,\mathrm{KL}(\pi^* \,\|\, \mu)$,
     since $\pi^{*\top} P \pi^* = 1/2$).
+
+    Args:
+      log_pi: ``(Y,)`` log-probabilities of the policy ``pi`` (log space, normalised).
+      pref: ``(Y, Y)`` preference matrix ``P`` with ``P + P^T = 1``.
+      log_ref: ``(Y,)`` log-probabilities of the magnet ``mu`` (log space).
+      beta: regularisation ``beta > 0``.
+
+    Returns:
+      scalar gap (nonnegative).
 
     Example:
       >>> from kl_lab.preference.nash import nash_equilibrium
@@ -220,6 +280,15 @@ def trajectory(
     ``schedule(k)``.
 
     Nash-MD needs $\eta_k\beta \le 1$ (a mixture weight); a larger step raises ``ValueError`` at $k = 0$.
+
+    Args:
+      pref: ``(Y, Y)`` preference matrix ``P`` with ``P + P^T = 1``.
+      log_ref: ``(Y,)`` log-probabilities of ``mu``.
+      log_star: ``(Y,)`` log-probabilities of the equilibrium ``pi*`` (log space).
+      beta: regularisation ``beta > 0``.
+      method: one of :data:`METHODS`.
+      iterations: number of iterations.
+      schedule: ``k -> eta_k``.
 
     Example:
       >>> from kl_lab.preference.nash import nash_equilibrium
@@ -266,6 +335,13 @@ def linearised_rate(pref, log_star, beta: float, eta: float, method: str) -> flo
     Asymptotic per-iteration factor of $\operatorname{span}(\log\pi_k - \log\pi^*)$; KL's factor is its square.
     For ``"nash_md"`` with a constant step the linearisation is about Nash-MD's own (biased) fixed point, not
     computed here.
+
+    Args:
+      pref: ``(Y, Y)`` preference matrix ``P`` with ``P + P^T = 1``.
+      log_star: ``(Y,)`` log-probabilities of the equilibrium ``pi*`` (log space).
+      beta: regularisation ``beta > 0``.
+      eta: step size ``eta > 0``.
+      method: one of :data:`METHODS`.
 
     Example:
       >>> from kl_lab.preference.nash import nash_equilibrium

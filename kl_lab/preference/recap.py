@@ -74,6 +74,10 @@ class TwoTaskTrace(NamedTuple):
 def conditional_log_probs(theta: jax.Array, features: jax.Array) -> jax.Array:
     r"""$\log\pi_\theta(y\mid x)$, shape ``(X, Y)``, of the log-linear policy with ``features`` ``(X, Y, D)``.
 
+    Args:
+      theta: ``(D,)`` parameters of the log-linear policy.
+      features: ``(X, Y, D)`` features of prompt ``x`` and response ``y``.
+
     >>> import jax.numpy as jnp
     >>> lp = conditional_log_probs(jnp.zeros(2), jnp.ones((3, 4, 2)))
     >>> bool(jnp.allclose(jnp.exp(lp), 0.25))
@@ -85,6 +89,14 @@ def conditional_log_probs(theta: jax.Array, features: jax.Array) -> jax.Array:
 
 def task_kl(theta: jax.Array, theta_ref: jax.Array, features: jax.Array) -> jax.Array:
     r"""The mean KL over the prompts of ``features``: $\frac1{|S|}\sum_{x}\mathrm{KL}(\pi_\theta\|\pi_{ref})(x)$.
+
+    Args:
+      theta: ``(D,)`` parameters of the log-linear policy.
+      theta_ref: ``(D,)`` reference parameters.
+      features: ``(X, Y, D)`` features.
+
+    Returns:
+      scalar mean KL in nats.
 
     >>> import jax.numpy as jnp
     >>> f = jnp.eye(3)[None]  # one prompt, three responses
@@ -139,6 +151,14 @@ def recap_weights(history: jax.Array, *, tau: float = 1.0, vol_scale: float = 0.
     ``history`` ``(h + 1, K)``: the last rewards (in $[0, 1]$) of the $K$ objectives, newest last;
     $\sigma$ is the standard deviation of the $h$ increments. The weights sum to $K$.
 
+    Args:
+      history: ``(h + 1, K)`` last rewards in ``[0, 1]``, newest last.
+      tau: softmax temperature ``tau > 0``.
+      vol_scale: volatility scale ``sigma_bar > 0``.
+
+    Returns:
+      ``(K,)`` weights summing to ``K``.
+
     >>> import jax.numpy as jnp
     >>> w = recap_weights(jnp.array([[0.9, 0.5], [0.9, 0.5]]))  # B underperforms -> more weight
     >>> bool(w[1] > w[0]), round(float(w.sum()), 6)
@@ -174,6 +194,21 @@ def train_two_task(
     reference policy is $\pi_{\theta_0}$. ``beta``, ``lr``, ``replay_weight`` and ``adaptive`` may be traced
     (``jax.vmap`` over them); ``steps`` and ``window`` are static. Invalid ``beta`` or ``lr`` raise eagerly
     and give NaN trajectories under ``jit``.
+
+    Args:
+      theta0: ``(D,)`` initial (and reference) parameters.
+      features_a: ``(X, Y, D)`` features of task A.
+      reward_a: ``(X, Y)`` rewards of task A in ``[0, 1]``.
+      features_b: ``(X, Y, D)`` features of task B.
+      reward_b: ``(X, Y)`` rewards of task B in ``[0, 1]``.
+      beta: regularisation ``beta > 0``.
+      lr: learning rate (positive).
+      steps: number of steps (static).
+      replay_weight: weight of task B's reward.
+      adaptive: use :func:`recap_weights`.
+      window: reward window of the adaptive weights (static).
+      tau: as :func:`recap_weights`.
+      vol_scale: as :func:`recap_weights`.
 
     >>> import jax, jax.numpy as jnp
     >>> k1, k2 = jax.random.split(jax.random.key(0))

@@ -53,6 +53,13 @@ def train_test_layer_laws(mean_train, mean_test, cov, weights, *, rcond: float =
     $\mathrm{KL}_k = \tfrac12 d_k^\top (A_k S A_k^\top)^+ d_k$ (pseudo-inverse with relative cutoff ``rcond``)
     and $W_{1,k} = \|d_k\|$.
 
+    Args:
+      mean_train: ``(d_0,)`` mean of the train inputs.
+      mean_test: ``(d_0,)`` mean of the test inputs.
+      cov: ``(d_0, d_0)`` shared input covariance.
+      weights: list of layer matrices ``A``.
+      rcond: relative cutoff of the pseudo-inverse.
+
     Example:
       >>> laws = train_test_layer_laws(jnp.array([1.0, 1.0]), jnp.zeros(2), jnp.eye(2), [jnp.array([[1.0, 0.0]])])
       >>> jnp.round(laws.kl, 6).tolist(), laws.rank.tolist()  # the projection keeps half of the shift

@@ -59,6 +59,14 @@ def soup_log_probs(log_p1: Array, log_p2: Array, lam: float = 0.5) -> Array:
     $\log \pi_\lambda = (1-\lambda)\log\pi_1 + \lambda \log\pi_2 - \log Z_\lambda$ (module docstring); exact
     for log-linear policies (any features), last axis = responses.
 
+    Args:
+      log_p1: ``(..., Y)`` log-probabilities of ``pi_1`` (log space).
+      log_p2: ``(..., Y)`` log-probabilities of ``pi_2``.
+      lam: soup weight ``lambda`` in ``[0, 1]``.
+
+    Returns:
+      ``(..., Y)`` log-probabilities of the soup.
+
     >>> p = jnp.exp(soup_log_probs(jnp.log(jnp.array([0.8, 0.2])), jnp.log(jnp.array([0.2, 0.8]))))
     >>> [round(float(v), 4) for v in p]
     [0.5, 0.5]
@@ -83,7 +91,7 @@ class TiltedOptimum(NamedTuple):
       True
     """
 
-    log_policy: Array
+    log_policy: Array  #: log pi* (log space), the responses on the last axis
     reward: Array
     kl: Array
     value: Array
@@ -96,6 +104,11 @@ def kl_tilted_optimum(log_ref: Array, reward: Array, beta: float) -> TiltedOptim
 
     Returns the optimum's log-probabilities, $\mathbb{E}_{\pi^*} r$, $\mathrm{KL}(\pi^*\|\pi_{\mathrm{ref}})$
     and the value $J^* = \beta \log \mathbb{E}_{\mathrm{ref}} e^{r/\beta} = \mathbb{E}_{\pi^*} r - \beta\,\mathrm{KL}$.
+
+    Args:
+      log_ref: ``(..., Y)`` reference log-probabilities (log space, normalised).
+      reward: ``(..., Y)`` rewards.
+      beta: regularisation ``beta > 0``.
 
     >>> opt = kl_tilted_optimum(jnp.log(jnp.array([0.5, 0.5])), jnp.array([0.0, 1.0]), beta=1.0)
     >>> round(float(opt.value), 4)  # log((1 + e) / 2)
@@ -113,6 +126,16 @@ def soup_value_bound(log_p1: Array, log_p2: Array, reward: Array, beta: float, l
 
     $-\log Z_\lambda$ is the Chernoff ($\lambda = \tfrac12$: Bhattacharyya) distance of the two SFT models:
     the soup's regularised value can beat the SFT average by at most $\beta$ times it.
+
+    Args:
+      log_p1: ``(..., Y)`` log-probabilities of ``pi_1`` (log space).
+      log_p2: ``(..., Y)`` log-probabilities of ``pi_2``.
+      reward: ``(..., Y)`` rewards.
+      beta: regularisation ``beta > 0``.
+      lam: soup weight ``lambda`` in ``[0, 1]``.
+
+    Returns:
+      ``(...)`` the bound.
 
     >>> lp = jnp.log(jnp.array([0.5, 0.5]))
     >>> round(float(soup_value_bound(lp, lp, jnp.array([0.0, 1.0]), 1.0)), 4)  # equal SFTs: the bound is J*

@@ -22,6 +22,11 @@ def scaled_linear_alpha_bar(steps: int = 1000, beta_start: float = 0.00085, beta
     r"""$\bar\alpha_t = \prod_{s \le t} (1 - \beta_s)$, $\sqrt{\beta}$ linear from $\sqrt{\beta_{\text{start}}}$ to
     $\sqrt{\beta_{\text{end}}}$; shape ``(steps,)``.
 
+    Args:
+      steps: number of steps ``T``.
+      beta_start: first ``beta_1``.
+      beta_end: last ``beta_T``.
+
     Example:
       >>> ab = scaled_linear_alpha_bar()
       >>> ab.shape, round(float(ab[0]), 5)  # 1 - 0.00085
@@ -36,6 +41,12 @@ def zero_terminal_snr(alpha_bar: jax.Array) -> jax.Array:
     $\sqrt{\bar\alpha_t} \leftarrow (\sqrt{\bar\alpha_t} - \sqrt{\bar\alpha_T})\, \sqrt{\bar\alpha_1} /
     (\sqrt{\bar\alpha_1} - \sqrt{\bar\alpha_T})$.
 
+    Args:
+      alpha_bar: ``(T,)`` decreasing ``alpha_bar_t``.
+
+    Returns:
+      ``(T,)`` rescaled ``alpha_bar_t`` (the last one 0).
+
     Example:
       >>> ab = zero_terminal_snr(scaled_linear_alpha_bar())
       >>> round(float(ab[0]), 5), float(ab[-1])  # first value kept, last one 0
@@ -48,6 +59,12 @@ def zero_terminal_snr(alpha_bar: jax.Array) -> jax.Array:
 
 def snr(alpha_bar: jax.Array) -> jax.Array:
     r"""$\bar\alpha / (1 - \bar\alpha)$: the signal-to-noise ratio of $x_t$.
+
+    Args:
+      alpha_bar: ``alpha_bar`` in ``(0, 1]`` (cumulative signal fraction; any shape).
+
+    Returns:
+      the SNR, the shape of ``alpha_bar``.
 
     Example:
       >>> snr(jnp.array([0.5, 0.8])).round(6).tolist()

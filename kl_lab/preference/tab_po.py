@@ -91,6 +91,11 @@ def _positions(theta, features):
 def token_log_probs(theta: jax.Array, features: jax.Array, tokens: jax.Array) -> jax.Array:
     r"""$\log\pi_t(y_t)$ for each position, shape ``(T,)``; their sum is $\log\pi(y)$.
 
+    Args:
+      theta: ``(D,)`` parameters of the log-linear policy.
+      features: ``(T, V, D)`` per-position token features ``phi_t(v)``.
+      tokens: ``(T,)`` int tokens.
+
     >>> import jax.numpy as jnp
     >>> lp = token_log_probs(jnp.zeros(2), jnp.ones((3, 4, 2)), jnp.array([0, 1, 2]))
     >>> bool(jnp.allclose(lp, jnp.log(0.25)))
@@ -102,6 +107,15 @@ def token_log_probs(theta: jax.Array, features: jax.Array, tokens: jax.Array) ->
 
 def margin_gradient(theta: jax.Array, features: jax.Array, y_w: jax.Array, y_l: jax.Array) -> jax.Array:
     r"""$d = \sum_{t:\,y^w_t\ne y^l_t}(g_t(y^w_t) - g_t(y^l_t))$: the margin's gradient, shared tokens cancelled.
+
+    Args:
+      theta: ``(D,)`` parameters of the log-linear policy.
+      features: ``(T, V, D)`` per-position token features ``phi_t(v)``.
+      y_w: ``(T,)`` int tokens of the chosen completion.
+      y_l: ``(T,)`` int tokens of the rejected completion.
+
+    Returns:
+      ``(D,)`` gradient ``d``.
 
     >>> import jax, jax.numpy as jnp
     >>> f = jax.random.normal(jax.random.key(0), (5, 3, 2))
@@ -120,6 +134,13 @@ def squeeze_prediction(
     theta: jax.Array, features: jax.Array, y_w: jax.Array, y_l: jax.Array, step
 ) -> SqueezePrediction:
     r"""First-order changes of $\log\pi(y^w)$, $\log\pi(y^l)$ for $\theta\leftarrow\theta + s\,d$ (module docstring).
+
+    Args:
+      theta: ``(D,)`` parameters of the log-linear policy.
+      features: ``(T, V, D)`` per-position token features ``phi_t(v)``.
+      y_w: ``(T,)`` int tokens of the chosen completion.
+      y_l: ``(T,)`` int tokens of the rejected completion.
+      step: step ``s``.
 
     >>> import jax, jax.numpy as jnp
     >>> f = jax.random.normal(jax.random.key(1), (40, 3, 2))
@@ -148,6 +169,19 @@ def tab_po_loss(theta, theta_ref, features, y_w, y_l, *, beta, weights=None, bar
     ``weights`` ``(T,)`` are the token weights $\omega_t$ (default 1). ``beta > 0`` and ``barrier >= 0`` are
     checked (eager ``ValueError``; NaN under ``jit``).
 
+    Args:
+      theta: ``(D,)`` parameters of the log-linear policy.
+      theta_ref: ``(D,)`` reference parameters.
+      features: ``(T, V, D)`` per-position token features ``phi_t(v)``.
+      y_w: ``(T,)`` int tokens of the chosen completion.
+      y_l: ``(T,)`` int tokens of the rejected completion.
+      beta: regularisation ``beta > 0``.
+      weights: ``(T,)`` token weights (``None``: 1).
+      barrier: barrier strength ``>= 0``.
+
+    Returns:
+      scalar loss.
+
     >>> import jax, jax.numpy as jnp
     >>> f = jax.random.normal(jax.random.key(0), (4, 3, 2))
     >>> yw, yl = jnp.array([0, 1, 2, 0]), jnp.array([0, 1, 0, 0])
@@ -164,6 +198,17 @@ def tab_po_loss(theta, theta_ref, features, y_w, y_l, *, beta, weights=None, bar
 
 def train_pair(theta0, features, y_w, y_l, *, beta, lr, steps: int, weights=None, barrier=0.0) -> PairTrace:
     r"""Gradient descent on :func:`tab_po_loss` from the reference ``theta0``; trajectories of both log-probs.
+
+    Args:
+      theta0: ``(D,)`` reference (and initial) parameters.
+      features: ``(T, V, D)`` per-position token features ``phi_t(v)``.
+      y_w: ``(T,)`` int tokens of the chosen completion.
+      y_l: ``(T,)`` int tokens of the rejected completion.
+      beta: regularisation ``beta > 0``.
+      lr: learning rate.
+      steps: number of steps.
+      weights: as :func:`tab_po_loss`.
+      barrier: as :func:`tab_po_loss`.
 
     >>> import jax, jax.numpy as jnp
     >>> f = jax.random.normal(jax.random.key(0), (6, 3, 2))

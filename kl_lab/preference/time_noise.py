@@ -40,6 +40,10 @@ def mmse_weights(alpha_bar, condition_var) -> DenoiserWeights:
     r"""The linear MMSE coefficients of $(x_t, c)$ for $x_0 \sim N(0, 1)$: $\sqrt{\bar\alpha}/((1 - \bar\alpha) P)$ and
     $1/(v_c P)$.
 
+    Args:
+      alpha_bar: ``alpha_bar`` in ``(0, 1]`` (cumulative signal fraction; any shape).
+      condition_var: variance ``v_c > 0`` of the condition's noise.
+
     Example:
       >>> w = mmse_weights(0.5, 1.0)   # P = 1 + 1 + 1
       >>> round(float(w.on_xt), 6), round(float(w.on_condition), 6)
@@ -52,6 +56,11 @@ def mmse_weights(alpha_bar, condition_var) -> DenoiserWeights:
 
 def linear_time_noise(steps, total: int, sigma_max: float):
     r"""$\sigma_{\mathrm{tn}}(t) = \sigma_{\max}\, t/T$ (``steps`` $= t$, ``total`` $= T$).
+
+    Args:
+      steps: time steps ``t`` (any shape).
+      total: ``T``.
+      sigma_max: ``sigma_max >= 0``.
 
     Example:
       >>> linear_time_noise(jnp.array([0, 500, 1000]), 1000, 2.0).tolist()
