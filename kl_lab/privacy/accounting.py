@@ -56,6 +56,13 @@ def max_divergence(log_p: jax.Array, log_q: jax.Array) -> jax.Array:
 
     Formula: $D_\infty(p\|q) = \max_{z: p(z) > 0} \log p(z)/q(z)$.
 
+    Args:
+      log_p: ``(..., K)`` log-probabilities of ``p`` (log space, normalised).
+      log_q: ``(..., K)`` log-probabilities of ``q``.
+
+    Returns:
+      ``(...)`` ``D_inf(p || q)``.
+
     >>> round(float(max_divergence(jnp.log(jnp.array([0.75, 0.25])), jnp.log(jnp.array([0.25, 0.75])))), 4)
     1.0986
     """
@@ -100,6 +107,14 @@ def laplace_max_divergence(mu, mu_prime, scale) -> jax.Array:
 
     Formula: $D_\infty(\mathrm{Lap}(\mu, b)\|\mathrm{Lap}(\mu', b)) = \|\mu - \mu'\|_1/b$.
 
+    Args:
+      mu: ``(..., d)`` centre ``mu``.
+      mu_prime: ``(..., d)`` centre ``mu'``.
+      scale: Laplace scale ``b > 0``.
+
+    Returns:
+      ``(...)`` ``D_inf``.
+
     >>> float(laplace_max_divergence(0.0, 1.0, 0.5))
     2.0
     """
@@ -117,6 +132,14 @@ def gaussian_rdp(alpha, sensitivity, sigma) -> jax.Array:
     Formula (Mironov 2017, Prop. 7):
 
     $$D_\alpha(N(\mu, \sigma^2)\|N(\mu', \sigma^2)) = \alpha\Delta^2/(2\sigma^2)$, $\Delta = |\mu - \mu'|$$
+
+    Args:
+      alpha: Rényi order ``alpha > 1`` (``inf`` allowed).
+      sensitivity: L2 sensitivity ``Delta >= 0``.
+      sigma: noise standard deviation ``sigma > 0``.
+
+    Returns:
+      the RDP ``epsilon(alpha)``, the broadcast shape.
 
     >>> float(gaussian_rdp(2.0, 1.0, 1.0))
     1.0

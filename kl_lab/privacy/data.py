@@ -57,6 +57,16 @@ def sparse_theta(key: jax.Array, d: int, k: int, theta_norm: float = 1.0, dtype=
 
     Formula: $\theta_j = \pm R/\sqrt k$ on a uniform $k$-subset, 0 elsewhere ($\|\theta\|_2 = R$).
 
+    Args:
+      key: PRNG key.
+      d: dimension.
+      k: number of nonzero entries.
+      theta_norm: ``||theta||_2 = R``.
+      dtype: float dtype (``None``: the default float dtype).
+
+    Returns:
+      ``(d,)`` vector.
+
     >>> t = sparse_theta(jax.random.key(0), 6, 2, 2.0)
     >>> int(jnp.sum(t != 0)), round(float(jnp.linalg.norm(t)), 6)
     (2, 2.0)
@@ -76,6 +86,14 @@ def design_covariance(d: int, rho: float = 0.0, dtype=None) -> jax.Array:
 
     Formula: $\Sigma_{ij} = \rho^{|i-j|}$.
 
+    Args:
+      d: dimension.
+      rho: AR(1) correlation ``rho`` in ``(-1, 1)``.
+      dtype: float dtype (``None``: the default float dtype).
+
+    Returns:
+      ``(d, d)`` covariance.
+
     >>> design_covariance(3, 0.5).tolist()
     [[1.0, 0.5, 0.25], [0.5, 1.0, 0.5], [0.25, 0.5, 1.0]]
     """
@@ -87,6 +105,14 @@ def make_design(key: jax.Array, n: int, d: int, design: str = "gaussian", rho: f
     r"""``(n, d)`` covariates from the named design (see the module docstring).
 
     Formula: rows $x_i \sim N(0, \Sigma)$, $\pm 1$ or $U[-\sqrt3, \sqrt3]$ coordinates (unit variance).
+
+    Args:
+      key: PRNG key.
+      n: number of rows (users).
+      d: dimension.
+      design: ``'gaussian'``, ``'rademacher'`` or ``'uniform'``.
+      rho: AR(1) correlation of the Gaussian design.
+      dtype: float dtype (``None``: the default float dtype).
 
     >>> x = make_design(jax.random.key(0), 50_000, 3, 'gaussian', rho=0.5)
     >>> round(float(jnp.corrcoef(x[:, 0], x[:, 1])[0, 1]), 1)
@@ -132,6 +158,21 @@ def make_sparse_regression(
     r"""Sample ``(x, y, theta*)`` with ``y = x theta* + N(0, noise_std^2)`` (pass ``theta`` to fix it).
 
     Formula: $y_i = \langle x_i, \theta^*\rangle + N(0, s^2)$, $\|\theta^*\|_0 = k$.
+
+    Args:
+      key: PRNG key.
+      n: number of users.
+      d: dimension.
+      k: sparsity of ``theta*``.
+      noise_std: standard deviation ``s`` of the response noise.
+      theta_norm: ``||theta*||_2 = R``.
+      design: as :func:`make_design`.
+      rho: as :func:`make_design`.
+      theta: ``(d,)`` a fixed ``theta*`` (``None``: :func:`sparse_theta`).
+      dtype: float dtype (``None``: the default float dtype).
+
+    Returns:
+      a :class:`RegressionData` ``(x, y, theta)``.
 
     >>> data = make_sparse_regression(jax.random.key(0), 100, 5, 2, noise_std=0.0)
     >>> bool(jnp.allclose(data.y, data.x @ data.theta))

@@ -63,6 +63,25 @@ def ldp_iht_regression(
     clips (default :func:`~kl_lab.privacy.regression.default_clip`), ``theta_norm`` $= R$; ``calibration``
     'analytic' or 'classic' ($\epsilon < 1$). Bad static arguments raise ``ValueError``; under ``jit`` NaN.
 
+    Args:
+      key: PRNG key.
+      x: ``(n, d)`` covariates, one row per user (finite).
+      y: ``(n,)`` responses.
+      epsilon: each user's LDP ``epsilon > 0``.
+      delta: ``delta`` in ``(0, 1)``.
+      sparsity: ``k``, an int in ``[1, d]``.
+      n_iterations: ``T``, an int in ``[1, n]`` (``None``: the default of the module docstring).
+      step_size: ``eta > 0`` (``None``: the default).
+      tau1: coordinate clip of ``x`` (``None``: :func:`~kl_lab.privacy.regression.default_clip`).
+      tau2: clip of ``y`` (``None``: the default).
+      x_scale: sub-Gaussian scale of the covariates (for the default clip).
+      y_scale: scale of the responses (``None``: from ``theta_norm`` and ``x_scale``).
+      theta_norm: ``R``, the bound on ``||theta*||``.
+      calibration: ``'analytic'`` or ``'classic'``.
+
+    Returns:
+      an :class:`~kl_lab.privacy.regression.LDPRegressionResult`.
+
     >>> from kl_lab.privacy import make_sparse_regression
     >>> data = make_sparse_regression(jax.random.key(0), 40_000, 4, 1, design="rademacher")
     >>> fit = ldp_iht_regression(jax.random.key(1), data.x, data.y, 8.0, 1e-6, 1, tau1=1.0, theta_norm=2.0)

@@ -84,6 +84,10 @@ def laplace_variance(epsilon, sensitivity):
 
     Formula: $\operatorname{Var} = 2b^2 = 2(\Delta_1/\epsilon)^2$.
 
+    Args:
+      epsilon: privacy level ``epsilon > 0`` (scalar or broadcasting; ``inf``: no privacy where stated).
+      sensitivity: the query's sensitivity ``Delta > 0`` (L2 for the Gaussian, L1 for the Laplace mechanism).
+
     >>> float(laplace_variance(1.0, 2.0))
     8.0
     """
@@ -130,6 +134,11 @@ def gaussian_sigma_classic(epsilon, delta, sensitivity):
     ``ValueError`` (use :func:`gaussian_sigma_analytic`, valid for every epsilon).
 
     Formula: $\sigma = \Delta_2\sqrt{2\log(1.25/\delta)}/\epsilon$ (Dwork & Roth 2014, Thm A.1; $0 < \epsilon < 1$).
+
+    Args:
+      epsilon: ``epsilon`` in ``(0, 1)``.
+      delta: ``delta`` in ``(0, 1)``.
+      sensitivity: the query's sensitivity ``Delta > 0`` (L2 for the Gaussian, L1 for the Laplace mechanism).
 
     >>> round(float(gaussian_sigma_classic(0.5, 1e-5, 1.0)), 4)
     9.6896
@@ -209,6 +218,11 @@ def gaussian_sigma_analytic(epsilon, delta, sensitivity) -> GaussianCalibration:
     Formula: the smallest $\sigma$ with $\delta(\sigma) \le \delta$,
     $\delta(\sigma)$ as in :func:`analytic_gaussian_log_delta`.
 
+    Args:
+      epsilon: privacy level ``epsilon > 0`` (scalar or broadcasting; ``inf``: no privacy where stated).
+      delta: ``delta`` in ``(0, 1)``.
+      sensitivity: the query's sensitivity ``Delta > 0`` (L2 for the Gaussian, L1 for the Laplace mechanism).
+
     >>> cal = gaussian_sigma_analytic(1.0, 1e-5, 1.0)
     >>> round(float(cal.sigma), 4), bool(cal.converged)
     (3.7306, True)
@@ -261,6 +275,12 @@ def gaussian_sigma(epsilon, delta, sensitivity, calibration: str = "analytic"):
     r"""``sigma`` for ``(epsilon, delta)``-LDP by the named calibration ('analytic' or 'classic').
 
     Formula: $\sigma = \Delta\, c(\epsilon, \delta)$ with the named calibration $c$ (analytic or classic).
+
+    Args:
+      epsilon: privacy level ``epsilon > 0`` (scalar or broadcasting; ``inf``: no privacy where stated).
+      delta: ``delta`` in ``(0, 1)``.
+      sensitivity: the query's sensitivity ``Delta > 0`` (L2 for the Gaussian, L1 for the Laplace mechanism).
+      calibration: ``'analytic'`` or ``'classic'``.
 
     >>> a = float(gaussian_sigma(0.5, 1e-5, 1.0))
     >>> c = float(gaussian_sigma(0.5, 1e-5, 1.0, 'classic'))

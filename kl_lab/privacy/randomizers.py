@@ -76,6 +76,11 @@ def randomized_response(key: jax.Array, bits: jax.Array, epsilon) -> jax.Array:
 
     Formula: report $= b$ w.p. $p = e^\epsilon/(1 + e^\epsilon)$, $1 - b$ otherwise.
 
+    Args:
+      key: PRNG key.
+      bits: 0/1 ints or bools (any shape).
+      epsilon: privacy level ``epsilon > 0`` (scalar or broadcasting; ``inf``: no privacy where stated).
+
     >>> r = randomized_response(jax.random.key(0), jnp.ones(100_000, int), 1.0)
     >>> round(float(r.mean()), 2)  # e/(1+e) = 0.73
     0.73
@@ -95,6 +100,13 @@ def rr_debias(reports: jax.Array, epsilon) -> jax.Array:
 
     Formula: $\hat b = (\tilde b - (1 - p))/(2p - 1)$, $p = e^\epsilon/(1 + e^\epsilon)$.
 
+    Args:
+      reports: 0/1 reports (any shape).
+      epsilon: privacy level ``epsilon > 0`` (scalar or broadcasting; ``inf``: no privacy where stated).
+
+    Returns:
+      unbiased estimates, the shape of ``reports``.
+
     >>> rr_debias(jnp.array([0.0, 1.0]), math.log(3.0)).round(6).tolist()
     [-0.5, 1.5]
     """
@@ -108,6 +120,9 @@ def rr_variance(epsilon):
 
     Formula: $p(1-p)/(2p-1)^2 = e^\epsilon/(e^\epsilon - 1)^2$.
 
+    Args:
+      epsilon: privacy level ``epsilon > 0`` (scalar or broadcasting; ``inf``: no privacy where stated).
+
     >>> round(float(rr_variance(math.log(3.0))), 6)  # 3/4
     0.75
     """
@@ -120,6 +135,9 @@ def rr_log_probs(epsilon):
     r"""Exact output law: ``(2, 2)`` table of ``log P(report = j | bit = i)``.
 
     Formula: $\log P(j \mid i) = \log p$ if $i = j$, $\log(1 - p)$ otherwise.
+
+    Args:
+      epsilon: privacy level ``epsilon > 0`` (scalar or broadcasting; ``inf``: no privacy where stated).
 
     >>> jnp.exp(rr_log_probs(math.log(3.0))).round(6).tolist()
     [[0.75, 0.25], [0.25, 0.75]]
@@ -138,6 +156,15 @@ def kary_randomized_response(key: jax.Array, values: jax.Array, epsilon, k: int)
     r"""Generalised RR on ``{0, ..., k-1}``: keep w.p. ``e^eps/(e^eps+k-1)``, else a uniform *other* value.
 
     Formula: keep w.p. $e^\epsilon/(e^\epsilon + k - 1)$, else a uniform other value.
+
+    Args:
+      key: PRNG key.
+      values: int values in ``{0, ..., k-1}`` (any shape).
+      epsilon: privacy level ``epsilon > 0`` (scalar or broadcasting; ``inf``: no privacy where stated).
+      k: alphabet size.
+
+    Returns:
+      reports, the shape of ``values``.
 
     >>> r = kary_randomized_response(jax.random.key(0), jnp.zeros(100_000, int), math.log(8.0), 5)
     >>> round(float(jnp.mean(r == 0)), 2)  # 8/12
@@ -168,6 +195,14 @@ def krr_frequencies(reports: jax.Array, epsilon, k: int) -> jax.Array:
 
     Formula: $\hat f_j = (c_j/n - q)/(p - q)$, $p = e^\epsilon/(e^\epsilon + k - 1)$, $q = 1/(e^\epsilon + k - 1)$.
 
+    Args:
+      reports: ``(..., n)`` int reports.
+      epsilon: privacy level ``epsilon > 0`` (scalar or broadcasting; ``inf``: no privacy where stated).
+      k: alphabet size.
+
+    Returns:
+      ``(..., k)`` estimated frequencies.
+
     >>> r = kary_randomized_response(jax.random.key(0), jnp.zeros(100_000, int), 2.0, 3)
     >>> krr_frequencies(r, 2.0, 3).round(1).tolist()
     [1.0, 0.0, 0.0]
@@ -184,6 +219,12 @@ def krr_variance(freqs: jax.Array, n, epsilon, k: int) -> jax.Array:
 
     Formula: $\operatorname{Var}\hat f_j = \frac{q(1-q)}{n(p-q)^2} + \frac{f_j(1 - p - q)}{n(p - q)}$.
 
+    Args:
+      freqs: ``(..., k)`` true frequencies.
+      n: number of users.
+      epsilon: privacy level ``epsilon > 0`` (scalar or broadcasting; ``inf``: no privacy where stated).
+      k: alphabet size.
+
     >>> krr_variance(jnp.array([1.0, 0.0]), 100, math.log(3.0), 2).round(6).tolist()
     [0.0075, 0.0075]
     """
@@ -198,6 +239,10 @@ def krr_log_probs(epsilon, k: int):
     r"""Exact output law: ``(k, k)`` table of ``log P(report = j | value = i)``.
 
     Formula: $\log P(j \mid i) = \log p$ if $i = j$, $\log q$ otherwise.
+
+    Args:
+      epsilon: privacy level ``epsilon > 0`` (scalar or broadcasting; ``inf``: no privacy where stated).
+      k: alphabet size.
 
     >>> bool(jnp.allclose(jnp.exp(krr_log_probs(1.0, 4)).sum(-1), 1.0))
     True
@@ -225,6 +270,10 @@ def duchi_scale(epsilon, d: int):
 
     Formula: $B(\epsilon, d) = \frac{d}{S}\big(N\coth(\epsilon/2) + M/(e^\epsilon - 1)\big)$.
 
+    Args:
+      epsilon: privacy level ``epsilon > 0`` (scalar or broadcasting; ``inf``: no privacy where stated).
+      d: dimension.
+
     >>> round(float(duchi_scale(1.0, 1)), 6)  # (e+1)/(e-1) in d = 1
     2.163953
     """
@@ -239,6 +288,10 @@ def duchi_variance(x: jax.Array, epsilon) -> jax.Array:
     r"""Per-coordinate variance ``B^2 - x_j^2`` of :func:`duchi_mechanism` (x of shape (..., d)).
 
     Formula: $\operatorname{Var} z_j = B^2 - x_j^2$.
+
+    Args:
+      x: ``(..., d)`` inputs in ``[-1, 1]``.
+      epsilon: privacy level ``epsilon > 0`` (scalar or broadcasting; ``inf``: no privacy where stated).
 
     >>> round(float(duchi_variance(jnp.zeros((1, 1)), 1.0)[0, 0]), 6)
     4.682694
@@ -306,6 +359,13 @@ def duchi_log_probs(x: jax.Array, epsilon) -> jax.Array:
 
     Formula: $\log P(z = Bw \mid x)$ for all $w \in \{-1, 1\}^d$.
 
+    Args:
+      x: ``(m, d)`` inputs in ``[-1, 1]^d`` (``d <= 12``).
+      epsilon: privacy level ``epsilon > 0`` (scalar or broadcasting; ``inf``: no privacy where stated).
+
+    Returns:
+      ``(m, 2^d)`` log-probabilities (log space).
+
     >>> bool(jnp.allclose(jnp.exp(duchi_log_probs(jnp.zeros((1, 3)), 1.0)).sum(), 1.0))
     True
     """
@@ -339,6 +399,14 @@ def piecewise_mechanism(key: jax.Array, x: jax.Array, epsilon) -> jax.Array:
 
     Formula: $z \in [-C, C]$, $C = (e^{\epsilon/2} + 1)/(e^{\epsilon/2} - 1)$, with $E z = x$.
 
+    Args:
+      key: PRNG key.
+      x: inputs in ``[-1, 1]`` (any shape).
+      epsilon: privacy level ``epsilon > 0`` (scalar or broadcasting; ``inf``: no privacy where stated).
+
+    Returns:
+      outputs, the shape of ``x``.
+
     >>> z = piecewise_mechanism(jax.random.key(0), jnp.full((200_000,), 0.3), 1.0)
     >>> round(float(z.mean()), 1)
     0.3
@@ -371,6 +439,10 @@ def piecewise_variance(x: jax.Array, epsilon) -> jax.Array:
 
     $$\frac{x^2}{e^{\epsilon/2} - 1} + \frac{e^{\epsilon/2} + 3}{3(e^{\epsilon/2} - 1)^2}$$
 
+    Args:
+      x: inputs in ``[-1, 1]``.
+      epsilon: privacy level ``epsilon > 0`` (scalar or broadcasting; ``inf``: no privacy where stated).
+
     >>> round(float(piecewise_variance(0.0, 2.0)), 6)
     0.645588
     """
@@ -386,6 +458,11 @@ def piecewise_log_density(z: jax.Array, x: jax.Array, epsilon) -> jax.Array:
     ``p = (e^eps - e^{eps/2}) / (2 e^{eps/2} + 2)``; ``-inf`` outside ``[-C, C]``.
 
     Formula: $\log p$ on $[l(x), r(x)]$, $\log p - \epsilon$ elsewhere in $[-C, C]$.
+
+    Args:
+      z: outputs (any shape).
+      x: inputs in ``[-1, 1]`` (broadcast against ``z``).
+      epsilon: privacy level ``epsilon > 0`` (scalar or broadcasting; ``inf``: no privacy where stated).
 
     >>> z = jnp.linspace(-5.0, 5.0, 4001)
     >>> C = (math.exp(0.5) + 1) / (math.exp(0.5) - 1)

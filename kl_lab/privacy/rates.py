@@ -161,6 +161,14 @@ def fit_loglog_slope(
     common random numbers: trial ``j`` shares its data and noise draws across the points), recomputes the
     per-point means and refits. Fewer than 2 points: ``ValueError``.
 
+    Args:
+      t: ``(points,)`` abscissae ``t > 0`` (linear space).
+      errors: ``(points, trials)`` errors ``> 0``.
+      key: PRNG key of the bootstrap.
+      n_boot: bootstrap replicates.
+      level: coverage of the band, in ``(0, 1)``.
+      paired: resample the same trial indices at every point.
+
     >>> t = np.array([1.0, 2.0, 4.0])
     >>> fit = fit_loglog_slope(t, t[:, None] ** -0.5 * np.ones((3, 5)), jax.random.key(0), n_boot=10)
     >>> round(fit.slope, 6), round(fit.stderr, 6)
@@ -227,6 +235,20 @@ def nldp_coordinate_std(
     aggregated noise and for a correctly selected support of size $k$, the hard-thresholded refit's
     $\ell_2$ error is ``chi_mean(k)`` times this (sampling noise $O(\text{noise}/\sqrt n)$ neglected).
 
+    Args:
+      n: number of users.
+      d: dimension.
+      eps: ``epsilon > 0``.
+      delta: ``delta`` in ``(0, 1)``.
+      clip_x: ``tau_1``.
+      clip_y: ``tau_2``.
+      theta_norm: ``R = ||theta*||_2``.
+      public: only ``b^`` is private.
+      calibration: ``'analytic'`` or ``'classic'``.
+      cov_clip: coordinate clip of the covariance input (``None``: ``clip_x``).
+      radius: ``l2`` radius ``r`` of the covariance input.
+      sensitivity: ``'tight'`` or ``'classic'``.
+
     >>> s = nldp_coordinate_std(10**6, 4, 1.0, 1e-6, 1.0, 2.0, 1.0, cov_clip=math.inf, radius=2.0)
     >>> round(float(s), 4)
     0.0818
@@ -250,6 +272,18 @@ def iht_coordinate_std(
     ``Delta = 2 sqrt(d) tau_1 (tau_1 ||theta_{T-1}||_1 + tau_2)`` evaluated at ``||theta_{T-1}||_1 ~ ||theta*||_1``.
 
     Formula: $\eta\,\sigma(\Delta)/\sqrt{\lfloor n/T\rfloor}$, $\Delta = 2\sqrt d\,\tau_1(\tau_1\|\theta\|_1 + \tau_2)$.
+
+    Args:
+      n: number of users.
+      d: dimension.
+      eps: ``epsilon > 0``.
+      delta: ``delta`` in ``(0, 1)``.
+      clip_x: ``tau_1``.
+      clip_y: ``tau_2``.
+      theta_l1: ``||theta*||_1``.
+      n_iterations: ``T``.
+      step_size: ``eta``.
+      calibration: ``'analytic'`` or ``'classic'``.
 
     >>> round(float(iht_coordinate_std(10**6, 4, 1.0, 1e-6, 1.0, 2.0, 1.0, 10)), 4)
     0.1603

@@ -118,8 +118,8 @@ class LDPRegressionResult(NamedTuple):
     clip_y: jax.Array  #: tau_2
     clipped_fraction: jax.Array  #: fraction of users with at least one clipped (or shrunk) value
     min_eigenvalue: jax.Array  #: smallest eigenvalue of Sigma^ before the floor (IHT: of the last batch's design)
-    converged: jax.Array
-    iterations: int
+    converged: jax.Array  #: the estimate is finite (closed form) / the iteration met its tolerance
+    iterations: int  #: 1 (closed form) or the IHT steps taken
     residual: jax.Array  #: ||Sigma^_SS theta_S - b^_S||_inf (closed form) / ||theta_T - theta_{T-1}||_2 (IHT)
 
 
@@ -127,6 +127,10 @@ def default_clip(n: int, scale) -> float:
     r"""$\tau = s\sqrt{2\log n}$: a sub-Gaussian($s$) coordinate exceeds it with probability $\le 2/n$.
 
     ``n < 2`` is treated as ``n = 2`` (so the clip stays positive).
+
+    Args:
+      n: number of users.
+      scale: sub-Gaussian scale ``s``.
 
     >>> round(default_clip(10_000, 1.0), 4)
     4.2919
@@ -214,6 +218,15 @@ def _sym_noise(key, d, scale, dtype, shape=()):
 
 def clip_records(x, y, clip_x, clip_y):
     r"""$\operatorname{clip}(x, \pm\tau_1)$, $\operatorname{clip}(y, \pm\tau_2)$ and the fraction of users clipped.
+
+    Args:
+      x: ``(n, d)`` covariates.
+      y: ``(n,)`` responses.
+      clip_x: ``tau_1 > 0`` (may be ``inf``).
+      clip_y: ``tau_2 > 0`` (may be ``inf``).
+
+    Returns:
+      ``(x_clipped, y_clipped, fraction)``.
 
     >>> xc, yc, frac = clip_records(jnp.array([[0.5, 3.0], [0.1, 0.2]]), jnp.array([1.0, -5.0]), 1.0, 2.0)
     >>> xc.tolist(), yc.tolist(), float(frac)
@@ -330,6 +343,11 @@ def nldp_sparse_regression(
       calibration: 'analytic' (default) or 'classic' (needs ``epsilon < 2``; ``< 1`` with ``public_x``).
       sensitivity: 'tight' (default) or 'classic' (:func:`covariance_sensitivity`).
       per_user: materialise every user's noisy release (the literal protocol; same law).
+      x_scale: sub-Gaussian scale ``s_x`` of the covariates (default clips and radius).
+      y_scale: scale ``s_y`` of the responses (``None``: ``sqrt(R^2 s_x^2 + 1)``).
+      theta_norm: ``R >= ||theta*||_2`` (enters the default ``lam``).
+      eig_floor: floor of the covariance eigenvalues (``None``: the semicircle edge).
+      beta: failure probability of the default ``lam``'s union bound.
 
     Returns an :class:`LDPRegressionResult`; under ``jit`` invalid values give NaN.
 
@@ -373,6 +391,28 @@ def nldp_topk_refit_regression(
     estimate keeps the ``sparsity`` $= k$ largest $|v_j|$ of $v = (\hat\Sigma^+)^{-1}\hat b$ and refits
     $\theta_S = (\hat\Sigma^+_{SS})^{-1}\hat b_S$. Needs the sparsity $k$, which the paper's algorithm does not.
     ``sparsity`` must be an int in ``[1, d]`` (``ValueError``).
+
+    Args:
+      key: PRNG key for the users' noise.
+      x: ``(n, d)`` covariates, one row per user.
+      y: ``(n,)`` responses.
+      epsilon: each user's LDP ``epsilon`` (``inf``: no noise).
+      delta: ``delta`` in ``(0, 1)``.
+      sparsity: ``k``, an int in ``[1, d]``.
+      tau1: coordinate clip of ``x`` (both releases; ``None``: :func:`default_clip`).
+      tau2: clip of ``y`` (``None``: :func:`default_clip`).
+      r: optional ``l2`` radius of the covariance input (default ``inf``).
+      x_scale: sub-Gaussian scale of the covariates.
+      y_scale: scale of the responses (``None``: from ``theta_norm``).
+      theta_norm: ``R >= ||theta*||_2``.
+      eig_floor: floor of the covariance eigenvalues (``None``: the semicircle edge).
+      public_x: ``(m, d)`` unlabelled public covariates, or ``None``.
+      calibration: ``'analytic'`` or ``'classic'``.
+      sensitivity: ``'tight'`` or ``'classic'``.
+      per_user: materialise every user's noisy release.
+
+    Returns:
+      an :class:`LDPRegressionResult`.
 
     >>> from kl_lab.privacy import make_sparse_regression
     >>> data = make_sparse_regression(jax.random.key(0), 20_000, 4, 1, design="rademacher")
@@ -479,6 +519,14 @@ def nonprivate_sparse_regression(
     Default $\lambda = s_\xi \sqrt{\max_j [(X^\top X)^{-1}]_{jj}}\sqrt{2\log(2d/\beta)}$ (``noise_scale`` $= s_\xi$;
     the OLS coordinates' Gaussian union bound); ``sparsity=k`` instead keeps the top $k$ and refits.
     Needs $n \ge d$ for an invertible $X^\top X$.
+
+    Args:
+      x: ``(n, d)`` covariates (``n >= d``).
+      y: ``(n,)`` responses.
+      sparsity: keep the top ``k`` and refit (``None``: soft threshold).
+      lam: the soft threshold (``None``: the union-bound default).
+      beta: failure probability of the default ``lam``.
+      noise_scale: ``s_xi``, the response noise scale.
 
     >>> from kl_lab.privacy import make_sparse_regression
     >>> data = make_sparse_regression(jax.random.key(0), 200, 5, 2, noise_std=0.1)
