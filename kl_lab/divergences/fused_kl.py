@@ -109,6 +109,23 @@ def _kl_value(a: Array, b: Array) -> Array:
     Measured (float32 (1024, 32768), one idle CPU core pair, ``benchmarks/bench_divergences.py``): 66-71 ms
     separated rows, 130-200 ms near-equal rows, 170-200 ms rows with shared ``-inf`` logits; scipy log_softmax +
     numpy takes 390-720 ms on the same arrays.
+
+    Why not closer to the bytes floor on XLA:CPU (issue 19; jax 0.10, shared 2-core machine at load 7-9,
+    interleaved, medians / minima; ``benchmarks/kl_logits_formulations.py``): XLA:CPU lowers each single-output
+    row reduction with its elementwise producer to one YNNPACK fusion, and those are the fast passes: both row
+    maxima 24 / 16 ms, ``S_a`` 44 / 31 ms, ``S_b`` 48 / 32 ms, the cross term ``C`` (two inputs, ``exp`` times
+    a difference) 72 / 54 ms, the whole kernel 213 / 148 ms, against 35 / 27 ms for the bytes floor (a row sum
+    of each input) and 70 / 49 ms for one ``exp`` per element: 6x the bytes floor, 3x the ``exp`` floor, and
+    the sum of its passes (another run: 206 ms against a 68 ms bytes floor, 3.0x; the floor moves most with
+    the other processes' memory traffic, so the ratio ranged 3-6x at load 6-9).
+    Every formulation that computes ``exp(a)`` once for both ``S_a`` and ``C``
+    leaves that path and is slower (each timed with the library's kernel, 205-240 ms, in the same run): without the
+    barrier (one multi-output reduction) 708 ms, ``S_a + iC``
+    as one complex reduction 540-580 ms, ``e^{a-m_a}`` written once and read twice 540 ms, the three sums
+    stacked on a trailing axis of length 3 (one single-output reduction) 716 ms or on a leading one 595 ms,
+    ``C`` as a batched dot product 685 ms (whole kernel), ``C = sum e^{a-m_a}(a-b) - (m_a - m_b) S_a``
+    482 ms (and it cancels at large offsets). So three ``exp`` per element pair in four YNNPACK passes is the
+    best found here; the floor ratio is set by ``C``'s pass (about 1.5 ``exp``-passes).
     """
     ma, mb = _row_maxima(a, b)
     sa, sb, cross = _row_sums_fast(a, b, ma, mb)
