@@ -67,7 +67,7 @@ class Check:
       (True, 'abs')
     """
 
-    name: str
+    name: str  #: the check's name, unique within its experiment
     claim: str
     source: str
     kind: str
@@ -76,13 +76,13 @@ class Check:
     tolerance: float
     reason: str
     passed: bool
-    stderr: Any = None
-    direction: str = "upper"
-    worst: float = 0.0  # the worst deviation in the units the kind compares in
-    origin: str = "unspecified"  # one of ORIGINS: whose claim this is
-    origin_detail: str = ""  # where: paper location, deriving docstring, chosen model, or the law
-    resolution: float = math.nan  # smallest relative change of the prediction that fails it (see resolution())
-    alternatives: Any = None  # competing predictions the measurement must exclude (the claim's distinction)
+    stderr: Any = None  #: standard error of ``measured`` (``zscore`` checks), or None
+    direction: str = "upper"  #: ``"upper"`` or ``"lower"``: which side a bound check bounds
+    worst: float = 0.0  #: the worst deviation in the units the kind compares in
+    origin: str = "unspecified"  #: one of ORIGINS: whose claim this is
+    origin_detail: str = ""  #: where: paper location, deriving docstring, chosen model, or the law
+    resolution: float = math.nan  #: smallest relative change of the prediction that fails it (see resolution())
+    alternatives: Any = None  #: competing predictions the measurement must exclude (the claim's distinction)
 
     def to_json(self) -> dict:
         d = dataclasses.asdict(self)
@@ -121,6 +121,21 @@ def check(
     ``stderr``, a negative or NaN tolerance, an empty ``reason`` or an unknown
     ``origin``. Prefer the verbs of :class:`Checks`, which fill in ``source``,
     ``origin`` and the mechanical parts of the reason.
+
+    Args:
+      name: the check's name, unique within its experiment.
+      claim: the statement tested, in words.
+      source: where it comes from (a citation).
+      kind: one of :data:`KINDS` (how ``predicted`` and ``measured`` are compared).
+      predicted: the theory's value(s) (scalar or array).
+      measured: the simulation's value(s), broadcasting against ``predicted``.
+      tolerance: the allowed deviation (``>= 0``) in the units of ``kind``.
+      reason: where the tolerance comes from (non-empty).
+      stderr: standard error(s) of ``measured`` (required by ``zscore``).
+      direction: ``'upper'`` or ``'lower'``: the side a bound check bounds.
+      origin: one of :data:`ORIGINS`: whose claim it is.
+      origin_detail: where: the paper's location, the deriving docstring, the chosen model or the law.
+      alternatives: competing predictions the measurement must exclude, or ``None``.
 
     Example:
       >>> c = check("se", claim="E X = 0", source="law", kind="zscore", predicted=0.0, measured=[0.1, -0.2],
@@ -254,6 +269,9 @@ def _fmt_resolution(r: float) -> str:
 def format_table(checks: Sequence[Check] | Iterable[tuple[str, Check]]) -> str:
     """A fixed-width table: experiment, check, kind, predicted, measured, tolerance, worst, pass.
 
+    Args:
+      checks: checks, or ``(experiment, check)`` pairs.
+
     Example:
       >>> c = check("x", claim="x = 1", source="law", kind="abs", predicted=1.0, measured=1.0, tolerance=0.0,
       ...           reason="exact")
@@ -301,6 +319,9 @@ def format_table(checks: Sequence[Check] | Iterable[tuple[str, Check]]) -> str:
 
 def assert_checks(checks: Sequence[Check]) -> None:
     """Raise ``AssertionError`` with the table and each failure's claim and reason.
+
+    Args:
+      checks: the experiment's :class:`Check` list.
 
     Example:
       >>> c = check("x", claim="x = 1", source="law", kind="abs", predicted=1.0, measured=2.0, tolerance=0.5,
@@ -387,6 +408,9 @@ def hypothesis(which: str) -> Origin:
 
 def law(name: str) -> Origin:
     """A textbook identity or inequality (Pinsker, data processing, Stein's lemma...).
+
+    Args:
+      name: the law's name (e.g. ``'Pinsker'``).
 
     Example:
       >>> law("data processing").where

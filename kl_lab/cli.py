@@ -73,6 +73,9 @@ def init_distributed(flag: bool = False) -> bool:
     ``JAX_PROCESS_ID`` are passed on when set (clusters JAX detects need none).
     Returns whether it initialised. Must run before anything touches a device.
 
+    Args:
+      flag: initialise even without ``JAX_COORDINATOR_ADDRESS`` (``--distributed``).
+
     Example:
       >>> "JAX_COORDINATOR_ADDRESS" in os.environ or init_distributed(False) is False
       True
@@ -298,6 +301,10 @@ def run_script(path: str | os.PathLike, argv: Sequence[str] | None = None) -> in
 
     What every experiment file calls under ``if __name__ == "__main__"``: the same options and exit status
     as ``kl-lab run <name>`` (0 passed, 1 a check failed, 2 usage error, 3 the experiment crashed).
+
+    Args:
+      path: the experiment file (``__file__``).
+      argv: command-line arguments (``None``: ``sys.argv[1:]``).
 
     Example:
       >>> import contextlib, io

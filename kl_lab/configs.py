@@ -107,6 +107,10 @@ def from_jsonable(x: Any) -> Any:
 def config_from_jsonable(config_cls: type, d: dict) -> Any:
     """Rebuild a ``Config`` dataclass from its JSON form (lists back to tuples where the default is one).
 
+    Args:
+      config_cls: the experiment's ``Config`` dataclass.
+      d: its JSON form (a dict of field values).
+
     Example:
       >>> import dataclasses
       >>> @dataclasses.dataclass(frozen=True)
@@ -191,6 +195,10 @@ def parse_overrides(config_cls: type, items: Sequence[str] | None) -> dict[str, 
     ``1,2,3`` (tuples of pairs as ``0.2,0.1;1,0.4``). Raises
     :class:`ConfigOverrideError` naming the field, what was expected and what
     arrived, with the list of fields.
+
+    Args:
+      config_cls: the experiment's ``Config`` dataclass.
+      items: ``field=value`` strings, or ``None``.
 
     Example:
       >>> import dataclasses

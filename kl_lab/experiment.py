@@ -79,6 +79,12 @@ REQUIRED = ("Config", "run", "plot", "checks", "TITLE", "PAPER", "CLAIM", "RUNTI
 class Paper:
     """Where a claim comes from: authors, year, arXiv id and the section/equation.
 
+    Args:
+      authors: author list as cited (e.g. ``'Sheena'``).
+      year: publication year.
+      arxiv: arXiv id with its version (e.g. ``'2105.08947v5'``).
+      where: section/theorem/equation of the claim.
+
     Example:
       >>> Paper("Sheena", 2021, "2105.08947v5", "Sec. 3").cite()
       'Sheena (2021), arXiv:2105.08947v5, Sec. 3'
@@ -114,6 +120,10 @@ class Record:
 
 class UnknownExperimentError(KeyError):
     """An experiment name that is not in :func:`list_experiments`; the message suggests close names.
+
+    Args:
+      name: the name asked for.
+      known: the experiment names that exist.
 
     Example:
       >>> UnknownExperimentError("bernouli_bounds", ["bernoulli_bounds", "bon_kl"]).close
@@ -242,6 +252,10 @@ def load(name_or_path: str | os.PathLike, directory: Path | None = None) -> Modu
     Raises :class:`UnknownExperimentError` for an unknown name and ``TypeError`` when the module lacks part
     of the contract (``Config``, ``run``, ``plot``, ``checks``, ``TITLE``, ``PAPER``, ``CLAIM``, ``RUNTIME``).
 
+    Args:
+      name_or_path: an experiment name or a file path.
+      directory: where experiments live (``None``: the repository's ``experiments/``).
+
     Example:
       >>> m = load("bernoulli_bounds")
       >>> m.NAME, isinstance(m.PAPER, Paper)
@@ -313,6 +327,12 @@ def run_key(name: str, config: Any, seed: int, module: ModuleType) -> str:
     (with the key implementation), the code hash, the dtype mode and the jax
     version. The grid, chunking, traced program and device/process layout are
     added by each sweep (:func:`kl_lab.sweep.sweep`).
+
+    Args:
+      name: the experiment's name.
+      config: its ``Config`` instance.
+      seed: the PRNG seed.
+      module: the experiment module.
 
     Example:
       >>> m = load("bernoulli_bounds")

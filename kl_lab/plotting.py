@@ -58,6 +58,13 @@ sim_style = {"marker": "o", "linestyle": "none", "markersize": 3.5}
 def subplots(nrows: int = 1, ncols: int = 1, *, width: float = 3.4, height: float = 2.6, **kw):
     """``plt.subplots`` (squeezed axes) in the kl_lab style, each panel ``width`` x ``height`` inches.
 
+    Args:
+      nrows: rows of panels.
+      ncols: columns of panels.
+      width: panel width in inches.
+      height: panel height in inches.
+      kw: passed on to ``plt.subplots``.
+
     Example:
       >>> fig, axes = subplots(1, 2)
       >>> len(axes), [round(float(v), 1) for v in fig.get_size_inches()]

@@ -141,6 +141,11 @@ def m_projection(family: ExponentialFamily, target_stats_mean: jax.Array, **solv
     the Newton path). A moment vector outside the interior of the family's mean space (e.g.
     $\mathbb{E}_g[x^2] = \mathbb{E}_g[x]^2$ for the Normal) has no minimiser: ``converged = False``.
 
+    Args:
+      family: an exponential family (a ``kl_lab.families`` member).
+      target_stats_mean: ``(..., dim)`` ``E_g[t(X)]``.
+      solver: ``max_iter``/``tol`` for the Newton path.
+
     Example:
       >>> from kl_lab.families import Exponential
       >>> round(float(m_projection(Exponential(), jnp.array([2.0])).theta[0]), 6)  # rate 1/2, theta = -rate
@@ -156,6 +161,12 @@ def m_projection_from_samples(
 
     Moment matching $\nabla\psi(\hat\theta) = \sum_i w_i t(x_i) / \sum_i w_i$; ``weights`` (optional, shape
     ``(n,)``, nonnegative) gives a weighted empirical law, none the uniform one.
+
+    Args:
+      family: an exponential family (a ``kl_lab.families`` member).
+      x: ``(n, ...)`` samples (leading axis).
+      weights: ``(n,)`` nonnegative weights (``None``: uniform).
+      solver: ``max_iter``/``tol`` for the Newton path.
 
     Example:
       >>> from kl_lab.families import Exponential
@@ -186,8 +197,8 @@ class IProjectionResult(NamedTuple):
 
     log_q: jax.Array  #: $\log q^*$, shape (n,)
     lam: jax.Array  #: dual variable $\lambda$: $q^* \propto p\, e^{\langle\lambda, f\rangle}$, shape (m,)
-    converged: jax.Array
-    iterations: jax.Array
+    converged: jax.Array  #: the dual gradient met the tolerance
+    iterations: jax.Array  #: Newton iterations used
     residual: jax.Array  #: $\max_j |\mathbb{E}_{q^*}[f_j] - c_j|$
     kl: jax.Array  #: primal value $\mathrm{KL}(q^* \,\|\, p) = \sum q^* \log(q^*/p)$
     #: dual value $\langle\lambda, c\rangle - \Lambda(\lambda)$; kl - dual is the duality gap
@@ -198,6 +209,13 @@ def i_projection_solve(log_p, features, target, *, max_iter: int = 100, tol=None
     r"""The jit/vmap-able core of :func:`i_projection` (no feasibility checks: an infeasible target
     returns ``converged = False``). Damped Newton with Armijo backtracking on the dual
     $\lambda \mapsto \log \sum_x p(x)\, e^{\langle\lambda, f(x) - c\rangle}$.
+
+    Args:
+      log_p: ``(n,)`` log-probabilities of ``p`` (log space; ``-inf`` = no mass).
+      features: ``(n, m)`` feature values.
+      target: ``(m,)`` required expectation.
+      max_iter: cap on damped-Newton iterations.
+      tol: tolerance on the dual gradient's norm (``None``: a dtype-dependent default).
 
     Example:
       >>> solve = jax.jit(i_projection_solve)
@@ -265,6 +283,8 @@ def i_projection(log_p, features, target, *, max_iter: int = 100, tol=None) -> I
       log_p: ``(n,)`` log-probabilities of the reference $p$ (``-inf`` = no mass).
       features: ``(n, m)`` feature values $f(x_i)$.
       target: ``(m,)`` required expectation $c$.
+      max_iter: cap on damped-Newton iterations.
+      tol: tolerance on the dual gradient's norm (``None``: a dtype-dependent default).
 
     The tilt $q^* \propto p\, e^{\langle\lambda, f\rangle}$ exists iff $c$ lies in the relative interior of the
     convex hull of $\{f(x) : p(x) > 0\}$. Infeasible targets raise ``ValueError`` (eager calls), detected
@@ -325,9 +345,9 @@ class SampleIProjectionResult(NamedTuple):
     """
 
     log_weights: jax.Array  #: normalised log-weights of the samples under $q^*$ (logsumexp = 0), shape (n,)
-    lam: jax.Array
-    converged: jax.Array
-    iterations: jax.Array
+    lam: jax.Array  #: the tilt lambda
+    converged: jax.Array  #: the dual gradient met the tolerance
+    iterations: jax.Array  #: Newton iterations used
     residual: jax.Array  #: $\max_j |\sum_i w_i f_j(x_i) - c_j|$
     #: estimate of $\mathrm{KL}(q^* \,\|\, p)$: $\langle\lambda, c\rangle - \log$ (SNIS estimate of
     #: $\mathbb{E}_p e^{\langle\lambda, f\rangle}$)
@@ -348,6 +368,13 @@ def i_projection_from_samples(
     $n \to \infty$; its reliability is the reported ``ess`` (tilting far from $p$ puts the weight on few
     samples). Feasibility is judged against the *sample* hull (see :func:`i_projection`), which lies inside the
     true one: a target near the true boundary can be rejected for small $n$.
+
+    Args:
+      features: ``(n, m)`` feature values ``f(x_i)`` at the samples.
+      target: ``(m,)`` required expectation ``c``.
+      log_weights: ``(n,)`` log importance weights (log space, up to a constant; ``None``: uniform).
+      max_iter: cap on damped-Newton iterations.
+      tol: tolerance on the dual gradient's norm (``None``: a dtype-dependent default).
 
     Example:
       >>> x = jax.random.normal(jax.random.key(0), (2000, 1))

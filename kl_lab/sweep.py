@@ -85,7 +85,7 @@ class CacheContext:
 
     directory: Path
     experiment: str
-    config_hash: str  # the run key: everything above the sweep that its numbers depend on
+    config_hash: str  #: the run key: everything above the sweep that its numbers depend on
 
 
 _CACHE: contextvars.ContextVar[CacheContext | None] = contextvars.ContextVar("kl_lab_sweep_cache", default=None)
@@ -117,6 +117,9 @@ def caching(directory: str | os.PathLike, experiment: str, config_hash: str) -> 
 @contextlib.contextmanager
 def reporting(enabled: bool | None) -> Iterator[None]:
     """Default progress output of the sweeps run inside (``None``: on).
+
+    Args:
+      enabled: show progress (``None``: on).
 
     Example:
       >>> with reporting(False):

@@ -66,7 +66,7 @@ class WineQuality(NamedTuple):
 
     features: np.ndarray
     target: np.ndarray
-    feature_names: tuple[str, ...]
+    feature_names: tuple[str, ...]  #: the 11 column names of features
     target_name: str
     color: str
 
@@ -101,6 +101,9 @@ def data_path(name: str):
 
 def sha256(name: str) -> str:
     """SHA-256 (hex) of a shipped data file, to compare with :data:`FILES`.
+
+    Args:
+      name: a file name of :data:`FILES`.
 
     Example:
       >>> sha256("winequality-red.csv") == FILES["winequality-red.csv"][1]

@@ -80,6 +80,9 @@ def projection_bayes_error_bound(
     one fit, in $[0, 1/2]$; ``risk`` $R \ge 0$; ``delta`` in $(0, 1]$: the bound then holds with probability
     $\ge 1 - \delta$. Capped at $1/2$. ``ValueError`` eagerly for values out of range; NaN under jit.
 
+    Args:
+      inequality: ``'pinsker'``, ``'bretagnolle_huber'`` or ``'best'`` (module docstring).
+
     Example:
       >>> round(float(projection_bayes_error_bound(0.05, 0.01)), 4)  # 0.05 + sqrt(0.01 / 2) / 2
       0.0854
@@ -122,6 +125,13 @@ def abstract_reading(
     ``risk`` is $R(n)$ (e.g. $C_1/n + C_2/n^2$); ``beta`` in $(0, 1/2)$. The threshold is
     $r_{\mathrm{abs}}(\beta) = b^{-1}(2(\beta - P_e^{\text{plug-in}}))$ (times $\delta$ with ``delta``). See the
     module docstring for the inequality and its origin.
+
+    Args:
+      plugin_bayes_error: ``E_X P_e(g, p_theta^)`` in ``[0, 1/2]`` (or one fit's, with ``delta``).
+      risk: ``R(n) >= 0``.
+      beta: the target Bayes error, in ``(0, 1/2)``.
+      delta: confidence parameter in ``(0, 1]`` (``None``: in expectation).
+      inequality: ``'pinsker'``, ``'bretagnolle_huber'`` or ``'best'`` (module docstring).
 
     Example:
       >>> r = abstract_reading(0.05, 0.01, beta=0.1)

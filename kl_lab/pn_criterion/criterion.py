@@ -58,6 +58,13 @@ def kl_threshold(epsilon: Array, inequality: str = "pinsker") -> Array:
     $r^* = 8\epsilon^2$ (Pinsker), $r^* = -\log(1 - 4\epsilon^2)$ (Bretagnolle-Huber), or the larger of the
     two (``"best"``). ``epsilon`` in $(0, 1/2)$; $r^* \to \infty$ as $\epsilon \to 1/2$ for Bretagnolle-Huber.
 
+    Args:
+      epsilon: ``epsilon`` in ``(0, 1/2)`` (any shape).
+      inequality: ``'pinsker'``, ``'bretagnolle_huber'`` or ``'best'`` (module docstring).
+
+    Returns:
+      ``r*``, the shape of ``epsilon``.
+
     Example:
       >>> round(float(kl_threshold(0.1)), 6), round(float(kl_threshold(0.1, "bretagnolle_huber")), 6)
       (0.08, 0.040822)
@@ -78,6 +85,13 @@ def bayes_error_lower_bound(kl: Array, inequality: str = "pinsker") -> Array:
     $b(\mathrm{KL}) = \min(\sqrt{\mathrm{KL}/2}, 1)$ (Pinsker), $\sqrt{1 - e^{-\mathrm{KL}}}$
     (Bretagnolle-Huber) or the smaller of the two (``"best"``); $\mathrm{KL} = +\infty$ gives 0.
 
+    Args:
+      kl: ``KL >= 0`` in nats (``inf`` allowed; any shape).
+      inequality: ``'pinsker'``, ``'bretagnolle_huber'`` or ``'best'`` (module docstring).
+
+    Returns:
+      the bound in ``[0, 1/2]``, the shape of ``kl``.
+
     Example:
       >>> round(float(bayes_error_lower_bound(0.08)), 6)  # Pinsker: (1 - sqrt(0.04)) / 2
       0.4
@@ -97,6 +111,14 @@ def min_sample_size(c1: Array, c2: Array, risk_threshold: Array) -> Array:
 
     Returned as a float array: $n_{\min} = \lceil 1/x^* \rceil$ with $x^*$ the root of the module docstring.
     Requires $C_1 > 0$ (true whenever $\mathrm{Cov}_g\, t(X)$ is nonsingular) and $r^* > 0$.
+
+    Args:
+      c1: ``C_1 > 0``, the ``1/n`` coefficient of the risk (broadcasts).
+      c2: ``C_2``, the ``1/n^2`` coefficient (broadcasts).
+      risk_threshold: ``r* > 0``.
+
+    Returns:
+      ``n_min`` as a float array, the broadcast shape.
 
     Example:
       >>> float(min_sample_size(0.5, 0.0, 0.01))  # 0.5/n <= 0.01 from n = 50 on

@@ -232,6 +232,13 @@ def risk_coefficients(
     :func:`risk_coefficients_at`. Only the first three cumulants of $t(X)$ under the truth are needed (the
     fourth enters at order $n^{-3}$; module docstring).
 
+    Args:
+      family: an exponential family (a ``kl_lab.families`` member).
+      stats_mean: ``(p,)`` mean of ``t(X)`` under the true law.
+      stats_cov: ``(p, p)`` covariance of ``t(X)`` under the true law.
+      stats_third_cumulant: ``(p, p, p)`` third joint cumulant of ``t(X)``.
+      derivatives: ``'mean'`` or ``'log_partition'`` (as :func:`risk_coefficients_at`).
+
     Returns:
       :class:`RiskCoefficients` ``(c1, c2, theta_star, converged, iterations, residual)``; check ``converged``
       (eagerly a non-converged projection raises ``ValueError``).
@@ -264,6 +271,11 @@ def risk_coefficients(
 def predicted_risk(c1: Array, c2: Array, n: Array) -> Array:
     r"""The two-term prediction $c_1/n + c_2/n^2$ (broadcasts over all three; $n > 0$).
 
+    Args:
+      c1: ``C_1 > 0``, the ``1/n`` coefficient of the risk (broadcasts).
+      c2: ``C_2``, the ``1/n^2`` coefficient (broadcasts).
+      n: sample size ``n > 0`` (broadcasts).
+
     Example:
       >>> round(float(predicted_risk(0.5, 11 / 12, 10.0)), 6)
       0.059167
@@ -288,6 +300,12 @@ def stats_moments_from_samples(family: Any, x: Array, *, unbiased: bool = True) 
     $\frac{1}{n-1}\sum_s u_s u_s^\top$, third cumulant $\frac{n}{(n-1)(n-2)} \sum_s u_s \otimes u_s \otimes u_s$),
     unbiased for the true law's cumulants; ``unbiased=False`` gives the cumulants of the empirical law itself
     (divisor $n$), which is what the bootstrap resamples from. Needs $n \ge 3$. Memory $O(np + p^3)$.
+
+    Args:
+      family: an exponential family (a ``kl_lab.families`` member). Its sufficient statistic ``t`` is evaluated at the
+        samples.
+      x: ``(n, ...)`` i.i.d. observations (leading axis; ``n >= 3``).
+      unbiased: k-statistics (``True``) or the empirical law's cumulants.
 
     Example:
       >>> from kl_lab.families import Exponential
@@ -314,6 +332,12 @@ def stats_moments_from_distribution(family: Any, support: Array, log_weights: Ar
     Covers a discrete law (its support, truncated where the tail mass is below the precision wanted) and a
     continuous law through a quadrature rule (nodes and log quadrature weights times the density). The
     weights are normalised here (``softmax``), so unnormalised log-masses are fine.
+
+    Args:
+      family: an exponential family (a ``kl_lab.families`` member). Its sufficient statistic ``t`` is evaluated at the
+        atoms.
+      support: ``(m, ...)`` atoms (leading axis).
+      log_weights: ``(m,)`` log-masses (log space; unnormalised is fine).
 
     Example:
       >>> from kl_lab.families import Poisson

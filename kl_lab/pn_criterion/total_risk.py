@@ -95,6 +95,12 @@ def total_risk(approximation_kl: Array, c1: Array, c2: Array, n: Array) -> Total
     ``approximation_kl`` $\ge 0$ (may be ``inf``: an atomic truth against a continuous model), broadcasts with
     the rest. ``ValueError`` eagerly for a negative or NaN ``approximation_kl`` or $n \le 0$; NaN under jit.
 
+    Args:
+      approximation_kl: ``KL(g || p_theta*) >= 0`` (may be ``inf``).
+      c1: ``C_1 > 0``, the ``1/n`` coefficient of the risk (broadcasts).
+      c2: ``C_2``, the ``1/n^2`` coefficient (broadcasts).
+      n: sample size ``n > 0`` (broadcasts).
+
     Example:
       >>> tr = total_risk(0.1, 2.0, 3.0, 100)   # 0.1 + 2/100 + 3/100^2
       >>> round(float(tr.estimation), 6), round(float(tr.total), 6)
@@ -116,6 +122,16 @@ def reverse_risk_coefficients_at(
     Same arguments as :func:`kl_lab.pn_criterion.risk_coefficients_at` ($C_1$ is the same in both directions);
     $C_2^{\mathrm{rev}} = (C_2 - C_2^0)/2 + C_2^0/3$ with $C_2^0 = C_2(\kappa = 0)$.
 
+    Args:
+      family: an exponential family (a ``kl_lab.families`` member).
+      theta_star: ``(p,)`` natural parameter of the M-projection.
+      stats_cov: ``(p, p)`` covariance of ``t(X)`` under the true law.
+      stats_third_cumulant: ``(p, p, p)`` third joint cumulant of ``t(X)``.
+      derivatives: ``'mean'`` or ``'log_partition'``.
+
+    Returns:
+      ``(c1, c2_rev)`` scalars.
+
     Example:
       >>> from kl_lab.families import Exponential
       >>> c1, c2r = reverse_risk_coefficients_at(Exponential(), jnp.array([-1.0]), jnp.eye(1), jnp.full((1, 1, 1), 2.0))
@@ -136,6 +152,13 @@ def plugin_cross_entropy(neg_loglik: Array, c1: Array, c2: Array, c2_rev: Array,
     sample. Unbiased to $O(n^{-3})$ when $C_1, C_2, C_2^{\mathrm{rev}}$ are the true law's (module docstring);
     with plug-in coefficients their own estimation error adds $O(n^{-3/2})$.
 
+    Args:
+      neg_loglik: ``-l(theta^)``, the mean negative log-likelihood of the fit on its own sample.
+      c1: ``C_1 > 0``, the ``1/n`` coefficient of the risk (broadcasts).
+      c2: ``C_2``, the ``1/n^2`` coefficient (broadcasts).
+      c2_rev: ``C_2^rev`` of :func:`reverse_risk_coefficients_at`.
+      n: sample size ``n > 0`` (broadcasts).
+
     Example:
       >>> round(float(plugin_cross_entropy(1.5, 0.5, 11 / 12, 1 / 12, 10)), 6)  # 1.5 + 0.1 + 0.01
       1.61
@@ -149,6 +172,11 @@ def tic(neg_loglik: Array, c1: Array, n: Array) -> Array:
     r"""Takeuchi's information criterion $-2n\,\ell + 2\operatorname{tr}(G^{-1}\Sigma)$, with
     $\operatorname{tr}(G^{-1}\Sigma) = 2C_1$.
 
+    Args:
+      neg_loglik: ``-l(theta^)``, the mean negative log-likelihood of the fit on its own sample.
+      c1: ``C_1 > 0``, the ``1/n`` coefficient of the risk (broadcasts).
+      n: sample size ``n > 0`` (broadcasts).
+
     Example:
       >>> float(tic(1.5, 1.0, 100))
       304.0
@@ -159,6 +187,11 @@ def tic(neg_loglik: Array, c1: Array, n: Array) -> Array:
 
 def aic(neg_loglik: Array, p: Array, n: Array) -> Array:
     r"""Akaike's information criterion $-2n\,\ell + 2p$ (TIC when the model is right: $2C_1 = p$).
+
+    Args:
+      neg_loglik: ``-l(theta^)``, the mean negative log-likelihood of the fit on its own sample.
+      p: number of parameters.
+      n: sample size ``n > 0`` (broadcasts).
 
     Example:
       >>> float(aic(1.5, 2, 100))
