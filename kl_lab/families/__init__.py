@@ -2,7 +2,7 @@
 
 Every member takes a flat natural-parameter vector ``theta`` of shape ``(..., dim)``; see
 ``base`` for the derived methods and each member module for its conventions. Non-exponential members
-(``Uniform``, ``StudentT``, ``Cauchy``) share the same surface through :class:`Family`; divergences between
+(``Uniform``, ``StudentT``, ``Cauchy``, ``Gumbel``) share the same surface through :class:`Family`; divergences between
 families are in :mod:`kl_lab.divergences.cross_family`.
 
 Example:
@@ -25,9 +25,17 @@ from kl_lab.families.discrete import (
 )
 from kl_lab.families.finite import FiniteExponentialFamily, grid_edges, ising_grid
 from kl_lab.families.multivariate import Dirichlet, MultivariateNormal, Wishart
-from kl_lab.families.non_exponential import Cauchy, NonExponentialFamily, StudentT, Uniform
+from kl_lab.families.non_exponential import Cauchy, Gumbel, NonExponentialFamily, StudentT, Uniform
 from kl_lab.families.numerical import HistogramLaw, QuadratureFamily, gauss_legendre, histogram_law, polynomial_family
-from kl_lab.families.univariate import HalfNormal, InverseGamma, Laplace, LogNormal, Pareto, Weibull
+from kl_lab.families.univariate import (
+    ContinuousBernoulli,
+    HalfNormal,
+    InverseGamma,
+    Laplace,
+    LogNormal,
+    Pareto,
+    Weibull,
+)
 
 __all__ = [
     "ExponentialFamily",
@@ -52,10 +60,12 @@ __all__ = [
     "InverseGamma",
     "Pareto",
     "Weibull",
+    "ContinuousBernoulli",
     "NonExponentialFamily",
     "Uniform",
     "StudentT",
     "Cauchy",
+    "Gumbel",
     "Dirichlet",
     "MultivariateNormal",
     "Wishart",

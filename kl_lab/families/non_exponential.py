@@ -1,8 +1,8 @@
-r"""Univariate families that are not exponential families: Uniform, StudentT and Cauchy.
+r"""Univariate families that are not exponential families: Uniform, StudentT, Cauchy and Gumbel.
 
 Their support moves with a parameter (Uniform) or their log-density is not linear in any finite statistic
-(StudentT, Cauchy), so there is no log-partition to differentiate: each member writes its log-density and
-entropy in closed form, and divergences between members (or with any other family) go through
+(StudentT, Cauchy, Gumbel with its scale free), so there is no log-partition to differentiate: each member
+writes its log-density and entropy in closed form, and divergences between members (or with any other family) go through
 :func:`kl_lab.divergences.cross_family.kl` -- a closed form where one is registered, else the generic
 quadrature. The parameter vector ``theta`` is the ordinary parameters:
 
@@ -11,6 +11,7 @@ quadrature. The parameter vector ``theta`` is the ordinary parameters:
 | Uniform | (low, high) $= (a, b)$, $a < b$ | $-\log(b - a)$ | $[a, b]$ |
 | StudentT | $(\nu, \mathrm{loc}, s)$ (df, loc, scale) | below | $\mathbb{R}$ |
 | Cauchy | $(\mathrm{loc}, s)$ (loc, scale) | $-\log(\pi s) - \log(1 + z^2)$ | $\mathbb{R}$ |
+| Gumbel | $(\mathrm{loc}, s)$ (loc, scale) | $-\log s - z - e^{-z}$ | $\mathbb{R}$ |
 
 with $z = (x - \mathrm{loc})/s$ and, for StudentT,
 
@@ -19,7 +20,8 @@ $$
 - \frac{\nu+1}{2} \log\left(1 + \frac{z^2}{\nu}\right).
 $$
 
-Entropies (Lazo & Rathie 1978, Table 1): Uniform $\log(b - a)$; Cauchy $\log(4\pi s)$; StudentT
+Entropies (Lazo & Rathie 1978, Table 1): Uniform $\log(b - a)$; Cauchy $\log(4\pi s)$; Gumbel
+$\log s + \gamma + 1$ ($\gamma$ Euler's constant); StudentT
 $\frac{\nu+1}{2}\left[\Psi\left(\frac{\nu+1}{2}\right) - \Psi\left(\frac{\nu}{2}\right)\right]
 + \log\left(\sqrt{\nu} B\left(\frac{\nu}{2}, \frac12\right)\right) + \log s$.
 """
@@ -36,7 +38,9 @@ from kl_lab.families.base import Family
 from kl_lab.families.validation import guard, positive, require_finite, require_not_nan, validated
 from kl_lab.numerics import as_float_array, log_beta, require
 
-__all__ = ["NonExponentialFamily", "Uniform", "StudentT", "Cauchy"]
+__all__ = ["NonExponentialFamily", "LocationScale", "Uniform", "StudentT", "Cauchy", "Gumbel"]
+
+EULER_GAMMA = 0.57721566490153286061
 
 
 class NonExponentialFamily(Family):
@@ -225,17 +229,16 @@ class StudentT(NonExponentialFamily):
         return dist.StudentT(theta[..., 0], theta[..., 1], theta[..., 2])
 
 
-class Cauchy(NonExponentialFamily):
-    r"""Cauchy(loc $m$, scale $s$): ``theta = (loc, scale)``, $p(x) = \frac{1}{\pi s (1 + z^2)}$, $z = (x - m)/s$.
-
-    Entropy $\log(4\pi s)$; between two Cauchy laws KL has the closed form
-    $\log\frac{(s_p + s_q)^2 + (m_p - m_q)^2}{4 s_p s_q}$ (Chyzak & Nielsen 2019, arXiv:1905.10965),
-    registered in :mod:`kl_lab.divergences.cross_family`.
+class LocationScale(NonExponentialFamily):
+    r"""Base of the location-scale members ``theta = (loc, scale)`` with ``scale > 0`` on $\mathbb{R}$ (Cauchy,
+    Gumbel): the parameter space, quadrature frame (centre ``loc``, width ``scale``), ``from_params`` and
+    ``to_numpyro`` (numpyro's class of the member's name) live here once.
 
     Example:
-      >>> from kl_lab.families import Cauchy
-      >>> round(float(Cauchy().log_prob(1.0, jnp.array([0.0, 1.0]))), 6)   # -log(2 pi)
-      -1.837877
+      >>> from kl_lab.families import Cauchy, Gumbel
+      >>> from kl_lab.families.non_exponential import LocationScale
+      >>> isinstance(Cauchy(), LocationScale) and isinstance(Gumbel(), LocationScale)
+      True
     """
 
     dim = 2
@@ -250,6 +253,38 @@ class Cauchy(NonExponentialFamily):
     def _frame(self, theta):
         return theta[0], theta[1]
 
+    @validated(loc=require_finite, scale=positive())
+    def from_params(self, loc, scale):
+        """``theta = (loc, scale)``.
+
+        Example:
+          >>> from kl_lab.families import Gumbel
+          >>> [float(v) for v in Gumbel().from_params(0.5, 2.0)]
+          [0.5, 2.0]
+        """
+        loc, scale = jnp.broadcast_arrays(as_float_array(loc, "loc"), as_float_array(scale, "scale"))
+        return jnp.stack([loc, scale], axis=-1)
+
+    def to_numpyro(self, theta):
+        import numpyro.distributions as dist
+
+        theta = self._theta(theta)
+        return getattr(dist, type(self).__name__)(theta[..., 0], theta[..., 1])
+
+
+class Cauchy(LocationScale):
+    r"""Cauchy(loc $m$, scale $s$): ``theta = (loc, scale)``, $p(x) = \frac{1}{\pi s (1 + z^2)}$, $z = (x - m)/s$.
+
+    Entropy $\log(4\pi s)$; between two Cauchy laws KL has the closed form
+    $\log\frac{(s_p + s_q)^2 + (m_p - m_q)^2}{4 s_p s_q}$ (Chyzak & Nielsen 2019, arXiv:1905.10965),
+    registered in :mod:`kl_lab.divergences.cross_family`.
+
+    Example:
+      >>> from kl_lab.families import Cauchy
+      >>> round(float(Cauchy().log_prob(1.0, jnp.array([0.0, 1.0]))), 6)   # -log(2 pi)
+      -1.837877
+    """
+
     def _log_density(self, x, theta):
         z = (x - theta[0]) / theta[1]
         return -math.log(math.pi) - jnp.log(theta[1]) - jnp.log1p(z * z)
@@ -260,20 +295,31 @@ class Cauchy(NonExponentialFamily):
     def _sample(self, key, theta, shape):
         return theta[0] + theta[1] * jax.random.cauchy(key, shape, theta.dtype)
 
-    @validated(loc=require_finite, scale=positive())
-    def from_params(self, loc, scale):
-        """``theta = (loc, scale)``.
 
-        Example:
-          >>> from kl_lab.families import Cauchy
-          >>> [float(v) for v in Cauchy().from_params(0.5, 2.0)]
-          [0.5, 2.0]
-        """
-        loc, scale = jnp.broadcast_arrays(as_float_array(loc, "loc"), as_float_array(scale, "scale"))
-        return jnp.stack([loc, scale], axis=-1)
+class Gumbel(LocationScale):
+    r"""Gumbel (type-I extreme value, maxima) with location $m$ and scale $s$: ``theta = (loc, scale)``,
 
-    def to_numpyro(self, theta):
-        import numpyro.distributions as dist
+    $$p(x) = \frac1s \exp\left(-z - e^{-z}\right), \qquad z = \frac{x - m}{s}.$$
 
-        theta = self._theta(theta)
-        return dist.Cauchy(theta[..., 0], theta[..., 1])
+    With $s$ free it is not an exponential family (with $s$ fixed, $e^{-x/s}$ is its statistic). Moments
+    $E X = m + \gamma s$, $\operatorname{Var} X = \pi^2 s^2 / 6$, $E e^{-tX/s} = e^{-tm/s}\,\Gamma(1 + t)$ for $t > -1$;
+    entropy $\log s + \gamma + 1$ (Johnson, Kotz & Balakrishnan, *Continuous Univariate Distributions* vol. 2,
+    Ch. 22). KL between two Gumbel laws and with Exponential, Gamma, Normal, Uniform, Laplace, HalfNormal and
+    ContinuousBernoulli has closed forms in :mod:`kl_lab.divergences.cross_family`.
+
+    Example:
+      >>> from kl_lab.families import Gumbel
+      >>> fam = Gumbel()
+      >>> round(float(fam.entropy(fam.from_params(0.0, 2.0))), 6)   # log 2 + gamma + 1
+      2.270363
+    """
+
+    def _log_density(self, x, theta):
+        z = (x - theta[0]) / theta[1]
+        return -jnp.log(theta[1]) - z - jnp.exp(-z)
+
+    def _entropy(self, theta):
+        return jnp.log(theta[1]) + (EULER_GAMMA + 1)
+
+    def _sample(self, key, theta, shape):
+        return theta[0] + theta[1] * jax.random.gumbel(key, shape, theta.dtype)

@@ -1,5 +1,5 @@
 r"""Further univariate exponential families: Laplace (fixed location), LogNormal, HalfNormal, InverseGamma,
-Pareto (fixed scale) and Weibull (fixed shape).
+Pareto (fixed scale), Weibull (fixed shape) and ContinuousBernoulli.
 
 Each is $p_\theta(x) = h(x)\exp(\langle\theta, t(x)\rangle - \psi(\theta))$; the base class derives the mean
 map, Fisher information, KL (Bregman divergence of $\psi$), Rényi and entropy from $\psi$ (Wainwright &
@@ -14,6 +14,7 @@ Univariate Distributions*):
 | InverseGamma | $(\log x, 1/x)$ | $(-a - 1, -b)$ | $\log\Gamma(a) - a \log b$ | $0$ |
 | Pareto($s$) | $\log x$, $x \ge s$ | $-\alpha - 1$ | $-\log \alpha - \alpha \log s$ | $0$ |
 | Weibull($k$) | $x^k$, $x \ge 0$ | $-\lambda^{-k}$ | $-\log(-\theta)$ | $\log k + (k-1) \log x$ |
+| ContinuousBernoulli | $x \in [0, 1]$ | $\operatorname{logit}\lambda$ | $\log\frac{e^\theta - 1}{\theta}$ | $0$ |
 
 with $\psi_N(\theta) = -\theta_0^2/(4 \theta_1) - \log(-2\theta_1)/2$, the Normal's log-partition.
 
@@ -33,10 +34,10 @@ from jax.scipy.special import digamma, gammaln
 
 from kl_lab.families.base import ExponentialFamily
 from kl_lab.families.continuous import GaussianPsi, PositiveSupport
-from kl_lab.families.validation import positive, validated
+from kl_lab.families.validation import in_range, positive, validated
 from kl_lab.numerics import as_float_array
 
-__all__ = ["Laplace", "LogNormal", "HalfNormal", "InverseGamma", "Pareto", "Weibull"]
+__all__ = ["Laplace", "LogNormal", "HalfNormal", "InverseGamma", "Pareto", "Weibull", "ContinuousBernoulli"]
 
 EULER_GAMMA = 0.57721566490153286061
 LOG_2PI = math.log(2 * math.pi)
@@ -502,3 +503,109 @@ class Weibull(_OneNegative):
 
     def __repr__(self):
         return f"Weibull(shape={self.shape:g})"
+
+
+def _cb_log_norm(theta):
+    r"""ContinuousBernoulli's log-partition
+    $\psi(\theta) = \log\frac{e^\theta - 1}{\theta} = \frac{\theta}{2} + \log\frac{\sinh u}{u}$, $u = \theta/2$,
+    accurate at every $\theta$. For $|\theta| < 2$: $\theta/2 + \log(1 + g)$ with
+    $g = \sinh(u)/u - 1 = \sum_{k \ge 1} v^k/(2k+1)!$, $v = u^2$ (ten terms: the first omitted is
+    $< 10^{-22}$ relative); beyond, $\max(\theta, 0) + \log(1 - e^{-|\theta|}) - \log|\theta|$ (no cancellation,
+    no overflow). Smooth at 0 to every order (a polynomial in $\theta^2$), so autodiff's mean and Fisher are
+    right there ($1/2$, $1/12$)."""
+    small = jnp.abs(theta) < 2
+    v = jnp.where(small, 0.25 * theta * theta, 0.0)
+    g = jnp.zeros_like(v)
+    for k in range(10, 0, -1):  # Horner: g = v/3! (1 + v/(4*5) (1 + v/(6*7) (...)))
+        g = v / ((2 * k) * (2 * k + 1)) * (1 + g)
+    t = jnp.where(small, 2.0, theta)
+    a = jnp.abs(t)
+    big = jnp.maximum(t, 0.0) + jnp.log1p(-jnp.exp(-a)) - jnp.log(a)
+    return jnp.where(small, 0.5 * theta + jnp.log1p(g), big)
+
+
+class ContinuousBernoulli(ExponentialFamily):
+    r"""Continuous Bernoulli($\lambda$) on $[0, 1]$ (Loaiza-Ganem & Cunningham 2019, arXiv:1907.06845v5, Sec. 3):
+    $p(x) = C(\lambda)\,\lambda^x (1 - \lambda)^{1-x}$, i.e. $p_\theta(x) = e^{\theta x - \psi(\theta)}$ with
+    $t(x) = x$, $\theta = \operatorname{logit}\lambda \in \mathbb{R}$ and
+
+    $$\psi(\theta) = \log\int_0^1 e^{\theta x}\,dx = \log\frac{e^\theta - 1}{\theta}, \qquad \psi(0) = 0$$
+
+    (the uniform law at $\lambda = 1/2$). $\psi$ is evaluated without cancellation near $\theta = 0$ (a series in
+    $\theta^2$) and without overflow at large $|\theta|$; the mean $E X = \frac{1}{1 - e^{-\theta}} - \frac1\theta$,
+    the variance, KL (Bregman divergence of $\psi$), Rényi (always finite: the natural parameter space is all of
+    $\mathbb{R}$) and entropy $\psi(\theta) - \theta\,E X$ come from the base class by autodiff. $\lambda \in \{0, 1\}$
+    (point masses, no density) is not a member: ``from_params`` requires $0 < \lambda < 1$. Cross-family KL
+    (Beta, Uniform, Exponential, Normal, Gumbel and the infinite pairs): :mod:`kl_lab.divergences.cross_family`.
+
+    Example:
+      >>> from kl_lab.families import ContinuousBernoulli
+      >>> fam = ContinuousBernoulli()
+      >>> float(fam.entropy(fam.from_params(0.5)))   # the uniform law on [0, 1]
+      0.0
+      >>> round(float(fam.mean(fam.from_params(0.8))[0]), 6)   # 1 / (1 - e^-theta) - 1 / theta, theta = log 4
+      0.611986
+    """
+
+    dim = 1
+    domain = "theta real (logit lambda)"
+
+    def sufficient_stats(self, x):
+        return as_float_array(x, "x")[..., None]
+
+    def _in_support(self, x):
+        return (x >= 0) & (x <= 1)
+
+    def _support_point(self, dtype):
+        return jnp.full((), 0.5, dtype)
+
+    def _support(self, theta):
+        return jnp.zeros((), theta.dtype), jnp.ones((), theta.dtype)
+
+    def _frame(self, theta):
+        return self._mean(theta)[0], jnp.sqrt(self._fisher(theta)[0, 0])
+
+    def _psi(self, theta):
+        return _cb_log_norm(theta[0])
+
+    def _entropy(self, theta):
+        # psi - theta E X with a plain product: the base class's safe_dot has a zero gradient in theta at theta = 0
+        return self._psi(theta) - theta[0] * self._mean(theta)[0]
+
+    def _initial_theta(self, eta):
+        # E X = -1/theta + O(e^theta) as theta -> -inf and 1 - 1/theta + ... as theta -> +inf: start from
+        # 1/(1 - m) - 1/m (0 at m = 1/2); a mean outside (0, 1) has no preimage (Newton reports converged=False)
+        m = eta[0]
+        ok = (m > 0) & (m < 1)
+        m = jnp.where(ok, m, 0.5)
+        return (1 / (1 - m) - 1 / m)[None]
+
+    def _sample(self, key, theta, shape):
+        # inverse CDF of the law of X (theta <= 0) or 1 - X (theta > 0): x = log1p(u expm1(s)) / s, s = -|theta|
+        u = jax.random.uniform(key, shape, theta.dtype)
+        s = -jnp.abs(theta[0])
+        s_safe = jnp.where(s == 0, -1.0, s)
+        y = jnp.where(s == 0, u, jnp.log1p(u * jnp.expm1(s_safe)) / s_safe)
+        return jnp.where(theta[0] > 0, 1 - y, y)
+
+    @validated(probs=in_range(0.0, 1.0, low_inclusive=False, high_inclusive=False))
+    def from_params(self, probs):
+        r"""``theta = logit(probs)`` from the shape parameter $\lambda$ = ``probs`` in $(0, 1)$.
+
+        Example:
+          >>> from kl_lab.families import ContinuousBernoulli
+          >>> round(float(ContinuousBernoulli().from_params(0.8)[0]), 6)   # log 4
+          1.386294
+        """
+        probs = as_float_array(probs, "probs")
+        return (jnp.log(probs) - jnp.log1p(-probs))[..., None]
+
+    def to_params(self, theta):
+        r"""The shape parameter $\lambda = \sigma(\theta)$ (torch's ``probs``).
+
+        Example:
+          >>> from kl_lab.families import ContinuousBernoulli
+          >>> float(ContinuousBernoulli().to_params(jnp.array([0.0])))
+          0.5
+        """
+        return jax.nn.sigmoid(theta[..., 0])
