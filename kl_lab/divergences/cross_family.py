@@ -9,12 +9,16 @@ $$\mathrm{KL}(p \,\|\, q) = \int p \log\frac{p}{q} \quad (\text{a sum for laws o
 chosen in this order:
 
 1. **Closed form** registered for ``(type(p.family), type(q.family))`` (most specific match along the two
-   classes' MROs; :func:`register_kl` adds one): ``error = 0``. The table is torch.distributions' list of
-   cross-family pairs (``torch/distributions/kl.py``) without the Gumbel and ContinuousBernoulli rows, plus
+   classes' MROs; :func:`register_kl` adds one): ``error = 0``. The table (41 pairs) is torch.distributions'
+   list of cross-family pairs (``torch/distributions/kl.py``) with its Gumbel and ContinuousBernoulli rows, plus
    Laplace, Pareto, Uniform and Cauchy pairs within a family whose fixed parameters differ, LogNormal‖Gamma,
-   Weibull‖Gamma (numpyro has it), HalfNormal‖Exponential and Bernoulli‖Poisson. Each is
-   $-H(p) - E_p[\log q]$ with the moments of $p$ that $\log q$ needs; they are tested against
-   ``scipy.integrate.quad``.
+   Weibull‖Gamma (numpyro has it), HalfNormal‖Exponential, Bernoulli‖Poisson, Laplace‖Gumbel,
+   HalfNormal‖Gumbel, ContinuousBernoulli‖Gumbel and Gumbel‖Laplace. Each is $-H(p) - E_p[\log q]$ with the
+   moments of $p$ that $\log q$ needs; they are tested against ``scipy.integrate.quad``. Against a Gumbel$(m, s)$
+   the moment is $E_p e^{-X/s}$: $\Gamma(1 + s_p/s)\,e^{-m_p/s}$ (Gumbel), $(1 + 1/(b s))^{-k}$ (Gamma),
+   $e^{-\mu/s + \sigma^2/2s^2}$ (Normal), $e^{-m/s}/(1 - b^2/s^2)$ (Laplace with $b < s$; $+\infty$ otherwise),
+   $2 e^{\sigma^2/2s^2}\Phi(-\sigma/s)$ (HalfNormal), $e^{\psi(\theta - 1/s) - \psi(\theta)}$ (ContinuousBernoulli).
+   Gumbel‖Laplace$(c, b)$ uses $E|X - c| = E X - c + 2 s\,E_1(e^{-(c - m)/s})$ ($E_1$ the exponential integral).
 2. **Same exponential family** (equal fixed parameters): the family's own ``kl`` (Bregman divergence of
    $\psi$), ``error = 0``.
 3. **Supports**: $+\infty$ when the support of $p$ is not inside that of $q$ (its hull $[a, b]$ from
@@ -30,7 +34,10 @@ Edge cases: equal laws give 0; where a closed form has a moment condition (Paret
 $\alpha > 2$) the value is $+\infty$ outside it. The generic quadrature reports $+\infty$ when the
 integrand's outermost weighted terms do not vanish (a divergent integral such as Cauchy‖Normal).
 torch's Normal‖Laplace formula (the version read) omits the locations; the one here has them:
-$E|X - m| = \sigma\sqrt{2/\pi}\,e^{-d^2/2\sigma^2} + d\,(1 - 2\Phi(-d/\sigma))$, $d = \mu - m$.
+$E|X - m| = \sigma\sqrt{2/\pi}\,e^{-d^2/2\sigma^2} + d\,(1 - 2\Phi(-d/\sigma))$, $d = \mu - m$. torch's
+ContinuousBernoulli‖Uniform and Uniform‖ContinuousBernoulli (the version read) return $+\infty$ whenever the
+uniform's end touches 0 or 1 (``ge``/``le`` where ``gt``/``lt`` are meant), e.g. for $U[0, 1]$ and $U[0, 0.6]$;
+here those are finite ($+\infty$ only when the support of $p$ leaves that of $q$).
 """
 
 from __future__ import annotations
@@ -43,7 +50,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.special import digamma, gammaln, ndtr, xlogy
+from jax.scipy.special import digamma, exp1, gammaln, log_ndtr, ndtr, xlogy
 
 from kl_lab import families as F
 from kl_lab.numerics import log_beta
@@ -230,10 +237,13 @@ def _batched(fn, p: Law, q: Law):
 
 
 def _kl_terms(lp, lq):
-    """``exp(lp) (lp - lq)`` with 0 where ``lp = -inf`` (no mass) or either is ``+inf`` (a rounded endpoint)."""
+    """``exp(lp) (lp - lq)`` with 0 where ``lp = -inf`` (no mass), where either is ``+inf`` (a rounded endpoint), and
+    where ``exp(lp)`` underflows to 0 (so ``lq = -inf`` far in a tail, e.g. a Gumbel's left tail, is 0, not NaN)."""
     bad = (lp == -jnp.inf) | (lp == jnp.inf) | (lq == jnp.inf)
     lp_s = jnp.where(bad, 0.0, lp)
-    return jnp.where(bad, 0.0, jnp.exp(lp_s) * (lp_s - jnp.where(bad, 0.0, lq)))
+    pe = jnp.exp(lp_s)
+    bad = bad | (pe == 0)
+    return jnp.where(bad, 0.0, pe * (lp_s - jnp.where(bad, 0.0, lq)))
 
 
 def _de_rule(n: int, t_max: float, dtype):
@@ -275,6 +285,8 @@ def _one_quadrature(p: Law, q: Law, n: int):
     x5, w5 = right(b2)
     xs = jnp.stack([x1, x2, x3, x4, x5])
     ws = jnp.stack([w1 * lo_fin, w2 * ~lo_fin, w3, w4 * hi_fin, w5 * ~hi_fin])
+    # a node rounded onto a finite end of p's support (exactly: inside) is dropped: q may vanish there (Beta)
+    ws = jnp.where((xs == lo) | (xs == hi), 0.0, ws)
     lp = p.family.log_prob_at(xs, p.theta)
     lq = q.family.log_prob_at(xs, q.theta)
     f = jnp.where(ws == 0, 0.0, ws * _kl_terms(lp, lq))
@@ -298,8 +310,9 @@ def kl_quadrature(p: Law, q: Law, *, n: int = 64) -> KLResult:
     $2n + 1$ nodes (Takahasi & Mori 1974; the error falls like $e^{-c/h}$ for integrands analytic inside each
     piece). ``error`` = $|I_h - I_{2h}|$, a conservative bound on the error of $I_h$. $+\infty$ where the support
     of $p$ leaves that of $q$, or when the outermost weighted terms exceed $10^{-6}(1 + |I|)$ (a divergent
-    integral). Limits: mass of $p$ within a relative $10^{-16}$ of a finite end that is not at 0 (e.g. Beta with
-    $b < 1$ near 1) is lost to rounding of $x$.
+    integral). Nodes that round onto a finite end of $p$'s support are dropped (the end itself has measure zero;
+    $q$ may vanish there, e.g. a Beta $q$ at 1 under a ContinuousBernoulli $p$). Limits: mass of $p$ within a
+    relative $10^{-16}$ of a finite end that is not at 0 (e.g. Beta with $b < 1$ near 1) is lost to rounding of $x$.
 
     Example:
       >>> from kl_lab import families as F
@@ -421,10 +434,10 @@ def _entropy(law):
     return law.family.entropy(law.theta)
 
 
-def _minus_elog_normal(q, m1, m2):
-    """``-E_p log N(x; mu, var)`` from the first two moments of p."""
-    mu, var = _normal(q)
-    return HALF_LOG_2PI + 0.5 * jnp.log(var) + (m2 - 2 * mu * m1 + mu * mu) / (2 * var)
+def _minus_elog_normal(q, mean, var):
+    """``-E_p log N(x; mu, s^2) = log(2 pi s^2)/2 + (var + (mean - mu)^2) / (2 s^2)`` from p's mean and variance."""
+    mu, var_q = _normal(q)
+    return HALF_LOG_2PI + 0.5 * jnp.log(var_q) + (var + (mean - mu) ** 2) / (2 * var_q)
 
 
 def _minus_elog_gamma(q, elog, m1):
@@ -441,7 +454,7 @@ def _minus_elog_exponential(q, m1):
 def _beta_moments(p):
     a, b = _beta(p)
     m1 = a / (a + b)
-    return m1, m1 * (1 - m1) / (a + b + 1) + m1 * m1, digamma(a) - digamma(a + b)
+    return m1, m1 * (1 - m1) / (a + b + 1), digamma(a) - digamma(a + b)
 
 
 @register_kl(F.Beta, F.Exponential)
@@ -457,8 +470,8 @@ def _beta_gamma(p, q):
 
 @register_kl(F.Beta, F.Normal)
 def _beta_normal(p, q):
-    m1, m2, _ = _beta_moments(p)
-    return -_entropy(p) + _minus_elog_normal(q, m1, m2)
+    m1, var, _ = _beta_moments(p)
+    return -_entropy(p) + _minus_elog_normal(q, m1, var)
 
 
 @register_kl(F.Beta, F.Uniform)
@@ -476,7 +489,7 @@ def _exponential_gamma(p, q):
 @register_kl(F.Exponential, F.Normal)
 def _exponential_normal(p, q):
     lam = _rate(p)
-    return -_entropy(p) + _minus_elog_normal(q, 1 / lam, 2 / lam**2)
+    return -_entropy(p) + _minus_elog_normal(q, 1 / lam, 1 / lam**2)
 
 
 @register_kl(F.Gamma, F.Exponential)
@@ -488,13 +501,13 @@ def _gamma_exponential(p, q):
 @register_kl(F.Gamma, F.Normal)
 def _gamma_normal(p, q):
     k, b = _gamma(p)
-    return -_entropy(p) + _minus_elog_normal(q, k / b, k * (k + 1) / b**2)
+    return -_entropy(p) + _minus_elog_normal(q, k / b, k / b**2)
 
 
 @register_kl(F.Laplace, F.Normal)
 def _laplace_normal(p, q):
     m, s = p.family.loc, -1 / p.theta[..., 0]
-    return -_entropy(p) + _minus_elog_normal(q, m, m * m + 2 * s * s)
+    return -_entropy(p) + _minus_elog_normal(q, m, 2 * s * s)
 
 
 @register_kl(F.Normal, F.Laplace)
@@ -542,9 +555,9 @@ def _pareto_gamma(p, q):
 def _pareto_normal(p, q):
     s, a = _pareto(p)
     ok = a > 2
-    m1 = a * s / jnp.where(ok, a - 1, 1.0)
-    m2 = a * s * s / jnp.where(ok, a - 2, 1.0)
-    return jnp.where(ok, -_entropy(p) + _minus_elog_normal(q, m1, m2), jnp.inf)
+    a1, a2 = jnp.where(ok, a - 1, 1.0), jnp.where(ok, a - 2, 1.0)
+    var = a * s * s / (a1 * a1 * a2)
+    return jnp.where(ok, -_entropy(p) + _minus_elog_normal(q, a * s / a1, var), jnp.inf)
 
 
 def _uniform(law):
@@ -592,7 +605,7 @@ def _uniform_gamma(p, q):
 @register_kl(F.Uniform, F.Normal)
 def _uniform_normal(p, q):
     lo, hi = _uniform(p)
-    return -jnp.log(hi - lo) + _minus_elog_normal(q, 0.5 * (lo + hi), (lo * lo + lo * hi + hi * hi) / 3)
+    return -jnp.log(hi - lo) + _minus_elog_normal(q, 0.5 * (lo + hi), (hi - lo) ** 2 / 12)
 
 
 @register_kl(F.Uniform, F.Pareto)
@@ -637,3 +650,138 @@ def _bernoulli_poisson(p, q):
     log_rate = q.theta[..., 0]
     e_log_q = jnp.where(prob == 0, 0.0, prob * log_rate) - jnp.exp(log_rate)
     return -_entropy(p) - e_log_q
+
+
+# ------------------------------------------------------------------ Gumbel and ContinuousBernoulli rows
+def _gumbel(law):
+    return law.theta[..., 0], law.theta[..., 1]
+
+
+def _minus_elog_gumbel(q, mean, log_mgf):
+    r"""``-E_p log Gumbel(x; m, s)`` $= \log s + (E X - m)/s + e^{m/s} E e^{-X/s}$ from $E X$ and
+    ``log_mgf`` $= \log E_p e^{-X/s}$ (``s`` the scale of ``q``)."""
+    m, s = _gumbel(q)
+    return jnp.log(s) + (mean - m) / s + jnp.exp(m / s + log_mgf)
+
+
+def _cb_mean_var(law):
+    fam = law.family
+    return fam.mean(law.theta)[..., 0], fam.fisher(law.theta)[..., 0, 0]
+
+
+def _cb_log_norm(law, shift=None):
+    """``psi(theta + shift)`` of a ContinuousBernoulli law (``shift`` broadcast against its batch)."""
+    theta = law.theta
+    if shift is not None:
+        shape = jnp.broadcast_shapes(theta.shape[:-1], jnp.shape(shift))
+        theta = jnp.broadcast_to(theta, shape + (1,)) + jnp.broadcast_to(shift, shape)[..., None]
+    return law.family.log_partition(theta)
+
+
+@register_kl(F.Gumbel, F.Gumbel)
+def _gumbel_gumbel(p, q):
+    # r = s_p/s_q, d = (m_p - m_q)/s_q: -log r + d + gamma (r - 1) + expm1(log Gamma(1 + r) - d); 0 at p = q exactly
+    (mp, sp), (mq, sq) = _gumbel(p), _gumbel(q)
+    r, d = sp / sq, (mp - mq) / sq
+    return jnp.maximum(-jnp.log(r) + d + EULER_GAMMA * (r - 1) + jnp.expm1(gammaln(1 + r) - d), 0.0)
+
+
+@register_kl(F.Exponential, F.Gumbel)
+def _exponential_gumbel(p, q):
+    lam, s = _rate(p), _gumbel(q)[1]
+    return -_entropy(p) + _minus_elog_gumbel(q, 1 / lam, -jnp.log1p(1 / (lam * s)))
+
+
+@register_kl(F.Gamma, F.Gumbel)
+def _gamma_gumbel(p, q):
+    (k, b), s = _gamma(p), _gumbel(q)[1]
+    return -_entropy(p) + _minus_elog_gumbel(q, k / b, -k * jnp.log1p(1 / (b * s)))
+
+
+@register_kl(F.Normal, F.Gumbel)
+def _normal_gumbel(p, q):
+    (mu, var), s = _normal(p), _gumbel(q)[1]
+    return -_entropy(p) + _minus_elog_gumbel(q, mu, -mu / s + var / (2 * s * s))
+
+
+@register_kl(F.Uniform, F.Gumbel)
+def _uniform_gumbel(p, q):
+    (lo, hi), s = _uniform(p), _gumbel(q)[1]
+    w = (hi - lo) / s  # E e^{-X/s} = e^{-lo/s} (1 - e^{-w}) / w
+    return -jnp.log(hi - lo) + _minus_elog_gumbel(q, 0.5 * (lo + hi), -lo / s + jnp.log(-jnp.expm1(-w)) - jnp.log(w))
+
+
+@register_kl(F.Laplace, F.Gumbel)
+def _laplace_gumbel(p, q):
+    # E e^{-X/s} = e^{-m/s} / (1 - b^2/s^2) for b < s; infinite (so is the KL) for b >= s
+    m, b, s = p.family.loc, -1 / p.theta[..., 0], _gumbel(q)[1]
+    ok = b < s
+    rho = jnp.where(ok, b / s, 0.5)
+    return jnp.where(ok, -_entropy(p) + _minus_elog_gumbel(q, m, -m / s - jnp.log1p(-rho * rho)), jnp.inf)
+
+
+@register_kl(F.HalfNormal, F.Gumbel)
+def _halfnormal_gumbel(p, q):
+    # E e^{-X/s} = 2 e^{sigma^2 / (2 s^2)} Phi(-sigma/s)
+    sig, s = p.family.to_params(p.theta), _gumbel(q)[1]
+    log_mgf = math.log(2.0) + sig * sig / (2 * s * s) + log_ndtr(-sig / s)
+    return -_entropy(p) + _minus_elog_gumbel(q, sig * math.sqrt(2 / math.pi), log_mgf)
+
+
+@register_kl(F.ContinuousBernoulli, F.Gumbel)
+def _cb_gumbel(p, q):
+    # exponential family: E e^{-X/s} = exp(psi(theta - 1/s) - psi(theta))
+    s = _gumbel(q)[1]
+    log_mgf = _cb_log_norm(p, -1 / s) - _cb_log_norm(p)
+    return -_entropy(p) + _minus_elog_gumbel(q, _cb_mean_var(p)[0], log_mgf)
+
+
+@register_kl(F.Gumbel, F.Normal)
+def _gumbel_normal(p, q):
+    m, s = _gumbel(p)
+    return -_entropy(p) + _minus_elog_normal(q, m + EULER_GAMMA * s, (math.pi * s) ** 2 / 6)
+
+
+@register_kl(F.Gumbel, F.Laplace)
+def _gumbel_laplace(p, q):
+    # E|X - c| = E X - c + 2 s E1(e^{-z}), z = (c - m)/s (E (c - X)^+ = int_{-inf}^c F = s E1(e^{-z}));
+    # for z > 20, E1(w) = -gamma - log w + w + O(w^2) with w < 3e-9
+    (m, s), c, b = _gumbel(p), q.family.loc, -1 / q.theta[..., 0]
+    z = (c - m) / s
+    big = z > 20
+    e1 = jnp.where(big, z - EULER_GAMMA + jnp.exp(-z), exp1(jnp.exp(-jnp.where(big, 0.0, z))))
+    e_abs = m + EULER_GAMMA * s - c + 2 * s * e1
+    return -_entropy(p) + jnp.log(2 * b) + e_abs / b
+
+
+@register_kl(F.ContinuousBernoulli, F.Exponential)
+def _cb_exponential(p, q):
+    return -_entropy(p) + _minus_elog_exponential(q, _cb_mean_var(p)[0])
+
+
+@register_kl(F.ContinuousBernoulli, F.Normal)
+def _cb_normal(p, q):
+    return -_entropy(p) + _minus_elog_normal(q, *_cb_mean_var(p))
+
+
+@register_kl(F.ContinuousBernoulli, F.Uniform)
+def _cb_uniform(p, q):
+    lo, hi = _uniform(q)
+    return jnp.where((lo > 0) | (hi < 1), jnp.inf, -_entropy(p) + jnp.log(hi - lo))
+
+
+def _minus_elog_cb(q, mean):
+    """``-E_p log CB(x; theta) = psi(theta) - theta E X`` for p on [0, 1]."""
+    return _cb_log_norm(q) - q.theta[..., 0] * mean
+
+
+@register_kl(F.Beta, F.ContinuousBernoulli)
+def _beta_cb(p, q):
+    return -_entropy(p) + _minus_elog_cb(q, _beta_moments(p)[0])
+
+
+@register_kl(F.Uniform, F.ContinuousBernoulli)
+def _uniform_cb(p, q):
+    lo, hi = _uniform(p)
+    val = -jnp.log(hi - lo) + _minus_elog_cb(q, 0.5 * (lo + hi))
+    return jnp.where((lo < 0) | (hi > 1), jnp.inf, val)

@@ -27,9 +27,10 @@ def _quad_kl(p, q, lo, hi, points=()):
     edges = [lo, *sorted(x for x in points if lo < x < hi), hi]
 
     def f(x):  # 0 where p < 1e-150: scipy's laplace.logpdf is log(pdf), -inf in far tails
-        lp = p.logpdf(x)
-        pdf = math.exp(lp)
-        return pdf * (lp - q.logpdf(x)) if pdf > 1e-150 else 0.0
+        with np.errstate(over="ignore"):  # gumbel_r.logpdf = -z - exp(-z): -inf (right) where exp(-z) overflows
+            lp = p.logpdf(x)
+            pdf = math.exp(lp)
+            return pdf * (lp - q.logpdf(x)) if pdf > 1e-150 else 0.0
 
     return sum(si.quad(f, a, b, **QUAD)[0] for a, b in zip(edges[:-1], edges[1:]))
 
@@ -99,6 +100,26 @@ def IG(a, b):
     return Law(F.InverseGamma(), F.InverseGamma().from_params(a, b)), st.invgamma(a, scale=b)
 
 
+def GUM(m, s):
+    return Law(F.Gumbel(), F.Gumbel().from_params(m, s)), st.gumbel_r(m, s)
+
+
+class _CBRef:
+    """Continuous Bernoulli written from its definition (no scipy law): log p(x) = theta x - log((e^theta - 1)/theta)
+    on [0, 1], theta = logit lambda."""
+
+    def __init__(self, lam):
+        self.t = math.log(lam / (1 - lam))
+        self.c = math.log(math.expm1(self.t) / self.t) if self.t else 0.0
+
+    def logpdf(self, x):
+        return self.t * x - self.c if 0 <= x <= 1 else -math.inf
+
+
+def CBL(lam):
+    return Law(F.ContinuousBernoulli(), F.ContinuousBernoulli().from_params(lam)), _CBRef(lam)
+
+
 # every registered continuous closed form, finite case: p, q, support of p, breakpoints
 CLOSED = {
     "beta_exponential": (BETA(2.3, 1.4), EXP(0.7), (0, 1), ()),
@@ -128,12 +149,40 @@ CLOSED = {
     "lognormal_gamma": (LN(0.3, 0.5), GAM(2.0, 1.1), (0, INF), (1.0,)),
     "halfnormal_exponential": (HN(1.3), EXP(0.9), (0, INF), ()),
     "weibull_gamma": (WEI(1.5, 1.3), GAM(2.0, 1.1), (0, INF), (1.0,)),
+    # torch's Gumbel and ContinuousBernoulli rows, and Laplace/HalfNormal/ContinuousBernoulli || Gumbel,
+    # Gumbel || Laplace (E|X - c| through E1)
+    "gumbel_gumbel": (GUM(0.3, 1.2), GUM(-0.5, 0.7), (-INF, INF), (-0.5, 0.3)),
+    "exponential_gumbel": (EXP(1.3), GUM(0.4, 1.5), (0, INF), (1.0,)),
+    "gamma_gumbel": (GAM(2.2, 0.8), GUM(1.0, 2.0), (0, INF), (3.0,)),
+    "normal_gumbel": (N(0.5, 0.9), GUM(0.2, 1.3), (-INF, INF), (0.5,)),
+    "uniform_gumbel": (UNI(-1.0, 2.0), GUM(0.2, 1.3), (-1.0, 2.0), ()),
+    "laplace_gumbel": (LAP(0.4, 0.8), GUM(0.2, 1.3), (-INF, INF), (0.4,)),
+    "halfnormal_gumbel": (HN(1.1), GUM(0.2, 1.3), (0, INF), ()),
+    "cb_gumbel": (CBL(0.8), GUM(0.2, 0.6), (0, 1), ()),
+    "gumbel_normal": (GUM(0.3, 1.2), N(0.1, 1.7), (-INF, INF), (0.3,)),
+    "gumbel_laplace": (GUM(0.3, 1.2), LAP(-0.4, 1.5), (-INF, INF), (-0.4, 0.3)),
+    "gumbel_laplace_far": (GUM(0.3, 0.01), LAP(4.0, 1.5), (-INF, INF), (0.3, 4.0)),  # z = 370: the E1 asymptote
+    "cb_exponential": (CBL(0.3), EXP(1.7), (0, 1), ()),
+    "cb_normal": (CBL(0.3), N(0.2, 0.8), (0, 1), ()),
+    "cb_uniform": (CBL(0.3), UNI(-0.5, 1.0), (0, 1), ()),
+    "cb_uniform_unit": (CBL(0.9), UNI(0.0, 1.0), (0, 1), ()),  # torch (version read) says inf here
+    "beta_cb": (BETA(2.3, 1.4), CBL(0.7), (0, 1), ()),
+    "uniform_cb": (UNI(0.2, 0.6), CBL(0.7), (0.2, 0.6), ()),
+    "uniform_cb_endpoint": (UNI(0.0, 0.6), CBL(0.7), (0.0, 0.6), ()),  # torch (version read) says inf here
 }
 
 
 # closed forms also reached by the generic quadrature: a finite end with a kink, half-lines, a bounded
 # support, two kinks, the Pareto edge
-CROSS_CHECK = ("beta_normal", "gamma_exponential", "normal_laplace", "laplace_laplace", "uniform_beta", "pareto_gamma")
+CROSS_CHECK = (
+    "beta_normal",
+    "gamma_exponential",
+    "normal_laplace",
+    "laplace_laplace",
+    "uniform_beta",
+    "pareto_gamma",
+    "normal_gumbel",  # q's log-density -inf where p underflows (a Gumbel's left tail): 0, not NaN
+)
 
 
 @pytest.mark.parametrize("name", sorted(CLOSED))
@@ -207,6 +256,23 @@ INFINITE = {
     "pareto_normal_no_variance": (PAR(1.0, 2.0), N(0.0, 1.0)),
     "cauchy_normal_divergent": (CAU(0.0, 1.0), N(0.0, 1.0)),
     "studentt2_normal_divergent": (T(2.0, 0.0, 1.0), N(0.0, 1.0)),
+    # Gumbel and ContinuousBernoulli (torch's list, plus HalfNormal || CB) and the branches of the new closed forms
+    "gumbel_beta": (GUM(0.0, 1.0), BETA(2, 2)),
+    "gumbel_cb": (GUM(0.0, 1.0), CBL(0.5)),
+    "gumbel_exponential": (GUM(0.0, 1.0), EXP(1.0)),
+    "gumbel_gamma": (GUM(0.0, 1.0), GAM(2, 1)),
+    "gumbel_pareto": (GUM(0.0, 1.0), PAR(1.0, 2.0)),
+    "gumbel_uniform": (GUM(0.0, 1.0), UNI(-50.0, 50.0)),
+    "exponential_cb": (EXP(1.0), CBL(0.3)),
+    "gamma_cb": (GAM(2, 1), CBL(0.3)),
+    "laplace_cb": (LAP(0, 1), CBL(0.3)),
+    "normal_cb": (N(0.5, 1.0), CBL(0.3)),
+    "pareto_cb": (PAR(1.0, 2.0), CBL(0.3)),
+    "halfnormal_cb": (HN(0.2), CBL(0.3)),
+    "cb_pareto": (CBL(0.3), PAR(0.5, 2.0)),
+    "cb_uniform_short": (CBL(0.3), UNI(0.0, 0.99)),
+    "uniform_cb_outside": (UNI(-0.1, 0.5), CBL(0.3)),
+    "laplace_gumbel_wide": (LAP(0.0, 1.5), GUM(0.0, 1.5)),  # E e^{-X/s} diverges for Laplace scale >= s
     "poisson_bernoulli": (
         (Law(F.Poisson(), F.Poisson().from_params(1.0)), None),
         (Law(F.Bernoulli(), jnp.zeros(1)), None),
@@ -245,6 +311,8 @@ GENERIC = {
     "halfnormal_weibull": (HN(1.0), WEI(2.0, 1.5), (0, INF), ()),
     "gamma_singular_exponential": (GAM(0.6, 1.0), EXP(1.0), (0, INF), (1.0,)),
     "beta_singular_gamma": (BETA(0.7, 1.5), GAM(1.2, 2.0), (0, 1), ()),
+    # q = Beta vanishes at 1 where p does not: a node rounded onto the end is dropped (was +inf)
+    "cb_beta": (CBL(0.3), BETA(2.3, 1.4), (0, 1), ()),
 }
 
 
@@ -359,7 +427,7 @@ def _fd(f, x, h=1e-6):
     return g
 
 
-@pytest.mark.parametrize("name", ["gamma_normal", "normal_laplace", "uniform_beta", "pareto_normal"])
+@pytest.mark.parametrize("name", ["gamma_normal", "normal_laplace", "uniform_beta", "pareto_normal", "gumbel_gumbel"])
 def test_gradients_by_finite_differences(name):
     (p, _), (q, _), _, _ = CLOSED[name]
     for which in ("p", "q"):
@@ -434,3 +502,19 @@ def test_user_registration_and_bad_input():
     with pytest.raises(ValueError, match="num_samples must be an int >= 2"):
         kl_monte_carlo(q, q, jax.random.PRNGKey(0), 1)
     assert float(kl(q, q).value) == 0.0
+
+
+def test_gumbel_cb_identical_zero_jit_batch_float32():
+    """Identical laws give exactly 0; a batch of p through jit equals one-by-one; float32 keeps its dtype."""
+    for law in (GUM(0.3, 1.2)[0], CBL(0.3)[0], CBL(0.5)[0]):
+        assert float(kl(law, law).value) == 0.0
+    (q, sq) = GUM(0.2, 0.6)
+    cb = F.ContinuousBernoulli()
+    thetas = cb.from_params(jnp.array([0.1, 0.5, 0.97]))
+    one_by_one = [float(kl(Law(cb, t), q).value) for t in thetas]
+    np.testing.assert_allclose(jax.jit(lambda t: kl(Law(cb, t), q).value)(thetas), one_by_one, rtol=1e-13)
+    (p, sp) = GUM(0.3, 1.2)
+    p32, q32 = Law(p.family, p.theta.astype(jnp.float32)), Law(q.family, q.theta.astype(jnp.float32))
+    r = kl(p32, q32).value
+    assert r.dtype == jnp.float32
+    np.testing.assert_allclose(r, _quad_kl(sp, sq, -INF, INF, (0.2, 0.3)), rtol=2e-5)  # float32: exp of O(10) terms
