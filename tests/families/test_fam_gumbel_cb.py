@@ -188,3 +188,15 @@ def test_poisson_rate_zero_renyi():
         assert float(p.renyi(z, z, a)) == 0.0  # identical point masses
         assert float(p.renyi(z, lam, a)) == pytest.approx(2.0, rel=1e-14)  # -log q(0) = rate for every order
     assert float(p.renyi(lam, z, 1.0)) == np.inf
+
+
+def test_poisson_renyi_against_direct_sum():
+    """Poisson Renyi (positive rates) against sum_k p_k^a q_k^(1-a) from scipy's pmf (k < 200: tail < 1e-200)."""
+    p = F.Poisson()
+    k = np.arange(200)
+    for a in (0.5, 2.0):
+        lp, lq = st.poisson(1.3).logpmf(k), st.poisson(2.7).logpmf(k)
+        want = np.log(np.sum(np.exp(a * lp + (1 - a) * lq))) / (a - 1)
+        np.testing.assert_allclose(p.renyi(p.from_params(1.3), p.from_params(2.7), a), want, rtol=1e-13)
+    lam = p.from_params(2.0)
+    assert float(p.renyi(lam, p.from_params(0.0), 0.3)) == pytest.approx(0.3 * 2.0 / 0.7, rel=1e-14)  # a r / (1 - a)
