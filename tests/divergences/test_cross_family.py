@@ -518,3 +518,16 @@ def test_gumbel_cb_identical_zero_jit_batch_float32():
     r = kl(p32, q32).value
     assert r.dtype == jnp.float32
     np.testing.assert_allclose(r, _quad_kl(sp, sq, -INF, INF, (0.2, 0.3)), rtol=2e-5)  # float32: exp of O(10) terms
+
+
+def test_gumbel_cb_bad_input():
+    (q, _) = GUM(0.2, 0.6)
+    with pytest.raises(ValueError, match="p.theta must lie in the parameter space of Gumbel"):
+        kl(Law(F.Gumbel(), jnp.array([0.0, -1.0])), q)
+    with pytest.raises(ValueError, match="q.theta must lie in the natural parameter space of ContinuousBernoulli"):
+        kl(q, Law(F.ContinuousBernoulli(), jnp.array([jnp.nan])))
+    # under jit an invalid row is NaN, never a plausible number
+    bad = jax.jit(lambda t: kl(Law(F.Gumbel(), t), q).value)(jnp.array([[0.0, -1.0], [0.0, 1.0]]))
+    assert np.isnan(float(bad[0])) and np.isfinite(float(bad[1]))
+    cb = jax.jit(lambda t: kl(Law(F.ContinuousBernoulli(), t), q).value)(jnp.array([[jnp.nan], [0.3]]))
+    assert np.isnan(float(cb[0])) and np.isfinite(float(cb[1]))
