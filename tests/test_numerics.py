@@ -243,3 +243,18 @@ def test_as_float_array_and_compute_dtype():
     assert out.dtype == jnp.bfloat16
     with pytest.raises(ValueError, match=r"log_p must have at least one outcome along axis -1; got shape \(2, 0\)"):
         nm.check_nonempty(jnp.zeros((2, 0)), "log_p")
+
+
+def test_logsumexp_jitted_core_keeps_every_calling_convention():
+    # logsumexp runs a jitted core (static axis/keepdims): eager, jit, vmap and grad give scipy's values,
+    # list and numpy-integer arguments are accepted, and a bad axis still raises eagerly naming ``axis``
+    a = np.array([[0.5, -1.0, 2.0], [3.0, -np.inf, 0.0]])
+    want = sp.logsumexp(a, axis=0)
+    np.testing.assert_allclose(nm.logsumexp(a.tolist(), axis=np.int64(0)), want, rtol=1e-14)
+    np.testing.assert_allclose(jax.jit(lambda x: nm.logsumexp(x, axis=0))(a), want, rtol=1e-14)
+    np.testing.assert_allclose(jax.vmap(nm.logsumexp)(jnp.asarray(a)), sp.logsumexp(a, axis=1), rtol=1e-14)
+    g = jax.grad(lambda x: nm.logsumexp(x, axis=None))(jnp.asarray(a))
+    np.testing.assert_allclose(g, np.exp(a - sp.logsumexp(a)), rtol=1e-14)  # softmax over all entries
+    assert float(nm.logsumexp([2.0])) == 2.0 and nm.logsumexp(a, axis=None, keepdims=True).shape == (1, 1)
+    with pytest.raises(ValueError, match="axis"):
+        nm.logsumexp(a, axis=2)
