@@ -164,7 +164,10 @@ def safe_dot(a: jax.Array, b: jax.Array) -> jax.Array:
       6.0
     """
     a, b = jnp.broadcast_arrays(a, b)
-    return jnp.sum(jnp.where((a == 0) | (b == 0), 0.0, a * b), axis=-1)
+    # only 0 * (+-inf) is replaced (double where: finite gradients there); 0 * finite keeps the ordinary gradient
+    zero_inf = ((a == 0) & jnp.isinf(b)) | ((b == 0) & jnp.isinf(a))
+    a_s, b_s = jnp.where(zero_inf, 0.0, a), jnp.where(zero_inf, 0.0, b)
+    return jnp.sum(jnp.where(zero_inf, 0.0, a_s * b_s), axis=-1)
 
 
 _SHARED_JIT: dict = {}  # family identity -> {name: jitted program}; see Family._jit_cache

@@ -45,6 +45,16 @@ def _bernoulli_kl(tp, tq):
     return jnp.maximum(jnp.sum(_safe_mul(p, lp - lq)), 0.0)
 
 
+def _renyi_with(fam, kernel, theta_p, theta_q, alpha):
+    """``fam.renyi`` through a member's own kernel ``(tp, tq, a)`` (degenerate members): the checks of the base."""
+    ok = require_in_range(alpha, "alpha", 0.0, np.inf, low_inclusive=False, high_inclusive=False)
+    tp, tq = fam._theta(theta_p, "theta_p"), fam._theta(theta_q, "theta_q")
+    a = jnp.where(ok, jnp.asarray(alpha, tp.dtype), jnp.nan)
+    if jnp.ndim(a) != 0:
+        raise ValueError(f"alpha must be a scalar; got shape {jnp.shape(a)}")
+    return fam._jmap("renyi", kernel, tp, tq, a, core=(1, 1, 0))
+
+
 def _bernoulli_renyi(tp, tq, a):
     lp = jnp.stack([-jax.nn.softplus(tp[0]), -jax.nn.softplus(-tp[0])])
     lq = jnp.stack([-jax.nn.softplus(tq[0]), -jax.nn.softplus(-tq[0])])
@@ -130,12 +140,7 @@ class Bernoulli(ExponentialFamily):
           >>> round(float(fam.renyi(fam.from_params(1.0), fam.from_params(0.25), 2.0)), 6)   # -log q(1) = log 4
           1.386294
         """
-        ok = require_in_range(alpha, "alpha", 0.0, np.inf, low_inclusive=False, high_inclusive=False)
-        tp, tq = self._theta(theta_p, "theta_p"), self._theta(theta_q, "theta_q")
-        a = jnp.where(ok, jnp.asarray(alpha, tp.dtype), jnp.nan)
-        if jnp.ndim(a) != 0:
-            raise ValueError(f"alpha must be a scalar; got shape {jnp.shape(a)}")
-        return self._jmap("renyi", _bernoulli_renyi, tp, tq, a, core=(1, 1, 0))
+        return _renyi_with(self, _bernoulli_renyi, theta_p, theta_q, alpha)
 
     def bhattacharyya(self, theta_p, theta_q):
         r"""$-\log\sum_x \sqrt{p_x q_x}$ = Rényi(1/2) / 2.
@@ -383,6 +388,21 @@ def _poisson_kl(tp, tq):
     return jnp.where(zero_p & ~zero_q, jnp.exp(tq[0]), val)
 
 
+def _poisson_renyi(tp, tq, a):
+    # sum_k p_k^a q_k^(1-a) = exp(rate_p^a rate_q^(1-a) - a rate_p - (1-a) rate_q); the generic psi formula makes
+    # (-inf) - (-inf) = NaN at rate 0. Rate-0 (delta_0) cases: p = delta_0: -log q(0) = rate_q for every order;
+    # q = delta_0 != p: a rate_p / (1 - a) for a < 1, +inf for a >= 1; both delta_0: 0.
+    zero_p, zero_q = tp[0] == -jnp.inf, tq[0] == -jnp.inf
+    one_ = a == 1
+    a_s = jnp.where(one_, 0.5, a)
+    lp, lq = jnp.where(zero_p, 0.0, tp[0]), jnp.where(zero_q, 0.0, tq[0])
+    rp, rq = jnp.exp(lp), jnp.exp(lq)
+    val = jnp.maximum((jnp.exp(a_s * lp + (1 - a_s) * lq) - a_s * rp - (1 - a_s) * rq) / (a_s - 1), 0.0)
+    to_point = jnp.where(a_s < 1, a_s * rp / jnp.where(a_s < 1, 1 - a_s, 1.0), jnp.inf)
+    val = jnp.where(zero_p, jnp.where(zero_q, 0.0, rq), jnp.where(zero_q, to_point, val))
+    return jnp.where(one_, _poisson_kl(tp, tq), val)
+
+
 class Poisson(ExponentialFamily):
     r"""Poisson(rate): ``theta = log rate``, ``psi = exp theta``, ``log h(x) = -log x!``.
 
@@ -426,6 +446,23 @@ class Poisson(ExponentialFamily):
         """
         tp, tq = self._theta(theta_p, "theta_p"), self._theta(theta_q, "theta_q")
         return self._jmap("kl", _poisson_kl, tp, tq, core=(1, 1))
+
+    def renyi(self, theta_p, theta_q, alpha):
+        r"""Rényi divergence of order $\alpha > 0$ ($\alpha = 1$: KL) between Poisson laws,
+
+        $$D_\alpha = \frac{\alpha\lambda_p + (1-\alpha)\lambda_q - \lambda_p^\alpha\lambda_q^{1-\alpha}}{1-\alpha},$$
+
+        with the rate-0 member: $D_\alpha(\delta_0 \| \mathrm{Poisson}(\lambda)) = \lambda$ for every order,
+        $D_\alpha(\delta_0 \| \delta_0) = 0$, and $D_\alpha(\mathrm{Poisson}(\lambda) \| \delta_0)$ is
+        $\alpha\lambda/(1 - \alpha)$ for $\alpha < 1$ and $+\infty$ for $\alpha \ge 1$.
+
+        Example:
+          >>> from kl_lab.families import Poisson
+          >>> fam = Poisson()
+          >>> float(fam.renyi(fam.from_params(0.0), fam.from_params(0.0), 2.0))   # identical point masses
+          0.0
+        """
+        return _renyi_with(self, _poisson_renyi, theta_p, theta_q, alpha)
 
     def sufficient_stats(self, x):
         return as_float_array(x, "x")[..., None]

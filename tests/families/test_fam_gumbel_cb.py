@@ -176,11 +176,6 @@ def test_degenerate_identical_zero_disjoint_infinite():
     assert float(p.squared_hellinger(lam, z)) == pytest.approx(1 - math.exp(-1), rel=1e-15)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Poisson.renyi uses the generic psi formula: (-inf) - (-inf) = NaN gives +inf for alpha > 1 and NaN "
-    "at alpha = 1 with a rate-0 law (fix: /work/notes/H12-poisson-renyi.patch, kl_lab/families/discrete.py)",
-)
 def test_poisson_rate_zero_renyi():
     p = F.Poisson()
     z, lam = p.from_params(0.0), p.from_params(2.0)
@@ -200,3 +195,18 @@ def test_poisson_renyi_against_direct_sum():
         np.testing.assert_allclose(p.renyi(p.from_params(1.3), p.from_params(2.7), a), want, rtol=1e-13)
     lam = p.from_params(2.0)
     assert float(p.renyi(lam, p.from_params(0.0), 0.3)) == pytest.approx(0.3 * 2.0 / 0.7, rel=1e-14)  # a r / (1 - a)
+
+
+def test_entropy_gradient_at_a_zero_natural_parameter():
+    """Regression: ``safe_dot`` used to zero the derivative wherever a natural parameter is exactly 0, so the
+    base-class entropy of Beta(1, 2) (theta = (0, 1)) had gradient -1.105 where central differences give +0.395.
+    Reference: central differences of scipy's Beta entropy (h = 1e-6: truncation O(h^2) ~ 1e-12, rounding
+    ~ 1e-16 / 1e-6 = 1e-10; tolerance 1e-7)."""
+    b = F.Beta()
+    g = jax.grad(lambda ab: b.entropy(b.from_params(ab[0], ab[1])))(jnp.array([1.0, 2.0]))
+    h = 1e-6
+    fd = [
+        (st.beta(1 + h, 2).entropy() - st.beta(1 - h, 2).entropy()) / (2 * h),
+        (st.beta(1, 2 + h).entropy() - st.beta(1, 2 - h).entropy()) / (2 * h),
+    ]
+    np.testing.assert_allclose(g, fd, atol=1e-7)
