@@ -83,7 +83,7 @@ CASES = [
     ("gaussian_rdp", lambda s: P.gaussian_rdp(2.0, 1.0, s), 0.0, "sigma"),
     ("rdp_to_dp_epsilon", lambda d: P.rdp_to_dp_epsilon(jnp.array([2.0, 4.0]), jnp.array([1.0, 2.0]), d), 0.0, "delta"),
     ("ldp_epsilon", P.ldp_epsilon, jnp.array([[NAN, 0.0], [0.0, -jnp.inf]]), "log_probs"),
-    ("nldp_lower", lambda e: P.nldp_lower(100.0, 10.0, 2.0, e), 0.0, "eps"),
+    ("nldp_lower", lambda e: P.nldp_lower(100.0, 10.0, 2.0, e), 0.0, "epsilon"),
     # kde
     ("kde_log_density bandwidth", lambda h: KE.kde_log_density(DATA[:2], DATA, h), 0.0, "bandwidth"),
     ("kde_log_density x_query NaN", lambda x: KE.kde_log_density(x, DATA, 0.5), DATA[:2].at[0, 0].set(NAN), "x_query"),

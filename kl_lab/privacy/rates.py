@@ -49,13 +49,13 @@ __all__ = [
 ]
 
 
-def _base(n, eps):
-    return 1.0 / (jnp.sqrt(jnp.asarray(n, float)) * jnp.asarray(eps, float))
+def _base(n, epsilon):
+    return 1.0 / (jnp.sqrt(jnp.asarray(n, float)) * jnp.asarray(epsilon, float))
 
 
-@validated(n=positive(), d=positive(), k=positive(), eps=positive())
-def nldp_lower(n, d, k, eps):
-    r"""``sqrt(d k log d) / (sqrt(n) eps)``: no eps-NLDP estimator does better (sub-Gaussian data).
+@validated(n=positive(), d=positive(), k=positive(), epsilon=positive())
+def nldp_lower(n, d, k, epsilon):
+    r"""``sqrt(d k log d) / (sqrt(n) epsilon)``: no epsilon-NLDP estimator does better (sub-Gaussian data).
 
     Formula: $\sqrt{dk\log d}/(\sqrt n\,\epsilon)$.
 
@@ -63,55 +63,55 @@ def nldp_lower(n, d, k, eps):
     0.013321
     """
     d = jnp.asarray(d, float)
-    return jnp.sqrt(d * k * jnp.log(d)) * _base(n, eps)
+    return jnp.sqrt(d * k * jnp.log(d)) * _base(n, epsilon)
 
 
-@validated(n=positive(), d=positive(), k=positive(), eps=positive())
-def nldp_upper(n, d, k, eps):
-    r"""``d sqrt(k) / (sqrt(n) eps)``: the non-interactive estimator (up to log factors).
+@validated(n=positive(), d=positive(), k=positive(), epsilon=positive())
+def nldp_upper(n, d, k, epsilon):
+    r"""``d sqrt(k) / (sqrt(n) epsilon)``: the non-interactive estimator (up to log factors).
 
     Formula: $d\sqrt k/(\sqrt n\,\epsilon)$.
 
     >>> round(float(nldp_upper(1e6, 16, 4, 1.0)), 6)
     0.032
     """
-    return jnp.asarray(d, float) * jnp.sqrt(jnp.asarray(k, float)) * _base(n, eps)
+    return jnp.asarray(d, float) * jnp.sqrt(jnp.asarray(k, float)) * _base(n, epsilon)
 
 
-@validated(n=positive(), d=positive(), k=positive(), eps=positive())
-def public_upper(n, d, k, eps):
-    r"""``sqrt(d k) / (sqrt(n) eps)``: the non-interactive estimator with public unlabelled covariates.
+@validated(n=positive(), d=positive(), k=positive(), epsilon=positive())
+def public_upper(n, d, k, epsilon):
+    r"""``sqrt(d k) / (sqrt(n) epsilon)``: the non-interactive estimator with public unlabelled covariates.
 
     Formula: $\sqrt{dk}/(\sqrt n\,\epsilon)$.
 
     >>> round(float(public_upper(1e6, 16, 4, 1.0)), 6)
     0.008
     """
-    return jnp.sqrt(jnp.asarray(d, float) * k) * _base(n, eps)
+    return jnp.sqrt(jnp.asarray(d, float) * k) * _base(n, epsilon)
 
 
-@validated(n=positive(), d=positive(), k=positive(), eps=positive())
-def interactive_lower(n, d, k, eps):
-    r"""``sqrt(d k) / (sqrt(n) eps)``: lower bound for sequentially interactive eps-LDP.
+@validated(n=positive(), d=positive(), k=positive(), epsilon=positive())
+def interactive_lower(n, d, k, epsilon):
+    r"""``sqrt(d k) / (sqrt(n) epsilon)``: lower bound for sequentially interactive epsilon-LDP.
 
     Formula: $\sqrt{dk}/(\sqrt n\,\epsilon)$.
 
     >>> round(float(interactive_lower(1e6, 16, 4, 1.0)), 6)
     0.008
     """
-    return jnp.sqrt(jnp.asarray(d, float) * k) * _base(n, eps)
+    return jnp.sqrt(jnp.asarray(d, float) * k) * _base(n, epsilon)
 
 
-@validated(n=positive(), d=positive(), k=positive(), eps=positive())
-def interactive_upper(n, d, k, eps):
-    r"""``k sqrt(d) / (sqrt(n) eps)``: LDP iterative hard thresholding (rectified bound).
+@validated(n=positive(), d=positive(), k=positive(), epsilon=positive())
+def interactive_upper(n, d, k, epsilon):
+    r"""``k sqrt(d) / (sqrt(n) epsilon)``: LDP iterative hard thresholding (rectified bound).
 
     Formula: $k\sqrt d/(\sqrt n\,\epsilon)$.
 
     >>> round(float(interactive_upper(1e6, 16, 4, 1.0)), 6)
     0.016
     """
-    return jnp.asarray(k, float) * jnp.sqrt(jnp.asarray(d, float)) * _base(n, eps)
+    return jnp.asarray(k, float) * jnp.sqrt(jnp.asarray(d, float)) * _base(n, epsilon)
 
 
 RATES = {
@@ -122,13 +122,13 @@ RATES = {
     "interactive_upper": interactive_upper,
 }
 
-#: polynomial powers of (n, d, k, eps) of each bound (the lower NLDP bound has an extra sqrt(log d))
+#: polynomial powers of (n, d, k, epsilon) of each bound (the lower NLDP bound has an extra sqrt(log d))
 POWERS = {
-    "nldp_lower": {"n": -0.5, "d": 0.5, "k": 0.5, "eps": -1.0},
-    "nldp_upper": {"n": -0.5, "d": 1.0, "k": 0.5, "eps": -1.0},
-    "public_upper": {"n": -0.5, "d": 0.5, "k": 0.5, "eps": -1.0},
-    "interactive_lower": {"n": -0.5, "d": 0.5, "k": 0.5, "eps": -1.0},
-    "interactive_upper": {"n": -0.5, "d": 0.5, "k": 1.0, "eps": -1.0},
+    "nldp_lower": {"n": -0.5, "d": 0.5, "k": 0.5, "epsilon": -1.0},
+    "nldp_upper": {"n": -0.5, "d": 1.0, "k": 0.5, "epsilon": -1.0},
+    "public_upper": {"n": -0.5, "d": 0.5, "k": 0.5, "epsilon": -1.0},
+    "interactive_lower": {"n": -0.5, "d": 0.5, "k": 0.5, "epsilon": -1.0},
+    "interactive_upper": {"n": -0.5, "d": 0.5, "k": 1.0, "epsilon": -1.0},
 }
 
 
@@ -213,7 +213,7 @@ def chi_mean(k) -> jax.Array:
 def nldp_coordinate_std(
     n,
     d,
-    eps,
+    epsilon,
     delta,
     clip_x,
     clip_y,
@@ -238,7 +238,7 @@ def nldp_coordinate_std(
     Args:
       n: number of users.
       d: dimension.
-      eps: ``epsilon > 0``.
+      epsilon: the privacy budget ``epsilon > 0``.
       delta: ``delta`` in ``(0, 1)``.
       clip_x: ``tau_1``.
       clip_y: ``tau_2``.
@@ -253,19 +253,19 @@ def nldp_coordinate_std(
     >>> round(float(s), 4)
     0.0818
     """
-    e_b, d_b = (eps, delta) if public else (eps / 2, delta / 2)
+    e_b, d_b = (epsilon, delta) if public else (epsilon / 2, delta / 2)
     sens_xy = 2 * jnp.sqrt(jnp.asarray(d, float)) * clip_x * clip_y
     s2 = gaussian_sigma(e_b, d_b, sens_xy, calibration) ** 2
     if not public:
         cov_clip = clip_x if cov_clip is None else cov_clip
         sens_xx = covariance_sensitivity(int(d), cov_clip, radius, sensitivity)
-        s1 = gaussian_sigma(eps / 2, delta / 2, sens_xx, calibration)
+        s1 = gaussian_sigma(epsilon / 2, delta / 2, sens_xx, calibration)
         s2 = s2 + (theta_norm * s1) ** 2
     return jnp.sqrt(s2 / float(n))
 
 
 def iht_coordinate_std(
-    n, d, eps, delta, clip_x, clip_y, theta_l1, n_iterations, step_size=1.0, calibration: str = "analytic"
+    n, d, epsilon, delta, clip_x, clip_y, theta_l1, n_iterations, step_size=1.0, calibration: str = "analytic"
 ):
     r"""Std of one coordinate of the last LDP-IHT step's privacy noise: ``eta sigma(Delta) / sqrt(n // T)``.
 
@@ -276,7 +276,7 @@ def iht_coordinate_std(
     Args:
       n: number of users.
       d: dimension.
-      eps: ``epsilon > 0``.
+      epsilon: the privacy budget ``epsilon > 0``.
       delta: ``delta`` in ``(0, 1)``.
       clip_x: ``tau_1``.
       clip_y: ``tau_2``.
@@ -289,4 +289,4 @@ def iht_coordinate_std(
     0.1603
     """
     sens = 2 * jnp.sqrt(jnp.asarray(d, float)) * clip_x * (clip_x * theta_l1 + clip_y)
-    return step_size * gaussian_sigma(eps, delta, sens, calibration) / math.sqrt(float(n // n_iterations))
+    return step_size * gaussian_sigma(epsilon, delta, sens, calibration) / math.sqrt(float(n // n_iterations))

@@ -211,8 +211,8 @@ def test_rates_and_slope_fit(key):
     assert float(P.public_upper(n, d, k, eps)) == float(P.interactive_lower(n, d, k, eps))
     # the powers table agrees with finite differences of the formulas (log d factor aside)
     for name, f in P.RATES.items():
-        for axis, h in (("n", 1e6), ("d", 64.0), ("k", 4.0), ("eps", 1.0)):
-            args = dict(n=n, d=d, k=k, eps=eps)
+        for axis, h in (("n", 1e6), ("d", 64.0), ("k", 4.0), ("epsilon", 1.0)):
+            args = dict(n=n, d=d, k=k, epsilon=eps)
             lo, hi = dict(args, **{axis: h}), dict(args, **{axis: 2 * h})
             slope = math.log(float(f(**hi)) / float(f(**lo))) / math.log(2)
             extra = (
