@@ -32,8 +32,14 @@ __all__ = ["best_of_n_sample"]
 def _first_at_least(values: jax.Array, lo: jax.Array, hi: jax.Array, target: jax.Array) -> jax.Array:
     """Smallest ``i`` in ``[lo, hi]`` with ``values[i] >= target`` (``values`` nondecreasing there; ``hi`` if none).
 
-    A fixed number (``ceil(log2 V) + 1``) of bisection steps, vectorised over the
-    leading axes of ``lo``, ``hi`` and ``target``.
+    A fixed number (``ceil(log2 V) + 1``) of bisection steps, vectorised over the leading axes of ``lo``, ``hi``
+    and ``target``. Kept (not ``jnp.searchsorted``) for the within-class search: ``values`` is then a
+    *segmented* cumulative sum (nondecreasing only inside each draw's own window ``[lo, hi]``), and
+    ``searchsorted`` needs one globally sorted array. Making it global costs either precision (the mass below
+    the class, up to 1, added to within-class masses below eps times it, as for a light top class at
+    ``n = 1e15``, erases the within-class positions) or O(V) per draw (masking the array outside each window).
+    It is a lookup in a table, not an equation: no tolerance, no convergence to report. The class search, on
+    the globally sorted ``log_cdf``, is ``jnp.searchsorted``.
     """
     steps = max(1, math.ceil(math.log2(max(values.shape[-1], 2)))) + 1
 
@@ -83,10 +89,10 @@ def _sample(key, log_ref, rewards, n, shape):
     k_class, k_within = jax.random.split(key)
     # log U = -Exp(1): finite, so the threshold never selects a zero-mass prefix
     threshold = -jax.random.exponential(k_class, shape, dtype=log_ref.dtype) / n
-    zeros = jnp.zeros(shape, jnp.int32)
-    last = jnp.full(shape, v - 1, jnp.int32)
+    # the lowest class with log F >= threshold: log_cdf is nondecreasing over the whole sorted vocabulary;
     # clamp: the top class has log F = 0 exactly, so a class is always found
-    first = _first_at_least(c.log_cdf, zeros, last, jnp.minimum(threshold, c.log_cdf[-1]))
+    first = jnp.searchsorted(c.log_cdf, jnp.minimum(threshold, c.log_cdf[-1]), side="left")
+    first = jnp.clip(first, 0, v - 1).astype(jnp.int32)
     start, end = c.start[first], c.end[first]
     log_u = -jax.random.exponential(k_within, shape, dtype=log_ref.dtype)
     target = jnp.minimum(log_u + c.log_mass[first], c.log_within[end])

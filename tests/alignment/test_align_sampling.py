@@ -69,3 +69,38 @@ def test_bad_input(key):
         best_of_n_sample(key, jnp.zeros((2, 2)), jnp.zeros((2, 2)), 2)
     with pytest.raises(ValueError, match="n must lie in"):
         best_of_n_sample(key, jnp.log(jnp.array([0.5, 0.5])), jnp.zeros(2), 0.0)
+
+
+def _numpy_inverse_cdf(key, p, r, n, draws):
+    """The module's two-step inverse CDF with numpy's searchsorted on each class's own slice (same uniforms)."""
+    k_class, k_within = jax.random.split(key)
+    threshold = np.asarray(-jax.random.exponential(k_class, (draws,), dtype=jnp.float64) / n)
+    log_u = np.asarray(-jax.random.exponential(k_within, (draws,), dtype=jnp.float64))
+    perm = np.argsort(r, kind="stable")
+    ps, rs = p[perm], r[perm]
+    cdf = np.cumsum(ps)
+    start = np.searchsorted(rs, rs, side="left")
+    end = np.searchsorted(rs, rs, side="right") - 1
+    with np.errstate(divide="ignore"):
+        log_cdf = np.log(cdf[end])
+        out = np.empty(draws, int)
+        for i in range(draws):
+            c = min(np.searchsorted(log_cdf, min(threshold[i], log_cdf[-1]), side="left"), len(p) - 1)
+            a, b = start[c], end[c]
+            within = np.log(np.cumsum(ps[a : b + 1]))
+            target = min(log_u[i] + within[-1], within[-1])
+            out[i] = perm[a + min(np.searchsorted(within, target, side="left"), b - a)]
+    return out
+
+
+@pytest.mark.parametrize("n", [1.0, 5.0, 1e15])
+def test_draws_equal_a_numpy_inverse_cdf_draw_for_draw(n, key):
+    # the class search is jnp.searchsorted on log F, the within-class one a windowed bisection: both must pick
+    # exactly the outcome numpy's searchsorted picks from the same uniforms (boundary ties have probability ~0)
+    k1, k2, k3 = jax.random.split(key, 3)
+    p = np.array(jax.random.dirichlet(k1, jnp.ones(9)))
+    p[[2, 6]] = 0.0  # zero-mass outcomes inside classes
+    p = p / p.sum()
+    r = np.round(np.asarray(jax.random.normal(k2, (9,))), 0)  # ties
+    ours = np.asarray(best_of_n_sample(k3, jnp.log(jnp.asarray(p)), jnp.asarray(r), n, (2000,)))
+    np.testing.assert_array_equal(ours, _numpy_inverse_cdf(k3, p, r, n, 2000))
