@@ -74,7 +74,7 @@ class KLRLResult(NamedTuple):
 
 def _shifted(log_ref, rewards):
     """Rewards minus their maximum over the support: Delta(lam) is shift-invariant and better conditioned."""
-    r_max = jnp.max(jnp.where(jnp.isneginf(log_ref), -jnp.inf, rewards))
+    r_max = jnp.max(jnp.where(jnp.isneginf(log_ref), -jnp.inf, rewards), axis=-1, keepdims=True)
     return rewards - r_max
 
 
@@ -138,21 +138,28 @@ def tilt_kl(log_ref: jax.Array, rewards: jax.Array, lam) -> jax.Array:
 
     $$\Delta(\lambda) = \lambda\Lambda'(\lambda) - \Lambda(\lambda) = \mathrm{KL}(\phi_\lambda\|\mathrm{ref}).$$
 
+    The one implementation of the tilt's KL (:mod:`kl_lab.preference.recap` re-exports it). As
+    $\lambda\to\infty$ it tends to $-\log P_{\mathrm{ref}}(r = \max r)$ (:func:`max_kl_budget`); $\lambda = \pm\infty$
+    gives that limit exactly (:func:`kl_lab.projection.tilt`).
+
     Args:
-      log_ref: ``(K,)`` log-probabilities of the reference law (log space, normalised; ``-inf`` = no mass), float32/64.
-      rewards: ``(K,)`` finite rewards of the outcomes (linear space), the shape of ``log_ref``.
-      lam: the tilt ``lam`` (real scalar; NaN is invalid).
+      log_ref: ``(..., K)`` log-probabilities of the reference law (log space, normalised over the last axis;
+        ``-inf`` = no mass), float32/64.
+      rewards: ``(..., K)`` finite rewards of the outcomes (linear space), the shape of ``log_ref``.
+      lam: the tilt ``lam`` (real scalar, or an array broadcasting against the batch ``...``; NaN is invalid).
 
     Returns:
-      scalar ``KL(phi_lam || ref)`` in nats.
+      ``(...)`` ``KL(phi_lam || ref)`` in nats (a scalar for a ``(K,)`` law).
 
     Example:
       >>> lr, r = jnp.log(jnp.array([0.5, 0.3, 0.2])), jnp.array([0.0, 0.5, 1.0])
       >>> abs(float(tilt_kl(lr, r, 0.0))) < 1e-15
       True
     """
-    log_ref, rewards, ok = check_law(log_ref, rewards)
+    log_ref, rewards, ok = check_law(log_ref, rewards, rank=tuple(range(1, 8)))
     ok = ok & require_not_nan(lam, "lam")
+    lam = jnp.asarray(lam)
+    lam = jnp.broadcast_to(lam, jnp.broadcast_shapes(lam.shape, log_ref.shape[:-1]))  # explicit: rank promotion
     return guard(ok, _delta(log_ref, _shifted(log_ref, rewards), lam)[0])
 
 

@@ -21,7 +21,8 @@ $s(y) = \langle v, \phi(x, y)\rangle$, whose KL is
 $$\mathrm{KL}(\pi_t\,\|\,\pi_0) = t\,\mathbb E_{\pi_t}[s] - \log \mathbb E_{\pi_0}[e^{t s}]
 \;\xrightarrow[t\to\infty]{}\; -\log \pi_0(\arg\max s),$$
 
-(:func:`tilt_kl`), so no bound $\mathrm{KL}_B \le C\,\mathrm{KL}_A$ can hold.
+(:func:`tilt_kl`, re-exported from :func:`kl_lab.alignment.kl_rl.tilt_kl` with $\lambda = t$ and rewards
+$s$), so no bound $\mathrm{KL}_B \le C\,\mathrm{KL}_A$ can hold.
 
 If the mass off the maximiser at $t$ is $\varepsilon = 1 - \pi_t(\arg\max s)$ and $L = -\log\pi_0(\arg\max s)$,
 then $|\mathrm{KL}(\pi_t\|\pi_0) - L| \le \varepsilon\,(2L + t\,(\max s - \min s) + 3)$ [D]: the maximiser's term is
@@ -47,6 +48,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from kl_lab.alignment.kl_rl import tilt_kl
 from kl_lab.divergences import discrete
 from kl_lab.numerics import check_positive, check_rank, poison
 
@@ -104,24 +106,6 @@ def task_kl(theta: jax.Array, theta_ref: jax.Array, features: jax.Array) -> jax.
     0.0
     """
     return jnp.mean(discrete.kl(conditional_log_probs(theta, features), conditional_log_probs(theta_ref, features)))
-
-
-def tilt_kl(log_ref: jax.Array, scores: jax.Array, t) -> jax.Array:
-    r"""KL of the tilt $\pi_t\propto\pi_0 e^{ts}$: $t\,\mathbb E_{\pi_t}[s] - \log\mathbb E_{\pi_0}[e^{ts}]$.
-
-    ``log_ref`` and ``scores`` have the responses on the last axis; ``t`` broadcasts against the leading
-    axes. As $t\to\infty$ the value tends to $-\log\pi_0(\arg\max s)$ (a unique maximiser).
-
-    >>> import jax.numpy as jnp
-    >>> lr = jnp.log(jnp.array([0.5, 0.25, 0.25]))
-    >>> round(float(tilt_kl(lr, jnp.array([0.0, 0.0, 1.0]), 40.0)), 4)  # -> -log 0.25
-    1.3863
-    """
-    t = jnp.asarray(t)
-    t = t[..., None] if t.ndim else t
-    log_z = jax.nn.logsumexp(log_ref + t * scores, axis=-1)
-    log_pt = log_ref + t * scores - log_z[..., None]
-    return jnp.sum(jnp.exp(log_pt) * t * scores, axis=-1) - log_z
 
 
 def null_direction(features_a: jax.Array) -> tuple[jax.Array, jax.Array]:

@@ -110,3 +110,18 @@ def test_training_bad_input_eager_and_jit(key):
         rc.train_two_task(jnp.zeros(4), f, r, f, r, beta=-1.0, lr=0.1, steps=2)
     out = jax.jit(lambda b: rc.train_two_task(jnp.zeros(4), f, r, f, r, beta=b, lr=0.1, steps=2).kl_a)(-1.0)
     assert np.all(np.isnan(np.asarray(out)))
+
+
+def test_tilt_kl_batched_rows_and_per_row_tilts_match_mpmath():
+    # recap calls the shared kl_rl.tilt_kl on (prompts, responses) laws: each row is its own tilt, with a
+    # scalar t (broadcast over the rows) or one t per row
+    p = np.array([[0.5, 0.3, 0.15, 0.05], [0.1, 0.2, 0.3, 0.4]])
+    s = np.array([[0.2, -1.0, 0.7, 1.3], [3.0, -2.0, 0.0, 1.0]])
+    lr, sj = jnp.log(jnp.asarray(p)), jnp.asarray(s)
+    ts = [0.4, 2.5]
+    per_row = np.asarray(rc.tilt_kl(lr, sj, jnp.asarray(ts)))
+    scalar = np.asarray(rc.tilt_kl(lr, sj, 2.5))
+    assert per_row.shape == scalar.shape == (2,)
+    # float64 rounding of sums of 4 terms of size <= 8 (t s): 1e-13 absolute
+    np.testing.assert_allclose(per_row, [_mp_tilt_kl(p[i], s[i], ts[i]) for i in range(2)], rtol=1e-11, atol=1e-13)
+    np.testing.assert_allclose(scalar, [_mp_tilt_kl(p[i], s[i], 2.5) for i in range(2)], rtol=1e-11, atol=1e-13)
