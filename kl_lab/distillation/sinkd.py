@@ -123,8 +123,13 @@ class SinkdPlan(NamedTuple):
     iterations: int
 
 
-def _check_batch(student_logits, teacher_logits, temperature, epsilon):
-    """``(p_s, p_t, ok, dtype)``: checked batch softmaxes in the compute dtype and their validity (one policy)."""
+def _check_batch(student_logits, teacher_logits, temperature, epsilon, num_iters=None):
+    """``(p_s, p_t, ok, dtype)``: checked batch softmaxes in the compute dtype and their validity (one policy).
+
+    The one settings check of every public function: ``num_iters`` (when given) must be a static int >= 1.
+    """
+    if num_iters is not None and (not isinstance(num_iters, int) or num_iters < 1):
+        raise ValueError(f"num_iters must be an int >= 1; got {num_iters!r}")
     check_rank(student_logits, 2, "student_logits")
     check_nonempty(student_logits, "student_logits", 0, "example")
     ls, lt, fin = prepare_log_probs(student_logits, teacher_logits, temperature)
@@ -147,18 +152,18 @@ def l1_cost_matrix(probs_x: Array, probs_y: Array) -> Array:
 
 
 def _coded_plan(cost, epsilon, num_iters):
-    """The authors' {row, column} normalisations of ``exp(-C / eps)``, in log space."""
+    """The authors' {row, column} normalisations of ``exp(-C / eps)``, in log space.
+
+    Not :func:`kl_lab.solvers.fixed_point`: the loss under study is the plan after exactly ``num_iters`` rounds
+    (the authors' code runs 20 and tests nothing) and its gradient through the unrolled rounds, not the
+    converged Sinkhorn plan with an implicit gradient; :func:`sinkd_plan` reports how far it is from converged.
+    """
 
     def body(_, log_k):
         log_k = log_k - _lse(log_k, axis=1, keepdims=True)  # rows sum to 1
         return log_k - _lse(log_k, axis=0, keepdims=True)  # columns sum to 1
 
     return jnp.exp(jax.lax.fori_loop(0, num_iters, body, -cost / epsilon))
-
-
-def _check_iters(num_iters):
-    if not isinstance(num_iters, int) or num_iters < 1:
-        raise ValueError(f"num_iters must be an int >= 1; got {num_iters!r}")
 
 
 def sinkd_plan(
@@ -190,8 +195,7 @@ def sinkd_plan(
       >>> [round(float(v), 6) for v in out.plan.sum(0)]  # the last step normalises columns
       [1.0, 1.0]
     """
-    _check_iters(num_iters)
-    p_s, p_t, ok, dtype = _check_batch(student_logits, teacher_logits, temperature, epsilon)
+    p_s, p_t, ok, dtype = _check_batch(student_logits, teacher_logits, temperature, epsilon, num_iters)
     cost = l1_cost_matrix(p_s, p_t)
     plan = _coded_plan(cost, epsilon, num_iters)
     residual = jnp.max(jnp.abs(jnp.sum(plan, axis=1) - 1.0))
@@ -427,9 +431,11 @@ class SinkdEquality(NamedTuple):
     strict_local_minimum: Array
 
 
-def _equality_parts(teacher_logits, temperature, epsilon, num_iters, scale):
-    _check_iters(num_iters)
-    p_s, p_t, ok, dtype = _check_batch(teacher_logits, teacher_logits, temperature, epsilon)
+def _at_equality(teacher_logits, temperature, epsilon, num_iters, scale, make):
+    """The shared body of :func:`sinkd_at_equality` and :func:`sinkd_directional_derivative`: the settings check,
+    the loss, its autodiff gradient ``g`` and the kink coefficients at student = teacher, then
+    ``make(value, g, kink, p_t) -> (out, ok)`` and the one NaN/dtype tail (:func:`~kl_lab.numerics.finish`)."""
+    p_s, p_t, ok, dtype = _check_batch(teacher_logits, teacher_logits, temperature, epsilon, num_iters)
 
     def loss(z):
         return sinkd_loss(z, teacher_logits, temperature=temperature, epsilon=epsilon, num_iters=num_iters, scale=scale)
@@ -438,7 +444,8 @@ def _equality_parts(teacher_logits, temperature, epsilon, num_iters, scale):
     grad = jax.grad(loss)(z)
     cost = l1_cost_matrix(p_t, p_t)
     kink = jnp.diag(jax.grad(lambda c: scale * jnp.sum(_coded_plan(c, epsilon, num_iters) * c))(cost))
-    return loss(z), grad, kink, p_t, ok, dtype
+    out, ok_out = make(loss(z), grad, kink, p_t)
+    return finish(ok & ok_out, out, dtype)
 
 
 def sinkd_at_equality(
@@ -472,11 +479,13 @@ def sinkd_at_equality(
       >>> bool(out.gradient_norm > 0), bool(out.strict_local_minimum)
       (True, True)
     """
-    value, grad, kink, p_t, ok, dtype = _equality_parts(teacher_logits, temperature, epsilon, num_iters, scale)
-    v = temperature * grad / (p_t * kink[:, None])
-    margins = 1.0 - (jnp.max(v, axis=-1) - jnp.min(v, axis=-1)) / 2
-    out = SinkdEquality(value, grad, jnp.linalg.norm(grad), kink, margins, jnp.all(margins > 0))
-    return finish(ok, out, dtype)
+
+    def make(value, grad, kink, p_t):
+        v = temperature * grad / (p_t * kink[:, None])
+        margins = 1.0 - (jnp.max(v, axis=-1) - jnp.min(v, axis=-1)) / 2
+        return SinkdEquality(value, grad, jnp.linalg.norm(grad), kink, margins, jnp.all(margins > 0)), True
+
+    return _at_equality(teacher_logits, temperature, epsilon, num_iters, scale, make)
 
 
 def sinkd_directional_derivative(
@@ -499,9 +508,10 @@ def sinkd_directional_derivative(
       True
     """
     check_same_shape(direction, teacher_logits, "direction", "teacher_logits")
-    _, grad, kink, p_t, ok, dtype = _equality_parts(teacher_logits, temperature, epsilon, num_iters, scale)
-    d = jnp.asarray(direction, p_t.dtype)
-    jd = p_t * (d - jnp.sum(p_t * d, axis=-1, keepdims=True)) / temperature
-    return finish(
-        ok & check_finite(d, "direction"), jnp.sum(grad * d) + jnp.sum(kink * jnp.sum(jnp.abs(jd), -1)), dtype
-    )
+
+    def make(value, grad, kink, p_t):
+        d = jnp.asarray(direction, p_t.dtype)
+        jd = p_t * (d - jnp.sum(p_t * d, axis=-1, keepdims=True)) / temperature
+        return jnp.sum(grad * d) + jnp.sum(kink * jnp.sum(jnp.abs(jd), -1)), check_finite(d, "direction")
+
+    return _at_equality(teacher_logits, temperature, epsilon, num_iters, scale, make)
