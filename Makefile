@@ -35,7 +35,7 @@ quick-figures: $(STAMP)
 	$(JAXCACHE) $(VENV)/bin/kl-lab run all --quick
 
 test: $(STAMP)
-	$(JAXCACHE) $(PY) -m pytest -n $(JOBS) --durations=15 $(PYTEST_ARGS)
+	$(JAXCACHE) $(PY) -m pytest -n $(JOBS) --dist worksteal --durations=15 $(PYTEST_ARGS)
 
 # the documentation site -> site/ (git-ignored), warnings as errors; notebooks shown as stored (no outputs)
 DOCS_ENV := NO_MKDOCS_2_WARNING=1 DISABLE_MKDOCS_2_WARNING=true MPLBACKEND=Agg
@@ -48,7 +48,7 @@ docs-full: $(STAMP)
 
 # deliberate library errors that the experiment checks must catch (tests/mutants.py); CI runs it after `test`
 mutants: $(STAMP)
-	$(JAXCACHE) KL_LAB_MUTANTS=1 $(PY) -m pytest -n $(JOBS) tests/test_mutants.py
+	$(JAXCACHE) KL_LAB_MUTANTS=1 $(PY) -m pytest -n $(JOBS) --dist worksteal tests/test_mutants.py
 
 # kl_lab (jitted and eager) vs numpy/scipy, the JAX peer and the floor; `make bench BENCH_ARGS=--markdown` prints
 # the README speed table
