@@ -39,8 +39,6 @@ class Config:
     student_dim: int = 3
     teacher_scale: float = 1.5
     taus: tuple = (0.5, 0.75, 1.0, 1.5, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
-    lr: float = 1.0
-    steps: int = 4000
 
     @classmethod
     def quick(cls) -> Config:
@@ -54,7 +52,9 @@ def run(config: Config, key: jax.Array) -> dict:
     labels = jnp.argmax(t + rng.gumbel(size=t.shape), -1)  # labels drawn from the teacher
     phi = jnp.asarray(np.concatenate([x[:, : config.student_dim], np.ones((config.points, 1))], axis=1))
     taus = jnp.asarray(config.taus)
-    thetas = jax.jit(jax.vmap(lambda tau: tf.fit_student(phi, t, tau, lr=config.lr, steps=config.steps)))(taus)
+    # lax.map, not vmap: one Newton solve at a time (under vmap the batched solves hung on XLA:CPU here)
+    fits = jax.jit(lambda ts: jax.lax.map(lambda tau: tf.fit_student(phi, t, tau), ts))(taus)
+    thetas = fits.value
     s = jnp.einsum("nd,tdk->tnk", phi, thetas)
     ls = tf.logit_matching_fit(phi, t)
     centre = lambda a: a - jnp.mean(a, axis=-1, keepdims=True)  # noqa: E731
@@ -67,6 +67,7 @@ def run(config: Config, key: jax.Array) -> dict:
         "teacher_accuracy": jnp.mean(jnp.argmax(t, -1) == labels),
         "dist_to_ls": jnp.max(jnp.abs(jax.vmap(centre)(thetas) - centre(ls)), axis=(1, 2)),
         "grad_norm": jnp.max(jnp.abs(grads), axis=(1, 2)),
+        "converged": fits.converged,
     }
 
 
