@@ -64,9 +64,10 @@ __all__ = [
 class SolverResult(NamedTuple):
     """The result of every kl_lab solve.
 
-    >>> r = increasing_root(lambda y, a: y**2 - a, 2.0)
-    >>> round(float(r.value), 5), bool(r.converged), int(r.iterations) > 0
-    (1.41421, True, True)
+    Example:
+      >>> r = increasing_root(lambda y, a: y**2 - a, 2.0)
+      >>> round(float(r.value), 5), bool(r.converged), int(r.iterations) > 0
+      (1.41421, True, True)
     """
 
     value: jax.Array  #: the root (NaN where the inputs were NaN)
@@ -124,10 +125,26 @@ def increasing_root(
     ``rtol``/``atol`` default to $16\,\varepsilon$ of the dtype (Cauchy termination on successive iterates).
     Gradients with respect to ``args`` and anything ``fn`` closes over: implicit (module docstring).
 
-    >>> import jax.numpy as jnp
-    >>> r = increasing_root(lambda y, a: y**3 - a, 8.0)
-    >>> round(float(r.value), 12), bool(r.converged)
-    (2.0, True)
+    Args:
+      fn: ``fn(y, args) -> g`` the equation, a scalar function of the scalar ``y`` (traceable; its value is
+        cast to the bracket's dtype).
+      args: pytree passed to ``fn`` unchanged (``None``: nothing); gradients flow to it implicitly.
+      lower: left end of the domain (scalar float; its dtype is the solve's dtype: float32 or float64).
+      upper_guess: first upper end tried (scalar; raised to ``lower + 1`` if below it), quadrupled until
+        ``fn`` is ``>= 0`` there.
+      max_steps: cap on the bracket quadruplings and, separately, on the Newton steps (static int).
+      rtol: relative tolerance on successive iterates (``None``: $16\,\varepsilon$ of the dtype).
+      atol: absolute tolerance on successive iterates (``None``: $16\,\varepsilon$ of the dtype).
+
+    Returns:
+      :class:`SolverResult` of scalars: ``value`` the root (``lower`` where ``fn(lower) >= 0``; NaN where
+      ``fn`` is NaN), ``converged``, ``iterations`` (quadruplings + Newton steps), ``residual`` ``fn(value)``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> r = increasing_root(lambda y, a: y**3 - a, 8.0)
+      >>> round(float(r.value), 12), bool(r.converged)
+      (2.0, True)
     """
     g, lower, upper_guess, dtype, rtol, atol = _bracket(fn, lower, upper_guess, rtol, atol)
 
@@ -178,9 +195,25 @@ def bracketed_root(
     ``jit`` too. Bisection needs no derivative and never leaves the
     bracket; it halves the interval each step (about 52 steps in float64 from a unit interval).
 
-    >>> r = bracketed_root(lambda y, a: jnp.cos(y), lower=0.0, upper=3.0)
-    >>> round(float(r.value), 5), bool(r.converged)  # float32 unless x64 is on: 16 eps ~ 2e-6
-    (1.5708, True)
+    Args:
+      fn: ``fn(y, args) -> g`` the equation, a scalar function of the scalar ``y`` (traceable; its value is
+        cast to the bracket's dtype).
+      args: pytree passed to ``fn`` unchanged (``None``: nothing); gradients flow to it implicitly.
+      lower: left end of the bracket (scalar float; its dtype is the solve's dtype).
+      upper: right end of the bracket (scalar, ``> lower``; ``fn`` must change sign between the two ends).
+      max_steps: cap on the halvings (static int).
+      rtol: relative tolerance on the bracket's width (``None``: $16\,\varepsilon$ of the dtype; ``0`` with
+        ``atol=0`` halves down to adjacent floats).
+      atol: absolute tolerance on the bracket's width (``None``: $16\,\varepsilon$ of the dtype).
+
+    Returns:
+      :class:`SolverResult` of scalars: ``value`` the root (NaN without a sign change), ``converged``,
+      ``iterations`` (halvings), ``residual`` ``fn(value)`` (0 at an exact zero at an end).
+
+    Example:
+      >>> r = bracketed_root(lambda y, a: jnp.cos(y), lower=0.0, upper=3.0)
+      >>> round(float(r.value), 5), bool(r.converged)  # float32 unless x64 is on: 16 eps ~ 2e-6
+      (1.5708, True)
     """
     g, lower, upper, dtype, rtol, atol = _bracket(fn, lower, upper, rtol, atol)
     # optimistix raises (inside compiled code) when the bracket holds no sign change; kl_lab's policy is
@@ -229,9 +262,23 @@ def first_crossing(
     ``steps``; ``residual`` $= g(y^\star)$. Gradients: implicit, as for :func:`bracketed_root` (callers with a
     closed-form derivative wrap this in their own ``custom_jvp``).
 
-    >>> r = first_crossing(lambda y, a: jnp.floor(y) - a, 1.0, lower=0.0, upper=4.0)  # first y with floor(y) >= 1
-    >>> round(float(r.value), 12), bool(r.converged)
-    (1.0, True)
+    Args:
+      fn: ``fn(y, args) -> g``, nondecreasing in the scalar ``y`` (traceable; jumps and flat stretches
+        allowed).
+      args: pytree passed to ``fn`` unchanged (``None``: nothing).
+      lower: left end of the bracket (scalar float; its dtype is the solve's dtype).
+      upper: right end of the bracket (scalar, ``>= lower``).
+      steps: the exact number of halvings (static int; the bracket shrinks by $2^{-\text{steps}}$).
+
+    Returns:
+      :class:`SolverResult` of scalars: ``value`` $y^\star$ clipped to ``[lower, upper]`` (NaN where ``fn``
+      is NaN at an end), ``converged`` (False where ``fn(upper) < 0``), ``iterations`` ``steps``,
+      ``residual`` ``fn(value)``.
+
+    Example:
+      >>> r = first_crossing(lambda y, a: jnp.floor(y) - a, 1.0, lower=0.0, upper=4.0)  # first y: floor(y) >= 1
+      >>> round(float(r.value), 12), bool(r.converged)
+      (1.0, True)
     """
     g, lower, upper, dtype, _, _ = _bracket(fn, lower, upper)
     tiny = float(jnp.finfo(dtype).tiny)
@@ -265,9 +312,23 @@ def fixed_point(
     $\partial y^\star/\partial\theta = (I - \partial_y T)^{-1} \partial_\theta T$. A NaN anywhere gives
     ``converged=False`` and NaN.
 
-    >>> r = fixed_point(lambda y, a: jnp.cos(y), jnp.asarray(1.0), atol=1e-6, rtol=0.0)
-    >>> round(float(r.value), 4), bool(r.converged)
-    (0.7391, True)
+    Args:
+      fn: ``fn(y, args) -> T(y)``, a contraction mapping an array to one of the shape of ``y0`` (traceable; its
+        value is cast to ``y0``'s dtype).
+      y0: starting point, any shape (float; ints are promoted; its dtype is the solve's dtype).
+      args: pytree passed to ``fn`` unchanged (``None``: nothing); gradients flow to it implicitly.
+      max_steps: cap on the iterations (static int); not converged within it gives ``converged=False``.
+      rtol: relative tolerance per coordinate (``None``: $16\,\varepsilon$ of the dtype).
+      atol: absolute tolerance per coordinate (``None``: $16\,\varepsilon$ of the dtype).
+
+    Returns:
+      :class:`SolverResult`: ``value`` of ``y0``'s shape, scalar ``converged``, ``iterations`` and
+      ``residual`` $\max_i |T(y) - y|_i$.
+
+    Example:
+      >>> r = fixed_point(lambda y, a: jnp.cos(y), jnp.asarray(1.0), atol=1e-6, rtol=0.0)
+      >>> round(float(r.value), 4), bool(r.converged)
+      (0.7391, True)
     """
     y0 = jnp.asarray(y0, dtype=jnp.result_type(y0, float))
     rtol, atol = _tolerances(y0.dtype, rtol, atol)
@@ -391,10 +452,29 @@ def newton_minimise(
     closes over: implicit, $\partial y^\star/\partial\theta = -H^{-1}\,\partial_\theta \nabla f$ (optimistix
     ``ImplicitAdjoint`` on the stationarity condition; ``grad_hess`` is not differentiated).
 
-    >>> import jax.numpy as jnp
-    >>> r = newton_minimise(lambda y, c: jnp.sum(jnp.exp(y) - c * y), jnp.zeros(2), jnp.array([2.0, 3.0]), gtol=1e-6)
-    >>> [round(float(v), 6) for v in r.value], bool(r.converged)  # minimiser log c
-    ([0.693147, 1.098612], True)
+    Args:
+      fn: ``fn(y, args) -> f``, the scalar objective of the ``(n,)`` vector ``y`` (traceable, twice
+        differentiable unless ``grad_hess`` is given; ``+inf``/NaN outside the domain is allowed).
+      y0: ``(n,)`` starting point inside the domain (float; its dtype is the solve's dtype).
+      args: pytree passed to ``fn`` and ``grad_hess`` unchanged (``None``: nothing).
+      gtol: stopping tolerance on $\max_i |g_i|$ (scalar $> 0$, in the units of $f$ per unit of $y$).
+      grad_hess: ``grad_hess(y, args) -> (g, H)`` with ``g`` ``(n,)`` and ``H`` ``(n, n)``, in closed form
+        (``None``: autodiff of ``fn``).
+      in_domain: ``in_domain(y) -> bool`` scalar; a trial point outside is rejected by the line search
+        (``None``: everywhere).
+      max_steps: cap on the Newton steps (static int).
+      nonconvex: take a gradient step where $H$ is not positive definite (static bool; finds a local minimiser).
+      max_step: clip $\max_i |d_i|$ of each direction (static float; ``None``: no clip).
+
+    Returns:
+      :class:`SolverResult`: ``value`` ``(n,)`` the minimiser, scalar ``converged``, ``iterations`` (Newton
+      steps) and ``residual`` $\max_i |g_i|$.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> r = newton_minimise(lambda y, c: jnp.sum(jnp.exp(y) - c * y), jnp.zeros(2), jnp.array([2.0, 3.0]), gtol=1e-6)
+      >>> [round(float(v), 6) for v in r.value], bool(r.converged)  # minimiser log c
+      ([0.693147, 1.098612], True)
     """
     y0 = jnp.asarray(y0, dtype=jnp.result_type(y0, float))
     dtype = y0.dtype
@@ -524,11 +604,30 @@ def simplex_mirror_ascent(
     stationarity of $J(\operatorname{softmax} z)$ in $z$, with the Hessian's null direction (a constant shift of
     the logits) handled by a pseudo-inverse (lineax SVD); exact at an interior optimum.
 
-    >>> import jax.numpy as jnp
-    >>> J = lambda lp, c: jnp.exp(lp) @ c - jnp.exp(lp) @ lp  # E_pi c + H(pi): the maximiser is softmax(c)
-    >>> r = simplex_mirror_ascent(J, jnp.zeros(2), jnp.array([0.0, 1.0]), ascent=lambda lp, c: c - lp, tol=1e-12)
-    >>> round(float(jnp.exp(r.value[1])), 6), bool(r.converged)
-    (0.731059, True)
+    Args:
+      fn: ``fn(log_pi, args) -> J``, the concave scalar objective of the ``(K,)`` normalised
+        log-probabilities ``log_pi`` (log space; traceable).
+      z0: ``(K,)`` starting logits (any finite reals; only their softmax matters), float; its dtype is the
+        solve's dtype.
+      args: pytree passed to ``fn`` and ``ascent`` unchanged (``None``: nothing); gradients flow to it
+        implicitly.
+      ascent: ``ascent(log_pi, args) -> a``, ``(K,)`` $\partial J/\partial\pi$ up to an additive constant,
+        in closed form (finite where $\pi_y = 0$).
+      tol: the Frank-Wolfe gap to reach (scalar $> 0$, in the units of $J$).
+      step0: first mirror step length $t$ (scalar $> 0$).
+      max_steps: cap on the mirror ascent steps (static int).
+      polish_steps: cap on the Newton polish steps (static int; 0: no polish).
+
+    Returns:
+      :class:`SolverResult`: ``value`` ``(K,)`` normalised $\log\pi$ (``-inf`` allowed at boundary optima;
+      NaN when $J$ or $a$ is NaN), scalar ``converged``, ``iterations`` and ``residual`` (the gap).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> J = lambda lp, c: jnp.exp(lp) @ c - jnp.exp(lp) @ lp  # E_pi c + H(pi): the maximiser is softmax(c)
+      >>> r = simplex_mirror_ascent(J, jnp.zeros(2), jnp.array([0.0, 1.0]), ascent=lambda lp, c: c - lp, tol=1e-12)
+      >>> round(float(jnp.exp(r.value[1])), 6), bool(r.converged)
+      (0.731059, True)
     """
     z0 = jnp.asarray(z0, dtype=jnp.result_type(z0, float))
     dtype = z0.dtype
