@@ -38,9 +38,18 @@ __all__ = ["tempered_kl", "fit_student", "logit_matching_fit"]
 def tempered_kl(student_logits: jax.Array, teacher_logits: jax.Array, tau) -> jax.Array:
     r"""$\frac1N\sum_i\mathrm{KL}(\mathrm{softmax}(t_i/\tau)\|\mathrm{softmax}(s_i/\tau))$ (no $\tau^2$ factor).
 
-    >>> import jax.numpy as jnp
-    >>> round(float(tempered_kl(jnp.zeros((1, 2)), jnp.array([[0.0, jnp.log(3.0)]]), 1.0)), 4)
-    0.1308
+    Args:
+      student_logits: ``(N, K)`` student logits $s$ (unnormalised, linear space; ``(K,)`` is one row).
+      teacher_logits: ``(N, K)`` teacher logits $t$, the shape of ``student_logits``.
+      tau: temperature $\tau > 0$ (scalar); eager ``ValueError`` otherwise, NaN under ``jit``.
+
+    Returns:
+      scalar mean KL in nats over the ``N`` rows ($\ge 0$; 0 when the logits differ by a per-row constant).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> round(float(tempered_kl(jnp.zeros((1, 2)), jnp.array([[0.0, jnp.log(3.0)]]), 1.0)), 4)
+      0.1308
     """
     ok = check_positive(tau, "tau")
     lp = jax.nn.log_softmax(teacher_logits / tau, axis=-1)
@@ -66,11 +75,23 @@ def fit_student(
     ``jax.vmap``: vmapped over 10 temperatures the batched Newton solves hung on XLA:CPU (jaxlib 0.10.2, this
     project's 2-core machine, 3 of 3 runs; ``lax.map`` finished in 2.6 s).
 
-    >>> import jax.numpy as jnp
-    >>> phi = jnp.eye(2); t = jnp.array([[1.0, 0.0], [0.0, 1.0]])  # a full-rank family fits exactly
-    >>> fit = fit_student(phi, t, 1.0)
-    >>> bool(fit.converged), bool(jnp.allclose(jax.nn.softmax(phi @ fit.value), jax.nn.softmax(t), atol=1e-6))
-    (True, True)
+    Args:
+      features: ``(N, D)`` features $\Phi$ (float; full column rank for a unique $\theta$).
+      teacher_logits: ``(N, K)`` teacher logits $t$ (unnormalised, linear space), ``K >= 2``.
+      tau: temperature $\tau > 0$ (scalar, may be traced).
+      gtol: gradient tolerance (``None``: $1000\,\varepsilon\max(1, \tau)$, above).
+      max_steps: cap on the Newton steps (static int).
+
+    Returns:
+      :class:`~kl_lab.solvers.SolverResult`: ``value`` $\theta$ ``(D, K)`` class-centred (rows sum to 0),
+      scalar ``converged``, ``iterations`` and ``residual``, in the dtype of ``features``/``teacher_logits``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> phi = jnp.eye(2); t = jnp.array([[1.0, 0.0], [0.0, 1.0]])  # a full-rank family fits exactly
+      >>> fit = fit_student(phi, t, 1.0)
+      >>> bool(fit.converged), bool(jnp.allclose(jax.nn.softmax(phi @ fit.value), jax.nn.softmax(t), atol=1e-6))
+      (True, True)
     """
     check_rank(features, 2, "features")
     check_rank(teacher_logits, 2, "teacher_logits")
@@ -112,10 +133,20 @@ def fit_student(
 def logit_matching_fit(features: jax.Array, teacher_logits: jax.Array) -> jax.Array:
     r"""The least-squares $\theta$ for the class-centred teacher logits: the $\tau\to\infty$ limit of the fit.
 
-    >>> import jax.numpy as jnp
-    >>> th = logit_matching_fit(jnp.eye(2), jnp.array([[2.0, 0.0], [0.0, 2.0]]))
-    >>> th.tolist()
-    [[1.0, -1.0], [-1.0, 1.0]]
+    $$\hat\theta = \arg\min_\theta \|\Phi\theta - \bar t\|_F^2,\qquad \bar t = t - t\mathbf 1\mathbf 1^\top/K.$$
+
+    Args:
+      features: ``(N, D)`` features $\Phi$ (float; rank-deficient $\Phi$ gives the minimum-norm solution).
+      teacher_logits: ``(N, K)`` teacher logits $t$ (unnormalised, linear space).
+
+    Returns:
+      ``(D, K)`` $\hat\theta$, class-centred (rows sum to 0, since $\bar t$'s do).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> th = logit_matching_fit(jnp.eye(2), jnp.array([[2.0, 0.0], [0.0, 2.0]]))
+      >>> th.tolist()
+      [[1.0, -1.0], [-1.0, 1.0]]
     """
     check_rank(features, 2, "features")
     centred = teacher_logits - jnp.mean(teacher_logits, axis=-1, keepdims=True)
