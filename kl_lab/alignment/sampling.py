@@ -56,20 +56,22 @@ def _first_at_least(values: jax.Array, lo: jax.Array, hi: jax.Array, target: jax
 def best_of_n_sample(key: jax.Array, log_ref: jax.Array, rewards: jax.Array, n, shape: tuple[int, ...] = ()):
     r"""Draw indices from the exact best-of-``n`` law of a 1-D reference ``log_ref``.
 
+    $$Y = \arg\max_{i \le n} r(Y_i),\quad Y_1, \dots, Y_n \overset{\text{iid}}{\sim} \pi_{\mathrm{ref}}.$$
+
     Args:
-      key: a PRNG key.
-      log_ref: log-probabilities of the reference, shape ``(V,)`` (normalised; checked when concrete).
-      rewards: rewards, shape ``(V,)``; ties are broken uniformly at random.
-      n: number of candidates, a real ``>= 1`` (may be traced; ``1e15`` is fine).
-      shape: sample shape.
+      key: a PRNG key (``jax.random.key`` or a legacy ``PRNGKey``); split into one key per search.
+      log_ref: ``(V,)`` log-probabilities of the reference (log space, normalised; ``-inf`` = no mass;
+        checked when concrete), float32/64 (bfloat16/float16 are computed in float32).
+      rewards: ``(V,)`` finite rewards (linear space), the shape of ``log_ref``; ties are broken uniformly
+        at random (with probabilities proportional to ``ref`` within the tied class).
+      n: number of candidates, a real ``>= 1`` (need not be an integer; may be traced; ``1e15`` is fine).
+      shape: sample shape (static tuple of ints; ``()``: one draw).
 
     Returns:
       int32 indices into the vocabulary with shape ``shape``, distributed as
       :func:`kl_lab.alignment.best_of_n_log_probs`. Outcomes with zero reference
       mass are never drawn. Invalid arguments raise ``ValueError`` eagerly; under ``jit``
       every index is ``-1`` (not a valid outcome: integers cannot be NaN).
-
-    $$Y = \arg\max_{i \le n} r(Y_i),\quad Y_1, \dots, Y_n \overset{\text{iid}}{\sim} \pi_{\mathrm{ref}}.$$
 
     Example:
       >>> idx = best_of_n_sample(jax.random.key(0), jnp.log(jnp.array([0.5, 0.5])), jnp.array([0.0, 1.0]), 4, (3,))
