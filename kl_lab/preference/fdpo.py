@@ -64,6 +64,14 @@ __all__ = [
 def is_admissible(generator: Generator) -> bool:
     r"""f-DPO admissibility: $f'(0^+) = -\infty$ and $f$ strictly convex ($h(u) = f''(u)u^2 > 0$ on a wide grid).
 
+    The grid is $\log u \in [-30, 30]$ (601 points); a generator flat somewhere off it is not detected.
+
+    Args:
+      generator: a :class:`~kl_lab.divergences.generators.Generator` (e.g. ``generators.kl``: reverse-KL DPO).
+
+    Returns:
+      a Python ``bool``.
+
     Example:
       >>> from kl_lab.divergences import generators as G
       >>> is_admissible(G.kl), is_admissible(G.pearson)
@@ -78,6 +86,17 @@ def is_admissible(generator: Generator) -> bool:
 def implicit_reward(log_pi: jax.Array, log_ref: jax.Array, beta: float, generator: Generator) -> jax.Array:
     r"""$\beta f'(\pi/\pi_{\mathrm{ref}})$: the reward (up to a constant) for which $\pi$ is the f-regularised optimum.
 
+    Args:
+      log_pi: log-probabilities $\log\pi(y)$ of the policy (log space; any shape; ``-inf`` gives
+        $\beta f'(0^+)$, ``-inf`` for an admissible $f$).
+      log_ref: log-probabilities $\log\pi_{\mathrm{ref}}(y)$ of the reference (log space), broadcasting
+        against ``log_pi``.
+      beta: regularisation strength $\beta > 0$ (scalar); eager ``ValueError`` otherwise, NaN under ``jit``.
+      generator: a :class:`~kl_lab.divergences.generators.Generator` (e.g. ``generators.kl``: reverse-KL DPO).
+
+    Returns:
+      $\beta f'(\pi/\pi_{\mathrm{ref}})$ elementwise (linear space, reward units), the broadcast shape.
+
     Example:
       >>> from kl_lab.divergences import generators as G
       >>> round(float(implicit_reward(jnp.log(0.5), jnp.log(0.25), 0.1, G.kl)), 6)  # 0.1 (log 2 + 1)
@@ -90,6 +109,17 @@ def implicit_reward(log_pi: jax.Array, log_ref: jax.Array, beta: float, generato
 @validated(beta=positive())
 def fdpo_loss(log_pi_w, log_pi_l, log_ref_w, log_ref_l, beta: float, generator: Generator) -> jax.Array:
     r"""$-\log\sigma(\beta[f'(u_w) - f'(u_l)])$ with $u = \pi/\pi_{\mathrm{ref}}$, per pair (softplus form, stable).
+
+    Args:
+      log_pi_w: $\log\pi(y_w)$ of the preferred responses (log space; any shape, e.g. ``(B,)`` pairs).
+      log_pi_l: $\log\pi(y_l)$ of the dispreferred responses, broadcasting against ``log_pi_w``.
+      log_ref_w: $\log\pi_{\mathrm{ref}}(y_w)$ (log space), broadcasting likewise.
+      log_ref_l: $\log\pi_{\mathrm{ref}}(y_l)$ (log space), broadcasting likewise.
+      beta: regularisation strength $\beta > 0$ (scalar); eager ``ValueError`` otherwise, NaN under ``jit``.
+      generator: a :class:`~kl_lab.divergences.generators.Generator` (e.g. ``generators.kl``: reverse-KL DPO).
+
+    Returns:
+      the loss per pair in nats ($\ge 0$; $\log 2$ at zero margin), the broadcast shape (no mean taken).
 
     Example:
       >>> from kl_lab.divergences import generators as G
@@ -107,6 +137,16 @@ def regularised_objective(
     log_pi: jax.Array, log_ref: jax.Array, rewards: jax.Array, beta: float, generator: Generator
 ) -> jax.Array:
     r"""$\mathbb{E}_\pi[r] - \beta D_f(\pi\|\pi_{\mathrm{ref}})$ on a finite space ($\pi_{\mathrm{ref}} > 0$).
+
+    Args:
+      log_pi: ``(K,)`` log-probabilities of the policy $\pi$ (log space, normalised; ``-inf`` = no mass).
+      log_ref: ``(K,)`` log-probabilities of the reference (log space, normalised, finite).
+      rewards: ``(K,)`` finite rewards (linear space).
+      beta: regularisation strength $\beta > 0$ (scalar); eager ``ValueError`` otherwise, NaN under ``jit``.
+      generator: a :class:`~kl_lab.divergences.generators.Generator` (e.g. ``generators.kl``: reverse-KL DPO).
+
+    Returns:
+      scalar $J(\pi)$ (reward units).
 
     Example:
       >>> from kl_lab.divergences import generators as G
@@ -131,10 +171,10 @@ class RegularisedOptimum(NamedTuple):
       (True, 0.731059)
     """
 
-    log_probs: jax.Array
-    objective: jax.Array
-    converged: jax.Array
-    iterations: jax.Array
+    log_probs: jax.Array  #: ``(K,)`` log pi* (log space, normalised)
+    objective: jax.Array  #: J(pi*)
+    converged: jax.Array  #: bool: gap <= tol
+    iterations: jax.Array  #: int: mirror + Newton steps
     residual: jax.Array  #: Frank-Wolfe gap max a - E_pi a, an upper bound on J* - J
 
 
@@ -166,6 +206,19 @@ def regularised_optimum(
     every f, admissible or not (boundary optima: the logits of zero-mass outcomes run off to $-\infty$).
     Changed from the earlier L-BFGS solver, whose logit-gradient stopping rule flagged non-optima as converged
     when $\min\pi \to 0$ (review D13).
+
+    Args:
+      log_ref: ``(K,)`` log-probabilities of the reference (log space, normalised, finite: also the start).
+      rewards: ``(K,)`` rewards (linear space), the shape of ``log_ref``.
+      beta: regularisation strength $\beta > 0$ (scalar); eager ``ValueError`` otherwise, NaN under ``jit``.
+      generator: a :class:`~kl_lab.divergences.generators.Generator` (e.g. ``generators.kl``: reverse-KL DPO).
+      iterations: cap on the mirror ascent steps (static int).
+      tol: the Frank-Wolfe gap to reach (scalar $> 0$, reward units).
+      newton_steps: cap on the Newton polish steps (static int; 0: none).
+
+    Returns:
+      :class:`RegularisedOptimum` (``log_probs`` ``(K,)``, scalar ``objective``/``converged``/``iterations``/
+      ``residual``).
 
     Example:
       >>> from kl_lab.divergences import generators as G
@@ -207,6 +260,18 @@ def kkt_optimum(
 
     $$\pi(y) = \pi_{\mathrm{ref}}(y)\,(f')^{-1}\big((r(y) - \lambda)/\beta\big),\qquad \sum_y \pi(y) = 1.$$
 
+    Args:
+      log_ref: ``(K,)`` log-probabilities of the reference (log space, normalised).
+      rewards: ``(K,)`` finite rewards (linear space), the shape of ``log_ref``.
+      beta: regularisation strength $\beta > 0$ (scalar); eager ``ValueError`` otherwise, NaN under ``jit``.
+      generator: a :class:`~kl_lab.divergences.generators.Generator` (e.g. ``generators.kl``: reverse-KL DPO).
+      iterations: bisection halvings of both the inner $(f')^{-1}$ (in $\log u \in [-300, 300]$) and the
+        outer $\lambda$ search (static int; 200 reaches adjacent floats).
+
+    Returns:
+      ``(K,)`` $\log\pi$ (log space, normalised). For an inadmissible $f$ it is not the optimum (compare
+      :func:`reward_map_spread` or :func:`regularised_optimum`). The bisections are not differentiated.
+
     Example:
       >>> from kl_lab.divergences import generators as G
       >>> lp = kkt_optimum(jnp.log(jnp.array([0.5, 0.5])), jnp.array([0.0, 1.0]), 1.0, G.kl)
@@ -233,6 +298,17 @@ def reward_map_spread(
 ) -> jax.Array:
     r"""$\max - \min$ of $r - \beta f'(\pi/\pi_{\mathrm{ref}})$: zero iff the f-DPO reward map holds at $\pi$.
 
+    Args:
+      log_pi: ``(K,)`` log-probabilities of the policy (log space; ``-inf`` makes the spread ``inf`` for an
+        admissible $f$).
+      log_ref: ``(K,)`` log-probabilities of the reference (log space).
+      rewards: ``(K,)`` rewards (linear space).
+      beta: regularisation strength $\beta > 0$ (scalar; not validated here).
+      generator: a :class:`~kl_lab.divergences.generators.Generator` (e.g. ``generators.kl``: reverse-KL DPO).
+
+    Returns:
+      scalar spread $\ge 0$ (reward units) over all elements.
+
     Example:
       >>> from kl_lab.divergences import generators as G
       >>> lr, r = jnp.log(jnp.array([0.5, 0.5])), jnp.array([0.0, 1.0])
@@ -247,6 +323,14 @@ def fdpg_gradient_exact(logits: jax.Array, log_target: jax.Array, generator: Gen
     r"""$\nabla_{\text{logits}} D_f(\mathrm{softmax}(\text{logits})\|p)$ by autodiff through ``f_divergence``.
 
     Equals $\mathbb{E}_{x\sim\pi}[f'(\pi(x)/p(x))\nabla\log\pi(x)]$ (Go et al., 2302.08215v2).
+
+    Args:
+      logits: ``(K,)`` policy logits (unnormalised; $\pi = \mathrm{softmax}$), float.
+      log_target: ``(K,)`` log-probabilities of the target $p$ (log space, normalised).
+      generator: a :class:`~kl_lab.divergences.generators.Generator` (e.g. ``generators.kl``: reverse-KL DPO).
+
+    Returns:
+      ``(K,)`` gradient with respect to ``logits`` (sums to 0: the softmax shift).
 
     Example:
       >>> from kl_lab.divergences import generators as G
@@ -264,6 +348,16 @@ def fdpg_reinforce_samples(
 
     Their mean is unbiased for the exact gradient (module docstring); their
     spread gives its standard error.
+
+    Args:
+      key: a PRNG key.
+      logits: ``(K,)`` policy logits (unnormalised; $\pi = \mathrm{softmax}$), float.
+      log_target: ``(K,)`` log-probabilities of the target $p$ (log space, normalised).
+      generator: a :class:`~kl_lab.divergences.generators.Generator` (e.g. ``generators.kl``: reverse-KL DPO).
+      n: number of draws $x \sim \pi$ (static int).
+
+    Returns:
+      ``(n, K)`` estimates, one per draw (float; each row sums to 0).
 
     Example:
       >>> from kl_lab.divergences import generators as G
