@@ -37,7 +37,15 @@ from kl_lab.families.validation import (
     require_not_nan,
     require_positive,
 )
-from kl_lab.numerics import check_rank, check_same_shape, is_concrete, logsumexp, mul_exp, require
+from kl_lab.numerics import (
+    as_float_array,
+    check_rank,
+    check_same_shape,
+    is_concrete,
+    logsumexp,
+    mul_exp,
+    require,
+)
 from kl_lab.projection import tilt
 from kl_lab.solvers import increasing_root
 
@@ -83,17 +91,32 @@ def _delta(log_ref, r_shift, lam):
     return lam * t.mean - t.log_partition, lam * t.variance, t
 
 
-def check_law(log_ref, rewards, rank=(1,), names=("log_ref", "rewards")):
+def check_law(log_ref, rewards, rank=(1,), names=("log_ref", "rewards"), not_nan=None):
     r"""Validate a finite reference law and its rewards: ``(log_ref, rewards, ok)`` in the compute dtype.
 
     Static: rank, equal shapes, a non-empty outcome axis. Values (eager raise, traced ``ok``):
-    ``log_ref`` normalised log-probabilities, ``rewards`` finite. ``names`` are the public argument names.
+    ``log_ref`` normalised log-probabilities, ``rewards`` finite, each of ``not_nan`` free of NaN.
+
+    Eagerly every value check runs in one jitted pass with one read back to the host (the conditions ``ok``
+    has under ``jit``); only when that pass fails are the checks rerun one by one, to raise the first failing
+    one's ``ValueError``.
 
     $$\sum_y e^{\log\pi_{\mathrm{ref}}(y)} = 1,\quad r \text{ finite}.$$
 
+    Args:
+      log_ref: ``(..., K)`` log-probabilities of the reference law (log space, normalised over the last axis).
+      rewards: finite rewards (linear space), the shape of ``log_ref``.
+      rank: the allowed ranks of ``log_ref`` (int or tuple of ints).
+      names: the public names of ``log_ref`` and ``rewards`` (the error messages use them).
+      not_nan: ``{public name: value}`` of further arguments that must not hold NaN (``None``: none).
+
+    Returns:
+      ``(log_ref, rewards, ok)``: the two as floating arrays of ``log_ref``'s compute dtype, and ``ok`` (a
+      concrete ``True`` eagerly, the traced validity under a trace).
+
     Example:
       >>> lr, r = jnp.log(jnp.array([0.5, 0.3, 0.2])), jnp.array([0.0, 0.5, 1.0])
-      >>> a, b, ok = check_law(lr, r)
+      >>> a, b, ok = check_law(lr, r, not_nan={"lam": 1.0})
       >>> bool(ok)
       True
     """
@@ -101,9 +124,34 @@ def check_law(log_ref, rewards, rank=(1,), names=("log_ref", "rewards")):
     check_rank(log_ref, rank, nl)
     check_same_shape(log_ref, rewards, nl, nr)
     require_nonempty(log_ref, nl)
-    ok = require_log_probs(log_ref, nl) & require_finite(rewards, nr)
+    others = dict(not_nan or {})
+    values, all_names = (log_ref, rewards, *others.values()), (*names, *others)
+    if is_concrete(*values) and _passes(values, all_names):
+        ok = jnp.asarray(True)  # the common case: one dispatch, one host read
+    else:  # traced, or invalid: the checks one by one (eager: the first failure's ValueError)
+        ok = _values_ok(*values, names=all_names)
     log_ref = float_input(log_ref, nl)
     return log_ref, float_input(rewards, nr).astype(log_ref.dtype), ok
+
+
+def _values_ok(log_ref, rewards, *others, names):
+    """The value checks of :func:`check_law` (eager: raise on the first failure; traced: the condition)."""
+    ok = require_log_probs(log_ref, names[0]) & require_finite(rewards, names[1])
+    for value, name in zip(others, names[2:]):
+        ok = ok & require_not_nan(value, name)
+    return ok
+
+
+_values_ok_jit = jax.jit(_values_ok, static_argnames="names")
+
+
+def _passes(values, names) -> bool:
+    """Concrete ``values`` pass :func:`_values_ok`, decided in one jitted pass (False: rerun it eagerly)."""
+    try:
+        ok = _values_ok_jit(*(as_float_array(v, n) for v, n in zip(values, names)), names=names)
+    except (TypeError, ValueError):  # not numeric: the eager checks raise the named error
+        return False
+    return is_concrete(ok) and bool(ok)  # constants inside an outer trace give a traced ok: no shortcut
 
 
 def _max_kl_budget(log_ref, rewards):
@@ -156,8 +204,7 @@ def tilt_kl(log_ref: jax.Array, rewards: jax.Array, lam) -> jax.Array:
       >>> abs(float(tilt_kl(lr, r, 0.0))) < 1e-15
       True
     """
-    log_ref, rewards, ok = check_law(log_ref, rewards, rank=tuple(range(1, 8)))
-    ok = ok & require_not_nan(lam, "lam")
+    log_ref, rewards, ok = check_law(log_ref, rewards, rank=tuple(range(1, 8)), not_nan={"lam": lam})
     lam = jnp.asarray(lam)
     lam = jnp.broadcast_to(lam, jnp.broadcast_shapes(lam.shape, log_ref.shape[:-1]))  # explicit: rank promotion
     return guard(ok, _delta(log_ref, _shifted(log_ref, rewards), lam)[0])
@@ -291,8 +338,7 @@ def tilt_frontier(log_ref: jax.Array, rewards: jax.Array, lams: jax.Array) -> tu
       >>> float(kls[0]), bool(rews[1] > rews[0])
       (0.0, True)
     """
-    log_ref, rewards, ok = check_law(log_ref, rewards)
-    ok = ok & require_not_nan(lams, "lams")
+    log_ref, rewards, ok = check_law(log_ref, rewards, not_nan={"lams": lams})
     lams = float_input(lams, "lams").astype(log_ref.dtype)
     r_shift = _shifted(log_ref, rewards)
     r_max = jnp.max(rewards - r_shift)

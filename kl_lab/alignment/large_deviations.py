@@ -38,7 +38,7 @@ import jax.numpy as jnp
 from kl_lab.alignment.kl_rl import check_law
 from kl_lab.divergences import renyi, renyi_cross_entropy
 from kl_lab.families.validation import guard, require_in_range, require_not_nan
-from kl_lab.numerics import logsumexp, require
+from kl_lab.numerics import as_float_array, is_concrete, logsumexp, require
 from kl_lab.projection import tilt
 from kl_lab.solvers import increasing_root
 
@@ -76,8 +76,7 @@ def log_mgf(s, log_ref: jax.Array, rewards: jax.Array) -> jax.Array:
       >>> round(float(log_mgf(1.0, lp, r)), 6)  # log((1 + e) / 2)
       0.620115
     """
-    log_ref, rewards, ok = check_law(log_ref, rewards, rank=tuple(range(1, 8)), names=_P)
-    ok = ok & require_not_nan(s, "s")
+    log_ref, rewards, ok = check_law(log_ref, rewards, rank=tuple(range(1, 8)), names=_P, not_nan={"s": s})
     return guard(ok, tilt(log_ref, rewards, s).log_partition)
 
 
@@ -165,8 +164,17 @@ def rate_function(x, log_ref: jax.Array, rewards: jax.Array, *, max_iter: int = 
       >>> round(float(rate_function(0.75, lp, r).value), 6)  # KL(Bern(0.75) || Bern(0.5))
       0.130812
     """
-    log_ref, rewards, ok = check_law(log_ref, rewards, names=_P)
-    ok = ok & require_not_nan(x, "x")
+    if is_concrete(x, log_ref, rewards):  # eager: the result and its validity in one dispatch, one host read
+        try:
+            args = (as_float_array(x, "x"), as_float_array(log_ref, _P[0]), as_float_array(rewards, _P[1]))
+        except TypeError:
+            args = None  # not numeric: check_law below raises the named error
+        if args is not None:
+            out, ok = _checked_rate(*args, max_iter)
+            if is_concrete(ok) and bool(ok):  # constants inside an outer trace give a traced ok: no shortcut
+                return RateResult(*out)
+    # traced, or invalid: the checks one by one (eagerly the first failing argument's ValueError)
+    log_ref, rewards, ok = check_law(log_ref, rewards, names=_P, not_nan={"x": x})
     x = jnp.asarray(x, dtype=log_ref.dtype)
     return guard(ok, RateResult(*_rate(x, log_ref, rewards, max_iter)))
 
@@ -174,6 +182,13 @@ def rate_function(x, log_ref: jax.Array, rewards: jax.Array, *, max_iter: int = 
 @jax.jit(static_argnums=3)
 def _rate(x, log_ref, rewards, max_iter):
     return jnp.vectorize(lambda xx: _rate_one(xx, log_ref, rewards, max_iter))(x)
+
+
+@jax.jit(static_argnums=3)
+def _checked_rate(x, log_ref, rewards, max_iter):
+    """``(_rate(...), ok)``: the traced checks of :func:`rate_function` fused with its computation."""
+    log_ref, rewards, ok = check_law(log_ref, rewards, names=_P, not_nan={"x": x})
+    return _rate(x.astype(log_ref.dtype), log_ref, rewards, max_iter), ok
 
 
 def tilted_rate_function(x, log_ref: jax.Array, rewards: jax.Array, lam, *, max_iter: int = 200) -> jax.Array:
@@ -229,8 +244,7 @@ def scaled_cumulant(order: int, log_ref: jax.Array, rewards: jax.Array, lam) -> 
     """
     if not isinstance(order, int) or order < 1:
         raise ValueError(f"order must be an int >= 1; got {order!r}")
-    log_ref, rewards, ok = check_law(log_ref, rewards, names=_P)
-    ok = ok & require_not_nan(lam, "lam")
+    log_ref, rewards, ok = check_law(log_ref, rewards, names=_P, not_nan={"lam": lam})
     lam = jnp.asarray(lam, dtype=log_ref.dtype)
     return guard(ok, _cumulant(order, log_ref, rewards, lam))
 
@@ -368,8 +382,7 @@ def tilted_scaled_cgf_renyi_cross_entropy(t, log_ref: jax.Array, rewards: jax.Ar
       >>> bool(abs(a - scaled_cgf(0.7, lp, r, 1.5)) < 1e-12)
       True
     """
-    log_ref, rewards, ok = check_law(log_ref, rewards, rank=tuple(range(1, 8)), names=_P)
-    ok = ok & require_not_nan(lam, "lam")
+    log_ref, rewards, ok = check_law(log_ref, rewards, rank=tuple(range(1, 8)), names=_P, not_nan={"lam": lam})
     t = jnp.asarray(t, log_ref.dtype)
     ok = ok & require(t >= -1.0, "t must be >= -1 (order >= 0); got t = {t}", t=t)
     t = jnp.where(ok, t, 0.0)

@@ -139,3 +139,26 @@ def test_tilted_one_term_renyi_cross_entropy_form():
             np.testing.assert_allclose(got, want, atol=1e-12)  # float64 log-sum-exp on both sides
     with pytest.raises(ValueError, match="t must be >= -1"):
         tilted_scaled_cgf_renyi_cross_entropy(-1.5, lp, r, 1.0)
+
+
+def test_rate_function_eager_one_pass_keeps_the_bad_input_policy():
+    # the eager path validates inside the computation's own dispatch and reruns the checks one by one only on
+    # failure: each bad argument still raises naming itself, in the documented order (law first, then x)
+    lp, r = BERN
+    with pytest.raises(ValueError, match=r"\blog_ref\b"):
+        rate_function(0.5, jnp.log(jnp.array([0.7, 0.4])), r)  # sums to 1.1
+    with pytest.raises(ValueError, match=r"\brewards\b"):
+        rate_function(0.5, lp, jnp.array([0.0, jnp.inf]))
+    with pytest.raises(ValueError, match=r"\bx\b"):
+        rate_function(jnp.array([0.2, jnp.nan]), lp, r)
+    with pytest.raises(ValueError, match=r"\blog_ref\b"):  # both bad: the law is reported first, as before
+        rate_function(jnp.nan, jnp.log(jnp.array([0.7, 0.4])), r)
+    # lists and Python scalars take the same path and give the same numbers as arrays
+    want = rate_function(XS, lp, r)
+    got = rate_function(XS.tolist(), np.log([0.7, 0.3]).tolist(), [0.0, 1.0])
+    np.testing.assert_array_equal(np.asarray(got.value), np.asarray(want.value))
+    # concrete arguments closed over inside an outer jit are traced there: same value, NaN for a bad lam
+    inner = jax.jit(lambda: rate_function(XS, lp, r).value)()
+    # XLA folds the closed-over constants in another order: 1 ulp (float64) apart at most
+    np.testing.assert_allclose(np.asarray(inner), np.asarray(want.value), rtol=4e-16)
+    assert np.isnan(float(jax.jit(lambda lam: tilted_rate_function(0.5, lp, r, lam))(jnp.nan)))
