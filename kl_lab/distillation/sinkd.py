@@ -115,12 +115,12 @@ class SinkdPlan(NamedTuple):
       ((2, 2), [1.0, 1.0])
     """
 
-    plan: Array
-    cost: Array
-    transport_cost: Array  # sum_ij P_ij C_ij (before SINKD_SCALE)
-    residual: Array
-    converged: Array
-    iterations: int
+    plan: Array  #: ``[B, B]`` the plan P after the last round (linear space; columns sum to 1)
+    cost: Array  #: ``[B, B]`` the l1 cost C between the rows of p_s and of p_t
+    transport_cost: Array  #: scalar sum_ij P_ij C_ij (before SINKD_SCALE)
+    residual: Array  #: scalar max_i |sum_j P_ij - 1|
+    converged: Array  #: bool: ``residual <= tol``
+    iterations: int  #: the rounds run, ``num_iters`` (a scalar int array after validation)
 
 
 def _check_batch(student_logits, teacher_logits, temperature, epsilon, num_iters=None):
@@ -141,6 +141,13 @@ def l1_cost_matrix(probs_x: Array, probs_y: Array) -> Array:
 
     Memory ``O(B B' C)`` in the broadcast; the batch sizes of distillation
     (tens to hundreds) keep this small. The gradient of ``|0|`` is 0.
+
+    Args:
+      probs_x: ``[B, C]`` rows $x_i$ (any finite reals; here probability vectors, linear space).
+      probs_y: ``[B', C]`` rows $y_j$, the same ``C``.
+
+    Returns:
+      ``[B, B']`` $C_{ij} \ge 0$; NaN under ``jit`` for non-finite input (``ValueError`` eagerly).
 
     Example:
       >>> l1_cost_matrix(jnp.array([[1.0, 0.0]]), jnp.array([[0.0, 1.0], [1.0, 0.0]])).tolist()
@@ -183,11 +190,16 @@ def sinkd_plan(
     repeated ``num_iters`` times in log space (module docstring for the source).
 
     Args:
-      student_logits, teacher_logits: ``[B, C]``.
+      student_logits: ``[B, C]`` student logits $z_s$ (finite reals, float; linear space), ``B, C >= 1``.
+      teacher_logits: ``[B, C]`` teacher logits $z_t$, the shape of ``student_logits``.
       temperature: softmax temperature ``T > 0`` (authors: 2).
       epsilon: kernel bandwidth ``eps > 0`` (authors: 0.1).
       num_iters: rounds of {row, column} normalisation (authors: 20), a static int >= 1.
       tol: threshold on the row-sum residual for ``converged``.
+
+    Returns:
+      :class:`SinkdPlan` (``plan`` and ``cost`` ``[B, B]``, the rest scalars) in the logits' dtype; every
+      float NaN and ``converged=False`` under ``jit`` for bad input (``ValueError`` eagerly).
 
     Example:
       >>> z = jnp.array([[2.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
@@ -218,6 +230,18 @@ def sinkd_loss(
     rows (see the module docstring). ``scale`` defaults to the code's
     ``0.0008 * 20 / 8`` (:data:`SINKD_SCALE_HISTORY` for the other commits).
 
+    Args:
+      student_logits: ``[B, C]`` student logits $z_s$ (finite reals, float; linear space), ``B, C >= 1``.
+      teacher_logits: ``[B, C]`` teacher logits $z_t$, the shape of ``student_logits``.
+      temperature: softmax temperature ``T > 0`` of the Sinkhorn term (authors: 2).
+      epsilon: kernel bandwidth ``eps > 0`` (authors: 0.1).
+      num_iters: rounds of {row, column} normalisation (authors: 20), a static int >= 1.
+      scale: the constant factor $c$ (default :data:`SINKD_SCALE`; :data:`SINKD_SCALE_HISTORY`).
+
+    Returns:
+      scalar loss in the logits' dtype, $\ge 0$ for ``scale >= 0`` (``ValueError`` eagerly for bad input, NaN
+      under ``jit``).
+
     Example:
       >>> z = jnp.array([[2.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
       >>> bool(sinkd_loss(z, z) > 0), bool(jnp.isclose(sinkd_loss(z[::-1], z), sinkd_loss(z, z)))
@@ -244,8 +268,19 @@ def sinkd_divergence(
     (Feydy et al. 2019, arXiv:1810.08278, Def. 1); ``S_eps >= 0`` with equality
     iff the two batch measures coincide. Solved by ott-jax through
     :func:`kl_lab.divergences.transport.sinkhorn_divergence_pointcloud`;
-    ``threshold`` defaults to 1e-9 (float64) / 1e-6 (float32). Returns an
-    :class:`~kl_lab.divergences.transport.OTResult` (``value``, ``converged``, ...).
+    ``threshold`` defaults to 1e-9 (float64) / 1e-6 (float32).
+
+    Args:
+      student_logits: ``[B, C]`` student logits $z_s$ (finite reals, float; linear space), ``B, C >= 1``.
+      teacher_logits: ``[B, C]`` teacher logits $z_t$, the shape of ``student_logits``.
+      temperature: softmax temperature ``T > 0`` of the Sinkhorn term (authors: 2).
+      epsilon: entropic regularisation ``eps > 0`` of the three OT problems (l1 cost units).
+      threshold: ott's Sinkhorn stopping threshold on the marginal error (``None``: by dtype, above).
+      max_iterations: cap on the Sinkhorn iterations of each solve (static int).
+
+    Returns:
+      :class:`~kl_lab.divergences.transport.OTResult` of scalars (``value`` $S_\varepsilon$, ``converged``,
+      ``iterations``, ...) in the logits' dtype (``ValueError`` eagerly for bad input, NaN under ``jit``).
 
     Example:
       >>> z = jnp.array([[2.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
@@ -284,6 +319,16 @@ def sinkd_divergence_loss(
     coded loss, invariant to permuting the student's rows. Check
     :func:`sinkd_divergence`'s ``converged`` when in doubt.
 
+    Args:
+      student_logits: ``[B, C]`` student logits $z_s$ (finite reals, float; linear space), ``B, C >= 1``.
+      teacher_logits: ``[B, C]`` teacher logits $z_t$, the shape of ``student_logits``.
+      temperature: softmax temperature ``T > 0`` of the Sinkhorn term (authors: 2).
+      epsilon: entropic regularisation ``eps > 0`` (l1 cost units).
+      scale: the constant factor $c$ (default 1).
+
+    Returns:
+      scalar $c\,S_\varepsilon$ (default ott threshold and iteration cap of :func:`sinkd_divergence`).
+
     Example:
       >>> zs, zt = jnp.array([[2.0, 0.0, -1.0], [0.0, 1.0, 0.0]]), jnp.array([[0.0, 2.0, 0.0], [1.0, 0.0, 0.0]])
       >>> bool(sinkd_divergence_loss(zs, zt) > sinkd_divergence_loss(zt, zt))
@@ -306,10 +351,10 @@ class SinkdObjective(NamedTuple):
       True
     """
 
-    total: Array
-    kd: Array
-    ce: Array
-    sinkhorn: Array
+    total: Array  #: alpha kd + (1 - alpha) ce + beta sinkhorn
+    kd: Array  #: the soft cross-entropy at T_kd (teacher held fixed)
+    ce: Array  #: the label cross-entropy at temperature 1
+    sinkhorn: Array  #: the coded Sinkhorn term :func:`sinkd_loss` (scale included, beta not)
 
 
 def _check_weight(value, name):
@@ -340,6 +385,21 @@ def sinkd_objective(
     (module docstring; the teacher is held fixed in the first term, ``stop_gradient``). ``alpha``
     in $[0, 1]$, ``beta >= 0``; ``labels`` are class indices ``[B]`` in ``0..C-1``. The Sinkhorn term is
     :func:`sinkd_loss` with ``temperature``, ``epsilon``, ``num_iters`` and ``scale``.
+
+    Args:
+      student_logits: ``[B, C]`` student logits $z_s$ (finite reals, float; linear space), ``B, C >= 1``.
+      teacher_logits: ``[B, C]`` teacher logits $z_t$, the shape of ``student_logits``.
+      labels: ``[B]`` integer class indices in ``0..C-1``.
+      alpha: KD weight $\alpha \in [0, 1]$ (Python float); CE gets $1 - \alpha$.
+      beta: Sinkhorn weight $\beta \ge 0$ (Python float; authors: 0.8).
+      kd_temperature: temperature $T_{kd} > 0$ of the KD term (authors: 2 to 4 by task).
+      temperature: softmax temperature ``T > 0`` of the Sinkhorn term (authors: 2).
+      epsilon: kernel bandwidth ``eps > 0`` (authors: 0.1).
+      num_iters: rounds of {row, column} normalisation (authors: 20), a static int >= 1.
+      scale: the constant factor $c$ (default :data:`SINKD_SCALE`; :data:`SINKD_SCALE_HISTORY`).
+
+    Returns:
+      :class:`SinkdObjective` of scalars in the logits' dtype (``ValueError`` eagerly for bad input, NaN under ``jit``).
 
     Example:
       >>> z = jnp.array([[2.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
@@ -384,6 +444,17 @@ def sinkd_gradient_shares(
     + \|\beta\nabla L_S\|_F)$.
     Keyword arguments go to :func:`sinkd_objective`.
 
+    Args:
+      student_logits: ``[B, C]`` student logits $z_s$ (finite reals, float; linear space), ``B, C >= 1``.
+      teacher_logits: ``[B, C]`` teacher logits $z_t$, the shape of ``student_logits``.
+      labels: ``[B]`` integer class indices in ``0..C-1``.
+      **objective_kwargs: keyword arguments of :func:`sinkd_objective` (``alpha``, ``beta``, ...; its
+        defaults otherwise).
+
+    Returns:
+      ``dict`` of five scalars: ``"kd"``, ``"ce"``, ``"sinkhorn"``, ``"total"`` (Frobenius norms $\ge 0$) and
+      ``"sinkhorn_share"`` in $[0, 1]$ (NaN when all three gradients vanish).
+
     Example:
       >>> zs = jnp.array([[1.0, 0.0, -1.0], [0.0, 1.0, 0.0]]); zt = jnp.array([[2.0, 0.0, 0.0], [0.0, 2.0, 1.0]])
       >>> sh = sinkd_gradient_shares(zs, zt, jnp.array([0, 1]))
@@ -423,12 +494,12 @@ class SinkdEquality(NamedTuple):
       (True, True)
     """
 
-    value: Array
-    gradient: Array
-    gradient_norm: Array
-    kink: Array
-    margins: Array
-    strict_local_minimum: Array
+    value: Array  #: scalar L_S at student = teacher (> 0 when the rows of p_t differ: the entropic bias)
+    gradient: Array  #: ``[B, C]`` the autodiff gradient g in the student logits
+    gradient_norm: Array  #: scalar Frobenius norm of ``gradient``
+    kink: Array  #: ``[B]`` kappa_i = dL_S / dC_ii
+    margins: Array  #: ``[B]`` per-row certificates m_i
+    strict_local_minimum: Array  #: bool: all ``margins > 0``
 
 
 def _at_equality(teacher_logits, temperature, epsilon, num_iters, scale, make):
@@ -473,6 +544,16 @@ def sinkd_at_equality(
     $g \ne 0$: a gradient step from the teacher moves the student away, and the loss pulls it back.
     Adding $\alpha\,\mathrm{KD}$ (zero gradient, PSD Hessian at $z_t$) keeps both facts.
 
+    Args:
+      teacher_logits: ``[B, C]`` teacher logits $z_t$ (finite reals, float; linear space), also the student's.
+      temperature: softmax temperature ``T > 0`` of the Sinkhorn term (authors: 2).
+      epsilon: kernel bandwidth ``eps > 0`` (authors: 0.1).
+      num_iters: rounds of {row, column} normalisation (authors: 20), a static int >= 1.
+      scale: the constant factor $c$ (default :data:`SINKD_SCALE`; :data:`SINKD_SCALE_HISTORY`).
+
+    Returns:
+      :class:`SinkdEquality` in the logits' dtype (``ValueError`` eagerly for bad input, NaN under ``jit``).
+
     Example:
       >>> zt = jnp.array([[2.0, 0.0, -1.0], [0.0, 1.0, 0.0], [-1.0, 0.0, 1.5]])
       >>> out = sinkd_at_equality(zt)
@@ -501,6 +582,18 @@ def sinkd_directional_derivative(
 
     The one-sided derivative of the coded loss at student = teacher along ``direction`` ``[B, C]``
     (:func:`sinkd_at_equality` derives it); the tests compare it with finite differences.
+
+    Args:
+      teacher_logits: ``[B, C]`` teacher logits $z_t$ (finite reals, float; linear space), also the student's.
+      direction: ``[B, C]`` direction $d$ in logit space (finite), the shape of ``teacher_logits``.
+      temperature: softmax temperature ``T > 0`` of the Sinkhorn term (authors: 2).
+      epsilon: kernel bandwidth ``eps > 0`` (authors: 0.1).
+      num_iters: rounds of {row, column} normalisation (authors: 20), a static int >= 1.
+      scale: the constant factor $c$ (default :data:`SINKD_SCALE`; :data:`SINKD_SCALE_HISTORY`).
+
+    Returns:
+      scalar one-sided derivative in the logits' dtype, positively homogeneous in ``direction`` (``ValueError``
+      eagerly for bad input, NaN under ``jit``).
 
     Example:
       >>> zt = jnp.array([[2.0, 0.0, -1.0], [0.0, 1.0, 0.0]]); d = jnp.array([[1.0, -1.0, 0.0], [0.0, 0.5, -0.5]])
