@@ -13,6 +13,11 @@ Each CDF is taken from the lower cumulative sum when it is below 1/2 and as
 ``log1mexp`` of the upper tail otherwise, so ``1 - F`` keeps full relative
 precision near 1 (the regime that matters for huge ``n``). Everything is in
 the sorted frame; ``perm`` maps sorted positions back to the vocabulary.
+
+The sorts are of integers (:func:`orderable`): XLA:CPU sorts one integer array about 8x faster than a float
+array, whose total-order comparator runs per comparison. :func:`class_ranks` (best-of-n) needs only that
+keys-only sort; :func:`stable_argsort` (the sampler, through :func:`reward_classes`) packs each outcome's rank
+and index into one integer and sorts that too, when they fit.
 """
 
 from __future__ import annotations
@@ -52,6 +57,71 @@ def _log_cumsum(lp: jax.Array, shift: jax.Array, reverse: bool = False) -> jax.A
     return safe_log(cs) + shift
 
 
+def orderable(x: jax.Array) -> jax.Array:
+    """The floats ``x`` as signed integers of the same width, in the same order (``-0`` mapped to ``+0``).
+
+    Args:
+      x: float array (any shape); ``+-inf`` keep their places, NaN is not ordered (validated inputs have none).
+
+    Returns:
+      int32 (float32 input) or int64 (float64) array of ``x``'s shape: ``x_i < x_j`` iff ``key_i < key_j``.
+
+    Example:
+      >>> k = orderable(jnp.array([1.0, -0.0, 0.0, -jnp.inf, -2.5]))
+      >>> [int(v) for v in jnp.argsort(k, stable=True)]
+      [3, 4, 1, 2, 0]
+    """
+    x = jnp.where(x == 0, jnp.zeros_like(x), x)
+    i = jax.lax.bitcast_convert_type(x, jnp.dtype(f"int{8 * x.dtype.itemsize}"))
+    return jnp.where(i < 0, i ^ jnp.iinfo(i.dtype).max, i)
+
+
+def class_ranks(rewards: jax.Array) -> jax.Array:
+    r"""The rank $s(y)$ of each outcome's reward class: the sorted position of the class's first element.
+
+    One keys-only sort of the :func:`orderable` keys and one ``searchsorted``.
+
+    Args:
+      rewards: ``(V,)`` finite rewards (float).
+
+    Returns:
+      ``(V,)`` int32 ranks in ``[0, V)``, vocabulary order; equal rewards share a rank.
+
+    Example:
+      >>> [int(v) for v in class_ranks(jnp.array([1.0, 0.0, 1.0, -0.0]))]
+      [2, 0, 2, 0]
+    """
+    k = orderable(rewards)
+    return jnp.searchsorted(jax.lax.sort(k, is_stable=False), k, side="left", method="scan_unrolled").astype(jnp.int32)
+
+
+def stable_argsort(rewards: jax.Array) -> jax.Array:
+    r"""``jnp.argsort(rewards, stable=True)`` (ascending, ties by index, ``-0 == +0``) from integer sorts.
+
+    The key $s(y)\,V + y$ (:func:`class_ranks`, then the index) is unique and orders like the stable sort, so
+    a keys-only sort of it gives the permutation (two fast sorts) when $V^2$ fits the default integer
+    (``V <= 46340`` in int32, any ``V`` with x64 enabled); otherwise a stable key-value sort of
+    (:func:`orderable` key, index).
+
+    Args:
+      rewards: ``(V,)`` finite rewards (float; NaN is not ordered as ``argsort`` orders it).
+
+    Returns:
+      ``(V,)`` int32 permutation: sorted position -> vocabulary index.
+
+    Example:
+      >>> [int(v) for v in stable_argsort(jnp.array([1.0, 0.0, 1.0, -0.0]))]
+      [1, 3, 0, 2]
+    """
+    v = rewards.shape[-1]
+    wide = jax.dtypes.canonicalize_dtype(jnp.int64)  # int64 with x64 enabled, else int32
+    if v * v - 1 <= jnp.iinfo(wide).max:
+        packed = class_ranks(rewards).astype(wide) * v + jnp.arange(v, dtype=wide)
+        return (jax.lax.sort(packed, is_stable=False) % v).astype(jnp.int32)
+    idx = jnp.arange(v, dtype=jnp.int32)
+    return jax.lax.sort((orderable(rewards), idx), num_keys=1, is_stable=True)[1]
+
+
 def reward_classes(log_ref: jax.Array, rewards: jax.Array) -> RewardClasses:
     r"""Sort one finite law by reward and compute its class masses and CDFs (1-D inputs).
 
@@ -64,7 +134,7 @@ def reward_classes(log_ref: jax.Array, rewards: jax.Array) -> RewardClasses:
       [0.3, 1.0, 1.0]
     """
     v = log_ref.shape[-1]
-    perm = jnp.argsort(rewards, stable=True)
+    perm = stable_argsort(rewards)
     r = rewards[perm]
     lp = log_ref[perm]
     # zero-mass outcomes get zero gradient: any nan cotangent from -inf arithmetic is dropped by the select

@@ -32,7 +32,7 @@ import math
 import jax
 import jax.numpy as jnp
 
-from kl_lab.alignment._classes import RewardClasses, log_ratio_cdf_below
+from kl_lab.alignment._classes import RewardClasses, class_ranks, log_ratio_cdf_below
 from kl_lab.families.validation import (
     float_input,
     guard,
@@ -95,15 +95,6 @@ def _class_log_probs(c, n):
 _LOG_HALF = -math.log(2.0)
 
 
-def _orderable(x):
-    """The float keys ``x`` as signed integers of the same width, in the same order (``-0`` mapped to ``+0``):
-    XLA:CPU sorts a single integer array ~8x faster than a float array (whose total-order comparator runs
-    per comparison) or any key-value pair (``benchmarks/bench_alignment.py``)."""
-    x = jnp.where(x == 0, jnp.zeros_like(x), x)
-    i = jax.lax.bitcast_convert_type(x, jnp.dtype(f"int{8 * x.dtype.itemsize}"))
-    return jnp.where(i < 0, i ^ jnp.iinfo(i.dtype).max, i)
-
-
 def _rank_classes(log_ref, rewards):
     r"""The reward classes of one law (1-D inputs), without a permutation of the outcomes.
 
@@ -112,18 +103,17 @@ def _rank_classes(log_ref, rewards):
     indexed by rank: entry $s$ belongs to the class whose first sorted position is $s$; ranks where no class
     starts hold an empty class (``log_mass = -inf``). ``perm``, ``end``, ``log_within`` are ``None``.
 
-    A class is identified by its rank $s(y)$, the sorted position of its first element: one sort of the
-    integer keys (:func:`_orderable`) and one ``searchsorted``. Class masses are segment sums over $s$, each
-    class scaled by its own maximum (relative error $\le V \epsilon$, no cancellation); the CDFs are cumulative
-    sums over the rank axis, each taken from the end that keeps it accurate, as in
-    :func:`kl_lab.alignment._classes.reward_classes` (whose per-element ``log_cdf``, ``log_cdf_below``,
-    ``log_mass`` these equal, gathered at ``start``). Best-of-n needs nothing else: the law, its KL and its other
-    summaries are sums over outcomes, so no stable sort or un-sort of the outcomes is needed (XLA:CPU's
-    stable ``argsort`` alone is 2-4x numpy's whole computation at $V = 10^5$).
+    A class is identified by its rank $s(y)$, the sorted position of its first element: one sort of the integer keys
+    and one ``searchsorted`` (:func:`kl_lab.alignment._classes.class_ranks`). Class masses are segment sums over
+    $s$, each class scaled by its own maximum (relative error $\le V \epsilon$, no cancellation); the CDFs are
+    cumulative sums over the rank axis, each taken from the end that keeps it accurate, as in
+    :func:`kl_lab.alignment._classes.reward_classes` (whose per-element ``log_cdf``, ``log_cdf_below``, ``log_mass``
+    these equal, gathered at ``start``). Best-of-n needs nothing else: the law, its KL and its other summaries are
+    sums over outcomes, so no stable sort or un-sort of the outcomes is needed (XLA:CPU's stable ``argsort`` alone
+    is 2-4x numpy's whole computation at $V = 10^5$).
     """
     v = log_ref.shape[-1]
-    k = _orderable(rewards)
-    s = jnp.searchsorted(jax.lax.sort(k, is_stable=False), k, side="left", method="scan_unrolled").astype(jnp.int32)
+    s = class_ranks(rewards)
     # zero-mass outcomes get zero gradient: any nan cotangent from -inf arithmetic is dropped by the select
     lp = jnp.where(jnp.isneginf(log_ref), jax.lax.stop_gradient(log_ref), log_ref)
     cmax = jax.lax.stop_gradient(jax.ops.segment_max(lp, s, num_segments=v))  # -inf at non-class ranks
