@@ -57,10 +57,12 @@ import jax
 import jax.numpy as jnp
 
 from kl_lab.distillation.losses import prepare_log_probs
+from kl_lab.divergences import kernels as K
 from kl_lab.divergences import transport
 from kl_lab.numerics import (
     as_input,
     check_finite,
+    check_floating,
     check_nonempty,
     check_positive,
     check_rank,
@@ -506,6 +508,14 @@ def _at_equality(teacher_logits, temperature, epsilon, num_iters, scale, make):
     """The shared body of :func:`sinkd_at_equality` and :func:`sinkd_directional_derivative`: the settings check,
     the loss, its autodiff gradient ``g`` and the kink coefficients at student = teacher, then
     ``make(value, g, kink, p_t) -> (out, ok)`` and the one NaN/dtype tail (:func:`~kl_lab.numerics.finish`)."""
+    # the one logits argument these functions take is checked under its own name first (the shared check below
+    # sees it in the student's place too, and would name ``student_logits``, which they do not have)
+    teacher_logits = as_input(teacher_logits, "teacher_logits")
+    check_floating(teacher_logits, "teacher_logits")
+    check_rank(teacher_logits, 2, "teacher_logits")
+    check_nonempty(teacher_logits, "teacher_logits", 0, "example")
+    check_nonempty(teacher_logits, "teacher_logits", -1, "class")
+    K.check_logits(jnp.asarray(teacher_logits), "teacher_logits", -1)
     p_s, p_t, ok, dtype = _check_batch(teacher_logits, teacher_logits, temperature, epsilon, num_iters)
 
     def loss(z):

@@ -95,6 +95,13 @@ def test_bad_input(batch):
         sinkd_loss(s, t, epsilon=0.0)
     with pytest.raises(ValueError, match="num_iters"):
         sinkd_loss(s, t, num_iters=0)
+    # the functions of the teacher alone name the argument they take (they used to name student_logits)
+    nan_row = np.where(np.arange(t.shape[-1]) == 0, np.nan, t)
+    for f, extra in ((sinkd_at_equality, ()), (sinkd_directional_derivative, (np.ones_like(t),))):
+        with pytest.raises(ValueError, match="^teacher_logits must have rank 2"):
+            f(t[0], *(e[0] for e in extra))
+        with pytest.raises(ValueError, match="^teacher_logits must not contain NaN"):
+            f(nan_row, *extra)
 
 
 # --- the full objective, its gradient shares, and the coded loss at student = teacher ---------------------------
