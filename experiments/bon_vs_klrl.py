@@ -133,12 +133,13 @@ def _renyi_form(config, log_ref, rewards):
     from scipy.special import logsumexp as np_lse
 
     out = {"renyi_rate_legendre": [], "renyi_rate_cramer": [], "renyi_cgf_one_term": [], "renyi_cgf_numpy": []}
+    cgf_at = jax.jit(tilted_scaled_cgf_renyi_cross_entropy)  # one compilation for every (reference, lam, t)
     for i in (0, 1):
         lp, r = jnp.asarray(log_ref[i]), jnp.asarray(rewards[i])
         lpn, rn = np.asarray(log_ref[i]), np.asarray(rewards[i])
         big_lam = lambda s, lpn=lpn, rn=rn: np_lse(lpn + s * rn)  # noqa: E731  NumPy log-MGF
         for lam in config.renyi_lams:
-            cgf = jax.jit(lambda t, lam=lam, lp=lp, r=r: tilted_scaled_cgf_renyi_cross_entropy(t, lp, r, lam))
+            cgf = lambda t, lam=lam, lp=lp, r=r: cgf_at(t, lp, r, lam)  # noqa: E731
             for t0 in config.renyi_t0:
                 out["renyi_cgf_one_term"].append(float(cgf(t0)))
                 out["renyi_cgf_numpy"].append(big_lam(lam + t0) - big_lam(lam))
