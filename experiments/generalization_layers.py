@@ -143,7 +143,9 @@ def _sdpi(config: Config, key: jax.Array):
     out = sweep(ratio, {"sigma": sig, "key": jax.random.split(key, len(sig))}, name="sdpi")
     # antipodal point masses at -R and R (TV_in = 1): TV_out by the same Riemann sum, independent of the erf
     antipodal = np.asarray(
-        [0.5 * jnp.sum(jnp.abs(norm.pdf(grid, -r, s) - norm.pdf(grid, r, s))) * dx for s in config.noise_sigmas]
+        jax.jit(jax.vmap(lambda s: 0.5 * jnp.sum(jnp.abs(norm.pdf(grid, -r, s) - norm.pdf(grid, r, s))) * dx))(
+            jnp.asarray(config.noise_sigmas)
+        )
     )
     return {
         "sdpi_sigma": sig,
@@ -160,15 +162,24 @@ def _train_test(config: Config, key: jax.Array):
     rank 3) -> 12 (injective again, rank stays 3). Closed forms from kl_lab/preference/representations.py;
     Monte Carlo log-likelihood ratios of simulated training representations at layer 1 and at the funnel.
     """
-    d = config.input_dim
+    laws, llrs = _train_test_arrays(key, config.input_dim, config.mean_scale, config.mc_samples)
+    out = {"tt_kl": laws.kl, "tt_w1": laws.w1, "tt_rank": laws.rank}
+    for k, llr in llrs.items():
+        out[f"tt_mc_kl_{k}"], out[f"tt_mc_kl_se_{k}"] = stats.mean_se(np.asarray(llr))
+    return jax.tree_util.tree_map(np.asarray, out)
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2, 3))
+def _train_test_arrays(key, d, mean_scale, mc_samples):
+    """:func:`_train_test`'s closed forms and per-sample log-likelihood ratios: one compilation, not one per op."""
     ks = jax.random.split(key, 6)
     widths = (d, 12, 12, 3, 12)
     weights = [jax.random.normal(ks[i], (widths[i + 1], widths[i])) / np.sqrt(widths[i]) for i in range(4)]
-    mu = jnp.full((d,), config.mean_scale)
+    mu = jnp.full((d,), mean_scale)
     shift = 0.5 * jax.random.normal(ks[4], (d,)) / np.sqrt(d)
     laws = rep.train_test_layer_laws(mu, mu + shift, jnp.eye(d), weights)
-    x = mu + jax.random.normal(ks[5], (config.mc_samples, d))  # training inputs
-    out = {"tt_kl": laws.kl, "tt_w1": laws.w1, "tt_rank": laws.rank}
+    x = mu + jax.random.normal(ks[5], (mc_samples, d))  # training inputs
+    llrs = {}
     t = x
     for k, w in enumerate(weights, start=1):
         t = t @ w.T
@@ -176,9 +187,8 @@ def _train_test(config: Config, key: jax.Array):
             c_pinv = jnp.linalg.pinv(laws.covs[k], hermitian=True)
             m_tr, m_te = weights_apply(weights[:k], mu), weights_apply(weights[:k], mu + shift)
             q = lambda m: jnp.einsum("ni,ij,nj->n", t - m, c_pinv, t - m)  # noqa: E731, B023 (used at once)
-            llr = 0.5 * (q(m_te) - q(m_tr))  # log N_train(t) - log N_test(t) on the support
-            out[f"tt_mc_kl_{k}"], out[f"tt_mc_kl_se_{k}"] = stats.mean_se(np.asarray(llr))
-    return jax.tree_util.tree_map(np.asarray, out)
+            llrs[k] = 0.5 * (q(m_te) - q(m_tr))  # log N_train(t) - log N_test(t) on the support
+    return laws, llrs
 
 
 def weights_apply(weights, v):
