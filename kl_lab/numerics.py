@@ -128,6 +128,13 @@ def mul_exp(x: Array, log_p: Array) -> Array:
     impossible outcome contributes nothing. This is distrax's ``mul_exp``
     convention and the building block of every expectation under ``p``.
 
+    Args:
+      x: the factor (any float array; NaN/``+-inf`` allowed where ``exp(log_p) = 0``).
+      log_p: ``log p`` (log space; ``-inf`` = zero weight), broadcasting against ``x``.
+
+    Returns:
+      ``x * exp(log_p)``, the broadcast shape; exactly 0 (value and gradient) where ``exp(log_p)`` underflows to 0.
+
     Example:
       >>> float(mul_exp(jnp.nan, -jnp.inf)), round(float(mul_exp(2.0, jnp.log(0.25))), 6)
       (0.0, 0.5)
@@ -165,6 +172,14 @@ def logsumexp(a: Array, axis: int | None = -1, keepdims: bool = False) -> Array:
     All-$-\infty$ input gives $-\infty$ with a **zero** gradient (``jax.nn``
     gives ``nan`` there); entries equal to $-\infty$ receive zero gradient.
     ``axis=None`` reduces over all axes.
+
+    Args:
+      a: float array (``-inf`` entries allowed; NaN and ``+inf`` propagate).
+      axis: the reduced axis (int, negative allowed; ``ValueError`` out of range), or ``None`` for all axes.
+      keepdims: keep the reduced axis with size 1.
+
+    Returns:
+      ``log sum exp(a)`` (log space), ``a``'s shape without ``axis`` (with size 1 under ``keepdims``).
 
     Example:
       >>> a = jnp.array([-jnp.inf, -jnp.inf])
@@ -247,6 +262,12 @@ def safe_log(x: Array) -> Array:
 def is_concrete(*xs: Any) -> bool:
     r"""True when every argument is a concrete value (not a tracer under jit/vmap/grad).
 
+    Args:
+      xs: any values (arrays, tracers, Python objects).
+
+    Returns:
+      a Python bool.
+
     Example:
       >>> is_concrete(jnp.ones(2)), bool(jax.jit(lambda x: is_concrete(x))(1.0))
       (True, False)
@@ -263,6 +284,12 @@ def _describe(x: Any) -> str:
 def shown_value(v: Any) -> Any:
     r"""What a traced message shows: the value itself when small, else its minimum (NaN propagates).
 
+    Args:
+      v: an array (concrete or traced).
+
+    Returns:
+      ``v`` when it has at most 8 entries, else its minimum (a scalar).
+
     Example:
       >>> float(shown_value(jnp.array([3.0, -1.0] * 10)))  # large: its minimum
       -1.0
@@ -275,6 +302,16 @@ def check_positive(value: Any, name: str, *, allow_zero: bool = False, allow_inf
 
     Eagerly raises ``ValueError`` naming ``name`` and returns ``True``; under a trace returns the traced
     condition (feed it to :func:`poison`), and inside :func:`checked` a failure raises the same message.
+
+    Args:
+      value: the value (array or scalar).
+      name: the public argument name the error message uses.
+      allow_zero: accept ``0``.
+      allow_inf: accept ``+inf``.
+
+    Returns:
+      ``True`` eagerly (an invalid value raises ``ValueError`` naming ``name``); under a trace the traced boolean
+      condition (feed it to :func:`poison`).
 
     Example:
       >>> bool(check_positive(2.0, "scale"))
@@ -305,6 +342,18 @@ def check_in_range(
 ) -> Any:
     r"""Every ``value`` in the stated interval (NaN never is), under the one policy (see :func:`check_positive`).
 
+    Args:
+      value: the value (array or scalar).
+      name: the public argument name the error message uses.
+      low: the lower end.
+      high: the upper end.
+      low_inclusive: ``low`` itself is allowed.
+      high_inclusive: ``high`` itself is allowed.
+
+    Returns:
+      ``True`` eagerly (an invalid value raises ``ValueError`` naming ``name``); under a trace the traced boolean
+      condition (feed it to :func:`poison`).
+
     Example:
       >>> bool(check_in_range(0.3, "alpha", 0.0, 1.0))
       True
@@ -325,6 +374,12 @@ def check_in_range(
 def check_same_shape(a: Any, b: Any, name_a: str, name_b: str) -> None:
     r"""Raise ``ValueError`` when two arrays' shapes differ (static; works under jit).
 
+    Args:
+      a: the first array (or anything with a shape: lists are read by ``np.shape``).
+      b: the second.
+      name_a: ``a``'s public argument name, for the message.
+      name_b: ``b``'s public argument name.
+
     Example:
       >>> check_same_shape(jnp.ones(3), jnp.ones(2), "log_p", "log_q")
       Traceback (most recent call last):
@@ -337,6 +392,11 @@ def check_same_shape(a: Any, b: Any, name_a: str, name_b: str) -> None:
 
 def check_rank(x: Any, rank: int | tuple[int, ...], name: str) -> None:
     r"""Raise ``ValueError`` unless ``x.ndim`` is ``rank`` (or one of ``rank``).
+
+    Args:
+      x: the array (lists accepted; tracers have ``ndim``).
+      rank: the allowed rank (int) or ranks (tuple of ints).
+      name: the public argument name the error message uses.
 
     Example:
       >>> check_rank(jnp.ones((2, 3)), 2, "features") is None
@@ -352,6 +412,10 @@ def check_rank(x: Any, rank: int | tuple[int, ...], name: str) -> None:
 def check_floating(x: Any, name: str) -> None:
     r"""Raise ``TypeError`` unless ``x`` has a floating dtype.
 
+    Args:
+      x: the array (or scalar); only its dtype is read.
+      name: the public argument name the error message uses.
+
     Example:
       >>> check_floating(jnp.arange(3), "x")
       Traceback (most recent call last):
@@ -364,6 +428,14 @@ def check_floating(x: Any, name: str) -> None:
 
 def check_finite(x: Any, name: str) -> Any:
     r"""No NaN or ±inf in ``x``, under the one policy (see :func:`check_positive`).
+
+    Args:
+      x: the value (array or scalar).
+      name: the public argument name the error message uses.
+
+    Returns:
+      ``True`` eagerly (an invalid value raises ``ValueError`` naming ``name``); under a trace the traced boolean
+      condition (feed it to :func:`poison`).
 
     Example:
       >>> bool(check_finite(jnp.array([1.0, 2.0]), "x"))
@@ -385,6 +457,12 @@ def check_nonempty(x: Any, name: str, axis: int = -1, what: str = "outcome") -> 
     The library's one behaviour for empty input (module docstring): an empty distribution axis is an error,
     batch axes of size 0 give an empty result.
 
+    Args:
+      x: the array (only its shape is read; a scalar passes).
+      name: the public argument name the error message uses.
+      axis: the distribution (or sample) axis.
+      what: what one entry of the axis is, for the message (``"outcome"``, ``"sample"``).
+
     Example:
       >>> check_nonempty(jnp.ones((2, 0)), "log_p", -1)
       Traceback (most recent call last):
@@ -399,6 +477,13 @@ def as_input(x: Any, name: str) -> Array:
     r"""An array argument: lists, tuples and Python numbers through :func:`as_float_array`; arrays as they are.
 
     An integer *array* stays integer (the caller's :func:`check_floating` rejects it where floats are required).
+
+    Args:
+      x: array, list, tuple or Python number.
+      name: the public argument name a ``TypeError`` (non-numeric list) uses.
+
+    Returns:
+      a JAX array: floating for lists, tuples and Python numbers; an array's own dtype otherwise.
 
     Example:
       >>> as_input([1, 2], "x").dtype.kind, as_input(jnp.arange(2), "x").dtype.kind
@@ -532,6 +617,14 @@ def check_log_probs(log_p: Any, name: str, axis: int = -1, *, atol: float | None
 
 def check_axis(axis: int, ndim: int, name: str = "axis") -> int:
     r"""Normalise a possibly negative ``axis``; ``ValueError`` if out of range.
+
+    Args:
+      axis: the axis (int or NumPy integer; ``TypeError`` otherwise), negative counted from the end.
+      ndim: the array's rank (a scalar counts as rank 1).
+      name: the public argument name the error message uses.
+
+    Returns:
+      the axis in ``[0, max(ndim, 1))``.
 
     Example:
       >>> check_axis(-1, 3, "axis")

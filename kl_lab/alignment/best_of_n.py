@@ -190,6 +190,16 @@ def best_of_n_log_probs(log_ref: jax.Array, rewards: jax.Array, n) -> jax.Array:
 
     $F(y) = P_\mathrm{ref}(r \le r(y))$, $F^-(y) = P_\mathrm{ref}(r < r(y))$, $P(y) = F(y) - F^-(y)$.
 
+    Args:
+      log_ref: ``(..., V)`` log-probabilities of the reference law (log space, normalised over the last axis; ``-inf``
+        = no mass), float32/64; leading axes are independent laws.
+      rewards: ``(..., V)`` finite rewards of the outcomes (linear space), the shape of ``log_ref``.
+      n: the number of draws ``n >= 1`` (real: fractional ``n`` is the continuous extension); an array of ``n``
+        broadcasts against the laws' batch and shares one sort per law.
+
+    Returns:
+      ``log pi_n``, shape ``broadcast(n.shape, log_ref.shape[:-1]) + (V,)``; ``-inf`` where ``ref(y) = 0``.
+
     >>> import jax.numpy as jnp
     >>> log_ref, rewards = jnp.log(jnp.full(4, 0.25)), jnp.arange(4.0)
     >>> [round(float(x), 4) for x in jnp.exp(best_of_n_log_probs(log_ref, rewards, 2.0))]  # F^2 - F^-^2
@@ -212,6 +222,16 @@ def best_of_n_kl(log_ref: jax.Array, rewards: jax.Array, n) -> jax.Array:
     per class (no cancellation of ``log pi_n - log ref``). Bounded by
     :func:`best_of_n_kl_bound` and by ``-log P(argmax class)``. A vector ``n`` shares one sort.
 
+    Args:
+      log_ref: ``(..., V)`` log-probabilities of the reference law (log space, normalised over the last axis; ``-inf``
+        = no mass), float32/64; leading axes are independent laws.
+      rewards: ``(..., V)`` finite rewards of the outcomes (linear space), the shape of ``log_ref``.
+      n: the number of draws ``n >= 1`` (real: fractional ``n`` is the continuous extension); an array of ``n``
+        broadcasts against the laws' batch and shares one sort per law.
+
+    Returns:
+      ``KL(pi_n || ref)`` in nats, shape ``broadcast(n.shape, log_ref.shape[:-1])``; ``0`` at ``n = 1``.
+
     >>> import jax.numpy as jnp
     >>> log_ref, rewards = jnp.log(jnp.full(4, 0.25)), jnp.arange(4.0)
     >>> round(float(best_of_n_kl(log_ref, rewards, 2.0)), 4)  # sum_y pi_2(y) log(4 pi_2(y)); bound 0.1931
@@ -227,6 +247,12 @@ def best_of_n_kl_bound(n) -> jax.Array:
     Exact when the reward's law under ``ref`` is continuous (``F(Y) ~ U(0,1)``,
     best-of-n density ``n u^(n-1)``, KL ``= log n + (n-1) E log U``).
 
+    Args:
+      n: the number of draws ``n >= 1`` (real, any shape).
+
+    Returns:
+      ``log n - (n - 1)/n`` in nats, shape of ``n`` (``0`` at ``n = 1``).
+
     >>> round(float(best_of_n_kl_bound(2.0)), 4)
     0.1931
     """
@@ -237,6 +263,16 @@ def best_of_n_kl_bound(n) -> jax.Array:
 
 def best_of_n_expected_reward(log_ref: jax.Array, rewards: jax.Array, n) -> jax.Array:
     r"""$\mathbb E_{\pi_n} r = \sum_y \pi_n(y) r(y)$, exactly.
+
+    Args:
+      log_ref: ``(..., V)`` log-probabilities of the reference law (log space, normalised over the last axis; ``-inf``
+        = no mass), float32/64; leading axes are independent laws.
+      rewards: ``(..., V)`` finite rewards of the outcomes (linear space), the shape of ``log_ref``.
+      n: the number of draws ``n >= 1`` (real: fractional ``n`` is the continuous extension); an array of ``n``
+        broadcasts against the laws' batch and shares one sort per law.
+
+    Returns:
+      ``E_{pi_n} r`` (linear space), shape ``broadcast(n.shape, log_ref.shape[:-1])``; ``E_ref r`` at ``n = 1``.
 
     >>> import jax.numpy as jnp
     >>> log_ref, rewards = jnp.log(jnp.full(4, 0.25)), jnp.arange(4.0)
@@ -259,6 +295,16 @@ def best_of_n_win_rate(log_ref: jax.Array, rewards: jax.Array, n) -> jax.Array:
     equality holds for continuous rewards. (With ties counted as wins the
     "bound" fails: a one-point reference gives win rate 1.)
 
+    Args:
+      log_ref: ``(..., V)`` log-probabilities of the reference law (log space, normalised over the last axis; ``-inf``
+        = no mass), float32/64; leading axes are independent laws.
+      rewards: ``(..., V)`` finite rewards of the outcomes (linear space), the shape of ``log_ref``.
+      n: the number of draws ``n >= 1`` (real: fractional ``n`` is the continuous extension); an array of ``n``
+        broadcasts against the laws' batch and shares one sort per law.
+
+    Returns:
+      the win rate in ``[0, n/(n+1)]``, shape ``broadcast(n.shape, log_ref.shape[:-1])``; ``1/2`` at ``n = 1``.
+
     >>> import jax.numpy as jnp
     >>> log_ref, rewards = jnp.log(jnp.full(4, 0.25)), jnp.arange(4.0)
     >>> round(float(best_of_n_win_rate(log_ref, rewards, 2.0)), 4)  # <= 2/3
@@ -270,6 +316,12 @@ def best_of_n_win_rate(log_ref: jax.Array, rewards: jax.Array, n) -> jax.Array:
 def best_of_n_win_rate_bound(n) -> jax.Array:
     r"""$n / (n + 1)$: the win rate of best-of-n for continuous rewards, an upper bound otherwise
     (Beirami et al. 2401.01879v3, Thm 5.3).
+
+    Args:
+      n: the number of draws ``n >= 1`` (real, any shape).
+
+    Returns:
+      ``n / (n + 1)``, shape of ``n``.
 
     >>> round(float(best_of_n_win_rate_bound(2.0)), 4)
     0.6667
@@ -289,6 +341,14 @@ def bon_kl_estimator(log_eps: jax.Array, n) -> jax.Array:
     reference probability of the selected output; pass ``log_eps = log ref(y)``.
     ``(1-eps)^n = exp(n log1mexp(log_eps))``, so tiny ``eps`` and huge ``n`` are
     exact. Lies in ``[0, log n - (n-1)/n]``: the bound at ``eps -> 0``, 0 at ``eps = 1``.
+
+    Args:
+      log_eps: ``log eps = log ref(y)`` of the selected output (log space, ``<= 0``; ``-inf`` gives the bound), any
+        shape.
+      n: the number of draws ``n >= 1`` (real; broadcasts against ``log_eps``).
+
+    Returns:
+      ``D_hat`` in nats, ``broadcast(log_eps, n)``'s shape, in ``[0, log n - (n-1)/n]``.
 
     >>> import jax.numpy as jnp
     >>> round(float(bon_kl_estimator(jnp.log(0.25), 4.0)), 4)
@@ -312,6 +372,16 @@ def _estimator(log_eps, n):
 def expected_bon_kl_estimator(log_ref: jax.Array, rewards: jax.Array, n) -> jax.Array:
     r"""$\mathbb E_{y \sim \pi_n} \hat D(\mathrm{ref}(y))$, exactly (Beirami et al. 2401.01879v3, Conjecture 4.4
     compares it to KL).
+
+    Args:
+      log_ref: ``(..., V)`` log-probabilities of the reference law (log space, normalised over the last axis; ``-inf``
+        = no mass), float32/64; leading axes are independent laws.
+      rewards: ``(..., V)`` finite rewards of the outcomes (linear space), the shape of ``log_ref``.
+      n: the number of draws ``n >= 1`` (real: fractional ``n`` is the continuous extension); an array of ``n``
+        broadcasts against the laws' batch and shares one sort per law.
+
+    Returns:
+      ``E_{pi_n} D_hat(ref(y))`` in nats, shape ``broadcast(n.shape, log_ref.shape[:-1])``.
 
     >>> import jax.numpy as jnp
     >>> log_ref, rewards = jnp.log(jnp.full(4, 0.25)), jnp.arange(4.0)

@@ -74,6 +74,10 @@ HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 class Law:
     r"""A law: ``family`` (a :class:`kl_lab.families.Family`, static under ``jit``) and ``theta``, shape ``(..., dim)``.
 
+    Args:
+      family: the :class:`kl_lab.families.Family` (static under ``jit``; ``TypeError`` otherwise).
+      theta: ``(..., dim)`` natural (or the family's own) parameters, float32/64; leading axes are a batch of laws.
+
     Example:
       >>> from kl_lab import families as F
       >>> p = Law(F.Normal(), F.Normal().from_params(0.0, 1.0))
@@ -131,6 +135,13 @@ def register_kl(type_p: type, type_q: type) -> Callable:
     ``fn`` gets laws whose ``theta`` may carry batch dimensions (use ``theta[..., i]``); it must return
     ``+inf`` where the KL is infinite. A later registration of the same pair replaces the earlier one.
 
+    Args:
+      type_p: the :class:`kl_lab.families.Family` subclass of ``p`` (subclasses match through the MRO).
+      type_q: the family subclass of ``q``.
+
+    Returns:
+      the decorator; it returns ``fn`` unchanged.
+
     Example:
       >>> from kl_lab import families as F
       >>> @register_kl(F.HalfNormal, F.HalfNormal)
@@ -153,6 +164,9 @@ def register_kl(type_p: type, type_q: type) -> Callable:
 
 def registered_pairs() -> list[tuple[type, type]]:
     """The ``(type_p, type_q)`` pairs with a registered closed form.
+
+    Returns:
+      a list of ``(type_p, type_q)`` tuples, in registration order.
 
     Example:
       >>> from kl_lab import families as F
@@ -314,6 +328,15 @@ def kl_quadrature(p: Law, q: Law, *, n: int = 64) -> KLResult:
     $q$ may vanish there, e.g. a Beta $q$ at 1 under a ContinuousBernoulli $p$). Limits: mass of $p$ within a
     relative $10^{-16}$ of a finite end that is not at 0 (e.g. Beta with $b < 1$ near 1) is lost to rounding of $x$.
 
+    Args:
+      p: the first :class:`Law` (the one integrated against); batch dimensions of its ``theta`` broadcast with ``q``'s.
+      q: the second :class:`Law`.
+      n: the rule has ``2n + 1`` nodes per piece on ``t in [-T, T]`` (static int); ``error`` compares it with the
+        rule on every other node (step ``2h``).
+
+    Returns:
+      :class:`KLResult` ``(value, error)`` of the broadcast batch shape, ``value`` in nats (``+inf`` allowed).
+
     Example:
       >>> from kl_lab import families as F
       >>> p = Law(F.Cauchy(), jnp.array([0.0, 1.0]))
@@ -373,6 +396,14 @@ def kl_sum(p: Law, q: Law, *, window: int = 4096) -> KLResult:
     ``error`` is the mass of $p$ outside the window, $|1 - \sum_k p_k|$ (the neglected terms are that mass
     times their log-ratio). $+\infty$ where $q$ has no mass at a point where $p$ has some.
 
+    Args:
+      p: the first :class:`Law` (the one integrated against); batch dimensions of its ``theta`` broadcast with ``q``'s.
+      q: the second :class:`Law`.
+      window: number of consecutive integers summed (static int).
+
+    Returns:
+      :class:`KLResult` ``(value, error)`` of the broadcast batch shape, ``value`` in nats (``+inf`` allowed).
+
     Example:
       >>> from kl_lab import families as F
       >>> p = Law(F.Binomial(10), F.Binomial(10).from_params(0.3))
@@ -391,6 +422,16 @@ def _sum_jit(p: Law, q: Law, window: int):
 def kl_monte_carlo(p: Law, q: Law, key: jax.Array, num_samples: int = 100_000) -> KLResult:
     r"""Monte Carlo $\frac1n\sum_i [\log p(X_i) - \log q(X_i)]$, $X_i \sim p$ i.i.d., with its standard error
     $\hat\sigma/\sqrt n$ (``ddof = 1``). $+\infty$ when some draw has $q(X_i) = 0$.
+
+    Args:
+      p: the first :class:`Law` (the one integrated against); batch dimensions of its ``theta`` broadcast with ``q``'s.
+      q: the second :class:`Law`.
+      key: PRNG key of the draws from ``p``.
+      num_samples: the sample size ``n`` (int ``>= 2``).
+
+    Returns:
+      :class:`KLResult` ``(value, error)`` of the broadcast batch shape: the sample mean in nats and its standard
+      error (``0`` where ``value`` is infinite).
 
     Example:
       >>> from kl_lab import families as F

@@ -133,6 +133,17 @@ def newton_dual(fun, grad_hess, in_domain, x0, *, tol, max_iter: int = 100):
     Gradients of ``x`` with respect to whatever ``fun`` closes over: implicit (``grad_hess`` is only used to
     find the point).
 
+    Args:
+      fun: ``fun(x) -> f``, the convex objective (scalar).
+      grad_hess: ``grad_hess(x) -> (g, H)``: gradient ``(n,)`` and Hessian ``(n, n)`` at ``x``.
+      in_domain: ``in_domain(x) -> bool`` (scalar array): ``x`` lies where ``fun`` is finite.
+      x0: ``(n,)`` starting point, in the domain.
+      tol: stop when ``max|g| <= tol`` (keyword).
+      max_iter: cap on the Newton iterations (static int).
+
+    Returns:
+      ``(x, converged, iterations, max|g|)``: the ``(n,)`` point, a bool, an int32 count and the final residual.
+
     Example:
       >>> f = lambda x: 0.5 * jnp.dot(x, x) - x[0]               # minimum at (1, 0)
       >>> gh = lambda x: (x - jnp.array([1.0, 0.0]), jnp.eye(2))
@@ -157,6 +168,14 @@ def safe_dot(a: jax.Array, b: jax.Array) -> jax.Array:
     Used where a statistic or a mean that is exactly 0 meets an infinite natural parameter (the degenerate
     members Bernoulli $p \in \{0, 1\}$, Poisson rate 0). Elsewhere it equals ``jnp.dot``; its gradient is the
     ordinary one wherever the product is finite.
+
+    Args:
+      a: ``(..., n)`` float array (``+-inf`` allowed).
+      b: ``(..., n)`` float array, broadcasting against ``a``.
+
+    Returns:
+      ``(...)`` the sums over the last axis; a ``0 * (+-inf)`` term counts as 0 (``inf - inf`` between other
+      terms is still NaN).
 
     Example:
       >>> import jax.numpy as jnp

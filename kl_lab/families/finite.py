@@ -35,6 +35,12 @@ class FiniteExponentialFamily(ExponentialFamily):
     ``log_prob(x, theta)`` evaluates ``stats_fn(x)``: ``x`` is assumed to be a support point (membership
     is not checked: it would cost a search over the support). :meth:`log_probs` gives the whole table.
 
+    Args:
+      support_points: ``(S, ...)`` the ``S >= 2`` support points (leading axis), NumPy-convertible.
+      stats_fn: ``stats_fn(x) -> (dim,)`` the sufficient statistics of one support point (a scalar is one statistic).
+      log_base_measure: ``log h`` per support point (log space; broadcast to ``(S,)``; ``-inf`` = excluded point,
+        NaN/``+inf`` raise); ``None``: ``h = 1``.
+
     Examples:
       >>> import jax.numpy as jnp
       >>> from kl_lab.families.finite import FiniteExponentialFamily

@@ -203,6 +203,19 @@ def polynomial_family(
     with the defaults). ``basis="legendre"``: t(x) = (P_1(v), ..., P_degree(v)), v mapped from [low, high] to
     [-1, 1] (``center``/``scale`` unused); the same family, better conditioned.
 
+    Args:
+      degree: the polynomial degree ``>= 1`` (``dim = degree``).
+      low: the lower end of the support (finite, ``< high``).
+      high: the upper end of the support (finite).
+      basis: ``"monomial"`` or ``"legendre"``.
+      center: ``u``'s centre (monomial basis only).
+      scale: ``u``'s scale ``> 0`` (monomial basis only).
+      panels: number of equal Gauss-Legendre panels on ``[low, high]`` (int ``>= 1``).
+      order: nodes per panel (int ``>= 2``); the rule has ``panels * order`` nodes.
+
+    Returns:
+      a :class:`QuadratureFamily` of ``dim = degree``.
+
     Example:
       >>> fam = polynomial_family(2, -12.0, 12.0)
       >>> [round(float(v), 6) for v in fam.mean(jnp.array([0.0, -0.5]))]   # N(0, 1): E x, E x^2

@@ -56,6 +56,14 @@ def float_input(x: Any, name: str) -> jax.Array:
     promoted to float32 (:func:`kl_lab.numerics.compute_dtype`) so the arithmetic is done in float32.
     Callers that return arrays of the input's shape cast back with ``out.astype(input dtype)``.
 
+    Args:
+      x: array, list, tuple or scalar (numeric).
+      name: the public argument name a ``TypeError`` (non-numeric input) uses.
+
+    Returns:
+      a floating JAX array of ``x``'s shape: float32 for bfloat16/float16/float32, float64 for float64, the
+      default float dtype for integers.
+
     Example:
       >>> float_input([1, 2], "x").dtype == jnp.zeros(1).dtype
       True
@@ -70,6 +78,15 @@ def guard(ok: Any, out: Any, int_fill: int | None = None) -> Any:
     A concrete ``ok`` is always ``True`` (an eager failure raised already), so eager results stay
     bit-identical and pay no extra dispatch. ``int_fill`` (e.g. ``-1``, not a valid index or bit) replaces
     integer leaves too, for functions whose output cannot be NaN.
+
+    Args:
+      ok: the validity (a concrete ``True`` eagerly, else a traced boolean scalar).
+      out: the result: an array or a pytree (a solver result's ``converged`` becomes ``converged & ok``).
+      int_fill: value for integer leaves where ``ok`` is false (``None``: integer leaves are kept).
+
+    Returns:
+      ``out``; under a trace, where ``ok`` is false: NaN in its floating leaves, ``converged=False``, ``int_fill``
+      in its integer leaves.
 
     Example:
       >>> float(jax.jit(lambda x: guard(x > 0, jnp.sqrt(x)))(-1.0))
@@ -93,6 +110,14 @@ def validated(*, int_fill: int | None = None, **checks: Callable[[Any, str], Any
 
     Each check returns ``ok`` (raising eagerly); the argument name given to it is the public one, so messages
     name it. Example: ``@validated(epsilon=positive(allow_inf=True))``.
+
+    Args:
+      int_fill: passed to :func:`guard` (the fill of integer outputs, e.g. ``-1`` for indices).
+      checks: ``{argument name: check}``, each ``check(value, name) -> ok`` (:func:`positive`, :func:`in_range`
+        or any ``require_*`` with its name argument).
+
+    Returns:
+      the decorator; the wrapped function keeps ``fn``'s signature (``functools.wraps``).
 
     Example:
       >>> @validated(scale=positive())
@@ -122,6 +147,13 @@ def validated(*, int_fill: int | None = None, **checks: Callable[[Any, str], Any
 def positive(*, allow_zero: bool = False, allow_inf: bool = False) -> Callable[[Any, str], Any]:
     """A :func:`validated` check: :func:`require_positive` with these options.
 
+    Args:
+      allow_zero: accept ``0`` (``x >= 0``).
+      allow_inf: accept ``+inf``.
+
+    Returns:
+      the check ``(x, name) -> ok``.
+
     Example:
       >>> bool(positive(allow_zero=True)(0.0, "rate"))
       True
@@ -132,6 +164,14 @@ def positive(*, allow_zero: bool = False, allow_inf: bool = False) -> Callable[[
 def in_range(low: float, high: float, **kw: bool) -> Callable[[Any, str], Any]:
     """A :func:`validated` check: :func:`require_in_range` on ``[low, high]`` (``low_inclusive``/``high_inclusive``).
 
+    Args:
+      low: the lower end.
+      high: the upper end.
+      kw: ``low_inclusive``/``high_inclusive`` of :func:`require_in_range` (both ``True`` by default).
+
+    Returns:
+      the check ``(x, name) -> ok``.
+
     Example:
       >>> bool(in_range(0.0, 1.0)(0.5, "p"))
       True
@@ -141,6 +181,16 @@ def in_range(low: float, high: float, **kw: bool) -> Callable[[Any, str], Any]:
 
 def require_positive(x: Any, name: str, *, allow_zero: bool = False, allow_inf: bool = False) -> jax.Array:
     """``x > 0`` (``>= 0`` with ``allow_zero``) and finite (unless ``allow_inf``); NaN always fails.
+
+    Args:
+      x: the value (array or scalar).
+      name: the public argument name the error message uses.
+      allow_zero: accept ``0``.
+      allow_inf: accept ``+inf``.
+
+    Returns:
+      ``jnp.bool_`` scalar: ``True`` eagerly (an invalid value raises ``ValueError`` naming ``name``), the traced
+      condition under a trace (feed it to :func:`guard`).
 
     Example:
       >>> try:
@@ -163,6 +213,18 @@ def require_in_range(
 ) -> jax.Array:
     """``x`` in the stated interval (NaN fails).
 
+    Args:
+      x: the value (array or scalar).
+      name: the public argument name the error message uses.
+      low: the lower end.
+      high: the upper end.
+      low_inclusive: ``low`` itself is allowed.
+      high_inclusive: ``high`` itself is allowed.
+
+    Returns:
+      ``jnp.bool_`` scalar: ``True`` eagerly (an invalid value raises ``ValueError`` naming ``name``), the traced
+      condition under a trace (feed it to :func:`guard`).
+
     Example:
       >>> bool(require_in_range(1.0, "p", 0.0, 1.0))
       True
@@ -176,6 +238,14 @@ def require_in_range(
 def require_finite(x: Any, name: str) -> jax.Array:
     """Every entry of ``x`` finite (no NaN, no ±inf).
 
+    Args:
+      x: the value (array or scalar).
+      name: the public argument name the error message uses.
+
+    Returns:
+      ``jnp.bool_`` scalar: ``True`` eagerly (an invalid value raises ``ValueError`` naming ``name``), the traced
+      condition under a trace (feed it to :func:`guard`).
+
     Example:
       >>> bool(jax.jit(lambda x: require_finite(x, "x"))(jnp.inf))
       False
@@ -186,6 +256,14 @@ def require_finite(x: Any, name: str) -> jax.Array:
 
 def require_not_nan(x: Any, name: str) -> jax.Array:
     """No NaN in ``x`` (±inf allowed).
+
+    Args:
+      x: the value (array or scalar).
+      name: the public argument name the error message uses.
+
+    Returns:
+      ``jnp.bool_`` scalar: ``True`` eagerly (an invalid value raises ``ValueError`` naming ``name``), the traced
+      condition under a trace (feed it to :func:`guard`).
 
     Example:
       >>> bool(require_not_nan(jnp.array([1.0, jnp.inf]), "x"))
@@ -202,6 +280,15 @@ def require_log_probs(log_p: Any, name: str, axis: int = -1) -> jax.Array:
     :func:`kl_lab.numerics.check_log_probs`) and ``8 eps`` for bfloat16/float16 (a few ulps of the rounded
     entries); the sum is taken in float32 for low-precision input. Eagerly ``check_log_probs`` raises its
     message; traced, the same conditions are returned as a boolean (and raised by ``checked``).
+
+    Args:
+      log_p: log-probabilities (log space; ``-inf`` = no mass), floating array.
+      name: the public argument name the error message uses.
+      axis: the outcome axis.
+
+    Returns:
+      ``jnp.bool_`` scalar: ``True`` eagerly (an invalid value raises ``ValueError`` naming ``name``), the traced
+      condition under a trace (feed it to :func:`guard`).
 
     Example:
       >>> bool(require_log_probs(jnp.log(jnp.array([0.25, 0.75])), "log_p"))
@@ -222,6 +309,12 @@ def require_log_probs(log_p: Any, name: str, axis: int = -1) -> jax.Array:
 
 def require_nonempty(x: Any, name: str, axis: int = -1, what: str = "distribution") -> None:
     """Static: ``ValueError`` when the ``what`` axis of ``x`` has size 0 (an empty law or sample).
+
+    Args:
+      x: the array (shape is all that is read; a scalar passes).
+      name: the public argument name the error message uses.
+      axis: the axis that must be non-empty.
+      what: what the axis holds, for the message (``"distribution"``, ``"sample"``).
 
     Example:
       >>> try:
