@@ -97,6 +97,13 @@ def xlogy(x: Array, y: Array) -> Array:
     $y = 0$); elsewhere the usual $(\log y,\ x/y)$. $x > 0,\ y = 0$
     gives $-\infty$ (the caller decides what that means).
 
+    Args:
+      x: real array.
+      y: ``y >= 0``, broadcasting against ``x``.
+
+    Returns:
+      ``x log y``, the broadcast shape; 0 where ``x = 0``, ``-inf`` where ``x > 0`` and ``y = 0``.
+
     Example:
       >>> float(xlogy(0.0, 0.0)), round(float(xlogy(2.0, 3.0)), 6)
       (0.0, 2.197225)
@@ -113,6 +120,12 @@ def xlogx(x: Array) -> Array:
     The derivative $\log x + 1$ is $-\infty$ at 0; we define the gradient at
     exactly zero as 0 (the subgradient convention used for entropies of
     one-hot vectors), so ``grad`` stays finite wherever the value is.
+
+    Args:
+      x: ``x >= 0`` (any shape).
+
+    Returns:
+      ``x log x``, shape of ``x``; 0 at 0 (value and gradient).
 
     Example:
       >>> float(xlogx(0.0)), float(jax.grad(xlogx)(0.0))
@@ -213,6 +226,12 @@ def log1mexp(x: Array) -> Array:
     $x = 0$ gives $-\infty$; $x = -\infty$ gives $0$; $x > 0$ gives
     ``nan`` (outside the domain -- callers must not pass it).
 
+    Args:
+      x: real array, ``x <= 0`` (log space).
+
+    Returns:
+      ``log(1 - e^x)``, shape of ``x``; ``-inf`` at ``0``, ``0`` at ``-inf``, NaN for ``x > 0``.
+
     Example:
       >>> round(float(log1mexp(-1e-10)), 4), bool(abs(float(log1mexp(-50.0)) / jnp.exp(-50.0) + 1) < 1e-6)
       (-23.0259, True)
@@ -230,6 +249,13 @@ def log_sub_exp(a: Array, b: Array) -> Array:
     Computed as $a + \operatorname{log1mexp}(b - a)$; $a = b = -\infty$ gives $-\infty$ with
     finite (zero) gradient.
 
+    Args:
+      a: ``log`` of the larger term (log space).
+      b: ``log`` of the smaller term, ``b <= a``, broadcasting against ``a``.
+
+    Returns:
+      ``log(e^a - e^b)``, the broadcast shape; ``-inf`` where ``a = b``.
+
     Example:
       >>> round(float(log_sub_exp(jnp.log(3.0), jnp.log(1.0))), 6)  # log 2
       0.693147
@@ -246,6 +272,12 @@ def log_sub_exp(a: Array, b: Array) -> Array:
 
 def safe_log(x: Array) -> Array:
     r"""$\log x$ with $\log 0 = -\infty$ and a zero (not infinite) gradient at 0.
+
+    Args:
+      x: ``x >= 0`` (any shape).
+
+    Returns:
+      ``log x``, shape of ``x``; ``-inf`` at 0 (with zero gradient).
 
     Example:
       >>> float(safe_log(0.0)), float(jax.grad(safe_log)(0.0))
@@ -505,6 +537,12 @@ def log_prob_atol(dtype: Any) -> float:
     below $6\varepsilon$ for $n \le 10^5$ -- 16 leaves a margin of about 3 while a distribution off by more than
     an eighth (a sixty-fourth for float16) is still rejected.
 
+    Args:
+      dtype: the dtype the log-probabilities are stored in.
+
+    Returns:
+      the tolerance (Python float).
+
     Example:
       >>> log_prob_atol(jnp.float32) == 1024 * float(jnp.finfo(jnp.float32).eps)
       True
@@ -574,6 +612,16 @@ def check_log_probs(log_p: Any, name: str, axis: int = -1, *, atol: float | None
     (:func:`slice_max_and_logsumexp`), ``ValueError`` naming ``name``, returns ``True``. Under a trace:
     returns the traced condition $|\sum_i e^{\log p_i} - 1| \le \text{atol}$ -- one fused reduction, false for NaN,
     ``+inf`` and every unnormalised slice -- to feed :func:`poison`.
+
+    Args:
+      log_p: log-probabilities (log space; ``-inf`` = no mass), floating array.
+      name: the public argument name the error message uses.
+      axis: the outcome axis (the slices are normalised along it).
+      atol: tolerance on ``|sum exp(log_p) - 1|`` (``None``: :func:`log_prob_atol` of ``log_p``'s dtype).
+
+    Returns:
+      ``True`` eagerly (an invalid ``log_p`` raises ``ValueError`` naming ``name``); under a trace the traced boolean
+      condition.
 
     Example:
       >>> bool(check_log_probs(jnp.log(jnp.array([0.25, 0.75])), "log_p"))
@@ -696,6 +744,13 @@ def poison(ok: Any, out: Any) -> Any:
     ``converged`` field becomes ``converged & ok``). Integer and boolean leaves other than ``converged``
     are left alone. Gradients flow through the valid branch only (``jnp.where``).
 
+    Args:
+      ok: the validity (boolean scalar, concrete or traced).
+      out: the result (array or pytree).
+
+    Returns:
+      ``out`` with NaN in its floating leaves and ``converged=False`` where ``ok`` is false.
+
     Example:
       >>> out = poison(jnp.array(False), {"value": jnp.ones(2), "n": jnp.array(3)})
       >>> out["value"].tolist(), int(out["n"])
@@ -724,6 +779,13 @@ def checked(fn: Any, *, static_argnames: tuple[str, ...] = ()) -> Any:
     keyword arguments that are arrays or Python floats are traced; ints, bools, strings, ``None`` and
     callables are static (so ``axis=``, ``n=`` stay Python values), as is every name in
     ``static_argnames``.
+
+    Args:
+      fn: the function to wrap (its :func:`require` checks become runtime checks).
+      static_argnames: names of further arguments to treat as static.
+
+    Returns:
+      the jitted variant of ``fn``, same signature.
 
     Example:
       >>> from kl_lab.divergences import kl
@@ -782,6 +844,13 @@ def as_float_array(x: Any, name: str) -> Array:
     Integer input becomes the default float dtype; bfloat16/float16 are kept (callers compute in float32
     through :func:`compute_dtype` and cast back). Raises ``TypeError`` naming ``name`` for non-numeric input.
 
+    Args:
+      x: array, list, tuple or scalar.
+      name: the public argument name a ``TypeError`` (non-numeric input) uses.
+
+    Returns:
+      a floating JAX array of ``x``'s shape (integer input: the default float dtype; float dtypes kept).
+
     Example:
       >>> as_float_array([1, 2], "x").dtype.kind
       'f'
@@ -802,6 +871,12 @@ def as_float_array(x: Any, name: str) -> Array:
 def compute_dtype(dtype: Any) -> Any:
     r"""float32 for bfloat16/float16 (low-precision inputs are computed in float32 and cast back), else ``dtype``.
 
+    Args:
+      dtype: a dtype (or anything ``jnp.dtype`` accepts).
+
+    Returns:
+      the dtype the arithmetic runs in.
+
     Example:
       >>> compute_dtype(jnp.bfloat16) == jnp.float32
       True
@@ -813,6 +888,14 @@ def compute_dtype(dtype: Any) -> Any:
 def finish(ok: Any, out: Any, dtype: Any = None) -> Any:
     r""":func:`poison` ``(ok, out)``, then floating leaves cast to ``dtype`` (the input dtype of a low-precision
     call computed in :func:`compute_dtype`); ``dtype=None`` or a dtype already matching leaves them alone.
+
+    Args:
+      ok: the validity (concrete or traced boolean).
+      out: the result (array or pytree).
+      dtype: the dtype to cast floating leaves to (``None``: no cast).
+
+    Returns:
+      ``out`` poisoned where ``ok`` is false (:func:`poison`), floating leaves in ``dtype``.
 
     Example:
       >>> finish(jnp.array(True), jnp.ones(2, jnp.float32), jnp.bfloat16).dtype == jnp.bfloat16
@@ -920,6 +1003,13 @@ def log_beta(a: Any, b: Any) -> Array:
     (``tests/test_special_functions.py``). The gradient is the closed form
     $(\psi(a) - \psi(a+b),\ \psi(b) - \psi(a+b))$ (a ``custom_jvp``; $\psi$ the digamma function). Invalid
     $a, b \le 0$ give NaN (the caller validates parameters).
+
+    Args:
+      a: ``a > 0`` (any shape).
+      b: ``b > 0``, broadcasting against ``a``.
+
+    Returns:
+      ``log B(a, b)``, the broadcast shape.
 
     Example:
       >>> round(float(log_beta(2.0, 3.0)), 6)  # log(1/12)

@@ -158,6 +158,13 @@ def kl_logits_last(a: Array, b: Array) -> Array:
     Speed (``benchmarks/bench_divergences.py``): the three passes each compute ``exp``; the bench rows give
     two floors, reading both inputs once and one ``exp`` per input element.
 
+    Args:
+      a: ``(..., V)`` logits of ``p`` (unnormalised log space; ``-inf`` = no mass), float32/64.
+      b: ``(..., V)`` logits of ``q``, the shape and dtype of ``a``.
+
+    Returns:
+      ``(...)`` ``KL(softmax(a) || softmax(b))`` in nats, ``>= 0``; ``+inf`` where ``p`` charges a ``-inf`` of ``q``.
+
     >>> import jax.numpy as jnp
     >>> a, b = jnp.log(jnp.array([0.5, 0.5])), jnp.log(jnp.array([0.9, 0.1]))
     >>> round(float(kl_logits_last(a, b)), 4)  # 0.5 log(0.5/0.9) + 0.5 log(0.5/0.1)

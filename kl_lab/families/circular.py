@@ -61,6 +61,12 @@ def log_i0_from_square(s: jax.Array) -> jax.Array:
     24 terms are accurate to ~1e-18 relative at r = 30. Both branches are evaluated at safe inputs
     (double where), so every derivative is finite. Tested against ``scipy.special.ive``.
 
+    Args:
+      s: ``s = x^2 >= 0`` (any shape).
+
+    Returns:
+      ``log I_0(sqrt(s))``, shape of ``s``.
+
     Example:
       >>> round(float(log_i0_from_square(4.0)), 6)   # log(scipy.special.i0(2))
       0.823994
@@ -76,6 +82,12 @@ def log_i0_from_square(s: jax.Array) -> jax.Array:
 
 def log_i0(x: jax.Array) -> jax.Array:
     r"""$\log I_0(x)$ (even in ``x``), accurate to a few ulps; see :func:`log_i0_from_square`.
+
+    Args:
+      x: real array (any shape).
+
+    Returns:
+      ``log I_0(x)``, shape of ``x``, ``>= 0`` (``0`` at ``x = 0``).
 
     Example:
       >>> round(float(log_i0(-2.0)), 6)

@@ -343,6 +343,12 @@ def poisson_expected_log_factorial(rate):
     (Evans & Boersma 1988) and $\mathbb{E}[\log X!] = H - r + r \log r$; the next term is below 1e-12 there.
     Tested against mpmath. Rate 0: 0 (the point mass at 0).
 
+    Args:
+      rate: the Poisson rate ``r >= 0`` (any shape).
+
+    Returns:
+      ``E[log X!]`` (nats), shape of ``rate``; ``0`` at ``r = 0``.
+
     Example:
       >>> round(float(poisson_expected_log_factorial(1.0)), 6)   # mpmath: 0.304842242256252
       0.304842

@@ -161,6 +161,13 @@ class FiniteExponentialFamily(ExponentialFamily):
 def grid_edges(rows: int, cols: int) -> np.ndarray:
     """Nearest-neighbour edges ``(i, j)`` of a ``rows x cols`` grid (row-major sites, free boundary).
 
+    Args:
+      rows: grid rows (int).
+      cols: grid columns (int).
+
+    Returns:
+      ``(E, 2)`` int NumPy array of site pairs ``i < j``, sites numbered row-major.
+
     Example:
       >>> grid_edges(2, 2).tolist()
       [[0, 1], [0, 2], [1, 3], [2, 3]]
@@ -181,6 +188,15 @@ def ising_grid(rows: int = 3, cols: int = 3, homogeneous: bool = False) -> Finit
     ``p(x) ∝ exp(sum_i h_i x_i + sum_edges J_ij x_i x_j)``; ``theta = (h, J)`` per site/edge, or the two
     scalars ``(h, J)`` when ``homogeneous``. Limited to 16 sites (65536 states):
     $p(x) \propto \exp(h \sum_i x_i + J \sum_{(i,j)} x_i x_j)$, $x_i \in \{-1, 1\}$.
+
+    Args:
+      rows: grid rows (int).
+      cols: grid columns (int); ``rows * cols <= 16``.
+      homogeneous: one field ``h`` and one coupling ``J`` for all sites/edges (``dim = 2``) instead of one per site
+        and per edge (``dim = sites + edges``).
+
+    Returns:
+      the :class:`FiniteExponentialFamily` over the ``2^(rows*cols)`` states ``x in {-1, 1}^sites``.
 
     Example:
       >>> fam = ising_grid(2, 2, homogeneous=True)

@@ -70,6 +70,15 @@ def gauss_legendre(low: float, high: float, panels: int, order: int) -> tuple[np
     $\int_a^b f \approx \sum_i w_i f(x_i)$, exact for polynomials of degree ``2 order - 1`` on each panel
     (Abramowitz & Stegun 25.4.29).
 
+    Args:
+      low: the lower end (finite).
+      high: the upper end (finite, ``> low``).
+      panels: number of equal panels (int ``>= 1``).
+      order: nodes per panel (int ``>= 2``).
+
+    Returns:
+      ``(nodes, weights)``, two float64 NumPy arrays of ``panels * order`` entries, nodes ascending.
+
     Example:
       >>> x, w = gauss_legendre(0.0, 2.0, panels=2, order=3)
       >>> round(float(w @ x**5), 10)   # int_0^2 x^5 dx = 64 / 6
@@ -315,6 +324,15 @@ def histogram_law(x, bins: int, low: float, high: float) -> HistogramLaw:
     $p_k = n_k / n$.
 
     Every data point must lie in ``[low, high]`` (``ValueError`` otherwise).
+
+    Args:
+      x: the data (array-like, any shape: flattened), every value in ``[low, high]``.
+      bins: number of equal bins (int).
+      low: the lower end of the range.
+      high: the upper end of the range.
+
+    Returns:
+      a :class:`HistogramLaw` with ``probs`` of shape ``(bins,)`` (linear space, summing to 1).
 
     Example:
       >>> law = histogram_law([0.1, 0.2, 0.7, 0.9], bins=2, low=0.0, high=1.0)
