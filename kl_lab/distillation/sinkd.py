@@ -260,7 +260,7 @@ def sinkd_divergence(
     temperature: float = 2.0,
     epsilon: float = 0.1,
     threshold: float | None = None,
-    max_iterations: int = 5000,
+    max_iter: int = 5000,
 ) -> transport.OTResult:
     r"""Sinkhorn divergence between the batch measures of ``p_s`` and ``p_t`` on the l1 cost, with ott's report.
 
@@ -278,7 +278,7 @@ def sinkd_divergence(
       temperature: softmax temperature ``T > 0`` of the Sinkhorn term (authors: 2).
       epsilon: entropic regularisation ``eps > 0`` of the three OT problems (l1 cost units).
       threshold: ott's Sinkhorn stopping threshold on the marginal error (``None``: by dtype, above).
-      max_iterations: cap on the Sinkhorn iterations of each solve (static int).
+      max_iter: cap on the Sinkhorn iterations of each solve (static int).
 
     Returns:
       :class:`~kl_lab.divergences.transport.OTResult` of scalars (``value`` $S_\varepsilon$, ``converged``,
@@ -302,7 +302,7 @@ def sinkd_divergence(
         epsilon,
         cost_fn=costs.PNormP(1.0),  # ||x - y||_1 / 1, with a NaN-free gradient at x = y
         threshold=threshold,
-        max_iterations=max_iterations,
+        max_iter=max_iter,
     )
     return finish(ok, out, dtype)
 

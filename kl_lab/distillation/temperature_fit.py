@@ -58,7 +58,7 @@ def tempered_kl(student_logits: jax.Array, teacher_logits: jax.Array, tau) -> ja
 
 
 def fit_student(
-    features: jax.Array, teacher_logits: jax.Array, tau, *, gtol: float | None = None, max_steps: int = 100
+    features: jax.Array, teacher_logits: jax.Array, tau, *, gtol: float | None = None, max_iter: int = 100
 ) -> SolverResult:
     r"""The minimiser $\theta$ ``(D, K)`` of $\tau^2$ :func:`tempered_kl` $(\Phi\theta, t, \tau)$, by Newton's method.
 
@@ -80,7 +80,7 @@ def fit_student(
       teacher_logits: ``(N, K)`` teacher logits $t$ (unnormalised, linear space), ``K >= 2``.
       tau: temperature $\tau > 0$ (scalar, may be traced).
       gtol: gradient tolerance (``None``: $1000\,\varepsilon\max(1, \tau)$, above).
-      max_steps: cap on the Newton steps (static int).
+      max_iter: cap on the Newton steps (static int).
 
     Returns:
       :class:`~kl_lab.solvers.SolverResult`: ``value`` $\theta$ ``(D, K)`` class-centred (rows sum to 0),
@@ -123,7 +123,7 @@ def fit_student(
         return gradient(full(v), tau)[:, :-1].reshape(m), h.reshape(m, m)
 
     fit = newton_minimise(objective, jnp.zeros(dim * (n_class - 1), dtype), tau, gtol=gtol, grad_hess=grad_hess,
-                          max_steps=max_steps)  # fmt: skip
+                          max_steps=max_iter)  # fmt: skip
     theta = full(fit.value)
     theta = theta - jnp.mean(theta, axis=-1, keepdims=True)
     residual = jnp.max(jnp.abs(gradient(theta, tau)))

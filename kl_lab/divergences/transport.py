@@ -33,7 +33,7 @@ The Sinkhorn iterations are ott-jax's (``ott.solvers.linear.solve``, log-domain,
 implicit differentiation), never re-implemented here. Histograms are given as
 log-probabilities (DESIGN.md); leading batch axes broadcast and are vmapped. Under ``vmap``
 ott's while-loop runs until every problem in the batch has converged. Convergence slows
-like 1/eps: small eps needs a larger ``max_iterations``; ``converged`` says whether the
+like 1/eps: small eps needs a larger ``max_iter``; ``converged`` says whether the
 marginal error fell below ``threshold``. ott broadcasts implicitly (rank (n,) against (1, 1));
 the forward pass runs under ``jax.numpy_rank_promotion("allow")`` here, but ott's
 implicit-differentiation backward pass is traced by the caller's ``grad`` and fails under
@@ -57,7 +57,7 @@ $200 R$) both errors are below $R u^{2/3}$, and the value is this expansion inst
 ``converged`` are still ott's: at such eps Sinkhorn converges at once).
 
 **Bad input** (:mod:`kl_lab.numerics`, "Bad input"): shapes, empty histograms or clouds, a non-positive
-Python ``epsilon``, ``threshold``, ``max_iterations`` raise ``ValueError``; values (unnormalised or NaN
+Python ``epsilon``, ``threshold``, ``max_iter`` raise ``ValueError``; values (unnormalised or NaN
 log-weights, a non-finite cost or cloud, a traced ``epsilon <= 0``) raise eagerly and give
 ``value = NaN`` with ``converged = False`` under ``jit``. Lists and tuples are accepted; bfloat16 and
 float16 inputs are solved in float32 and the result cast back.
@@ -140,12 +140,12 @@ def _residual(errors: Array) -> Array:
     return errors[jnp.maximum(done - 1, 0)]
 
 
-def _solve_kwargs(threshold: float, max_iterations: int, extra: Mapping[str, Any] | None) -> tuple:
+def _solve_kwargs(threshold: float, max_iter: int, extra: Mapping[str, Any] | None) -> tuple:
     """ott solver options as a sorted tuple of items: a static (hashable) argument of the jitted cores."""
     check_positive(threshold, "threshold")
-    if not isinstance(max_iterations, (int, np.integer)) or max_iterations < 1:
-        raise ValueError(f"max_iterations must be an int >= 1; got {max_iterations!r}")
-    kw = {"threshold": float(threshold), "max_iterations": int(max_iterations)}
+    if not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
+        raise ValueError(f"max_iter must be an int >= 1; got {max_iter!r}")
+    kw = {"threshold": float(threshold), "max_iterations": int(max_iter)}  # ott's keyword
     kw.update(dict(extra or {}))
     items = tuple(sorted(kw.items()))
     try:
@@ -300,7 +300,7 @@ def entropic_ot(
     epsilon: float | None = None,
     *,
     threshold: float = 1e-6,
-    max_iterations: int = 10_000,
+    max_iter: int = 10_000,
     solve_kwargs: Mapping[str, Any] | None = None,
 ) -> OTResult:
     r"""Entropic OT cost ``OT_eps(p, q)`` between histograms on a cost matrix (module docstring).
@@ -311,7 +311,7 @@ def entropic_ot(
     ``log_p`` (..., n) and ``log_q`` (..., m) are normalised log-probabilities (zeros as
     ``-inf``), ``cost`` is (..., n, m); leading axes broadcast. ``epsilon`` is absolute (cost
     units); ``None`` uses ott's default, 0.05 x the std of the cost entries. ``threshold`` and
-    ``max_iterations`` go to ott's Sinkhorn, as does ``solve_kwargs`` (hashable values, e.g.
+    ``max_iter`` go to ott's Sinkhorn, as does ``solve_kwargs`` (hashable values, e.g.
     ``momentum``). Jit-compiled once per shape and options; differentiable (ott's implicit
     differentiation). Raises ``ValueError`` for shape mismatch, ``epsilon <= 0``, and (eager)
     non-normalised ``log_p``/``log_q`` or a non-finite cost.
@@ -323,13 +323,13 @@ def entropic_ot(
       >>> bool(r.converged), bool(0.0 <= float(r.value) <= 0.05 * np.log(2))  # W = 0 <= OT_eps <= eps H(a)
       (True, True)
     """
-    return _hist(log_p, log_q, cost, epsilon, threshold, max_iterations, solve_kwargs, divergence=False)
+    return _hist(log_p, log_q, cost, epsilon, threshold, max_iter, solve_kwargs, divergence=False)
 
 
-def _hist(log_p, log_q, cost, epsilon, threshold, max_iterations, solve_kwargs, *, divergence: bool) -> OTResult:
+def _hist(log_p, log_q, cost, epsilon, threshold, max_iter, solve_kwargs, *, divergence: bool) -> OTResult:
     """Shared body of the two histogram entry points: validate, flatten the batch, solve, restore, poison."""
     log_p, log_q, cost, ok, dtype = _hist_inputs(log_p, log_q, cost, square=divergence)
-    kw = _solve_kwargs(threshold, max_iterations, solve_kwargs)
+    kw = _solve_kwargs(threshold, max_iter, solve_kwargs)
     eps, ok_eps = _eps(epsilon, cost.dtype)
     batch, args = _flatten_batch((1, 1, 2), log_p, log_q, cost)
     return finish(ok & ok_eps, _unflatten(batch, _hist_core(*args, eps, divergence=divergence, kw=kw)), dtype)
@@ -342,7 +342,7 @@ def sinkhorn_divergence(
     epsilon: float | None = None,
     *,
     threshold: float = 1e-6,
-    max_iterations: int = 10_000,
+    max_iter: int = 10_000,
     solve_kwargs: Mapping[str, Any] | None = None,
 ) -> OTResult:
     r"""Debiased Sinkhorn divergence ``S_eps(p, q)`` between histograms on one support.
@@ -362,7 +362,7 @@ def sinkhorn_divergence(
       cost: ``(..., n, n)`` cost matrix (linear space).
       epsilon: entropic regularisation in cost units (``None``: ott's default, 0.05 x the std of the cost entries).
       threshold: Sinkhorn's stopping threshold on the marginal error (passed to ott).
-      max_iterations: cap on Sinkhorn iterations (passed to ott).
+      max_iter: cap on Sinkhorn iterations (passed to ott).
       solve_kwargs: extra hashable keywords for ott's ``sinkhorn.Sinkhorn`` (``None``: none).
 
     Examples:
@@ -372,7 +372,7 @@ def sinkhorn_divergence(
       >>> round(float(r.value), 2)  # -> W = 0.8 as eps -> 0
       0.8
     """
-    return _hist(log_p, log_q, cost, epsilon, threshold, max_iterations, solve_kwargs, divergence=True)
+    return _hist(log_p, log_q, cost, epsilon, threshold, max_iter, solve_kwargs, divergence=True)
 
 
 def _cloud_inputs(x, y, log_a, log_b, cost_fn):
@@ -405,10 +405,10 @@ def _cloud_inputs(x, y, log_a, log_b, cost_fn):
     return x.astype(cd), y.astype(cd), log_a.astype(cd), log_b.astype(cd), cost_fn, ok, dtype
 
 
-def _cloud(x, y, epsilon, log_a, log_b, cost_fn, threshold, max_iterations, solve_kwargs, *, divergence: bool):
+def _cloud(x, y, epsilon, log_a, log_b, cost_fn, threshold, max_iter, solve_kwargs, *, divergence: bool):
     """Shared body of the two point-cloud entry points: validate, flatten the batch, solve, restore, poison."""
     x, y, log_a, log_b, cost_fn, ok, dtype = _cloud_inputs(x, y, log_a, log_b, cost_fn)
-    kw = _solve_kwargs(threshold, max_iterations, solve_kwargs)
+    kw = _solve_kwargs(threshold, max_iter, solve_kwargs)
     eps, ok_eps = _eps(epsilon, x.dtype)
     batch, (x, y, log_a, log_b) = _flatten_batch((2, 2, 1, 1), x, y, log_a, log_b)
     out = _cloud_core(x, y, log_a, log_b, cost_fn, eps, divergence=divergence, kw=kw)
@@ -424,7 +424,7 @@ def entropic_ot_pointcloud(
     log_b: Array | None = None,
     cost_fn: Any = "sqeuclidean",
     threshold: float = 1e-6,
-    max_iterations: int = 10_000,
+    max_iter: int = 10_000,
     solve_kwargs: Mapping[str, Any] | None = None,
 ) -> OTResult:
     r"""Entropic OT between weighted point clouds ``x`` (..., n, d) and ``y`` (..., m, d).
@@ -445,7 +445,7 @@ def entropic_ot_pointcloud(
       log_b: ``(..., m)`` log-weights of ``y`` (``None``: uniform).
       cost_fn: ``'sqeuclidean'``, ``'euclidean'`` or an ``ott.geometry.costs.CostFn``.
       threshold: Sinkhorn's stopping threshold on the marginal error (passed to ott).
-      max_iterations: cap on Sinkhorn iterations (passed to ott).
+      max_iter: cap on Sinkhorn iterations (passed to ott).
       solve_kwargs: extra hashable keywords for ott's ``sinkhorn.Sinkhorn`` (``None``: none).
 
     Examples:
@@ -455,7 +455,7 @@ def entropic_ot_pointcloud(
       >>> bool(4.0 <= float(r.value) <= 4.0 + 0.01 * np.log(2) + 1e-6)  # W = 4 <= OT_eps <= W + eps H(a)
       True
     """
-    return _cloud(x, y, epsilon, log_a, log_b, cost_fn, threshold, max_iterations, solve_kwargs, divergence=False)
+    return _cloud(x, y, epsilon, log_a, log_b, cost_fn, threshold, max_iter, solve_kwargs, divergence=False)
 
 
 def sinkhorn_divergence_pointcloud(
@@ -467,7 +467,7 @@ def sinkhorn_divergence_pointcloud(
     log_b: Array | None = None,
     cost_fn: Any = "sqeuclidean",
     threshold: float = 1e-6,
-    max_iterations: int = 10_000,
+    max_iter: int = 10_000,
     solve_kwargs: Mapping[str, Any] | None = None,
 ) -> OTResult:
     r"""Debiased Sinkhorn divergence between weighted point clouds (ott's ``sinkhorn_divergence``).
@@ -486,7 +486,7 @@ def sinkhorn_divergence_pointcloud(
       log_b: ``(..., m)`` log-weights of ``y`` (``None``: uniform).
       cost_fn: ``'sqeuclidean'``, ``'euclidean'`` or an ``ott.geometry.costs.CostFn``.
       threshold: Sinkhorn's stopping threshold on the marginal error (passed to ott).
-      max_iterations: cap on Sinkhorn iterations (passed to ott).
+      max_iter: cap on Sinkhorn iterations (passed to ott).
       solve_kwargs: extra hashable keywords for ott's ``sinkhorn.Sinkhorn`` (``None``: none).
 
     Examples:
@@ -495,7 +495,7 @@ def sinkhorn_divergence_pointcloud(
       >>> abs(float(sinkhorn_divergence_pointcloud(x, x, 0.1).value)) < 1e-6
       True
     """
-    return _cloud(x, y, epsilon, log_a, log_b, cost_fn, threshold, max_iterations, solve_kwargs, divergence=True)
+    return _cloud(x, y, epsilon, log_a, log_b, cost_fn, threshold, max_iter, solve_kwargs, divergence=True)
 
 
 def w1_ordered(log_p: Array, log_q: Array, support: Array | float | None = None, axis: int = -1) -> Array:

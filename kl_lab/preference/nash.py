@@ -116,7 +116,7 @@ def nash_equilibrium(
     beta: float,
     *,
     eta: float | None = None,
-    max_iterations: int = 100_000,
+    max_iter: int = 100_000,
     tol: float = 1e-13,
 ) -> NashResult:
     r"""The $\beta$-regularised equilibrium, by Nash-MP iterated to a fixed-point residual below ``tol``.
@@ -133,7 +133,7 @@ def nash_equilibrium(
       log_ref: ``(Y,)`` reference log-probabilities ``log pi_ref`` (log space, normalised).
       beta: regularisation ``beta > 0``.
       eta: Nash-MP step (``None``: a default that contracts).
-      max_iterations: cap on iterations.
+      max_iter: cap on iterations.
       tol: tolerance on the fixed-point residual.
 
     Example:
@@ -150,7 +150,7 @@ def nash_equilibrium(
         return mirror_step(lp, log_ref, pref @ jnp.exp(half), beta, eta)
 
     lp0 = jax.nn.log_softmax(log_ref)
-    sol = fixed_point(nash_mp_step, lp0, max_steps=max_iterations, atol=tol / 10, rtol=0.0)
+    sol = fixed_point(nash_mp_step, lp0, max_steps=max_iter, atol=tol / 10, rtol=0.0)
     res = _fixed_point_residual(sol.value, log_ref, pref, beta)
     return NashResult(sol.value, res <= tol, sol.iterations, res)
 

@@ -90,7 +90,7 @@ def test_sinkhorn_against_the_exact_cost_general_cost(eps):
     a, b = _hist(6, rng), _hist(5, rng)
     c = rng.uniform(size=(6, 5)) + rng.normal(size=(6, 5)) ** 2
     w = E.exact_ot(np.log(a), np.log(b), c).value
-    r = T.entropic_ot(np.log(a), np.log(b), c, eps, threshold=1e-9, max_iterations=200_000)
+    r = T.entropic_ot(np.log(a), np.log(b), c, eps, threshold=1e-9, max_iter=200_000)
     assert bool(r.converged)
     h = min(st.entropy(a), st.entropy(b))
     assert w - 1e-7 <= float(r.value) <= w + eps * h + 1e-7, (w, float(r.value), eps * h)
