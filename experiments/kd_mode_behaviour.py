@@ -261,16 +261,16 @@ def _sinkd_equality(t, key, config):
     dirs = dirs - dirs.mean(-1, keepdims=True)  # row shifts leave every softmax unchanged
     dirs = dirs / jnp.linalg.norm(dirs.reshape(len(dirs), -1), axis=-1)[:, None, None]
     f0 = f(t)
-    one_sided = jnp.stack([(f(t + h * d) - f0) / h for d in dirs])
+    one_sided = jnp.stack([(f(t + h * d) - f0) / h for d in np.asarray(dirs)])  # NumPy rows: no jit(unstack)
     formula = jax.jit(jax.vmap(lambda d: sinkd_directional_derivative(t, d, scale=1.0)))(dirs)
     g_dir = eq.gradient / eq.gradient_norm
     central = (f(t + h * g_dir) - f(t - h * g_dir)) / (2 * h)  # the symmetric kink cancels: central FD = <g, d>
     labels = jnp.argmax(t, axis=-1)
     near = t + 0.3 * jax.random.normal(jax.random.fold_in(key, 8), t.shape)
     shares = {}
+    share = jax.jit(lambda sc, z: sinkd_gradient_shares(z, t, labels, scale=sc)["sinkhorn_share"])  # compiled once
     for where, student in (("near", near), ("far", 2.0 * jax.random.normal(jax.random.fold_in(key, 9), t.shape))):
-        share = jax.jit(lambda sc, z=student: sinkd_gradient_shares(z, t, labels, scale=sc)["sinkhorn_share"])
-        shares[where] = jnp.stack([share(sc) for sc in SINKD_SCALE_HISTORY.values()])
+        shares[where] = jnp.stack([share(sc, student) for sc in SINKD_SCALE_HISTORY.values()])
     return {
         "sinkd_eq_gradient_norm": eq.gradient_norm,
         "sinkd_eq_margins": eq.margins,
