@@ -29,6 +29,7 @@ psi, at n = 100, 400 and the data's 1599. Section 4: total risk KL(g || g_theta*
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -116,10 +117,8 @@ def _part_a(name: str, config: Config, key) -> dict:
     x = d["x"]
     n, k_all = x.shape
     norm = Normal()
-    diag = [
-        risk_coefficients(norm, *stats_moments_from_samples(norm, jnp.asarray(x[:, j]), unbiased=False))
-        for j in range(k_all)
-    ]
+    coefficients = jax.jit(lambda col: risk_coefficients(norm, *stats_moments_from_samples(norm, col, unbiased=False)))
+    diag = [coefficients(jnp.asarray(x[:, j])) for j in range(k_all)]  # one compilation for every column
     res = {
         "n": n,
         "p_diag": 2 * np.arange(1, k_all + 1),
@@ -204,6 +203,30 @@ def _trial_fn(g, fam, th_s, psi_s, eta_g, t_g, g_inv, lq, lfw, log_g, log_leb, n
     return trial
 
 
+def _closed_forms(fam, nodes, log_wg, x):
+    """Part B's closed forms for one polynomial family: one compilation instead of one per eager operation.
+
+    The truth g's projection (theta*, psi(theta*), E_g t, C1, C2, the reverse C2, AIC's C1 at the projection) and the
+    real sample's MLE with its plug-in coefficients and negative log-likelihood.
+    """
+    mom = stats_moments_from_distribution(fam, nodes, log_wg)
+    coef = risk_coefficients(fam, *mom)
+    th_s = coef.theta_star
+    _, c2_rev = reverse_risk_coefficients_at(fam, th_s, mom.cov, mom.third_cumulant)
+    fisher = fam.fisher(th_s)
+    c1_aic, _ = risk_coefficients_at(fam, th_s, fisher, fam.third_cumulant(th_s))  # truth := projection
+    mom_x = stats_moments_from_samples(fam, x, unbiased=False)
+    coef_x = risk_coefficients(fam, *mom_x)
+    _, c2r_x = reverse_risk_coefficients_at(fam, coef_x.theta_star, mom_x.cov, mom_x.third_cumulant)
+    return {
+        "theta_star": th_s, "psi_star": fam.log_partition(th_s), "eta_g": mom.mean,
+        "t_g": fam.sufficient_stats(nodes), "fisher": fisher, "log_q_star_nodes": fam.log_density_at_nodes(th_s),
+        "c1": coef.c1, "c2": coef.c2, "c2_rev": c2_rev, "c1_aic": c1_aic,
+        "c1_data": coef_x.c1, "c2_data": coef_x.c2, "c2_rev_data": c2r_x,
+        "nll_data": fam.log_partition(coef_x.theta_star) - coef_x.theta_star @ mom_x.mean,
+    }  # fmt: skip
+
+
 def _part_b(config: Config, key) -> dict:
     w = load_wine_quality("red")
     x = _standardise(w.features[:, w.feature_names.index(config.variable)])
@@ -227,35 +250,25 @@ def _part_b(config: Config, key) -> dict:
     rows = []
     for deg in config.degrees:
         fam = polynomial_family(deg, low, high, basis="legendre", panels=config.bins)
-        mom = stats_moments_from_distribution(fam, jnp.asarray(nodes), jnp.asarray(log_wg))
-        coef = risk_coefficients(fam, *mom)
-        th_s = coef.theta_star
-        _, c2_rev = reverse_risk_coefficients_at(fam, th_s, mom.cov, mom.third_cumulant)
-        psi_s = float(fam.log_partition(th_s))
-        eta_g = np.asarray(mom.mean)
+        cf = jax.jit(functools.partial(_closed_forms, fam))(jnp.asarray(nodes), jnp.asarray(log_wg), jnp.asarray(x))
+        cf = jax.tree_util.tree_map(np.asarray, cf)
+        th_s, psi_s, eta_g, t_g = cf["theta_star"], float(cf["psi_star"]), cf["eta_g"], cf["t_g"]
         kl_approx = -entropy_g - (float(th_s @ eta_g) - psi_s)
-        t_g = np.asarray(fam.sufficient_stats(jnp.asarray(nodes)))
         log_lebesgue = log_wg - log_g  # Gauss-Legendre weights of the histogram's bins
         pe_truth_proj = float(
             bayes_error(jnp.asarray(log_g), jnp.asarray(t_g @ np.asarray(th_s) - psi_s), jnp.asarray(log_lebesgue))
         )
-        g_mat = np.asarray(fam.fisher(th_s))
-        c1_aic, _ = risk_coefficients_at(fam, th_s, fam.fisher(th_s), fam.third_cumulant(th_s))  # truth := projection
-        # the real sample: its own MLE, plug-in coefficients, and the Section 4 estimate
-        mom_x = stats_moments_from_samples(fam, jnp.asarray(x), unbiased=False)
-        coef_x = risk_coefficients(fam, *mom_x)
-        _, c2r_x = reverse_risk_coefficients_at(fam, coef_x.theta_star, mom_x.cov, mom_x.third_cumulant)
-        nll_x = float(fam.log_partition(coef_x.theta_star) - coef_x.theta_star @ mom_x.mean)
-        g_inv = jnp.asarray(np.linalg.inv(g_mat))
-        log_q_star_nodes = fam.log_density_at_nodes(th_s)
-        log_fw = jnp.log(jnp.asarray(fam.node_weights))
+        g_inv = jnp.asarray(np.linalg.inv(cf["fisher"]))
+        log_q_star_nodes, log_fw = jnp.asarray(cf["log_q_star_nodes"]), jnp.log(jnp.asarray(fam.node_weights))
+        coef = jax.tree_util.tree_map(float, {k: cf[k] for k in ("c1", "c2", "c2_rev", "c1_aic")})
+        c2r_x, nll_x = float(cf["c2_rev_data"]), float(cf["nll_data"])
+        coef_x = {"c1": float(cf["c1_data"]), "c2": float(cf["c2_data"])}
 
         trial = _trial_fn(g, fam, th_s, psi_s, eta_g, t_g, g_inv, log_q_star_nodes, log_fw, log_g, log_lebesgue, ns)
         mc = sweep(trial, {"key": keys}, chunk_size=min(config.mc_trials, 500), name=f"mc-degree{deg}")
         row = {
-            "c1": float(coef.c1), "c2": float(coef.c2), "c2_rev": float(c2_rev), "c1_aic": float(c1_aic),
-            "kl_approx": kl_approx, "pe_truth_proj": pe_truth_proj,
-            "c1_data": float(coef_x.c1), "c2_data": float(coef_x.c2), "c2_rev_data": float(c2r_x), "nll_data": nll_x,
+            **coef, "kl_approx": kl_approx, "pe_truth_proj": pe_truth_proj,
+            "c1_data": coef_x["c1"], "c2_data": coef_x["c2"], "c2_rev_data": c2r_x, "nll_data": nll_x,
         }  # fmt: skip
         ok = np.asarray(mc["ok"])
         row["n_failed"] = int((~ok).sum())
