@@ -99,7 +99,8 @@ def tilt(log_p: jax.Array, rewards: jax.Array, lam: jax.Array | float, axis: int
     in_dtype = as_float_array(log_p, "log_p").dtype
     log_p = jnp.moveaxis(float_input(log_p, "log_p"), axis, -1)
     r = jnp.moveaxis(float_input(rewards, "rewards"), axis, -1).astype(log_p.dtype)
-    lam = jnp.asarray(lam, dtype=log_p.dtype)[..., None]
+    lam = jnp.asarray(lam, dtype=log_p.dtype)
+    lam = jnp.broadcast_to(lam, jnp.broadcast_shapes(lam.shape, log_p.shape[:-1]))[..., None]  # one per law
     limit = jnp.isinf(lam)
     lam_f = jnp.where(limit, 0.0, lam)
     zero = jnp.isneginf(log_p)

@@ -226,3 +226,15 @@ def test_tilt_bad_input():
     with pytest.raises(ValueError, match="lam must not contain NaN"):
         P.tilt(lp, jnp.zeros(2), jnp.nan)
     assert np.all(np.isnan(jax.jit(P.tilt)(lp.at[0].set(jnp.nan), jnp.zeros(2), 1.0).log_probs))
+
+
+def test_tilt_scalar_lam_broadcasts_over_a_batch_of_laws():
+    """A scalar ``lam`` tilts every law of a ``(B, K)`` batch (under the tests' strict rank promotion, which used
+    to reject the scalar's ``[..., None]`` against the batch); each row equals the unbatched tilt."""
+    log_p = jnp.log(jnp.array([[0.5, 0.5], [0.2, 0.8]]))
+    r = jnp.array([[0.0, 1.0], [1.0, 0.0]])
+    t = P.tilt(log_p, r, 0.7)
+    for i in range(2):
+        one = P.tilt(log_p[i], r[i], 0.7)
+        np.testing.assert_allclose(t.log_probs[i], one.log_probs, rtol=1e-15)
+        np.testing.assert_allclose(t.log_partition[i], one.log_partition, rtol=1e-15)
