@@ -88,18 +88,24 @@ def run(config: Config, key: jax.Array) -> dict:
     basis = jax.random.normal(k_u, (n, config.rank))
     out = {"r": r}
     for name, gen in _generators().items():
-        exact = fdpo.fdpg_gradient_exact(logits, log_target, gen)
-        est = jax.jit(fdpo.fdpg_reinforce_samples, static_argnums=(3, 4))(k_mc, logits, log_target, gen, config.samples)
-        out[f"{name}|exact"] = exact
-        out[f"{name}|mc"], out[f"{name}|se"] = stats.mean_se(np.asarray(est))  # ddof = 1 (kl_lab.stats)
 
-        def loss(w, gen=gen):
-            return f_divergence(jax.nn.log_softmax(log_pi0 + basis @ w), log_target, gen)
+        @jax.jit
+        def one(k_mc, gen=gen):  # every quantity of one f: one compilation instead of one per eager operation
+            def loss(w):
+                return f_divergence(jax.nn.log_softmax(log_pi0 + basis @ w), log_target, gen)
 
-        w = _train(loss, config.train_steps)(jnp.zeros(config.rank))
-        lp = jax.nn.log_softmax(log_pi0 + basis @ w)
-        out[f"{name}|reward"] = jnp.sum(jnp.exp(lp) * r)
-        out[f"{name}|kl_to_pi0"] = kl(lp, log_pi0)
+            w = _train(loss, config.train_steps)(jnp.zeros(config.rank))
+            lp = jax.nn.log_softmax(log_pi0 + basis @ w)
+            return {
+                "exact": fdpo.fdpg_gradient_exact(logits, log_target, gen),
+                "samples": fdpo.fdpg_reinforce_samples(k_mc, logits, log_target, gen, config.samples),
+                "reward": jnp.sum(jnp.exp(lp) * r),
+                "kl_to_pi0": kl(lp, log_pi0),
+            }
+
+        res = one(k_mc)
+        out[f"{name}|mc"], out[f"{name}|se"] = stats.mean_se(np.asarray(res.pop("samples")))  # ddof = 1 (kl_lab.stats)
+        out.update({f"{name}|{k}": v for k, v in res.items()})
     out["target_reward"] = jnp.sum(jnp.exp(log_target) * r)
     out["target_kl"] = kl(log_target, log_pi0)
     return jax.tree_util.tree_map(np.asarray, out)
