@@ -15,6 +15,7 @@ the smallest sufficient n for each p.
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -61,24 +62,27 @@ def load(name: str) -> np.ndarray:
     return (x - x.mean(0)) / x.std(0)  # the risk is affine invariant; this only helps the conditioning
 
 
+@functools.partial(jax.jit, static_argnums=0)
+def coefficients(fam, x):
+    """The sample's moments of t(X) and the risk coefficients C1, C2: one compilation per (family, shape)."""
+    mom = stats_moments_from_samples(fam, x, unbiased=False)
+    return mom, risk_coefficients(fam, *mom)
+
+
 def run(config: Config, key: jax.Array) -> dict:
     norm = Normal()
     out = {}
     for i, name in enumerate(config.datasets):
         x = load(name)
         n, k_all = x.shape
-        diag = [
-            risk_coefficients(norm, *stats_moments_from_samples(norm, jnp.asarray(x[:, j]), unbiased=False))
-            for j in range(k_all)
-        ]
+        diag = [coefficients(norm, jnp.asarray(x[:, j]))[1] for j in range(k_all)]  # one compilation
         c1_diag = np.cumsum([float(c.c1) for c in diag])
         c2_diag = np.cumsum([float(c.c2) for c in diag])
         full = {"k": [], "p": [], "c1": [], "c2": [], "boot_k": [], "boot_risk": [], "boot_stderr": []}
         for k in config.full_dims:
             fam = MultivariateNormal(k)
             xs = jnp.asarray(x[:, :k])
-            mom = stats_moments_from_samples(fam, xs, unbiased=False)
-            coef = risk_coefficients(fam, *mom)
+            mom, coef = coefficients(fam, xs)
             full["k"].append(k)
             full["p"].append(fam.dim)
             full["c1"].append(float(coef.c1))
