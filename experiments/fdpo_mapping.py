@@ -78,7 +78,7 @@ def run(config: Config, key: jax.Array) -> dict:
             k1, k2 = jax.random.split(k)
             log_ref = jax.nn.log_softmax(jax.random.normal(k1, (config.outcomes,)))
             r = config.reward_scale * jax.random.normal(k2, (config.outcomes,))
-            opt = fc.certified_optimum(log_ref, r, config.beta, gen, iterations=config.solver_iterations)
+            opt = fc.certified_optimum(log_ref, r, config.beta, gen, max_iter=config.solver_iterations)
             res = {
                 "log_pi": opt.log_probs,
                 "spread": fdpo.reward_map_spread(opt.log_probs, log_ref, r, config.beta, gen),

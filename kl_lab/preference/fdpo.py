@@ -185,7 +185,7 @@ def regularised_optimum(
     beta: float,
     generator: Generator,
     *,
-    iterations: int = 20_000,
+    max_iter: int = 20_000,
     tol: float = 1e-14,
     newton_steps: int = 30,
 ) -> RegularisedOptimum:
@@ -194,7 +194,7 @@ def regularised_optimum(
     The one solver of the f-regularised optimum (:mod:`kl_lab.preference.fdpo_certified` documents it and
     re-exports it as :func:`~kl_lab.preference.fdpo_certified.certified_optimum`):
     :func:`kl_lab.solvers.simplex_mirror_ascent` -- mirror (exponentiated-gradient) ascent on the logits from
-    $\pi = \pi_{\mathrm{ref}}$ with an adaptive step (first step $2/\beta$), at most ``iterations`` steps,
+    $\pi = \pi_{\mathrm{ref}}$ with an adaptive step (first step $2/\beta$), at most ``max_iter`` steps,
     then at most ``newton_steps`` Newton steps on the logits, and the stopping rule
 
     $$\text{gap} = \max_y a_y - \mathbb{E}_\pi a \;\ge\; J^* - J(\pi),\qquad a = r - \beta f'(\pi/\pi_{\mathrm{ref}}),$$
@@ -212,7 +212,7 @@ def regularised_optimum(
       rewards: ``(K,)`` rewards (linear space), the shape of ``log_ref``.
       beta: regularisation strength $\beta > 0$ (scalar); eager ``ValueError`` otherwise, NaN under ``jit``.
       generator: a :class:`~kl_lab.divergences.generators.Generator` (e.g. ``generators.kl``: reverse-KL DPO).
-      iterations: cap on the mirror ascent steps (static int).
+      max_iter: cap on the mirror ascent steps (static int).
       tol: the Frank-Wolfe gap to reach (scalar $> 0$, reward units).
       newton_steps: cap on the Newton polish steps (static int; 0: none).
 
@@ -241,7 +241,7 @@ def regularised_optimum(
         ascent=ascent,
         tol=tol,
         step0=1.0 / beta,
-        max_steps=iterations,
+        max_steps=max_iter,
         polish_steps=newton_steps,
     )
     return RegularisedOptimum(out.value, objective(out.value, None), out.converged, out.iterations, out.residual)

@@ -61,7 +61,7 @@ def certified_optimum(
     beta: float,
     generator: Generator,
     *,
-    iterations: int = 20_000,
+    max_iter: int = 20_000,
     tol: float = 1e-14,
     newton_steps: int = 30,
 ) -> CertifiedOptimum:
@@ -75,7 +75,7 @@ def certified_optimum(
       rewards: ``(Y,)`` rewards (finite).
       beta: regularisation ``beta > 0``.
       generator: the f-divergence :class:`~kl_lab.divergences.generators.Generator`.
-      iterations: cap on mirror-ascent iterations.
+      max_iter: cap on mirror-ascent iterations.
       tol: tolerance on the Frank-Wolfe gap.
       newton_steps: Newton steps of the normalisation.
 
@@ -86,7 +86,7 @@ def certified_optimum(
       (True, True)
     """
     out = regularised_optimum(
-        log_ref, rewards, beta, generator, iterations=iterations, tol=tol, newton_steps=newton_steps
+        log_ref, rewards, beta, generator, max_iter=max_iter, tol=tol, newton_steps=newton_steps
     )
     return CertifiedOptimum(out.log_probs, out.objective, out.converged, out.iterations, out.residual)
 
