@@ -146,14 +146,18 @@ def _discrete(config, key):
     g = np.exp(log_g)
     out = {"xs": xs, "g": g}
     for name, fam in (("poisson", F.Poisson()), ("geometric", F.Geometric()), ("binomial", F.Binomial(k))):
-        t = np.asarray(fam.sufficient_stats(jnp.asarray(xs)))
-        m = m_projection(fam, jnp.asarray(g @ t))
+        xj = jnp.asarray(xs)
+        neg_h = float(np.sum(g * log_g))
+
+        @jax.jit
+        def fit(gj, xj=xj, fam=fam, neg_h=neg_h):  # the M-projection and its KL: one compilation per family
+            m = m_projection(fam, gj @ fam.sufficient_stats(xj))
+            return m, neg_h - jnp.sum(gj * fam.log_prob(xj, m.theta))
+
+        m, kl_star = fit(jnp.asarray(g))
         thetas = m.theta + 0.5 * jax.random.normal(jax.random.fold_in(key, len(out)), (config.n_theta, 1))
         if name == "geometric":
             thetas = -jnp.abs(thetas)
-        xj = jnp.asarray(xs)
-        neg_h = float(np.sum(g * log_g))
-        kl_star = neg_h - jnp.sum(jnp.asarray(g) * fam.log_prob(xj, m.theta))
 
         def point(p, fam=fam, m=m, kl_star=kl_star, neg_h=neg_h, xj=xj):
             lhs = neg_h - jnp.sum(jnp.asarray(g) * fam.log_prob(xj, p["theta"]))
