@@ -34,6 +34,7 @@ pooled.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 
 import jax
@@ -131,8 +132,10 @@ def run(config: Config, key: jax.Array) -> dict:
     }
 
 
-def _hill(excess_log, k):
-    return float(diagnostics.hill_tail_index(jnp.asarray(excess_log), k).index)
+@functools.partial(jax.jit, static_argnums=1)
+def _hills(excess_log, k):
+    """Hill tail index of every column of ``excess_log`` (one program per shape, not one eager call per column)."""
+    return jax.vmap(lambda col: diagnostics.hill_tail_index(col, k).index, in_axes=1)(excess_log)
 
 
 def transitions(results, config):
@@ -145,14 +148,14 @@ def transitions(results, config):
     for j, (alpha, d) in enumerate(zip(config.alphas, results["d"])):
         y2, exl = results["y2"][j], results["excess_log"][j]
         rg = _r_g(r, y2.mean(axis=0))
-        idx = np.array([_hill(exl[:, i], k) for i in range(len(r))])
+        idx = np.asarray(_hills(exl, k))
         rc = _r_clt(r, idx)
         blocks = np.array_split(np.arange(m), BLOCKS)
         jg, jc = [], []
         for b in blocks:
             keep = np.setdiff1d(np.arange(m), b)
             jg.append(_r_g(r, y2[keep].mean(axis=0)))
-            jc.append(_r_clt(r, np.array([_hill(exl[keep, i], kj) for i in range(len(r))])))
+            jc.append(_r_clt(r, np.asarray(_hills(exl[keep], kj))))
         se = [float(np.sqrt((BLOCKS - 1) / BLOCKS * np.sum((np.array(v) - np.mean(v)) ** 2))) for v in (jg, jc)]
         rg_fs = _r_g(r[r <= CONDENSED], results["exact_y2"][j])
         hg2 = float(regimes.thresholds(alpha).h_g ** 2)
