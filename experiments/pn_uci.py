@@ -112,13 +112,19 @@ def _mvn(k: int) -> MultivariateNormal:
     return _MVN.setdefault(k, MultivariateNormal(k))
 
 
+@functools.partial(jax.jit, static_argnums=0)
+def _fit_moments(fam, x):
+    """The sample's moments of t(X) and the risk coefficients C1, C2: one compilation per (family, shape)."""
+    mom = stats_moments_from_samples(fam, x, unbiased=False)
+    return mom, risk_coefficients(fam, *mom)
+
+
 def _part_a(name: str, config: Config, key) -> dict:
     d = load(name)
     x = d["x"]
     n, k_all = x.shape
     norm = Normal()
-    coefficients = jax.jit(lambda col: risk_coefficients(norm, *stats_moments_from_samples(norm, col, unbiased=False)))
-    diag = [coefficients(jnp.asarray(x[:, j])) for j in range(k_all)]  # one compilation for every column
+    diag = [_fit_moments(norm, jnp.asarray(x[:, j]))[1] for j in range(k_all)]  # one compilation for every column
     res = {
         "n": n,
         "p_diag": 2 * np.arange(1, k_all + 1),
@@ -133,8 +139,7 @@ def _part_a(name: str, config: Config, key) -> dict:
     for k in (k for k in config.full_dims if k <= k_all):
         fam = _mvn(k)
         xs = jnp.asarray(x[:, :k])
-        mom = stats_moments_from_samples(fam, xs, unbiased=False)
-        coef = risk_coefficients(fam, *mom)
+        mom, coef = _fit_moments(fam, xs)
         c1f.append(float(coef.c1))
         c2f.append(float(coef.c2))
         pf.append(fam.dim)
