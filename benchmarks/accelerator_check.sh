@@ -32,8 +32,6 @@ REPORT=${REPORT:-$DIR/accelerator_report.md}
 LOGS=$DIR/accelerator_logs
 mkdir -p "$LOGS"
 export KL_LAB_PROGRESS=0 MPLBACKEND=Agg PYTHONUNBUFFERED=1 HYPOTHESIS_PROFILE=ci
-# the tests at the default XLA optimisation level (tests/conftest.py compiles at LLVM -O0 otherwise, for speed)
-export KL_LAB_TEST_FULL_OPT=1
 
 backend=$($PY -c 'import jax; print(jax.default_backend())' 2>/dev/null || echo "none")
 if [[ "$backend" != "gpu" && "$backend" != "cuda" && $DRY -eq 0 ]]; then

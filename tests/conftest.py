@@ -19,8 +19,11 @@ switches it off; delete the folder to empty it (least recently used entries are 
 read and write holds JAX's file lock: see the code below). A value already in
 ``JAX_COMPILATION_CACHE_DIR`` wins (``make`` sets it the same way).
 
-The suite compiles at LLVM -O0 (:func:`_test_compile_profile`): a fifth less compile time, last-bit differences;
-``KL_LAB_TEST_FULL_OPT=1`` switches that off.
+The suite compiles at XLA's default optimisation level. Compiling at LLVM -O0
+(``--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true``) saved a fifth of the compile
+time on compile-bound files, but a cached -O0 executable of ``newton_minimise``'s implicit gradient crashed the
+worker that read it back (segfault / abort in ``deserialize_executable``, twice, cold and warm cache), and
+compute-heavy presets ran 2-3x slower: not used.
 """
 
 from __future__ import annotations
@@ -44,32 +47,6 @@ def _compilation_cache_dir() -> str | None:
     return os.path.join(base, "kl_lab", "jax")
 
 
-def _test_compile_profile() -> None:
-    """Compile with LLVM at -O0 and without its expensive passes in the test suite (module docstring).
-
-    XLA:CPU spends most of a small program's compile time in LLVM; the suite compiles thousands of small
-    programs and runs each for microseconds. Measured on the 2-core machine, cold cache, ``tests/kde`` and
-    ``tests/alignment`` (236 tests, ``-n 0``): 276 s of CPU at the default level, 216 s with these flags (-22 %),
-    same outcomes. Only code generation changes: XLA:CPU does not enable fast-math, but code generation decides
-    e.g. where multiply-adds become FMAs, so results can differ in the last bits, as they do between CPUs with
-    and without FMA (Gumbel's gammaln(2) came out 9e-16 instead of 0): a test that needs an exact value must get
-    it by construction (e.g. exactly 0 at identical inputs), not from the rounding of one build. The price:
-    computation-heavy programs run 2-3x slower (kde_kl_bandwidth's quick preset 11.5 -> 21 s CPU,
-    ldp_theorem_regime 7.5 -> 21 s; compile-heavy ones gain: fdpo_mapping 42 -> 28.5 s).
-    ``KL_LAB_TEST_FULL_OPT=1`` tests at the default level (``benchmarks/accelerator_check.sh`` does; ``make
-    figures`` and ``make bench`` never use this profile). Set in the environment before the backend starts, so
-    subprocesses (notebook kernels, experiment scripts, the mutation harness) inherit it.
-    """
-    if os.environ.get("KL_LAB_TEST_FULL_OPT", "") not in ("", "0"):
-        return
-    flags = os.environ.get("XLA_FLAGS", "")
-    for flag in ("--xla_backend_optimization_level=0", "--xla_llvm_disable_expensive_passes=true"):
-        if flag.split("=")[0] not in flags:
-            flags = f"{flags} {flag}".strip()
-    os.environ["XLA_FLAGS"] = flags
-
-
-_test_compile_profile()
 
 
 _CACHE = _compilation_cache_dir()
