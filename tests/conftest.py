@@ -21,9 +21,9 @@ read and write holds JAX's file lock: see the code below). A value already in
 
 The suite compiles at XLA's default optimisation level. Compiling at LLVM -O0
 (``--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true``) saved a fifth of the compile
-time on compile-bound files, but a cached -O0 executable of ``newton_minimise``'s implicit gradient crashed the
-worker that read it back (segfault / abort in ``deserialize_executable``, twice, cold and warm cache), and
-compute-heavy presets ran 2-3x slower: not used.
+time on compile-bound files, but in the full suite a worker crashed twice reading back the cached executable of
+``newton_minimise``'s implicit gradient (segfault / abort in ``deserialize_executable``, cold and warm cache;
+the test alone passed both ways, cause not found), and compute-heavy presets ran 2-3x slower: not used.
 """
 
 from __future__ import annotations
