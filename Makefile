@@ -10,14 +10,10 @@ JOBS   ?= 2
 # kernels and subprocesses: compilation is most of the suite's time, and `make mutants` recompiles what
 # `make test` compiled. `make test KL_LAB_JAX_CACHE=off` (or the variable in the environment) switches it
 # off; `make clean-jax-cache` empties it (trimmed beyond KL_LAB_JAX_CACHE_MAX_BYTES). Every program is cached (MIN_SECS 0).
-# Opt-in (default off): in the last three full test runs a worker crashed inside JAX's cache (de)serialising a
-# kl_lab.solvers.newton_minimise program; cause not found (tests/conftest.py). To use it:
-#   make test KL_LAB_JAX_CACHE=$$HOME/.cache/kl_lab/jax
-KL_LAB_JAX_CACHE ?= off
+KL_LAB_JAX_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/kl_lab/jax
 KL_LAB_JAX_CACHE_MIN_SECS ?= 0
 # A size cap turns on JAX's file lock around every cache read and write (filelock): the pytest-xdist workers and
-# the processes of a distributed sweep share the folder, and an unlocked read of an entry still being written
-# may crash a worker. 8 GiB; least recently used entries go first beyond it.
+# the processes of a distributed sweep share the folder. 8 GiB; least recently used entries go first beyond it.
 KL_LAB_JAX_CACHE_MAX_BYTES ?= 8589934592
 ifeq ($(filter off 0 false no none,$(KL_LAB_JAX_CACHE)),)
 JAXCACHE := JAX_COMPILATION_CACHE_DIR=$(KL_LAB_JAX_CACHE) JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=$(KL_LAB_JAX_CACHE_MIN_SECS) JAX_COMPILATION_CACHE_MAX_SIZE=$(KL_LAB_JAX_CACHE_MAX_BYTES)

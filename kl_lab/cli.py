@@ -178,6 +178,7 @@ def _run_many(args: argparse.Namespace, targets: Sequence[str | ModuleType], sav
     table = []
     for module, overrides in ready:
         name = module.NAME
+        exp_lib.release_compiled_programs()  # many experiments in one process: stay below the mmap limit
         say(f"== {name} ({'quick' if args.quick else 'full'}{', ' + str(overrides) if overrides else ''})")
         try:
             rec = exp_lib.run_experiment(

@@ -70,6 +70,8 @@ __all__ = [
     "to_jsonable",
     "UnknownExperimentError",
     "load_saved",
+    "memory_map_use",
+    "release_compiled_programs",
 ]
 
 REQUIRED = ("Config", "run", "plot", "checks", "TITLE", "PAPER", "CLAIM", "RUNTIME")
@@ -392,6 +394,58 @@ def provenance(seed: int, wall_time_s: float) -> dict:
         "python": platform.python_version(),
         "platform": platform.platform(),
     }
+
+
+def memory_map_use() -> float | None:
+    """The fraction of this process's memory-map limit in use: regions in ``/proc/self/maps`` over
+    ``/proc/sys/vm/max_map_count`` (Linux); ``None`` where either cannot be read (other systems).
+    """
+    try:
+        with open("/proc/sys/vm/max_map_count") as f:
+            limit = int(f.read())
+        with open("/proc/self/maps", "rb") as f:
+            used = f.read().count(b"\n")
+    except (OSError, ValueError):
+        return None
+    return used / limit if limit > 0 else None
+
+
+def release_compiled_programs(above: float = 0.5) -> bool:
+    """Drop JAX's compiled programs (``jax.clear_caches()``) when more than ``above`` of the process's
+    memory-map limit is in use; returns whether it did.
+
+    Every XLA:CPU executable maps its machine code into the process (3.5 regions for a small program, more
+    for one with many fused kernels, measured with jaxlib 0.10.2), and JAX's caches keep every executable
+    alive for the life of the process. Linux caps a process at ``vm.max_map_count`` regions (65,530 by
+    default); past it, the next ``mmap`` fails and XLA crashes with a segfault while compiling or while
+    reading back an executable from the persistent cache. A long-lived process that compiles many
+    different programs reaches the cap: a pytest-xdist worker of this project's suite did after ~25
+    minutes (its core dump held 65,525 mapped regions; the crash moved from test to test between runs).
+    ``kl-lab run`` calls this between experiments and the test suite after every test; a notebook or a
+    script that runs many experiments can too. Later calls recompile what they need (or read it back from
+    the persistent compilation cache). Where the limit cannot be read (:func:`memory_map_use` is
+    ``None``), nothing is dropped unless ``above`` is 0.
+
+    Args:
+      above: the fraction of the limit (in ``[0, 1]``) beyond which the caches are cleared; 0 always clears.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> _ = jax.jit(jnp.sin)(1.0)
+      >>> release_compiled_programs(above=0.0)
+      True
+
+    Returns:
+      ``True`` when the caches were cleared.
+    """
+    if not 0.0 <= above <= 1.0:
+        raise ValueError(f"release_compiled_programs: `above` must be a fraction in [0, 1], got {above!r}")
+    if above > 0.0:
+        use = memory_map_use()
+        if use is None or use <= above:
+            return False
+    jax.clear_caches()
+    return True
 
 
 def run_experiment(

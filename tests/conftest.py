@@ -8,12 +8,14 @@ float32 behaviour is tested by passing float32 arrays explicitly, which x64 mode
 leaves in float32. Hypothesis uses the ``ci`` profile (small budgets) when
 ``HYPOTHESIS_PROFILE=ci`` or ``CI`` is set, otherwise ``dev`` (200 examples).
 
-**The cache is opt-in** (``KL_LAB_JAX_CACHE=~/.cache/kl_lab/jax make test``): in the last three full runs of
-the suite a worker crashed inside JAX's cache, twice deserialising and once serialising a program of
-``kl_lab.solvers.newton_minimise`` (segfault / abort; with and without the file lock, at -O0 and at the default
-level; the test alone passed cold and warm; cause not found). Without the cache nothing is serialised.
+**Compiled programs are released** after any test that leaves the worker above half of its memory-map limit
+(:func:`kl_lab.experiment.release_compiled_programs`): each XLA:CPU executable maps its code into the process,
+JAX keeps every one alive, and a worker that reached Linux's ``vm.max_map_count`` (65,530) crashed with a
+segfault in the next compile or cache read -- in four full runs, at a different test each time (a core dump
+held 65,525 mapped regions). The crash was first blamed on the persistent cache, which reads executables back
+(and maps them) where it struck in three of those runs; the fourth had the cache off.
 
-Compilation is most of the suite's time, so JAX's persistent compilation cache can be switched on for the session (and,
+Compilation is most of the suite's time, so JAX's persistent compilation cache is on for the session (and,
 through the environment, for every subprocess it starts: pytest-xdist workers, notebook kernels, the
 mutation harness, experiment scripts): a folder under the user's cache directory, ``$KL_LAB_JAX_CACHE``
 if set, else ``$XDG_CACHE_HOME/kl_lab/jax`` (``~/.cache/kl_lab/jax``). Every program that takes at least
@@ -26,9 +28,8 @@ read and write holds JAX's file lock: see the code below). A value already in
 
 The suite compiles at XLA's default optimisation level. Compiling at LLVM -O0
 (``--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true``) saved a fifth of the compile
-time on compile-bound files, but in the full suite a worker crashed twice reading back the cached executable of
-``newton_minimise``'s implicit gradient (segfault / abort in ``deserialize_executable``, cold and warm cache;
-the test alone passed both ways, cause not found), and compute-heavy presets ran 2-3x slower: not used.
+time on compile-bound files, but compute-heavy presets ran 2-3x slower: not used. (The two worker crashes seen
+then, reading back a cached executable, were the memory-map limit above.)
 """
 
 from __future__ import annotations
@@ -39,12 +40,12 @@ import jax
 import pytest
 from hypothesis import HealthCheck, settings
 
+from kl_lab.experiment import release_compiled_programs
+
 
 def _compilation_cache_dir() -> str | None:
     """The persistent compilation cache folder (module docstring), or None when switched off."""
     switch = os.environ.get("KL_LAB_JAX_CACHE", "").strip()
-    if not switch and not os.environ.get("JAX_COMPILATION_CACHE_DIR"):
-        return None  # opt-in (module docstring: worker crashes in the cache's (de)serialisation)
     if switch.lower() in ("0", "off", "false", "no", "none"):
         return None
     explicit = os.environ.get("JAX_COMPILATION_CACHE_DIR") or switch
@@ -52,8 +53,6 @@ def _compilation_cache_dir() -> str | None:
         return explicit
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(base, "kl_lab", "jax")
-
-
 
 
 _CACHE = _compilation_cache_dir()
@@ -64,8 +63,7 @@ if _CACHE is not None:
     )
     os.environ["JAX_COMPILATION_CACHE_DIR"] = _CACHE  # inherited by subprocesses (kernels, mutants, scripts)
     # a size cap makes JAX lock the folder around each read and write (the filelock package): the xdist workers
-    # and subprocesses share it, and an unlocked read of an entry another process was still writing segfaulted a
-    # worker while deserialising it. 8 GiB, least recently used entries evicted beyond it.
+    # and subprocesses share it. 8 GiB, least recently used entries evicted beyond it.
     _MAX_BYTES = os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(8 << 30))
     jax.config.update("jax_compilation_cache_max_size", int(_MAX_BYTES))
     jax.config.update("jax_compilation_cache_dir", _CACHE)
@@ -80,6 +78,11 @@ jax.config.update("jax_numpy_rank_promotion", "raise")
 settings.register_profile("ci", max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("dev", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+
+def pytest_runtest_teardown(item, nextitem):
+    """Stay below the process's memory-map limit (module docstring); a cheap read of /proc otherwise."""
+    release_compiled_programs(above=0.5)
 
 
 @pytest.fixture

@@ -85,9 +85,7 @@ def certified_optimum(
       >>> bool(opt.converged), bool(opt.gap <= 1e-14)
       (True, True)
     """
-    out = regularised_optimum(
-        log_ref, rewards, beta, generator, max_iter=max_iter, tol=tol, newton_steps=newton_steps
-    )
+    out = regularised_optimum(log_ref, rewards, beta, generator, max_iter=max_iter, tol=tol, newton_steps=newton_steps)
     return CertifiedOptimum(out.log_probs, out.objective, out.converged, out.iterations, out.residual)
 
 
