@@ -51,6 +51,7 @@ permutation invariant.
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -517,16 +518,23 @@ def _at_equality(teacher_logits, temperature, epsilon, num_iters, scale, make):
     check_nonempty(teacher_logits, "teacher_logits", -1, "class")
     K.check_logits(jnp.asarray(teacher_logits), "teacher_logits", -1)
     p_s, p_t, ok, dtype = _check_batch(teacher_logits, teacher_logits, temperature, epsilon, num_iters)
-
-    def loss(z):
-        return sinkd_loss(z, teacher_logits, temperature=temperature, epsilon=epsilon, num_iters=num_iters, scale=scale)
-
     z = jnp.asarray(teacher_logits, p_t.dtype)
-    grad = jax.grad(loss)(z)
+    value, grad, kink = _equality_terms(z, p_t, temperature, epsilon, num_iters, scale)
+    out, ok_out = make(value, grad, kink, p_t)
+    return finish(ok & ok_out, out, dtype)
+
+
+@functools.partial(jax.jit, static_argnames=("num_iters",))
+def _equality_terms(z, p_t, temperature, epsilon, num_iters, scale):
+    """The loss at student = teacher, its autodiff gradient and the kink coefficients, compiled once per shape
+    (eager calls would dispatch the 20 Sinkhorn rounds and their gradients op by op: ~2 s a call)."""
+
+    def loss(zs):
+        return sinkd_loss(zs, z, temperature=temperature, epsilon=epsilon, num_iters=num_iters, scale=scale)
+
     cost = l1_cost_matrix(p_t, p_t)
     kink = jnp.diag(jax.grad(lambda c: scale * jnp.sum(_coded_plan(c, epsilon, num_iters) * c))(cost))
-    out, ok_out = make(loss(z), grad, kink, p_t)
-    return finish(ok & ok_out, out, dtype)
+    return loss(z), jax.grad(loss)(z), kink
 
 
 def sinkd_at_equality(
