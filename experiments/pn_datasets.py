@@ -15,7 +15,6 @@ the smallest sufficient n for each p.
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 import jax
 import jax.numpy as jnp
@@ -27,7 +26,7 @@ from sklearn.datasets import load_diabetes, load_wine
 from kl_lab import cli, experiment, plotting
 from kl_lab.checks import Checks, derived, law
 from kl_lab.families import MultivariateNormal, Normal
-from kl_lab.pn_criterion import pn_criterion, risk_coefficients, simulate_risk, stats_moments_from_samples
+from kl_lab.pn_criterion import pn_criterion, sample_risk_coefficients, simulate_risk
 
 TITLE = "The p-n criterion on bundled data sets: predicted MLE risk against model dimension"
 PAPER = experiment.Paper(
@@ -62,27 +61,20 @@ def load(name: str) -> np.ndarray:
     return (x - x.mean(0)) / x.std(0)  # the risk is affine invariant; this only helps the conditioning
 
 
-@functools.partial(jax.jit, static_argnums=0)
-def coefficients(fam, x):
-    """The sample's moments of t(X) and the risk coefficients C1, C2: one compilation per (family, shape)."""
-    mom = stats_moments_from_samples(fam, x, unbiased=False)
-    return mom, risk_coefficients(fam, *mom)
-
-
 def run(config: Config, key: jax.Array) -> dict:
     norm = Normal()
     out = {}
     for i, name in enumerate(config.datasets):
         x = load(name)
         n, k_all = x.shape
-        diag = [coefficients(norm, jnp.asarray(x[:, j]))[1] for j in range(k_all)]  # one compilation
+        diag = [sample_risk_coefficients(norm, jnp.asarray(x[:, j]))[1] for j in range(k_all)]  # one compilation
         c1_diag = np.cumsum([float(c.c1) for c in diag])
         c2_diag = np.cumsum([float(c.c2) for c in diag])
         full = {"k": [], "p": [], "c1": [], "c2": [], "boot_k": [], "boot_risk": [], "boot_stderr": []}
         for k in config.full_dims:
             fam = MultivariateNormal(k)
             xs = jnp.asarray(x[:, :k])
-            mom, coef = coefficients(fam, xs)
+            mom, coef = sample_risk_coefficients(fam, xs)
             full["k"].append(k)
             full["p"].append(fam.dim)
             full["c1"].append(float(coef.c1))

@@ -47,6 +47,7 @@ from kl_lab.pn_criterion import (
     pn_criterion,
     risk_coefficients,
     risk_coefficients_at,
+    sample_risk_coefficients,
     simulate_risk,
     stats_moments_from_distribution,
     stats_moments_from_samples,
@@ -112,19 +113,12 @@ def _mvn(k: int) -> MultivariateNormal:
     return _MVN.setdefault(k, MultivariateNormal(k))
 
 
-@functools.partial(jax.jit, static_argnums=0)
-def _fit_moments(fam, x):
-    """The sample's moments of t(X) and the risk coefficients C1, C2: one compilation per (family, shape)."""
-    mom = stats_moments_from_samples(fam, x, unbiased=False)
-    return mom, risk_coefficients(fam, *mom)
-
-
 def _part_a(name: str, config: Config, key) -> dict:
     d = load(name)
     x = d["x"]
     n, k_all = x.shape
     norm = Normal()
-    diag = [_fit_moments(norm, jnp.asarray(x[:, j]))[1] for j in range(k_all)]  # one compilation for every column
+    diag = [sample_risk_coefficients(norm, jnp.asarray(x[:, j]))[1] for j in range(k_all)]  # one compilation
     res = {
         "n": n,
         "p_diag": 2 * np.arange(1, k_all + 1),
@@ -139,7 +133,7 @@ def _part_a(name: str, config: Config, key) -> dict:
     for k in (k for k in config.full_dims if k <= k_all):
         fam = _mvn(k)
         xs = jnp.asarray(x[:, :k])
-        mom, coef = _fit_moments(fam, xs)
+        mom, coef = sample_risk_coefficients(fam, xs)
         c1f.append(float(coef.c1))
         c2f.append(float(coef.c2))
         pf.append(fam.dim)

@@ -40,6 +40,7 @@ from kl_lab.pn_criterion.expansion import (
     predicted_risk,
     risk_coefficients,
     risk_coefficients_at,
+    sample_risk_coefficients,
     stats_moments_from_distribution,
     stats_moments_from_samples,
 )
@@ -82,6 +83,7 @@ __all__ = [
     "predicted_risk",
     "risk_coefficients",
     "risk_coefficients_at",
+    "sample_risk_coefficients",
     "simulate_risk",
     "stats_moments_from_distribution",
     "stats_moments_from_samples",

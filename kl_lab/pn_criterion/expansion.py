@@ -68,6 +68,7 @@ __all__ = [
     "predicted_risk",
     "stats_moments_from_samples",
     "stats_moments_from_distribution",
+    "sample_risk_coefficients",
 ]
 
 Array = jax.Array
@@ -324,6 +325,32 @@ def stats_moments_from_samples(family: Any, x: Array, *, unbiased: bool = True) 
     w = jnp.full((n,), 1.0 / n, t.dtype)
     corr = (n / (n - 1), n**2 / ((n - 1) * (n - 2))) if unbiased else (1.0, 1.0)
     return _moments(t, w, corr)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def sample_risk_coefficients(family: Any, x: Array) -> tuple[StatsMoments, RiskCoefficients]:
+    r"""The risk coefficients of a family fitted to a data set: the empirical law's cumulants of $t(X)$
+    (:func:`stats_moments_from_samples` with ``unbiased=False``), then :func:`risk_coefficients` -- the law the
+    data stand for is the empirical one (the p-n paper's data-set readings; the bootstrap resamples from it).
+
+    Compiled once per (family, shape of ``x``): a column-by-column or dimension-by-dimension scan of one data set
+    reuses the program.
+
+    Args:
+      family: an exponential family (a ``kl_lab.families`` member; hashable, a static argument).
+      x: ``(n, ...)`` observations (leading axis; ``n >= 3``).
+
+    Returns:
+      ``(moments, coefficients)``: :class:`StatsMoments` of $t(X)$ and :class:`RiskCoefficients`.
+
+    Example:
+      >>> from kl_lab.families import Exponential
+      >>> mom, coef = sample_risk_coefficients(Exponential(), jnp.array([1.0, 2.0, 4.0]))
+      >>> round(float(mom.cov[0, 0]), 4), bool(coef.converged)
+      (1.5556, True)
+    """
+    mom = stats_moments_from_samples(family, x, unbiased=False)
+    return mom, risk_coefficients(family, *mom)
 
 
 def stats_moments_from_distribution(family: Any, support: Array, log_weights: Array) -> StatsMoments:
