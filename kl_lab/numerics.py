@@ -390,7 +390,7 @@ def check_in_range(
       >>> bool(check_in_range(0.3, "alpha", 0.0, 1.0))
       True
     """
-    interval = f"{'[' if low_inclusive else '('}{low}, {high}{']' if high_inclusive else ')'}"
+    interval = f"{'[' if low_inclusive else '('}{low:g}, {high:g}{']' if high_inclusive else ')'}"
     if not is_concrete(value):
         v = jnp.asarray(value)
         ok = ((v >= low) if low_inclusive else (v > low)) & ((v <= high) if high_inclusive else (v < high))

@@ -26,7 +26,9 @@ import numpy as np
 
 from kl_lab.numerics import (
     as_float_array,
+    check_finite,
     check_floating,
+    check_in_range,
     check_log_probs,
     compute_dtype,
     is_concrete,
@@ -229,10 +231,7 @@ def require_in_range(
       >>> bool(require_in_range(1.0, "p", 0.0, 1.0))
       True
     """
-    x = jnp.asarray(x)
-    ok = ((x >= low) if low_inclusive else (x > low)) & ((x <= high) if high_inclusive else (x < high))
-    interval = f"{'[' if low_inclusive else '('}{low:g}, {high:g}{']' if high_inclusive else ')'}"
-    return require(ok, f"{name} must lie in {interval}; got {{value}}", value=x)
+    return jnp.asarray(check_in_range(x, name, low, high, low_inclusive=low_inclusive, high_inclusive=high_inclusive))
 
 
 def require_finite(x: Any, name: str) -> jax.Array:
@@ -250,8 +249,7 @@ def require_finite(x: Any, name: str) -> jax.Array:
       >>> bool(jax.jit(lambda x: require_finite(x, "x"))(jnp.inf))
       False
     """
-    x = jnp.asarray(x)
-    return require(jnp.isfinite(x), f"{name} must be finite (no NaN or inf); got {{value}}", value=x)
+    return jnp.asarray(check_finite(x, name))
 
 
 def require_not_nan(x: Any, name: str) -> jax.Array:
