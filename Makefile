@@ -9,12 +9,14 @@ JOBS   ?= 2
 # JAX's persistent compilation cache, shared by every target below, their pytest-xdist workers, notebook
 # kernels and subprocesses: compilation is most of the suite's time, and `make mutants` recompiles what
 # `make test` compiled. `make test KL_LAB_JAX_CACHE=off` (or the variable in the environment) switches it
-# off; `make clean-jax-cache` empties it (trimmed beyond KL_LAB_JAX_CACHE_MAX_BYTES). Every program is cached (MIN_SECS 0).
+# off; `make clean-jax-cache` empties it. Every program is cached (MIN_SECS 0).
 KL_LAB_JAX_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/kl_lab/jax
 KL_LAB_JAX_CACHE_MIN_SECS ?= 0
-# A size cap turns on JAX's file lock around every cache read and write (filelock): the pytest-xdist workers and
-# the processes of a distributed sweep share the folder. 8 GiB; least recently used entries go first beyond it.
-KL_LAB_JAX_CACHE_MAX_BYTES ?= 8589934592
+# No size cap by default (-1): with a cap, JAX locks the folder and, on every write, stats every entry and reads
+# its access time to decide what to evict -- quadratic in the number of entries; a full test run writes ~8,000,
+# and with an 8 GiB cap it ran at half speed (both workers waiting on the lock). KL_LAB_JAX_CACHE_MAX_BYTES=<bytes>
+# sets one (least recently used entries go first beyond it; needs filelock).
+KL_LAB_JAX_CACHE_MAX_BYTES ?= -1
 ifeq ($(filter off 0 false no none,$(KL_LAB_JAX_CACHE)),)
 JAXCACHE := JAX_COMPILATION_CACHE_DIR=$(KL_LAB_JAX_CACHE) JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=$(KL_LAB_JAX_CACHE_MIN_SECS) JAX_COMPILATION_CACHE_MAX_SIZE=$(KL_LAB_JAX_CACHE_MAX_BYTES)
 else

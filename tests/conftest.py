@@ -22,8 +22,8 @@ if set, else ``$XDG_CACHE_HOME/kl_lab/jax`` (``~/.cache/kl_lab/jax``). Every pro
 ``$KL_LAB_JAX_CACHE_MIN_SECS`` to compile (default 0: every program -- most compile in well under a second;
 one mutant run of mode_seeking read back 73 entries, 512 KB, in 11 s against 39 s uncached and 19 s with a
 0.2 s threshold) is written there, and later runs read it back instead of compiling. ``KL_LAB_JAX_CACHE=off``
-switches it off; delete the folder to empty it (least recently used entries are evicted beyond 8 GiB, and every
-read and write holds JAX's file lock: see the code below). A value already in
+switches it off; delete the folder to empty it (no size cap unless ``JAX_COMPILATION_CACHE_MAX_SIZE`` is set:
+see the code below). A value already in
 ``JAX_COMPILATION_CACHE_DIR`` wins (``make`` sets it the same way).
 
 The suite compiles at XLA's default optimisation level. Compiling at LLVM -O0
@@ -62,9 +62,9 @@ if _CACHE is not None:
         "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", os.environ.get("KL_LAB_JAX_CACHE_MIN_SECS", "0")
     )
     os.environ["JAX_COMPILATION_CACHE_DIR"] = _CACHE  # inherited by subprocesses (kernels, mutants, scripts)
-    # a size cap makes JAX lock the folder around each read and write (the filelock package): the xdist workers
-    # and subprocesses share it. 8 GiB, least recently used entries evicted beyond it.
-    _MAX_BYTES = os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(8 << 30))
+    # no size cap unless one is set (Makefile: with a cap, every write scans the whole folder under a lock,
+    # quadratic in the entries; a full run writes ~8,000 and ran at half speed)
+    _MAX_BYTES = os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", "-1")
     jax.config.update("jax_compilation_cache_max_size", int(_MAX_BYTES))
     jax.config.update("jax_compilation_cache_dir", _CACHE)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", float(_MIN_SECS))
