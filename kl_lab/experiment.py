@@ -398,15 +398,19 @@ def provenance(seed: int, wall_time_s: float) -> dict:
 
 def memory_map_use() -> float | None:
     """The fraction of this process's memory-map limit in use: regions in ``/proc/self/maps`` over
-    ``/proc/sys/vm/max_map_count`` (Linux); ``None`` where either cannot be read (other systems).
+    ``/proc/sys/vm/max_map_count`` (Linux; Linux's default 65,530 where the limit cannot be read, as in some
+    containers); ``None`` where the process's maps cannot be read (other systems).
     """
+    try:
+        with open("/proc/self/maps", "rb") as f:
+            used = f.read().count(b"\n")
+    except OSError:
+        return None
     try:
         with open("/proc/sys/vm/max_map_count") as f:
             limit = int(f.read())
-        with open("/proc/self/maps", "rb") as f:
-            used = f.read().count(b"\n")
     except (OSError, ValueError):
-        return None
+        limit = 65530
     return used / limit if limit > 0 else None
 
 
