@@ -212,7 +212,7 @@ def run(config: Config, key: jax.Array) -> dict:
     other = 2.0 * jax.random.normal(jax.random.fold_in(key, 1), t.shape)
     coded_fn = jax.jit(sinkd_loss)
     coded = jnp.stack([coded_fn(t, t), coded_fn(t[perm], t), coded_fn(other, t)])
-    debiased_fn = jax.jit(sinkd_divergence_loss)  # one compilation; eager calls recompile its scans each time
+    debiased_fn = jax.jit(sinkd_divergence_loss)  # one program for the three calls, as coded_fn above
     debiased = jnp.stack([debiased_fn(t, t), debiased_fn(t[perm], t), debiased_fn(other, t)])
     samplewise = jnp.stack([jnp.mean(forward_kl_loss(x, t, temperature=2.0)) for x in (t, t[perm], other)])
     # independent reference for the permuted student: mean over rows of KL(softmax(t/2) || softmax(t[perm]/2))

@@ -427,20 +427,20 @@ def release_compiled_programs(above: float = 0.5) -> bool:
     minutes (its core dump held 65,525 mapped regions; the crash moved from test to test between runs).
     ``kl-lab run`` calls this between experiments and the test suite after every test; a notebook or a
     script that runs many experiments can too. Later calls recompile what they need (or read it back from
-    the persistent compilation cache). Where the limit cannot be read (:func:`memory_map_use` is
-    ``None``), nothing is dropped unless ``above`` is 0.
+    the persistent compilation cache). Where the process's maps cannot be read (:func:`memory_map_use` is
+    ``None``: not Linux), nothing is dropped unless ``above`` is 0.
 
     Args:
       above: the fraction of the limit (in ``[0, 1]``) beyond which the caches are cleared; 0 always clears.
+
+    Returns:
+      ``True`` when the caches were cleared.
 
     Example:
       >>> import jax, jax.numpy as jnp
       >>> _ = jax.jit(jnp.sin)(1.0)
       >>> release_compiled_programs(above=0.0)
       True
-
-    Returns:
-      ``True`` when the caches were cleared.
     """
     if not 0.0 <= above <= 1.0:
         raise ValueError(f"release_compiled_programs: `above` must be a fraction in [0, 1], got {above!r}")

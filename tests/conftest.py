@@ -62,10 +62,8 @@ if _CACHE is not None:
         "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", os.environ.get("KL_LAB_JAX_CACHE_MIN_SECS", "0")
     )
     os.environ["JAX_COMPILATION_CACHE_DIR"] = _CACHE  # inherited by subprocesses (kernels, mutants, scripts)
-    # no size cap unless one is set (Makefile: with a cap, every write scans the whole folder under a lock,
-    # quadratic in the entries; a full run writes ~8,000 and ran at half speed)
-    _MAX_BYTES = os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", "-1")
-    jax.config.update("jax_compilation_cache_max_size", int(_MAX_BYTES))
+    # no size cap unless JAX_COMPILATION_CACHE_MAX_SIZE is set (JAX reads it itself; Makefile: with a cap, every
+    # write scans the whole folder under a lock, quadratic in the entries, and a full run ran at half speed)
     jax.config.update("jax_compilation_cache_dir", _CACHE)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", float(_MIN_SECS))
 else:  # switched off: also for subprocesses, and over a JAX_COMPILATION_CACHE_DIR read at `import jax`

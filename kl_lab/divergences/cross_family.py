@@ -53,7 +53,7 @@ import numpy as np
 from jax.scipy.special import digamma, exp1, gammaln, log_ndtr, ndtr, xlogy
 
 from kl_lab import families as F
-from kl_lab.numerics import log_beta
+from kl_lab.numerics import log_beta, zero_where
 
 __all__ = [
     "Law",
@@ -215,11 +215,11 @@ def kl(p: Law, q: Law, *, key: jax.Array | None = None, num_samples: int = 100_0
     p, q = _as_law(p, "p"), _as_law(q, "q")
     fp, fq = p.family, q.family
     fn = _lookup(type(fp), type(fq))
-    if fn is not None:
-        val = jnp.asarray(fn(p, q))
-        return KLResult(val, jnp.zeros_like(val))
-    if type(fp) is type(fq) and fp == fq and isinstance(fp, F.ExponentialFamily):
-        val = fp.kl(p.theta, q.theta)
+    same_family = type(fp) is type(fq) and fp == fq
+    if fn is not None or (same_family and isinstance(fp, F.ExponentialFamily)):
+        val = jnp.asarray(fn(p, q)) if fn is not None else fp.kl(p.theta, q.theta)
+        if same_family:  # identical laws: exactly 0 (numerics.zero_where)
+            val = zero_where(jnp.all(jnp.equal(*jnp.broadcast_arrays(p.theta, q.theta)), axis=-1), val)
         return KLResult(val, jnp.zeros_like(val))
     univariate = fp.event_shape == () and fq.event_shape == ()
     if univariate and fp.discrete != fq.discrete:
@@ -724,9 +724,8 @@ def _gumbel_gumbel(p, q):
     # r = s_p/s_q, d = (m_p - m_q)/s_q: -log r + d + gamma (r - 1) + expm1(log Gamma(1 + r) - d)
     (mp, sp), (mq, sq) = _gumbel(p), _gumbel(q)
     r, d = sp / sq, (mp - mq) / sq
-    value = jnp.maximum(-jnp.log(r) + d + EULER_GAMMA * (r - 1) + jnp.expm1(gammaln(1 + r) - d), 0.0)
-    # identical laws: exactly 0 (gammaln(2) is 0 only to rounding, ~9e-16 depending on code generation)
-    return jnp.where((r == 1) & (d == 0), 0.0, value)
+    # exactly 0 at identical laws by kl()'s rule (gammaln(2) is 0 only to rounding)
+    return jnp.maximum(-jnp.log(r) + d + EULER_GAMMA * (r - 1) + jnp.expm1(gammaln(1 + r) - d), 0.0)
 
 
 @register_kl(F.Exponential, F.Gumbel)

@@ -36,6 +36,7 @@ import jax
 import jax.numpy as jnp
 
 from kl_lab.divergences import kernels as K
+from kl_lab.numerics import zero_where
 
 Array = Any
 
@@ -107,9 +108,7 @@ def _exact_zero(kernel: Callable[..., Array]) -> Callable[..., Array]:
     """``kernel`` with an exact 0 on rows where ``lp == lq`` entry by entry; gradient unchanged."""
 
     def wrapped(lp, lq, *params):
-        out = kernel(lp, lq, *params)
-        same = jnp.all(lp == lq, axis=-1)
-        return jnp.where(same, out - jax.lax.stop_gradient(out), out)
+        return zero_where(jnp.all(lp == lq, axis=-1), kernel(lp, lq, *params))
 
     return wrapped
 
