@@ -106,7 +106,8 @@ SHARD_SCRIPT = textwrap.dedent(
 def test_same_numbers_on_one_and_four_host_devices(tmp_path, n_devices):
     here = os.path.dirname(__file__)
     path = str(tmp_path / f"out{n_devices}.npz")
-    env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={n_devices}", JAX_PLATFORMS="cpu")
+    flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={n_devices}"  # + the suite's
+    env = dict(os.environ, XLA_FLAGS=flags, JAX_PLATFORMS="cpu")
     script = SHARD_SCRIPT.format(tests=here, n=n_devices, path=path)
     subprocess.run([sys.executable, "-c", script], check=True, env=env, timeout=300)
     ref = jax.vmap(_fn)(_params())

@@ -156,7 +156,8 @@ LAYOUT_SCRIPT = textwrap.dedent(
 def test_device_layout_is_part_of_the_key(tmp_path):
     with caching(tmp_path, "exp", "run"):
         sweep(_f, {"x": np.linspace(0.0, 1.0, 6)}, chunk_size=2, progress=False)  # one device, chunks of 2
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
+    flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=2"  # + the suite's
+    env = dict(os.environ, XLA_FLAGS=flags, JAX_PLATFORMS="cpu")
     script = LAYOUT_SCRIPT.format(tests=os.path.dirname(__file__), cache=str(tmp_path))
     r = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
