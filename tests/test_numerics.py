@@ -258,3 +258,12 @@ def test_logsumexp_jitted_core_keeps_every_calling_convention():
     assert float(nm.logsumexp([2.0])) == 2.0 and nm.logsumexp(a, axis=None, keepdims=True).shape == (1, 1)
     with pytest.raises(ValueError, match="axis"):
         nm.logsumexp(a, axis=2)
+
+
+def test_clip_keeping_gradient_clips_the_value_and_keeps_the_formula_gradient():
+    f = lambda t: nm.clip_keeping_gradient(3.0 * t, 0.0, 1.0)  # noqa: E731
+    for t, value in [(-0.5, 0.0), (0.2, 0.6), (0.5, 1.0)]:
+        assert float(f(t)) == pytest.approx(value, abs=1e-15)
+        assert float(jax.grad(f)(t)) == 3.0  # the formula's derivative, also past either bound
+    assert np.isnan(float(f(jnp.nan)))
+    assert float(jax.grad(lambda t: jnp.clip(3.0 * t, 0.0, 1.0))(0.5)) == 0.0  # what jnp.clip would give

@@ -203,9 +203,13 @@ def pair_parts(lp: Array, lq: Array):
       ([0.5, 0.0], [False, True])
     """
     both_zero = (lp == _NEG_INF) & (lq == _NEG_INF)
-    big = jnp.maximum(lp, lq)
-    d = jnp.where(both_zero, jnp.zeros_like(lp), lp - jnp.where(both_zero, jnp.zeros_like(lq), lq))
-    return big, jnp.abs(d), both_zero
+    # one branch for both outputs (p's where lp >= lq): at a tie lp == lq, jnp.maximum splits its gradient
+    # 1/2-1/2 while jnp.abs's is sign(0) -> 1, and log m = M + log1p(exp(-|d|)) - log 2 got d/dlp = 0 instead of
+    # 1/2 -- JS gradients were wrong (even in sign) wherever some outcome had p_i = q_i exactly
+    p_big = lp >= lq
+    big = jnp.where(p_big, lp, lq)
+    d = jnp.where(p_big, lp - jnp.where(both_zero, 0.0, lq), lq - jnp.where(both_zero, 0.0, lp))
+    return big, jnp.where(both_zero, jnp.zeros_like(d), d), both_zero
 
 
 def masked_diff(lp: Array, lq: Array) -> Array:
@@ -293,7 +297,7 @@ def js_last(lp: Array, lq: Array) -> Array:
     lm = jnp.where(both_zero, 0.0, lm)
     tp = wsum(jnp.where(lp > _NEG_INF, lp - lm, 0.0), lp)
     tq = wsum(jnp.where(lq > _NEG_INF, lq - lm, 0.0), lq)
-    return jnp.clip(0.5 * (tp + tq), 0.0, math.log(2.0))
+    return nm.clip_keeping_gradient(0.5 * (tp + tq), 0.0, math.log(2.0))
 
 
 def total_variation_last(lp: Array, lq: Array) -> Array:
@@ -305,7 +309,7 @@ def total_variation_last(lp: Array, lq: Array) -> Array:
       0.25
     """
     big, ad, _ = pair_parts(lp, lq)
-    return jnp.clip(0.5 * wsum(-jnp.expm1(-ad), big), 0.0, 1.0)
+    return nm.clip_keeping_gradient(0.5 * wsum(-jnp.expm1(-ad), big), 0.0, 1.0)
 
 
 def squared_hellinger_last(lp: Array, lq: Array) -> Array:
@@ -317,7 +321,7 @@ def squared_hellinger_last(lp: Array, lq: Array) -> Array:
       0.034074
     """
     big, ad, _ = pair_parts(lp, lq)
-    return jnp.clip(0.5 * wsum(jnp.square(jnp.expm1(-0.5 * ad)), big), 0.0, 1.0)
+    return nm.clip_keeping_gradient(0.5 * wsum(jnp.square(jnp.expm1(-0.5 * ad)), big), 0.0, 1.0)
 
 
 def bhattacharyya_last(lp: Array, lq: Array) -> Array:
@@ -380,7 +384,7 @@ def triangular_last(lp: Array, lq: Array) -> Array:
       0.133333
     """
     big, ad, _ = pair_parts(lp, lq)
-    return jnp.clip(wsum(jnp.square(jnp.expm1(-ad)) / (1.0 + jnp.exp(-ad)), big), 0.0, 2.0)
+    return nm.clip_keeping_gradient(wsum(jnp.square(jnp.expm1(-ad)) / (1.0 + jnp.exp(-ad)), big), 0.0, 2.0)
 
 
 def f_divergence_last(lp: Array, lq: Array, gen: Any) -> Array:
@@ -734,7 +738,7 @@ def skew_js_last(lp: Array, lq: Array, w: Array) -> Array:
     fin_m = lm > _NEG_INF
     tp = wsum(jnp.where((lp > _NEG_INF) & fin_m, lp - jnp.where(fin_m, lm, 0.0), 0.0), lp)
     tq = wsum(jnp.where((lq > _NEG_INF) & fin_m, lq - jnp.where(fin_m, lm, 0.0), 0.0), lq)
-    return jnp.clip(w * tp + (1.0 - w) * tq, 0.0, math.log(2.0))
+    return nm.clip_keeping_gradient(w * tp + (1.0 - w) * tq, 0.0, math.log(2.0))
 
 
 def check_weight(w: Any, name: str = "weight"):

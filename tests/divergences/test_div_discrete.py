@@ -351,6 +351,67 @@ def test_kl_from_logits_gradient_closed_form(key):
     check_grads(jax.jit(D.kl_from_logits), (a.at[2].set(0.1), b), order=2, modes=["fwd", "rev"])
 
 
+def _mp_pair_formulas():
+    """JS, squared Hellinger and triangular discrimination of two arrays of log-masses, in mpmath (the formulas
+    as functions of unconstrained log-masses, whose partial derivatives the library's gradients are)."""
+
+    def js(lp, lq):
+        tot = 0
+        for a, b in zip(lp, lq):
+            lm = mpmath.log((mpmath.exp(a) + mpmath.exp(b)) / 2)
+            tot += mpmath.exp(a) * (a - lm) + mpmath.exp(b) * (b - lm)
+        return tot / 2
+
+    def hellinger(lp, lq):
+        return sum((mpmath.exp(a / 2) - mpmath.exp(b / 2)) ** 2 for a, b in zip(lp, lq)) / 2
+
+    def triangular(lp, lq):
+        return sum((mpmath.exp(a) - mpmath.exp(b)) ** 2 / (mpmath.exp(a) + mpmath.exp(b)) for a, b in zip(lp, lq))
+
+    return {"js": js, "squared_hellinger": hellinger, "triangular": triangular}
+
+
+def test_gradients_at_exact_ties_match_mpmath():
+    """Regression: where p_i = q_i exactly, the mixture's log m = max + log1p(exp(-|d|)) - log 2 had d/dlog p_i = 0
+    instead of 1/2 (jnp.maximum splits its gradient at a tie, jnp.abs's is sign(0) -> 1), so JS gradients were wrong
+    wherever one outcome tied -- for kd_mode_behaviour's toy, even in sign."""
+    lp = jnp.log(jnp.array([0.25, 0.25, 0.5]))
+    lq = jnp.log(jnp.array([0.25, 0.6, 0.15]))
+    assert lp[0] == lq[0]  # the tie
+    mpmath.mp.dps = 40
+    for name, ref in _mp_pair_formulas().items():
+        gp, gq = jax.grad(ALL[name], argnums=(0, 1))(lp, lq)
+        a, b = [mpmath.mpf(float(v)) for v in lp], [mpmath.mpf(float(v)) for v in lq]
+        for i in range(3):
+            dp = mpmath.diff(lambda t, i=i, f=ref, a=a, b=b: f([t if j == i else a[j] for j in range(3)], b), a[i])
+            dq = mpmath.diff(lambda t, i=i, f=ref, a=a, b=b: f(a, [t if j == i else b[j] for j in range(3)]), b[i])
+            # 1e-13: float64 rounding of three O(1) terms
+            np.testing.assert_allclose([gp[i], gq[i]], [float(dp), float(dq)], rtol=1e-13, atol=1e-15, err_msg=name)
+
+
+@pytest.mark.parametrize("sep", [10, 22])
+def test_js_gradient_at_low_overlap_matches_mpmath(sep):
+    """d JS / d mu of two unit-width discretised Gaussians (40 classes, teacher at 8, student at 8 + sep), as in
+    kd_mode_behaviour: the outcome midway ties exactly (the case above), and at sep = 22 the gradient is 8e-27 while
+    JS rounds to within an ulp of its bound log 2 -- where ``jnp.clip`` zeroed the gradient under one XLA code
+    generator and not another; the clip now keeps the formula's gradient (``numerics.clip_keeping_gradient``)."""
+    i = jnp.arange(40.0)
+    teacher = -0.5 * (i - 8.0) ** 2
+    grad = float(jax.grad(lambda mu: D.js_from_logits(-0.5 * (i - mu) ** 2, teacher))(8.0 + sep))
+    mpmath.mp.dps = 60
+
+    def log_softmax(mu):
+        z = [-((k - mu) ** 2) / 2 for k in range(40)]
+        lse = mpmath.log(sum(mpmath.exp(v) for v in z))
+        return [v - lse for v in z]
+
+    js = _mp_pair_formulas()["js"]
+    ref = float(mpmath.diff(lambda mu: js(log_softmax(mu), log_softmax(mpmath.mpf(8))), mpmath.mpf(8 + sep)))
+    # 1e-6: the gradient is a sum of O(p_i) terms that cancel to ~1e-27 at sep = 22 (measured: 3e-7 relative there,
+    # 1e-10 at sep = 10)
+    np.testing.assert_allclose(grad, ref, rtol=1e-6)
+
+
 # ---------------------------------------------------------------- bad input
 def test_bad_input_raises_named_errors():
     lp = np.log(np.array([0.5, 0.5]))
