@@ -193,10 +193,11 @@ def gaussian_cross_entropy(mean_p: jax.Array, cov_p: jax.Array, mean_q: jax.Arra
     d = mean_p.shape[-1]
     chol = jnp.linalg.cholesky(cov_q)
     logdet = 2 * jnp.sum(jnp.log(jnp.diagonal(chol)))
-    sq_inv_sp = jax.scipy.linalg.cho_solve((chol, True), cov_p)
     dm = mean_p - mean_q
-    maha = dm @ jax.scipy.linalg.cho_solve((chol, True), dm)
-    return 0.5 * (d * math.log(2 * math.pi) + logdet + jnp.trace(sq_inv_sp) + maha)
+    # one solve for [S_p | delta]: a single chain of LAPACK calls (two independent solves in one program can
+    # deadlock XLA:CPU, README "A deadlock in XLA:CPU")
+    sol = jax.scipy.linalg.cho_solve((chol, True), jnp.concatenate([cov_p, dm[:, None]], axis=1))
+    return 0.5 * (d * math.log(2 * math.pi) + logdet + jnp.trace(sol[:, :d]) + dm @ sol[:, d])
 
 
 class InitGap(NamedTuple):

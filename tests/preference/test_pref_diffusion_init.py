@@ -104,3 +104,15 @@ def test_gap_is_the_difference_of_kls_by_monte_carlo(mix, key):
 def test_bad_alpha_bar_raises(mix):
     with pytest.raises(ValueError, match="alpha_bar must lie in"):
         di.noised_mixture(mix, 1.5)
+
+
+def test_cross_entropy_makes_one_chain_of_lapack_calls():
+    """Regression (structural): two independent ``cho_solve``s against one factor made two independent pairs of
+    ``trsm`` calls in one program -- the shape that deadlocks XLA:CPU (jaxlib 0.10.2) once batched (README, "A
+    deadlock in XLA:CPU"). Now one Cholesky and one forward/back substitution pair, also under ``vmap``."""
+    import re
+
+    m, c = jnp.zeros((4, 3)), jnp.broadcast_to(jnp.eye(3), (4, 3, 3))
+    text = jax.jit(jax.vmap(di.gaussian_cross_entropy)).lower(m, c, m, c).as_text()
+    calls = [re.sub(r"^lapack_[sdcz]|_ffi$", "", k) for k in re.findall(r"custom_call @(\w+)", text)]
+    assert calls == ["potrf", "trsm", "trsm"]
