@@ -55,9 +55,14 @@ import warnings
 FAST_COMPILE_FLAGS = ("--xla_cpu_use_fusion_emitters=false", "--xla_backend_optimization_level=1")
 
 
+def _switched_off(variable: str) -> bool:
+    """Whether the environment variable says off (``0``, ``off``, ``false``, ``no``, ``none``)."""
+    return os.environ.get(variable, "").strip().lower() in ("0", "off", "false", "no", "none")
+
+
 def _use_fast_compile_flags() -> None:
     """Add :data:`FAST_COMPILE_FLAGS` to ``XLA_FLAGS`` (module docstring); before JAX's CPU backend starts."""
-    if os.environ.get("KL_LAB_TEST_FAST_COMPILE", "").strip().lower() in ("0", "off", "false", "no", "none"):
+    if _switched_off("KL_LAB_TEST_FAST_COMPILE"):
         return
     flags = os.environ.get("XLA_FLAGS", "")
     new = [f for f in FAST_COMPILE_FLAGS if f.split("=")[0] not in flags]
@@ -86,10 +91,9 @@ from kl_lab.experiment import release_compiled_programs  # noqa: E402
 
 def _compilation_cache_dir() -> str | None:
     """The persistent compilation cache folder (module docstring), or None when switched off."""
-    switch = os.environ.get("KL_LAB_JAX_CACHE", "").strip()
-    if switch.lower() in ("0", "off", "false", "no", "none"):
+    if _switched_off("KL_LAB_JAX_CACHE"):
         return None
-    explicit = os.environ.get("JAX_COMPILATION_CACHE_DIR") or switch
+    explicit = os.environ.get("JAX_COMPILATION_CACHE_DIR") or os.environ.get("KL_LAB_JAX_CACHE", "").strip()
     if explicit:
         return explicit
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")

@@ -207,9 +207,8 @@ def pair_parts(lp: Array, lq: Array):
     # 1/2-1/2 while jnp.abs's is sign(0) -> 1, and log m = M + log1p(exp(-|d|)) - log 2 got d/dlp = 0 instead of
     # 1/2 -- JS gradients were wrong (even in sign) wherever some outcome had p_i = q_i exactly
     p_big = lp >= lq
-    big = jnp.where(p_big, lp, lq)
-    d = jnp.where(p_big, lp - jnp.where(both_zero, 0.0, lq), lq - jnp.where(both_zero, 0.0, lp))
-    return big, jnp.where(both_zero, jnp.zeros_like(d), d), both_zero
+    safe_lp, safe_lq = jnp.where(both_zero, 0.0, lp), jnp.where(both_zero, 0.0, lq)  # no -inf - -inf
+    return jnp.where(p_big, lp, lq), jnp.where(p_big, safe_lp - safe_lq, safe_lq - safe_lp), both_zero
 
 
 def masked_diff(lp: Array, lq: Array) -> Array:
