@@ -66,6 +66,7 @@ __all__ = [
     "log1mexp",
     "log_sub_exp",
     "safe_log",
+    "lower_triangular_solve",
     "is_concrete",
     "check_positive",
     "check_in_range",
@@ -342,6 +343,42 @@ def safe_log(x: Array) -> Array:
 # --------------------------------------------------------------------------
 # input checks
 # --------------------------------------------------------------------------
+def lower_triangular_solve(L: Array, b: Array) -> Array:
+    r"""$L^{-1} b$ for lower-triangular $L$ (``(..., d, d)``) and ``b`` (``(..., d, k)``), by forward substitution
+    $x_i = (b_i - \sum_{j<i} L_{ij} x_j) / L_{ii}$, vectorised over the (broadcast) batch and the columns of ``b``.
+
+    The strict upper triangle of ``L`` only meets zeros, so it must be finite (a Cholesky factor has zeros there).
+    A zero on the diagonal gives ``inf``/NaN from that row on (no check: callers pass Cholesky factors, whose
+    diagonal is positive, or NaN where the factorisation failed).
+
+    Why not ``jax.scipy.linalg.solve_triangular``: on CPU that is one BLAS ``trsm`` call per batch element, and
+    the multithreaded OpenBLAS that scipy ships (which jaxlib's CPU kernels call) spends most of a small call
+    synchronising its threads. Measured for 10^4 pairs in d = 32, float32, on the shared 2-core machine: 2.9 s
+    against 0.58 s with ``OPENBLAS_NUM_THREADS=1`` and 0.55-0.6 s for this loop (which XLA compiles to its own
+    vectorised code, whatever the BLAS threading); the gap grows with the load (15 s against 1.6 s for the whole
+    Gaussian KL at load average 16). It also keeps a closed form at one LAPACK call (the Cholesky) per program:
+    two independent LAPACK calls in one program can deadlock XLA:CPU (``kl_lab.divergences.gaussian``,
+    ``_kl_full``). Cost: $d^2 k$ multiply-adds per batch element, in $d$ sequential steps.
+
+    Example:
+      >>> L = jnp.array([[2.0, 0.0], [1.0, 1.0]])
+      >>> lower_triangular_solve(L, jnp.array([[2.0], [3.0]]))[:, 0].tolist()  # x0 = 1, x1 = 3 - 1
+      [1.0, 2.0]
+    """
+    n = L.shape[-1]
+    batch = jnp.broadcast_shapes(L.shape[:-2], b.shape[:-2])
+    L, b = jnp.broadcast_to(L, batch + L.shape[-2:]), jnp.broadcast_to(b, batch + b.shape[-2:])
+
+    def row(i, x):
+        li = jax.lax.dynamic_index_in_dim(L, i, axis=-2, keepdims=False)  # (..., d); entries j >= i meet x_j = 0
+        s = jnp.sum(li[..., :, None] * x, axis=-2)
+        lii = jax.lax.dynamic_index_in_dim(li, i, axis=-1, keepdims=True)
+        bi = jax.lax.dynamic_index_in_dim(b, i, axis=-2, keepdims=False)
+        return jax.lax.dynamic_update_index_in_dim(x, (bi - s) / lii, i, axis=-2)
+
+    return jax.lax.fori_loop(0, n, row, jnp.zeros(b.shape, jnp.result_type(L, b)))
+
+
 def is_concrete(*xs: Any) -> bool:
     r"""True when every argument is a concrete value (not a tracer under jit/vmap/grad).
 

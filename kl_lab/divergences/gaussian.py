@@ -112,36 +112,10 @@ def _logdet_chol(L):
     return 2.0 * jnp.sum(jnp.log(jnp.diagonal(L, axis1=-2, axis2=-1)), axis=-1)
 
 
-def _solve(L, b):
-    r"""$L^{-1} b$ for lower-triangular $L$ (``(..., d, d)``) and ``b`` (``(..., d, k)``), by forward substitution
-    $x_i = (b_i - \sum_{j<i} L_{ij} x_j) / L_{ii}$, vectorised over the batch and the columns of ``b``.
-
-    Not ``solve_triangular``: on CPU that is one BLAS ``trsm`` call per batch element, and the multithreaded
-    OpenBLAS that scipy ships (which jaxlib's CPU kernels call) spends most of a small call synchronising
-    its threads. Measured for 10^4 pairs in d = 32, float32, on the shared 2-core machine: 2.9 s against
-    0.58 s with ``OPENBLAS_NUM_THREADS=1`` and 0.55-0.6 s for this loop (which XLA compiles to its own
-    vectorised code, whatever the BLAS threading); the gap grows with the load (15 s against 1.6 s for the
-    whole KL at load average 16). It also keeps the closed forms at one LAPACK call (the Cholesky) per
-    program: see :func:`_kl_full` for the deadlock two concurrent calls caused.
-    """
-    n = L.shape[-1]
-
-    def row(i, x):
-        li = jax.lax.dynamic_index_in_dim(L, i, axis=-2, keepdims=False)  # (..., d); entries j >= i meet x_j = 0
-        s = jnp.sum(li[..., :, None] * x, axis=-2)
-        lii = jax.lax.dynamic_index_in_dim(li, i, axis=-1, keepdims=True)
-        bi = jax.lax.dynamic_index_in_dim(b, i, axis=-2, keepdims=False)
-        return jax.lax.dynamic_update_index_in_dim(x, (bi - s) / lii, i, axis=-2)
-
-    return jax.lax.fori_loop(
-        0, n, row, jnp.zeros(jnp.broadcast_shapes(L.shape[:-2], b.shape[:-2]) + b.shape[-2:], b.dtype)
-    )
-
-
 def _kl_from_factors(mp, lp, mq, lq, sol=None):
     """KL from the Cholesky factors; ``sol = L_q^{-1} [L_p | mp - mq]`` when the caller has solved already."""
     if sol is None:
-        sol = _solve(lq, jnp.concatenate([lp, (mp - mq)[..., None]], axis=-1))
+        sol = nm.lower_triangular_solve(lq, jnp.concatenate([lp, (mp - mq)[..., None]], axis=-1))
     w, m = sol[..., :-1], sol[..., -1]  # L_q^{-1} L_p (tr B = |w|_F^2) and the whitened mean difference
     d = mp.shape[-1]
     val = jnp.sum(w * w, axis=(-2, -1)) - d - (_logdet_chol(lp) - _logdet_chol(lq)) + jnp.sum(m * m, axis=-1)
@@ -149,8 +123,8 @@ def _kl_from_factors(mp, lp, mq, lq, sol=None):
 
 
 # One LAPACK call at a time: both covariances are factored in one batched Cholesky, and the triangular
-# systems are solved by an XLA loop (_solve), not by BLAS. Two independent Cholesky/solve custom calls in
-# one program let XLA:CPU (jaxlib 0.10.2) run them concurrently, and that deadlocks intermittently: the
+# systems are solved by an XLA loop (numerics.lower_triangular_solve), not by BLAS. Two independent
+# Cholesky/solve custom calls in one program let XLA:CPU (jaxlib 0.10.2) run them concurrently, and that deadlocks intermittently: the
 # original four-call KL on 10^4 pairs in d = 32 hung in block_until_ready within a few calls of every
 # run (all threads parked). The mechanism (gdb on a hung numpyro KL, jaxlib 0.10.2, 2 cores): each batched
 # LAPACK kernel (jax::CholeskyFactorization, jax::TriMatrixEquationSolver) splits its batch with
@@ -220,7 +194,7 @@ def _renyi_full(mp, cp, mq, cq, alpha):
     # one solve for both systems: L_s^{-1} delta for the order-alpha term, L_q^{-1} [L_p | delta] for KL
     rhs_kl = jnp.concatenate([lp, delta], axis=-1)
     rhs_s = jnp.concatenate([jnp.zeros_like(lp), delta], axis=-1)
-    sol = _solve(jnp.stack([ls, lq]), jnp.stack([rhs_s, rhs_kl]))
+    sol = nm.lower_triangular_solve(jnp.stack([ls, lq]), jnp.stack([rhs_s, rhs_kl]))
     z = sol[0][..., -1]
     quad = jnp.sum(z * z, axis=-1)
     ldp, ldq, lds = _logdet_chol(lp), _logdet_chol(lq), _logdet_chol(ls)

@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 
 from kl_lab.families.validation import in_range, validated
-from kl_lab.numerics import check_in_range, logsumexp
+from kl_lab.numerics import check_in_range, logsumexp, lower_triangular_solve
 
 __all__ = [
     "linear_alpha_bar",
@@ -191,13 +191,16 @@ def gaussian_cross_entropy(mean_p: jax.Array, cov_p: jax.Array, mean_q: jax.Arra
       2.837877
     """
     d = mean_p.shape[-1]
-    chol = jnp.linalg.cholesky(cov_q)
+    chol = jnp.linalg.cholesky(cov_q)  # S_q = L L^T: the program's one LAPACK call
     logdet = 2 * jnp.sum(jnp.log(jnp.diagonal(chol)))
     dm = mean_p - mean_q
-    # one solve for [S_p | delta]: a single chain of LAPACK calls (two independent solves in one program can
-    # deadlock XLA:CPU, README "A deadlock in XLA:CPU")
-    sol = jax.scipy.linalg.cho_solve((chol, True), jnp.concatenate([cov_p, dm[:, None]], axis=1))
-    return 0.5 * (d * math.log(2 * math.pi) + logdet + jnp.trace(sol[:, :d]) + dm @ sol[:, d])
+    # one forward substitution (an XLA loop, no BLAS trsm) for L^{-1} [S_p | I | delta] = [X | L^{-1} | w]:
+    # tr(S_q^{-1} S_p) = tr(L^{-1} S_p L^{-T}) = sum(X * L^{-1}) and delta^T S_q^{-1} delta = |w|^2. Two
+    # independent LAPACK solves in one program can deadlock XLA:CPU (README, "A deadlock in XLA:CPU").
+    rhs = jnp.concatenate([cov_p, jnp.eye(d, dtype=chol.dtype), dm[:, None]], axis=1)
+    sol = lower_triangular_solve(chol, rhs)
+    x, l_inv, w = sol[:, :d], sol[:, d : 2 * d], sol[:, 2 * d]
+    return 0.5 * (d * math.log(2 * math.pi) + logdet + jnp.sum(x * l_inv) + jnp.sum(w * w))
 
 
 class InitGap(NamedTuple):
