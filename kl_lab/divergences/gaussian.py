@@ -122,18 +122,17 @@ def _kl_from_factors(mp, lp, mq, lq, sol=None):
     return jnp.maximum(0.5 * val, 0.0)
 
 
-# One LAPACK call at a time: both covariances are factored in one batched Cholesky, and the triangular
-# systems are solved by an XLA loop (numerics.lower_triangular_solve), not by BLAS. Two independent
-# Cholesky/solve custom calls in one program let XLA:CPU (jaxlib 0.10.2) run them concurrently, and that deadlocks intermittently: the
-# original four-call KL on 10^4 pairs in d = 32 hung in block_until_ready within a few calls of every
-# run (all threads parked). The mechanism (gdb on a hung numpyro KL, jaxlib 0.10.2, 2 cores): each batched
-# LAPACK kernel (jax::CholeskyFactorization, jax::TriMatrixEquationSolver) splits its batch with
-# jax::ParallelBatchMap over XLA's intra-op thread pool and blocks in BlockingCounter::Wait until the slices
-# are done; two such kernels running at once hold both threads of the pool while their slices wait in its
-# queue -- a thread-starvation deadlock, likelier the fewer cores. tests/divergences/test_div_gaussian.py
-# counts the calls in each lowered program.
-# Cost: the Cholesky of both covariances, plus the solve (d^2 (d + 1) multiply-adds per pair against
-# 2 d^3 / 3 for the two factorisations); benchmarks/bench_divergences.py times it against that floor.
+# One LAPACK call at a time: both covariances are factored in one batched Cholesky, and the triangular systems are
+# solved by an XLA loop (numerics.lower_triangular_solve), not by BLAS. Two independent Cholesky/solve custom calls in
+# one program let XLA:CPU (jaxlib 0.10.2) run them concurrently, and that deadlocks intermittently: the original
+# four-call KL on 10^4 pairs in d = 32 hung in block_until_ready within a few calls of every run (all threads parked).
+# The mechanism (gdb on a hung numpyro KL, jaxlib 0.10.2, 2 cores): each batched LAPACK kernel
+# (jax::CholeskyFactorization, jax::TriMatrixEquationSolver) splits its batch with jax::ParallelBatchMap over XLA's
+# intra-op thread pool and blocks in BlockingCounter::Wait until the slices are done; two such kernels running at once
+# hold both threads of the pool while their slices wait in its queue -- a thread-starvation deadlock, likelier the
+# fewer cores. tests/divergences/test_div_gaussian.py counts the calls in each lowered program.
+# Cost: the Cholesky of both covariances, plus the solve (d^2 (d + 1) multiply-adds per pair against 2 d^3 / 3 for the
+# two factorisations); benchmarks/bench_divergences.py times it against that floor.
 @jax.jit
 def _kl_full(mp, cp, mq, cq):
     fac = _chol(jnp.stack([cp, cq]))
