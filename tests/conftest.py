@@ -26,22 +26,27 @@ switches it off; delete the folder to empty it (no size cap unless ``JAX_COMPILA
 see the code below). A value already in
 ``JAX_COMPILATION_CACHE_DIR`` wins (``make`` sets it the same way).
 
-**The suite compiles with cheaper XLA:CPU code generation** (:data:`FAST_COMPILE_FLAGS`, added to
-``XLA_FLAGS`` before JAX starts, and inherited by every subprocess): XLA's elemental fusion emitters instead of
-its newer MLIR fusion emitters, and LLVM at -O1 instead of -O3. The programs (HLO) are the same -- only how XLA
+**The suite compiles with cheaper XLA:CPU code generation** (:data:`FAST_COMPILE_FLAGS`, added to ``XLA_FLAGS``
+before JAX starts, and inherited by every subprocess): XLA's elemental fusion emitters instead of its newer MLIR
+fusion emitters, and no LLVM optimisation (-O0 instead of -O3). The programs (HLO) are the same -- only how XLA
 turns them into machine code differs, and neither setting allows fast-math -- but last bits can differ. Backend
-compilation is ~60% of the suite's worker time; on a compile-bound sample (the LDP regression and best-of-n files
-and four quick presets, one process, no cache) the pair cut compile time by 45% and wall time by 36% (149 s -> 96
-s) with the non-compile time unchanged (17 s); the emitters alone: -32% / -26%; LLVM -O0 with
-``--xla_llvm_disable_expensive_passes`` saved only a fifth and ran compute-heavy presets 2-3x slower.
-The first full run at -O1 failed one check, and that was a library defect, not noise: JS between two laws
-that barely overlap rounded onto its bound log 2 one ulp earlier, and ``jnp.clip`` zeroed its gradient there
-(``numerics.clip_keeping_gradient`` fixed it, with a tie defect found on the way; tests in test_div_discrete).
-So a result must not hinge on the last bit, and the full suite passes under both settings (with these flags
-at c3fbe74, 1807 passed; at XLA's defaults at d418f6e, 1807 passed). ``KL_LAB_TEST_FAST_COMPILE=off`` runs
-the suite with XLA's defaults -- what users' programs get; a flag already in ``XLA_FLAGS`` is left as it is.
-XLA aborts on a flag it does not know, so the flags are probed once in a subprocess (about 2 s) and dropped, with
-a warning, by a jaxlib that lacks one.
+compilation was ~60% of the suite's worker time at XLA's defaults. Measured: on a compile-bound sample (the LDP
+regression and best-of-n files and four quick presets, one process, no cache) emitters off + -O1 cut compile time by
+45% and wall time by 36% (149 s -> 96 s), the emitters alone -32% / -26%. In full runs (``-n 2``, cold cache,
+per-test JAX compile events summed over the workers) emitters off + -O0 against emitters off + -O1: compile 837 s ->
+546 s, tracing + lowering unchanged (447 s -> 459 s), everything else 523 s -> 588 s (unoptimised code runs slower
+in the compute-heavy quick presets: up to 3x), worker time 1807 s -> 1593 s; the pytest run took 13 min 38 s.
+Earlier, -O0 with ``--xla_llvm_disable_expensive_passes`` and the new emitters saved only a fifth of the compile
+time. The first full run at -O1 failed one check, and that was a library defect, not noise: JS between two laws that
+barely overlap rounded onto its bound log 2 one ulp earlier, and ``jnp.clip`` zeroed its gradient there
+(``numerics.clip_keeping_gradient`` fixed it, with a tie defect found on the way; tests in test_div_discrete). So a
+result must not hinge on the last bit, and the full suite passes under each setting (1807-1808 passed at -O1, at -O0
+and at XLA's defaults). With the same switch, JAX records no source traceback in the locations of the programs it
+lowers (``JAX_TRACEBACK_IN_LOCATIONS_LIMIT=0``; they only label ops in XLA dumps and profiles): tracing and lowering
+eight fdpo/privacy solver programs three times took 13.5 s with JAX's default (10 frames) and 10.8 s without, the
+same ratio in a repeat. ``KL_LAB_TEST_FAST_COMPILE=off`` runs the suite with XLA's defaults -- what users' programs
+get; a flag already in ``XLA_FLAGS`` is left as it is. XLA aborts on a flag it does not know, so the flags are
+probed once in a subprocess (about 2 s) and dropped, with a warning, by a jaxlib that lacks one.
 """
 
 from __future__ import annotations
@@ -52,7 +57,7 @@ import sys
 import warnings
 
 #: cheaper XLA:CPU code generation for the test suite (module docstring)
-FAST_COMPILE_FLAGS = ("--xla_cpu_use_fusion_emitters=false", "--xla_backend_optimization_level=1")
+FAST_COMPILE_FLAGS = ("--xla_cpu_use_fusion_emitters=false", "--xla_backend_optimization_level=0")
 
 
 def _switched_off(variable: str) -> bool:
@@ -81,6 +86,9 @@ def _use_fast_compile_flags() -> None:
 
 
 _use_fast_compile_flags()
+if not _switched_off("KL_LAB_TEST_FAST_COMPILE"):
+    # no source tracebacks in the MLIR locations of compiled programs (module docstring): inherited by subprocesses
+    os.environ.setdefault("JAX_TRACEBACK_IN_LOCATIONS_LIMIT", "0")
 
 import jax  # noqa: E402  (after XLA_FLAGS is final)
 import pytest  # noqa: E402
