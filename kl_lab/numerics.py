@@ -340,9 +340,6 @@ def safe_log(x: Array) -> Array:
     return jnp.where(zero, jnp.full_like(x, -jnp.inf), jnp.log(jnp.where(zero, 1.0, x)))
 
 
-# --------------------------------------------------------------------------
-# input checks
-# --------------------------------------------------------------------------
 def lower_triangular_solve(L: Array, b: Array) -> Array:
     r"""$L^{-1} b$ for lower-triangular $L$ (``(..., d, d)``) and ``b`` (``(..., d, k)``), by forward substitution
     $x_i = (b_i - \sum_{j<i} L_{ij} x_j) / L_{ii}$, vectorised over the (broadcast) batch and the columns of ``b``.
@@ -379,6 +376,9 @@ def lower_triangular_solve(L: Array, b: Array) -> Array:
     return jax.lax.fori_loop(0, n, row, jnp.zeros(b.shape, jnp.result_type(L, b)))
 
 
+# --------------------------------------------------------------------------
+# input checks
+# --------------------------------------------------------------------------
 def is_concrete(*xs: Any) -> bool:
     r"""True when every argument is a concrete value (not a tracer under jit/vmap/grad).
 
