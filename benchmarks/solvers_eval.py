@@ -1,4 +1,6 @@
-"""Issue #23 evaluation: optimistix vs the hand-written safeguarded Newton for lam_Delta (kl_rl_policy).
+"""The solver layer against optimistix for lam_Delta (kl_rl_policy): kl_lab's Newton on lax.custom_root (what
+kl_rl._policy calls) vs optimistix's Newton and Bisection on the same equation, one process (issue #23 chose
+optimistix; stop 30 replaced it by the same iterations on lax.custom_root, for compile time).
 
 Run: python benchmarks/solvers_eval.py (float64, 1e4 budgets, |V| = 64; prints times, accuracy, gradients).
 """
@@ -29,7 +31,7 @@ def delta(lam, _):
     return lam * t.mean - t.log_partition
 
 
-def lam_hand(b):
+def lam_kl_lab(b):
     return kl_rl._policy(log_ref, rewards, b, 200).lam  # the library's core (validation outside)
 
 
@@ -59,7 +61,7 @@ def lam_optx(b, solver):
     return sol.value, sol.result == optx.RESULTS.successful, sol.stats["num_steps"]
 
 
-f_hand = jax.jit(jax.vmap(lam_hand))
+f_kl_lab = jax.jit(jax.vmap(lam_kl_lab))
 f_newton = jax.jit(jax.vmap(lambda b: lam_optx(b, optx.Newton(rtol=1e-13, atol=1e-13))))
 f_bisect = jax.jit(jax.vmap(lambda b: lam_optx(b, optx.Bisection(rtol=1e-13, atol=1e-13))))
 
@@ -74,31 +76,31 @@ def timeit(f, *a, n=5):
     return np.median(ts)
 
 
-ref = np.asarray(f_hand(budgets))
+ref = np.asarray(f_kl_lab(budgets))
 res = {}
-for name, f in [("hand", f_hand), ("optx.Newton", f_newton), ("optx.Bisection", f_bisect)]:
+for name, f in [("kl_lab", f_kl_lab), ("optx.Newton", f_newton), ("optx.Bisection", f_bisect)]:
     out = f(budgets)
-    lam = np.asarray(out if name == "hand" else out[0])
-    ok = "" if name == "hand" else f" converged {int(np.sum(out[1]))}/{B}, steps median {int(np.median(out[2]))}"
+    lam = np.asarray(out if name == "kl_lab" else out[0])
+    ok = "" if name == "kl_lab" else f" converged {int(np.sum(out[1]))}/{B}, steps median {int(np.median(out[2]))}"
     kl_err = np.max(np.abs(np.asarray(jax.vmap(lambda l: delta(l, None))(jnp.asarray(lam))) - np.asarray(budgets)))
     res[name] = timeit(f, budgets)
     rel = np.max(np.abs(lam - ref) / ref)
-    print(f"{name:15s} {res[name] * 1e3:8.1f} ms  max|KL-budget| {kl_err:.2e}  max|lam-hand|/lam {rel:.1e}{ok}")
+    print(f"{name:15s} {res[name] * 1e3:8.1f} ms  max|KL-budget| {kl_err:.2e}  max|lam-kl_lab|/lam {rel:.1e}{ok}")
 for name in res:
-    print(f"ratio {name}/hand = {res[name] / res['hand']:.2f}")
+    print(f"ratio {name}/kl_lab = {res[name] / res['kl_lab']:.2f}")
 
-# gradient d lam / d budget: hand (implicit, written out) vs optx (ImplicitAdjoint) vs finite differences
+# gradient d lam / d budget: kl_lab (lax.custom_root) vs optx (ImplicitAdjoint) vs finite differences
 b0, h = 0.4 * kmax, 1e-6
-g_hand = jax.grad(lambda b: kl_rl.kl_rl_policy(log_ref, rewards, b).lam)(b0)
+g_kl_lab = jax.grad(lambda b: kl_rl.kl_rl_policy(log_ref, rewards, b).lam)(b0)
 g_optx = jax.grad(lambda b: lam_optx(b, optx.Newton(rtol=1e-13, atol=1e-13))[0])(b0)
-fd = (float(lam_hand(b0 + h)) - float(lam_hand(b0 - h))) / (2 * h)
-print(f"dlam/dbudget hand {float(g_hand):.10g} optx {float(g_optx):.10g} fd {fd:.10g}")
+fd = (float(lam_kl_lab(b0 + h)) - float(lam_kl_lab(b0 - h))) / (2 * h)
+print(f"dlam/dbudget kl_lab {float(g_kl_lab):.10g} optx {float(g_optx):.10g} fd {fd:.10g}")
 # NaN budget under jit
 print("NaN budget under jit:", jax.jit(lambda b: lam_optx(b, optx.Newton(rtol=1e-13, atol=1e-13)))(jnp.nan))
 
 # compile time (fresh jit of each, one budget shape)
 for name, mk in [
-    ("hand", lambda: jax.jit(jax.vmap(lam_hand))),
+    ("kl_lab", lambda: jax.jit(jax.vmap(lam_kl_lab))),
     ("optx.Newton", lambda: jax.jit(jax.vmap(lambda b: lam_optx(b, optx.Newton(rtol=1e-13, atol=1e-13))))),
 ]:
     f = mk()

@@ -1,4 +1,4 @@
-r"""One way to solve equations: kl_lab's root finders, on optimistix.
+r"""One way to solve equations: kl_lab's root finders and minimisers, on ``jax.lax.custom_root``.
 
 Every root find of the library goes through this module, so that every solve reports convergence the
 same way and differentiates the same way:
@@ -6,23 +6,29 @@ same way and differentiates the same way:
 * :class:`SolverResult` ``(value, converged, iterations, residual)`` — ``converged`` is a boolean array,
   ``iterations`` counts every function evaluation step (bracketing included), ``residual`` is the
   equation's value $g(y)$ at the returned point.
-* Gradients flow by the **implicit function theorem** (optimistix's ``ImplicitAdjoint``, formula below),
-  so nothing is differentiated through the iterations and the gradient is exact at the converged point.
-  Everything the function closes over (arrays captured from the caller) is a $\theta$.
-* Bad input under ``jit``: a NaN anywhere in the equation gives ``converged=False`` and NaN (the solver's
-  status is not "successful", and the value is poisoned); nothing raises inside compiled code.
+* Gradients flow by the **implicit function theorem** (``jax.lax.custom_root``, formula below), so nothing
+  is differentiated through the iterations and the gradient is exact at the converged point. Everything the
+  function closes over (arrays captured from the caller) is a $\theta$.
+* Bad input under ``jit``: a NaN anywhere in the equation gives ``converged=False`` and NaN; nothing raises
+  inside compiled code.
 
 For a root $y^\star(\theta)$ of $g(y, \theta) = 0$,
 
 $$\frac{\partial y^\star}{\partial \theta} = -\Big(\frac{\partial g}{\partial y}\Big)^{-1}
 \frac{\partial g}{\partial \theta}.$$
 
-Why optimistix (issue #23): on ``kl_rl_policy``'s equation $\Delta(\lambda) = \text{budget}$ vmapped over
-$10^4$ budgets ($|V| = 64$, float64), optimistix's Newton took 211 ms against 412 ms for the library's
-former hand-written safeguarded Newton (same process, load average ~15 on the 2-core machine), with the
-KL budget met to $3\cdot10^{-15}$ (hand-written: $2\cdot10^{-14}$), the same $d\lambda/d\,\text{budget}$ to
-10 digits (finite differences agree to $4\cdot10^{-10}$ relative) and the same compile time (~9 s under that
-load). The script is ``benchmarks/solvers_eval.py``.
+Each solver is one ``lax.while_loop`` inside ``lax.custom_root``. Until stop 30 they ran on optimistix
+(issue #23, for one stopping rule and one convergence report); the iterations, stopping rules and implicit
+gradients are those optimistix used (its Cauchy test for Newton, its relative-change test for fixed points),
+with one deliberate change: bisection stops on the bracket's width alone (optimistix also asked
+$|g| <$ ``atol`` at the midpoint, which a steep equation never meets, so such a solve ran to ``max_steps``
+and reported ``converged=False``). optimistix is now the tests' reference for them (tests/test_solvers.py). Why: the solver
+layer's programs were among the test suite's costliest to trace and compile. Measured with the suite's
+compiler flags (one process): a ``bracketed_root`` took 0.08-0.28 s to trace and lower and 0.07 s to compile
+on optimistix, 0.03-0.06 s and 0.03-0.05 s now; a ``newton_minimise`` 0.30 s and 0.15 s against 0.11 s and
+0.09 s; the solver-heavy test files and quick presets ran in 89 s instead of 115 s (``-n 2``, no cache).
+Run time is unchanged (``benchmarks/solvers_eval.py``: ``kl_rl_policy``'s $\lambda$ for $10^4$ budgets,
+51 ms here against 55 ms with optimistix's Newton, the same values to $10^{-13}$).
 
 Solvers:
 
@@ -34,7 +40,8 @@ Solvers:
   bisection for a fixed number of halvings (the generalised inverse of a monotone map).
 * :func:`newton_minimise` — a smooth convex minimisation (a convex dual) by damped Newton with Armijo
   backtracking and a domain test.
-* :func:`fixed_point` — $y = T(y)$ by iterating a contraction $T$ (optimistix ``FixedPointIteration``).
+* :func:`fixed_point` — $y = T(y)$ by iterating a contraction $T$ (stopped when the largest relative change is below 1 in
+  units of ``atol + rtol |y|``, as optimistix's ``FixedPointIteration``).
 * :func:`simplex_mirror_ascent` — the maximiser of a concave $J(\pi)$ over the probability simplex by mirror
   (exponentiated-gradient) ascent on the logits, polished by Newton steps, certified by its Frank-Wolfe gap.
 """
@@ -44,11 +51,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
-import lineax as lx
-import optimistix as optx
 
 __all__ = [
     "SolverResult",
@@ -94,14 +98,6 @@ def _bracket(fn, lower, upper, rtol=None, atol=None):
     return g, lower, jnp.asarray(upper, dtype), dtype, rtol, atol
 
 
-def _finish(fn, args, sol, extra_steps, dtype) -> SolverResult:
-    value = sol.value
-    residual = fn(value, args)
-    ok = (sol.result == optx.RESULTS.successful) & jnp.isfinite(value) & jnp.isfinite(residual)
-    value = jnp.where(jnp.isnan(residual), jnp.nan, value).astype(dtype)
-    return SolverResult(value, ok, extra_steps + sol.stats["num_steps"], residual)
-
-
 def increasing_root(
     fn: Callable[[jax.Array, Any], jax.Array],
     args: Any = None,
@@ -115,7 +111,7 @@ def increasing_root(
     r"""The root of a function increasing on $[\text{lower}, \infty)$ with $g(\text{lower}) \le 0$.
 
     Phase 1 brackets the root: $[\ell, u] \leftarrow [u, 4u]$ from $[\text{lower}, \text{upper\_guess}]$
-    while $g(u) < 0$. Phase 2 runs Newton's method (optimistix ``Newton``, derivative by autodiff) from
+    while $g(u) < 0$. Phase 2 runs Newton's method (derivative by autodiff) from
     the bracket's midpoint with its iterates clipped to $[\ell, u]$. If $g(\text{lower}) \ge 0$ the
     answer is ``lower`` itself (the smallest $y \ge \text{lower}$ with $g(y) \ge 0$; ``converged=True``,
     ``residual`` $= g(\text{lower})$, ``iterations`` 0; its gradient is then the implicit one of an interior
@@ -158,16 +154,36 @@ def increasing_root(
 
     lo, hi, k = jax.lax.while_loop(below, expand, (lower, jnp.maximum(upper_guess, lower + 1), jnp.zeros((), int)))
     lo, hi = jax.lax.stop_gradient(lo), jax.lax.stop_gradient(hi)
-    sol = optx.root_find(
-        g,
-        optx.Newton(rtol=rtol, atol=atol),
-        0.5 * (lo + hi),
-        args,
-        options=dict(lower=lo, upper=hi),
-        max_steps=max_steps,
-        throw=False,
+
+    def solve(f, y0):
+        def newton(state):
+            y, _, _, k, _ = state
+            f_y, slope = jax.jvp(f, (y,), (jnp.ones_like(y),))
+            new = jnp.clip(y - f_y / slope, lo, hi)
+            return new, y - new, f_y, k + 1, jnp.isnan(new)
+
+        def done(y, step, f_prev):  # optimistix's Cauchy test: a small step and a small |g| at its start
+            return (jnp.abs(step) < atol + rtol * jnp.abs(y)) & (jnp.abs(f_prev) < atol)
+
+        def going(state):
+            y, step, f_prev, k, failed = state
+            return ~done(y, step, f_prev) & ~failed & (k < max_steps)
+
+        inf = jnp.full_like(y0, jnp.inf)
+        y, step, f_prev, n, failed = jax.lax.while_loop(going, newton, (y0, inf, inf, jnp.zeros((), int), False))
+        return y, jnp.stack([n, done(y, step, f_prev) & ~failed]).astype(y.dtype)  # floats: see _bisection
+
+    # the implicit gradient (module docstring), as in _bisection
+    value, aux = jax.lax.custom_root(
+        lambda y: g(y, args), 0.5 * (lo + hi), solve, lambda lin, t: t / lin(jnp.ones_like(t)), has_aux=True
     )
-    out = _finish(g, args, sol, k, dtype)
+    residual = g(value, args)
+    out = SolverResult(
+        jnp.where(jnp.isnan(residual), jnp.nan, value).astype(dtype),
+        (aux[1] > 0) & jnp.isfinite(value) & jnp.isfinite(residual),
+        k + aux[0].astype(int),
+        residual,
+    )
     g_lower = g(lower, args)
     at_lower = jax.lax.stop_gradient(g_lower >= 0)
     return SolverResult(
@@ -176,6 +192,50 @@ def increasing_root(
         jnp.where(at_lower, 0, out.iterations),
         jnp.where(at_lower, g_lower, out.residual),
     )
+
+
+def _bisection(g, args, lower, upper, g_lo, g_hi, max_steps, rtol, atol, dtype) -> SolverResult:
+    """:func:`bracketed_root` given the equation's values at the ends (callers that already have them pass them,
+    so that ``g`` is traced once per end): a ``while_loop`` of halvings inside ``lax.custom_root``, which
+    supplies the implicit gradient; ``g`` is traced four times (two ends, the loop body, the residual)."""
+    valid = jax.lax.stop_gradient(jnp.sign(g_lo) * jnp.sign(g_hi) < 0)  # False for NaN
+    rising = jax.lax.stop_gradient(g_lo < 0)
+    # an invalid bracket is bisected as [0, 1] (any NaN end kept out of the loop) and its answer poisoned below
+    lo_s = jax.lax.stop_gradient(jnp.where(valid, lower, 0.0))
+    hi_s = jax.lax.stop_gradient(jnp.where(valid, upper, 1.0))
+
+    def width_open(lo, hi):
+        return hi - lo > atol + rtol * jnp.abs(lo + 0.5 * (hi - lo))
+
+    def solve(f, _):
+        def halve(state):
+            lo, hi, k, _ = state
+            mid = lo + 0.5 * (hi - lo)
+            above = rising == (f(mid) < 0)  # the root lies above mid
+            stuck = (mid == lo) | (mid == hi)  # adjacent floats: no halving shrinks the bracket further
+            return jnp.where(above, mid, lo), jnp.where(above, hi, mid), k + 1, stuck
+
+        def going(state):
+            lo, hi, k, stuck = state
+            return width_open(lo, hi) & ~stuck & (k < max_steps)
+
+        lo, hi, k, stuck = jax.lax.while_loop(going, halve, (lo_s, hi_s, jnp.zeros((), int), jnp.asarray(False)))
+        # the counters travel as floats: custom_root's rule gives an integer auxiliary output an integer tangent,
+        # which JAX rejects (jax 0.10.2)
+        return lo + 0.5 * (hi - lo), jnp.stack([k, stuck | ~width_open(lo, hi)]).astype(lo.dtype)
+
+    # the implicit gradient (module docstring): d value = -(dg/dy)^-1 dg/dtheta at the returned point
+    value, aux = jax.lax.custom_root(
+        lambda y: g(y, args), 0.5 * (lo_s + hi_s), solve, lambda lin, t: t / lin(jnp.ones_like(t)), has_aux=True
+    )
+    steps, closed = aux[0].astype(int), aux[1] > 0
+    residual = g(value, args)
+    ok = valid & closed & jnp.isfinite(value) & jnp.isfinite(residual)
+    # an exact zero at an end is a root there
+    end = jnp.where(g_lo == 0, lower, jnp.where(g_hi == 0, upper, jnp.nan))
+    at_end = jax.lax.stop_gradient(~jnp.isnan(end))
+    value = jnp.where(valid, jnp.where(jnp.isnan(residual), jnp.nan, value), end).astype(dtype)
+    return SolverResult(value, ok | at_end, steps, jnp.where(valid | ~at_end, residual, 0.0))
 
 
 def bracketed_root(
@@ -193,7 +253,10 @@ def bracketed_root(
     The direction of the sign change is detected. An exact zero at an end is returned as the root; no
     sign change on the bracket (or NaN at either end) gives ``converged=False`` and a NaN value, under
     ``jit`` too. Bisection needs no derivative and never leaves the
-    bracket; it halves the interval each step (about 52 steps in float64 from a unit interval).
+    bracket; it halves the interval each step (about 52 steps in float64 from a unit interval) until its width
+    is at most ``atol + rtol |midpoint|`` (converged) or its ends are adjacent floats (converged: no halving
+    can shrink it further), or ``max_steps`` halvings were made (``converged=False``). The value is the final
+    bracket's midpoint.
 
     Args:
       fn: ``fn(y, args) -> g`` the equation, a scalar function of the scalar ``y`` (traceable; its value is
@@ -216,33 +279,7 @@ def bracketed_root(
       (1.5708, True)
     """
     g, lower, upper, dtype, rtol, atol = _bracket(fn, lower, upper, rtol, atol)
-    # optimistix raises (inside compiled code) when the bracket holds no sign change; kl_lab's policy is
-    # converged=False and NaN instead, so an invalid bracket is solved as a stand-in equation and poisoned
-    g_lo, g_hi = g(lower, args), g(upper, args)
-    valid = jax.lax.stop_gradient(jnp.sign(g_lo) * jnp.sign(g_hi) < 0)  # False for NaN
-    # the stand-in is y - 1/2 on [0, 1], so that a NaN bracket end cannot reach optimistix's check either
-    lo_s, hi_s = jnp.where(valid, lower, 0.0), jnp.where(valid, upper, 1.0)
-    mid = 0.5 * (lo_s + hi_s)
-    g_safe = lambda y, a: jnp.where(valid, g(y, a), y - mid)  # noqa: E731
-    sol = optx.root_find(
-        g_safe,
-        optx.Bisection(rtol=rtol, atol=atol),
-        mid,
-        args,
-        options=dict(lower=lo_s, upper=hi_s),
-        max_steps=max_steps,
-        throw=False,
-    )
-    out = _finish(g, args, sol, jnp.zeros((), int), dtype)
-    # an exact zero at an end is a root there
-    end = jnp.where(g_lo == 0, lower, jnp.where(g_hi == 0, upper, jnp.nan))
-    at_end = jax.lax.stop_gradient(~jnp.isnan(end))
-    return SolverResult(
-        jnp.where(valid, out.value, end),
-        (out.converged & valid) | at_end,
-        out.iterations,
-        jnp.where(valid, out.residual, jnp.where(at_end, 0.0, out.residual)),
-    )
+    return _bisection(g, args, lower, upper, g(lower, args), g(upper, args), max_steps, rtol, atol, dtype)
 
 
 def first_crossing(
@@ -287,8 +324,8 @@ def first_crossing(
         d = g(y, a)
         return jnp.where(d == 0, tiny, d)  # a tie is "reached": the left end of a flat stretch
 
-    r = bracketed_root(gap, args, lower=lower, upper=upper, max_steps=steps, rtol=0.0, atol=0.0)
     g_lo, g_hi = gap(lower, args), gap(upper, args)
+    r = _bisection(gap, args, lower, upper, g_lo, g_hi, steps, 0.0, 0.0, dtype)
     value = jnp.where(g_lo > 0, lower, jnp.where(g_hi < 0, upper, r.value))
     value = jnp.where(jnp.isnan(g_lo) | jnp.isnan(g_hi), jnp.nan, value)
     residual = g(value, args)
@@ -333,90 +370,54 @@ def fixed_point(
     y0 = jnp.asarray(y0, dtype=jnp.result_type(y0, float))
     rtol, atol = _tolerances(y0.dtype, rtol, atol)
     t = lambda y, a: jnp.asarray(fn(y, a), y0.dtype)  # noqa: E731
-    sol = optx.fixed_point(
-        t, optx.FixedPointIteration(rtol=rtol, atol=atol), y0, args, max_steps=max_steps, throw=False
-    )
-    value = sol.value
+
+    def solve(_, y0):
+        def iterate(state):
+            y, _, k = state
+            new = t(y, args)
+            return new, jnp.max(jnp.abs(y - new) / (atol + rtol * jnp.abs(new))), k + 1
+
+        def going(state):  # optimistix's rule: relative change >= 1, every iterate finite, steps left
+            y, rel, k = state
+            return ~(rel < 1) & jnp.all(jnp.isfinite(y)) & (k < max_steps)
+
+        y, rel, k = jax.lax.while_loop(going, iterate, (y0, jnp.asarray(jnp.inf, y0.dtype), jnp.zeros((), int)))
+        return y, (jnp.stack([rel < 1, k]).astype(y0.dtype),)  # floats: see _bisection
+
+    # the implicit gradient on T(y) - y = 0: (I - dT/dy)^-1 dT/dtheta
+    value, (aux,) = jax.lax.custom_root(lambda y: t(y, args) - y, y0, solve, _matrix_tangent_solve, has_aux=True)
     residual = jnp.max(jnp.abs(t(value, args) - value))
-    ok = (sol.result == optx.RESULTS.successful) & jnp.isfinite(residual)
+    ok = (aux[0] > 0) & jnp.isfinite(residual)
     value = jnp.where(jnp.isnan(residual), jnp.nan, value)
-    return SolverResult(value, ok, sol.stats["num_steps"], residual)
+    return SolverResult(value, ok, aux[1].astype(int), residual)
 
 
-class _NewtonState(eqx.Module):
-    f: jax.Array  # objective at y
-    grad: jax.Array  # gradient at y
-    direction: jax.Array  # Newton direction at y
-    step: jax.Array  # the last accepted step length (diagnostic)
+def _newton_direction(fn, grad_hess, y, args, nonconvex, max_step):
+    """``(g, d)``: the gradient and the damped Newton direction of :func:`newton_minimise` at ``y``."""
+    if grad_hess is not None:
+        g, h = grad_hess(y, args)
+    else:
+        f0 = lambda x: fn(x, args)  # noqa: E731
+        g, h = jax.grad(f0)(y), jax.hessian(f0)(y)
+    n = h.shape[-1]
+    eps = jnp.finfo(y.dtype).eps
+    ridge = eps * (jnp.trace(h) / n + 1.0)  # one ulp of ridge keeps a singular Hessian solvable
+    d = -jnp.linalg.solve(h + ridge * jnp.eye(n, dtype=h.dtype), g)
+    if nonconvex:  # not locally convex: a step of 1/2 along -g (in its largest coordinate)
+        pd = jnp.all(jnp.linalg.eigvalsh(h) > 0)
+        d = jnp.where(pd, d, -0.5 * g / jnp.maximum(jnp.max(jnp.abs(g)), jnp.finfo(y.dtype).tiny))
+    if max_step is not None:
+        d = d * jnp.minimum(1.0, max_step / jnp.maximum(jnp.max(jnp.abs(d)), jnp.finfo(y.dtype).tiny))
+    return g, d
 
 
-class _DampedNewton(optx.AbstractMinimiser):
-    """Newton's method with exact Hessian and Armijo backtracking that also rejects points outside the domain.
-
-    An optimistix minimiser, so that ``optx.minimise`` supplies the outer loop, ``max_steps``, the result
-    status and the implicit gradient; one step = one Newton direction + its backtracking line search.
-    """
-
-    rtol: float
-    atol: float  # the gradient tolerance: stop when max_i |g_i| <= atol
-    norm: Callable = optx.max_norm
-    grad_hess: Callable | None = None  # closure-converted (eqx.filter_closure_convert): no tracer in a static field
-    in_domain: Callable | None = None
-    nonconvex: bool = eqx.field(static=True, default=False)  # fall back to a gradient step where H is not pd
-    max_step: float | None = eqx.field(static=True, default=None)  # clip max_i |d_i|
-
-    def _gh(self, fn, y, args):
-        if self.grad_hess is not None:
-            return self.grad_hess(y, args)
-        f0 = lambda x: fn(x, args)[0]  # noqa: E731
-        return jax.grad(f0)(y), jax.hessian(f0)(y)
-
-    def _direction(self, fn, y, args):
-        g, h = self._gh(fn, y, args)
-        n = h.shape[-1]
-        eps = jnp.finfo(y.dtype).eps
-        ridge = eps * (jnp.trace(h) / n + 1.0)  # one ulp of ridge keeps a singular Hessian solvable
-        d = -jnp.linalg.solve(h + ridge * jnp.eye(n, dtype=h.dtype), g)
-        if self.nonconvex:  # not locally convex: a step of 1/2 along -g (in its largest coordinate)
-            pd = jnp.all(jnp.linalg.eigvalsh(h) > 0)
-            d = jnp.where(pd, d, -0.5 * g / jnp.maximum(jnp.max(jnp.abs(g)), jnp.finfo(y.dtype).tiny))
-        if self.max_step is not None:
-            d = d * jnp.minimum(1.0, self.max_step / jnp.maximum(jnp.max(jnp.abs(d)), jnp.finfo(y.dtype).tiny))
-        return g, d
-
-    def _ok(self, y):
-        return jnp.asarray(True) if self.in_domain is None else jnp.asarray(self.in_domain(y))
-
-    def init(self, fn, y, args, options, f_struct, aux_struct, tags):
-        g, d = self._direction(fn, y, args)
-        return _NewtonState(fn(y, args)[0], g, d, jnp.ones((), y.dtype))
-
-    def step(self, fn, y, args, options, state, tags):
-        eps = jnp.finfo(y.dtype).eps
-        f, d = state.f, state.direction
-        slope = jnp.dot(state.grad, d)
-
-        def rejected(c):
-            t, k = c
-            yn = y + t * d
-            inside = self._ok(yn)
-            fn_ = fn(jnp.where(inside, yn, y), args)[0]
-            ok = inside & (fn_ <= f + 1e-4 * t * slope + 8 * eps * (1 + jnp.abs(f)))
-            return (~ok) & (k < 60)
-
-        t, _ = jax.lax.while_loop(rejected, lambda c: (0.5 * c[0], c[1] + 1), (jnp.ones((), y.dtype), 0))
-        yn = y + t * d
-        yn = jnp.where(self._ok(yn), yn, y)
-        g, dn = self._direction(fn, yn, args)
-        fn_, aux = fn(yn, args)
-        return yn, _NewtonState(fn_, g, dn, t), aux
-
-    def terminate(self, fn, y, args, options, state, tags):
-        done = (jnp.max(jnp.abs(state.grad)) <= self.atol) | ~jnp.all(jnp.isfinite(state.direction))
-        return done, optx.RESULTS.successful
-
-    def postprocess(self, fn, y, aux, args, options, state, tags, result):
-        return y, aux, {}
+def _matrix_tangent_solve(lin, t, pseudo_inverse: bool = False):
+    """``custom_root``'s tangent solve for an array unknown: the linearised equation as an (n, n) matrix (n the
+    unknown's size), solved (by the pseudo-inverse of a symmetric matrix with ``pseudo_inverse``)."""
+    n = t.size
+    a = jax.jacfwd(lin)(t).reshape(n, n)
+    x = jnp.linalg.pinv(a, hermitian=True) @ t.ravel() if pseudo_inverse else jnp.linalg.solve(a, t.ravel())
+    return x.reshape(t.shape)
 
 
 def newton_minimise(
@@ -449,8 +450,9 @@ def newton_minimise(
     ``converged`` $=$ residual $\le$ ``gtol`` with a finite value: a problem without a minimiser (a target
     outside the interior of a mean space) runs to the domain's edge and reports ``converged=False``; NaN
     anywhere gives NaN and ``converged=False``. Gradients with respect to ``args`` and whatever ``fn``
-    closes over: implicit, $\partial y^\star/\partial\theta = -H^{-1}\,\partial_\theta \nabla f$ (optimistix
-    ``ImplicitAdjoint`` on the stationarity condition; ``grad_hess`` is not differentiated).
+    closes over: implicit, $\partial y^\star/\partial\theta = -H^{-1}\,\partial_\theta \nabla f$
+    (``lax.custom_root`` on the stationarity condition $\nabla f = 0$ by autodiff; ``grad_hess`` is not
+    differentiated).
 
     Args:
       fn: ``fn(y, args) -> f``, the scalar objective of the ``(n,)`` vector ``y`` (traceable, twice
@@ -481,25 +483,41 @@ def newton_minimise(
     gtol = jnp.asarray(gtol, dtype)
     f = lambda y, a: jnp.asarray(fn(y, a), dtype)  # noqa: E731
     gh = None if grad_hess is None else (lambda y, a: tuple(jnp.asarray(v, dtype) for v in grad_hess(y, a)))  # noqa: E731
-    if gh is not None:
-        gh = eqx.filter_closure_convert(gh, y0, args)
-    if in_domain is not None:
-        in_domain = eqx.filter_closure_convert(in_domain, y0)
-    solver = _DampedNewton(
-        rtol=0.0, atol=gtol, grad_hess=gh, in_domain=in_domain, nonconvex=nonconvex, max_step=max_step
-    )
-    sol = optx.minimise(f, solver, y0, args, max_steps=max_steps, throw=False)
-    value = sol.value
-    g = sol.state.grad
-    residual = jnp.max(jnp.abs(g))
+    inside = (lambda y: jnp.asarray(True)) if in_domain is None else (lambda y: jnp.asarray(in_domain(y)))  # noqa: E731
+    eps = jnp.finfo(dtype).eps
+
+    def solve(_, y0):
+        def newton(state):  # one Newton direction and its backtracking line search
+            y, f_y, g, d, k = state
+            slope = jnp.dot(g, d)
+
+            def rejected(c):
+                t, j = c
+                trial = y + t * d
+                ok = inside(trial)
+                f_trial = f(jnp.where(ok, trial, y), args)
+                return ~(ok & (f_trial <= f_y + 1e-4 * t * slope + 8 * eps * (1 + jnp.abs(f_y)))) & (j < 60)
+
+            t, _ = jax.lax.while_loop(rejected, lambda c: (0.5 * c[0], c[1] + 1), (jnp.ones((), dtype), 0))
+            new = y + t * d
+            new = jnp.where(inside(new), new, y)
+            g_new, d_new = _newton_direction(f, gh, new, args, nonconvex, max_step)
+            return new, f(new, args), g_new, d_new, k + 1
+
+        def going(state):
+            _, _, g, d, k = state
+            return (jnp.max(jnp.abs(g)) > gtol) & jnp.all(jnp.isfinite(d)) & (k < max_steps)
+
+        g0, d0 = _newton_direction(f, gh, y0, args, nonconvex, max_step)
+        y, f_y, g, _, k = jax.lax.while_loop(going, newton, (y0, f(y0, args), g0, d0, jnp.zeros((), int)))
+        return y, (jnp.stack([f_y, jnp.max(jnp.abs(g)), k]),)  # floats: see _bisection
+
+    # the implicit gradient on the stationarity condition grad f(y) = 0 (grad_hess is not differentiated)
+    value, (aux,) = jax.lax.custom_root(lambda y: jax.grad(f)(y, args), y0, solve, _matrix_tangent_solve, has_aux=True)
+    f_y, residual, steps = aux[0], aux[1], aux[2].astype(int)
     ok = jnp.all(jnp.isfinite(value)) & (residual <= gtol)
-    value = jnp.where(jnp.isnan(residual) | jnp.isnan(sol.state.f), jnp.nan, value)
-    return SolverResult(value, ok, sol.stats["num_steps"], residual)
-
-
-class _SimplexState(eqx.Module):
-    gap: jax.Array  # Frank-Wolfe gap at y
-    step: jax.Array  # mirror ascent: the last step length; Newton polish: whether the last step was kept
+    value = jnp.where(jnp.isnan(residual) | jnp.isnan(f_y), jnp.nan, value)
+    return SolverResult(value, ok, steps, residual)
 
 
 def _fw_gap(ascent, z, args):
@@ -507,66 +525,6 @@ def _fw_gap(ascent, z, args):
     lp = jax.nn.log_softmax(z)
     a = ascent(lp, args)
     return jnp.max(a) - jnp.exp(lp) @ a, a
-
-
-class _MirrorAscent(optx.AbstractMinimiser):
-    """Exponentiated-gradient ascent on logits with a doubling-then-halving step, stopped on the Frank-Wolfe gap.
-
-    An optimistix minimiser of $-J(\\operatorname{softmax} z)$: ``optx.minimise`` supplies the loop,
-    ``max_steps``, the status and the implicit gradient.
-    """
-
-    rtol: float
-    atol: float  # the gap tolerance
-    ascent: Callable  # closure-converted (log_pi, args) -> a = dJ/dpi
-    step0: jax.Array
-    norm: Callable = optx.max_norm
-
-    def init(self, fn, y, args, options, f_struct, aux_struct, tags):
-        return _SimplexState(_fw_gap(self.ascent, y, args)[0], jnp.asarray(self.step0, y.dtype))
-
-    def step(self, fn, y, args, options, state, tags):
-        obj = lambda z: -fn(z, args)[0]  # noqa: E731  J
-        _, a = _fw_gap(self.ascent, y, args)
-        a = a - jnp.max(a)
-        j0 = obj(y)
-
-        def shrink(s):
-            return s[0] * 0.5, obj(y + s[0] * 0.5 * a)
-
-        t = jnp.minimum(2.0 * state.step, 1e6)  # try a larger step first, then halve until J does not decrease
-        t, _ = jax.lax.while_loop(lambda s: (s[1] < j0) & (s[0] > 1e-30), shrink, (t, obj(y + t * a)))
-        yn = y + t * a
-        return yn, _SimplexState(_fw_gap(self.ascent, yn, args)[0], t), fn(yn, args)[1]
-
-    def terminate(self, fn, y, args, options, state, tags):
-        return ~(state.gap > self.atol), optx.RESULTS.successful  # certified, or NaN: stop
-
-    def postprocess(self, fn, y, aux, args, options, state, tags, result):
-        return y, aux, {}
-
-
-class _SimplexNewton(_MirrorAscent):
-    """Newton steps on the logits (pseudo-inverse Hessian: the constant shift is a null direction), each kept only
-    if it does not raise the Frank-Wolfe gap; stops at the first step not kept (from the same point every later
-    candidate is the same)."""
-
-    def init(self, fn, y, args, options, f_struct, aux_struct, tags):
-        return _SimplexState(_fw_gap(self.ascent, y, args)[0], jnp.asarray(True))
-
-    def step(self, fn, y, args, options, state, tags):
-        obj = lambda z: -fn(z, args)[0]  # noqa: E731  J
-        _, a = _fw_gap(self.ascent, y, args)
-        p = jax.nn.softmax(y)
-        grad = p * (a - p @ a)  # dJ/dz
-        cand = y - jnp.linalg.pinv(jax.hessian(obj)(y), hermitian=True) @ grad
-        gap = _fw_gap(self.ascent, cand, args)[0]
-        keep = jnp.isfinite(obj(cand)) & (gap <= state.gap)  # J itself is flat to rounding near the optimum
-        yn = jnp.where(keep, cand, y)
-        return yn, _SimplexState(jnp.where(keep, gap, state.gap), keep), fn(yn, args)[1]
-
-    def terminate(self, fn, y, args, options, state, tags):
-        return ~state.step, optx.RESULTS.successful
 
 
 def simplex_mirror_ascent(
@@ -602,7 +560,7 @@ def simplex_mirror_ascent(
     ``iterations`` $=$ mirror steps $+$ Newton steps, ``residual`` $=$ the gap. NaN anywhere in $J$ or $a$
     gives a NaN ``value`` and ``converged=False`` (under ``jit`` too). Gradients: implicit, on the
     stationarity of $J(\operatorname{softmax} z)$ in $z$, with the Hessian's null direction (a constant shift of
-    the logits) handled by a pseudo-inverse (lineax SVD); exact at an interior optimum.
+    the logits) handled by a pseudo-inverse; exact at an interior optimum.
 
     Args:
       fn: ``fn(log_pi, args) -> J``, the concave scalar objective of the ``(K,)`` normalised
@@ -631,20 +589,47 @@ def simplex_mirror_ascent(
     """
     z0 = jnp.asarray(z0, dtype=jnp.result_type(z0, float))
     dtype = z0.dtype
-    neg = lambda z, a: -jnp.asarray(fn(jax.nn.log_softmax(z), a), dtype)  # noqa: E731  optimistix minimises
-    asc = eqx.filter_closure_convert(lambda lp, a: jnp.asarray(ascent(lp, a), dtype), z0, args)
-    adjoint = optx.ImplicitAdjoint(linear_solver=lx.SVD())  # the logits' constant shift: a null direction
+    J = lambda z: jnp.asarray(fn(jax.nn.log_softmax(z), args), dtype)  # noqa: E731
+    asc = lambda lp, a: jnp.asarray(ascent(lp, a), dtype)  # noqa: E731
     step0 = jnp.asarray(step0, dtype)
-    sol = optx.minimise(
-        neg, _MirrorAscent(0.0, tol, asc, step0), z0, args, max_steps=max_steps, adjoint=adjoint, throw=False
-    )
-    z, steps = sol.value, sol.stats["num_steps"]
-    if polish_steps > 0:  # the implicit gradient is the polish's (same stationarity condition)
-        z = jax.lax.stop_gradient(z)
-        sol = optx.minimise(
-            neg, _SimplexNewton(0.0, tol, asc, step0), z, args, max_steps=polish_steps, adjoint=adjoint, throw=False
+
+    def mirror(state):  # a larger step first, then halved until J does not decrease
+        z, _, t, k = state
+        a = _fw_gap(asc, z, args)[1]
+        a = a - jnp.max(a)
+        j0 = J(z)
+        t = jnp.minimum(2.0 * t, 1e6)
+        t, _ = jax.lax.while_loop(
+            lambda c: (c[1] < j0) & (c[0] > 1e-30), lambda c: (0.5 * c[0], J(z + 0.5 * c[0] * a)), (t, J(z + t * a))
         )
-        z, steps = sol.value, steps + sol.stats["num_steps"]
+        new = z + t * a
+        return new, _fw_gap(asc, new, args)[0], t, k + 1
+
+    def newton(state):  # pseudo-inverse Hessian (the constant shift is a null direction); kept if the gap holds
+        z, gap, _, k = state
+        a = _fw_gap(asc, z, args)[1]
+        p = jax.nn.softmax(z)
+        cand = z - jnp.linalg.pinv(jax.hessian(J)(z), hermitian=True) @ (p * (a - p @ a))  # dJ/dz = p (a - E a)
+        gap_cand = _fw_gap(asc, cand, args)[0]
+        keep = jnp.isfinite(J(cand)) & (gap_cand <= gap)  # J itself is flat to rounding near the optimum
+        return jnp.where(keep, cand, z), jnp.where(keep, gap_cand, gap), keep, k + 1
+
+    def solve(_, z0):
+        finite = lambda z: jnp.all(jnp.isfinite(z))  # noqa: E731
+        state = (z0, _fw_gap(asc, z0, args)[0], step0, jnp.zeros((), int))
+        # phase 1 until certified (a NaN gap stops at once); phase 2 until a step is not kept
+        state = jax.lax.while_loop(lambda s: (s[1] > tol) & finite(s[0]) & (s[3] < max_steps), mirror, state)
+        z, gap, _, k = state
+        if polish_steps > 0:
+            state = (z, gap, jnp.asarray(True), jnp.zeros((), int))
+            z, _, _, k_polish = jax.lax.while_loop(lambda s: s[2] & finite(s[0]) & (s[3] < polish_steps), newton, state)
+            k = k + k_polish
+        return z, (k.astype(dtype),)  # a float: see _bisection
+
+    # the implicit gradient on the stationarity of J(softmax z) in z, by the pseudo-inverse Hessian
+    z, (steps,) = jax.lax.custom_root(
+        jax.grad(J), z0, solve, lambda lin, t: _matrix_tangent_solve(lin, t, pseudo_inverse=True), has_aux=True
+    )
     gap = _fw_gap(asc, z, args)[0]
     log_pi = jnp.where(jnp.isnan(gap), jnp.nan, jax.nn.log_softmax(z))
-    return SolverResult(log_pi, (gap <= tol) & jnp.all(jnp.isfinite(z)), steps, gap)
+    return SolverResult(log_pi, (gap <= tol) & jnp.all(jnp.isfinite(z)), steps.astype(int), gap)
