@@ -17,18 +17,19 @@ For a root $y^\star(\theta)$ of $g(y, \theta) = 0$,
 $$\frac{\partial y^\star}{\partial \theta} = -\Big(\frac{\partial g}{\partial y}\Big)^{-1}
 \frac{\partial g}{\partial \theta}.$$
 
-Each solver is one ``lax.while_loop`` inside ``lax.custom_root``. Until stop 30 they ran on optimistix
-(issue #23, for one stopping rule and one convergence report); the iterations, stopping rules and implicit
-gradients are those optimistix used (its Cauchy test for Newton, its relative-change test for fixed points),
-with one deliberate change: bisection stops on the bracket's width alone (optimistix also asked
-$|g| <$ ``atol`` at the midpoint, which a steep equation never meets, so such a solve ran to ``max_steps``
-and reported ``converged=False``). optimistix is now the tests' reference for them (tests/test_solvers.py). Why: the solver
-layer's programs were among the test suite's costliest to trace and compile. Measured with the suite's
-compiler flags (one process): a ``bracketed_root`` took 0.08-0.28 s to trace and lower and 0.07 s to compile
-on optimistix, 0.03-0.06 s and 0.03-0.05 s now; a ``newton_minimise`` 0.30 s and 0.15 s against 0.11 s and
-0.09 s; the solver-heavy test files and quick presets ran in 89 s instead of 115 s (``-n 2``, no cache).
-Run time is unchanged (``benchmarks/solvers_eval.py``: ``kl_rl_policy``'s $\lambda$ for $10^4$ budgets,
-51 ms here against 55 ms with optimistix's Newton, the same values to $10^{-13}$).
+Each solver is one ``lax.while_loop`` inside ``lax.custom_root``. From issue #23 until stop 30 they ran on
+optimistix; the iterations, stopping rules and implicit gradients are those optimistix used (its Cauchy test
+for Newton, its relative-change test for fixed points, a zero step where the slope is zero), with one
+deliberate change: bisection stops on the bracket's width alone (optimistix also asked $|g| <$ ``atol`` at the
+midpoint, which a steep equation never meets, so such a solve ran to ``max_steps`` and reported
+``converged=False``). optimistix is now the tests' reference for them (tests/test_solvers.py: the same Newton
+and fixed-point step counts, values and gradients). Why the change: the solver programs were among the test
+suite's costliest to trace and compile. With the suite's compiler flags, one process: a ``bracketed_root``
+took 0.08-0.28 s to trace and lower and 0.07 s to compile on optimistix, 0.03-0.06 s and 0.03-0.05 s now; a
+``newton_minimise`` 0.45 s in all against 0.20 s; the solver-heavy test files and quick presets ran in 89 s
+instead of 115 s with the bisections alone replaced (``-n 2``, no cache). Run time is unchanged
+(``benchmarks/solvers_eval.py``: ``kl_rl_policy``'s $\lambda$ for $10^4$ budgets in 51-64 ms against 55-129 ms
+with optimistix's Newton on a noisy machine, the same values to $10^{-13}$).
 
 Solvers:
 
@@ -40,8 +41,8 @@ Solvers:
   bisection for a fixed number of halvings (the generalised inverse of a monotone map).
 * :func:`newton_minimise` — a smooth convex minimisation (a convex dual) by damped Newton with Armijo
   backtracking and a domain test.
-* :func:`fixed_point` — $y = T(y)$ by iterating a contraction $T$ (stopped when the largest relative change is below 1 in
-  units of ``atol + rtol |y|``, as optimistix's ``FixedPointIteration``).
+* :func:`fixed_point` — $y = T(y)$ by iterating a contraction $T$ (stopped when the largest change is below
+  ``atol + rtol |y|``, as optimistix's ``FixedPointIteration``).
 * :func:`simplex_mirror_ascent` — the maximiser of a concave $J(\pi)$ over the probability simplex by mirror
   (exponentiated-gradient) ascent on the logits, polished by Newton steps, certified by its Frank-Wolfe gap.
 """
@@ -116,7 +117,9 @@ def increasing_root(
     answer is ``lower`` itself (the smallest $y \ge \text{lower}$ with $g(y) \ge 0$; ``converged=True``,
     ``residual`` $= g(\text{lower})$, ``iterations`` 0; its gradient is then the implicit one of an interior
     root, so callers whose answer is pinned at ``lower`` set the gradient they need).
-    A bracket not found within ``max_steps`` quadruplings gives ``converged=False``.
+    A bracket not found within ``max_steps`` quadruplings gives ``converged=False``. Newton stops when a step is
+    below ``atol + rtol |y|`` and $|g|$ below ``atol`` at its start (optimistix's Cauchy test); where the slope is
+    exactly 0 the step is 0 (the least-squares solution), so a flat point within ``atol`` of a root is accepted.
 
     ``rtol``/``atol`` default to $16\,\varepsilon$ of the dtype (Cauchy termination on successive iterates).
     Gradients with respect to ``args`` and anything ``fn`` closes over: implicit (module docstring).
@@ -159,7 +162,9 @@ def increasing_root(
         def newton(state):
             y, _, _, k, _ = state
             f_y, slope = jax.jvp(f, (y,), (jnp.ones_like(y),))
-            new = jnp.clip(y - f_y / slope, lo, hi)
+            # a zero slope gives a zero step (the least-squares solution of 0 * step = g, as optimistix's
+            # linear solve gives): at a flat point within atol of 0 the Cauchy test then stops the iteration
+            new = jnp.clip(y - jnp.where(slope == 0, 0.0, f_y / jnp.where(slope == 0, 1.0, slope)), lo, hi)
             return new, y - new, f_y, k + 1, jnp.isnan(new)
 
         def done(y, step, f_prev):  # optimistix's Cauchy test: a small step and a small |g| at its start

@@ -169,7 +169,9 @@ def test_wheel_installs_and_runs_outside_the_clone():
         _run([sys.executable, "-m", "venv", "--without-pip", venv], 120)
         vpy = venv / "bin" / "python"
         pip = [sys.executable, "-m", "pip", "--python", vpy, "install", "--no-deps", "--no-index", "--no-compile"]
-        _run([*pip, "--disable-pip-version-check", "--quiet", wheel], 180)
+        # without PYTHONPATH: a clone on it (with an egg-info there) would make pip think kl-lab already installed
+        clean = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+        _run([*pip, "--disable-pip-version-check", "--quiet", wheel], 180, env=clean)
         where = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
         purelib = Path(_run([vpy, "-c", where], 60).stdout.strip())
         borrowed = [p for p in (*site.getsitepackages(), site.getusersitepackages()) if Path(p).is_dir()]

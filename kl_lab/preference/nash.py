@@ -124,7 +124,7 @@ def nash_equilibrium(
     The residual is measured against the defining equation
     $\pi = \operatorname{softmax}(\log\pi_{\text{ref}} + P\pi/\beta)$,
     so convergence is certified independently of the iteration used: ``converged`` means that residual
-    is at most ``tol``. The iteration is ``kl_lab.solvers.fixed_point`` (optimistix) of one Nash-MP step
+    is at most ``tol``. The iteration is ``kl_lab.solvers.fixed_point`` of one Nash-MP step
     (two mirror steps), stopped when successive log-policies differ by less than ``tol / 10``; the
     equilibrium is differentiable in ``pref``, ``log_ref`` and ``beta`` by the implicit function theorem.
 

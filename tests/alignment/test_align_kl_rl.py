@@ -100,6 +100,20 @@ def test_edges_and_jit():
     assert not bool(bad.converged)
 
 
+def test_budget_at_rounding_level_converges():
+    """Best-of-1's KL is 0 up to rounding (3e-32 here). Below lam ~ 1e-7 the budget equation's value is rounding
+    noise (lam E_phi r - log Z cancels), so Newton's steps wander until one is clipped to lam = 0, where the slope
+    is exactly 0: the zero step there (least squares, as optimistix's linear solve) lets the Cauchy test stop.
+    A solver dividing by the zero slope bounced between the bracket's ends for all 200 steps (converged=False)."""
+    log_ref, rewards = jnp.full(30, -jnp.log(30.0)), jnp.arange(30) / 30.0
+    budget = best_of_n_kl(log_ref, rewards, 1.0)
+    assert 0 <= float(budget) < 1e-30
+    res = kl_rl_policy(log_ref, rewards, budget)
+    assert bool(res.converged) and float(res.lam) <= 1e-6
+    # the policy is the reference to rounding: KL(phi || ref) = lam^2 Var(r) / 2 + O(lam^3) <= 1e-13
+    assert float(kl(res.log_probs, log_ref)) <= 1e-13
+
+
 def test_gradient_of_lambda_by_implicit_differentiation():
     lam = float(kl_rl_policy(*BERN, 0.2).lam)
     q = 0.3 * np.exp(lam) / (0.7 + 0.3 * np.exp(lam))
