@@ -49,6 +49,8 @@ Solvers:
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -99,6 +101,35 @@ def _bracket(fn, lower, upper, rtol=None, atol=None):
     return g, lower, jnp.asarray(upper, dtype), dtype, rtol, atol
 
 
+def _one_program(*traced: str):
+    """Run the decorated solver as one compiled program when it is called eagerly.
+
+    Without it an eager call runs everything outside the solver's ``while_loop`` (the bracket's ends, the first
+    Newton direction, the residual) one operation at a time, each a program of its own (optimistix's
+    ``filter_jit`` did this before). The parameters named in ``traced`` become the program's arguments; the
+    rest (the equation, static options) are closed over, so each call traces afresh, as ``filter_jit`` did for a
+    new function. Inside a trace (an enclosing ``jit``, ``vmap`` or ``grad``) the solver is traced inline.
+    """
+
+    def wrap(impl):
+        signature = inspect.signature(impl)
+
+        @functools.wraps(impl)
+        def solver(*a, **kw):
+            bound = signature.bind(*a, **kw)
+            bound.apply_defaults()
+            fixed = dict(bound.arguments)
+            dynamic = {name: fixed.pop(name) for name in traced}
+            if any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(dynamic)):
+                return impl(**fixed, **dynamic)
+            return jax.jit(lambda dynamic: impl(**fixed, **dynamic))(dynamic)
+
+        return solver
+
+    return wrap
+
+
+@_one_program("args", "lower", "upper_guess")
 def increasing_root(
     fn: Callable[[jax.Array, Any], jax.Array],
     args: Any = None,
@@ -243,6 +274,7 @@ def _bisection(g, args, lower, upper, g_lo, g_hi, max_steps, rtol, atol, dtype) 
     return SolverResult(value, ok | at_end, steps, jnp.where(valid | ~at_end, residual, 0.0))
 
 
+@_one_program("args", "lower", "upper")
 def bracketed_root(
     fn: Callable[[jax.Array, Any], jax.Array],
     args: Any = None,
@@ -287,6 +319,7 @@ def bracketed_root(
     return _bisection(g, args, lower, upper, g(lower, args), g(upper, args), max_steps, rtol, atol, dtype)
 
 
+@_one_program("args", "lower", "upper")
 def first_crossing(
     fn: Callable[[jax.Array, Any], jax.Array],
     args: Any = None,
@@ -338,6 +371,7 @@ def first_crossing(
     return SolverResult(value, ok, jnp.asarray(steps), residual)
 
 
+@_one_program("y0", "args")
 def fixed_point(
     fn: Callable[[jax.Array, Any], jax.Array],
     y0: jax.Array,
@@ -425,6 +459,7 @@ def _matrix_tangent_solve(lin, t, pseudo_inverse: bool = False):
     return x.reshape(t.shape)
 
 
+@_one_program("y0", "args", "gtol")
 def newton_minimise(
     fn: Callable[[jax.Array, Any], jax.Array],
     y0: jax.Array,
@@ -532,6 +567,7 @@ def _fw_gap(ascent, z, args):
     return jnp.max(a) - jnp.exp(lp) @ a, a
 
 
+@_one_program("z0", "args", "step0")
 def simplex_mirror_ascent(
     fn: Callable[[jax.Array, Any], jax.Array],
     z0: jax.Array,
