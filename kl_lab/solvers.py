@@ -57,6 +57,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from kl_lab.numerics import is_concrete
+
 __all__ = [
     "SolverResult",
     "increasing_root",
@@ -120,7 +122,7 @@ def _one_program(*traced: str):
             bound.apply_defaults()
             fixed = dict(bound.arguments)
             dynamic = {name: fixed.pop(name) for name in traced}
-            if any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(dynamic)):
+            if not is_concrete(*jax.tree_util.tree_leaves(dynamic)):
                 return impl(**fixed, **dynamic)
             return jax.jit(lambda dynamic: impl(**fixed, **dynamic))(dynamic)
 
