@@ -131,6 +131,29 @@ def _one_program(*traced: str):
     return wrap
 
 
+def _implicit_root(equation, y0, solve, tangent_solve):
+    """``lax.custom_root(equation, y0, solve, tangent_solve)`` (the implicit gradient of the module docstring) for a
+    ``solve(f, y0) -> (y, counters)`` that also reports a tuple of scalar counters (step counts, flags).
+
+    ``custom_root`` gives an integer or boolean auxiliary output an integer tangent, which JAX rejects (jax 0.10.2),
+    so the counters travel as floats of ``y``'s dtype and come back in their own dtypes.
+    """
+    dtypes = []
+
+    def solve_with_float_counters(f, start):
+        y, counters = solve(f, start)
+        dtypes[:] = [jnp.result_type(c) for c in counters]
+        return y, jnp.stack([jnp.asarray(c, y.dtype) for c in counters])
+
+    y, packed = jax.lax.custom_root(equation, y0, solve_with_float_counters, tangent_solve, has_aux=True)
+    return y, tuple(packed[i].astype(d) for i, d in enumerate(dtypes))
+
+
+def _scalar_tangent_solve(lin, t):
+    """``custom_root``'s tangent solve for a scalar unknown: divide by the equation's slope."""
+    return t / lin(jnp.ones_like(t))
+
+
 @_one_program("args", "lower", "upper_guess")
 def increasing_root(
     fn: Callable[[jax.Array, Any], jax.Array],
@@ -209,17 +232,14 @@ def increasing_root(
 
         inf = jnp.full_like(y0, jnp.inf)
         y, step, f_prev, n, failed = jax.lax.while_loop(going, newton, (y0, inf, inf, jnp.zeros((), int), False))
-        return y, jnp.stack([n, done(y, step, f_prev) & ~failed]).astype(y.dtype)  # floats: see _bisection
+        return y, (n, done(y, step, f_prev) & ~failed)
 
-    # the implicit gradient (module docstring), as in _bisection
-    value, aux = jax.lax.custom_root(
-        lambda y: g(y, args), 0.5 * (lo + hi), solve, lambda lin, t: t / lin(jnp.ones_like(t)), has_aux=True
-    )
+    value, (steps, closed) = _implicit_root(lambda y: g(y, args), 0.5 * (lo + hi), solve, _scalar_tangent_solve)
     residual = g(value, args)
     out = SolverResult(
         jnp.where(jnp.isnan(residual), jnp.nan, value).astype(dtype),
-        (aux[1] > 0) & jnp.isfinite(value) & jnp.isfinite(residual),
-        k + aux[0].astype(int),
+        closed & jnp.isfinite(value) & jnp.isfinite(residual),
+        k + steps,
         residual,
     )
     g_lower = g(lower, args)
@@ -258,15 +278,9 @@ def _bisection(g, args, lower, upper, g_lo, g_hi, max_steps, rtol, atol, dtype) 
             return width_open(lo, hi) & ~stuck & (k < max_steps)
 
         lo, hi, k, stuck = jax.lax.while_loop(going, halve, (lo_s, hi_s, jnp.zeros((), int), jnp.asarray(False)))
-        # the counters travel as floats: custom_root's rule gives an integer auxiliary output an integer tangent,
-        # which JAX rejects (jax 0.10.2)
-        return lo + 0.5 * (hi - lo), jnp.stack([k, stuck | ~width_open(lo, hi)]).astype(lo.dtype)
+        return lo + 0.5 * (hi - lo), (k, stuck | ~width_open(lo, hi))
 
-    # the implicit gradient (module docstring): d value = -(dg/dy)^-1 dg/dtheta at the returned point
-    value, aux = jax.lax.custom_root(
-        lambda y: g(y, args), 0.5 * (lo_s + hi_s), solve, lambda lin, t: t / lin(jnp.ones_like(t)), has_aux=True
-    )
-    steps, closed = aux[0].astype(int), aux[1] > 0
+    value, (steps, closed) = _implicit_root(lambda y: g(y, args), 0.5 * (lo_s + hi_s), solve, _scalar_tangent_solve)
     residual = g(value, args)
     ok = valid & closed & jnp.isfinite(value) & jnp.isfinite(residual)
     # an exact zero at an end is a root there
@@ -423,14 +437,14 @@ def fixed_point(
             return ~(rel < 1) & jnp.all(jnp.isfinite(y)) & (k < max_steps)
 
         y, rel, k = jax.lax.while_loop(going, iterate, (y0, jnp.asarray(jnp.inf, y0.dtype), jnp.zeros((), int)))
-        return y, (jnp.stack([rel < 1, k]).astype(y0.dtype),)  # floats: see _bisection
+        return y, (rel < 1, k)
 
     # the implicit gradient on T(y) - y = 0: (I - dT/dy)^-1 dT/dtheta
-    value, (aux,) = jax.lax.custom_root(lambda y: t(y, args) - y, y0, solve, _matrix_tangent_solve, has_aux=True)
+    value, (closed, steps) = _implicit_root(lambda y: t(y, args) - y, y0, solve, _matrix_tangent_solve)
     residual = jnp.max(jnp.abs(t(value, args) - value))
-    ok = (aux[0] > 0) & jnp.isfinite(residual)
+    ok = closed & jnp.isfinite(residual)
     value = jnp.where(jnp.isnan(residual), jnp.nan, value)
-    return SolverResult(value, ok, aux[1].astype(int), residual)
+    return SolverResult(value, ok, steps, residual)
 
 
 def _newton_direction(fn, grad_hess, y, args, nonconvex, max_step):
@@ -552,11 +566,10 @@ def newton_minimise(
 
         g0, d0 = _newton_direction(f, gh, y0, args, nonconvex, max_step)
         y, f_y, g, _, k = jax.lax.while_loop(going, newton, (y0, f(y0, args), g0, d0, jnp.zeros((), int)))
-        return y, (jnp.stack([f_y, jnp.max(jnp.abs(g)), k]),)  # floats: see _bisection
+        return y, (f_y, jnp.max(jnp.abs(g)), k)
 
     # the implicit gradient on the stationarity condition grad f(y) = 0 (grad_hess is not differentiated)
-    value, (aux,) = jax.lax.custom_root(lambda y: jax.grad(f)(y, args), y0, solve, _matrix_tangent_solve, has_aux=True)
-    f_y, residual, steps = aux[0], aux[1], aux[2].astype(int)
+    value, (f_y, residual, steps) = _implicit_root(lambda y: jax.grad(f)(y, args), y0, solve, _matrix_tangent_solve)
     ok = jnp.all(jnp.isfinite(value)) & (residual <= gtol)
     value = jnp.where(jnp.isnan(residual) | jnp.isnan(f_y), jnp.nan, value)
     return SolverResult(value, ok, steps, residual)
@@ -636,43 +649,48 @@ def simplex_mirror_ascent(
     asc = lambda lp, a: jnp.asarray(ascent(lp, a), dtype)  # noqa: E731
     step0 = jnp.asarray(step0, dtype)
 
+    # the loop states carry J and the ascent vector a at z (each computed once per point, where z was made)
     def mirror(state):  # a larger step first, then halved until J does not decrease
-        z, _, t, k = state
-        a = _fw_gap(asc, z, args)[1]
+        z, j0, a, _, t, k = state
         a = a - jnp.max(a)
-        j0 = J(z)
+
+        def halve(c):
+            t = 0.5 * c[0]
+            trial = z + t * a
+            return t, trial, J(trial)
+
         t = jnp.minimum(2.0 * t, 1e6)
-        t, _ = jax.lax.while_loop(
-            lambda c: (c[1] < j0) & (c[0] > 1e-30), lambda c: (0.5 * c[0], J(z + 0.5 * c[0] * a)), (t, J(z + t * a))
-        )
-        new = z + t * a
-        return new, _fw_gap(asc, new, args)[0], t, k + 1
+        t, new, j_new = jax.lax.while_loop(lambda c: (c[2] < j0) & (c[0] > 1e-30), halve, (t, z + t * a, J(z + t * a)))
+        gap, a_new = _fw_gap(asc, new, args)
+        return new, j_new, a_new, gap, t, k + 1
 
     def newton(state):  # pseudo-inverse Hessian (the constant shift is a null direction); kept if the gap holds
-        z, gap, _, k = state
-        a = _fw_gap(asc, z, args)[1]
+        z, a, gap, _, k = state
         p = jax.nn.softmax(z)
         cand = z - jnp.linalg.pinv(jax.hessian(J)(z), hermitian=True) @ (p * (a - p @ a))  # dJ/dz = p (a - E a)
-        gap_cand = _fw_gap(asc, cand, args)[0]
+        gap_cand, a_cand = _fw_gap(asc, cand, args)
         keep = jnp.isfinite(J(cand)) & (gap_cand <= gap)  # J itself is flat to rounding near the optimum
-        return jnp.where(keep, cand, z), jnp.where(keep, gap_cand, gap), keep, k + 1
+        return jnp.where(keep, cand, z), jnp.where(keep, a_cand, a), jnp.where(keep, gap_cand, gap), keep, k + 1
 
     def solve(_, z0):
         finite = lambda z: jnp.all(jnp.isfinite(z))  # noqa: E731
-        state = (z0, _fw_gap(asc, z0, args)[0], step0, jnp.zeros((), int))
+        gap0, a0 = _fw_gap(asc, z0, args)
+        state = (z0, J(z0), a0, gap0, step0, jnp.zeros((), int))
         # phase 1 until certified (a NaN gap stops at once); phase 2 until a step is not kept
-        state = jax.lax.while_loop(lambda s: (s[1] > tol) & finite(s[0]) & (s[3] < max_steps), mirror, state)
-        z, gap, _, k = state
+        state = jax.lax.while_loop(lambda s: (s[3] > tol) & finite(s[0]) & (s[5] < max_steps), mirror, state)
+        z, _, a, gap, _, k = state
         if polish_steps > 0:
-            state = (z, gap, jnp.asarray(True), jnp.zeros((), int))
-            z, _, _, k_polish = jax.lax.while_loop(lambda s: s[2] & finite(s[0]) & (s[3] < polish_steps), newton, state)
+            state = (z, a, gap, jnp.asarray(True), jnp.zeros((), int))
+            z, _, _, _, k_polish = jax.lax.while_loop(
+                lambda s: s[3] & finite(s[0]) & (s[4] < polish_steps), newton, state
+            )
             k = k + k_polish
-        return z, (k.astype(dtype),)  # a float: see _bisection
+        return z, (k,)
 
     # the implicit gradient on the stationarity of J(softmax z) in z, by the pseudo-inverse Hessian
-    z, (steps,) = jax.lax.custom_root(
-        jax.grad(J), z0, solve, lambda lin, t: _matrix_tangent_solve(lin, t, pseudo_inverse=True), has_aux=True
+    z, (steps,) = _implicit_root(
+        jax.grad(J), z0, solve, lambda lin, t: _matrix_tangent_solve(lin, t, pseudo_inverse=True)
     )
     gap = _fw_gap(asc, z, args)[0]
     log_pi = jnp.where(jnp.isnan(gap), jnp.nan, jax.nn.log_softmax(z))
-    return SolverResult(log_pi, (gap <= tol) & jnp.all(jnp.isfinite(z)), steps.astype(int), gap)
+    return SolverResult(log_pi, (gap <= tol) & jnp.all(jnp.isfinite(z)), steps, gap)

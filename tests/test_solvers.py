@@ -336,4 +336,6 @@ def test_same_iterations_and_values_as_optimistix():
             cos_a, optx.FixedPointIteration(rtol=0.0, atol=1e-12), jnp.asarray([1.0, 0.5]), a
         ).value[0]
     )
-    np.testing.assert_allclose(float(g_ours(0.9)), float(g_ref(0.9)), rtol=1e-12)  # one linear solve each
+    # both solve (I - dT/dy) x = dT/da at the same (bitwise-equal) point, by different LU routines: they differ by
+    # ~cond * eps ~ 1e-16 (cond = 1: both coordinates solve the same scalar equation); 1e-12 is a loose margin
+    np.testing.assert_allclose(float(g_ours(0.9)), float(g_ref(0.9)), rtol=1e-12)
