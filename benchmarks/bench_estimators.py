@@ -45,6 +45,25 @@ def benchmarks() -> list[Bench]:
             repeats=3,
         ),
     ]
+    # k = 4 in the run's dtype: under --x64 the float64 path (k argmin passes; XLA:CPU's float64 top_k sorts rows)
+    m, dm, kk = 2**12, 2, 4
+    dtype = jnp.result_type(float)
+    x4, y4 = rng.standard_normal((m, dm)).astype(dtype), (rng.standard_normal((m, dm)) + 0.5).astype(dtype)
+    x4j, y4j = jnp.asarray(x4), jnp.asarray(y4)
+    knn4_jit = jax.jit(lambda x, y: knn_kl(x, y, k=kk))
+    out.append(
+        Bench(
+            f"knn_kl k={kk} ({m} x {m}, d={dm}) {np.dtype(dtype).name}",
+            lambda: knn4_jit(x4j, y4j),
+            lambda: _wkv_ckdtree(x4, y4, kk),
+            "scipy cKDTree (same estimator)",
+            note="exact brute force; the k smallest per row by argmin passes in float64, top_k in float32",
+            floor=lambda: dist_floor(x4j, y4j),
+            floor_name="the two n x n distance matmuls alone",
+            eager=lambda: knn_kl(x4j, y4j, k=kk),
+            repeats=3,
+        )
+    )
     k = 64
     s = np.arange(k, dtype=np.float32)
     cost = np.abs(s[:, None] - s[None, :])

@@ -159,6 +159,25 @@ def test_knn_matches_ckdtree(key, k):
         np.testing.assert_allclose(got32, ref, atol=2e-4)  # float32 squared distances: rel ~1e-6 / term
 
 
+def test_k_smallest_by_passes_equals_top_k_with_ties_and_inf(key):
+    """float64 rows go through k argmin passes (XLA:CPU's float64 top_k sorts: 5-16x slower, knn module): the
+    values and the gradient must be top_k's exactly -- ties kept as separate entries, +inf (padding) last."""
+    from kl_lab.divergences.knn import _PASSES_MAX_K, _k_smallest
+
+    a = jnp.round(4.0 * jax.random.normal(key, (6, 40)))  # few distinct values: many ties in every row
+    a = a.at[:, -5:].set(jnp.inf).at[0, :].set(1.0)  # padding columns; row 0 all tied
+    for k in (2, 5, 35):  # 35 > _PASSES_MAX_K = 32: top_k itself
+        got = jax.jit(_k_smallest, static_argnums=1)(a, k)
+        ref = -jax.lax.top_k(-a, k)[0]
+        np.testing.assert_array_equal(got, ref)
+        g_got = jax.grad(lambda x, k=k: jnp.sum(_k_smallest(x, k) ** 2 * (1.0 + jnp.arange(k))[None, :]))(a)
+        g_ref = jax.grad(lambda x, k=k: jnp.sum((-jax.lax.top_k(-x, k)[0]) ** 2 * (1.0 + jnp.arange(k))[None, :]))(a)
+        # each selected entry receives its own weight: same weights if the same entries are taken; among tied
+        # entries the two methods may take different ones, so compare per row the sorted multiset of gradients
+        np.testing.assert_array_equal(np.sort(np.asarray(g_got), axis=1), np.sort(np.asarray(g_ref), axis=1))
+    assert _PASSES_MAX_K == 32
+
+
 def test_knn_against_gaussian_kl(key):
     """p = N(0, I_2), q = N((1, 0), diag(1, 2)); k = 1 (the least biased choice)."""
     sq, mu = np.array([1.0, 2.0]), np.array([1.0, 0.0])
