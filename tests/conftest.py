@@ -8,12 +8,16 @@ float32 behaviour is tested by passing float32 arrays explicitly, which x64 mode
 leaves in float32. Hypothesis uses the ``ci`` profile (small budgets) when
 ``HYPOTHESIS_PROFILE=ci`` or ``CI`` is set, otherwise ``dev`` (200 examples).
 
-**Compiled programs are released** after any test that leaves the worker above half of its memory-map limit
-(:func:`kl_lab.experiment.release_compiled_programs`): each XLA:CPU executable maps its code into the process,
-JAX keeps every one alive, and a worker that reached Linux's ``vm.max_map_count`` (65,530) crashed with a
-segfault in the next compile or cache read -- in four full runs, at a different test each time (a core dump
-held 65,525 mapped regions). The crash was first blamed on the persistent cache, which reads executables back
-(and maps them) where it struck in three of those runs; the fourth had the cache off.
+**Compiled programs are released** after any test that leaves the worker above three quarters of its memory-map
+limit (:func:`kl_lab.experiment.release_compiled_programs`, :data:`RELEASE_ABOVE`): each XLA:CPU executable maps its
+code into the process, JAX keeps every one alive, and a worker that reached Linux's ``vm.max_map_count`` (65,530)
+crashed with a segfault in the next compile or cache read -- in four full runs, at a different test each time (a
+core dump held 65,525 mapped regions). The crash was first blamed on the persistent cache, which reads executables
+back (and maps them) where it struck in three of those runs; the fourth had the cache off. The threshold was a half
+until a full run at b2fa1ec counted every worker's regions after each test (`-n 2`, cold cache): the two workers
+added 27,553 and 37,349 regions over the run, no test added more than 768, and one worker crossed the half (32,779)
+near the end, spent 13.4 s in the release and then recompiled what it had dropped. Three quarters (49,148) leaves a
+margin of 16,000 regions, 21 times the largest single test, and a full run never reaches it.
 
 Compilation is most of the suite's time, so JAX's persistent compilation cache is on for the session (and,
 through the environment, for every subprocess it starts: pytest-xdist workers, notebook kernels, the
@@ -61,6 +65,9 @@ import os
 import subprocess
 import sys
 import warnings
+
+#: fraction of the memory-map limit above which a test's teardown drops JAX's compiled programs (module docstring)
+RELEASE_ABOVE = 0.75
 
 #: cheaper XLA:CPU code generation for the test suite (module docstring)
 FAST_COMPILE_FLAGS = (
@@ -143,7 +150,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.ge
 
 def pytest_runtest_teardown(item, nextitem):
     """Stay below the process's memory-map limit (module docstring); a cheap read of /proc otherwise."""
-    release_compiled_programs(above=0.5)
+    release_compiled_programs(above=RELEASE_ABOVE)
 
 
 @pytest.fixture
