@@ -35,7 +35,7 @@ before JAX starts, and inherited by every subprocess): XLA's elemental fusion em
 fusion emitters, no LLVM optimisation (-O0 instead of -O3), and each program's machine code generated as one LLVM
 module instead of being split into parts for parallel code generation (pointless with one worker per core, and each
 part carries its own set-up). The programs (HLO) are the same -- only how XLA
-turns them into machine code differs, and neither setting allows fast-math -- but last bits can differ. Backend
+turns them into machine code differs, and none of the settings allows fast-math -- but last bits can differ. Backend
 compilation was ~60% of the suite's worker time at XLA's defaults. Measured: on a compile-bound sample (the LDP
 regression and best-of-n files and four quick presets, one process, no cache) emitters off + -O1 cut compile time by
 45% and wall time by 36% (149 s -> 96 s), the emitters alone -32% / -26%. In full runs (``-n 2``, cold cache,
@@ -50,10 +50,12 @@ result must not hinge on the last bit, and the full suite passes under each sett
 and at XLA's defaults). With the same switch, JAX records no source traceback in the locations of the programs it
 lowers (``JAX_TRACEBACK_IN_LOCATIONS_LIMIT=0``; they only label ops in XLA dumps and profiles): tracing and lowering
 eight fdpo/privacy solver programs three times took 13.5 s with JAX's default (10 frames) and 10.8 s without, the
-same ratio in a repeat. The single LLVM module (``--xla_cpu_parallel_codegen_split_count=1``), added at 6ee43de
+same ratio in a repeat. The single LLVM module (``--xla_cpu_parallel_codegen_split_count=1``), added at 217547a
 on top of the other two: on a loop of medium jitted programs backend compile 6.1 s -> 4.2 s (eager single operations
-unchanged: their cost is fixed overhead elsewhere), and on a compile-bound sample (four unit-test files and two quick
-presets, 168 tests, one process, no cache, two A/B pairs) 176 s / 172 s -> 165 s / 165 s wall, 182 s -> 165 s CPU.
+unchanged: their cost is fixed overhead elsewhere); on a compile-bound sample (four unit-test files and two quick
+presets, 168 tests, one process, no cache, two A/B pairs) 176 s / 172 s -> 165 s / 165 s wall, 182 s -> 165 s CPU;
+at ``-n 2`` (five unit-test files and four quick presets, 298 tests, interleaved A/B/B/A) 138 s / 137 s -> 124 s /
+117 s wall, 237 s -> 216 s / 201 s CPU.
 ``KL_LAB_TEST_FAST_COMPILE=off`` runs the suite with XLA's defaults -- what users' programs
 get; a flag already in ``XLA_FLAGS`` is left as it is. XLA aborts on a flag it does not know, so the flags are
 probed once in a subprocess (about 2 s) and dropped, with a warning, by a jaxlib that lacks one.
