@@ -807,12 +807,11 @@ def require(ok: Any, message: str, **values: Any) -> Array:
       >>> float(jax.jit(sqrt_pos)(-1.0))
       nan
     """
-    ok = jnp.all(jnp.asarray(ok))
-    if is_concrete(ok):
-        with jax.ensure_compile_time_eval():
-            if not bool(ok):
-                raise ValueError(message.format(**{k: _show(v) for k, v in values.items()}))
+    if is_concrete(ok):  # NumPy: an eager check compiles no program
+        if not np.all(np.asarray(ok)):
+            raise ValueError(message.format(**{k: _show(v) for k, v in values.items()}))
         return jnp.asarray(True)
+    ok = jnp.all(jnp.asarray(ok))
     if _CHECKIFY.get():
         from jax.experimental import checkify
 

@@ -30,6 +30,7 @@ from kl_lab.numerics import (
     check_floating,
     check_in_range,
     check_log_probs,
+    check_positive,
     compute_dtype,
     is_concrete,
     poison,
@@ -201,6 +202,8 @@ def require_positive(x: Any, name: str, *, allow_zero: bool = False, allow_inf: 
       ...     print(str(e)[:16])
       rate must be > 0
     """
+    if is_concrete(x):  # NumPy: no compiled program per shape for an eager check
+        return jnp.asarray(check_positive(x, name, allow_zero=allow_zero, allow_inf=allow_inf))
     x = jnp.asarray(x)
     ok = (x >= 0) if allow_zero else (x > 0)
     if not allow_inf:
@@ -267,6 +270,8 @@ def require_not_nan(x: Any, name: str) -> jax.Array:
       >>> bool(require_not_nan(jnp.array([1.0, jnp.inf]), "x"))
       True
     """
+    if is_concrete(x):  # NumPy: no compiled program per shape for an eager check
+        return require(~np.isnan(np.asarray(x)), f"{name} must not contain NaN; got {{value}}", value=x)
     x = jnp.asarray(x)
     return require(~jnp.isnan(x), f"{name} must not contain NaN; got {{value}}", value=x)
 
