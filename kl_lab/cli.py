@@ -253,7 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--out", default=None, help="where its saved JSON is (default paper_figures/)")
     show.set_defaults(fn=_cmd_show)
     for cmd, helptext in (
-        ("run", "run experiments and write paper_figures/<name>.{png,pdf,json}"),
+        ("run", "run experiments and write paper_figures/<name>.{png,pdf,json} (--quick: no pdf)"),
         ("check", "run experiments and print their theory checks (exit 1 on failure); writes no figures"),
     ):
         s = sub.add_parser(cmd, help=helptext)

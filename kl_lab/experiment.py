@@ -14,7 +14,7 @@ An experiment is one file ``experiments/<name>.py`` defining (DESIGN.md, "Experi
 and ending with ``if __name__ == "__main__": raise SystemExit(kl_lab.cli.run_script(__file__))``.
 
 :func:`run_experiment` writes ``<out>/<name>.png``, ``.pdf`` and ``.json``
-(config, results, checks and provenance), each atomically. Results depend only
+(config, results, checks and provenance), each atomically; a quick run writes no PDF. Results depend only
 on the config and the seed: two runs give byte-identical ``results`` in the
 JSON. Sweep chunks are cached under ``<out>/.cache``, keyed by
 :func:`run_key` (experiment, full config, seed and its key data, code hash,
@@ -473,7 +473,7 @@ def run_experiment(
         ``paper_figures/quick/`` for quick runs, in the source checkout, or in the
         current directory when kl_lab is installed (:func:`default_out_dir`).
       fresh: delete this experiment's sweep cache first.
-      save: write PNG/PDF/JSON (the tests turn it off when they only need checks).
+      save: write PNG/PDF/JSON (the tests turn it off when they only need checks); quick runs write no PDF.
         With several processes only process 0 writes them.
       overrides: ``{field: value}`` replacing fields of the config (see
         :func:`parse_overrides`); recorded in the JSON as ``"overrides"``.
@@ -521,7 +521,7 @@ def run_experiment(
         from kl_lab import plotting
 
         fig = module.plot(results, config)
-        paths.update(plotting.save(fig, out_dir / name))
+        paths.update(plotting.save(fig, out_dir / name, ("png",) if quick else ("png", "pdf")))
         doc = {
             "name": name,
             "title": module.TITLE,

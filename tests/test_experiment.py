@@ -13,7 +13,9 @@ from kl_lab import experiment as exp_lib
 
 def test_two_runs_same_seed_identical_json_results(tmp_path):
     a = exp_lib.run_experiment("bernoulli_bounds", quick=True, seed=3, out=tmp_path / "a")
-    b = exp_lib.run_experiment("bernoulli_bounds", quick=True, seed=3, out=tmp_path / "b")
+    # b: the quick preset's config run as a full run (config given, quick=False): the same numbers, and a PDF
+    config = exp_lib.load("bernoulli_bounds").Config.quick()
+    b = exp_lib.run_experiment("bernoulli_bounds", config=config, seed=3, out=tmp_path / "b")
     ja = json.loads((tmp_path / "a" / "bernoulli_bounds.json").read_text())
     jb = json.loads((tmp_path / "b" / "bernoulli_bounds.json").read_text())
     assert ja["results"] == jb["results"]
@@ -34,7 +36,8 @@ def test_two_runs_same_seed_identical_json_results(tmp_path):
         assert field in prov
     assert prov["x64"] is True and prov["seed"] == 3
     assert (tmp_path / "a" / "bernoulli_bounds.png").stat().st_size > 1000
-    assert (tmp_path / "a" / "bernoulli_bounds.pdf").read_bytes().startswith(b"%PDF")
+    assert not (tmp_path / "a" / "bernoulli_bounds.pdf").exists()  # a quick run writes no PDF
+    assert (tmp_path / "b" / "bernoulli_bounds.pdf").read_bytes().startswith(b"%PDF")
     assert a.checks and all(c.passed for c in a.checks) and b.wall_time_s > 0
 
 
