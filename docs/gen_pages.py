@@ -363,7 +363,7 @@ def experiment_page(name: str, module: Any, doc: dict | None, figure: str | None
         "(prefix the commands with `.venv/bin/` or activate it):",
         "",
         "```bash",
-        f"kl-lab run {name} --quick            # quick preset, seconds -> paper_figures/quick/{name}.{{png,pdf,json}}",
+        f"kl-lab run {name} --quick            # quick preset, seconds -> paper_figures/quick/{name}.{{png,json}}",
         f"{rerun}   # the committed run, full size -> paper_figures/{name}.{{png,pdf,json}}",
         f"kl-lab check {name} --quick          # only the check table; exit status 1 if a check fails",
         f"python experiments/{name}.py --quick   # the same, as a script",
