@@ -198,5 +198,5 @@ def test_wheel_installs_and_runs_outside_the_clone():
         assert "0 failed" in r.stdout
         _run([kl_lab_cmd, "run", "bernoulli_bounds", "--quick", "--quiet"], 300, cwd=work, env=env)
         written = {p.name for p in (work / "paper_figures" / "quick").iterdir()}
-        assert {"bernoulli_bounds.json", "bernoulli_bounds.pdf", "bernoulli_bounds.png"} <= written, written
+        assert {"bernoulli_bounds.json", "bernoulli_bounds.png"} <= written, written  # a quick run writes no PDF
         assert not list(venv.rglob("paper_figures")), "an installed run wrote into its environment"
