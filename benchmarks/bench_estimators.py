@@ -23,47 +23,38 @@ def _wkv_ckdtree(x: np.ndarray, y: np.ndarray, k: int = 1) -> float:
     return d * np.mean(np.log(nu / rho)) + np.log(y.shape[0] / (n - 1))
 
 
+def _knn_bench(x: np.ndarray, y: np.ndarray, k: int, label: str, note: str) -> Bench:
+    """One knn_kl row: jitted and eager against cKDTree, the floor the two n x n distance matmuls."""
+    n, d = x.shape
+    xj, yj = jnp.asarray(x), jnp.asarray(y)
+    knn_jit = jax.jit(lambda x, y: knn_kl(x, y, k=k))
+    dist_floor = jax.jit(lambda x, y: (x @ x.T, x @ y.T))
+    return Bench(
+        f"knn_kl k={k} ({n} x {n}, d={d}) {label}",
+        lambda: knn_jit(xj, yj),
+        lambda: _wkv_ckdtree(x, y, k),
+        "scipy cKDTree (same estimator)",
+        note=note,
+        floor=lambda: dist_floor(xj, yj),
+        floor_name="the two n x n distance matmuls alone",
+        eager=lambda: knn_kl(xj, yj, k=k),
+        repeats=3,
+    )
+
+
 def benchmarks() -> list[Bench]:
     rng = np.random.default_rng(0)
     n, d = 2**14, 8
     x = rng.standard_normal((n, d)).astype(np.float32)
     y = (rng.standard_normal((n, d)) + 0.5).astype(np.float32)
-    xj, yj = jnp.asarray(x), jnp.asarray(y)
     flops = 2 * 2 * n * n * d  # two n x n distance products
-    knn_jit = jax.jit(knn_kl)
-    dist_floor = jax.jit(lambda x, y: (x @ x.T, x @ y.T))
-    out = [
-        Bench(
-            f"knn_kl k=1 ({n} x {n}, d={d}) f32",
-            lambda: knn_jit(xj, yj),
-            lambda: _wkv_ckdtree(x, y),
-            "scipy cKDTree (same estimator)",
-            note=f"exact brute force, {flops / 1e9:.1f} GFLOP of distances",
-            floor=lambda: dist_floor(xj, yj),
-            floor_name="the two n x n distance matmuls alone",
-            eager=lambda: knn_kl(xj, yj),
-            repeats=3,
-        ),
-    ]
+    out = [_knn_bench(x, y, 1, "f32", f"exact brute force, {flops / 1e9:.1f} GFLOP of distances")]
     # k = 4 in the run's dtype: under --x64 the float64 path (k argmin passes; XLA:CPU's float64 top_k sorts rows)
-    m, dm, kk = 2**12, 2, 4
-    dtype = jnp.result_type(float)
+    m, dm = 2**12, 2
+    dtype = np.dtype(jnp.result_type(float))
     x4, y4 = rng.standard_normal((m, dm)).astype(dtype), (rng.standard_normal((m, dm)) + 0.5).astype(dtype)
-    x4j, y4j = jnp.asarray(x4), jnp.asarray(y4)
-    knn4_jit = jax.jit(lambda x, y: knn_kl(x, y, k=kk))
-    out.append(
-        Bench(
-            f"knn_kl k={kk} ({m} x {m}, d={dm}) {np.dtype(dtype).name}",
-            lambda: knn4_jit(x4j, y4j),
-            lambda: _wkv_ckdtree(x4, y4, kk),
-            "scipy cKDTree (same estimator)",
-            note="exact brute force; the k smallest per row by argmin passes in float64, top_k in float32",
-            floor=lambda: dist_floor(x4j, y4j),
-            floor_name="the two n x n distance matmuls alone",
-            eager=lambda: knn_kl(x4j, y4j, k=kk),
-            repeats=3,
-        )
-    )
+    note = "exact brute force; the k smallest per row by argmin passes in float64, top_k in float32"
+    out.append(_knn_bench(x4, y4, 4, dtype.name, note))
     k = 64
     s = np.arange(k, dtype=np.float32)
     cost = np.abs(s[:, None] - s[None, :])

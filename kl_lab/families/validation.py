@@ -202,15 +202,7 @@ def require_positive(x: Any, name: str, *, allow_zero: bool = False, allow_inf: 
       ...     print(str(e)[:16])
       rate must be > 0
     """
-    if is_concrete(x):  # NumPy: no compiled program per shape for an eager check
-        return jnp.asarray(check_positive(x, name, allow_zero=allow_zero, allow_inf=allow_inf))
-    x = jnp.asarray(x)
-    ok = (x >= 0) if allow_zero else (x > 0)
-    if not allow_inf:
-        ok = ok & jnp.isfinite(x)
-    rel = ">= 0" if allow_zero else "> 0"
-    fin = "" if allow_inf else " and finite"
-    return require(ok, f"{name} must be {rel}{fin}; got {{value}}", value=x)
+    return jnp.asarray(check_positive(x, name, allow_zero=allow_zero, allow_inf=allow_inf))
 
 
 def require_in_range(
@@ -270,10 +262,8 @@ def require_not_nan(x: Any, name: str) -> jax.Array:
       >>> bool(require_not_nan(jnp.array([1.0, jnp.inf]), "x"))
       True
     """
-    if is_concrete(x):  # NumPy: no compiled program per shape for an eager check
-        return require(~np.isnan(np.asarray(x)), f"{name} must not contain NaN; got {{value}}", value=x)
-    x = jnp.asarray(x)
-    return require(~jnp.isnan(x), f"{name} must not contain NaN; got {{value}}", value=x)
+    xp = np if is_concrete(x) else jnp  # NumPy eagerly: no compiled program per shape
+    return require(~xp.isnan(xp.asarray(x)), f"{name} must not contain NaN; got {{value}}", value=x)
 
 
 def require_log_probs(log_p: Any, name: str, axis: int = -1) -> jax.Array:
